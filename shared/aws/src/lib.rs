@@ -1,0 +1,1 @@
+//! firebell-aws: AWS adapters (CloudWatch, DynamoDB, SNS).

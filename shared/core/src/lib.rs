@@ -1,0 +1,16 @@
+//! firebell's pure core.
+//!
+//! Rules model and validation ([`config`], [`model`]), metric-math expressions
+//! ([`expr`]) over aligned series ([`series`]), the alert state machine
+//! ([`state`]) and the ports the engine talks to ([`ports`]).
+//!
+//! Invariant: this crate depends on no AWS, Lambda or tokio crate, and never
+//! reads the clock: time is always an argument.
+
+pub mod alert;
+pub mod expr;
+pub mod model;
+pub mod ports;
+pub mod series;
+
+pub use jiff::Timestamp;

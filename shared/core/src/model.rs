@@ -1,0 +1,354 @@
+//! The validated rules model. Everything here has passed [`crate::config`]
+//! validation: durations are positive, thresholds finite, expressions parsed
+//! and every metric they name is defined.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::expr::Expr;
+
+/// Label set of an alert instance. Sorted, so it hashes and prints stably.
+pub type Labels = BTreeMap<String, String>;
+
+/// Where a value came from in a config file, for error messages and lint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A CloudWatch statistic.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Stat {
+    Sum,
+    Average,
+    Minimum,
+    Maximum,
+    SampleCount,
+    /// A percentile such as p99 or p99.9 (value in 0..=100).
+    Percentile(f64),
+}
+
+impl Stat {
+    /// Parses `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount`, `p99`, `p99.9`.
+    pub fn parse(s: &str) -> Option<Stat> {
+        Some(match s {
+            "Sum" => Stat::Sum,
+            "Average" => Stat::Average,
+            "Minimum" => Stat::Minimum,
+            "Maximum" => Stat::Maximum,
+            "SampleCount" => Stat::SampleCount,
+            _ => {
+                let rest = s.strip_prefix('p')?;
+                let v: f64 = rest.parse().ok()?;
+                if !(v > 0.0 && v <= 100.0) || rest.starts_with('+') {
+                    return None;
+                }
+                Stat::Percentile(v)
+            }
+        })
+    }
+}
+
+impl fmt::Display for Stat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stat::Sum => f.write_str("Sum"),
+            Stat::Average => f.write_str("Average"),
+            Stat::Minimum => f.write_str("Minimum"),
+            Stat::Maximum => f.write_str("Maximum"),
+            Stat::SampleCount => f.write_str("SampleCount"),
+            Stat::Percentile(p) => write!(f, "p{p}"),
+        }
+    }
+}
+
+/// One CloudWatch metric query: what `GetMetricData` fetches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSpec {
+    pub namespace: String,
+    pub metric_name: String,
+    /// Dimension name -> value. A value of `"*"` is a wildcard, expanded into
+    /// one alert instance per value found (see the AWS adapter).
+    pub dimensions: BTreeMap<String, String>,
+    pub stat: Stat,
+    pub period: Duration,
+}
+
+impl MetricSpec {
+    /// A key equal for equal queries, used to fetch each distinct query once per cycle.
+    pub fn dedup_key(&self) -> String {
+        let dims: Vec<String> = self
+            .dimensions
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.namespace,
+            self.metric_name,
+            dims.join(","),
+            self.stat,
+            self.period.as_secs()
+        )
+    }
+
+    pub fn has_wildcard(&self) -> bool {
+        self.dimensions.values().any(|v| v == "*")
+    }
+}
+
+/// Comparison operator of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+}
+
+impl Op {
+    pub fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            _ => return None,
+        })
+    }
+
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Op::Gt => value > threshold,
+            Op::Ge => value >= threshold,
+            Op::Lt => value < threshold,
+            Op::Le => value <= threshold,
+        }
+    }
+
+    /// True for `>`/`>=`: the alert is about a value going up.
+    pub fn is_upper(self) -> bool {
+        matches!(self, Op::Gt | Op::Ge)
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+        })
+    }
+}
+
+/// `value OP threshold`, with an optional recovery threshold (hysteresis):
+/// once firing, the alert stays firing while `value OP recovery` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub op: Op,
+    pub threshold: f64,
+    pub recovery: Option<f64>,
+}
+
+impl Condition {
+    pub fn breaches(&self, value: f64) -> bool {
+        self.op.holds(value, self.threshold)
+    }
+
+    /// Whether a firing alert should still be considered breaching.
+    pub fn still_breaching(&self, value: f64) -> bool {
+        self.op.holds(value, self.recovery.unwrap_or(self.threshold))
+    }
+}
+
+/// How long or how often the condition must hold before the alert fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pending {
+    /// Fire when every datapoint breached for at least this long (Prometheus `for`).
+    /// `For(0)` fires on the first breaching datapoint.
+    For(Duration),
+    /// Fire when at least `m` of the last `n` datapoints breached (CloudWatch M-of-N).
+    MofN { m: u32, n: u32 },
+}
+
+/// What a missing datapoint counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingData {
+    /// Missing for the pending period raises a separate NoData alert.
+    NoData,
+    /// Missing counts as not breaching.
+    Ok,
+    /// Missing counts as breaching.
+    Breaching,
+    /// Missing is ignored: the state holds.
+    #[default]
+    Keep,
+}
+
+impl MissingData {
+    pub fn parse(s: &str) -> Option<MissingData> {
+        Some(match s {
+            "nodata" => MissingData::NoData,
+            "ok" => MissingData::Ok,
+            "breaching" => MissingData::Breaching,
+            "keep" => MissingData::Keep,
+            _ => return None,
+        })
+    }
+}
+
+/// Minimum-volume guard: the condition is not judged while the sum of
+/// `metric` over the last `window` is below `at_least`. An unjudged datapoint
+/// counts as not breaching for an alert that is not firing, and holds a
+/// firing alert (low traffic neither fires nor resolves an alert).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeGuard {
+    pub metric: String,
+    pub at_least: f64,
+    pub window: Duration,
+}
+
+/// How values print in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// A percentage, printed `5.2%`.
+    Percent,
+    /// Milliseconds, printed `850ms`.
+    Milliseconds,
+    /// Seconds, printed `1.2s`.
+    Seconds,
+    /// A count, printed `1,204`.
+    Count,
+    /// A ratio 0..1, printed as a percentage.
+    Ratio,
+    #[default]
+    None,
+}
+
+impl Unit {
+    pub fn parse(s: &str) -> Option<Unit> {
+        Some(match s {
+            "percent" | "%" => Unit::Percent,
+            "ms" | "milliseconds" => Unit::Milliseconds,
+            "s" | "seconds" => Unit::Seconds,
+            "count" => Unit::Count,
+            "ratio" => Unit::Ratio,
+            "none" => Unit::None,
+            _ => return None,
+        })
+    }
+
+    /// Formats a value for humans: `5.2%`, `850ms`, `1.2s`, `1204`.
+    pub fn format(self, v: f64) -> String {
+        fn num(v: f64) -> String {
+            if !v.is_finite() {
+                return v.to_string();
+            }
+            let a = v.abs();
+            let s = if a >= 100.0 || a == a.trunc() {
+                format!("{v:.0}")
+            } else if a >= 10.0 {
+                format!("{v:.1}")
+            } else if a >= 0.1 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.3}")
+            };
+            // Trim trailing zeros after a decimal point: 5.20 -> 5.2, 1.00 -> 1.
+            if s.contains('.') {
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                s
+            }
+        }
+        match self {
+            Unit::Percent => format!("{}%", num(v)),
+            Unit::Ratio => format!("{}%", num(v * 100.0)),
+            Unit::Milliseconds => format!("{}ms", num(v)),
+            Unit::Seconds => format!("{}s", num(v)),
+            Unit::Count | Unit::None => num(v),
+        }
+    }
+}
+
+/// A validated alert rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    /// Where the rule's `name` was written.
+    pub origin: Origin,
+    /// How often the rule is evaluated.
+    pub interval: Duration,
+    /// Metric id (as used in `expression`) -> query.
+    pub metrics: BTreeMap<String, MetricSpec>,
+    /// The expression source text.
+    pub expression_src: String,
+    pub expression: Expr,
+    pub condition: Condition,
+    pub pending: Pending,
+    pub keep_firing_for: Duration,
+    pub missing_data: MissingData,
+    pub min_volume: Option<VolumeGuard>,
+    pub unit: Unit,
+    pub labels: Labels,
+    /// Annotation templates (summary, description, runbook_url, dashboard, ...).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Rule {
+    /// The evaluation step of the rule's series: the largest metric period.
+    pub fn step(&self) -> Duration {
+        self.metrics
+            .values()
+            .map(|m| m.period)
+            .max()
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    /// How much history one evaluation needs to see: enough for the pending
+    /// period, the volume guard window and RATE/DIFF, plus a margin.
+    pub fn lookback(&self) -> Duration {
+        let step = self.step();
+        let pending = match self.pending {
+            Pending::For(d) => d,
+            Pending::MofN { n, .. } => step * n,
+        };
+        let guard = self.min_volume.as_ref().map(|g| g.window).unwrap_or_default();
+        pending.max(guard).max(self.keep_firing_for) + step * 5
+    }
+
+    pub fn severity(&self) -> Option<&str> {
+        self.labels.get("severity").map(String::as_str)
+    }
+}
+
+/// The whole rules configuration: every rule file of a config directory.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    pub fn get(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+}

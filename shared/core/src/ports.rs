@@ -1,0 +1,196 @@
+//! Ports: the small traits the engine talks to. Adapters live at the edge
+//! (`firebell-embedded` for the local mode, `firebell-aws` for AWS). Every
+//! error says whether retrying the same call may succeed.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::model::MetricSpec;
+use crate::series::{Epoch, Point};
+
+// ---------------------------------------------------------------- clock
+
+/// The only place time comes from. The core never reads the clock itself.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// One query of a fetch: `id` is unique within the fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    pub id: String,
+    pub spec: MetricSpec,
+}
+
+/// The datapoints of one query, ascending by time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricSeries {
+    pub id: String,
+    pub points: Vec<Point>,
+    /// False when the source said the data is partial (CloudWatch `PartialData`)
+    /// or could not be fetched completely: the engine must not resolve on it.
+    pub complete: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("metrics source throttled: {0}")]
+    Throttled(String),
+    #[error("metrics source unavailable: {0}")]
+    Unavailable(String),
+    #[error("bad metrics query: {0}")]
+    BadQuery(String),
+}
+
+impl MetricsError {
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, MetricsError::BadQuery(_))
+    }
+}
+
+/// Reads metric datapoints for `[start, end)`.
+#[async_trait]
+pub trait MetricsSource: Send + Sync {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<Vec<MetricSeries>, MetricsError>;
+
+    /// Values of dimension `dimension` seen for `spec` (whose `dimension` is a
+    /// wildcard `*`). Sources without discovery return an empty list.
+    async fn dimension_values(
+        &self,
+        spec: &MetricSpec,
+        dimension: &str,
+    ) -> Result<Vec<String>, MetricsError> {
+        let _ = (spec, dimension);
+        Ok(Vec::new())
+    }
+}
+
+// ---------------------------------------------------------------- store
+
+/// A DynamoDB-style item: partition key, sort key, a version for optimistic
+/// concurrency, an opaque JSON body and an optional expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    /// Bumped by the caller on every write; conditions compare against it.
+    pub version: u64,
+    /// JSON text of the record.
+    pub data: String,
+    /// Unix seconds after which the item is gone (DynamoDB TTL). Stores never
+    /// return an expired item, even before it is physically deleted.
+    pub expires_at: Option<Epoch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Key {
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// Condition of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Unconditional.
+    Any,
+    /// The item must not exist (or be expired).
+    Absent,
+    /// The stored item must exist with exactly this version.
+    Version(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write's condition did not hold. Retrying the same write will fail
+    /// again: re-read, re-decide, then write.
+    #[error("conditional write failed for {pk}/{sk}")]
+    Conflict { pk: String, sk: String },
+    /// Temporary: throttling, network, service errors. Retry with backoff.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Permanent: bad data, bad request, corrupt file.
+    #[error("store error: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// The state store. Implementations: in-memory and on-disk (embedded),
+/// DynamoDB (AWS). All pass `firebell_embedded::contract`.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    /// Items for the keys that exist, in no particular order.
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
+    async fn put(&self, item: Item, expect: Expect) -> Result<(), StoreError>;
+    /// Items of partition `pk` whose sort key starts with `sk_prefix`, ascending by sort key.
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError>;
+    async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------- notifier
+
+/// One message ready to publish to one destination (an SNS topic ARN, or a
+/// terminal/file name in the local mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outbound {
+    /// Stable across retries of the same notification: used for FIFO
+    /// deduplication and to recognise a re-send.
+    pub idempotency_key: String,
+    /// The notification group (FIFO MessageGroupId; order is kept within it).
+    pub group_key: String,
+    pub receiver: String,
+    pub destination: String,
+    /// At most 100 characters.
+    pub subject: String,
+    /// Per-protocol bodies (`default`, `email`, `sqs`, `lambda`, `https`), as
+    /// SNS `MessageStructure=json` expects.
+    pub bodies: BTreeMap<String, String>,
+    /// At most 10 message attributes (team, severity, status, alertname).
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("notifier unavailable: {0}")]
+    Unavailable(String),
+    #[error("message rejected: {0}")]
+    Rejected(String),
+}
+
+impl NotifyError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, NotifyError::Unavailable(_))
+    }
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, msg: &Outbound) -> Result<(), NotifyError>;
+}

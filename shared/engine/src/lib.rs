@@ -1,0 +1,1 @@
+//! firebell-engine
