@@ -8,6 +8,8 @@
 //! reads the clock: time is always an argument.
 
 pub mod alert;
+pub mod decode;
+pub mod diag;
 pub mod expr;
 pub mod model;
 pub mod ports;
