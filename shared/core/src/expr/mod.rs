@@ -1,7 +1,57 @@
 //! Metric-math expressions, evaluated by firebell itself over aligned series.
-//! (Placeholder interface; the full implementation replaces this file.)
+//!
+//! The language is CloudWatch metric math flavoured. From loosest to tightest:
+//!
+//! | level | operators | notes |
+//! |---|---|---|
+//! | or | `OR`, `\|\|` | left-assoc |
+//! | and | `AND`, `&&` | left-assoc |
+//! | comparison | `>` `>=` `<` `<=` `==` `!=` | non-associative: `a < b < c` is an error |
+//! | additive | `+` `-` | left-assoc |
+//! | multiplicative | `*` `/` | left-assoc |
+//! | unary | `-x` | |
+//! | primary | number, metric id, `FUNC(args)`, `(expr)` | |
+//!
+//! Numbers are decimal (`1`, `0.5`, `.5`, `1e3`). Metric ids are
+//! `[A-Za-z_][A-Za-z0-9_]*` and are case-sensitive; function names and the
+//! keywords `AND`, `OR`, `REPEAT`, `LINEAR` are upper case and reserved.
+//!
+//! Semantics, per bucket of the grid (scalars broadcast to every bucket):
+//! - arithmetic with a missing operand is missing; so is a non-finite result
+//!   (division by zero, `0/0`, overflow): the output never holds NaN or inf;
+//! - comparisons give `1`/`0` (missing if either side is missing); `AND`/`OR`
+//!   treat non-zero as true and use three-valued logic: a present false side
+//!   decides `AND`, a present true side decides `OR`, otherwise missing;
+//! - `FILL(s, v)` replaces missing datapoints with `v` (a number or another
+//!   series' value at that bucket); `FILL(s, REPEAT)` carries the last present
+//!   value forward; `FILL(s, LINEAR)` interpolates across interior gaps.
+//!   Leading (and for `LINEAR` trailing) gaps stay missing;
+//! - `IF(c, a[, b])`: `a` where `c` is non-zero, else `b` (missing without `b`);
+//!   missing `c` gives missing;
+//! - `MIN`/`MAX`/`SUM`/`AVG` with two or more arguments work elementwise and
+//!   ignore missing arguments (all missing → missing); with one argument they
+//!   aggregate the whole series into a scalar that is broadcast to every bucket
+//!   (as CloudWatch's `MAX(m1)`), missing if the series has no datapoint;
+//! - `RATE(s)`: change since the previous present datapoint divided by the
+//!   seconds between the two buckets; `DIFF(s)`: the change itself. The first
+//!   present datapoint gives missing;
+//! - `ABS`, `CEIL`, `FLOOR`, `SQRT`, `LOG` (natural), `LOG10`, with missing
+//!   outside the domain.
+//!
+//! Expressions are parsed once into a tree; evaluation walks it with plain
+//! vector loops, borrowing input series and reusing intermediate buffers.
+
+mod ast;
+mod eval;
+mod lexer;
+mod parser;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
 
 use crate::series::{Grid, Series};
 
@@ -18,32 +68,91 @@ pub struct ExprError {
 #[error("{0}")]
 pub struct EvalError(pub String);
 
-#[derive(Debug, Clone, PartialEq)]
+/// A parsed expression.
+///
+/// Equality compares the parsed structure, not the source text: `a+b` equals
+/// `a + b` and `(a) + b`. [`Display`](fmt::Display) prints a canonical form
+/// that parses back to an equal expression; [`Expr::source`] returns the text
+/// as written.
+#[derive(Debug, Clone)]
 pub struct Expr {
     src: String,
+    root: ast::Node,
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root
+    }
 }
 
 impl Expr {
     pub fn parse(src: &str) -> Result<Expr, ExprError> {
         Ok(Expr {
             src: src.to_string(),
+            root: parser::parse(src)?,
         })
+    }
+
+    /// The source text as given to [`Expr::parse`].
+    pub fn source(&self) -> &str {
+        &self.src
     }
 
     /// Metric ids the expression references.
     pub fn metric_ids(&self) -> BTreeSet<String> {
-        BTreeSet::from([self.src.trim().to_string()])
+        let mut ids = BTreeSet::new();
+        self.root.collect_metrics(&mut |id| {
+            if !ids.contains(id) {
+                ids.insert(id.to_string());
+            }
+        });
+        ids
     }
 
-    /// Evaluates over `grid`; `input(id)` returns the aligned series of a metric id.
+    /// The metric id if the whole expression is just that id (e.g. `latency`).
+    pub fn as_metric(&self) -> Option<&str> {
+        match &self.root {
+            ast::Node::Metric(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Evaluates over `grid`; `input(id)` returns the aligned series of a metric id,
+    /// which must have `grid.len` datapoints. The result has `grid.len` datapoints,
+    /// none of them NaN or infinite.
     pub fn eval<'a>(
         &self,
         grid: &Grid,
         input: &dyn Fn(&str) -> Option<&'a [Option<f64>]>,
     ) -> Result<Series, EvalError> {
-        let s = input(self.src.trim())
-            .ok_or_else(|| EvalError(format!("unknown metric {}", self.src)))?;
-        let _ = grid;
-        Ok(s.to_vec())
+        let cx = eval::Ctx {
+            len: grid.len,
+            step: grid.step as f64,
+            input,
+        };
+        let mut out = eval::eval(&self.root, &cx)?.into_series(grid.len);
+        // Operators never produce non-finite values, but inputs passed straight
+        // through (a bare metric, FILL, IF, MIN/MAX) might carry them.
+        for x in &mut out {
+            if x.is_some_and(|v| !v.is_finite()) {
+                *x = None;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.root, f)
+    }
+}
+
+impl FromStr for Expr {
+    type Err = ExprError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Expr::parse(s)
     }
 }
