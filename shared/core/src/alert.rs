@@ -57,7 +57,10 @@ pub struct Alert {
 
 impl Alert {
     pub fn name(&self) -> &str {
-        self.labels.get("alertname").map(String::as_str).unwrap_or("")
+        self.labels
+            .get("alertname")
+            .map(String::as_str)
+            .unwrap_or("")
     }
 }
 
@@ -84,7 +87,11 @@ mod tests {
 
     #[test]
     fn fingerprint_is_stable_and_label_sensitive() {
-        let a: Labels = [("alertname".into(), "X".into()), ("team".into(), "p".into())].into();
+        let a: Labels = [
+            ("alertname".into(), "X".into()),
+            ("team".into(), "p".into()),
+        ]
+        .into();
         let mut b = a.clone();
         assert_eq!(fingerprint(&a), fingerprint(&b));
         b.insert("team".into(), "q".into());

@@ -146,7 +146,10 @@ impl<'d> Decoder<'d> {
                 what: what.to_string(),
             }),
             other => {
-                self.error(other, format!("{what} must be a mapping, found {}", describe(other)));
+                self.error(
+                    other,
+                    format!("{what} must be a mapping, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -157,7 +160,10 @@ impl<'d> Decoder<'d> {
         match node {
             Node::Scalar(s) => Some(s.as_str()),
             other => {
-                self.error(other, format!("`{what}` must be a string, found {}", describe(other)));
+                self.error(
+                    other,
+                    format!("`{what}` must be a string, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -165,10 +171,21 @@ impl<'d> Decoder<'d> {
 
     pub fn number(&mut self, node: &Node, what: &str) -> Option<f64> {
         let s = self.str(node, what)?;
+        let t = s.trim().trim_start_matches(['+', '-']).to_ascii_lowercase();
+        if matches!(t.as_str(), ".inf" | ".nan" | "inf" | "nan" | "infinity") {
+            self.error(
+                node,
+                format!("`{what}` must be a finite number, found {s:?}"),
+            );
+            return None;
+        }
         match s.trim().parse::<f64>() {
             Ok(v) if v.is_finite() => Some(v),
             Ok(_) => {
-                self.error(node, format!("`{what}` must be a finite number, found {s:?}"));
+                self.error(
+                    node,
+                    format!("`{what}` must be a finite number, found {s:?}"),
+                );
                 None
             }
             Err(_) => {
@@ -225,7 +242,10 @@ impl<'d> Decoder<'d> {
     pub fn string_map(&mut self, node: &Node, what: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let Node::Mapping(m) = node else {
-            self.error(node, format!("`{what}` must be a mapping, found {}", describe(node)));
+            self.error(
+                node,
+                format!("`{what}` must be a mapping, found {}", describe(node)),
+            );
             return out;
         };
         for (k, v) in m.iter() {
@@ -241,7 +261,10 @@ impl<'d> Decoder<'d> {
         match node {
             Node::Sequence(s) => s.as_slice(),
             other => {
-                self.error(other, format!("`{what}` must be a list, found {}", describe(other)));
+                self.error(
+                    other,
+                    format!("`{what}` must be a list, found {}", describe(other)),
+                );
                 &[]
             }
         }

@@ -8,6 +8,7 @@
 //! reads the clock: time is always an argument.
 
 pub mod alert;
+pub mod config;
 pub mod decode;
 pub mod diag;
 pub mod expr;

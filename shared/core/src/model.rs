@@ -174,7 +174,8 @@ impl Condition {
 
     /// Whether a firing alert should still be considered breaching.
     pub fn still_breaching(&self, value: f64) -> bool {
-        self.op.holds(value, self.recovery.unwrap_or(self.threshold))
+        self.op
+            .holds(value, self.recovery.unwrap_or(self.threshold))
     }
 }
 
@@ -332,7 +333,11 @@ impl Rule {
             Pending::For(d) => d,
             Pending::MofN { n, .. } => step * n,
         };
-        let guard = self.min_volume.as_ref().map(|g| g.window).unwrap_or_default();
+        let guard = self
+            .min_volume
+            .as_ref()
+            .map(|g| g.window)
+            .unwrap_or_default();
         pending.max(guard).max(self.keep_firing_for) + step * 5
     }
 

@@ -1,0 +1,651 @@
+//! Decoding and validating the `rules:` section of config files.
+//!
+//! A config directory holds YAML files whose top-level mapping has sections
+//! (`rules`, `receivers`, `route`, ...). This module owns `rules`; the
+//! notification pipeline owns the routing sections. Each section is decoded
+//! with [`crate::decode`], so every mistake is reported at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use marked_yaml::Node;
+
+use crate::decode::{Decoder, Pos, format_duration};
+use crate::diag::Diagnostics;
+use crate::expr::Expr;
+use crate::model::{
+    Condition, MetricSpec, MissingData, Op, Origin, Pending, Rule, RuleSet, Stat, Unit, VolumeGuard,
+};
+
+/// Top-level keys this module decodes.
+pub const SECTIONS: &[&str] = &["rules"];
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+fn valid_label_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+fn valid_rule_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' || ch == '.')
+}
+
+/// Collects rules from any number of files, then cross-checks them.
+#[derive(Debug, Default)]
+pub struct RulesBuilder {
+    rules: Vec<Rule>,
+}
+
+impl RulesBuilder {
+    /// Decodes one `rules:` section.
+    pub fn section(&mut self, d: &mut Decoder<'_>, node: &Node) {
+        for item in d.seq(node, "rules") {
+            if let Some(rule) = decode_rule(d, item) {
+                self.rules.push(rule);
+            }
+        }
+    }
+
+    /// Cross-file checks (duplicate names), then the rule set.
+    pub fn build(self, diags: &mut Diagnostics) -> RuleSet {
+        let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
+        for r in &self.rules {
+            if let Some(first) = seen.get(r.name.as_str()) {
+                diags.error(
+                    &r.origin.file,
+                    r.origin.line,
+                    r.origin.column,
+                    format!(
+                        "duplicate rule name {:?} (first defined at {first})",
+                        r.name
+                    ),
+                );
+            } else {
+                seen.insert(&r.name, &r.origin);
+            }
+        }
+        RuleSet { rules: self.rules }
+    }
+}
+
+/// Decodes rules from one YAML text (a whole file with a `rules:` section).
+/// Convenience for tests and tools; config directories go through the engine's loader.
+pub fn parse_rules(file: &str, text: &str) -> Result<RuleSet, crate::diag::ConfigError> {
+    let mut diags = Diagnostics::new();
+    let mut b = RulesBuilder::default();
+    {
+        let mut d = Decoder::new(file, &mut diags);
+        if let Some(root) = d.parse(text)
+            && let Some(mut f) = d.fields(&root, "rules file")
+        {
+            if let Some(n) = f.req(&mut d, "rules") {
+                b.section(&mut d, n);
+            }
+            f.finish(&mut d);
+        }
+    }
+    let set = b.build(&mut diags);
+    diags.sort();
+    if diags.has_errors() {
+        Err(crate::diag::ConfigError(diags))
+    } else {
+        Ok(set)
+    }
+}
+
+fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
+    let mut f = d.fields(node, "rule")?;
+    let pos = f.pos();
+    let mut ok = true;
+
+    let name = f.req(d, "name").and_then(|n| {
+        let s = d.str(n, "name")?;
+        if valid_rule_name(s) {
+            Some((s.to_string(), Pos::of(n.span())))
+        } else {
+            d.error(
+                n,
+                format!(
+                    "invalid rule name {s:?} (expected letters, digits, '_', '-' or '.', at most 128 characters)"
+                ),
+            );
+            None
+        }
+    });
+    let what = match &name {
+        Some((n, _)) => format!("rule {n:?}"),
+        None => "rule".to_string(),
+    };
+
+    let interval = match f.opt("interval") {
+        Some(n) => d.duration(n, "interval").and_then(|v| {
+            if v < Duration::from_secs(10) {
+                d.error(
+                    n,
+                    format!(
+                        "`interval` {} is too short (expected at least 10s)",
+                        format_duration(v)
+                    ),
+                );
+                None
+            } else {
+                Some(v)
+            }
+        }),
+        None => Some(DEFAULT_INTERVAL),
+    };
+
+    let metrics = f
+        .req(d, "metrics")
+        .map(|n| decode_metrics(d, n))
+        .unwrap_or_default();
+    if metrics.is_empty() {
+        ok = false;
+    }
+
+    let expression = f.req(d, "expression").and_then(|n| {
+        let src = d.str(n, "expression")?;
+        match Expr::parse(src) {
+            Ok(e) => {
+                let mut good = true;
+                for id in e.metric_ids() {
+                    if !metrics.contains_key(&id) && !metrics.is_empty() {
+                        let defined: Vec<&str> = metrics.keys().map(String::as_str).collect();
+                        d.error(
+                            n,
+                            format!(
+                                "expression {src:?} uses undefined metric `{id}` (defined: {})",
+                                defined.join(", ")
+                            ),
+                        );
+                        good = false;
+                    }
+                }
+                good.then(|| (src.to_string(), e))
+            }
+            Err(e) => {
+                d.error(
+                    n,
+                    format!(
+                        "invalid expression {src:?}: {} at offset {}",
+                        e.message, e.offset
+                    ),
+                );
+                None
+            }
+        }
+    });
+
+    let condition = f.req(d, "condition").and_then(|n| decode_condition(d, n));
+
+    let step = metrics
+        .values()
+        .map(|m| m.period)
+        .max()
+        .unwrap_or(Duration::from_secs(60));
+
+    let for_node = f.opt("for");
+    let dp_node = f.opt("datapoints");
+    let pending = match (for_node, dp_node) {
+        (Some(a), Some(_)) => {
+            d.error(
+                a,
+                "`for` and `datapoints` are alternatives: give one or the other".to_string(),
+            );
+            None
+        }
+        (Some(n), None) => d.duration(n, "for").and_then(|v| {
+            if v > Duration::ZERO && v < step {
+                d.error(
+                    n,
+                    format!(
+                        "`for` {} is shorter than the metric period {} (expected 0 or at least one period)",
+                        format_duration(v),
+                        format_duration(step)
+                    ),
+                );
+                None
+            } else {
+                Some(Pending::For(v))
+            }
+        }),
+        (None, Some(n)) => decode_datapoints(d, n),
+        (None, None) => Some(Pending::For(Duration::ZERO)),
+    };
+
+    let keep_firing_for = match f.opt("keep_firing_for") {
+        Some(n) => d.duration(n, "keep_firing_for"),
+        None => Some(Duration::ZERO),
+    };
+
+    let missing_data = match f.opt("missing_data") {
+        Some(n) => d.str(n, "missing_data").and_then(|s| {
+            MissingData::parse(s).or_else(|| {
+                d.error(
+                    n,
+                    format!(
+                        "invalid `missing_data` {s:?} (expected one of: nodata, ok, breaching, keep)"
+                    ),
+                );
+                None
+            })
+        }),
+        None => Some(MissingData::default()),
+    };
+
+    let min_volume = match f.opt("min_volume") {
+        Some(n) => decode_guard(d, n, &metrics).map(Some),
+        None => Some(None),
+    };
+
+    let unit = match f.opt("unit") {
+        Some(n) => d.str(n, "unit").and_then(|s| {
+            Unit::parse(s).or_else(|| {
+                d.error(
+                    n,
+                    format!(
+                        "invalid `unit` {s:?} (expected one of: percent, ratio, ms, seconds, count, none)"
+                    ),
+                );
+                None
+            })
+        }),
+        None => Some(Unit::None),
+    };
+
+    let labels = match f.opt("labels") {
+        Some(n) => {
+            let m = d.string_map(n, "labels");
+            let mut good = true;
+            for k in m.keys() {
+                if !valid_label_name(k) {
+                    d.error(
+                        n,
+                        format!("invalid label name {k:?} (expected [A-Za-z_][A-Za-z0-9_]*)"),
+                    );
+                    good = false;
+                } else if k == "alertname" || k == "alertstate" {
+                    d.error(n, format!("label {k:?} is reserved: firebell sets it"));
+                    good = false;
+                }
+            }
+            good.then_some(m)
+        }
+        None => Some(BTreeMap::new()),
+    };
+
+    let annotations = match f.opt("annotations") {
+        Some(n) => d.string_map(n, "annotations"),
+        None => BTreeMap::new(),
+    };
+
+    f.finish(d);
+    let _ = &what;
+
+    if !ok {
+        return None;
+    }
+    let (name, name_pos) = name?;
+    let (expression_src, expression) = expression?;
+    let rule = Rule {
+        name,
+        origin: Origin {
+            file: d.file.clone(),
+            line: name_pos.line,
+            column: name_pos.column,
+        },
+        interval: interval?,
+        metrics,
+        expression_src,
+        expression,
+        condition: condition?,
+        pending: pending?,
+        keep_firing_for: keep_firing_for?,
+        missing_data: missing_data?,
+        min_volume: min_volume?,
+        unit: unit?,
+        labels: labels?,
+        annotations,
+    };
+    let _ = pos;
+    Some(rule)
+}
+
+fn decode_metrics(d: &mut Decoder<'_>, node: &Node) -> BTreeMap<String, MetricSpec> {
+    let mut out = BTreeMap::new();
+    let Node::Mapping(m) = node else {
+        d.error(
+            node,
+            "`metrics` must be a mapping of metric id to query".to_string(),
+        );
+        return out;
+    };
+    if m.is_empty() {
+        d.error(
+            node,
+            "`metrics` is empty (expected at least one metric)".to_string(),
+        );
+    }
+    for (id, spec) in m.iter() {
+        let id_s = id.as_str();
+        let valid_id = id_s
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && id_s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && Expr::parse(id_s)
+                .ok()
+                .and_then(|e| e.as_metric().map(str::to_string))
+                == Some(id_s.to_string());
+        if !valid_id {
+            d.error_at(
+                Pos::of(id.span()),
+                format!(
+                    "invalid metric id {id_s:?} (expected a name like `errors`: letters, digits and '_', not a function name)"
+                ),
+            );
+            continue;
+        }
+        if let Some(ms) = decode_metric(d, spec, id_s) {
+            out.insert(id_s.to_string(), ms);
+        }
+    }
+    out
+}
+
+fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Option<MetricSpec> {
+    let mut f = d.fields(node, &format!("metric `{id}`"))?;
+    let namespace = f
+        .req(d, "namespace")
+        .and_then(|n| d.str(n, "namespace").map(str::to_string));
+    let metric_name = f
+        .req(d, "metric")
+        .and_then(|n| d.str(n, "metric").map(str::to_string));
+    let dimensions = f
+        .opt("dimensions")
+        .map(|n| d.string_map(n, "dimensions"))
+        .unwrap_or_default();
+    let stat = f.req(d, "stat").and_then(|n| {
+        let s = d.str(n, "stat")?;
+        Stat::parse(s).or_else(|| {
+            d.error(
+                n,
+                format!(
+                    "invalid `stat` {s:?} (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)"
+                ),
+            );
+            None
+        })
+    });
+    let period = match f.opt("period") {
+        Some(n) => d.duration(n, "period").and_then(|p| {
+            let s = p.as_secs();
+            let ok = p.subsec_nanos() == 0 && (matches!(s, 1 | 5 | 10 | 30) || (s >= 60 && s % 60 == 0));
+            if ok {
+                Some(p)
+            } else {
+                d.error(
+                    n,
+                    format!(
+                        "invalid `period` {} (CloudWatch periods are 1s, 5s, 10s, 30s or a multiple of 1m)",
+                        format_duration(p)
+                    ),
+                );
+                None
+            }
+        }),
+        None => Some(Duration::from_secs(60)),
+    };
+    f.finish(d);
+    Some(MetricSpec {
+        namespace: namespace?,
+        metric_name: metric_name?,
+        dimensions,
+        stat: stat?,
+        period: period?,
+    })
+}
+
+fn decode_condition(d: &mut Decoder<'_>, node: &Node) -> Option<Condition> {
+    let mut f = d.fields(node, "condition")?;
+    let op = f.req(d, "op").and_then(|n| {
+        let s = d.str(n, "op")?;
+        Op::parse(s).or_else(|| {
+            d.error(
+                n,
+                format!("invalid `op` {s:?} (expected one of: >, >=, <, <=)"),
+            );
+            None
+        })
+    });
+    let threshold = f.req(d, "threshold").and_then(|n| d.number(n, "threshold"));
+    let recovery_node = f.opt("recovery");
+    let recovery = match recovery_node {
+        Some(n) => d.number(n, "recovery").map(Some),
+        None => Some(None),
+    };
+    f.finish(d);
+    let (op, threshold, recovery) = (op?, threshold?, recovery?);
+    if let (Some(r), Some(n)) = (recovery, recovery_node) {
+        let wrong_side = if op.is_upper() {
+            r > threshold
+        } else {
+            r < threshold
+        };
+        if wrong_side {
+            d.error(
+                n,
+                format!(
+                    "`recovery` {r} is on the wrong side of the threshold {threshold} (for `{op}` expected a value {} the threshold)",
+                    if op.is_upper() { "at or below" } else { "at or above" }
+                ),
+            );
+            return None;
+        }
+    }
+    Some(Condition {
+        op,
+        threshold,
+        recovery,
+    })
+}
+
+fn decode_datapoints(d: &mut Decoder<'_>, node: &Node) -> Option<Pending> {
+    let mut f = d.fields(node, "datapoints")?;
+    let m = f.req(d, "breaching").and_then(|n| d.uint(n, "breaching"));
+    let n_node = f.req(d, "out_of");
+    let n = n_node.and_then(|n| d.uint(n, "out_of"));
+    f.finish(d);
+    let (m, n) = (m?, n?);
+    if m == 0 || n == 0 || m > n || n > 1440 {
+        if let Some(nn) = n_node {
+            d.error(
+                nn,
+                format!(
+                    "invalid `datapoints` {m} out of {n} (expected 1 <= breaching <= out_of <= 1440)"
+                ),
+            );
+        }
+        return None;
+    }
+    Some(Pending::MofN {
+        m: u32::try_from(m).ok()?,
+        n: u32::try_from(n).ok()?,
+    })
+}
+
+fn decode_guard(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    metrics: &BTreeMap<String, MetricSpec>,
+) -> Option<VolumeGuard> {
+    let mut f = d.fields(node, "min_volume")?;
+    let metric = f.req(d, "metric").and_then(|n| {
+        let s = d.str(n, "metric")?;
+        if !metrics.is_empty() && !metrics.contains_key(s) {
+            let defined: Vec<&str> = metrics.keys().map(String::as_str).collect();
+            d.error(
+                n,
+                format!(
+                    "`min_volume.metric` names undefined metric `{s}` (defined: {})",
+                    defined.join(", ")
+                ),
+            );
+            return None;
+        }
+        Some(s.to_string())
+    });
+    let at_least = f.req(d, "at_least").and_then(|n| d.number(n, "at_least"));
+    let window = f.req(d, "window").and_then(|n| d.duration(n, "window"));
+    f.finish(d);
+    Some(VolumeGuard {
+        metric: metric?,
+        at_least: at_least?,
+        window: window?,
+    })
+}
+
+/// Names used by every rule's labels, for lint and routing checks.
+pub fn label_names(set: &RuleSet) -> BTreeSet<String> {
+    set.rules
+        .iter()
+        .flat_map(|r| r.labels.keys().cloned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+rules:
+  - name: PaymentsErrorRate
+    metrics:
+      errors: {namespace: Shop/Payments, metric: Errors, dimensions: {Service: payments}, stat: Sum, period: 1m}
+      requests: {namespace: Shop/Payments, metric: Requests, dimensions: {Service: payments}, stat: Sum}
+    expression: 100 * FILL(errors, 0) / requests
+    unit: percent
+    condition: {op: ">", threshold: 1, recovery: 0.5}
+    for: 5m
+    keep_firing_for: 2m
+    missing_data: ok
+    min_volume: {metric: requests, at_least: 100, window: 5m}
+    labels: {team: payments, severity: page}
+    annotations:
+      summary: "Payments error rate {{ value }}"
+"#;
+
+    #[test]
+    fn decodes_a_complete_rule() {
+        let set = parse_rules("r.yaml", GOOD).unwrap();
+        let r = &set.rules[0];
+        assert_eq!(r.name, "PaymentsErrorRate");
+        assert_eq!(r.origin.to_string(), "r.yaml:3:11");
+        assert_eq!(r.pending, Pending::For(Duration::from_secs(300)));
+        assert_eq!(r.condition.recovery, Some(0.5));
+        assert_eq!(r.metrics["requests"].period, Duration::from_secs(60));
+        assert_eq!(r.missing_data, MissingData::Ok);
+        assert_eq!(r.min_volume.as_ref().unwrap().at_least, 100.0);
+        assert_eq!(r.interval, Duration::from_secs(60));
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse_rules("bad.yaml", text) {
+            Ok(_) => vec![],
+            Err(e) => e.0.errors().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn three_mistakes_in_one_rule_are_all_reported() {
+        let text = r#"rules:
+  - name: Latency
+    metrics:
+      p99: {namespace: Shop, metric: Latency, stat: p99, period: 1m}
+    expression: p99 + lat
+    condition: {op: ">", threshold: .inf}
+    for: 5x
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:5:17: error: expression \"p99 + lat\" uses undefined metric `lat` (defined: p99)",
+                "bad.yaml:6:37: error: `threshold` must be a finite number, found \".inf\"",
+                "bad.yaml:7:10: error: invalid duration \"5x\" for `for` (expected a duration such as 30s, 5m, 1h or 1h30m)",
+            ]
+        );
+    }
+
+    #[test]
+    fn cross_checks() {
+        let text = r#"rules:
+  - name: A
+    metrics: {m: {namespace: N, metric: M, stat: Sum, period: 5m}}
+    expression: m
+    condition: {op: ">", threshold: 1, recovery: 2}
+    for: 1m
+  - name: A
+    metrics: {m: {namespace: N, metric: M, stat: p1000}}
+    expression: m
+    condition: {op: "=>", threshold: 1}
+    datapoints: {breaching: 4, out_of: 3}
+    colour: red
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:5:50: error: `recovery` 2 is on the wrong side of the threshold 1 (for `>` expected a value at or below the threshold)",
+                "bad.yaml:6:10: error: `for` 1m is shorter than the metric period 5m (expected 0 or at least one period)",
+                "bad.yaml:8:50: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)",
+                "bad.yaml:10:21: error: invalid `op` \"=>\" (expected one of: >, >=, <, <=)",
+                "bad.yaml:11:40: error: invalid `datapoints` 4 out of 3 (expected 1 <= breaching <= out_of <= 1440)",
+                "bad.yaml:12:5: error: unknown field `colour` in rule (expected one of: annotations, condition, datapoints, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit)",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_first() {
+        let text = r#"rules:
+  - name: A
+    metrics: {m: {namespace: N, metric: M, stat: Sum}}
+    expression: m
+    condition: {op: ">", threshold: 1}
+  - name: A
+    metrics: {m: {namespace: N, metric: M, stat: Sum}}
+    expression: m
+    condition: {op: ">", threshold: 1}
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:6:11: error: duplicate rule name \"A\" (first defined at bad.yaml:2:11)"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_fields_and_bad_labels() {
+        let text = r#"rules:
+  - name: B
+    metrics: {m: {namespace: N, stat: Sum}}
+    expression: FILL(m)
+    labels: {alertname: x, "bad-label": y}
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:2:5: error: rule is missing required field `condition`",
+                "bad.yaml:3:19: error: metric `m` is missing required field `metric`",
+                "bad.yaml:4:17: error: invalid expression \"FILL(m)\": FILL takes 2 arguments, got 1 at offset 0",
+                "bad.yaml:5:13: error: label \"alertname\" is reserved: firebell sets it",
+                "bad.yaml:5:13: error: invalid label name \"bad-label\" (expected [A-Za-z_][A-Za-z0-9_]*)",
+            ]
+        );
+    }
+}
