@@ -15,5 +15,6 @@ pub mod expr;
 pub mod model;
 pub mod ports;
 pub mod series;
+pub mod state;
 
 pub use jiff::Timestamp;
