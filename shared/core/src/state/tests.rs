@@ -83,7 +83,7 @@ fn m_of_n_fires_on_enough_breaches_in_the_window() {
     // One breach stays pending until it leaves the window of three.
     assert_eq!(run(&m, "2 0 0 0 2"), "P P P I P");
     // Firing holds while at least M of the last N breach.
-    assert_eq!(run(&m, "2 2 0 2 0 0"), "P F F F F R");
+    assert_eq!(run(&m, "2 2 0 2 0 0"), "P F F F R R");
 }
 
 #[test]
