@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Local AWS wire-protocol emulator (ministack) for firebell's AWS adapter tests.
+#
+#   eval "$(scripts/emulator.sh start)"   # install (once), start, export the env
+#   cargo test -p firebell-aws
+#   scripts/emulator.sh stop
+#
+# `start` installs the pinned ministack + cbor2 into ./.venv when missing,
+# starts the emulator on a free loopback port (log: target/emulator.log), waits
+# until it answers and prints `export` lines for AWS_ENDPOINT_URL, dummy
+# credentials, AWS_REGION and FIREBELL_EMULATOR_PID. Running `start` again while
+# the emulator is up prints the same lines. `stop` ends it. `status` says
+# whether it runs. Everything but the export lines goes to stderr.
+set -euo pipefail
+
+MINISTACK_VERSION="1.5.33"
+CBOR2_VERSION="6.3.0"
+START_TIMEOUT_SECS="${FIREBELL_EMULATOR_TIMEOUT:-30}"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+STATE_DIR="$ROOT/target"
+LOG="$STATE_DIR/emulator.log"
+PID_FILE="$STATE_DIR/emulator.pid"
+ENV_FILE="$STATE_DIR/emulator.env"
+
+log() { printf 'emulator: %s\n' "$*" >&2; }
+die() {
+    log "$*"
+    exit 1
+}
+
+# True when $1 is a live process running ministack.
+is_emulator_pid() {
+    local pid="$1"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    [[ -r "/proc/$pid/cmdline" ]] || return 0
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'ministack'
+}
+
+# True when the emulator at $1 (a URL) answers its health check.
+answers() {
+    "$PY" - "$1" <<'EOF' >/dev/null 2>&1
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/_ministack/health", timeout=2) as r:
+    sys.exit(0 if r.status == 200 else 1)
+EOF
+}
+
+ensure_venv() {
+    if [[ -x "$PY" ]] && "$PY" - "$MINISTACK_VERSION" "$CBOR2_VERSION" <<'EOF' >/dev/null 2>&1; then
+import sys
+from importlib.metadata import version
+sys.exit(0 if (version("ministack"), version("cbor2")) == (sys.argv[1], sys.argv[2]) else 1)
+EOF
+        return 0
+    fi
+    command -v python3 >/dev/null || die "python3 not found: install Python 3.10+ first"
+    if [[ ! -x "$PY" ]]; then
+        log "creating $VENV"
+        python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    fi
+    log "installing ministack==$MINISTACK_VERSION cbor2==$CBOR2_VERSION into $VENV"
+    "$PY" -m pip install --disable-pip-version-check --no-input -q \
+        "ministack==$MINISTACK_VERSION" "cbor2==$CBOR2_VERSION" >&2 </dev/null ||
+        die "pip install of ministack failed"
+}
+
+free_port() {
+    "$PY" - <<'EOF'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+print_env() {
+    local port="$1" pid="$2"
+    cat <<EOF
+export AWS_ENDPOINT_URL=http://127.0.0.1:$port
+export AWS_ACCESS_KEY_ID=test
+export AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1
+export FIREBELL_EMULATOR_PID=$pid
+EOF
+}
+
+running_pid() {
+    local pid
+    [[ -f "$PID_FILE" ]] || return 1
+    pid="$(cat "$PID_FILE")"
+    is_emulator_pid "$pid" || return 1
+    printf '%s\n' "$pid"
+}
+
+cmd_start() {
+    mkdir -p "$STATE_DIR"
+    ensure_venv
+
+    local pid port
+    if pid="$(running_pid)" && [[ -f "$ENV_FILE" ]]; then
+        port="$(sed -n 's/^export AWS_ENDPOINT_URL=http:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$ENV_FILE")"
+        if [[ -n "$port" ]] && answers "http://127.0.0.1:$port"; then
+            log "already running (pid $pid, port $port)"
+            cat "$ENV_FILE"
+            return 0
+        fi
+        log "stale emulator (pid $pid) does not answer: restarting it"
+        cmd_stop
+    fi
+
+    port="$(free_port)"
+    : >"$LOG"
+    # Own session, stdin/stdout/stderr detached: `eval "$(... start)"` must not
+    # wait on the emulator's output.
+    BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" \
+        nohup setsid "$PY" -m ministack </dev/null >>"$LOG" 2>&1 &
+    pid=$!
+    echo "$pid" >"$PID_FILE"
+
+    local url="http://127.0.0.1:$port" waited=0
+    until answers "$url"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "ministack exited during startup; last lines of $LOG:"
+            tail -n 40 "$LOG" >&2 || true
+            rm -f "$PID_FILE"
+            exit 1
+        fi
+        if ((waited >= START_TIMEOUT_SECS * 2)); then
+            log "ministack did not answer on $url within ${START_TIMEOUT_SECS}s; last lines of $LOG:"
+            tail -n 40 "$LOG" >&2 || true
+            kill "$pid" 2>/dev/null || true
+            rm -f "$PID_FILE"
+            exit 1
+        fi
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+
+    print_env "$port" "$pid" >"$ENV_FILE"
+    log "ministack $MINISTACK_VERSION up on $url (pid $pid, log $LOG)"
+    cat "$ENV_FILE"
+}
+
+cmd_stop() {
+    local pid=""
+    if [[ -f "$PID_FILE" ]]; then
+        pid="$(cat "$PID_FILE")"
+    elif [[ -n "${FIREBELL_EMULATOR_PID:-}" ]]; then
+        pid="$FIREBELL_EMULATOR_PID"
+    fi
+    if [[ -z "$pid" ]] || ! is_emulator_pid "$pid"; then
+        log "not running"
+        rm -f "$PID_FILE" "$ENV_FILE"
+        return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid ignored SIGTERM: sending SIGKILL"
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$PID_FILE" "$ENV_FILE"
+    log "stopped (pid $pid)"
+}
+
+cmd_status() {
+    local pid
+    if pid="$(running_pid)"; then
+        log "running (pid $pid)"
+        [[ -f "$ENV_FILE" ]] && cat "$ENV_FILE"
+        return 0
+    fi
+    log "not running"
+    return 1
+}
+
+case "${1:-}" in
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+*)
+    echo "usage: $0 start|stop|status" >&2
+    echo '  eval "$('"$0"' start)" && cargo test -p firebell-aws; '"$0"' stop' >&2
+    exit 2
+    ;;
+esac

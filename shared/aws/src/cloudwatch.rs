@@ -1,0 +1,732 @@
+//! CloudWatch metrics source: `GetMetricData` for datapoints, `ListMetrics`
+//! for wildcard dimension discovery.
+//!
+//! A fetch groups its queries by period (start and end are aligned down to
+//! each period, so only complete periods are asked for), splits every group
+//! into `GetMetricData` calls of at most 500 queries, runs the calls
+//! concurrently (bounded by [`CloudWatchOptions::max_concurrency`]), follows
+//! `NextToken`, retries throttled calls with jittered exponential backoff and
+//! sorts every series ascending itself (it asks for `TimestampAscending`, but
+//! does not rely on it).
+//!
+//! `GetMetricData` ids must match `^[a-z][a-zA-Z0-9_]*$`, which the caller's
+//! ids need not: query `i` of a fetch is sent as `q{i}` and mapped back.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{
+    Dimension, DimensionFilter, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
+};
+use firebell_core::model::MetricSpec;
+use firebell_core::ports::{Clock, MetricQuery, MetricSeries, MetricsError};
+use firebell_core::series::{Epoch, Point};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::{AwaitClassified, Classified, Fault};
+use crate::retry::Backoff;
+
+/// `GetMetricData` accepts at most this many queries per call.
+pub const MAX_QUERIES_PER_CALL: usize = 500;
+
+/// Tuning of a [`CloudWatchSource`].
+#[derive(Debug, Clone)]
+pub struct CloudWatchOptions {
+    /// `GetMetricData` calls of one fetch in flight at once.
+    pub max_concurrency: usize,
+    /// Retries of a throttled call (on top of the SDK's own retries).
+    pub backoff: Backoff,
+    /// How long `dimension_values` answers from its cache before asking
+    /// `ListMetrics` again.
+    pub dimension_cache_ttl: Duration,
+}
+
+impl Default for CloudWatchOptions {
+    fn default() -> Self {
+        CloudWatchOptions {
+            max_concurrency: 4,
+            backoff: Backoff::default(),
+            dimension_cache_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// API calls made by a [`CloudWatchSource`] so far (every attempt counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloudWatchStats {
+    pub get_metric_data: u64,
+    pub list_metrics: u64,
+    /// Attempts that were throttled and retried after a backoff.
+    pub throttle_retries: u64,
+    /// `dimension_values` answered from the cache.
+    pub dimension_cache_hits: u64,
+}
+
+impl fmt::Display for CloudWatchStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "GetMetricData={} ListMetrics={} throttle_retries={} dimension_cache_hits={}",
+            self.get_metric_data,
+            self.list_metrics,
+            self.throttle_retries,
+            self.dimension_cache_hits
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    get_metric_data: AtomicU64,
+    list_metrics: AtomicU64,
+    throttle_retries: AtomicU64,
+    dimension_cache_hits: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+#[derive(Debug, Clone)]
+struct CacheEntry {
+    fetched_at: Epoch,
+    values: Vec<String>,
+}
+
+/// [`MetricsSource`](firebell_core::ports::MetricsSource) over CloudWatch.
+#[derive(Debug)]
+pub struct CloudWatchSource {
+    caller: Caller,
+    clock: Arc<dyn Clock>,
+    options: CloudWatchOptions,
+    dimension_cache: Mutex<HashMap<String, CacheEntry>>,
+}
+
+/// What a spawned `GetMetricData` task needs: cheap to clone.
+#[derive(Debug, Clone)]
+struct Caller {
+    client: Client,
+    counters: Arc<Counters>,
+    backoff: Backoff,
+}
+
+impl CloudWatchSource {
+    /// A source over `client`; `clock` drives the dimension cache.
+    pub fn new(client: Client, clock: Arc<dyn Clock>) -> CloudWatchSource {
+        CloudWatchSource::with_options(client, clock, CloudWatchOptions::default())
+    }
+
+    pub fn with_options(
+        client: Client,
+        clock: Arc<dyn Clock>,
+        options: CloudWatchOptions,
+    ) -> CloudWatchSource {
+        CloudWatchSource {
+            caller: Caller {
+                client,
+                counters: Arc::new(Counters::default()),
+                backoff: options.backoff,
+            },
+            clock,
+            options,
+            dimension_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A source with a client built from `config` (see [`crate::load_sdk_config`]).
+    pub fn from_sdk_config(config: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
+        CloudWatchSource::new(Client::new(config), clock)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.caller.client
+    }
+
+    /// API calls made so far.
+    pub fn stats(&self) -> CloudWatchStats {
+        let c = &self.caller.counters;
+        CloudWatchStats {
+            get_metric_data: c.get_metric_data.load(Ordering::Relaxed),
+            list_metrics: c.list_metrics.load(Ordering::Relaxed),
+            throttle_retries: c.throttle_retries.load(Ordering::Relaxed),
+            dimension_cache_hits: c.dimension_cache_hits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Forgets every cached `dimension_values` answer.
+    pub fn clear_dimension_cache(&self) {
+        if let Ok(mut cache) = self.dimension_cache.lock() {
+            cache.clear();
+        }
+    }
+
+    fn cached_dimension_values(&self, key: &str, now: Epoch) -> Option<Vec<String>> {
+        let cache = self.dimension_cache.lock().ok()?;
+        let entry = cache.get(key)?;
+        let ttl = i64::try_from(self.options.dimension_cache_ttl.as_secs()).unwrap_or(i64::MAX);
+        (now >= entry.fetched_at && now - entry.fetched_at < ttl).then(|| entry.values.clone())
+    }
+}
+
+/// One `GetMetricData` call (before pagination): queries of one period.
+#[derive(Debug)]
+struct Call {
+    /// (index of the query in the fetch, the query as sent).
+    queries: Vec<(usize, MetricDataQuery)>,
+    start: Epoch,
+    end: Epoch,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Status {
+    Complete,
+    Partial,
+    Failed(String),
+}
+
+/// What the pages of one call said about one query.
+#[derive(Debug, Default)]
+struct Acc {
+    points: Vec<Point>,
+    /// Status of the latest page that mentioned the query.
+    status: Option<Status>,
+}
+
+fn period_secs(spec: &MetricSpec) -> Result<i64, MetricsError> {
+    let p = spec.period.as_secs();
+    let valid = matches!(p, 1 | 5 | 10 | 20 | 30) || (p >= 60 && p % 60 == 0);
+    if !valid || spec.period.subsec_nanos() != 0 || p > i32::MAX as u64 {
+        return Err(MetricsError::BadQuery(format!(
+            "{}/{}: period {:?} is not 1, 5, 10, 20, 30 or a multiple of 60 seconds",
+            spec.namespace, spec.metric_name, spec.period
+        )));
+    }
+    Ok(p as i64)
+}
+
+fn safe_id(index: usize) -> String {
+    format!("q{index}")
+}
+
+fn parse_safe_id(id: &str) -> Option<usize> {
+    id.strip_prefix('q')?.parse().ok()
+}
+
+fn to_query(index: usize, spec: &MetricSpec, period: i64) -> Result<MetricDataQuery, MetricsError> {
+    let mut metric = aws_sdk_cloudwatch::types::Metric::builder()
+        .namespace(&spec.namespace)
+        .metric_name(&spec.metric_name);
+    for (name, value) in &spec.dimensions {
+        if value == "*" {
+            return Err(MetricsError::BadQuery(format!(
+                "{}/{}: dimension {name} is a wildcard; expand it with dimension_values first",
+                spec.namespace, spec.metric_name
+            )));
+        }
+        metric = metric.dimensions(Dimension::builder().name(name).value(value).build());
+    }
+    let stat = MetricStat::builder()
+        .metric(metric.build())
+        .period(period as i32)
+        .stat(spec.stat.to_string())
+        .build();
+    Ok(MetricDataQuery::builder()
+        .id(safe_id(index))
+        .metric_stat(stat)
+        .return_data(true)
+        .build())
+}
+
+/// Splits a fetch into `GetMetricData` calls: grouped by period, at most
+/// [`MAX_QUERIES_PER_CALL`] per call, times aligned down to the period.
+fn plan_calls(
+    queries: &[MetricQuery],
+    start: Epoch,
+    end: Epoch,
+) -> Result<Vec<Call>, MetricsError> {
+    let mut by_period: BTreeMap<i64, Vec<(usize, MetricDataQuery)>> = BTreeMap::new();
+    for (i, q) in queries.iter().enumerate() {
+        let period = period_secs(&q.spec)?;
+        by_period
+            .entry(period)
+            .or_default()
+            .push((i, to_query(i, &q.spec, period)?));
+    }
+    let mut calls = Vec::new();
+    for (period, mut group) in by_period {
+        let aligned_start = start.div_euclid(period) * period;
+        let mut aligned_end = end.div_euclid(period) * period;
+        if aligned_end <= aligned_start {
+            aligned_end = aligned_start + period;
+        }
+        while !group.is_empty() {
+            let rest = group.split_off(group.len().min(MAX_QUERIES_PER_CALL));
+            calls.push(Call {
+                queries: group,
+                start: aligned_start,
+                end: aligned_end,
+            });
+            group = rest;
+        }
+    }
+    Ok(calls)
+}
+
+/// Folds one page of results into the accumulators of a call.
+fn merge_page(accs: &mut HashMap<usize, Acc>, results: &[MetricDataResult]) {
+    for r in results {
+        let Some(index) = r.id().and_then(parse_safe_id) else {
+            tracing::warn!(id = ?r.id(), "GetMetricData returned an unknown id");
+            continue;
+        };
+        let Some(acc) = accs.get_mut(&index) else {
+            tracing::warn!(id = ?r.id(), "GetMetricData returned an id that was not asked for");
+            continue;
+        };
+        let ts = r.timestamps();
+        let vs = r.values();
+        if ts.len() != vs.len() {
+            acc.status = Some(Status::Failed(format!(
+                "{} timestamps but {} values",
+                ts.len(),
+                vs.len()
+            )));
+            continue;
+        }
+        acc.points
+            .extend(ts.iter().zip(vs).map(|(t, v)| Point { t: t.secs(), v: *v }));
+        acc.status = Some(match r.status_code() {
+            Some(StatusCode::Complete) => Status::Complete,
+            Some(StatusCode::PartialData) => Status::Partial,
+            other => {
+                let detail: Vec<String> = r
+                    .messages()
+                    .iter()
+                    .map(|m| format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or("")))
+                    .collect();
+                Status::Failed(format!("status {other:?} {}", detail.join("; ")))
+            }
+        });
+    }
+}
+
+/// Sorts ascending and keeps the last value seen for a timestamp.
+fn finish_points(mut points: Vec<Point>) -> Vec<Point> {
+    points.sort_by_key(|p| p.t);
+    let mut out: Vec<Point> = Vec::with_capacity(points.len());
+    for p in points {
+        match out.last_mut() {
+            Some(last) if last.t == p.t => *last = p,
+            _ => out.push(p),
+        }
+    }
+    out
+}
+
+fn metrics_error(c: &Classified, what: &str) -> MetricsError {
+    match c.fault {
+        Fault::Throttled => MetricsError::Throttled(format!("{what}: {}", c.message)),
+        Fault::Transient => MetricsError::Unavailable(format!("{what}: {}", c.message)),
+        Fault::Client | Fault::ConditionFailed => {
+            MetricsError::BadQuery(format!("{what}: {}", c.message))
+        }
+    }
+}
+
+impl Caller {
+    /// Runs `op` until it succeeds, fails for a reason other than throttling,
+    /// or the backoff's attempts are used up.
+    async fn retry_throttled<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, MetricsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Classified>>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(c) if c.fault == Fault::Throttled && self.backoff.may_retry(attempts) => {
+                    let delay = self.backoff.delay(attempts - 1);
+                    tracing::debug!(what, attempts, ?delay, "throttled, backing off");
+                    bump(&self.counters.throttle_retries);
+                    tokio::time::sleep(delay).await;
+                }
+                Err(c) => return Err(metrics_error(&c, what)),
+            }
+        }
+    }
+
+    /// Runs one planned call through all its pages.
+    async fn run(self, call: Call) -> Result<HashMap<usize, Acc>, MetricsError> {
+        let mut accs: HashMap<usize, Acc> = call
+            .queries
+            .iter()
+            .map(|(i, _)| (*i, Acc::default()))
+            .collect();
+        let queries: Vec<MetricDataQuery> = call.queries.into_iter().map(|(_, q)| q).collect();
+        let mut next_token: Option<String> = None;
+        let mut pages = 0u32;
+        loop {
+            pages += 1;
+            let out = self
+                .retry_throttled("GetMetricData", || {
+                    bump(&self.counters.get_metric_data);
+                    self.client
+                        .get_metric_data()
+                        .set_metric_data_queries(Some(queries.clone()))
+                        .start_time(DateTime::from_secs(call.start))
+                        .end_time(DateTime::from_secs(call.end))
+                        .scan_by(ScanBy::TimestampAscending)
+                        .set_next_token(next_token.clone())
+                        .send()
+                        .await_classified()
+                })
+                .await?;
+            for m in out.messages() {
+                tracing::warn!(code = ?m.code(), value = ?m.value(), "GetMetricData message");
+            }
+            merge_page(&mut accs, out.metric_data_results());
+            match out.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != next_token.as_deref() => {
+                    next_token = Some(t.to_owned());
+                }
+                _ => break,
+            }
+            if pages >= 1000 {
+                tracing::warn!("GetMetricData: giving up after {pages} pages");
+                for acc in accs.values_mut() {
+                    acc.status = Some(Status::Partial);
+                }
+                break;
+            }
+        }
+        Ok(accs)
+    }
+}
+
+#[async_trait]
+impl firebell_core::ports::MetricsSource for CloudWatchSource {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<Vec<MetricSeries>, MetricsError> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        if end <= start {
+            return Err(MetricsError::BadQuery(format!(
+                "empty time range [{start}, {end})"
+            )));
+        }
+        let calls = plan_calls(queries, start, end)?;
+        let mut accs: HashMap<usize, Acc> = HashMap::with_capacity(queries.len());
+        if calls.len() == 1 {
+            for call in calls {
+                accs.extend(self.caller.clone().run(call).await?);
+            }
+        } else {
+            let permits = Arc::new(Semaphore::new(self.options.max_concurrency.max(1)));
+            let mut tasks = JoinSet::new();
+            for call in calls {
+                let caller = self.caller.clone();
+                let permits = Arc::clone(&permits);
+                tasks.spawn(async move {
+                    let _permit = permits
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| MetricsError::Unavailable(e.to_string()))?;
+                    caller.run(call).await
+                });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                let part = joined
+                    .map_err(|e| MetricsError::Unavailable(format!("GetMetricData task: {e}")))??;
+                accs.extend(part);
+            }
+        }
+        let out = queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let acc = accs.remove(&i).unwrap_or_default();
+                let complete = match &acc.status {
+                    Some(Status::Complete) => true,
+                    Some(Status::Partial) => false,
+                    Some(Status::Failed(why)) => {
+                        tracing::warn!(id = %q.id, %why, "GetMetricData query failed");
+                        false
+                    }
+                    None => {
+                        tracing::warn!(id = %q.id, "GetMetricData returned no result for query");
+                        false
+                    }
+                };
+                MetricSeries {
+                    id: q.id.clone(),
+                    points: finish_points(acc.points),
+                    complete,
+                }
+            })
+            .collect();
+        Ok(out)
+    }
+
+    async fn dimension_values(
+        &self,
+        spec: &MetricSpec,
+        dimension: &str,
+    ) -> Result<Vec<String>, MetricsError> {
+        let key = format!(
+            "{}|{}|{:?}|{}",
+            spec.namespace, spec.metric_name, spec.dimensions, dimension
+        );
+        let now = self.clock.now().as_second();
+        if let Some(values) = self.cached_dimension_values(&key, now) {
+            bump(&self.caller.counters.dimension_cache_hits);
+            return Ok(values);
+        }
+        match self.list_dimension_values(spec, dimension).await {
+            Ok(values) => {
+                if let Ok(mut cache) = self.dimension_cache.lock() {
+                    cache.insert(
+                        key,
+                        CacheEntry {
+                            fetched_at: now,
+                            values: values.clone(),
+                        },
+                    );
+                }
+                Ok(values)
+            }
+            Err(e) => {
+                // A stale answer beats none for discovery.
+                let stale = self
+                    .dimension_cache
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.get(&key).map(|e| e.values.clone()));
+                match stale {
+                    Some(values) if e.is_retryable() => {
+                        tracing::warn!(error = %e, "ListMetrics failed; using cached dimension values");
+                        Ok(values)
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl CloudWatchSource {
+    /// `ListMetrics` (all pages) for the metrics of `spec` with exactly the
+    /// spec's dimension names, returning the sorted distinct values of `dimension`.
+    async fn list_dimension_values(
+        &self,
+        spec: &MetricSpec,
+        dimension: &str,
+    ) -> Result<Vec<String>, MetricsError> {
+        let mut names: BTreeSet<&str> = spec.dimensions.keys().map(String::as_str).collect();
+        names.insert(dimension);
+        let filters: Vec<DimensionFilter> = names
+            .iter()
+            .map(|name| {
+                let b = DimensionFilter::builder().name(*name);
+                match spec.dimensions.get(*name) {
+                    Some(v) if v != "*" && *name != dimension => b.value(v).build(),
+                    _ => b.build(),
+                }
+            })
+            .collect();
+        let caller = &self.caller;
+        let mut values = BTreeSet::new();
+        let mut next_token: Option<String> = None;
+        let mut pages = 0u32;
+        loop {
+            pages += 1;
+            let out = caller
+                .retry_throttled("ListMetrics", || {
+                    bump(&caller.counters.list_metrics);
+                    caller
+                        .client
+                        .list_metrics()
+                        .namespace(&spec.namespace)
+                        .metric_name(&spec.metric_name)
+                        .set_dimensions(Some(filters.clone()))
+                        .set_next_token(next_token.clone())
+                        .send()
+                        .await_classified()
+                })
+                .await?;
+            for metric in out.metrics() {
+                let dims = metric.dimensions();
+                // GetMetricData matches dimension sets exactly: a metric with
+                // more or other dimensions is not an instance of this spec.
+                let metric_names: BTreeSet<&str> = dims.iter().filter_map(|d| d.name()).collect();
+                if metric_names != names {
+                    continue;
+                }
+                // The filter already says so, but not every implementation
+                // honours it: check the fixed dimensions' values too.
+                let fixed_match = spec
+                    .dimensions
+                    .iter()
+                    .filter(|(name, value)| *value != "*" && name.as_str() != dimension)
+                    .all(|(name, value)| {
+                        dims.iter()
+                            .any(|d| d.name() == Some(name) && d.value() == Some(value))
+                    });
+                if !fixed_match {
+                    continue;
+                }
+                if let Some(v) = dims
+                    .iter()
+                    .find(|d| d.name() == Some(dimension))
+                    .and_then(|d| d.value())
+                {
+                    values.insert(v.to_owned());
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != next_token.as_deref() && pages < 1000 => {
+                    next_token = Some(t.to_owned());
+                }
+                _ => break,
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use firebell_core::model::Stat;
+
+    use super::*;
+
+    fn q(id: &str, period: u64, stat: Stat) -> MetricQuery {
+        MetricQuery {
+            id: id.into(),
+            spec: MetricSpec {
+                namespace: "NS".into(),
+                metric_name: "M".into(),
+                dimensions: BTreeMap::from([("Service".into(), "api".into())]),
+                stat,
+                period: Duration::from_secs(period),
+            },
+        }
+    }
+
+    #[test]
+    fn plan_groups_by_period_chunks_and_aligns() {
+        let mut qs: Vec<MetricQuery> = (0..1001)
+            .map(|i| q(&format!("Caller-{i}"), 60, Stat::Sum))
+            .collect();
+        qs.push(q("five", 300, Stat::Percentile(99.0)));
+        let calls = plan_calls(&qs, 1_000_030, 1_003_630).unwrap();
+        assert_eq!(calls.len(), 4);
+        assert_eq!(
+            calls.iter().map(|c| c.queries.len()).collect::<Vec<_>>(),
+            vec![500, 500, 1, 1]
+        );
+        assert_eq!((calls[0].start, calls[0].end), (1_000_020, 1_003_620));
+        assert_eq!((calls[3].start, calls[3].end), (999_900, 1_003_500));
+        let last = &calls[3].queries[0];
+        assert_eq!(last.0, 1001);
+        assert_eq!(last.1.id(), Some("q1001"));
+        let stat = last.1.metric_stat().unwrap();
+        assert_eq!(stat.stat(), Some("p99"));
+        assert_eq!(stat.period(), Some(300));
+    }
+
+    #[test]
+    fn plan_rejects_bad_periods_and_wildcards() {
+        assert!(matches!(
+            plan_calls(&[q("a", 0, Stat::Sum)], 0, 60),
+            Err(MetricsError::BadQuery(_))
+        ));
+        assert!(matches!(
+            plan_calls(&[q("a", 90, Stat::Sum)], 0, 60),
+            Err(MetricsError::BadQuery(_))
+        ));
+        let mut w = q("a", 60, Stat::Sum);
+        w.spec.dimensions.insert("Service".into(), "*".into());
+        assert!(matches!(
+            plan_calls(&[w], 0, 60),
+            Err(MetricsError::BadQuery(_))
+        ));
+    }
+
+    #[test]
+    fn short_range_still_covers_one_period() {
+        let calls = plan_calls(&[q("a", 300, Stat::Sum)], 1010, 1020).unwrap();
+        assert_eq!((calls[0].start, calls[0].end), (900, 1200));
+    }
+
+    #[test]
+    fn safe_ids_round_trip() {
+        assert_eq!(parse_safe_id(&safe_id(42)), Some(42));
+        assert_eq!(parse_safe_id("x1"), None);
+        assert_eq!(parse_safe_id("q"), None);
+    }
+
+    fn result(id: &str, ts: &[i64], vs: &[f64], status: StatusCode) -> MetricDataResult {
+        let mut b = MetricDataResult::builder().id(id).status_code(status);
+        for t in ts {
+            b = b.timestamps(DateTime::from_secs(*t));
+        }
+        for v in vs {
+            b = b.values(*v);
+        }
+        b.build()
+    }
+
+    #[test]
+    fn pages_merge_and_sort() {
+        let mut accs: HashMap<usize, Acc> = [(0, Acc::default()), (1, Acc::default())].into();
+        merge_page(
+            &mut accs,
+            &[
+                result("q0", &[180, 120], &[3.0, 2.0], StatusCode::PartialData),
+                result("q1", &[60], &[1.0], StatusCode::PartialData),
+                result("zz", &[60], &[1.0], StatusCode::Complete),
+            ],
+        );
+        merge_page(
+            &mut accs,
+            &[result("q0", &[60], &[1.0], StatusCode::Complete)],
+        );
+        let a0 = accs.remove(&0).unwrap();
+        assert_eq!(a0.status, Some(Status::Complete));
+        assert_eq!(
+            finish_points(a0.points),
+            vec![
+                Point { t: 60, v: 1.0 },
+                Point { t: 120, v: 2.0 },
+                Point { t: 180, v: 3.0 }
+            ]
+        );
+        assert_eq!(accs[&1].status, Some(Status::Partial));
+    }
+
+    #[test]
+    fn mismatched_lengths_fail_the_query() {
+        let mut accs: HashMap<usize, Acc> = [(0, Acc::default())].into();
+        merge_page(
+            &mut accs,
+            &[result("q0", &[60, 120], &[1.0], StatusCode::Complete)],
+        );
+        assert!(matches!(accs[&0].status, Some(Status::Failed(_))));
+    }
+}
