@@ -1,1 +1,56 @@
-fn main() {}
+//! The `firebell` command. Thin: parses arguments and hands off to the
+//! library crates; each subcommand lives in its own module.
+
+mod bundled;
+mod demo;
+mod run;
+mod timefmt;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "firebell",
+    version,
+    about = "Alert rules as code for services on AWS: evaluate, route, notify.",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a bundled day of two services through the whole loop, offline.
+    Demo(demo::Args),
+    /// Run evaluation cycles (embedded local mode by default).
+    Run(run::Args),
+    /// Check config files: strict schema, cross-checks, routing tests.
+    Validate(validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => demo::main(a),
+        Command::Run(a) => run::main(a),
+        Command::Validate(a) => validate::main(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Where the default on-disk state lives.
+pub(crate) fn default_state_dir() -> PathBuf {
+    PathBuf::from(".firebell/state")
+}

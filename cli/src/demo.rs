@@ -1,0 +1,339 @@
+//! `firebell demo`: a bundled day of two services (payments, checkout)
+//! replayed minute by minute through the whole loop — replay source, state
+//! machine, routing, grouping, rendering — on the embedded in-memory store.
+//! Prints the timeline, every notification it sends, and a summary of which
+//! toast it ignored and which fires it paged.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use firebell_core::ports::{Clock, Outbound};
+use firebell_core::series::Epoch;
+use firebell_core::state::Event;
+use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySource};
+use firebell_engine::{Engine, EngineOptions, Transition};
+
+use crate::bundled;
+use crate::timefmt::{hhmm, span};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print only subjects, not full message bodies.
+    #[arg(long)]
+    pub brief: bool,
+    /// Print the notifications as JSON Lines instead (one object each).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the scripted day contains, to check against what firebell did.
+struct Episode {
+    start: &'static str,
+    end: &'static str,
+    rule: &'static str,
+    what: &'static str,
+    /// `None`: a real fire that must page. `Some(why)`: toast that must not.
+    toast: Option<&'static str>,
+}
+
+const DAY: Epoch = 1_795_392_000; // 2026-11-23T00:00:00Z
+
+const EPISODES: &[Episode] = &[
+    Episode {
+        start: "02:13",
+        end: "02:13",
+        rule: "PaymentsHighErrorRate",
+        what: "payments: a single 500 at night",
+        toast: Some("about 30 requests a minute: under the volume guard (500 requests in 5m), not judged"),
+    },
+    Episode {
+        start: "03:47",
+        end: "03:47",
+        rule: "PaymentsHighErrorRate",
+        what: "payments: a single 500 at night",
+        toast: Some("under the volume guard, not judged"),
+    },
+    Episode {
+        start: "04:20",
+        end: "04:20",
+        rule: "PaymentsHighErrorRate",
+        what: "payments: a single 500 at night",
+        toast: Some("under the volume guard, not judged"),
+    },
+    Episode {
+        start: "04:30",
+        end: "04:31",
+        rule: "CheckoutErrorRate",
+        what: "checkout: 2-of-3 failure blip at 8 requests a minute",
+        toast: Some("2 of 3 datapoints breached, but under the volume guard (300 requests in 5m)"),
+    },
+    Episode {
+        start: "11:20",
+        end: "11:21",
+        rule: "PaymentsHighErrorRate",
+        what: "payments: 2-minute error spike (8%)",
+        toast: Some("cleared before the 5m pending period (`for: 5m`)"),
+    },
+    Episode {
+        start: "13:05",
+        end: "13:07",
+        rule: "PaymentsHighErrorRate",
+        what: "payments: 3-minute gap in the data",
+        toast: Some("shorter than the 5m it takes to raise NoData (`missing_data: nodata`)"),
+    },
+    Episode {
+        start: "15:42",
+        end: "15:53",
+        rule: "PaymentsHighErrorRate",
+        what: "payments: error rate about 5% for 12 minutes",
+        toast: None,
+    },
+    Episode {
+        start: "19:05",
+        end: "19:24",
+        rule: "CheckoutLatencyP99",
+        what: "checkout: p99 latency about 1.4s for 20 minutes",
+        toast: None,
+    },
+];
+
+fn at(hhmm: &str) -> Epoch {
+    let (h, m) = hhmm.split_once(':').unwrap_or(("0", "0"));
+    DAY + h.parse::<i64>().unwrap_or(0) * 3600 + m.parse::<i64>().unwrap_or(0) * 60
+}
+
+/// Everything the demo observed.
+pub struct Outcome {
+    pub transitions: Vec<(Epoch, Transition)>,
+    pub messages: Vec<(Epoch, Outbound)>,
+}
+
+/// Replays the bundled day through the engine.
+pub async fn replay_day(
+    on_cycle: &mut dyn FnMut(Epoch, &[Transition], &[Outbound]),
+) -> Result<Outcome> {
+    let config = Arc::new(bundled::example_config()?);
+    let source = ReplaySource::parse(bundled::DEMO_DAY_NAME, bundled::DEMO_DAY)
+        .context("loading the demo day")?;
+    let clock = Arc::new(ManualClock::at_epoch(DAY));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let notifier = Arc::new(MemoryNotifier::new());
+    let engine = Engine::new(
+        config,
+        Arc::new(source),
+        store,
+        notifier.clone(),
+        EngineOptions {
+            owner: "demo".into(),
+            ..EngineOptions::default()
+        },
+    );
+    let mut outcome = Outcome {
+        transitions: Vec::new(),
+        messages: Vec::new(),
+    };
+    // Cycle at the end of each minute, so minute m's datapoint is complete.
+    for minute in 1..=1440 {
+        let now = DAY + 60 * minute;
+        clock.set_epoch(now);
+        let report = engine.run_cycle(now, &|| false).await?;
+        for e in &report.errors {
+            eprintln!("{}: {e}", hhmm(now));
+        }
+        let sent = notifier.take();
+        on_cycle(now, &report.transitions, &sent);
+        outcome
+            .transitions
+            .extend(report.transitions.into_iter().map(|t| (now, t)));
+        outcome.messages.extend(sent.into_iter().map(|m| (now, m)));
+    }
+    Ok(outcome)
+}
+
+fn describe(t: &Transition) -> (String, String) {
+    let (word, detail) = match t.event {
+        Event::Pending { .. } => ("pending", String::new()),
+        Event::PendingCleared { .. } => ("cleared", "condition cleared while pending".to_string()),
+        Event::Fired { value, .. } => (
+            "FIRING",
+            value.map(|v| format!("value {v:.2}")).unwrap_or_default(),
+        ),
+        Event::Resolved { value, .. } => (
+            "resolved",
+            value.map(|v| format!("value {v:.2}")).unwrap_or_default(),
+        ),
+        Event::NoDataStarted { .. } => ("NODATA", "no datapoints".to_string()),
+        Event::NoDataEnded { .. } => ("data back", String::new()),
+    };
+    (word.to_string(), detail)
+}
+
+fn event_time(e: &Event) -> Epoch {
+    match *e {
+        Event::Pending { at }
+        | Event::PendingCleared { at }
+        | Event::Fired { at, .. }
+        | Event::Resolved { at, .. }
+        | Event::NoDataStarted { at }
+        | Event::NoDataEnded { at } => at,
+    }
+}
+
+pub fn main(args: Args) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let started = std::time::Instant::now();
+    if !args.json {
+        println!("firebell demo: replaying 2026-11-23 (UTC) for payments and checkout");
+        println!(
+            "  source {} · rules examples/rules/*.yaml · routing examples/routing.yaml",
+            bundled::DEMO_DAY_NAME
+        );
+        println!("  one evaluation cycle per minute on the in-memory store\n");
+        println!("Timeline (datapoint times, UTC)");
+    }
+    let json = args.json;
+    let brief = args.brief;
+    let mut print = |now: Epoch, transitions: &[Transition], sent: &[Outbound]| {
+        if json {
+            for m in sent {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "at": crate::timefmt::rfc3339(now),
+                        "receiver": m.receiver,
+                        "destination": m.destination,
+                        "subject": m.subject,
+                        "attributes": m.attributes,
+                    })
+                );
+            }
+            return;
+        }
+        for t in transitions {
+            let (word, detail) = describe(t);
+            println!(
+                "  {}  {:<24} {:<9} {}",
+                hhmm(event_time(&t.event)),
+                t.rule,
+                word,
+                detail
+            );
+        }
+        for m in sent {
+            println!(
+                "  {}  -> notify {} ({})",
+                hhmm(now),
+                m.receiver,
+                m.destination
+            );
+            println!("         subject: {}", m.subject);
+            if !brief && let Some(body) = m.bodies.get("default") {
+                for line in body.lines() {
+                    println!("         | {line}");
+                }
+            }
+        }
+    };
+    let outcome = rt.block_on(replay_day(&mut print))?;
+    if json {
+        return Ok(ExitCode::SUCCESS);
+    }
+    summary(&outcome, started.elapsed());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary(outcome: &Outcome, took: std::time::Duration) {
+    println!("\nSummary");
+    let mut ok = true;
+    println!("  Toast ignored (nothing sent):");
+    for ep in EPISODES.iter().filter(|e| e.toast.is_some()) {
+        let (from, to) = (at(ep.start), at(ep.end) + 15 * 60);
+        let fired = outcome.transitions.iter().any(|(_, t)| {
+            t.rule == ep.rule
+                && matches!(t.event, Event::Fired { .. } | Event::NoDataStarted { .. })
+                && (from..=to).contains(&event_time(&t.event))
+        });
+        let evidence: Vec<String> = outcome
+            .transitions
+            .iter()
+            .filter(|(_, t)| t.rule == ep.rule && (from..=to).contains(&event_time(&t.event)))
+            .map(|(_, t)| format!("{} {}", describe(t).0, hhmm(event_time(&t.event))))
+            .collect();
+        let mark = if fired {
+            ok = false;
+            "PAGED (unexpected)"
+        } else {
+            "ignored"
+        };
+        println!(
+            "    {}  {:<52} {mark}: {}{}",
+            ep.start,
+            ep.what,
+            ep.toast.unwrap_or_default(),
+            if evidence.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", evidence.join(", "))
+            }
+        );
+    }
+    println!("  Fires paged:");
+    for ep in EPISODES.iter().filter(|e| e.toast.is_none()) {
+        let start = at(ep.start);
+        let fired = outcome.transitions.iter().find_map(|(_, t)| match t.event {
+            Event::Fired { at, .. } if t.rule == ep.rule && at >= start => Some(at),
+            _ => None,
+        });
+        let page = outcome.messages.iter().find(|(now, m)| {
+            *now >= start
+                && m.attributes.get("alertname").map(String::as_str) == Some(ep.rule)
+                && m.attributes.get("status").map(String::as_str) == Some("firing")
+        });
+        let resolved = outcome.transitions.iter().find_map(|(_, t)| match t.event {
+            Event::Resolved { at, .. } if t.rule == ep.rule && at >= start => Some(at),
+            _ => None,
+        });
+        match (fired, page) {
+            (Some(f), Some((sent, m))) => println!(
+                "    {}  {:<52} paged {} at {} ({} after it started; fired {}){}",
+                ep.start,
+                ep.what,
+                m.receiver,
+                hhmm(*sent),
+                span(*sent - start),
+                hhmm(f),
+                resolved
+                    .map(|r| format!(", resolved {}", hhmm(r)))
+                    .unwrap_or_default()
+            ),
+            _ => {
+                ok = false;
+                println!("    {}  {:<52} NOT PAGED (unexpected)", ep.start, ep.what);
+            }
+        }
+    }
+    let mut per: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, m) in &outcome.messages {
+        *per.entry(m.receiver.as_str()).or_default() += 1;
+    }
+    let per: Vec<String> = per.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+    println!(
+        "  Notifications sent: {} ({})",
+        outcome.messages.len(),
+        per.join(", ")
+    );
+    println!(
+        "  {} cycles in {:.2}s; {}",
+        1440,
+        took.as_secs_f64(),
+        if ok {
+            "every fire paged, no toast paged"
+        } else {
+            "SOMETHING WENT WRONG: see above"
+        }
+    );
+}

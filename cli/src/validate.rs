@@ -1,0 +1,46 @@
+//! `firebell validate PATH`: every error of every file at once, exit 1 on any.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A config file or directory (every *.yaml / *.yml below it).
+    pub path: PathBuf,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub fn main(args: Args) -> Result<ExitCode> {
+    match firebell_engine::load(&args.path) {
+        Ok((config, warnings)) => {
+            for w in warnings.warnings() {
+                eprintln!("{w}");
+            }
+            let n_warn = warnings.warnings().count();
+            if args.strict && n_warn > 0 {
+                eprintln!("{n_warn} warning(s) (errors with --strict)");
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "ok: {} file(s), {} rule(s), {} receiver(s){}",
+                config.files.len(),
+                config.rules.rules.len(),
+                config.notify.receivers.len(),
+                if n_warn > 0 {
+                    format!(", {n_warn} warning(s)")
+                } else {
+                    String::new()
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

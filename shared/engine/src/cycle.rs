@@ -1,0 +1,689 @@
+//! One evaluation cycle: fetch -> evaluate -> decide -> notify.
+//!
+//! ```text
+//! tick T ──> already done? (cycle/last >= T) ──yes──> skip (duplicate delivery)
+//!        ──> lease (cycle/lease, Absent, TTL) ──taken──> skip (overlap)
+//!        ──> due rules ──> instances (wildcards expanded) ──> one fetch of every
+//!            distinct query ──> expression + guard per instance ──> state machine
+//!        ──> per transition: write `active` item, then the state (Version)
+//!        ──> snapshot of `active` ──> notify::dispatch (outbox) ──> notify::deliver
+//!        ──> cycle/last = T, release lease
+//! ```
+//!
+//! Nothing is written for an instance whose durable state did not change, so a
+//! quiet cycle makes no store writes. Every decision is re-derivable from the
+//! data and the store, so a crash anywhere is repaired by the next cycle.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use firebell_core::alert::{Alert, AlertStatus, fingerprint};
+use firebell_core::model::{Labels, MetricSpec, Rule};
+use firebell_core::ports::{
+    Expect, Item, Key, MetricQuery, MetricsError, MetricsSource, Notifier, StateStore, StoreError,
+};
+use firebell_core::series::{Epoch, Grid, Series, align, window_sum};
+use firebell_core::state::{Event, InstanceState, Machine, Observation, Status};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::keys;
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Who runs the cycle (for the lease): a process or invocation id.
+    pub owner: String,
+    /// How long a lease is held at most, in seconds.
+    pub lease_secs: i64,
+    /// How long a resolved alert stays in the snapshot, in seconds.
+    pub resolved_retention_secs: i64,
+    /// Trailing buckets with no data at all are taken as "not arrived yet"
+    /// (not as missing) for this many periods.
+    pub arrival_grace_periods: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            owner: "firebell".to_string(),
+            lease_secs: 300,
+            resolved_retention_secs: 6 * 3600,
+            arrival_grace_periods: 2,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("corrupt record {pk}/{sk}: {reason}")]
+    Corrupt {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
+    #[error("notification pipeline: {0}")]
+    Notify(String),
+}
+
+impl EngineError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Store(e) => e.is_retryable(),
+            EngineError::Corrupt { .. } => false,
+            EngineError::Notify(_) => true,
+        }
+    }
+}
+
+/// Why a cycle did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Skip {
+    /// The tick was already completed (a duplicate delivery).
+    Duplicate,
+    /// Another cycle holds the lease.
+    Overlap,
+}
+
+/// One state change, for timelines and logs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    pub rule: String,
+    pub labels: Labels,
+    pub event: Event,
+}
+
+/// What a cycle did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleReport {
+    pub tick: Epoch,
+    pub skipped: Option<Skip>,
+    pub rules_evaluated: usize,
+    pub instances_evaluated: usize,
+    /// Instances not judged because a source said its data was partial.
+    pub instances_partial: usize,
+    pub queries: usize,
+    pub transitions: Vec<Transition>,
+    pub store_writes: usize,
+    pub conflicts: usize,
+    pub notifications_enqueued: usize,
+    pub notifications_sent: usize,
+    pub messages_published: usize,
+    pub publish_failures: usize,
+    /// The rendered messages published this cycle (for the terminal timeline).
+    #[serde(skip)]
+    pub published: Vec<firebell_core::ports::Outbound>,
+    /// Problems that did not stop the cycle (fetch failures, conflicts).
+    pub errors: Vec<String>,
+    /// True when the deadline stopped the cycle early (the rest is done next cycle).
+    pub stopped_early: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredState {
+    labels: Labels,
+    state: InstanceState,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Lease {
+    owner: String,
+    tick: Epoch,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LastTick {
+    tick: Epoch,
+}
+
+/// One alert instance of a rule: its labels and concrete metric queries.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub labels: Labels,
+    pub specs: BTreeMap<String, MetricSpec>,
+}
+
+/// The engine: config plus ports. Build once, run many cycles.
+pub struct Engine {
+    config: Arc<Config>,
+    metrics: Arc<dyn MetricsSource>,
+    store: Arc<dyn StateStore>,
+    notifier: Arc<dyn Notifier>,
+    opts: EngineOptions,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rules", &self.config.rules.rules.len())
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(item: &Item) -> Result<T, EngineError> {
+    serde_json::from_str(&item.data).map_err(|e| EngineError::Corrupt {
+        pk: item.pk.clone(),
+        sk: item.sk.clone(),
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(v: &T) -> String {
+    // Serialising our own plain structs cannot fail (no maps with non-string keys).
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Base labels of a rule's instances: the rule's labels plus `alertname`.
+pub fn rule_labels(rule: &Rule) -> Labels {
+    let mut l = rule.labels.clone();
+    l.insert("alertname".to_string(), rule.name.clone());
+    l
+}
+
+impl Engine {
+    pub fn new(
+        config: Arc<Config>,
+        metrics: Arc<dyn MetricsSource>,
+        store: Arc<dyn StateStore>,
+        notifier: Arc<dyn Notifier>,
+        opts: EngineOptions,
+    ) -> Engine {
+        Engine {
+            config,
+            metrics,
+            store,
+            notifier,
+            opts,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// Expands a rule into instances. Wildcard dimensions (`*`) become one
+    /// instance per value the metrics source knows, labelled with the dimension.
+    pub async fn instances(&self, rule: &Rule) -> Result<Vec<Instance>, MetricsError> {
+        let base = rule_labels(rule);
+        let wildcard = rule.metrics.values().find_map(|m| {
+            m.dimensions
+                .iter()
+                .find(|(_, v)| v.as_str() == "*")
+                .map(|(k, _)| (k.clone(), m.clone()))
+        });
+        let Some((dim, spec)) = wildcard else {
+            return Ok(vec![Instance {
+                labels: base,
+                specs: rule.metrics.clone(),
+            }]);
+        };
+        let mut values = self.metrics.dimension_values(&spec, &dim).await?;
+        values.sort();
+        values.dedup();
+        Ok(values
+            .into_iter()
+            .map(|v| {
+                let mut labels = base.clone();
+                labels.insert(dim.clone(), v.clone());
+                let specs = rule
+                    .metrics
+                    .iter()
+                    .map(|(id, m)| {
+                        let mut m = m.clone();
+                        if let Some(slot) = m.dimensions.get_mut(&dim)
+                            && slot == "*"
+                        {
+                            *slot = v.clone();
+                        }
+                        (id.clone(), m)
+                    })
+                    .collect();
+                Instance { labels, specs }
+            })
+            .collect())
+    }
+
+    fn due(rule: &Rule, now: Epoch, last: Option<Epoch>) -> bool {
+        let iv = rule.interval.as_secs().max(1) as i64;
+        match last {
+            None => true,
+            Some(l) => now.div_euclid(iv) > l.div_euclid(iv),
+        }
+    }
+
+    /// Runs one cycle as of `now`. `should_stop` is polled between phases; when
+    /// it returns true the cycle stops cleanly (the outbox and the next cycle
+    /// finish the work).
+    pub async fn run_cycle(
+        &self,
+        now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        let mut report = CycleReport {
+            tick: now,
+            ..CycleReport::default()
+        };
+        let last = match self.store.get(&keys::last_tick()).await? {
+            Some(item) => Some(decode::<LastTick>(&item)?.tick),
+            None => None,
+        };
+        if last.is_some_and(|l| l >= now) {
+            report.skipped = Some(Skip::Duplicate);
+            return Ok(report);
+        }
+        let lease = Item {
+            pk: keys::lease().pk,
+            sk: keys::lease().sk,
+            version: 1,
+            data: encode(&Lease {
+                owner: self.opts.owner.clone(),
+                tick: now,
+            }),
+            expires_at: Some(now + self.opts.lease_secs),
+        };
+        match self.store.put(lease, Expect::Absent).await {
+            Ok(()) => report.store_writes += 1,
+            Err(e) if e.is_conflict() => {
+                report.skipped = Some(Skip::Overlap);
+                return Ok(report);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let result = self.cycle_body(now, last, should_stop, &mut report).await;
+        // Release the lease whatever happened; TTL frees it if this fails too.
+        if self.store.delete(&keys::lease(), Expect::Any).await.is_ok() {
+            report.store_writes += 1;
+        }
+        result.map(|()| report)
+    }
+
+    async fn cycle_body(
+        &self,
+        now: Epoch,
+        last: Option<Epoch>,
+        should_stop: &(dyn Fn() -> bool + Sync),
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let fresh = self.evaluate(now, last, report).await?;
+        if should_stop() {
+            report.stopped_early = true;
+            return Ok(());
+        }
+
+        // The snapshot of everything the pipeline must know about.
+        let mut alerts: Vec<Alert> = Vec::new();
+        for item in self.store.query(keys::ACTIVE, "").await? {
+            let mut a: Alert = decode(&item)?;
+            if let Some(f) = fresh.get(&a.fingerprint) {
+                a.value = f.value;
+                a.recent = f.recent.clone();
+            }
+            alerts.push(a);
+        }
+        alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+
+        let dispatched = firebell_notify::dispatch::dispatch(
+            &self.config.notify,
+            self.store.as_ref(),
+            now,
+            &alerts,
+        )
+        .await
+        .map_err(|e| EngineError::Notify(e.to_string()))?;
+        report.notifications_enqueued += dispatched.enqueued;
+        if should_stop() {
+            report.stopped_early = true;
+            return Ok(());
+        }
+        let render = |r: &firebell_notify::types::Receiver,
+                      n: &firebell_notify::types::GroupNotification| {
+            firebell_notify::render::render(r, n).unwrap_or_default()
+        };
+        let delivered = firebell_notify::dispatch::deliver(
+            self.store.as_ref(),
+            self.notifier.as_ref(),
+            &render,
+            &self.config.notify,
+            now,
+        )
+        .await
+        .map_err(|e| EngineError::Notify(e.to_string()))?;
+        report.notifications_sent += delivered.notifications_sent;
+        report.messages_published += delivered.messages_published;
+        report.publish_failures += delivered.failures;
+        report.published.extend(delivered.published);
+
+        let done = Item {
+            pk: keys::last_tick().pk,
+            sk: keys::last_tick().sk,
+            version: 1,
+            data: encode(&LastTick { tick: now }),
+            expires_at: None,
+        };
+        self.store.put(done, Expect::Any).await?;
+        report.store_writes += 1;
+        Ok(())
+    }
+
+    /// Evaluates the due rules and persists transitions. Returns the fresh
+    /// view (value, recent datapoints) of every evaluated instance.
+    async fn evaluate(
+        &self,
+        now: Epoch,
+        last: Option<Epoch>,
+        report: &mut CycleReport,
+    ) -> Result<HashMap<String, Fresh>, EngineError> {
+        let mut fresh = HashMap::new();
+        // 1. Due rules and their instances.
+        let mut work: Vec<(&Rule, Vec<Instance>)> = Vec::new();
+        for rule in &self.config.rules.rules {
+            if !Self::due(rule, now, last) {
+                continue;
+            }
+            match self.instances(rule).await {
+                Ok(inst) => work.push((rule, inst)),
+                Err(e) => report
+                    .errors
+                    .push(format!("rule {}: listing dimension values: {e}", rule.name)),
+            }
+        }
+        if work.is_empty() {
+            return Ok(fresh);
+        }
+        // 2. One query per distinct metric across all instances.
+        let mut query_ids: HashMap<String, String> = HashMap::new();
+        let mut queries: Vec<MetricQuery> = Vec::new();
+        let mut start = now;
+        for (rule, insts) in &work {
+            let step = rule.step().as_secs() as i64;
+            let grid = Grid::ending_at(now, rule.lookback().as_secs() as i64, step);
+            start = start.min(grid.start);
+            for inst in insts {
+                for spec in inst.specs.values() {
+                    let key = spec.dedup_key();
+                    if !query_ids.contains_key(&key) {
+                        let id = format!("q{}", queries.len());
+                        query_ids.insert(key, id.clone());
+                        queries.push(MetricQuery {
+                            id,
+                            spec: spec.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        report.queries = queries.len();
+        let series = match self.metrics.fetch(&queries, start, now).await {
+            Ok(s) => s,
+            Err(e) => {
+                // No data, no judgement: states stay as they are (no false resolve).
+                report.errors.push(format!("fetching metrics: {e}"));
+                return Ok(fresh);
+            }
+        };
+        let by_id: HashMap<&str, &firebell_core::ports::MetricSeries> =
+            series.iter().map(|s| (s.id.as_str(), s)).collect();
+
+        // 3. Load every instance state at once.
+        let mut keys_needed = Vec::new();
+        for (rule, insts) in &work {
+            for inst in insts {
+                keys_needed.push(keys::state(&rule.name, &fingerprint(&inst.labels)));
+            }
+        }
+        let mut stored: HashMap<Key, Item> = HashMap::new();
+        for item in self.store.batch_get(&keys_needed).await? {
+            stored.insert(Key::new(item.pk.clone(), item.sk.clone()), item);
+        }
+
+        // 4. Evaluate and step.
+        for (rule, insts) in &work {
+            report.rules_evaluated += 1;
+            let machine = Machine::for_rule(rule);
+            let step = rule.step().as_secs() as i64;
+            let grid = Grid::ending_at(now, rule.lookback().as_secs() as i64, step);
+            for inst in insts {
+                let fp = fingerprint(&inst.labels);
+                let mut inputs: BTreeMap<&str, Series> = BTreeMap::new();
+                let mut complete = true;
+                for (id, spec) in &inst.specs {
+                    let qid = query_ids.get(&spec.dedup_key());
+                    let s = qid.and_then(|q| by_id.get(q.as_str()));
+                    match s {
+                        Some(ms) => {
+                            complete &= ms.complete;
+                            inputs.insert(id.as_str(), align(&ms.points, &grid));
+                        }
+                        None => {
+                            inputs.insert(id.as_str(), vec![None; grid.len]);
+                        }
+                    }
+                }
+                if !complete {
+                    report.instances_partial += 1;
+                    continue;
+                }
+                let values = match rule
+                    .expression
+                    .eval(&grid, &|id| inputs.get(id).map(|s| s.as_slice()))
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        report
+                            .errors
+                            .push(format!("rule {}: evaluating expression: {e}", rule.name));
+                        continue;
+                    }
+                };
+                report.instances_evaluated += 1;
+                let key = keys::state(&rule.name, &fp);
+                let (mut state, version) = match stored.get(&key) {
+                    Some(item) => (decode::<StoredState>(item)?.state, Some(item.version)),
+                    None => (InstanceState::default(), None),
+                };
+                let before = state.clone();
+                let judge_until = judge_until(&grid, &inputs, self.opts.arrival_grace_periods);
+                let mut events = Vec::new();
+                for (i, t) in grid.times().enumerate() {
+                    if t > judge_until {
+                        break;
+                    }
+                    let judged = match &rule.min_volume {
+                        Some(g) => inputs.get(g.metric.as_str()).is_some_and(|s| {
+                            window_sum(&grid, s, i, g.window.as_secs() as i64) >= g.at_least
+                        }),
+                        None => true,
+                    };
+                    let obs = Observation {
+                        t,
+                        value: values.get(i).copied().flatten(),
+                        judged,
+                    };
+                    events.extend(machine.step(&mut state, obs));
+                }
+                let recent: Vec<(Epoch, Option<f64>)> = grid
+                    .times()
+                    .zip(values.iter().copied())
+                    .filter(|(t, _)| *t <= judge_until)
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let value = recent.iter().rev().find_map(|(_, v)| *v);
+                fresh.insert(
+                    fp.clone(),
+                    Fresh {
+                        value,
+                        recent: recent.clone(),
+                    },
+                );
+                let nodata_labels = {
+                    let mut l = inst.labels.clone();
+                    l.insert("alertstate".to_string(), "nodata".to_string());
+                    l
+                };
+                fresh.insert(
+                    fingerprint(&nodata_labels),
+                    Fresh {
+                        value,
+                        recent: recent.clone(),
+                    },
+                );
+                if !state.durably_differs(&before) && events.is_empty() {
+                    continue;
+                }
+                // Alert-visible changes first, then the state: a crash in
+                // between re-derives the same events next cycle.
+                let mut wrote_active = true;
+                for ev in &events {
+                    if let Some(alert) = alert_for_event(
+                        rule,
+                        &inst.labels,
+                        &nodata_labels,
+                        &state,
+                        ev,
+                        &recent,
+                    ) {
+                        let expires_at = alert
+                            .resolved_at
+                            .map(|r| r + self.opts.resolved_retention_secs);
+                        let k = keys::active(&alert.fingerprint);
+                        let item = Item {
+                            pk: k.pk,
+                            sk: k.sk,
+                            version: 1,
+                            data: encode(&alert),
+                            expires_at,
+                        };
+                        match self.store.put(item, Expect::Any).await {
+                            Ok(()) => report.store_writes += 1,
+                            Err(e) => {
+                                report.errors.push(format!("writing alert: {e}"));
+                                wrote_active = false;
+                            }
+                        }
+                    }
+                    report.transitions.push(Transition {
+                        rule: rule.name.clone(),
+                        labels: inst.labels.clone(),
+                        event: *ev,
+                    });
+                }
+                if !wrote_active {
+                    continue;
+                }
+                let item = Item {
+                    pk: key.pk.clone(),
+                    sk: key.sk.clone(),
+                    version: version.map_or(1, |v| v + 1),
+                    data: encode(&StoredState {
+                        labels: inst.labels.clone(),
+                        state,
+                    }),
+                    expires_at: None,
+                };
+                let expect = version.map_or(Expect::Absent, Expect::Version);
+                match self.store.put(item, expect).await {
+                    Ok(()) => report.store_writes += 1,
+                    Err(e) if e.is_conflict() => {
+                        report.conflicts += 1;
+                        report
+                            .errors
+                            .push(format!("rule {}: state changed concurrently; re-evaluated next cycle", rule.name));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(fresh)
+    }
+}
+
+/// The latest datapoint time to judge: trailing buckets where no input has
+/// any data are "not arrived yet" for `grace` periods, then they count as missing.
+fn judge_until(grid: &Grid, inputs: &BTreeMap<&str, Series>, grace: i64) -> Epoch {
+    let last_bucket = grid.time(grid.len.saturating_sub(1));
+    let last_present = (0..grid.len)
+        .rev()
+        .find(|&i| inputs.values().any(|s| s.get(i).copied().flatten().is_some()))
+        .map(|i| grid.time(i));
+    let floor = last_bucket - grace * grid.step;
+    match last_present {
+        Some(t) => t.max(floor),
+        None => floor,
+    }
+}
+
+/// A fresh view of an evaluated instance, overlaid on its stored alert.
+#[derive(Debug, Clone)]
+struct Fresh {
+    value: Option<f64>,
+    recent: Vec<(Epoch, Option<f64>)>,
+}
+
+/// The alert record an event makes visible to the pipeline.
+fn alert_for_event(
+    rule: &Rule,
+    labels: &Labels,
+    nodata_labels: &Labels,
+    st: &InstanceState,
+    ev: &Event,
+    recent: &[(Epoch, Option<f64>)],
+) -> Option<Alert> {
+    let base = |labels: &Labels, status: AlertStatus| Alert {
+        fingerprint: fingerprint(labels),
+        labels: labels.clone(),
+        annotations: rule.annotations.clone(),
+        status,
+        active_since: st.active_since.or(st.fired_at).unwrap_or(0),
+        fired_at: st.fired_at.unwrap_or(0),
+        resolved_at: None,
+        value: st.value,
+        peak: st.peak,
+        op: rule.condition.op,
+        threshold: rule.condition.threshold,
+        unit: rule.unit,
+        recent: recent.to_vec(),
+        expression: rule.expression_src.clone(),
+        metrics: rule.metrics.clone(),
+    };
+    match *ev {
+        Event::Fired { .. } => Some(base(labels, AlertStatus::Firing)),
+        Event::Resolved { at, value } => {
+            let mut a = base(labels, AlertStatus::Resolved);
+            a.resolved_at = Some(at);
+            a.value = value.or(st.value);
+            Some(a)
+        }
+        Event::NoDataStarted { at } => {
+            let mut a = base(nodata_labels, AlertStatus::Firing);
+            a.active_since = st.nodata_since.unwrap_or(at);
+            a.fired_at = at;
+            a.value = None;
+            Some(a)
+        }
+        Event::NoDataEnded { at } => {
+            let mut a = base(nodata_labels, AlertStatus::Resolved);
+            a.active_since = at;
+            a.fired_at = at;
+            a.resolved_at = Some(at);
+            Some(a)
+        }
+        Event::Pending { .. } | Event::PendingCleared { .. } => None,
+    }
+}
+
+/// Whether an instance currently counts as firing (for reports and tools).
+pub fn is_firing(st: &InstanceState) -> bool {
+    matches!(st.status, Status::Firing | Status::NoData)
+}
