@@ -14,11 +14,11 @@
 //!
 //! - Billing: on demand (`PAY_PER_REQUEST`); no secondary indexes.
 //! - TTL: enabled on `expires_at`. DynamoDB deletes expired items lazily (up to
-//!   days late), so the store also treats an item with `expires_at < now` as
-//!   absent: reads filter it out client-side and conditions see it as gone.
+//!   days late), so the store also treats an item with `expires_at <= now` as
+//!   gone: reads filter it out client-side and conditions see it as gone.
 //! - Writes are conditional on `version`:
-//!   [`Expect::Absent`] → `attribute_not_exists(pk) OR expires_at < :now`,
-//!   [`Expect::Version`] → `version = :v AND (attribute_not_exists(expires_at) OR expires_at >= :now)`;
+//!   [`Expect::Absent`] → `attribute_not_exists(pk) OR expires_at <= :now`,
+//!   [`Expect::Version`] → `version = :v AND (attribute_not_exists(expires_at) OR expires_at > :now)`;
 //!   a failed condition (`ConditionalCheckFailedException`) is
 //!   [`StoreError::Conflict`].
 //! - Reads are strongly consistent (`GetItem`, `BatchGetItem` in chunks of 100
@@ -220,8 +220,10 @@ fn decode(m: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     })
 }
 
+/// An item is live while `now < expires_at`: it is gone at its expiry second
+/// (the `firebell_embedded::contract` rule, shared by every store).
 fn is_live(item: &Item, now: Epoch) -> bool {
-    item.expires_at.is_none_or(|e| e >= now)
+    item.expires_at.is_none_or(|e| e > now)
 }
 
 fn check_key(pk: &str, sk: &str) -> Result<(), StoreError> {
@@ -257,12 +259,12 @@ fn condition(expect: Expect, now: Epoch) -> Option<Condition> {
     match expect {
         Expect::Any => None,
         Expect::Absent => Some(Condition {
-            expression: "attribute_not_exists(#pk) OR #e < :now",
+            expression: "attribute_not_exists(#pk) OR #e <= :now",
             names: vec![("#pk", PK), ("#e", EXPIRES_AT)],
             values: vec![(":now", n(now.into()))],
         }),
         Expect::Version(v) => Some(Condition {
-            expression: "#v = :v AND (attribute_not_exists(#e) OR #e >= :now)",
+            expression: "#v = :v AND (attribute_not_exists(#e) OR #e > :now)",
             names: vec![("#v", VERSION), ("#e", EXPIRES_AT)],
             values: vec![(":v", n(v.into())), (":now", n(now.into()))],
         }),
@@ -573,10 +575,10 @@ mod tests {
     }
 
     #[test]
-    fn items_live_until_their_expiry_second() {
+    fn items_are_gone_from_their_expiry_second() {
         assert!(is_live(&item(None), 100));
-        assert!(is_live(&item(Some(100)), 100));
-        assert!(!is_live(&item(Some(99)), 100));
+        assert!(is_live(&item(Some(101)), 100));
+        assert!(!is_live(&item(Some(100)), 100));
     }
 
     #[test]

@@ -177,6 +177,10 @@ async fn expired_items_are_gone() {
         .await
         .expect("put");
     store
+        .put(item("p", "b2-next-second", 1, Some(now + 1)), Expect::Any)
+        .await
+        .expect("put");
+    store
         .put(item("p", "c-later", 1, Some(now + 60)), Expect::Any)
         .await
         .expect("put");
@@ -186,26 +190,37 @@ async fn expired_items_are_gone() {
         .expect("put");
 
     assert_eq!(store.get(&key("p", "a-expired")).await.expect("get"), None);
+    assert_eq!(
+        store.get(&key("p", "b-expires-now")).await.expect("get"),
+        None,
+        "gone at its expiry second"
+    );
     assert!(
         store
-            .get(&key("p", "b-expires-now"))
+            .get(&key("p", "b2-next-second"))
             .await
             .expect("get")
             .is_some(),
-        "live through its expiry second"
+        "live until its expiry second"
     );
     let sks = |items: Vec<Item>| items.into_iter().map(|i| i.sk).collect::<Vec<_>>();
     assert_eq!(
         sks(store.query("p", "").await.expect("query")),
-        ["b-expires-now", "c-later", "d-forever"]
+        ["b2-next-second", "c-later", "d-forever"]
     );
-    let keys: Vec<Key> = ["a-expired", "b-expires-now", "c-later", "d-forever"]
-        .iter()
-        .map(|sk| key("p", sk))
-        .collect();
+    let keys: Vec<Key> = [
+        "a-expired",
+        "b-expires-now",
+        "b2-next-second",
+        "c-later",
+        "d-forever",
+    ]
+    .iter()
+    .map(|sk| key("p", sk))
+    .collect();
     let mut got = sks(store.batch_get(&keys).await.expect("batch"));
     got.sort();
-    assert_eq!(got, ["b-expires-now", "c-later", "d-forever"]);
+    assert_eq!(got, ["b2-next-second", "c-later", "d-forever"]);
 
     // An expired item counts as absent for writes...
     assert!(is_conflict(
@@ -227,7 +242,7 @@ async fn expired_items_are_gone() {
     );
 
     // ...and time moves on.
-    clock.advance(61);
+    clock.advance(60);
     assert_eq!(store.get(&key("p", "c-later")).await.expect("get"), None);
     assert_eq!(
         sks(store.query("p", "").await.expect("query")),
