@@ -96,6 +96,34 @@ pub fn window_sum(grid: &Grid, series: &[Option<f64>], end_index: usize, window:
     sum
 }
 
+/// For every bucket `i`, whether the sum of present values over the buckets
+/// in `(time(i) - window, time(i)]` is at least `at_least`. O(len): a sliding
+/// sum, for the minimum-volume guard.
+pub fn window_at_least(
+    grid: &Grid,
+    series: &[Option<f64>],
+    window: i64,
+    at_least: f64,
+) -> Vec<bool> {
+    let span = usize::try_from((window + grid.step - 1) / grid.step.max(1))
+        .unwrap_or(0)
+        .max(1);
+    let mut out = Vec::with_capacity(series.len());
+    let mut sum = 0.0;
+    for i in 0..series.len() {
+        sum += series[i].unwrap_or(0.0);
+        if i >= span {
+            sum -= series[i - span].unwrap_or(0.0);
+        }
+        // Re-anchor now and then so float drift cannot accumulate.
+        if i % 1024 == 1023 {
+            sum = series[i + 1 - span.min(i + 1)..=i].iter().flatten().sum();
+        }
+        out.push(sum >= at_least);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +165,24 @@ mod tests {
         assert_eq!(window_sum(&g, &s, 3, 180), 6.0);
         assert_eq!(window_sum(&g, &s, 3, 60), 4.0);
         assert_eq!(window_sum(&g, &s, 1, 600), 3.0);
+    }
+
+    #[test]
+    fn window_at_least_matches_window_sum() {
+        let g = Grid {
+            start: 0,
+            step: 60,
+            len: 6,
+        };
+        let s = vec![Some(1.0), Some(2.0), None, Some(4.0), Some(0.5), Some(9.0)];
+        for window in [60, 120, 180, 300, 600] {
+            for at_least in [0.5, 3.0, 6.0, 7.0] {
+                let fast = window_at_least(&g, &s, window, at_least);
+                let slow: Vec<bool> = (0..6)
+                    .map(|i| window_sum(&g, &s, i, window) >= at_least)
+                    .collect();
+                assert_eq!(fast, slow, "window {window} at_least {at_least}");
+            }
+        }
     }
 }

@@ -32,9 +32,6 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Condition, MissingData, Pending, Rule};
 use crate::series::Epoch;
 
-/// How many recent datapoints an instance remembers for messages.
-pub const RECENT: usize = 30;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -118,9 +115,22 @@ pub struct InstanceState {
     /// M-of-N window: (time, breached) of the last N judged datapoints.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub window: VecDeque<(Epoch, bool)>,
-    /// Recent datapoints, oldest first, at most [`RECENT`].
-    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub recent: VecDeque<(Epoch, Option<f64>)>,
+}
+
+impl InstanceState {
+    /// Whether `other` differs in what must be stored. Everything else (the
+    /// last datapoint seen, the M-of-N window, the start of a gap or of a
+    /// clear stretch) is re-derived by replaying the datapoints after
+    /// `last_t`, which the lookback window always covers; so a cycle in which
+    /// no alert changes writes nothing.
+    pub fn durably_differs(&self, other: &InstanceState) -> bool {
+        self.status != other.status
+            || self.active_since != other.active_since
+            || self.fired_at != other.fired_at
+            || self.resolved_at != other.resolved_at
+            || self.nodata_since != other.nodata_since
+            || self.peak != other.peak
+    }
 }
 
 /// One evaluated datapoint of an instance.
@@ -219,10 +229,6 @@ impl Machine {
             return events;
         }
         st.last_t = Some(obs.t);
-        if st.recent.len() == RECENT {
-            st.recent.pop_front();
-        }
-        st.recent.push_back((obs.t, obs.value));
         if obs.value.is_some() {
             st.value = obs.value;
         }

@@ -432,39 +432,3 @@ fn eval_errors() {
         "series for metric 'a' has 2 datapoints but the grid has 3"
     );
 }
-
-/// Throughput smoke test; run with
-/// `cargo test --release -p firebell-core expr::tests::throughput -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn throughput() {
-    use std::time::Instant;
-    let errors: Series = (0..60).map(|i| (i % 7 != 0).then_some(i as f64)).collect();
-    let requests: Series = (0..60).map(|i| Some(100.0 + i as f64)).collect();
-    let lookup = |id: &str| match id {
-        "errors" => Some(errors.as_slice()),
-        "requests" => Some(requests.as_slice()),
-        _ => None,
-    };
-    let g = grid(60);
-    for src in [
-        "errors",
-        "100 * errors / requests",
-        "IF(requests > 10, 100 * FILL(errors, 0) / requests, 0)",
-        "RATE(requests) > MAX(errors) OR errors > AVG(requests)",
-    ] {
-        let e = Expr::parse(src).unwrap();
-        let n = 1_000_000;
-        let t = Instant::now();
-        let mut acc = 0usize;
-        for _ in 0..n {
-            acc += e.eval(&g, &lookup).unwrap().len();
-        }
-        let el = t.elapsed();
-        println!(
-            "{src:60} {:>6.0} ns/eval  {:>5.2} M evals/s  ({acc})",
-            el.as_nanos() as f64 / n as f64,
-            n as f64 / el.as_secs_f64() / 1e6
-        );
-    }
-}
