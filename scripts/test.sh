@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test firebell has, installing and starting what they need:
+#
+#   1. the architecture invariant: the pure crates depend on no AWS, Lambda or tokio crate;
+#   2. the AWS wire-protocol emulator (ministack, pinned, in ./.venv), started on a free port;
+#   3. cargo test for the whole workspace: unit, timeline, golden, store contract,
+#      CLI and emulator-backed tests (they fail loudly if the emulator is missing);
+#   4. the infrastructure checks (cfn-lint, checkov, template assertions).
+#
+# Usage: scripts/test.sh            (from anywhere; CI runs it from a fresh clone)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "architecture: pure crates depend on no AWS, Lambda or tokio crate"
+for crate in firebell-core firebell-notify firebell-engine; do
+    bad=$(cargo tree -q -p "$crate" -e normal --prefix none \
+        | grep -E '^(aws-|lambda_runtime|lambda_http|tokio )' | sort -u || true)
+    if [ -n "$bad" ]; then
+        echo "FAIL: $crate depends on:" >&2
+        echo "$bad" >&2
+        exit 1
+    fi
+    echo "ok: $crate" >&2
+done
+
+step "emulator: ministack"
+eval "$(scripts/emulator.sh start)"
+trap 'scripts/emulator.sh stop >/dev/null 2>&1 || true' EXIT
+
+step "cargo test --workspace"
+cargo test --workspace --all-targets --no-fail-fast
+cargo test --workspace --doc
+
+if [ -x scripts/infra-check.sh ]; then
+    step "infrastructure checks"
+    scripts/infra-check.sh
+fi
+
+step "all tests passed"
