@@ -31,7 +31,7 @@ eval "$(scripts/emulator.sh start)"
 trap 'scripts/emulator.sh stop >/dev/null 2>&1 || true' EXIT
 
 step "cargo test --workspace"
-cargo test --workspace --all-targets --no-fail-fast
+cargo test --workspace --lib --bins --tests --examples --no-fail-fast
 cargo test --workspace --doc
 
 if [ -x scripts/infra-check.sh ]; then

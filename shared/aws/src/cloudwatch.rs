@@ -720,6 +720,75 @@ mod tests {
         assert_eq!(accs[&1].status, Some(Status::Partial));
     }
 
+    fn caller(backoff: Backoff) -> Caller {
+        let config = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .build();
+        Caller {
+            client: Client::from_conf(config),
+            counters: Arc::new(Counters::default()),
+            backoff,
+        }
+    }
+
+    fn fault(fault: Fault) -> Classified {
+        Classified {
+            fault,
+            code: Some("ThrottlingException".into()),
+            message: "slow down".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_with_backoff_then_reported() {
+        let backoff = Backoff {
+            max_attempts: 4,
+            base: Duration::from_millis(1),
+            max_delay: Duration::from_millis(4),
+        };
+        // Throttled twice, then fine.
+        let c = caller(backoff);
+        let mut calls = 0;
+        let v = c
+            .retry_throttled("op", || {
+                calls += 1;
+                let n = calls;
+                async move { if n <= 2 { Err(fault(Fault::Throttled)) } else { Ok(n) } }
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, 3);
+        assert_eq!(c.counters.throttle_retries.load(Ordering::Relaxed), 2);
+
+        // Always throttled: max_attempts calls, then Throttled.
+        let c = caller(backoff);
+        let mut calls = 0;
+        let err = c
+            .retry_throttled("op", || {
+                calls += 1;
+                async { Err::<(), _>(fault(Fault::Throttled)) }
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MetricsError::Throttled(_)), "{err}");
+        assert_eq!(calls, 4);
+
+        // Other faults are not retried here.
+        for (f, retryable) in [(Fault::Transient, true), (Fault::Client, false)] {
+            let c = caller(backoff);
+            let mut calls = 0;
+            let err = c
+                .retry_throttled("op", || {
+                    calls += 1;
+                    async move { Err::<(), _>(fault(f)) }
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(calls, 1);
+            assert_eq!(err.is_retryable(), retryable, "{err}");
+        }
+    }
+
     #[test]
     fn mismatched_lengths_fail_the_query() {
         let mut accs: HashMap<usize, Acc> = [(0, Acc::default())].into();

@@ -1,1 +1,20 @@
-//! firebell-embedded
+//! firebell's embedded (local) mode adapters: everything the engine needs to
+//! run without an AWS account.
+//!
+//! - clocks: [`SystemClock`], [`ManualClock`];
+//! - state stores: [`MemoryStore`], [`FileStore`], and the [`contract`] suite
+//!   every [`StateStore`](firebell_core::ports::StateStore) must pass
+//!   (see [`store_contract_tests!`]);
+//! - metrics: [`ReplaySource`], replaying datapoints from a file (`REPLAY.md`);
+//! - notifiers: [`TerminalNotifier`], [`JsonlNotifier`], [`MemoryNotifier`].
+
+pub mod clock;
+pub mod contract;
+pub mod notify;
+pub mod replay;
+pub mod store;
+
+pub use clock::{ManualClock, SystemClock};
+pub use notify::{JsonlNotifier, MemoryNotifier, OpenError, TerminalNotifier};
+pub use replay::{LineProblem, ReplayError, ReplaySeries, ReplaySource};
+pub use store::{FileStore, MAX_ITEM_BYTES, MemoryStore};

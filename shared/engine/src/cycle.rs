@@ -22,7 +22,7 @@ use firebell_core::model::{Labels, MetricSpec, Rule};
 use firebell_core::ports::{
     Expect, Item, Key, MetricQuery, MetricsError, MetricsSource, Notifier, StateStore, StoreError,
 };
-use firebell_core::series::{Epoch, Grid, Series, align, window_sum};
+use firebell_core::series::{Epoch, Grid, Series, align, window_at_least};
 use firebell_core::state::{Event, InstanceState, Machine, Observation, Status};
 use serde::{Deserialize, Serialize};
 
@@ -491,17 +491,18 @@ impl Engine {
                 };
                 let before = state.clone();
                 let judge_until = judge_until(&grid, &inputs, self.opts.arrival_grace_periods);
+                let guard: Option<Vec<bool>> = rule.min_volume.as_ref().map(|g| {
+                    inputs
+                        .get(g.metric.as_str())
+                        .map(|s| window_at_least(&grid, s, g.window.as_secs() as i64, g.at_least))
+                        .unwrap_or_else(|| vec![false; grid.len])
+                });
                 let mut events = Vec::new();
                 for (i, t) in grid.times().enumerate() {
                     if t > judge_until {
                         break;
                     }
-                    let judged = match &rule.min_volume {
-                        Some(g) => inputs.get(g.metric.as_str()).is_some_and(|s| {
-                            window_sum(&grid, s, i, g.window.as_secs() as i64) >= g.at_least
-                        }),
-                        None => true,
-                    };
+                    let judged = guard.as_ref().is_none_or(|g| g.get(i).copied().unwrap_or(false));
                     let obs = Observation {
                         t,
                         value: values.get(i).copied().flatten(),
