@@ -1,0 +1,937 @@
+//! The notification config: `receivers`, `route`, `inhibit_rules`,
+//! `time_intervals`, `silences` (policy) and `routing_tests`, spread over
+//! the YAML files of a config directory.
+//!
+//! The engine hands every top-level section named in [`SECTIONS`] to
+//! [`NotifyConfigBuilder::section`], then calls [`NotifyConfigBuilder::build`]
+//! once, which checks references across files (receivers, time intervals)
+//! and runs the routing tests. Every problem becomes a diagnostic with its
+//! file, line and column; decoding keeps going so one run reports them all.
+//!
+//! ```yaml
+//! receivers:
+//!   default:
+//!     topics: [arn:aws:sns:eu-west-1:123456789012:alerts-default.fifo]
+//!   payments:
+//!     topics: [arn:aws:sns:eu-west-1:123456789012:payments.fifo]
+//!     time_zone: Europe/Berlin
+//!     send_resolved: true
+//!     message: {chatbot: true, console_region: eu-west-1}
+//! route:
+//!   receiver: default
+//!   group_by: [alertname]
+//!   routes:
+//!     - matchers: ['team="payments"']
+//!       receiver: payments
+//!       group_by: [alertname, service]
+//!       mute_time_intervals: [maintenance]
+//! time_intervals:
+//!   maintenance:
+//!     - weekdays: [sunday]
+//!       times: [{start_time: "02:00", end_time: "04:00"}]
+//!       location: Europe/Berlin
+//! inhibit_rules:
+//!   - source_matchers: ['severity="page"']
+//!     target_matchers: ['severity="ticket"']
+//!     equal: [alertname, service]
+//! silences:
+//!   max_duration: 7d
+//!   resolved_pass_through: true
+//! routing_tests:
+//!   - labels: {team: payments, severity: page}
+//!     receivers: [payments]
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use marked_yaml::Node;
+
+use firebell_core::decode::{Decoder, Pos, closest, format_duration};
+use firebell_core::diag::Diagnostics;
+use firebell_core::model::{Labels, Origin};
+
+use crate::matcher::{Matcher, is_label_name};
+use crate::routing::{describe_receivers, route};
+use crate::timeinterval::{
+    TimeInterval, TimeSpec, parse_day_of_month_range, parse_month_range, parse_time_of_day,
+    parse_time_zone, parse_weekday_range, parse_year_range,
+};
+use crate::types::{MessageOptions, Receiver};
+
+/// The top-level keys this crate decodes.
+pub const SECTIONS: &[&str] = &[
+    "receivers",
+    "route",
+    "inhibit_rules",
+    "time_intervals",
+    "silences",
+    "routing_tests",
+];
+
+/// Alertmanager's defaults.
+pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+/// Default longest silence.
+pub const DEFAULT_MAX_SILENCE: Duration = Duration::from_secs(7 * 86_400);
+
+/// Which labels split a route's alerts into groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupBy {
+    /// `["..."]`: every label, so one group per alert.
+    All,
+    /// These labels (empty: one group for the whole route).
+    Labels(Vec<String>),
+}
+
+impl GroupBy {
+    /// The group's labels for an alert: the grouped-by labels it has.
+    pub fn group_labels(&self, labels: &Labels) -> Labels {
+        match self {
+            GroupBy::All => labels.clone(),
+            GroupBy::Labels(names) => names
+                .iter()
+                .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for GroupBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupBy::All => f.write_str("[...]"),
+            GroupBy::Labels(l) => write!(f, "[{}]", l.join(", ")),
+        }
+    }
+}
+
+/// A node of the routing tree, with inherited settings already applied
+/// (`receiver`, `group_by` and the three timings come from the parent when
+/// not set; the time interval lists are not inherited, as in Alertmanager).
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub receiver: String,
+    pub matchers: Vec<Matcher>,
+    pub routes: Vec<Route>,
+    /// `continue`: keep matching later siblings after this route matched.
+    pub continue_matching: bool,
+    pub group_by: GroupBy,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+    pub mute_time_intervals: Vec<String>,
+    pub active_time_intervals: Vec<String>,
+    /// Where the route's mapping starts.
+    pub origin: Origin,
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Route {
+            receiver: String::new(),
+            matchers: Vec::new(),
+            routes: Vec::new(),
+            continue_matching: false,
+            group_by: GroupBy::Labels(Vec::new()),
+            group_wait: DEFAULT_GROUP_WAIT,
+            group_interval: DEFAULT_GROUP_INTERVAL,
+            repeat_interval: DEFAULT_REPEAT_INTERVAL,
+            mute_time_intervals: Vec::new(),
+            active_time_intervals: Vec::new(),
+            origin: Origin::default(),
+        }
+    }
+}
+
+/// A firing alert matching `source_matchers` mutes alerts matching
+/// `target_matchers` that have the same values for the `equal` labels.
+#[derive(Debug, Clone)]
+pub struct InhibitRule {
+    pub source_matchers: Vec<Matcher>,
+    pub target_matchers: Vec<Matcher>,
+    pub equal: Vec<String>,
+    pub origin: Origin,
+}
+
+/// How silences may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilencePolicy {
+    /// The longest allowed silence (default 7 days).
+    pub max_duration: Duration,
+    /// Resolved notices of silenced alerts are still sent (default true).
+    pub resolved_pass_through: bool,
+}
+
+impl Default for SilencePolicy {
+    fn default() -> Self {
+        SilencePolicy {
+            max_duration: DEFAULT_MAX_SILENCE,
+            resolved_pass_through: true,
+        }
+    }
+}
+
+/// An expectation checked by `build`: these labels reach these receivers.
+#[derive(Debug, Clone)]
+pub struct RoutingTest {
+    pub labels: Labels,
+    pub receivers: Vec<String>,
+    pub origin: Origin,
+}
+
+/// The validated notification config.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    pub receivers: BTreeMap<String, Receiver>,
+    pub route: Route,
+    pub inhibit_rules: Vec<InhibitRule>,
+    pub time_intervals: BTreeMap<String, TimeInterval>,
+    pub silence_policy: SilencePolicy,
+    pub routing_tests: Vec<RoutingTest>,
+}
+
+impl NotifyConfig {
+    /// True when no notification section was given at all.
+    pub fn is_empty(&self) -> bool {
+        self.receivers.is_empty() && self.route.receiver.is_empty()
+    }
+}
+
+/// Collects the sections of every file, then builds a [`NotifyConfig`].
+#[derive(Debug, Default)]
+pub struct NotifyConfigBuilder {
+    receivers: BTreeMap<String, (Receiver, Origin)>,
+    route: Option<(Route, Origin)>,
+    inhibit_rules: Vec<InhibitRule>,
+    time_intervals: BTreeMap<String, (TimeInterval, Origin)>,
+    silence_policy: Option<(SilencePolicy, Origin)>,
+    routing_tests: Vec<RoutingTest>,
+    /// Receiver names used by routes and routing tests, where written.
+    receiver_refs: Vec<(String, Origin)>,
+    /// Time interval names used by routes, where written.
+    interval_refs: Vec<(String, Origin)>,
+    /// Where the first notification section was seen.
+    first_section: Option<Origin>,
+}
+
+fn describe(node: &Node) -> String {
+    match node {
+        Node::Scalar(s) => format!("{:?}", s.as_str()),
+        Node::Mapping(_) => "a mapping".to_string(),
+        Node::Sequence(_) => "a list".to_string(),
+    }
+}
+
+fn origin_at(d: &Decoder<'_>, pos: Pos) -> Origin {
+    Origin {
+        file: d.file.clone(),
+        line: pos.line,
+        column: pos.column,
+    }
+}
+
+fn origin(d: &Decoder<'_>, node: &Node) -> Origin {
+    origin_at(d, Pos::of(node.span()))
+}
+
+fn error_at_origin(diags: &mut Diagnostics, o: &Origin, message: impl Into<String>) {
+    diags.error(&o.file, o.line, o.column, message);
+}
+
+fn is_receiver_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// A list of strings.
+fn strings(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<(String, Origin)> {
+    let mut out = Vec::new();
+    for item in d.seq(node, what) {
+        if let Some(s) = d.str(item, what) {
+            out.push((s.to_string(), origin(d, item)));
+        }
+    }
+    out
+}
+
+fn matchers(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<Matcher> {
+    let mut out = Vec::new();
+    for item in d.seq(node, what) {
+        if let Some(s) = d.str(item, what) {
+            match Matcher::parse(s) {
+                Ok(m) => out.push(m),
+                Err(e) => d.error(item, e),
+            }
+        }
+    }
+    out
+}
+
+fn label_names(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (s, o) in strings(d, node, what) {
+        if is_label_name(&s) {
+            out.push(s);
+        } else {
+            d.error_at(
+                Pos {
+                    line: o.line,
+                    column: o.column,
+                },
+                format!("invalid label name {s:?} in `{what}` (expected letters, digits and `_`, not starting with a digit)"),
+            );
+        }
+    }
+    out
+}
+
+fn check_template(d: &mut Decoder<'_>, node: &Node, what: &str, src: &str) {
+    let env = minijinja::Environment::new();
+    if let Err(e) = env.template_from_str(src) {
+        let detail = e.detail().unwrap_or("syntax error").to_string();
+        let line = e.line().unwrap_or(1);
+        d.error(
+            node,
+            format!("invalid template in `{what}`: {detail} (line {line} of the template)"),
+        );
+    }
+}
+
+fn positive_duration(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Duration> {
+    let v = d.duration(node, what)?;
+    if v.is_zero() {
+        let s = d.str(node, what).unwrap_or("");
+        d.error(node, format!("`{what}` must be longer than 0, found {s:?}"));
+        return None;
+    }
+    Some(v)
+}
+
+impl NotifyConfigBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes one section (`key` is one of [`SECTIONS`]) of one file.
+    pub fn section(&mut self, d: &mut Decoder<'_>, key: &str, node: &Node) {
+        if self.first_section.is_none() {
+            self.first_section = Some(origin(d, node));
+        }
+        match key {
+            "receivers" => self.receivers_section(d, node),
+            "route" => {
+                if let Some((_, first)) = &self.route {
+                    let msg = format!(
+                        "`route` is already defined at {first}; only one file may define the routing tree"
+                    );
+                    d.error(node, msg);
+                    return;
+                }
+                let at = origin(d, node);
+                if let Some(r) = self.decode_route(d, node, None, "root") {
+                    self.route = Some((r, at));
+                }
+            }
+            "inhibit_rules" => {
+                for item in d.seq(node, "inhibit_rules") {
+                    if let Some(r) = decode_inhibit_rule(d, item) {
+                        self.inhibit_rules.push(r);
+                    }
+                }
+            }
+            "time_intervals" => self.time_intervals_section(d, node),
+            "silences" => {
+                if let Some((_, first)) = &self.silence_policy {
+                    let msg = format!("`silences` is already defined at {first}");
+                    d.error(node, msg);
+                    return;
+                }
+                let at = origin(d, node);
+                if let Some(p) = decode_silence_policy(d, node) {
+                    self.silence_policy = Some((p, at));
+                }
+            }
+            "routing_tests" => {
+                for item in d.seq(node, "routing_tests") {
+                    if let Some(t) = self.decode_routing_test(d, item) {
+                        self.routing_tests.push(t);
+                    }
+                }
+            }
+            other => d.error(
+                node,
+                format!(
+                    "`{other}` is not a notification section (expected one of: {})",
+                    SECTIONS.join(", ")
+                ),
+            ),
+        }
+    }
+
+    fn receivers_section(&mut self, d: &mut Decoder<'_>, node: &Node) {
+        let Node::Mapping(map) = node else {
+            d.error(
+                node,
+                format!(
+                    "`receivers` must be a mapping of receiver name to settings, found {}",
+                    describe(node)
+                ),
+            );
+            return;
+        };
+        for (k, v) in map.iter() {
+            let name = k.as_str();
+            let at = origin_at(d, Pos::of(k.span()));
+            if !is_receiver_name(name) {
+                d.error_at(
+                    Pos::of(k.span()),
+                    format!("invalid receiver name {name:?} (use 1 to 64 letters, digits, `_`, `.` or `-`)"),
+                );
+                continue;
+            }
+            let receiver = decode_receiver(d, name, v);
+            if let Some((_, first)) = self.receivers.get(name) {
+                let msg = format!("duplicate receiver {name:?} (first defined at {first})");
+                d.error_at(Pos::of(k.span()), msg);
+                continue;
+            }
+            if let Some(r) = receiver {
+                self.receivers.insert(name.to_string(), (r, at));
+            }
+        }
+    }
+
+    fn time_intervals_section(&mut self, d: &mut Decoder<'_>, node: &Node) {
+        let Node::Mapping(map) = node else {
+            d.error(
+                node,
+                format!(
+                    "`time_intervals` must be a mapping of interval name to a list of times, found {}",
+                    describe(node)
+                ),
+            );
+            return;
+        };
+        for (k, v) in map.iter() {
+            let name = k.as_str();
+            let at = origin_at(d, Pos::of(k.span()));
+            let mut specs = Vec::new();
+            let items = d.seq(v, &format!("time_intervals.{name}"));
+            if items.is_empty() && matches!(v, Node::Sequence(_)) {
+                d.error(v, format!("time interval {name:?} has no entries"));
+            }
+            for item in items {
+                if let Some(s) = decode_time_spec(d, name, item) {
+                    specs.push(s);
+                }
+            }
+            if let Some((_, first)) = self.time_intervals.get(name) {
+                let msg = format!("duplicate time interval {name:?} (first defined at {first})");
+                d.error_at(Pos::of(k.span()), msg);
+                continue;
+            }
+            self.time_intervals.insert(
+                name.to_string(),
+                (
+                    TimeInterval {
+                        name: name.to_string(),
+                        specs,
+                    },
+                    at,
+                ),
+            );
+        }
+    }
+
+    fn decode_route(
+        &mut self,
+        d: &mut Decoder<'_>,
+        node: &Node,
+        parent: Option<&Route>,
+        path: &str,
+    ) -> Option<Route> {
+        let what = if parent.is_none() {
+            "the root route".to_string()
+        } else {
+            format!("route {path}")
+        };
+        let mut f = d.fields(node, &what)?;
+        let at = origin_at(d, f.pos());
+        let mut r = match parent {
+            Some(p) => Route {
+                receiver: p.receiver.clone(),
+                group_by: p.group_by.clone(),
+                group_wait: p.group_wait,
+                group_interval: p.group_interval,
+                repeat_interval: p.repeat_interval,
+                origin: at.clone(),
+                ..Route::default()
+            },
+            None => Route {
+                origin: at.clone(),
+                ..Route::default()
+            },
+        };
+        match (f.opt("receiver"), parent) {
+            (Some(n), _) => {
+                if let Some(s) = d.str(n, "receiver") {
+                    r.receiver = s.to_string();
+                    self.receiver_refs.push((s.to_string(), origin(d, n)));
+                }
+            }
+            (None, None) => {
+                d.error_at(
+                    Pos {
+                        line: at.line,
+                        column: at.column,
+                    },
+                    "the root route must have a `receiver` (it receives every alert no other route takes)",
+                );
+            }
+            (None, Some(_)) => {}
+        }
+        if let Some(n) = f.opt("matchers") {
+            if parent.is_none() {
+                d.error(
+                    n,
+                    "the root route cannot have `matchers`: it must match every alert",
+                );
+            } else {
+                r.matchers = matchers(d, n, "matchers");
+            }
+        }
+        if let Some(n) = f.opt("continue") {
+            r.continue_matching = d.bool(n, "continue").unwrap_or(false);
+        }
+        if let Some(n) = f.opt("group_by") {
+            let names = strings(d, n, "group_by");
+            if names.iter().any(|(s, _)| s == "...") {
+                if names.len() > 1 {
+                    d.error(
+                        n,
+                        "`...` (group by every label) must be the only entry of `group_by`",
+                    );
+                }
+                r.group_by = GroupBy::All;
+            } else {
+                let mut ok = Vec::new();
+                for (s, o) in names {
+                    if is_label_name(&s) {
+                        ok.push(s);
+                    } else {
+                        d.error_at(
+                            Pos {
+                                line: o.line,
+                                column: o.column,
+                            },
+                            format!("invalid label name {s:?} in `group_by` (expected letters, digits and `_`, or `...` for every label)"),
+                        );
+                    }
+                }
+                r.group_by = GroupBy::Labels(ok);
+            }
+        }
+        if let Some(n) = f.opt("group_wait")
+            && let Some(v) = d.duration(n, "group_wait")
+        {
+            r.group_wait = v;
+        }
+        if let Some(n) = f.opt("group_interval")
+            && let Some(v) = positive_duration(d, n, "group_interval")
+        {
+            r.group_interval = v;
+        }
+        if let Some(n) = f.opt("repeat_interval")
+            && let Some(v) = positive_duration(d, n, "repeat_interval")
+        {
+            r.repeat_interval = v;
+        }
+        for (key, is_mute) in [
+            ("mute_time_intervals", true),
+            ("active_time_intervals", false),
+        ] {
+            if let Some(n) = f.opt(key) {
+                let names = strings(d, n, key);
+                let list: Vec<String> = names.iter().map(|(s, _)| s.clone()).collect();
+                self.interval_refs.extend(names);
+                if is_mute {
+                    r.mute_time_intervals = list;
+                } else {
+                    r.active_time_intervals = list;
+                }
+            }
+        }
+        if let Some(n) = f.opt("routes") {
+            let children = d.seq(n, "routes");
+            let mut out = Vec::new();
+            for (i, c) in children.iter().enumerate() {
+                if let Some(child) = self.decode_route(d, c, Some(&r), &format!("{path}/{i}")) {
+                    out.push(child);
+                }
+            }
+            r.routes = out;
+        }
+        f.finish(d);
+        Some(r)
+    }
+
+    fn decode_routing_test(&mut self, d: &mut Decoder<'_>, node: &Node) -> Option<RoutingTest> {
+        let mut f = d.fields(node, "routing test")?;
+        let at = origin_at(d, f.pos());
+        let labels = f.req(d, "labels").map(|n| d.string_map(n, "labels"));
+        let receivers = f.req(d, "receivers").map(|n| strings(d, n, "receivers"));
+        f.finish(d);
+        let receivers = receivers?;
+        for (name, o) in &receivers {
+            self.receiver_refs.push((name.clone(), o.clone()));
+        }
+        Some(RoutingTest {
+            labels: labels?,
+            receivers: receivers.into_iter().map(|(s, _)| s).collect(),
+            origin: at,
+        })
+    }
+
+    /// Checks references across files and runs the routing tests.
+    pub fn build(self, diags: &mut Diagnostics) -> NotifyConfig {
+        let Some(first) = self.first_section else {
+            return NotifyConfig::default();
+        };
+        let receivers: BTreeMap<String, Receiver> = self
+            .receivers
+            .iter()
+            .map(|(k, (r, _))| (k.clone(), r.clone()))
+            .collect();
+        let names: Vec<&str> = receivers.keys().map(String::as_str).collect();
+        for (name, o) in &self.receiver_refs {
+            if !receivers.contains_key(name) {
+                let msg = undefined("receiver", name, "receivers", &names);
+                error_at_origin(diags, o, msg);
+            }
+        }
+        let intervals: BTreeMap<String, TimeInterval> = self
+            .time_intervals
+            .into_iter()
+            .map(|(k, (t, _))| (k, t))
+            .collect();
+        let interval_names: Vec<&str> = intervals.keys().map(String::as_str).collect();
+        for (name, o) in &self.interval_refs {
+            if !intervals.contains_key(name) {
+                let msg = undefined("time interval", name, "time_intervals", &interval_names);
+                error_at_origin(diags, o, msg);
+            }
+        }
+        let root = match self.route {
+            Some((r, _)) => r,
+            None => {
+                error_at_origin(
+                    diags,
+                    &first,
+                    "no `route` is defined: notifications need a routing tree whose root names a receiver",
+                );
+                Route::default()
+            }
+        };
+        let cfg = NotifyConfig {
+            receivers,
+            route: root,
+            inhibit_rules: self.inhibit_rules,
+            time_intervals: intervals,
+            silence_policy: self.silence_policy.map(|(p, _)| p).unwrap_or_default(),
+            routing_tests: self.routing_tests,
+        };
+        if !cfg.route.receiver.is_empty() {
+            for t in &cfg.routing_tests {
+                let got = route(&cfg, &t.labels);
+                let mut got_names: Vec<&str> = got.iter().map(|m| m.receiver.as_str()).collect();
+                let mut want: Vec<&str> = t.receivers.iter().map(String::as_str).collect();
+                let shown_got = format!("[{}]", got_names.join(", "));
+                got_names.sort_unstable();
+                want.sort_unstable();
+                if got_names != want {
+                    let labels: Vec<String> = t
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", crate::matcher::quote(v)))
+                        .collect();
+                    error_at_origin(
+                        diags,
+                        &t.origin,
+                        format!(
+                            "routing test failed for {{{}}}: expected receivers [{}] but got {shown_got} (matched {})",
+                            labels.join(", "),
+                            t.receivers.join(", "),
+                            describe_receivers(&got)
+                        ),
+                    );
+                }
+            }
+        }
+        cfg
+    }
+}
+
+fn undefined(kind: &str, name: &str, section: &str, defined: &[&str]) -> String {
+    let list = if defined.is_empty() {
+        format!("no {kind}s are defined")
+    } else {
+        format!("defined: {}", defined.join(", "))
+    };
+    let hint = closest(name, defined)
+        .map(|c| format!("; did you mean {c:?}?"))
+        .unwrap_or_default();
+    format!("{kind} {name:?} is not defined in `{section}` ({list}){hint}")
+}
+
+fn decode_receiver(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Receiver> {
+    let mut f = d.fields(node, &format!("receiver {name:?}"))?;
+    let mut topics = Vec::new();
+    if let Some(n) = f.req(d, "topics") {
+        topics = strings(d, n, "topics")
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect::<Vec<_>>();
+        if topics.is_empty() && matches!(n, Node::Sequence(_)) {
+            d.error(n, format!("receiver {name:?} needs at least one topic"));
+        }
+        if topics.iter().any(|t| t.trim().is_empty()) {
+            d.error(n, format!("receiver {name:?} has an empty topic"));
+        }
+    }
+    let mut time_zone = "UTC".to_string();
+    if let Some(n) = f.opt("time_zone")
+        && let Some(s) = d.str(n, "time_zone")
+    {
+        if parse_time_zone(s).is_some() {
+            time_zone = s.to_string();
+        } else {
+            d.error(n, bad_zone(s, "time_zone"));
+        }
+    }
+    let send_resolved = f
+        .opt("send_resolved")
+        .and_then(|n| d.bool(n, "send_resolved"))
+        .unwrap_or(true);
+    let mut message = MessageOptions::default();
+    if let Some(n) = f.opt("message")
+        && let Some(mut m) = d.fields(n, "`message`")
+    {
+        if let Some(n) = m.opt("chatbot") {
+            message.chatbot = d.bool(n, "chatbot").unwrap_or(false);
+        }
+        for key in ["subject_template", "body_template"] {
+            if let Some(n) = m.opt(key)
+                && let Some(s) = d.str(n, key)
+            {
+                check_template(d, n, key, s);
+                if key == "subject_template" {
+                    message.subject_template = Some(s.to_string());
+                } else {
+                    message.body_template = Some(s.to_string());
+                }
+            }
+        }
+        if let Some(n) = m.opt("console_region")
+            && let Some(s) = d.str(n, "console_region")
+        {
+            if is_region(s) {
+                message.console_region = Some(s.to_string());
+            } else {
+                d.error(
+                    n,
+                    format!("invalid AWS region {s:?} for `console_region` (expected a region such as \"eu-west-1\")"),
+                );
+            }
+        }
+        m.finish(d);
+    }
+    f.finish(d);
+    Some(Receiver {
+        name: name.to_string(),
+        topics,
+        time_zone,
+        send_resolved,
+        message,
+    })
+}
+
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn bad_zone(s: &str, what: &str) -> String {
+    format!(
+        "unknown time zone {s:?} for `{what}` (expected an IANA name such as \"Europe/Berlin\" or \"UTC\")"
+    )
+}
+
+fn decode_time_spec(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<TimeSpec> {
+    let mut f = d.fields(node, &format!("time interval {name:?}"))?;
+    let mut spec = TimeSpec::default();
+    let mut ok = true;
+    if let Some(n) = f.opt("times") {
+        for item in d.seq(n, "times") {
+            let Some(mut t) = d.fields(item, "a `times` entry") else {
+                ok = false;
+                continue;
+            };
+            let mut get = |d: &mut Decoder<'_>, key: &str, allow_24: bool| -> Option<u16> {
+                let n = t.req(d, key)?;
+                let s = d.str(n, key)?;
+                let v = parse_time_of_day(s, allow_24);
+                if v.is_none() {
+                    d.error(
+                        n,
+                        format!("invalid time of day {s:?} for `{key}` (expected HH:MM between 00:00 and 24:00)"),
+                    );
+                }
+                v
+            };
+            let start = get(d, "start_time", false);
+            let end = get(d, "end_time", true);
+            match (start, end) {
+                (Some(a), Some(b)) if a < b => spec.times.push((a, b)),
+                (Some(_), Some(_)) => {
+                    ok = false;
+                    d.error(item, "`start_time` must be before `end_time`");
+                }
+                _ => ok = false,
+            }
+            t.finish(d);
+        }
+    }
+    fn ranges<T>(
+        d: &mut Decoder<'_>,
+        node: &Node,
+        what: &str,
+        parse: fn(&str) -> Result<T, String>,
+        ok: &mut bool,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for item in d.seq(node, what) {
+            let Some(s) = d.str(item, what) else {
+                *ok = false;
+                continue;
+            };
+            match parse(s) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    *ok = false;
+                    d.error(item, e);
+                }
+            }
+        }
+        out
+    }
+    if let Some(n) = f.opt("weekdays") {
+        spec.weekdays = ranges(d, n, "weekdays", parse_weekday_range, &mut ok);
+    }
+    if let Some(n) = f.opt("days_of_month") {
+        spec.days_of_month = ranges(d, n, "days_of_month", parse_day_of_month_range, &mut ok);
+    }
+    if let Some(n) = f.opt("months") {
+        spec.months = ranges(d, n, "months", parse_month_range, &mut ok);
+    }
+    if let Some(n) = f.opt("years") {
+        spec.years = ranges(d, n, "years", parse_year_range, &mut ok);
+    }
+    if let Some(n) = f.opt("location")
+        && let Some(s) = d.str(n, "location")
+    {
+        match parse_time_zone(s) {
+            Some(tz) => {
+                spec.location = tz;
+                spec.location_name = s.to_string();
+            }
+            None => {
+                ok = false;
+                d.error(n, bad_zone(s, "location"));
+            }
+        }
+    }
+    f.finish(d);
+    ok.then_some(spec)
+}
+
+fn decode_inhibit_rule(d: &mut Decoder<'_>, node: &Node) -> Option<InhibitRule> {
+    let mut f = d.fields(node, "inhibit rule")?;
+    let at = origin_at(d, f.pos());
+    let source = f.req(d, "source_matchers").map(|n| {
+        let m = matchers(d, n, "source_matchers");
+        if m.is_empty() && matches!(n, Node::Sequence(s) if s.is_empty()) {
+            d.error(n, "`source_matchers` needs at least one matcher");
+        }
+        m
+    });
+    let target = f.req(d, "target_matchers").map(|n| {
+        let m = matchers(d, n, "target_matchers");
+        if m.is_empty() && matches!(n, Node::Sequence(s) if s.is_empty()) {
+            d.error(n, "`target_matchers` needs at least one matcher");
+        }
+        m
+    });
+    let equal = f
+        .opt("equal")
+        .map(|n| label_names(d, n, "equal"))
+        .unwrap_or_default();
+    f.finish(d);
+    Some(InhibitRule {
+        source_matchers: source?,
+        target_matchers: target?,
+        equal,
+        origin: at,
+    })
+}
+
+fn decode_silence_policy(d: &mut Decoder<'_>, node: &Node) -> Option<SilencePolicy> {
+    let mut f = d.fields(node, "`silences`")?;
+    let mut p = SilencePolicy::default();
+    if let Some(n) = f.opt("max_duration")
+        && let Some(v) = positive_duration(d, n, "max_duration")
+    {
+        p.max_duration = v;
+    }
+    if let Some(n) = f.opt("resolved_pass_through")
+        && let Some(v) = d.bool(n, "resolved_pass_through")
+    {
+        p.resolved_pass_through = v;
+    }
+    f.finish(d);
+    Some(p)
+}
+
+/// Every label name used by the config's matchers, for lint (e.g. warning
+/// about labels no rule sets).
+pub fn matcher_label_names(cfg: &NotifyConfig) -> BTreeSet<String> {
+    fn walk(r: &Route, out: &mut BTreeSet<String>) {
+        out.extend(r.matchers.iter().map(|m| m.name.clone()));
+        for c in &r.routes {
+            walk(c, out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&cfg.route, &mut out);
+    for r in &cfg.inhibit_rules {
+        out.extend(r.source_matchers.iter().map(|m| m.name.clone()));
+        out.extend(r.target_matchers.iter().map(|m| m.name.clone()));
+    }
+    out
+}
+
+/// `30s`, `5m`, `4h` for messages and `explain`.
+pub fn fmt_duration(d: Duration) -> String {
+    format_duration(d)
+}

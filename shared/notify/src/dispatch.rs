@@ -1,0 +1,743 @@
+//! The dispatcher: silences, inhibition, routing, grouping and the
+//! notification log, with every piece of state in the [`StateStore`] so a
+//! restart, a cold start or another instance carries on where the last
+//! call stopped.
+//!
+//! # One cycle
+//!
+//! [`dispatch`] gets the evaluator's snapshot: every firing alert plus the
+//! alerts that resolved recently. It
+//!
+//! 1. marks firing alerts that are inhibited, and alerts muted by an active
+//!    silence (resolved alerts pass through silences when
+//!    `silences.resolved_pass_through` is set);
+//! 2. routes every alert and puts it in a group per (route, values of the
+//!    route's `group_by` labels): the [`group_key`];
+//! 3. reads every group log (pk [`PK_GROUP`], sk = group key) and decides
+//!    for each group, Alertmanager style, at `now`:
+//!    * a new group sends its first notification `group_wait` after its
+//!      first visible firing alert;
+//!    * afterwards, when the content changed (a firing alert not yet told,
+//!      a resolved alert to tell when the receiver has `send_resolved`, or a
+//!      note), at most every `group_interval` after the last notification;
+//!    * unchanged and still firing: again every `repeat_interval`;
+//!    * everything resolved and told: the group closes (its log is kept
+//!      with a TTL of [`CLOSED_GROUP_TTL`] so sequence numbers never repeat).
+//!
+//!    A due notification is held back while a `mute_time_intervals` entry
+//!    holds, or while no `active_time_intervals` entry does; nothing is lost,
+//!    it goes out at the first cycle when sending is allowed.
+//!
+//!    A notified alert that vanished from the snapshot counts as resolved.
+//!    A firing alert that a silence muted is remembered in its group's log;
+//!    when the silence ends while the alert still fires, the group's next
+//!    notification carries the note "Silence <id> by <who> ended; N alerts
+//!    still firing", even when nothing else changed.
+//!
+//! # No lost and no duplicate notification: the outbox
+//!
+//! A decision becomes a [`GroupNotification`] with `seq` = the group's
+//! notification count + 1, and is written **first** to the outbox (pk
+//! [`PK_OUTBOX`], sk = [`outbox_sk`] `<group_key>#<seq, 10 digits>`) with
+//! `Expect::Absent`, **then** the group log is updated with
+//! `Expect::Version` (or `Absent` for a new log).
+//!
+//! * Crash after the outbox write, before the log update: the next cycle
+//!   decides the same `seq` again, so the same outbox key; the `Absent`
+//!   write conflicts, the stored notification is taken as the one sent
+//!   (the log is updated from it) and nothing new is enqueued.
+//! * Two instances deciding at once: only one outbox write succeeds; the
+//!   other adopts the stored notification; of the two log writes only one
+//!   succeeds, the loser re-reads the log and decides again (now nothing is
+//!   due). Every store conflict leads to re-read and re-decide, at most
+//!   [`MAX_ATTEMPTS`] times per group.
+//!
+//! [`crate::outbox::deliver`] publishes outbox items in `seq` order per group,
+//! but only items whose `seq` the group log already counts ("committed"):
+//! an item of a crashed decision is delivered after the next dispatch
+//! adopted it, and a delivered (deleted) item's `seq` can never be decided
+//! again. Each message carries the idempotency key
+//! [`idempotency_key`]`(receiver, group_key, seq)`, so a crash between
+//! publishing and deleting re-sends a message SNS FIFO topics drop as a
+//! duplicate.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use firebell_core::alert::{Alert, AlertStatus};
+use firebell_core::model::Labels;
+use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
+use firebell_core::series::Epoch;
+
+use crate::config::NotifyConfig;
+use crate::inhibit::inhibited;
+use crate::outbox::OutboxRecord;
+use crate::routing::{RouteMatch, route};
+use crate::silence::{Silence, load_lenient, silenced_by};
+use crate::types::GroupNotification;
+
+pub use crate::outbox::{DeliveryError, DeliveryReport, deliver};
+
+/// Partition of group logs (sk = group key).
+pub const PK_GROUP: &str = "group";
+/// Partition of the outbox (sk = [`outbox_sk`]).
+pub const PK_OUTBOX: &str = "outbox";
+/// A closed group's log is kept this long (8 days) so its `seq` continues
+/// if the group reopens; longer than [`OUTBOX_TTL`].
+pub const CLOSED_GROUP_TTL: i64 = 8 * 86_400;
+/// An outbox item still undelivered after 7 days is dropped by the store.
+pub const OUTBOX_TTL: i64 = 7 * 86_400;
+/// Re-read and re-decide a group at most this often per call.
+pub const MAX_ATTEMPTS: usize = 5;
+
+/// A silence as remembered by a group log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilenceRef {
+    pub id: String,
+    pub created_by: String,
+}
+
+/// The effective timing of a group's route, in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GroupTiming {
+    pub group_wait: i64,
+    pub group_interval: i64,
+    pub repeat_interval: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mute_time_intervals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_time_intervals: Vec<String>,
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl GroupTiming {
+    fn of(m: &RouteMatch) -> Self {
+        GroupTiming {
+            group_wait: secs(m.group_wait),
+            group_interval: secs(m.group_interval),
+            repeat_interval: secs(m.repeat_interval),
+            mute_time_intervals: m.mute_time_intervals.clone(),
+            active_time_intervals: m.active_time_intervals.clone(),
+        }
+    }
+}
+
+/// The notification log of one group (the data of its store item).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupLog {
+    pub group_key: String,
+    pub receiver: String,
+    pub route_path: String,
+    pub group_labels: Labels,
+    pub timing: GroupTiming,
+    /// Notifications decided so far (never reset, so outbox keys never repeat).
+    pub seq: u64,
+    /// When the current episode's first visible firing alert was seen
+    /// (`group_wait` counts from here); `None` while closed.
+    pub open_since: Option<Epoch>,
+    /// The last notification of the current episode; `None` while closed.
+    pub last_notified: Option<Epoch>,
+    /// Alerts told as firing and not yet told resolved (copies without
+    /// `recent`, marked resolved once seen resolved), by fingerprint.
+    #[serde(default)]
+    pub notified: BTreeMap<String, Alert>,
+    /// Firing alerts of the group muted by a silence, by fingerprint.
+    #[serde(default)]
+    pub silenced: BTreeMap<String, SilenceRef>,
+    /// Notes for the next notification.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl GroupLog {
+    fn is_idle(&self) -> bool {
+        self.notified.is_empty()
+            && self.silenced.is_empty()
+            && self.notes.is_empty()
+            && self.open_since.is_none()
+    }
+}
+
+/// What one [`dispatch`] call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DispatchReport {
+    /// Alerts in the snapshot.
+    pub alerts: usize,
+    /// Alerts muted by a silence.
+    pub silenced: usize,
+    /// Firing alerts inhibited by another alert.
+    pub inhibited: usize,
+    /// Groups looked at (with alerts, or open in the store).
+    pub groups: usize,
+    /// How many notifications this call wrote to the outbox.
+    pub enqueued: usize,
+    /// Those notifications.
+    pub notifications: Vec<GroupNotification>,
+    /// Decisions found already in the outbox (a crashed or concurrent
+    /// dispatch wrote them); adopted, not written again.
+    pub already_enqueued: usize,
+    /// Due notifications held back by mute/active time intervals.
+    pub deferred: usize,
+    /// Conditional writes that lost to another writer (then re-decided).
+    pub conflicts: usize,
+    /// Unreadable silence items, ignored.
+    pub corrupt_silences: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored item could not be read; retrying will not help.
+    #[error("corrupt item {pk}/{sk}: {reason}")]
+    Corrupt {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
+    /// Other writers kept changing the group; retry at the next cycle.
+    #[error("group {0}: gave up after {MAX_ATTEMPTS} conflicting writes")]
+    Contention(String),
+    /// Some groups failed; the others were dispatched (see `report`).
+    #[error("{} group(s) failed: {}", .failures.len(), describe_failures(.failures))]
+    Partial {
+        report: Box<DispatchReport>,
+        failures: Vec<(String, DispatchError)>,
+    },
+}
+
+fn describe_failures(f: &[(String, DispatchError)]) -> String {
+    let parts: Vec<String> = f.iter().map(|(k, e)| format!("{k}: {e}")).collect();
+    parts.join("; ")
+}
+
+impl DispatchError {
+    /// Whether the next cycle may succeed where this one failed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DispatchError::Store(e) => e.is_retryable() || e.is_conflict(),
+            DispatchError::Corrupt { .. } => false,
+            DispatchError::Contention(_) => true,
+            DispatchError::Partial { failures, .. } => {
+                failures.iter().all(|(_, e)| e.is_retryable())
+            }
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `<receiver>:<16 hex digits of SHA-256(route path, group labels)>`. Short,
+/// and valid as an SNS FIFO MessageGroupId.
+pub fn group_key(receiver: &str, route_path: &str, group_labels: &Labels) -> String {
+    let mut h = Sha256::new();
+    h.update(route_path.as_bytes());
+    for (k, v) in group_labels {
+        h.update([0u8]);
+        h.update(k.as_bytes());
+        h.update([0xffu8]);
+        h.update(v.as_bytes());
+    }
+    format!("{receiver}:{}", &hex(&h.finalize())[..16])
+}
+
+/// The outbox sort key of a group's notification.
+pub fn outbox_sk(group_key: &str, seq: u64) -> String {
+    format!("{group_key}#{seq:010}")
+}
+
+/// SHA-256 (hex) of `receiver|group_key|seq`: the same for every retry
+/// and re-decision of one notification (the renderer uses the same scheme).
+pub fn idempotency_key(receiver: &str, group_key: &str, seq: u64) -> String {
+    hex(&Sha256::digest(
+        format!("{receiver}|{group_key}|{seq}").as_bytes(),
+    ))
+}
+
+/// Why a member of a group is not shown.
+#[derive(Debug, Clone)]
+enum Mute {
+    Silenced(SilenceRef),
+    Inhibited,
+}
+
+#[derive(Debug)]
+struct Member<'a> {
+    alert: &'a Alert,
+    mute: Option<Mute>,
+}
+
+impl Member<'_> {
+    fn firing(&self) -> bool {
+        self.alert.status == AlertStatus::Firing
+    }
+    fn visible_firing(&self) -> bool {
+        self.firing() && self.mute.is_none()
+    }
+}
+
+#[derive(Debug)]
+struct GroupInput<'a> {
+    route: RouteMatch,
+    labels: Labels,
+    members: BTreeMap<String, Member<'a>>,
+}
+
+#[derive(Debug)]
+struct Ctx<'a> {
+    cfg: &'a NotifyConfig,
+    now: Epoch,
+    silences: &'a [Silence],
+    snapshot: BTreeSet<&'a str>,
+}
+
+#[derive(Debug)]
+struct Decision {
+    log: GroupLog,
+    notification: Option<GroupNotification>,
+    deferred: bool,
+}
+
+fn slim(a: &Alert) -> Alert {
+    Alert {
+        recent: Vec::new(),
+        ..a.clone()
+    }
+}
+
+fn time_muted(cfg: &NotifyConfig, t: &GroupTiming, now: Epoch) -> bool {
+    let holds = |name: &String| {
+        cfg.time_intervals
+            .get(name)
+            .is_some_and(|i| i.contains(now))
+    };
+    t.mute_time_intervals.iter().any(holds)
+        || (!t.active_time_intervals.is_empty() && !t.active_time_intervals.iter().any(holds))
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Updates the log as if `n` was sent.
+fn apply(log: &mut GroupLog, n: &GroupNotification) {
+    log.seq = log.seq.max(n.seq);
+    log.last_notified = Some(n.at);
+    for a in &n.resolved {
+        log.notified.remove(&a.fingerprint);
+    }
+    for a in &n.firing {
+        log.notified.insert(a.fingerprint.clone(), slim(a));
+    }
+    log.notes.retain(|x| !n.notes.contains(x));
+}
+
+/// The pure decision for one group at `ctx.now`.
+fn decide(
+    ctx: &Ctx<'_>,
+    key: &str,
+    input: Option<&GroupInput<'_>>,
+    old: Option<GroupLog>,
+) -> Option<Decision> {
+    let now = ctx.now;
+    let mut log = match (old, input) {
+        (Some(l), _) => l,
+        (None, Some(i)) => GroupLog {
+            group_key: key.to_string(),
+            receiver: i.route.receiver.clone(),
+            route_path: i.route.path.clone(),
+            group_labels: i.labels.clone(),
+            timing: GroupTiming::of(&i.route),
+            seq: 0,
+            open_since: None,
+            last_notified: None,
+            notified: BTreeMap::new(),
+            silenced: BTreeMap::new(),
+            notes: Vec::new(),
+        },
+        (None, None) => return None,
+    };
+    if let Some(i) = input {
+        log.route_path.clone_from(&i.route.path);
+        log.group_labels.clone_from(&i.labels);
+        log.timing = GroupTiming::of(&i.route);
+    }
+    let empty = BTreeMap::new();
+    let members = input.map(|i| &i.members).unwrap_or(&empty);
+    let Some(receiver) = ctx.cfg.receivers.get(&log.receiver) else {
+        // The receiver is gone from the config: forget the group.
+        log.notified.clear();
+        log.silenced.clear();
+        log.notes.clear();
+        log.open_since = None;
+        log.last_notified = None;
+        return Some(Decision {
+            log,
+            notification: None,
+            deferred: false,
+        });
+    };
+
+    // 1. Silences that ended while their alerts still fire.
+    let now_silenced: BTreeMap<String, SilenceRef> = members
+        .iter()
+        .filter_map(|(fp, m)| match &m.mute {
+            Some(Mute::Silenced(s)) if m.firing() => Some((fp.clone(), s.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut ended: BTreeMap<&str, (&str, usize)> = BTreeMap::new();
+    for (fp, s) in &log.silenced {
+        if now_silenced.contains_key(fp) {
+            continue;
+        }
+        if members.get(fp).is_some_and(Member::visible_firing) {
+            ended.entry(&s.id).or_insert((&s.created_by, 0)).1 += 1;
+        }
+    }
+    let new_notes: Vec<String> = ended
+        .iter()
+        .map(|(id, (by, n))| {
+            format!(
+                "Silence {id} by {by} ended; {} still firing",
+                plural(*n, "alert")
+            )
+        })
+        .collect();
+    log.notes.extend(new_notes);
+    log.silenced = now_silenced;
+
+    // 2. Notified alerts that resolved (or vanished from the snapshot).
+    let send_resolved = receiver.send_resolved;
+    let pass = ctx.cfg.silence_policy.resolved_pass_through;
+    let mut to_tell: Vec<Alert> = Vec::new();
+    let fps: Vec<String> = log.notified.keys().cloned().collect();
+    for fp in fps {
+        match members.get(&fp) {
+            Some(m) if m.firing() => {}
+            Some(m) => {
+                if m.mute.is_some() || !send_resolved {
+                    log.notified.remove(&fp);
+                } else {
+                    log.notified.insert(fp.clone(), slim(m.alert));
+                    to_tell.push(m.alert.clone());
+                }
+            }
+            None if ctx.snapshot.contains(fp.as_str()) => {
+                // Still around, but routed elsewhere now (config change).
+                log.notified.remove(&fp);
+            }
+            None => {
+                let Some(stored) = log.notified.get_mut(&fp) else {
+                    continue;
+                };
+                if stored.status == AlertStatus::Firing {
+                    stored.status = AlertStatus::Resolved;
+                    stored.resolved_at = Some(now);
+                }
+                let muted = !pass && silenced_by(ctx.silences, &stored.labels, now).is_some();
+                if muted || !send_resolved {
+                    log.notified.remove(&fp);
+                } else {
+                    to_tell.push(stored.clone());
+                }
+            }
+        }
+    }
+
+    // 3. What fires now, and when the next notification is due.
+    let mut firing: Vec<&Alert> = members
+        .values()
+        .filter(|m| m.visible_firing())
+        .map(|m| m.alert)
+        .collect();
+    firing.sort_by(|a, b| a.labels.cmp(&b.labels));
+    to_tell.sort_by(|a, b| a.labels.cmp(&b.labels));
+    if firing.is_empty() {
+        // Notes only say what still fires.
+        log.notes.clear();
+    } else if log.open_since.is_none() {
+        log.open_since = Some(now);
+    }
+    let new_firing = firing
+        .iter()
+        .any(|a| !log.notified.contains_key(&a.fingerprint));
+    let changed = new_firing || !to_tell.is_empty() || !log.notes.is_empty();
+    let t = &log.timing;
+    let due = match log.last_notified {
+        None if firing.is_empty() => None,
+        None => log.open_since.map(|s| s.saturating_add(t.group_wait)),
+        Some(last) if changed => Some(last.saturating_add(t.group_interval)),
+        Some(last) if !firing.is_empty() => Some(last.saturating_add(t.repeat_interval)),
+        Some(_) => None,
+    };
+    let mut notification = None;
+    let mut deferred = false;
+    if due.is_some_and(|d| now >= d) {
+        if time_muted(ctx.cfg, t, now) {
+            deferred = true;
+        } else {
+            notification = Some(GroupNotification {
+                receiver: log.receiver.clone(),
+                group_key: log.group_key.clone(),
+                group_labels: log.group_labels.clone(),
+                status: if firing.is_empty() {
+                    AlertStatus::Resolved
+                } else {
+                    AlertStatus::Firing
+                },
+                firing: firing.iter().map(|a| (*a).clone()).collect(),
+                resolved: to_tell,
+                notes: log.notes.clone(),
+                seq: log.seq + 1,
+                at: now,
+            });
+        }
+    }
+    if firing.is_empty() && log.last_notified.is_none() {
+        // Nothing was told in this episode and nothing is to tell.
+        log.open_since = None;
+    }
+    Some(Decision {
+        log,
+        notification,
+        deferred,
+    })
+}
+
+/// Closes the log when nothing is left to tell or track.
+fn settle(log: &mut GroupLog, has_firing: bool) -> bool {
+    if !has_firing && log.notified.is_empty() && log.silenced.is_empty() && log.notes.is_empty() {
+        log.open_since = None;
+        log.last_notified = None;
+        true
+    } else {
+        false
+    }
+}
+
+fn corrupt(item: &Item, e: &serde_json::Error) -> DispatchError {
+    DispatchError::Corrupt {
+        pk: item.pk.clone(),
+        sk: item.sk.clone(),
+        reason: e.to_string(),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T, pk: &str, sk: &str) -> Result<String, DispatchError> {
+    serde_json::to_string(v).map_err(|e| DispatchError::Corrupt {
+        pk: pk.to_string(),
+        sk: sk.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Runs one dispatch cycle at `now` over the evaluator's snapshot `alerts`.
+/// See the module documentation. Groups fail independently: when some fail,
+/// the others are still dispatched and the error is
+/// [`DispatchError::Partial`], carrying the report.
+pub async fn dispatch(
+    cfg: &NotifyConfig,
+    store: &dyn StateStore,
+    now: Epoch,
+    alerts: &[Alert],
+) -> Result<DispatchReport, DispatchError> {
+    let mut report = DispatchReport {
+        alerts: alerts.len(),
+        ..DispatchReport::default()
+    };
+    if cfg.route.receiver.is_empty() {
+        return Ok(report);
+    }
+    let (silences, bad) = load_lenient(store).await?;
+    report.corrupt_silences = bad;
+    let pass = cfg.silence_policy.resolved_pass_through;
+    let inhibited = inhibited(&cfg.inhibit_rules, alerts);
+
+    let mut groups: BTreeMap<String, GroupInput<'_>> = BTreeMap::new();
+    for a in alerts {
+        let firing = a.status == AlertStatus::Firing;
+        let mute = if firing && inhibited.contains(&a.fingerprint) {
+            report.inhibited += 1;
+            Some(Mute::Inhibited)
+        } else if firing || !pass {
+            silenced_by(&silences, &a.labels, now).map(|s| {
+                report.silenced += 1;
+                Mute::Silenced(SilenceRef {
+                    id: s.id.clone(),
+                    created_by: s.created_by.clone(),
+                })
+            })
+        } else {
+            None
+        };
+        for m in route(cfg, &a.labels) {
+            let labels = m.group_by.group_labels(&a.labels);
+            let key = group_key(&m.receiver, &m.path, &labels);
+            let g = groups.entry(key).or_insert_with(|| GroupInput {
+                route: m,
+                labels,
+                members: BTreeMap::new(),
+            });
+            g.members.insert(
+                a.fingerprint.clone(),
+                Member {
+                    alert: a,
+                    mute: mute.clone(),
+                },
+            );
+        }
+    }
+
+    let mut logs: BTreeMap<String, Item> = store
+        .query(PK_GROUP, "")
+        .await?
+        .into_iter()
+        .map(|i| (i.sk.clone(), i))
+        .collect();
+    let keys: BTreeSet<String> = groups.keys().chain(logs.keys()).cloned().collect();
+    let ctx = Ctx {
+        cfg,
+        now,
+        silences: &silences,
+        snapshot: alerts.iter().map(|a| a.fingerprint.as_str()).collect(),
+    };
+    let mut failures = Vec::new();
+    for key in keys {
+        let input = groups.get(&key);
+        let current = logs.remove(&key);
+        if input.is_none()
+            && let Some(item) = &current
+            && serde_json::from_str::<GroupLog>(&item.data).is_ok_and(|l| l.is_idle())
+        {
+            continue;
+        }
+        report.groups += 1;
+        if let Err(e) = process_group(&ctx, store, &key, input, current, &mut report).await {
+            failures.push((key, e));
+        }
+    }
+    if failures.is_empty() {
+        Ok(report)
+    } else {
+        Err(DispatchError::Partial {
+            report: Box::new(report),
+            failures,
+        })
+    }
+}
+
+async fn process_group(
+    ctx: &Ctx<'_>,
+    store: &dyn StateStore,
+    key: &str,
+    input: Option<&GroupInput<'_>>,
+    mut current: Option<Item>,
+    report: &mut DispatchReport,
+) -> Result<(), DispatchError> {
+    let now = ctx.now;
+    let log_key = Key::new(PK_GROUP, key);
+    for _ in 0..MAX_ATTEMPTS {
+        let old = match &current {
+            Some(item) => {
+                Some(serde_json::from_str::<GroupLog>(&item.data).map_err(|e| corrupt(item, &e))?)
+            }
+            None => None,
+        };
+        let Some(decision) = decide(ctx, key, input, old) else {
+            return Ok(());
+        };
+        let has_firing = decision
+            .notification
+            .as_ref()
+            .is_some_and(|n| !n.firing.is_empty())
+            || input.is_some_and(|i| i.members.values().any(Member::visible_firing));
+        let mut log = decision.log;
+        if let Some(n) = decision.notification {
+            let sk = outbox_sk(key, n.seq);
+            let record = OutboxRecord::new(n);
+            let item = Item {
+                pk: PK_OUTBOX.to_string(),
+                sk: sk.clone(),
+                version: 1,
+                data: to_json(&record, PK_OUTBOX, &sk)?,
+                expires_at: Some(now.saturating_add(OUTBOX_TTL)),
+            };
+            match store.put(item, Expect::Absent).await {
+                Ok(()) => {
+                    apply(&mut log, &record.notification);
+                    report.enqueued += 1;
+                    report.notifications.push(record.notification);
+                }
+                Err(e) if e.is_conflict() => {
+                    match store.get(&Key::new(PK_OUTBOX, sk)).await? {
+                        Some(stored) => {
+                            let stored_rec: OutboxRecord = serde_json::from_str(&stored.data)
+                                .map_err(|e| corrupt(&stored, &e))?;
+                            apply(&mut log, &stored_rec.notification);
+                            report.already_enqueued += 1;
+                        }
+                        None => {
+                            // Delivered and deleted meanwhile: the log moved on.
+                            report.conflicts += 1;
+                            current = store.get(&log_key).await?;
+                            continue;
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else if decision.deferred {
+            report.deferred += 1;
+        }
+        let closed = settle(&mut log, has_firing);
+        if current.is_none() && closed && log.seq == 0 {
+            // Nothing ever happened in this group: no need to remember it.
+            return Ok(());
+        }
+        let data = to_json(&log, PK_GROUP, key)?;
+        if current.as_ref().is_some_and(|c| c.data == data) {
+            return Ok(());
+        }
+        let (version, expect) = match &current {
+            Some(c) => (c.version + 1, Expect::Version(c.version)),
+            None => (1, Expect::Absent),
+        };
+        let item = Item {
+            pk: PK_GROUP.to_string(),
+            sk: key.to_string(),
+            version,
+            data,
+            expires_at: closed.then(|| now.saturating_add(CLOSED_GROUP_TTL)),
+        };
+        match store.put(item, expect).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_conflict() => {
+                report.conflicts += 1;
+                current = store.get(&log_key).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DispatchError::Contention(key.to_string()))
+}
+
+/// The group logs in the store (for `firebell status`-like commands).
+pub async fn group_logs(store: &dyn StateStore) -> Result<Vec<GroupLog>, DispatchError> {
+    let items = store.query(PK_GROUP, "").await?;
+    items
+        .iter()
+        .map(|i| serde_json::from_str(&i.data).map_err(|e| corrupt(i, &e)))
+        .collect()
+}

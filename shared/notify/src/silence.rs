@@ -1,0 +1,380 @@
+//! Silences: mute the alerts matching all of a silence's matchers between
+//! `starts_at` and `ends_at`.
+//!
+//! Stored in the state store, one item per silence: pk [`PK_SILENCE`], sk =
+//! the silence id, data = the [`Silence`] as JSON, expiring
+//! [`SILENCE_RETENTION`] after `ends_at` (expired silences stay listable, and
+//! the dispatcher can still name who created a silence that just ended).
+//!
+//! Ids are the first 12 hex digits of a SHA-256 over the content and the
+//! creation time, so adding the same silence twice in the same second is
+//! idempotent (the second add returns the first). `expire` accepts a unique
+//! id prefix of at least 4 characters.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use firebell_core::decode::format_duration;
+use firebell_core::model::Labels;
+use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
+use firebell_core::series::Epoch;
+
+use crate::config::SilencePolicy;
+use crate::matcher::{Matcher, matches_all};
+
+/// Partition of silence items.
+pub const PK_SILENCE: &str = "silence";
+/// How long a silence item is kept after it ended (5 days, as Alertmanager).
+pub const SILENCE_RETENTION: i64 = 5 * 86_400;
+
+/// A stored silence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    pub id: String,
+    pub matchers: Vec<Matcher>,
+    pub starts_at: Epoch,
+    pub ends_at: Epoch,
+    pub created_by: String,
+    pub comment: String,
+    pub created_at: Epoch,
+    pub updated_at: Epoch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SilenceState {
+    Active,
+    Pending,
+    Expired,
+}
+
+impl SilenceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SilenceState::Active => "active",
+            SilenceState::Pending => "pending",
+            SilenceState::Expired => "expired",
+        }
+    }
+}
+
+impl Silence {
+    pub fn state(&self, now: Epoch) -> SilenceState {
+        if now < self.starts_at {
+            SilenceState::Pending
+        } else if now < self.ends_at {
+            SilenceState::Active
+        } else {
+            SilenceState::Expired
+        }
+    }
+
+    pub fn is_active(&self, now: Epoch) -> bool {
+        self.state(now) == SilenceState::Active
+    }
+
+    /// Whether the silence's matchers all hold (whatever its state).
+    pub fn matches(&self, labels: &Labels) -> bool {
+        matches_all(&self.matchers, labels)
+    }
+}
+
+/// A silence with its state at the time of listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SilenceView {
+    pub silence: Silence,
+    pub state: SilenceState,
+}
+
+/// What `add` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SilenceSpec {
+    /// Matcher strings, e.g. `team="payments"`, `alertname=~"Disk.*"`.
+    pub matchers: Vec<String>,
+    /// Default: now. A start in the past is moved to now.
+    pub starts_at: Option<Epoch>,
+    pub ends_at: Epoch,
+    pub created_by: String,
+    pub comment: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SilenceError {
+    /// The request is wrong; retrying it will fail again.
+    #[error("invalid silence: {0}")]
+    Invalid(String),
+    #[error("no silence with id {0:?}")]
+    NotFound(String),
+    #[error("silence id prefix {prefix:?} is ambiguous: {}", .ids.join(", "))]
+    Ambiguous { prefix: String, ids: Vec<String> },
+    #[error("silence {0} has already expired")]
+    AlreadyExpired(String),
+    #[error("silence item {sk:?} is unreadable: {reason}")]
+    Corrupt { sk: String, reason: String },
+    /// Too many concurrent writers changed the silence meanwhile; retry.
+    #[error("silence {0} kept changing concurrently; try again")]
+    Contention(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SilenceError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SilenceError::Store(e) => e.is_retryable(),
+            SilenceError::Contention(_) => true,
+            _ => false,
+        }
+    }
+}
+
+fn ts(t: Epoch) -> String {
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn secs_to_duration(s: i64) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::try_from(s).unwrap_or(0))
+}
+
+/// Validates `spec` against `policy` at `now`; every problem, joined by `; `.
+pub fn validate(
+    policy: &SilencePolicy,
+    now: Epoch,
+    spec: &SilenceSpec,
+) -> Result<(Vec<Matcher>, Epoch, Epoch), String> {
+    let mut problems = Vec::new();
+    let mut matchers = Vec::new();
+    if spec.matchers.is_empty() {
+        problems.push("at least one matcher is required".to_string());
+    }
+    for m in &spec.matchers {
+        match Matcher::parse(m) {
+            Ok(m) => matchers.push(m),
+            Err(e) => problems.push(e),
+        }
+    }
+    if !matchers.is_empty()
+        && matchers.len() == spec.matchers.len()
+        && matchers.iter().all(Matcher::matches_empty)
+    {
+        problems.push(
+            "the matchers would silence every alert: at least one must not match an absent label"
+                .to_string(),
+        );
+    }
+    if spec.created_by.trim().is_empty() {
+        problems.push("`created_by` must not be empty".to_string());
+    }
+    if spec.comment.trim().is_empty() {
+        problems.push("`comment` must not be empty".to_string());
+    }
+    let starts_at = spec.starts_at.unwrap_or(now).max(now);
+    let ends_at = spec.ends_at;
+    if ends_at <= starts_at {
+        problems.push(format!(
+            "the silence must end after it starts (starts {}, ends {})",
+            ts(starts_at),
+            ts(ends_at)
+        ));
+    } else {
+        let max = i64::try_from(policy.max_duration.as_secs()).unwrap_or(i64::MAX);
+        if ends_at - starts_at > max {
+            problems.push(format!(
+                "the silence lasts {}, longer than the maximum of {} (`silences.max_duration`)",
+                format_duration(secs_to_duration(ends_at - starts_at)),
+                format_duration(policy.max_duration)
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok((matchers, starts_at, ends_at))
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn silence_id(s: &Silence) -> String {
+    let mut h = Sha256::new();
+    for m in &s.matchers {
+        h.update(m.to_string().as_bytes());
+        h.update([0u8]);
+    }
+    for part in [
+        s.starts_at.to_string(),
+        s.ends_at.to_string(),
+        s.created_by.clone(),
+        s.comment.clone(),
+        s.created_at.to_string(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    hex[..12].to_string()
+}
+
+fn to_item(s: &Silence, version: u64) -> Result<Item, SilenceError> {
+    let data = serde_json::to_string(s).map_err(|e| SilenceError::Corrupt {
+        sk: s.id.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Item {
+        pk: PK_SILENCE.to_string(),
+        sk: s.id.clone(),
+        version,
+        data,
+        expires_at: Some(s.ends_at.saturating_add(SILENCE_RETENTION)),
+    })
+}
+
+fn from_item(item: &Item) -> Result<Silence, SilenceError> {
+    serde_json::from_str(&item.data).map_err(|e| SilenceError::Corrupt {
+        sk: item.sk.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Creates a silence.
+pub async fn add(
+    store: &dyn StateStore,
+    policy: &SilencePolicy,
+    now: Epoch,
+    spec: SilenceSpec,
+) -> Result<Silence, SilenceError> {
+    let (matchers, starts_at, ends_at) =
+        validate(policy, now, &spec).map_err(SilenceError::Invalid)?;
+    let mut s = Silence {
+        id: String::new(),
+        matchers,
+        starts_at,
+        ends_at,
+        created_by: spec.created_by.trim().to_string(),
+        comment: spec.comment.trim().to_string(),
+        created_at: now,
+        updated_at: now,
+    };
+    s.id = silence_id(&s);
+    match store.put(to_item(&s, 1)?, Expect::Absent).await {
+        Ok(()) => Ok(s),
+        Err(e) if e.is_conflict() => {
+            // The same silence was added in the same second: return it.
+            let key = Key::new(PK_SILENCE, s.id.clone());
+            match store.get(&key).await? {
+                Some(item) => from_item(&item),
+                None => Err(SilenceError::Contention(s.id)),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every stored silence, skipping unreadable items; also returns how many
+/// were skipped.
+pub async fn load_lenient(store: &dyn StateStore) -> Result<(Vec<Silence>, usize), StoreError> {
+    let items = store.query(PK_SILENCE, "").await?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut bad = 0;
+    for item in &items {
+        match from_item(item) {
+            Ok(s) => out.push(s),
+            Err(_) => bad += 1,
+        }
+    }
+    Ok((out, bad))
+}
+
+/// Every stored silence with its state: active first (ending soonest
+/// first), then pending (starting soonest first), then expired (most
+/// recently ended first).
+pub async fn list(store: &dyn StateStore, now: Epoch) -> Result<Vec<SilenceView>, SilenceError> {
+    let items = store.query(PK_SILENCE, "").await?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        let silence = from_item(item)?;
+        let state = silence.state(now);
+        out.push(SilenceView { silence, state });
+    }
+    out.sort_by(|a, b| {
+        let key = |v: &SilenceView| match v.state {
+            SilenceState::Active => v.silence.ends_at,
+            SilenceState::Pending => v.silence.starts_at,
+            SilenceState::Expired => -v.silence.ends_at,
+        };
+        (a.state, key(a), &a.silence.id).cmp(&(b.state, key(b), &b.silence.id))
+    });
+    Ok(out)
+}
+
+/// The silences active at `now`.
+pub async fn active(store: &dyn StateStore, now: Epoch) -> Result<Vec<Silence>, SilenceError> {
+    Ok(list(store, now)
+        .await?
+        .into_iter()
+        .filter(|v| v.state == SilenceState::Active)
+        .map(|v| v.silence)
+        .collect())
+}
+
+/// Of `silences`, the active one muting `labels` at `now` (the one ending
+/// last, if several).
+pub fn silenced_by<'a>(
+    silences: &'a [Silence],
+    labels: &Labels,
+    now: Epoch,
+) -> Option<&'a Silence> {
+    silences
+        .iter()
+        .filter(|s| s.is_active(now) && s.matches(labels))
+        .max_by(|a, b| (a.ends_at, &a.id).cmp(&(b.ends_at, &b.id)))
+}
+
+/// Ends a silence now (a pending one is ended before it starts). `id` may
+/// be a unique prefix of at least 4 characters.
+pub async fn expire(store: &dyn StateStore, now: Epoch, id: &str) -> Result<Silence, SilenceError> {
+    for _ in 0..5 {
+        let item = find(store, id).await?;
+        let mut s = from_item(&item)?;
+        if s.state(now) == SilenceState::Expired {
+            return Err(SilenceError::AlreadyExpired(s.id));
+        }
+        s.starts_at = s.starts_at.min(now);
+        s.ends_at = now;
+        s.updated_at = now;
+        match store
+            .put(
+                to_item(&s, item.version + 1)?,
+                Expect::Version(item.version),
+            )
+            .await
+        {
+            Ok(()) => return Ok(s),
+            Err(e) if e.is_conflict() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(SilenceError::Contention(id.to_string()))
+}
+
+async fn find(store: &dyn StateStore, id: &str) -> Result<Item, SilenceError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(SilenceError::NotFound(id.to_string()));
+    }
+    if let Some(item) = store.get(&Key::new(PK_SILENCE, id)).await? {
+        return Ok(item);
+    }
+    if id.len() < 4 {
+        return Err(SilenceError::NotFound(id.to_string()));
+    }
+    let mut found = store.query(PK_SILENCE, id).await?;
+    match found.len() {
+        0 => Err(SilenceError::NotFound(id.to_string())),
+        1 => Ok(found.remove(0)),
+        _ => Err(SilenceError::Ambiguous {
+            prefix: id.to_string(),
+            ids: found.into_iter().map(|i| i.sk).collect(),
+        }),
+    }
+}
