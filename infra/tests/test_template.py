@@ -1,0 +1,472 @@
+"""Regression tests for infra/template.yaml: least privilege, retry settings, watchdog.
+
+Run by scripts/infra-check.sh (pytest in the infra venv). Each `check_*` function takes
+a parsed template and raises AssertionError on a violation; the `test_*` functions run
+them on the real template and, for the negative tests, on mutated copies, proving the
+checks can fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+INFRA = Path(__file__).resolve().parents[1]
+TEMPLATE = INFRA / "template.yaml"
+sys.path.insert(0, str(INFRA / "tools"))
+
+from sam_to_cfn import load_template, transform_template  # noqa: E402
+
+FUNCTION = "EvaluatorFunction"
+FUNCTION_ROLE = "EvaluatorRole"
+SCHEDULE = "EvaluatorSchedule"
+SCHEDULER_ROLE = "SchedulerRole"
+TABLE = "StateTable"
+KEY = "FirebellKey"
+OPS_TOPIC = "OpsTopic"
+TEAM_TOPICS_PARAM = "TeamTopicArns"
+FAILURE_QUEUE = "EvaluatorFailureQueue"
+SCHEDULE_DLQ = "ScheduleDeadLetterQueue"
+LOG_GROUP = "EvaluatorLogGroup"
+INVOKE_CONFIG = "EvaluatorInvokeConfig"
+HEARTBEAT_ALARM = "HeartbeatAlarm"
+
+# The evaluator's complete permission set. Adding an action is a deliberate change:
+# update the template, this set, and infra/README.md together.
+EXPECTED_FUNCTION_ACTIONS = {
+    "cloudwatch:GetMetricData",
+    "cloudwatch:ListMetrics",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "sns:Publish",
+    "sqs:SendMessage",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+}
+EXPECTED_SCHEDULER_ACTIONS = {
+    "lambda:InvokeFunction",
+    "sqs:SendMessage",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+}
+# Which template names each service's statements may point at.
+FUNCTION_RESOURCE_SCOPE = {
+    "dynamodb": {TABLE},
+    "sns": {TEAM_TOPICS_PARAM, OPS_TOPIC},
+    "sqs": {FAILURE_QUEUE},
+    "kms": {KEY},
+    "logs": {LOG_GROUP},
+}
+# AWS authorises these only on Resource "*"; nothing else may use it.
+STAR_RESOURCE_ACTIONS = {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"}
+
+
+# ----------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def resource(template: dict[str, Any], name: str) -> dict[str, Any]:
+    assert name in template["Resources"], f"resource {name} missing"
+    return template["Resources"][name]
+
+
+def props(template: dict[str, Any], name: str) -> dict[str, Any]:
+    return resource(template, name).get("Properties", {})
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield (path, value) for every node of a parsed template."""
+    yield path, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk(value, f"{path}[{i}]")
+
+
+def refs(node: Any) -> set[str]:
+    """Template names (resources, parameters) an expression points at."""
+    found: set[str] = set()
+    for _, value in walk(node):
+        if not isinstance(value, dict) or len(value) != 1:
+            continue
+        (fn, arg), = value.items()
+        if fn == "Ref" and isinstance(arg, str):
+            found.add(arg)
+        elif fn == "Fn::GetAtt":
+            target = arg[0] if isinstance(arg, list) else str(arg).split(".", 1)[0]
+            found.add(target)
+        elif fn == "Fn::Sub":
+            text = arg[0] if isinstance(arg, list) else arg
+            found.update(
+                part.split("}", 1)[0].split(".", 1)[0]
+                for part in str(text).split("${")[1:]
+                if not part.startswith("AWS::")
+            )
+    return found
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return as_list(document.get("Statement", []))
+
+
+def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    p = props(template, role)
+    assert not p.get("ManagedPolicyArns"), f"{role}: managed policies are not allowed"
+    found = []
+    for policy in p.get("Policies", []):
+        found.extend(statements(policy["PolicyDocument"]))
+    # Policies attached to the role from separate resources count too.
+    for name, res in template["Resources"].items():
+        if res.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            rp = res.get("Properties", {})
+            if role in refs(rp.get("Roles", [])):
+                found.extend(statements(rp["PolicyDocument"]))
+    return found
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    assert "NotAction" not in statement, f"NotAction is not allowed: {statement}"
+    return [str(a) for a in as_list(statement.get("Action", []))]
+
+
+def function_role_name(template: dict[str, Any]) -> str:
+    role = props(template, FUNCTION).get("Role")
+    names = refs(role)
+    assert len(names) == 1, f"{FUNCTION} must use a role defined in this template, got {role!r}"
+    return names.pop()
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_no_wildcard_actions(template: dict[str, Any]) -> None:
+    """No '*' in any Action of any policy (IAM, key, topic, queue) anywhere."""
+    seen = 0
+    for path, node in walk(template):
+        if not isinstance(node, dict):
+            continue
+        assert "NotAction" not in node, f"{path}: NotAction is not allowed"
+        if "Action" in node and ("Effect" in node or "Principal" in node or "Resource" in node):
+            for action in as_list(node["Action"]):
+                seen += 1
+                assert isinstance(action, str), f"{path}: Action must be a literal, got {action!r}"
+                assert "*" not in action, f"{path}: wildcard action {action!r}"
+    assert seen, "no policy statements found: parser or template broken"
+
+
+def check_function_role(template: dict[str, Any]) -> None:
+    role = function_role_name(template)
+    assert role == FUNCTION_ROLE, f"{FUNCTION} role is {role}, expected {FUNCTION_ROLE}"
+    trust = statements(props(template, role)["AssumeRolePolicyDocument"])
+    assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}], trust
+
+    stmts = role_statements(template, role)
+    got = {a for s in stmts for a in actions(s)}
+    assert got == EXPECTED_FUNCTION_ACTIONS, (
+        f"function role actions differ: extra {sorted(got - EXPECTED_FUNCTION_ACTIONS)}, "
+        f"missing {sorted(EXPECTED_FUNCTION_ACTIONS - got)}"
+    )
+
+    for s in stmts:
+        assert s.get("Effect") == "Allow", s
+        acts = actions(s)
+        services = {a.split(":", 1)[0] for a in acts}
+        assert len(services) == 1, f"one service per statement: {acts}"
+        service = services.pop()
+        resources = as_list(s.get("Resource"))
+        assert resources and "NotResource" not in s, s
+
+        if service == "cloudwatch":
+            assert set(acts) <= STAR_RESOURCE_ACTIONS, f"cloudwatch actions: {acts}"
+            assert resources == ["*"], s
+            continue
+        for r in resources:
+            assert r != "*" and isinstance(r, dict), f"{acts}: literal/star resource {r!r}"
+            names = refs(r)
+            allowed = FUNCTION_RESOURCE_SCOPE[service]
+            assert names and names <= allowed, f"{acts} on {sorted(names)}, allowed {sorted(allowed)}"
+
+    # sns:Publish must cover exactly the team topics parameter and the ops topic.
+    publish = set()
+    for s in stmts:
+        if "sns:Publish" in actions(s):
+            publish |= refs(s["Resource"])
+    assert publish == {TEAM_TOPICS_PARAM, OPS_TOPIC}, publish
+    assert template["Parameters"][TEAM_TOPICS_PARAM]["Type"] == "CommaDelimitedList"
+
+    # "*" resources only for the two CloudWatch reads.
+    for s in stmts:
+        if "*" in as_list(s["Resource"]):
+            assert set(actions(s)) <= STAR_RESOURCE_ACTIONS, s
+
+
+def check_scheduler_role(template: dict[str, Any]) -> None:
+    target = props(template, SCHEDULE)["Target"]
+    assert refs(target["RoleArn"]) == {SCHEDULER_ROLE}
+    trust = statements(props(template, SCHEDULER_ROLE)["AssumeRolePolicyDocument"])
+    assert [s["Principal"] for s in trust] == [{"Service": "scheduler.amazonaws.com"}], trust
+    stmts = role_statements(template, SCHEDULER_ROLE)
+    got = {a for s in stmts for a in actions(s)}
+    assert got == EXPECTED_SCHEDULER_ACTIONS, f"scheduler role actions: {sorted(got)}"
+    scope = {"lambda": {FUNCTION}, "sqs": {SCHEDULE_DLQ}, "kms": {KEY}}
+    for s in stmts:
+        services = {a.split(":", 1)[0] for a in actions(s)}
+        assert len(services) == 1, f"one service per statement: {s}"
+        allowed = scope[services.pop()]
+        for r in as_list(s["Resource"]):
+            assert r != "*" and isinstance(r, dict), s
+            assert refs(r) and refs(r) <= allowed, f"{actions(s)} on {sorted(refs(r))}"
+
+
+def check_function_packaging(template: dict[str, Any]) -> None:
+    fn = resource(template, FUNCTION)
+    assert fn["Type"] == "AWS::Serverless::Function"
+    p = fn["Properties"]
+    assert p["Runtime"] == "provided.al2023"
+    assert p["Architectures"] == ["arm64"]
+    assert p["Handler"] == "bootstrap"
+    assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    assert fn["Metadata"]["BuildProperties"]["Binary"] == "evaluator"
+    assert p["ReservedConcurrentExecutions"] == 1
+    assert p["Timeout"] < 60, "a cycle must end before the next one-minute tick"
+    env = p["Environment"]["Variables"]
+    assert refs(env["FIREBELL_TABLE"]) == {TABLE}
+    assert env["FIREBELL_CONFIG"] == "/opt/config"
+    assert refs(p["LoggingConfig"]["LogGroup"]) == {LOG_GROUP}
+    assert refs(p["KmsKeyArn"]) == {KEY}
+
+
+def check_retries(template: dict[str, Any]) -> None:
+    target = props(template, SCHEDULE)["Target"]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+    assert refs(target["Arn"]) == {FUNCTION}
+    assert refs(target["DeadLetterConfig"]["Arn"]) == {SCHEDULE_DLQ}
+    expr = props(template, SCHEDULE)["ScheduleExpression"]
+    assert refs(expr) == {"ScheduleExpression"}
+    assert template["Parameters"]["ScheduleExpression"]["Default"] == "rate(1 minute)"
+    assert props(template, SCHEDULE)["FlexibleTimeWindow"] == {"Mode": "OFF"}
+
+    configs = [n for n, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert configs == [INVOKE_CONFIG], configs
+    ic = props(template, INVOKE_CONFIG)
+    assert refs(ic["FunctionName"]) == {FUNCTION}
+    assert ic["MaximumRetryAttempts"] == 0
+    assert ic["MaximumEventAgeInSeconds"] == 60
+    on_failure = ic.get("DestinationConfig", {}).get("OnFailure", {})
+    assert refs(on_failure.get("Destination")) == {FAILURE_QUEUE}, "on-failure destination"
+    for queue in (FAILURE_QUEUE, SCHEDULE_DLQ):
+        assert refs(props(template, queue).get("KmsMasterKeyId")) == {KEY}, queue
+
+
+def check_watchdog(template: dict[str, Any]) -> None:
+    a = props(template, HEARTBEAT_ALARM)
+    assert a["Namespace"] == "Firebell"
+    assert a["MetricName"] == "Heartbeat"
+    assert [d["Name"] for d in a["Dimensions"]] == ["Function"]
+    assert refs(a["Dimensions"][0]["Value"]) == {FUNCTION}
+    assert a["Statistic"] == "Sum"
+    assert a["ComparisonOperator"] == "LessThanThreshold" and a["Threshold"] == 1
+    assert a["TreatMissingData"] == "breaching"
+    assert refs(a["AlarmActions"]) == {OPS_TOPIC} and refs(a["OKActions"]) == {OPS_TOPIC}
+    default_period = template["Parameters"]["WatchdogPeriodSeconds"]["Default"]
+    default_n = template["Parameters"]["WatchdogEvaluationPeriods"]["Default"]
+    assert (default_period, default_n) == (60, 3)
+
+    alarms = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    errors = [p for p in alarms if (p["Namespace"], p["MetricName"]) == ("AWS/Lambda", "Errors")]
+    assert len(errors) == 1 and refs(errors[0]["Dimensions"]) == {FUNCTION}, "Errors alarm"
+    queues = {q for p in alarms if p["Namespace"] == "AWS/SQS" for q in refs(p["Dimensions"])}
+    assert queues == {FAILURE_QUEUE, SCHEDULE_DLQ}, f"queue depth alarms cover {queues}"
+    for p in alarms:
+        assert refs(p["AlarmActions"]) == {OPS_TOPIC}, p
+
+
+def check_storage_and_keys(template: dict[str, Any]) -> None:
+    t = props(template, TABLE)
+    assert t["BillingMode"] == "PAY_PER_REQUEST"
+    assert t["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert t["SSESpecification"]["SSEEnabled"] is True and t["SSESpecification"]["SSEType"] == "KMS"
+    assert refs(t["SSESpecification"]["KMSMasterKeyId"]) == {KEY}
+    assert t["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert t["DeletionProtectionEnabled"] is True
+    assert {k["AttributeName"]: k["KeyType"] for k in t["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
+    for name, r in template["Resources"].items():
+        if r["Type"] == "AWS::KMS::Key":
+            assert r["Properties"]["EnableKeyRotation"] is True, name
+            for s in statements(r["Properties"]["KeyPolicy"]):
+                assert s["Principal"] != "*" and s["Principal"].get("AWS") != "*", (name, s)
+    assert refs(props(template, OPS_TOPIC)["KmsMasterKeyId"]) == {KEY}
+    assert refs(props(template, LOG_GROUP)["KmsKeyId"]) == {KEY}
+    assert props(template, LOG_GROUP)["RetentionInDays"] > 0
+
+
+def check_checkov_skips_have_reasons(template: dict[str, Any]) -> None:
+    for name, r in template["Resources"].items():
+        for skip in r.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert str(skip.get("id", "")).startswith("CKV"), (name, skip)
+            assert len(str(skip.get("comment", "")).strip()) >= 20, f"{name}: skip {skip} needs a reason"
+
+
+ALL_CHECKS = [
+    check_no_wildcard_actions,
+    check_function_role,
+    check_scheduler_role,
+    check_function_packaging,
+    check_retries,
+    check_watchdog,
+    check_storage_and_keys,
+    check_checkov_skips_have_reasons,
+]
+
+
+# ------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
+def test_template(template: dict[str, Any], check) -> None:
+    check(template)
+
+
+def test_transformed_template_adds_no_permissions(template: dict[str, Any]) -> None:
+    """What CloudFormation deploys after the SAM transform has no extra IAM."""
+    cfn = transform_template(copy.deepcopy(template))
+    kinds: dict[str, list[str]] = {}
+    for name, r in cfn["Resources"].items():
+        kinds.setdefault(r["Type"], []).append(name)
+    assert sorted(kinds["AWS::IAM::Role"]) == sorted([FUNCTION_ROLE, SCHEDULER_ROLE]), kinds
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission"):
+        assert kind not in kinds, f"SAM generated {kind}: {kinds.get(kind)}"
+    assert kinds["AWS::Lambda::Function"] == [FUNCTION]
+    check_no_wildcard_actions(cfn)
+    fn = cfn["Resources"][FUNCTION]
+    assert refs(fn["Properties"]["Role"]) == {FUNCTION_ROLE}
+    # checkov skips must survive the transform to reach the resource checkov scans.
+    assert fn["Metadata"]["checkov"]["skip"], "checkov skips lost in transform"
+    assert fn["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert fn["Properties"]["Architectures"] == ["arm64"]
+
+
+# Mutations that must each be caught: (description, mutate, check that must fail).
+def _add_statement(role: str, statement: dict[str, Any]):
+    def mutate(t: dict[str, Any]) -> None:
+        t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(statement)
+
+    return mutate
+
+
+def _set(path: list[Any], value: Any):
+    def mutate(t: dict[str, Any]) -> None:
+        node = t
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+NEGATIVE_CASES = [
+    (
+        "wildcard dynamodb action",
+        _add_statement(FUNCTION_ROLE, {"Effect": "Allow", "Action": "dynamodb:*", "Resource": {"Fn::GetAtt": [TABLE, "Arn"]}}),
+        check_no_wildcard_actions,
+    ),
+    (
+        "wildcard dynamodb action (role check)",
+        _add_statement(FUNCTION_ROLE, {"Effect": "Allow", "Action": "dynamodb:*", "Resource": {"Fn::GetAtt": [TABLE, "Arn"]}}),
+        check_function_role,
+    ),
+    (
+        "extra action on the right resource",
+        _add_statement(FUNCTION_ROLE, {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": [TABLE, "Arn"]}}),
+        check_function_role,
+    ),
+    (
+        "publish to any topic",
+        _add_statement(FUNCTION_ROLE, {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}),
+        check_function_role,
+    ),
+    (
+        "dynamodb on another table",
+        _set(["Resources", FUNCTION_ROLE, "Properties", "Policies", 0, "PolicyDocument", "Statement", 1, "Resource"],
+             {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/other"}),
+        check_function_role,
+    ),
+    (
+        "cloudwatch write action",
+        _set(["Resources", FUNCTION_ROLE, "Properties", "Policies", 0, "PolicyDocument", "Statement", 0, "Action"],
+             ["cloudwatch:GetMetricData", "cloudwatch:PutMetricData"]),
+        check_function_role,
+    ),
+    (
+        "wildcard action in the key policy",
+        _set(["Resources", KEY, "Properties", "KeyPolicy", "Statement", 0, "Action"], "kms:*"),
+        check_no_wildcard_actions,
+    ),
+    (
+        "scheduler retries",
+        _set(["Resources", SCHEDULE, "Properties", "Target", "RetryPolicy", "MaximumRetryAttempts"], 2),
+        check_retries,
+    ),
+    (
+        "scheduler keeps stale events",
+        _set(["Resources", SCHEDULE, "Properties", "Target", "RetryPolicy", "MaximumEventAgeInSeconds"], 3600),
+        check_retries,
+    ),
+    (
+        "lambda async retries",
+        _set(["Resources", INVOKE_CONFIG, "Properties", "MaximumRetryAttempts"], 2),
+        check_retries,
+    ),
+    (
+        "no on-failure destination",
+        _set(["Resources", INVOKE_CONFIG, "Properties", "DestinationConfig"], {}),
+        check_retries,
+    ),
+    (
+        "watchdog ignores missing data",
+        _set(["Resources", HEARTBEAT_ALARM, "Properties", "TreatMissingData"], "notBreaching"),
+        check_watchdog,
+    ),
+    (
+        "x86_64",
+        _set(["Resources", FUNCTION, "Properties", "Architectures"], ["x86_64"]),
+        check_function_packaging,
+    ),
+    (
+        "skip without reason",
+        _set(["Resources", FUNCTION, "Metadata", "checkov", "skip", 0, "comment"], ""),
+        check_checkov_skips_have_reasons,
+    ),
+]
+
+
+@pytest.mark.parametrize("what,mutate,check", NEGATIVE_CASES, ids=[c[0] for c in NEGATIVE_CASES])
+def test_checks_catch_regressions(template: dict[str, Any], what: str, mutate, check) -> None:
+    mutated = json.loads(json.dumps(template))
+    mutate(mutated)
+    with pytest.raises(AssertionError):
+        check(mutated)
+    # ... and the unmutated template still passes the same check.
+    check(template)
