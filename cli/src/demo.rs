@@ -46,7 +46,9 @@ const EPISODES: &[Episode] = &[
         end: "02:13",
         rule: "PaymentsHighErrorRate",
         what: "payments: a single 500 at night",
-        toast: Some("about 30 requests a minute: under the volume guard (500 requests in 5m), not judged"),
+        toast: Some(
+            "about 30 requests a minute: under the volume guard (500 requests in 5m), not judged",
+        ),
     },
     Episode {
         start: "03:47",
@@ -152,17 +154,31 @@ pub async fn replay_day(
     Ok(outcome)
 }
 
-fn describe(t: &Transition) -> (String, String) {
-    let (word, detail) = match t.event {
-        Event::Pending { .. } => ("pending", String::new()),
-        Event::PendingCleared { .. } => ("cleared", "condition cleared while pending".to_string()),
-        Event::Fired { value, .. } => (
-            "FIRING",
-            value.map(|v| format!("value {v:.2}")).unwrap_or_default(),
+fn describe(t: &Transition, config: &firebell_engine::Config) -> (String, String) {
+    let rule = config.rules.get(&t.rule);
+    let fmt = |v: Option<f64>| match (v, rule) {
+        (Some(v), Some(r)) => format!(
+            "{} {} {}",
+            r.unit.format(v),
+            r.condition.op,
+            r.unit.format(r.condition.threshold)
         ),
+        (Some(v), None) => format!("{v}"),
+        (None, _) => String::new(),
+    };
+    let (word, detail) = match t.event {
+        Event::Pending { .. } => (
+            "pending",
+            "condition holds; waiting for the pending period".to_string(),
+        ),
+        Event::PendingCleared { .. } => ("cleared", "condition cleared while pending".to_string()),
+        Event::Fired { value, .. } => ("FIRING", fmt(value)),
         Event::Resolved { value, .. } => (
             "resolved",
-            value.map(|v| format!("value {v:.2}")).unwrap_or_default(),
+            match (value, rule) {
+                (Some(v), Some(r)) => format!("back to {}", r.unit.format(v)),
+                _ => String::new(),
+            },
         ),
         Event::NoDataStarted { .. } => ("NODATA", "no datapoints".to_string()),
         Event::NoDataEnded { .. } => ("data back", String::new()),
@@ -197,6 +213,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
     }
     let json = args.json;
     let brief = args.brief;
+    let config = bundled::example_config()?;
     let mut print = |now: Epoch, transitions: &[Transition], sent: &[Outbound]| {
         if json {
             for m in sent {
@@ -214,7 +231,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
             return;
         }
         for t in transitions {
-            let (word, detail) = describe(t);
+            let (word, detail) = describe(t, &config);
             println!(
                 "  {}  {:<24} {:<9} {}",
                 hhmm(event_time(&t.event)),
@@ -242,11 +259,11 @@ pub fn main(args: Args) -> Result<ExitCode> {
     if json {
         return Ok(ExitCode::SUCCESS);
     }
-    summary(&outcome, started.elapsed());
+    summary(&outcome, &config, started.elapsed());
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary(outcome: &Outcome, took: std::time::Duration) {
+fn summary(outcome: &Outcome, config: &firebell_engine::Config, took: std::time::Duration) {
     println!("\nSummary");
     let mut ok = true;
     println!("  Toast ignored (nothing sent):");
@@ -261,7 +278,7 @@ fn summary(outcome: &Outcome, took: std::time::Duration) {
             .transitions
             .iter()
             .filter(|(_, t)| t.rule == ep.rule && (from..=to).contains(&event_time(&t.event)))
-            .map(|(_, t)| format!("{} {}", describe(t).0, hhmm(event_time(&t.event))))
+            .map(|(_, t)| format!("{} {}", describe(t, config).0, hhmm(event_time(&t.event))))
             .collect();
         let mark = if fired {
             ok = false;

@@ -68,7 +68,9 @@ pub fn main(args: Args) -> Result<ExitCode> {
         eprintln!("{w}");
     }
     let source: ReplaySource = match &args.replay {
-        Some(p) => ReplaySource::from_path(p).with_context(|| format!("loading {}", p.display()))?,
+        Some(p) => {
+            ReplaySource::from_path(p).with_context(|| format!("loading {}", p.display()))?
+        }
         None => ReplaySource::parse(crate::bundled::DEMO_DAY_NAME, crate::bundled::DEMO_DAY)?,
     };
     let wall = || jiff::Timestamp::now().as_second();

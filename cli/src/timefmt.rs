@@ -19,9 +19,9 @@ pub fn rfc3339(t: Epoch) -> String {
 
 /// Parses an RFC 3339 time (`2026-11-23T15:42:00Z`).
 pub fn parse(s: &str) -> anyhow::Result<Epoch> {
-    let ts: Timestamp = s
-        .parse()
-        .map_err(|e| anyhow::anyhow!("invalid time {s:?} (expected RFC 3339, e.g. 2026-11-23T15:42:00Z): {e}"))?;
+    let ts: Timestamp = s.parse().map_err(|e| {
+        anyhow::anyhow!("invalid time {s:?} (expected RFC 3339, e.g. 2026-11-23T15:42:00Z): {e}")
+    })?;
     Ok(ts.as_second())
 }
 

@@ -97,7 +97,11 @@ pub fn load(path: &Path) -> Result<(Config, Diagnostics), ConfigError> {
 }
 
 /// Loads from in-memory `(file name, text)` pairs (tests, bundled configs).
-pub fn load_texts(texts: &[(String, String)], diags: &mut Diagnostics, files: Vec<PathBuf>) -> Config {
+pub fn load_texts(
+    texts: &[(String, String)],
+    diags: &mut Diagnostics,
+    files: Vec<PathBuf>,
+) -> Config {
     let all_sections = sections();
     let mut rules = RulesBuilder::default();
     let mut notify = NotifyConfigBuilder::default();
@@ -105,7 +109,10 @@ pub fn load_texts(texts: &[(String, String)], diags: &mut Diagnostics, files: Ve
         let mut d = Decoder::new(file.clone(), diags);
         let Some(root) = d.parse(text) else { continue };
         let marked_yaml::Node::Mapping(map) = &root else {
-            d.error(&root, "a config file must be a mapping of sections".to_string());
+            d.error(
+                &root,
+                "a config file must be a mapping of sections".to_string(),
+            );
             continue;
         };
         for (key, node) in map.iter() {

@@ -497,12 +497,22 @@ impl Engine {
                         .map(|s| window_at_least(&grid, s, g.window.as_secs() as i64, g.at_least))
                         .unwrap_or_else(|| vec![false; grid.len])
                 });
+                // A fresh instance starts at its first datapoint: the empty
+                // stretch before it is history it never saw, not missing data.
+                // (A window with no data at all is still judged as missing.)
+                let first = if state.last_t.is_none() {
+                    values.iter().position(Option::is_some).unwrap_or(0)
+                } else {
+                    0
+                };
                 let mut events = Vec::new();
-                for (i, t) in grid.times().enumerate() {
+                for (i, t) in grid.times().enumerate().skip(first) {
                     if t > judge_until {
                         break;
                     }
-                    let judged = guard.as_ref().is_none_or(|g| g.get(i).copied().unwrap_or(false));
+                    let judged = guard
+                        .as_ref()
+                        .is_none_or(|g| g.get(i).copied().unwrap_or(false));
                     let obs = Observation {
                         t,
                         value: values.get(i).copied().flatten(),
@@ -510,16 +520,12 @@ impl Engine {
                     };
                     events.extend(machine.step(&mut state, obs));
                 }
-                let recent: Vec<(Epoch, Option<f64>)> = grid
+                let judged_points: Vec<(Epoch, Option<f64>)> = grid
                     .times()
                     .zip(values.iter().copied())
                     .filter(|(t, _)| *t <= judge_until)
-                    .rev()
-                    .take(30)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
                     .collect();
+                let recent = judged_points[judged_points.len().saturating_sub(30)..].to_vec();
                 let value = recent.iter().rev().find_map(|(_, v)| *v);
                 fresh.insert(
                     fp.clone(),
@@ -547,14 +553,9 @@ impl Engine {
                 // between re-derives the same events next cycle.
                 let mut wrote_active = true;
                 for ev in &events {
-                    if let Some(alert) = alert_for_event(
-                        rule,
-                        &inst.labels,
-                        &nodata_labels,
-                        &state,
-                        ev,
-                        &recent,
-                    ) {
+                    if let Some(alert) =
+                        alert_for_event(rule, &inst.labels, &nodata_labels, &state, ev, &recent)
+                    {
                         let expires_at = alert
                             .resolved_at
                             .map(|r| r + self.opts.resolved_retention_secs);
@@ -598,9 +599,10 @@ impl Engine {
                     Ok(()) => report.store_writes += 1,
                     Err(e) if e.is_conflict() => {
                         report.conflicts += 1;
-                        report
-                            .errors
-                            .push(format!("rule {}: state changed concurrently; re-evaluated next cycle", rule.name));
+                        report.errors.push(format!(
+                            "rule {}: state changed concurrently; re-evaluated next cycle",
+                            rule.name
+                        ));
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -616,7 +618,11 @@ fn judge_until(grid: &Grid, inputs: &BTreeMap<&str, Series>, grace: i64) -> Epoc
     let last_bucket = grid.time(grid.len.saturating_sub(1));
     let last_present = (0..grid.len)
         .rev()
-        .find(|&i| inputs.values().any(|s| s.get(i).copied().flatten().is_some()))
+        .find(|&i| {
+            inputs
+                .values()
+                .any(|s| s.get(i).copied().flatten().is_some())
+        })
         .map(|i| grid.time(i));
     let floor = last_bucket - grace * grid.step;
     match last_present {
