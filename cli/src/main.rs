@@ -1,9 +1,12 @@
 //! The `firebell` command. Thin: parses arguments and hands off to the
 //! library crates; each subcommand lives in its own module.
 
+mod backend;
 mod bundled;
 mod demo;
+mod routes;
 mod run;
+mod silence;
 mod timefmt;
 mod validate;
 
@@ -32,6 +35,10 @@ enum Command {
     Run(run::Args),
     /// Check config files: strict schema, cross-checks, routing tests.
     Validate(validate::Args),
+    /// Show which receivers a label set reaches, and the route that matched.
+    Routes(routes::Args),
+    /// Add, list or expire silences.
+    Silence(silence::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +47,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::main(a),
         Command::Run(a) => run::main(a),
         Command::Validate(a) => validate::main(a),
+        Command::Routes(a) => routes::main(a),
+        Command::Silence(a) => silence::main(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,155 @@
+//! `firebell silence add|list|expire` against the configured store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use firebell_notify::silence::{self, SilenceSpec};
+
+use crate::backend::StoreArgs;
+use crate::timefmt::{parse, rfc3339};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Mute alerts matching every matcher, for a while.
+    Add {
+        /// Config file or directory (for the silence policy, e.g. the maximum duration).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A matcher such as `team="payments"` or `alertname=~"Checkout.*"`; repeat for more.
+        #[arg(long = "matcher", short = 'm', required = true)]
+        matchers: Vec<String>,
+        /// How long, e.g. `2h`.
+        #[arg(long, default_value = "1h")]
+        duration: String,
+        /// Start time (RFC 3339); default now.
+        #[arg(long)]
+        starts_at: Option<String>,
+        /// Who creates the silence (required).
+        #[arg(long)]
+        created_by: String,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List silences with their state.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// End a silence now.
+    Expire {
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+pub fn main(args: Args) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let now = jiff::Timestamp::now().as_second();
+    rt.block_on(async {
+        match args.action {
+            Action::Add {
+                config,
+                matchers,
+                duration,
+                starts_at,
+                created_by,
+                comment,
+                store,
+            } => {
+                let (cfg, _) = match firebell_engine::load(&config) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(ExitCode::from(1));
+                    }
+                };
+                let Some(d) = firebell_core::decode::parse_duration(&duration) else {
+                    eprintln!(
+                        "error: --duration {duration:?}: expected a duration such as 30m or 2h"
+                    );
+                    return Ok(ExitCode::from(2));
+                };
+                let starts_at = starts_at.as_deref().map(parse).transpose()?;
+                let start = starts_at.unwrap_or(now);
+                let spec = SilenceSpec {
+                    matchers,
+                    starts_at,
+                    ends_at: start + d.as_secs() as i64,
+                    created_by,
+                    comment,
+                };
+                let store = store.open()?;
+                match silence::add(store.as_ref(), &cfg.notify.silence_policy, now, spec).await {
+                    Ok(s) => {
+                        println!(
+                            "silence {} added: {} until {}",
+                            s.id,
+                            s.matchers
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            rfc3339(s.ends_at)
+                        );
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+            Action::List { store } => {
+                let store = store.open()?;
+                let list = silence::list(store.as_ref(), now).await?;
+                if list.is_empty() {
+                    println!("no silences");
+                }
+                for v in list {
+                    let s = &v.silence;
+                    println!(
+                        "{}  {:<8} {} -> {}  by {}: {}  [{}]",
+                        s.id,
+                        v.state.as_str(),
+                        rfc3339(s.starts_at),
+                        rfc3339(s.ends_at),
+                        s.created_by,
+                        s.comment,
+                        s.matchers
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Action::Expire { id, store } => {
+                let store = store.open()?;
+                match silence::expire(store.as_ref(), now, &id).await {
+                    Ok(s) => {
+                        println!("silence {} expired at {}", s.id, rfc3339(s.ends_at));
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+        }
+    })
+}
