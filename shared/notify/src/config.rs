@@ -210,10 +210,15 @@ pub struct NotifyConfigBuilder {
     routing_tests: Vec<RoutingTest>,
     /// Receiver names used by routes and routing tests, where written.
     receiver_refs: Vec<(String, Origin)>,
+    /// Receiver names expected by routing tests, where written.
+    test_receiver_refs: Vec<(String, Origin)>,
     /// Time interval names used by routes, where written.
     interval_refs: Vec<(String, Origin)>,
     /// Where the first notification section was seen.
     first_section: Option<Origin>,
+    /// Whether decoding reported errors (routing tests are then skipped:
+    /// a broken tree would only make them fail confusingly).
+    had_errors: bool,
 }
 
 fn describe(node: &Node) -> String {
@@ -232,8 +237,25 @@ fn origin_at(d: &Decoder<'_>, pos: Pos) -> Origin {
     }
 }
 
+/// Where a node starts; for a mapping, its first key (the loader starts a
+/// block mapping's span at its first value).
+fn node_pos(node: &Node) -> Pos {
+    match node {
+        Node::Mapping(m) => m
+            .keys()
+            .next()
+            .map(|k| Pos::of(k.span()))
+            .unwrap_or_else(|| Pos::of(m.span())),
+        other => Pos::of(other.span()),
+    }
+}
+
 fn origin(d: &Decoder<'_>, node: &Node) -> Origin {
-    origin_at(d, Pos::of(node.span()))
+    origin_at(d, node_pos(node))
+}
+
+fn err(d: &mut Decoder<'_>, node: &Node, message: impl Into<String>) {
+    d.error_at(node_pos(node), message);
 }
 
 fn error_at_origin(diags: &mut Diagnostics, o: &Origin, message: impl Into<String>) {
@@ -264,7 +286,7 @@ fn matchers(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<Matcher> {
         if let Some(s) = d.str(item, what) {
             match Matcher::parse(s) {
                 Ok(m) => out.push(m),
-                Err(e) => d.error(item, e),
+                Err(e) => err(d, item, e),
             }
         }
     }
@@ -294,7 +316,8 @@ fn check_template(d: &mut Decoder<'_>, node: &Node, what: &str, src: &str) {
     if let Err(e) = env.template_from_str(src) {
         let detail = e.detail().unwrap_or("syntax error").to_string();
         let line = e.line().unwrap_or(1);
-        d.error(
+        err(
+            d,
             node,
             format!("invalid template in `{what}`: {detail} (line {line} of the template)"),
         );
@@ -305,7 +328,11 @@ fn positive_duration(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Dur
     let v = d.duration(node, what)?;
     if v.is_zero() {
         let s = d.str(node, what).unwrap_or("");
-        d.error(node, format!("`{what}` must be longer than 0, found {s:?}"));
+        err(
+            d,
+            node,
+            format!("`{what}` must be longer than 0, found {s:?}"),
+        );
         return None;
     }
     Some(v)
@@ -321,6 +348,14 @@ impl NotifyConfigBuilder {
         if self.first_section.is_none() {
             self.first_section = Some(origin(d, node));
         }
+        let before = d.diags.errors().count();
+        self.decode_section(d, key, node);
+        if d.diags.errors().count() > before {
+            self.had_errors = true;
+        }
+    }
+
+    fn decode_section(&mut self, d: &mut Decoder<'_>, key: &str, node: &Node) {
         match key {
             "receivers" => self.receivers_section(d, node),
             "route" => {
@@ -328,7 +363,7 @@ impl NotifyConfigBuilder {
                     let msg = format!(
                         "`route` is already defined at {first}; only one file may define the routing tree"
                     );
-                    d.error(node, msg);
+                    err(d, node, msg);
                     return;
                 }
                 let at = origin(d, node);
@@ -347,7 +382,7 @@ impl NotifyConfigBuilder {
             "silences" => {
                 if let Some((_, first)) = &self.silence_policy {
                     let msg = format!("`silences` is already defined at {first}");
-                    d.error(node, msg);
+                    err(d, node, msg);
                     return;
                 }
                 let at = origin(d, node);
@@ -362,7 +397,8 @@ impl NotifyConfigBuilder {
                     }
                 }
             }
-            other => d.error(
+            other => err(
+                d,
                 node,
                 format!(
                     "`{other}` is not a notification section (expected one of: {})",
@@ -374,7 +410,8 @@ impl NotifyConfigBuilder {
 
     fn receivers_section(&mut self, d: &mut Decoder<'_>, node: &Node) {
         let Node::Mapping(map) = node else {
-            d.error(
+            err(
+                d,
                 node,
                 format!(
                     "`receivers` must be a mapping of receiver name to settings, found {}",
@@ -407,7 +444,8 @@ impl NotifyConfigBuilder {
 
     fn time_intervals_section(&mut self, d: &mut Decoder<'_>, node: &Node) {
         let Node::Mapping(map) = node else {
-            d.error(
+            err(
+                d,
                 node,
                 format!(
                     "`time_intervals` must be a mapping of interval name to a list of times, found {}",
@@ -422,7 +460,7 @@ impl NotifyConfigBuilder {
             let mut specs = Vec::new();
             let items = d.seq(v, &format!("time_intervals.{name}"));
             if items.is_empty() && matches!(v, Node::Sequence(_)) {
-                d.error(v, format!("time interval {name:?} has no entries"));
+                err(d, v, format!("time interval {name:?} has no entries"));
             }
             for item in items {
                 if let Some(s) = decode_time_spec(d, name, item) {
@@ -496,7 +534,8 @@ impl NotifyConfigBuilder {
         }
         if let Some(n) = f.opt("matchers") {
             if parent.is_none() {
-                d.error(
+                err(
+                    d,
                     n,
                     "the root route cannot have `matchers`: it must match every alert",
                 );
@@ -511,7 +550,8 @@ impl NotifyConfigBuilder {
             let names = strings(d, n, "group_by");
             if names.iter().any(|(s, _)| s == "...") {
                 if names.len() > 1 {
-                    d.error(
+                    err(
+                        d,
                         n,
                         "`...` (group by every label) must be the only entry of `group_by`",
                     );
@@ -586,9 +626,7 @@ impl NotifyConfigBuilder {
         let receivers = f.req(d, "receivers").map(|n| strings(d, n, "receivers"));
         f.finish(d);
         let receivers = receivers?;
-        for (name, o) in &receivers {
-            self.receiver_refs.push((name.clone(), o.clone()));
-        }
+        self.test_receiver_refs.extend(receivers.iter().cloned());
         Some(RoutingTest {
             labels: labels?,
             receivers: receivers.into_iter().map(|(s, _)| s).collect(),
@@ -607,8 +645,10 @@ impl NotifyConfigBuilder {
             .map(|(k, (r, _))| (k.clone(), r.clone()))
             .collect();
         let names: Vec<&str> = receivers.keys().map(String::as_str).collect();
+        let mut had_errors = self.had_errors;
         for (name, o) in &self.receiver_refs {
             if !receivers.contains_key(name) {
+                had_errors = true;
                 let msg = undefined("receiver", name, "receivers", &names);
                 error_at_origin(diags, o, msg);
             }
@@ -619,8 +659,17 @@ impl NotifyConfigBuilder {
             .map(|(k, (t, _))| (k, t))
             .collect();
         let interval_names: Vec<&str> = intervals.keys().map(String::as_str).collect();
+        let mut bad_tests = BTreeSet::new();
+        for (name, o) in &self.test_receiver_refs {
+            if !receivers.contains_key(name) {
+                bad_tests.insert(name.as_str());
+                let msg = undefined("receiver", name, "receivers", &names);
+                error_at_origin(diags, o, msg);
+            }
+        }
         for (name, o) in &self.interval_refs {
             if !intervals.contains_key(name) {
+                had_errors = true;
                 let msg = undefined("time interval", name, "time_intervals", &interval_names);
                 error_at_origin(diags, o, msg);
             }
@@ -644,8 +693,11 @@ impl NotifyConfigBuilder {
             silence_policy: self.silence_policy.map(|(p, _)| p).unwrap_or_default(),
             routing_tests: self.routing_tests,
         };
-        if !cfg.route.receiver.is_empty() {
+        if !had_errors && !cfg.route.receiver.is_empty() {
             for t in &cfg.routing_tests {
+                if t.receivers.iter().any(|r| bad_tests.contains(r.as_str())) {
+                    continue;
+                }
                 let got = route(&cfg, &t.labels);
                 let mut got_names: Vec<&str> = got.iter().map(|m| m.receiver.as_str()).collect();
                 let mut want: Vec<&str> = t.receivers.iter().map(String::as_str).collect();
@@ -696,10 +748,10 @@ fn decode_receiver(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Recei
             .map(|(s, _)| s)
             .collect::<Vec<_>>();
         if topics.is_empty() && matches!(n, Node::Sequence(_)) {
-            d.error(n, format!("receiver {name:?} needs at least one topic"));
+            err(d, n, format!("receiver {name:?} needs at least one topic"));
         }
         if topics.iter().any(|t| t.trim().is_empty()) {
-            d.error(n, format!("receiver {name:?} has an empty topic"));
+            err(d, n, format!("receiver {name:?} has an empty topic"));
         }
     }
     let mut time_zone = "UTC".to_string();
@@ -709,7 +761,7 @@ fn decode_receiver(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Recei
         if parse_time_zone(s).is_some() {
             time_zone = s.to_string();
         } else {
-            d.error(n, bad_zone(s, "time_zone"));
+            err(d, n, bad_zone(s, "time_zone"));
         }
     }
     let send_resolved = f
@@ -741,9 +793,12 @@ fn decode_receiver(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Recei
             if is_region(s) {
                 message.console_region = Some(s.to_string());
             } else {
-                d.error(
+                err(
+                    d,
                     n,
-                    format!("invalid AWS region {s:?} for `console_region` (expected a region such as \"eu-west-1\")"),
+                    format!(
+                        "invalid AWS region {s:?} for `console_region` (expected a region such as \"eu-west-1\")"
+                    ),
                 );
             }
         }
@@ -793,9 +848,12 @@ fn decode_time_spec(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Time
                 let s = d.str(n, key)?;
                 let v = parse_time_of_day(s, allow_24);
                 if v.is_none() {
-                    d.error(
+                    err(
+                        d,
                         n,
-                        format!("invalid time of day {s:?} for `{key}` (expected HH:MM between 00:00 and 24:00)"),
+                        format!(
+                            "invalid time of day {s:?} for `{key}` (expected HH:MM between 00:00 and 24:00)"
+                        ),
                     );
                 }
                 v
@@ -806,7 +864,7 @@ fn decode_time_spec(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Time
                 (Some(a), Some(b)) if a < b => spec.times.push((a, b)),
                 (Some(_), Some(_)) => {
                     ok = false;
-                    d.error(item, "`start_time` must be before `end_time`");
+                    err(d, item, "`start_time` must be before `end_time`");
                 }
                 _ => ok = false,
             }
@@ -830,7 +888,7 @@ fn decode_time_spec(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Time
                 Ok(v) => out.push(v),
                 Err(e) => {
                     *ok = false;
-                    d.error(item, e);
+                    err(d, item, e);
                 }
             }
         }
@@ -858,7 +916,7 @@ fn decode_time_spec(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Time
             }
             None => {
                 ok = false;
-                d.error(n, bad_zone(s, "location"));
+                err(d, n, bad_zone(s, "location"));
             }
         }
     }
@@ -872,14 +930,14 @@ fn decode_inhibit_rule(d: &mut Decoder<'_>, node: &Node) -> Option<InhibitRule> 
     let source = f.req(d, "source_matchers").map(|n| {
         let m = matchers(d, n, "source_matchers");
         if m.is_empty() && matches!(n, Node::Sequence(s) if s.is_empty()) {
-            d.error(n, "`source_matchers` needs at least one matcher");
+            err(d, n, "`source_matchers` needs at least one matcher");
         }
         m
     });
     let target = f.req(d, "target_matchers").map(|n| {
         let m = matchers(d, n, "target_matchers");
         if m.is_empty() && matches!(n, Node::Sequence(s) if s.is_empty()) {
-            d.error(n, "`target_matchers` needs at least one matcher");
+            err(d, n, "`target_matchers` needs at least one matcher");
         }
         m
     });
