@@ -1,0 +1,195 @@
+//! The `firebell` command as a new user runs it.
+
+use std::process::{Command, Output};
+
+fn firebell(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_firebell"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run firebell")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn demo_pages_the_payments_incident_and_ignores_the_toast() {
+    let out = firebell(&["demo"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+
+    // The page: value, threshold and the 15:4x start time in the text.
+    let page = stdout
+        .split("-> notify payments-oncall")
+        .nth(1)
+        .expect("a notification to payments-oncall");
+    let page = &page[..page.find("\n  1").unwrap_or(page.len())];
+    assert!(
+        page.contains("subject: [FIRING] Payments error rate"),
+        "{page}"
+    );
+    assert!(page.contains("(threshold 1%)"), "{page}");
+    assert!(page.contains("since 15:42 UTC"), "{page}");
+    assert!(page.contains("runbooks.example.com/payments"), "{page}");
+
+    // Exactly one firing and one resolved notification per real incident; nothing else.
+    let subjects: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("subject: "))
+        .collect();
+    assert_eq!(subjects.len(), 4, "{subjects:#?}");
+    assert!(subjects[0].starts_with("[FIRING] Payments error rate"));
+    assert!(subjects[1].starts_with("[RESOLVED] Payments error rate"));
+    assert!(subjects[2].starts_with("[FIRING] Checkout p99 latency"));
+    assert!(subjects[3].starts_with("[RESOLVED] Checkout p99 latency"));
+
+    // No notification between midnight and 15:42: the toast is ignored.
+    let first_notify = stdout.find("-> notify").expect("a notification");
+    let before = &stdout[..first_notify];
+    for toast in ["02:13", "04:30", "11:20", "13:05"] {
+        assert!(
+            !before.contains(&format!("{toast}  -> notify")),
+            "toast at {toast} was notified"
+        );
+    }
+    assert!(
+        stdout.contains("every fire paged, no toast paged"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    let out = firebell(&["validate", "examples/"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).starts_with("ok: "));
+}
+
+#[test]
+fn validate_reports_every_mistake_with_its_position() {
+    let out = firebell(&["validate", "cli/tests/fixtures/three_mistakes.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let f = "cli/tests/fixtures/three_mistakes.yaml";
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "{f}:6:17: error: expression \"100 * errors / request\" uses undefined metric `request` (defined: errors, requests)\n\
+             {f}:8:10: error: invalid duration \"soon\" for `for` (expected a duration such as 30s, 5m, 1h or 1h30m)\n\
+             {f}:10:5: error: unknown field `annotation` in rule (expected one of: annotations, condition, datapoints, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit); did you mean `annotations`?\n\
+             3 errors\n"
+        )
+    );
+}
+
+#[test]
+fn routes_explains_the_matching_route() {
+    let out = firebell(&[
+        "routes",
+        "--config",
+        "examples",
+        "--labels",
+        "team=checkout,severity=ticket",
+    ]);
+    assert!(out.status.success());
+    let s = text(&out.stdout);
+    assert!(s.contains("1 receiver: checkout-oncall"), "{s}");
+}
+
+#[test]
+fn silences_can_be_added_listed_and_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let add = firebell(&[
+        "silence",
+        "add",
+        "-c",
+        "examples",
+        "-m",
+        "team=\"payments\"",
+        "--duration",
+        "2h",
+        "--created-by",
+        "alice",
+        "--comment",
+        "deploy",
+        "--state",
+        state,
+    ]);
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let id = text(&add.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let list = text(&firebell(&["silence", "list", "--state", state]).stdout);
+    assert!(list.contains(&id) && list.contains("active"), "{list}");
+    let exp = firebell(&["silence", "expire", &id, "--state", state]);
+    assert!(exp.status.success(), "{}", text(&exp.stderr));
+    let list = text(&firebell(&["silence", "list", "--state", state]).stdout);
+    assert!(list.contains("expired"), "{list}");
+
+    // created_by and comment are required.
+    let bad = firebell(&[
+        "silence",
+        "add",
+        "-c",
+        "examples",
+        "-m",
+        "team=\"payments\"",
+        "--created-by",
+        "",
+        "--comment",
+        "",
+        "--state",
+        state,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn run_once_uses_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    // Replays the bundled day: at 15:48 the payments incident fires and pages.
+    let out = firebell(&[
+        "run",
+        "--config",
+        "examples",
+        "--at",
+        "2026-11-23T15:30:00Z",
+        "--until",
+        "2026-11-23T15:48:00Z",
+        "--state",
+        state,
+    ]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}{}", text(&out.stderr));
+    assert!(s.contains("PaymentsHighErrorRate Fired"), "{s}");
+    assert!(s.contains("[FIRING] Payments error rate"), "{s}");
+    // State survives: the next cycle in a new process does not page again.
+    let out = firebell(&[
+        "run",
+        "--config",
+        "examples",
+        "--once",
+        "--at",
+        "2026-11-23T15:49:00Z",
+        "--state",
+        state,
+    ]);
+    let s = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(!s.contains("[FIRING]"), "{s}");
+    assert!(s.contains("0 transitions"), "{s}");
+}
