@@ -89,6 +89,9 @@ pub const PK_OUTBOX: &str = "outbox";
 pub const CLOSED_GROUP_TTL: i64 = 8 * 86_400;
 /// An outbox item still undelivered after 7 days is dropped by the store.
 pub const OUTBOX_TTL: i64 = 7 * 86_400;
+/// Above this size an outbox record is stored without the alerts' recent
+/// datapoints (store items are limited to 400 KB).
+pub const OUTBOX_MAX_BYTES: usize = 300 * 1024;
 /// Re-read and re-decide a group at most this often per call.
 pub const MAX_ATTEMPTS: usize = 5;
 
@@ -430,7 +433,14 @@ fn decide(
                 if m.mute.is_some() || !send_resolved {
                     log.notified.remove(&fp);
                 } else {
-                    log.notified.insert(fp.clone(), slim(m.alert));
+                    // Remember the resolution once (not every cycle).
+                    if log
+                        .notified
+                        .get(&fp)
+                        .is_some_and(|a| a.status == AlertStatus::Firing)
+                    {
+                        log.notified.insert(fp.clone(), slim(m.alert));
+                    }
                     to_tell.push(m.alert.clone());
                 }
             }
@@ -667,11 +677,25 @@ async fn process_group(
         if let Some(n) = decision.notification {
             let sk = outbox_sk(key, n.seq);
             let record = OutboxRecord::new(n);
+            let mut data = to_json(&record, PK_OUTBOX, &sk)?;
+            if data.len() > OUTBOX_MAX_BYTES {
+                // Too big for one store item: drop the recent datapoints.
+                let mut small = record.clone();
+                for a in small
+                    .notification
+                    .firing
+                    .iter_mut()
+                    .chain(small.notification.resolved.iter_mut())
+                {
+                    a.recent.clear();
+                }
+                data = to_json(&small, PK_OUTBOX, &sk)?;
+            }
             let item = Item {
                 pk: PK_OUTBOX.to_string(),
                 sk: sk.clone(),
                 version: 1,
-                data: to_json(&record, PK_OUTBOX, &sk)?,
+                data,
                 expires_at: Some(now.saturating_add(OUTBOX_TTL)),
             };
             match store.put(item, Expect::Absent).await {

@@ -267,7 +267,7 @@ mod tests {
         for src in [
             r#"a="x\"y""#,
             r#"host=~"web\.\d+""#,
-            r#"a!~"b\\c""#,
+            r#"a!="b\\c""#,
             r#"a!="""#,
         ] {
             let m = Matcher::parse(src).unwrap();

@@ -1,6 +1,10 @@
 //! Config decoding: the happy path, and every error with its exact message
 //! and position.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cloned_ref_to_slice_refs
+)]
 
 mod common;
 

@@ -1,6 +1,10 @@
 //! The routing tree: first match wins, `continue`, delegation to children,
 //! inherited settings, and `explain`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cloned_ref_to_slice_refs
+)]
 
 mod common;
 

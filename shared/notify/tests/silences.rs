@@ -1,0 +1,169 @@
+//! Silences in the store: validation, states, expiry, idempotent adds.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cloned_ref_to_slice_refs
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{T0, World, labels};
+use firebell_notify::config::{NotifyConfig, SilencePolicy};
+use firebell_notify::silence::{
+    self, PK_SILENCE, SILENCE_RETENTION, SilenceError, SilenceSpec, SilenceState,
+};
+
+fn spec(matchers: &[&str], starts_at: Option<i64>, ends_at: i64) -> SilenceSpec {
+    SilenceSpec {
+        matchers: matchers.iter().map(|s| s.to_string()).collect(),
+        starts_at,
+        ends_at,
+        created_by: "alice".to_string(),
+        comment: "deploying the new ledger".to_string(),
+    }
+}
+
+fn policy() -> SilencePolicy {
+    SilencePolicy {
+        max_duration: Duration::from_secs(86_400),
+        resolved_pass_through: true,
+    }
+}
+
+#[tokio::test]
+async fn add_validates_everything_at_once() {
+    let w = World::new(NotifyConfig::default());
+    let bad = SilenceSpec {
+        matchers: vec!["team payments".to_string(), "env=~\".*\"".to_string()],
+        starts_at: None,
+        ends_at: T0 + 2 * 86_400,
+        created_by: " ".to_string(),
+        comment: String::new(),
+    };
+    let e = silence::add(w.store.as_ref(), &policy(), T0, bad)
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable());
+    assert_eq!(
+        e.to_string(),
+        "invalid silence: invalid matcher \"team payments\": expected an operator after the label name (expected name=\"value\", name!=\"value\", name=~\"regex\" or name!~\"regex\"); `created_by` must not be empty; `comment` must not be empty; the silence lasts 2d, longer than the maximum of 1d (`silences.max_duration`)"
+    );
+
+    let e = silence::add(
+        w.store.as_ref(),
+        &policy(),
+        T0,
+        spec(&["env=~\".*\""], None, T0 + 60),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid silence: the matchers would silence every alert: at least one must not match an absent label"
+    );
+
+    let e = silence::add(w.store.as_ref(), &policy(), T0, spec(&[], None, T0 - 60))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid silence: at least one matcher is required; the silence must end after it starts (starts 2024-06-03T00:00:00Z, ends 2024-06-02T23:59:00Z)"
+    );
+    assert!(w.items(PK_SILENCE).is_empty());
+}
+
+#[tokio::test]
+async fn states_listing_and_expiry() {
+    let w = World::new(NotifyConfig::default());
+    let store = w.store.as_ref();
+    let active = silence::add(
+        store,
+        &policy(),
+        T0,
+        spec(&["team=\"payments\""], None, T0 + 3600),
+    )
+    .await
+    .unwrap();
+    let pending = silence::add(
+        store,
+        &policy(),
+        T0,
+        spec(&["team=\"search\""], Some(T0 + 600), T0 + 1200),
+    )
+    .await
+    .unwrap();
+    assert_eq!(active.id.len(), 12);
+    assert_ne!(active.id, pending.id);
+    assert_eq!(active.starts_at, T0);
+    assert_eq!(active.created_by, "alice");
+
+    // Item layout: pk `silence`, sk = id, kept 5 days after the end.
+    let items = w.items(PK_SILENCE);
+    assert_eq!(items.len(), 2);
+    let item = items.iter().find(|i| i.sk == active.id).unwrap();
+    assert_eq!(item.expires_at, Some(T0 + 3600 + SILENCE_RETENTION));
+
+    let listed = silence::list(store, T0 + 60).await.unwrap();
+    let states: Vec<(String, SilenceState)> = listed
+        .iter()
+        .map(|v| (v.silence.id.clone(), v.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (active.id.clone(), SilenceState::Active),
+            (pending.id.clone(), SilenceState::Pending)
+        ]
+    );
+    let act = silence::active(store, T0 + 60).await.unwrap();
+    assert_eq!(act.len(), 1);
+    assert!(act[0].matches(&labels(&[("team", "payments"), ("x", "y")])));
+    assert!(!act[0].matches(&labels(&[("team", "search")])));
+
+    // Expire by a prefix of the id.
+    let expired = silence::expire(store, T0 + 120, &active.id[..6])
+        .await
+        .unwrap();
+    assert_eq!(expired.ends_at, T0 + 120);
+    assert_eq!(expired.state(T0 + 120), SilenceState::Expired);
+    let e = silence::expire(store, T0 + 180, &active.id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("silence {} has already expired", active.id)
+    );
+
+    // Expiring a pending silence ends it before it starts.
+    let p = silence::expire(store, T0 + 180, &pending.id).await.unwrap();
+    assert_eq!((p.starts_at, p.ends_at), (T0 + 180, T0 + 180));
+
+    let listed = silence::list(store, T0 + 200).await.unwrap();
+    assert!(listed.iter().all(|v| v.state == SilenceState::Expired));
+    // Most recently ended first.
+    assert_eq!(listed[0].silence.id, pending.id);
+
+    let e = silence::expire(store, T0, "nope").await.unwrap_err();
+    assert!(matches!(e, SilenceError::NotFound(_)));
+}
+
+#[tokio::test]
+async fn adding_the_same_silence_twice_in_a_second_is_idempotent() {
+    let w = World::new(NotifyConfig::default());
+    let s = spec(&["alertname=\"DiskFull\""], None, T0 + 600);
+    let a = silence::add(w.store.as_ref(), &policy(), T0, s.clone())
+        .await
+        .unwrap();
+    let b = silence::add(w.store.as_ref(), &policy(), T0, s.clone())
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(w.items(PK_SILENCE).len(), 1);
+    // A second later it is a new silence.
+    let c = silence::add(w.store.as_ref(), &policy(), T0 + 1, s)
+        .await
+        .unwrap();
+    assert_ne!(a.id, c.id);
+}
