@@ -295,6 +295,7 @@ async fn concurrent_dispatchers_decide_each_notification_once() {
         (4 * 3600 + 400, vec![x.clone(), y.clone()]),
     ];
     let mut decided = Vec::new();
+    let mut contended = 0;
     for (t, alerts) in &steps {
         let now = T0 + t;
         w.clock.set_epoch(now);
@@ -306,9 +307,11 @@ async fn concurrent_dispatchers_decide_each_notification_once() {
         );
         for r in [r1, r2, r3] {
             let r = r.unwrap();
+            contended += r.conflicts + r.already_enqueued;
             decided.extend(r.notifications.iter().map(|n| (*t, summary(n))));
         }
     }
+    assert!(contended > 0, "the dispatchers really raced");
     decided.sort();
     assert_eq!(
         decided,
