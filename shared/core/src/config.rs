@@ -311,6 +311,7 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
         unit: unit?,
         labels: labels?,
         annotations,
+        context: Vec::new(),
     };
     let _ = pos;
     Some(rule)

@@ -313,6 +313,36 @@ pub struct Rule {
     pub labels: Labels,
     /// Annotation templates (summary, description, runbook_url, dashboard, ...).
     pub annotations: BTreeMap<String, String>,
+    /// Values worked out when an alert of the rule fires or resolves, each
+    /// over its own (coarse, long) grid, and handed to the annotation
+    /// templates as variables. Empty for hand-written rules; SLO burn-rate
+    /// rules use it for the budget spent over the SLO window.
+    pub context: Vec<ContextValue>,
+}
+
+/// A value computed beside a rule: `expression` over `metrics` on a grid of
+/// `window` ending now (step: the largest metric period); the value is the
+/// expression's last present datapoint. The engine computes it only for
+/// instances that have an alert to record, fetching its metrics apart from
+/// the rule's so a long window never lengthens the rule's own lookback.
+#[derive(Debug, Clone)]
+pub struct ContextValue {
+    /// The template variable, e.g. `budget_spent`.
+    pub name: String,
+    pub metrics: BTreeMap<String, MetricSpec>,
+    pub expression: Expr,
+    pub window: Duration,
+}
+
+impl ContextValue {
+    /// The step of the value's grid: the largest metric period.
+    pub fn step(&self) -> Duration {
+        self.metrics
+            .values()
+            .map(|m| m.period)
+            .max()
+            .unwrap_or(Duration::from_secs(3600))
+    }
 }
 
 impl Rule {
@@ -326,7 +356,9 @@ impl Rule {
     }
 
     /// How much history one evaluation needs to see: enough for the pending
-    /// period, the volume guard window and RATE/DIFF, plus a margin.
+    /// period, the volume guard window and RATE/DIFF, plus a margin, plus the
+    /// rolling windows of the expression (`RSUM`) so every judged datapoint
+    /// has a full window.
     pub fn lookback(&self) -> Duration {
         let step = self.step();
         let pending = match self.pending {
@@ -338,7 +370,15 @@ impl Rule {
             .as_ref()
             .map(|g| g.window)
             .unwrap_or_default();
-        pending.max(guard).max(self.keep_firing_for) + step * 5
+        let history = u32::try_from(self.expression.history())
+            .ok()
+            .and_then(|n| step.checked_mul(n))
+            .unwrap_or(Duration::MAX);
+        pending
+            .max(guard)
+            .max(self.keep_firing_for)
+            .saturating_add(history)
+            .saturating_add(step * 5)
     }
 
     pub fn severity(&self) -> Option<&str> {

@@ -552,10 +552,22 @@ impl Engine {
                 // Alert-visible changes first, then the state: a crash in
                 // between re-derives the same events next cycle.
                 let mut wrote_active = true;
+                let annotations = if rule.context.is_empty() || !events.iter().any(makes_alert) {
+                    rule.annotations.clone()
+                } else {
+                    let values = self.context_values(rule, inst, now, report).await;
+                    with_context(&rule.annotations, &values)
+                };
                 for ev in &events {
-                    if let Some(alert) =
-                        alert_for_event(rule, &inst.labels, &nodata_labels, &state, ev, &recent)
-                    {
+                    if let Some(alert) = alert_for_event(
+                        rule,
+                        &annotations,
+                        &inst.labels,
+                        &nodata_labels,
+                        &state,
+                        ev,
+                        &recent,
+                    ) {
                         let expires_at = alert
                             .resolved_at
                             .map(|r| r + self.opts.resolved_retention_secs);
@@ -612,6 +624,117 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Computes a rule's context values for one instance (see
+    /// [`firebell_core::model::ContextValue`]): its own fetch, over its own
+    /// window, only when the instance has an alert to record. A value that
+    /// cannot be computed is `None` (the templates say "unknown"); the error
+    /// is reported and the cycle goes on.
+    async fn context_values(
+        &self,
+        rule: &Rule,
+        inst: &Instance,
+        now: Epoch,
+        report: &mut CycleReport,
+    ) -> Vec<(String, Option<f64>)> {
+        let mut out = Vec::with_capacity(rule.context.len());
+        for cv in &rule.context {
+            let step = cv.step().as_secs().max(1) as i64;
+            let grid = Grid::ending_at(now, cv.window.as_secs() as i64, step);
+            let queries: Vec<MetricQuery> = cv
+                .metrics
+                .iter()
+                .map(|(id, spec)| MetricQuery {
+                    id: id.clone(),
+                    spec: expand_wildcards(spec, &inst.labels),
+                })
+                .collect();
+            let value = match self.metrics.fetch(&queries, grid.start, now).await {
+                Ok(series) => {
+                    let inputs: BTreeMap<&str, Series> = series
+                        .iter()
+                        .map(|s| (s.id.as_str(), align(&s.points, &grid)))
+                        .collect();
+                    let empty = vec![None; grid.len];
+                    let eval = cv.expression.eval(&grid, &|id| {
+                        Some(inputs.get(id).map_or(empty.as_slice(), Vec::as_slice))
+                    });
+                    match eval {
+                        Ok(v) => v.iter().rev().find_map(|x| *x),
+                        Err(e) => {
+                            report
+                                .errors
+                                .push(format!("rule {}: evaluating `{}`: {e}", rule.name, cv.name));
+                            None
+                        }
+                    }
+                }
+                Err(e) => {
+                    report.errors.push(format!(
+                        "rule {}: fetching metrics of `{}`: {e}",
+                        rule.name, cv.name
+                    ));
+                    None
+                }
+            };
+            out.push((cv.name.clone(), value));
+        }
+        out
+    }
+}
+
+/// A metric spec with its wildcard dimensions (`*`) set from an instance's labels.
+fn expand_wildcards(spec: &MetricSpec, labels: &Labels) -> MetricSpec {
+    let mut spec = spec.clone();
+    for (dim, v) in spec.dimensions.iter_mut() {
+        if v == "*"
+            && let Some(l) = labels.get(dim)
+        {
+            *v = l.clone();
+        }
+    }
+    spec
+}
+
+/// Whether an event makes an alert record (and so needs the context values).
+fn makes_alert(ev: &Event) -> bool {
+    !matches!(ev, Event::Pending { .. } | Event::PendingCleared { .. })
+}
+
+/// The annotation templates with context values bound: a template that
+/// mentions a value's name starts with `{% set name = value %}` (`none` when
+/// unknown), so the renderer's templates can use it like any variable.
+/// Templates that mention none are left as they are.
+pub fn with_context(
+    annotations: &BTreeMap<String, String>,
+    values: &[(String, Option<f64>)],
+) -> BTreeMap<String, String> {
+    annotations
+        .iter()
+        .map(|(k, t)| {
+            let mut prefix = String::new();
+            for (name, v) in values {
+                if t.contains(name.as_str()) {
+                    let lit = match v {
+                        Some(x) if x.is_finite() => {
+                            let s = format!("{x:.9}");
+                            let s = s.trim_end_matches('0').trim_end_matches('.');
+                            if s.is_empty() || s == "-" {
+                                "0".to_string()
+                            } else {
+                                s.to_string()
+                            }
+                        }
+                        _ => "none".to_string(),
+                    };
+                    prefix.push_str(&format!("{{% set {name} = {lit} %}}"));
+                }
+            }
+            (k.clone(), format!("{prefix}{t}"))
+        })
+        .collect()
+}
+
 /// The latest datapoint time to judge: trailing buckets where no input has
 /// any data are "not arrived yet" for `grace` periods, then they count as missing.
 fn judge_until(grid: &Grid, inputs: &BTreeMap<&str, Series>, grace: i64) -> Epoch {
@@ -641,6 +764,7 @@ struct Fresh {
 /// The alert record an event makes visible to the pipeline.
 fn alert_for_event(
     rule: &Rule,
+    annotations: &BTreeMap<String, String>,
     labels: &Labels,
     nodata_labels: &Labels,
     st: &InstanceState,
@@ -650,7 +774,7 @@ fn alert_for_event(
     let base = |labels: &Labels, status: AlertStatus| Alert {
         fingerprint: fingerprint(labels),
         labels: labels.clone(),
-        annotations: rule.annotations.clone(),
+        annotations: annotations.clone(),
         status,
         active_since: st.active_since.or(st.fired_at).unwrap_or(0),
         fired_at: st.fired_at.unwrap_or(0),

@@ -74,6 +74,7 @@ pub(crate) enum Func {
     Sum,
     Rate,
     Diff,
+    Rsum,
 }
 
 /// The name a function call resolves to.
@@ -120,6 +121,7 @@ pub(crate) const FUNCTIONS: &[(&str, Callee, Arity)] = &[
     ("SUM", Callee::Func(Func::Sum), Arity { min: 1, max: None }),
     ("RATE", Callee::Func(Func::Rate), exactly(1)),
     ("DIFF", Callee::Func(Func::Diff), exactly(1)),
+    ("RSUM", Callee::Func(Func::Rsum), exactly(2)),
 ];
 
 pub(crate) fn lookup_function(name: &str) -> Option<(Callee, Arity)> {
@@ -184,6 +186,30 @@ impl Node {
                     v.collect_metrics(out);
                 }
             }
+        }
+    }
+
+    /// How many datapoints before a bucket its value depends on through
+    /// rolling windows: `RSUM(s, n)` looks `n - 1` buckets back (plus what
+    /// `s` needs). `RATE`/`DIFF` and whole-series aggregates are not counted.
+    pub(crate) fn history(&self) -> usize {
+        match self {
+            Node::Num(_) | Node::Metric(_) => 0,
+            Node::Neg(x) => x.history(),
+            Node::Binary(_, l, r) => l.history().max(r.history()),
+            Node::Call(Func::Rsum, args) => {
+                let inner = args.first().map_or(0, Node::history);
+                let n = match args.get(1) {
+                    Some(Node::Num(n)) => *n as usize,
+                    _ => 1,
+                };
+                inner.saturating_add(n.saturating_sub(1))
+            }
+            Node::Call(_, args) => args.iter().map(Node::history).max().unwrap_or(0),
+            Node::Fill(s, with) => match with {
+                FillWith::Value(v) => s.history().max(v.history()),
+                FillWith::Repeat | FillWith::Linear => s.history(),
+            },
         }
     }
 

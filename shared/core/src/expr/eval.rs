@@ -222,6 +222,13 @@ fn call<'a>(func: Func, args: &[Node], cx: &Ctx<'_, 'a>) -> Result<Val<'a>, Eval
         }),
         Func::Rate => delta(arg(0)?, cx, Some(cx.step)),
         Func::Diff => delta(arg(0)?, cx, None),
+        Func::Rsum => {
+            let n = match args.get(1) {
+                Some(Node::Num(n)) => *n as usize,
+                _ => return Err(EvalError("RSUM needs a window in datapoints".to_string())),
+            };
+            rolling_sum(arg(0)?, n, cx.len)
+        }
         Func::If => {
             let cond = arg(0)?;
             let then = arg(1)?;
@@ -340,6 +347,42 @@ fn delta<'a>(v: Val<'a>, cx: &Ctx<'_, 'a>, per_second: Option<f64>) -> Val<'a> {
             }
         });
         prev = Some((i, cur));
+    }
+    Val::Owned(out)
+}
+
+/// `RSUM(s, n)`: at bucket `i`, the sum of the present datapoints among the
+/// `n` buckets ending at `i`. Missing while the window reaches before the
+/// first bucket (a partial window would understate the sum) and when no
+/// datapoint of the window is present. O(len): a sliding sum with a count of
+/// present datapoints, recomputed every `max(n, 1024)` buckets so float
+/// drift cannot build up (amortised O(1) per bucket).
+fn rolling_sum(v: Val<'_>, n: usize, len: usize) -> Val<'static> {
+    let s = v.into_series(len);
+    let n = n.max(1);
+    let every = n.max(1024);
+    let mut out = Vec::with_capacity(s.len());
+    let (mut sum, mut present) = (0.0_f64, 0usize);
+    for i in 0..s.len() {
+        if let Some(x) = s[i] {
+            sum += x;
+            present += 1;
+        }
+        if i >= n
+            && let Some(x) = s[i - n]
+        {
+            sum -= x;
+            present -= 1;
+        }
+        if i % every == every - 1 {
+            let from = (i + 1).saturating_sub(n);
+            sum = s[from..=i].iter().flatten().sum();
+        }
+        out.push(if i + 1 < n || present == 0 {
+            None
+        } else {
+            finite(sum)
+        });
     }
     Val::Owned(out)
 }

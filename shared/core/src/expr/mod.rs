@@ -35,6 +35,14 @@
 //! - `RATE(s)`: change since the previous present datapoint divided by the
 //!   seconds between the two buckets; `DIFF(s)`: the change itself. The first
 //!   present datapoint gives missing;
+//! - `RSUM(s, n)`: the rolling sum of the present datapoints among the last
+//!   `n` buckets (this one included); `n` is a whole-number literal. Missing
+//!   while the window would reach before the grid (a partial window) and when
+//!   no datapoint of the window is present. A missing bucket of a counter is
+//!   a bucket with no events, so `RSUM(FILL(errors, 0), 60) / RSUM(requests,
+//!   60)` is the error ratio of the last hour of 1-minute data. Rules that
+//!   use it look back far enough for every judged bucket to have a full
+//!   window ([`Expr::history`]);
 //! - `ABS`, `CEIL`, `FLOOR`, `SQRT`, `LOG` (natural), `LOG10`, with missing
 //!   outside the domain.
 //!
@@ -108,6 +116,14 @@ impl Expr {
             }
         });
         ids
+    }
+
+    /// How many buckets before a datapoint its value depends on through
+    /// rolling windows (`RSUM(s, 60)`: 59). The engine adds this to a rule's
+    /// lookback. `RATE`/`DIFF` need one present datapoint before, which the
+    /// lookback's margin covers.
+    pub fn history(&self) -> usize {
+        self.root.history()
     }
 
     /// The metric id if the whole expression is just that id (e.g. `latency`).

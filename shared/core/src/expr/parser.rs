@@ -14,10 +14,13 @@
 
 use super::ExprError;
 use super::ast::{
-    Arity, BinOp, Callee, FUNCTIONS, FillWith, Node, PREC_ADD, PREC_AND, PREC_CMP, PREC_MUL,
+    Arity, BinOp, Callee, FUNCTIONS, FillWith, Func, Node, PREC_ADD, PREC_AND, PREC_CMP, PREC_MUL,
     PREC_OR, lookup_function,
 };
 use super::lexer::{Tok, Token, tokenize};
+
+/// The longest `RSUM` window, in datapoints (a week of 10-second data).
+pub(crate) const MAX_RSUM_WINDOW: f64 = 60_480.0;
 
 /// Maximum nesting of parentheses, calls and unary minus. Keeps the
 /// recursive parser, printer and evaluator far from the stack limit.
@@ -290,8 +293,23 @@ impl<'s> Parser<'s> {
                 };
                 Node::Fill(Box::new(series), with)
             }
+            Callee::Func(Func::Rsum) => {
+                check_window(args.get(1)).map_err(|m| self.error(name_tok, m))?;
+                Node::Call(Func::Rsum, args)
+            }
             Callee::Func(f) => Node::Call(f, args),
         })
+    }
+}
+
+/// `RSUM`'s second argument: a whole number of datapoints, written as a literal.
+fn check_window(arg: Option<&Node>) -> Result<(), String> {
+    match arg {
+        Some(Node::Num(n)) if n.fract() == 0.0 && *n >= 1.0 && *n <= MAX_RSUM_WINDOW => Ok(()),
+        Some(other) => Err(format!(
+            "RSUM's window must be a whole number of datapoints from 1 to {MAX_RSUM_WINDOW}, found {other}"
+        )),
+        None => Err("RSUM takes 2 arguments, got 1".to_string()),
     }
 }
 

@@ -51,7 +51,7 @@ fn check_err(src: &str, message: &str, offset: usize) {
 fn parse_errors_are_precise() {
     check_err(
         "FOO(a)",
-        "unknown function FOO (expected one of FILL, IF, ABS, CEIL, FLOOR, LOG, LOG10, SQRT, MIN, MAX, AVG, SUM, RATE, DIFF)",
+        "unknown function FOO (expected one of FILL, IF, ABS, CEIL, FLOOR, LOG, LOG10, SQRT, MIN, MAX, AVG, SUM, RATE, DIFF, RSUM)",
         0,
     );
     check_err(
@@ -431,4 +431,132 @@ fn eval_errors() {
         e.to_string(),
         "series for metric 'a' has 2 datapoints but the grid has 3"
     );
+}
+
+// ---------------------------------------------------------------- RSUM
+
+#[test]
+fn rsum_parse_errors() {
+    check_err("RSUM(a)", "RSUM takes 2 arguments, got 1", 0);
+    check_err(
+        "1 + RSUM(a, 2.5)",
+        "RSUM's window must be a whole number of datapoints from 1 to 60480, found 2.5",
+        4,
+    );
+    check_err(
+        "RSUM(a, 0)",
+        "RSUM's window must be a whole number of datapoints from 1 to 60480, found 0",
+        0,
+    );
+    check_err(
+        "RSUM(a, -3)",
+        "RSUM's window must be a whole number of datapoints from 1 to 60480, found -3",
+        0,
+    );
+    check_err(
+        "RSUM(a, b)",
+        "RSUM's window must be a whole number of datapoints from 1 to 60480, found b",
+        0,
+    );
+    check_err(
+        "RSUM(a, 100000)",
+        "RSUM's window must be a whole number of datapoints from 1 to 60480, found 100000",
+        0,
+    );
+    let e = Expr::parse("RSUM( FILL(e,0) ,60)/RSUM(t,60)").unwrap();
+    assert_eq!(e.to_string(), "RSUM(FILL(e, 0), 60) / RSUM(t, 60)");
+    assert_eq!(e.metric_ids().into_iter().collect::<Vec<_>>(), ["e", "t"]);
+}
+
+#[test]
+fn rsum_sums_a_trailing_window_of_buckets() {
+    let inputs: &[(&str, &[f64])] = &[("a", &[1.0, 2.0, N, 4.0, N, N, N, 8.0])];
+    // Partial windows at the start are missing; gaps count as nothing; a
+    // window with no datapoint at all is missing.
+    assert_eq!(
+        ev("RSUM(a, 3)", inputs),
+        ser(&[N, N, 3.0, 6.0, 4.0, 4.0, N, 8.0])
+    );
+    assert_eq!(
+        ev("RSUM(a, 1)", inputs),
+        ser(&[1.0, 2.0, N, 4.0, N, N, N, 8.0])
+    );
+    assert_eq!(ev("RSUM(a, 8)", inputs), ser(&[N, N, N, N, N, N, N, 15.0]));
+    assert_eq!(ev("RSUM(a, 9)", inputs), vec![None; 8]);
+    // Of an expression, and of a scalar (broadcast, then summed).
+    assert_eq!(
+        ev("RSUM(FILL(a, 0), 2)", inputs),
+        ser(&[N, 3.0, 2.0, 4.0, 4.0, 0.0, 0.0, 8.0])
+    );
+    assert_eq!(
+        ev("RSUM(2, 4)", inputs),
+        ser(&[N, N, N, 8.0, 8.0, 8.0, 8.0, 8.0])
+    );
+    // The input is not modified.
+    assert_eq!(
+        ev("a - RSUM(a, 1)", inputs),
+        ser(&[0.0, 0.0, N, 0.0, N, N, N, 0.0])
+    );
+}
+
+#[test]
+fn rsum_ratio_is_a_windowed_error_ratio() {
+    let inputs: &[(&str, &[f64])] = &[
+        ("errors", &[N, 5.0, N, 10.0, N]),
+        ("total", &[100.0, 100.0, 100.0, 100.0, 100.0]),
+    ];
+    assert_eq!(
+        ev("RSUM(FILL(errors, 0), 2) / RSUM(total, 2)", inputs),
+        ser(&[N, 0.025, 0.025, 0.05, 0.05])
+    );
+}
+
+#[test]
+fn rsum_matches_a_naive_sum_over_long_series() {
+    // Long enough to cross the re-anchoring points; values with fractions
+    // and gaps so drift and missing handling are both exercised.
+    let len = 5000;
+    let xs: Vec<f64> = (0..len)
+        .map(|i| {
+            if i % 7 == 3 {
+                N
+            } else {
+                (i % 13) as f64 * 0.1 + 1e6 * ((i % 101 == 0) as u8 as f64)
+            }
+        })
+        .collect();
+    for n in [1usize, 5, 60, 1024, 1500] {
+        let got = eval_len(&format!("RSUM(x, {n})"), len, &[("x", &xs)]).unwrap();
+        for i in 0..len {
+            let want = if i + 1 < n {
+                None
+            } else {
+                let w: Vec<f64> = xs[i + 1 - n..=i]
+                    .iter()
+                    .copied()
+                    .filter(|x| !x.is_nan())
+                    .collect();
+                (!w.is_empty()).then(|| w.iter().sum::<f64>())
+            };
+            match (got[i], want) {
+                (Some(g), Some(w)) => assert!(
+                    (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                    "n {n} i {i}: {g} vs {w}"
+                ),
+                (g, w) => assert_eq!(g, w, "n {n} i {i}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn history_counts_rolling_windows() {
+    let h = |src: &str| Expr::parse(src).unwrap().history();
+    assert_eq!(h("a + 1"), 0);
+    assert_eq!(h("RATE(a)"), 0);
+    assert_eq!(h("RSUM(a, 60)"), 59);
+    assert_eq!(h("RSUM(a, 1)"), 0);
+    assert_eq!(h("IF(RSUM(a, 5) > 1, RSUM(a, 60), 0)"), 59);
+    assert_eq!(h("RSUM(RSUM(a, 3), 4)"), 5);
+    assert_eq!(h("FILL(a, RSUM(b, 10))"), 9);
 }
