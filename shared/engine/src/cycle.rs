@@ -330,15 +330,29 @@ impl Engine {
         }
         alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
 
-        let dispatched = firebell_notify::dispatch::dispatch(
+        // A failure in some groups must not hold back delivery of the others.
+        match firebell_notify::dispatch::dispatch(
             &self.config.notify,
             self.store.as_ref(),
             now,
             &alerts,
         )
         .await
-        .map_err(|e| EngineError::Notify(e.to_string()))?;
-        report.notifications_enqueued += dispatched.enqueued;
+        {
+            Ok(d) => report.notifications_enqueued += d.enqueued,
+            Err(firebell_notify::DispatchError::Partial {
+                report: d,
+                failures,
+            }) => {
+                report.notifications_enqueued += d.enqueued;
+                for (group, e) in failures {
+                    report
+                        .errors
+                        .push(format!("dispatching group {group}: {e}"));
+                }
+            }
+            Err(e) => report.errors.push(format!("dispatching: {e}")),
+        }
         if should_stop() {
             report.stopped_early = true;
             return Ok(());
