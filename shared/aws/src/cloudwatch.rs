@@ -201,7 +201,7 @@ struct Acc {
 
 fn period_secs(spec: &MetricSpec) -> Result<i64, MetricsError> {
     let p = spec.period.as_secs();
-    let valid = matches!(p, 1 | 5 | 10 | 20 | 30) || (p >= 60 && p % 60 == 0);
+    let valid = matches!(p, 1 | 5 | 10 | 20 | 30) || (p >= 60 && p.is_multiple_of(60));
     if !valid || spec.period.subsec_nanos() != 0 || p > i32::MAX as u64 {
         return Err(MetricsError::BadQuery(format!(
             "{}/{}: period {:?} is not 1, 5, 10, 20, 30 or a multiple of 60 seconds",
@@ -753,7 +753,13 @@ mod tests {
             .retry_throttled("op", || {
                 calls += 1;
                 let n = calls;
-                async move { if n <= 2 { Err(fault(Fault::Throttled)) } else { Ok(n) } }
+                async move {
+                    if n <= 2 {
+                        Err(fault(Fault::Throttled))
+                    } else {
+                        Ok(n)
+                    }
+                }
             })
             .await
             .unwrap();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-use common::{ManualClock, eventually, now_secs, sdk_config, unique, unreachable_config};
+use common::{eventually, manual_clock, now_secs, sdk_config, unique, unreachable_config};
 use firebell_aws::{CloudWatchOptions, CloudWatchSource, SystemClock};
 use firebell_core::model::{MetricSpec, Stat};
 use firebell_core::ports::{MetricQuery, MetricSeries, MetricsError, MetricsSource};
@@ -258,7 +258,7 @@ async fn dimension_values_are_listed_filtered_and_cached() {
         .await;
     }
 
-    let clock = ManualClock::at(now_secs());
+    let clock = manual_clock(now_secs());
     let source = CloudWatchSource::with_options(
         client.clone(),
         clock.clone(),
@@ -294,13 +294,13 @@ async fn dimension_values_are_listed_filtered_and_cached() {
 
     // A new instance shows up once the cache entry is older than its TTL.
     put(&client, &ns, &[("Service", "batch")], t0, vec![1.0]).await;
-    clock.advance(299);
+    clock.advance_secs(299);
     let cached = source
         .dimension_values(&wildcard, "Service")
         .await
         .expect("cached");
     assert_eq!(cached.len(), 3);
-    clock.advance(1);
+    clock.advance_secs(1);
     let refreshed = eventually("the new service", || async {
         let v = source
             .dimension_values(&wildcard, "Service")

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
-use common::{ManualClock, now_secs, sdk_config, unique, unreachable_config};
+use common::{ManualClock, manual_clock, now_secs, sdk_config, unique, unreachable_config};
 use firebell_aws::{DynamoStore, create_table_if_missing};
 use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 
@@ -23,7 +23,7 @@ async fn fresh_store() -> (DynamoStore, Arc<ManualClock>) {
     create_table_if_missing(&client, &table)
         .await
         .expect("create table");
-    let clock = ManualClock::at(now_secs() + 10 * 86_400);
+    let clock = manual_clock(now_secs() + 10 * 86_400);
     (DynamoStore::new(client, table, clock.clone()), clock)
 }
 
@@ -91,7 +91,7 @@ async fn table_creation_is_idempotent_and_enables_ttl() {
 #[tokio::test]
 async fn put_get_round_trip_and_conditions() {
     let (store, clock) = fresh_store().await;
-    let now = clock_now(&clock);
+    let now = clock.now_epoch();
     let k = key("rule#cpu", "inst#host=a");
 
     assert_eq!(store.get(&k).await.expect("get missing"), None);
@@ -159,15 +159,10 @@ async fn put_get_round_trip_and_conditions() {
     assert_eq!(store.stats().put_item, 9);
 }
 
-fn clock_now(clock: &ManualClock) -> i64 {
-    use firebell_core::ports::Clock;
-    clock.now().as_second()
-}
-
 #[tokio::test]
 async fn expired_items_are_gone() {
     let (store, clock) = fresh_store().await;
-    let now = clock_now(&clock);
+    let now = clock.now_epoch();
     store
         .put(item("p", "a-expired", 1, Some(now - 1)), Expect::Any)
         .await
@@ -242,7 +237,7 @@ async fn expired_items_are_gone() {
     );
 
     // ...and time moves on.
-    clock.advance(60);
+    clock.advance_secs(60);
     assert_eq!(store.get(&key("p", "c-later")).await.expect("get"), None);
     assert_eq!(
         sks(store.query("p", "").await.expect("query")),
@@ -390,7 +385,7 @@ async fn invalid_requests_and_outages_are_classified() {
     let missing = DynamoStore::new(
         Client::new(&config),
         unique("no-such-table"),
-        ManualClock::at(0),
+        manual_clock(0),
     );
     let err = missing
         .get(&key("p", "s"))
@@ -402,7 +397,7 @@ async fn invalid_requests_and_outages_are_classified() {
     let down = DynamoStore::new(
         Client::new(&unreachable_config().await),
         "t",
-        ManualClock::at(0),
+        manual_clock(0),
     );
     for err in [
         down.get(&key("p", "s")).await.expect_err("get"),

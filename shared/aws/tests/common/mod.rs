@@ -8,12 +8,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use firebell_aws::{SdkConfig, SystemClock, load_sdk_config};
-use firebell_core::Timestamp;
 use firebell_core::ports::Clock;
 
 const HOW_TO_RUN: &str = "the firebell-aws integration tests need an AWS wire-protocol emulator. Run them with:\n\n    eval \"$(scripts/emulator.sh start)\"\n    cargo test -p firebell-aws\n    scripts/emulator.sh stop\n\n(or set FIREBELL_AWS_TEST_REAL=1 and AWS credentials to run them against a real AWS account)";
@@ -69,31 +67,12 @@ pub fn now_secs() -> i64 {
     SystemClock.now().as_second()
 }
 
-/// A clock the test moves by hand.
-#[derive(Debug)]
-pub struct ManualClock(Mutex<Timestamp>);
+/// The clock the tests move by hand: the one the store contract uses.
+pub use firebell_embedded::ManualClock;
 
-impl ManualClock {
-    pub fn at(secs: i64) -> Arc<ManualClock> {
-        Arc::new(ManualClock(Mutex::new(
-            Timestamp::from_second(secs).expect("valid timestamp"),
-        )))
-    }
-
-    pub fn set(&self, secs: i64) {
-        *self.0.lock().expect("clock lock") = Timestamp::from_second(secs).expect("valid");
-    }
-
-    pub fn advance(&self, secs: i64) {
-        let now = self.now().as_second();
-        self.set(now + secs);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().expect("clock lock")
-    }
+/// A shared manual clock at Unix second `secs`.
+pub fn manual_clock(secs: i64) -> Arc<ManualClock> {
+    Arc::new(ManualClock::at_epoch(secs))
 }
 
 /// How long to wait for data to become visible: instant on the emulator,
