@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod inhibit;
 pub mod matcher;
 pub mod outbox;
+pub mod render;
 pub mod routing;
 pub mod silence;
 pub mod timeinterval;

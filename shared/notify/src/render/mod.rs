@@ -1,0 +1,527 @@
+//! Message rendering: one [`GroupNotification`] for one [`Receiver`] becomes
+//! one [`Outbound`] per topic of the receiver.
+//!
+//! Every message carries, as SNS `MessageStructure=json` expects:
+//!
+//! - a subject of at most [`MAX_SUBJECT_CHARS`] characters,
+//!   `[FIRING:3] Payments error rate 5.2% > 1% (payments, page)`;
+//! - a plain-text body (`default` and `email`): a headline, the group
+//!   summary, notes, then per alert its description, a sparkline of recent
+//!   datapoints, recent values, expression, labels and links (runbook,
+//!   dashboard, CloudWatch console graph);
+//! - the JSON payload [`SCHEMA`] (`sqs`, `lambda`, `https`), documented in
+//!   `shared/notify/PAYLOAD.md` and described by [`PAYLOAD_JSON_SCHEMA`];
+//! - with `message.chatbot`, an AWS Chatbot custom notification as the
+//!   `default` body (the text body stays for `email`);
+//! - String message attributes `status`, `alertname`, `team`, `severity`,
+//!   `service` (those present; at most 10).
+//!
+//! The whole SNS message (bodies, subject and attributes) stays under
+//! [`MAX_MESSAGE_BYTES`]: a group with many alerts lists as many as fit and
+//! says `… and N more`. Neither size nor a template ever fails a send:
+//! templates that fail fall back to the defaults with a note in the message.
+//! Times are written in the receiver's time zone, with its abbreviation.
+//!
+//! Rendering is deterministic: the same receiver and notification give the
+//! same messages, byte for byte, and the same idempotency keys.
+
+mod chatbot;
+mod format;
+mod links;
+mod overrides;
+mod payload;
+mod template;
+mod text;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use firebell_core::alert::{Alert, AlertStatus};
+use firebell_core::model::Labels;
+use firebell_core::ports::Outbound;
+use sha2::{Digest, Sha256};
+
+use crate::types::{GroupNotification, Receiver};
+
+use self::format::{Zone, one_line, rfc3339, truncate};
+use self::overrides::MessageContext;
+use self::template::{AnnotationContext, Sandbox};
+use self::text::Counts;
+use self::view::{AlertView, Setting};
+
+pub use self::payload::SCHEMA;
+
+/// JSON Schema (draft 2020-12) of the [`SCHEMA`] payload.
+pub const PAYLOAD_JSON_SCHEMA: &str = include_str!("notification.schema.json");
+/// SNS's limit on a message: bodies, subject and attributes.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Subjects are shorter than 100 characters, as SNS requires.
+pub const MAX_SUBJECT_CHARS: usize = text::MAX_SUBJECT_CHARS;
+/// Room left under [`MAX_MESSAGE_BYTES`] for SNS's own accounting.
+const SIZE_MARGIN: usize = 1024;
+/// Alerts that are ever considered for listing (more never fit in 256 KiB).
+const MAX_LISTED: usize = 1000;
+/// Alerts rendered before the size search starts; also the `alerts` a
+/// subject template sees.
+const FIRST_VIEWS: usize = 64;
+const MAX_NOTES: usize = 20;
+const MAX_NOTE_CHARS: usize = 1000;
+const MAX_ATTRIBUTE_VALUE: usize = 256;
+/// Message attributes that are sent, from the first alert's labels (or the
+/// group's), plus `status`.
+const ATTRIBUTE_LABELS: [&str; 4] = ["alertname", "team", "severity", "service"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A receiver without topics: there is nowhere to send.
+    #[error("receiver {0:?} has no topics")]
+    NoTopics(String),
+    /// A notification with neither firing nor resolved alerts.
+    #[error("notification of group {0:?} has no alerts")]
+    EmptyGroup(String),
+    #[error("cannot encode message: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Renders an annotation template of `alert` (minijinja syntax). The
+/// template sees `value`, `threshold` and `peak` formatted with the alert's
+/// unit (`5.2%`), their `*_raw` numbers, `labels`, `alertname`, `status`,
+/// `op`, `condition`, `unit`, `expression`, `active_since`, `fired_at` and
+/// `resolved_at` (RFC 3339). A template that fails gives its raw text
+/// followed by `[template error: ...]`; output is capped at 4 KiB.
+pub fn render_annotation(template: &str, alert: &Alert) -> String {
+    let sandbox = Sandbox::new();
+    template::annotation(&sandbox, template, &AnnotationContext::new(alert))
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `sha256-hex("receiver|group_key|seq")`: the same for every retry of a
+/// notification. [`render`] appends `-<topic index>` when the receiver has
+/// several topics.
+pub fn idempotency_key(receiver: &str, group_key: &str, seq: u64) -> String {
+    sha256_hex(&format!("{receiver}|{group_key}|{seq}"))
+}
+
+/// Renders `n` for `receiver`: one [`Outbound`] per topic, in topic order,
+/// identical but for `destination` and `idempotency_key`.
+pub fn render(receiver: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound>, RenderError> {
+    if receiver.topics.is_empty() {
+        return Err(RenderError::NoTopics(receiver.name.clone()));
+    }
+    let key = idempotency_key(&receiver.name, &n.group_key, n.seq);
+    let message = compose(receiver, n, &key)?;
+    let several = receiver.topics.len() > 1;
+    Ok(receiver
+        .topics
+        .iter()
+        .enumerate()
+        .map(|(i, topic)| Outbound {
+            idempotency_key: if several {
+                format!("{key}-{i}")
+            } else {
+                key.clone()
+            },
+            group_key: n.group_key.clone(),
+            receiver: receiver.name.clone(),
+            destination: topic.clone(),
+            subject: message.subject.clone(),
+            bodies: message.bodies.clone(),
+            attributes: message.attributes.clone(),
+        })
+        .collect())
+}
+
+/// A message before it is addressed.
+#[derive(Debug)]
+struct Message {
+    subject: String,
+    bodies: BTreeMap<String, String>,
+    attributes: BTreeMap<String, String>,
+}
+
+fn attributes(status: AlertStatus, first: &AlertView, group: &Labels) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::from([("status".to_string(), status.as_str().to_string())]);
+    for key in ATTRIBUTE_LABELS {
+        let value = first
+            .labels
+            .get(key)
+            .or_else(|| group.get(key))
+            .map(|v| truncate(&one_line(v), MAX_ATTRIBUTE_VALUE))
+            .filter(|v| !v.is_empty());
+        if let Some(v) = value {
+            out.insert(key.to_string(), v);
+        }
+    }
+    out
+}
+
+/// Bytes of the SNS message as SNS counts them: the `MessageStructure=json`
+/// envelope, the subject, and each attribute's name, type and value.
+fn message_size(
+    subject: &str,
+    bodies: &BTreeMap<String, String>,
+    attributes: &BTreeMap<String, String>,
+) -> Result<usize, serde_json::Error> {
+    let envelope = serde_json::to_string(bodies)?.len();
+    let attrs: usize = attributes
+        .iter()
+        .map(|(k, v)| k.len() + "String".len() + v.len())
+        .sum();
+    Ok(envelope + subject.len() + attrs)
+}
+
+fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Message, RenderError> {
+    let set = Setting {
+        zone: Zone::get(&receiver.time_zone),
+        at: n.at,
+        region: links::region(receiver.message.console_region.as_deref()),
+        sandbox: Sandbox::new(),
+    };
+    let ordered: Vec<&Alert> = n
+        .firing
+        .iter()
+        .chain(&n.resolved)
+        .take(MAX_LISTED)
+        .collect();
+    // Views are built as the search for what fits needs them.
+    let mut views: Vec<AlertView> = Vec::new();
+    let ensure = |views: &mut Vec<AlertView>, k: usize| {
+        while views.len() < k {
+            views.push(AlertView::new(ordered[views.len()], &set));
+        }
+    };
+    ensure(&mut views, ordered.len().min(FIRST_VIEWS));
+    let Some(first) = views.first() else {
+        return Err(RenderError::EmptyGroup(n.group_key.clone()));
+    };
+    let total = n.firing.len() + n.resolved.len();
+    let counts = |listed: usize| Counts {
+        firing: n.firing.len(),
+        resolved: n.resolved.len(),
+        total,
+        listed,
+        omitted: total - listed,
+    };
+    let status = n.status.as_str();
+    let at = rfc3339(n.at);
+    let at_local = set.zone.datetime(n.at);
+    let time_zone = set.zone.name.clone();
+
+    let mut notes: Vec<String> = n
+        .notes
+        .iter()
+        .take(MAX_NOTES)
+        .map(|s| truncate(&one_line(s), MAX_NOTE_CHARS))
+        .collect();
+    if n.notes.len() > MAX_NOTES {
+        notes.push(format!("… and {} more notes", n.notes.len() - MAX_NOTES));
+    }
+    if let Some(bad) = &set.zone.unknown {
+        notes.push(format!("Times are in UTC: unknown time zone {bad:?}."));
+    }
+
+    let default_subject = text::subject(n.status, &counts(total), first, &n.group_labels);
+    let (firing, resolved) = overrides::split(&views);
+    // Subject template.
+    let subject = match receiver.message.subject_template.as_deref() {
+        None => default_subject.clone(),
+        Some(src) => {
+            let ctx = MessageContext {
+                status,
+                receiver: &receiver.name,
+                group_key: &n.group_key,
+                group_labels: &n.group_labels,
+                seq: n.seq,
+                at: &at,
+                at_local: &at_local,
+                time_zone: &time_zone,
+                counts: counts(views.len()),
+                notes: &notes,
+                alerts: &views,
+                firing: firing.clone(),
+                resolved: resolved.clone(),
+                default_subject: &default_subject,
+                subject: &default_subject,
+                default_body: None,
+            };
+            let rendered = overrides::render(&set.sandbox, src, &ctx, overrides::SUBJECT_LIMIT)
+                .map(|s| text::clean_subject(&s))
+                .and_then(|s| {
+                    if s.is_empty() {
+                        Err("the template rendered nothing".to_string())
+                    } else {
+                        Ok(s)
+                    }
+                });
+            match rendered {
+                Ok(s) => s,
+                Err(e) => {
+                    notes.push(format!(
+                        "subject_template failed ({e}); using the default subject."
+                    ));
+                    default_subject.clone()
+                }
+            }
+        }
+    };
+
+    let attributes = attributes(n.status, first, &n.group_labels);
+    let thread_id = format!(
+        "firebell-{}",
+        sha256_hex(&format!("{}|{}", receiver.name, n.group_key))
+            .chars()
+            .take(16)
+            .collect::<String>()
+    );
+
+    // Body template: checked once over every alert; a failure is noted and
+    // the default body used.
+    let mut body_template = receiver.message.body_template.as_deref();
+    if let Some(src) = body_template {
+        let check = {
+            let ctx = MessageContext {
+                status,
+                receiver: &receiver.name,
+                group_key: &n.group_key,
+                group_labels: &n.group_labels,
+                seq: n.seq,
+                at: &at,
+                at_local: &at_local,
+                time_zone: &time_zone,
+                counts: counts(views.len()),
+                notes: &notes,
+                alerts: &views,
+                firing: firing.clone(),
+                resolved: resolved.clone(),
+                default_subject: &default_subject,
+                subject: &subject,
+                default_body: Some(""),
+            };
+            overrides::render(&set.sandbox, src, &ctx, overrides::BODY_LIMIT)
+        };
+        if let Err(e) = check {
+            notes.push(format!(
+                "body_template failed ({e}); using the default body."
+            ));
+            body_template = None;
+        }
+    }
+
+    // (They borrow the views, which grow below.)
+    drop(firing);
+    drop(resolved);
+
+    let header = payload::Header {
+        status,
+        receiver: &receiver.name,
+        group_key: &n.group_key,
+        group_labels: &n.group_labels,
+        seq: n.seq,
+        at: at.clone(),
+        time_zone: &time_zone,
+        subject: &subject,
+        notes: &notes,
+    };
+    let chatbot_input = |c: Counts| chatbot::Input {
+        id: key,
+        thread_id: &thread_id,
+        status,
+        subject: &subject,
+        receiver: &receiver.name,
+        group_key: &n.group_key,
+        group_labels: &n.group_labels,
+        seq: n.seq,
+        counts: c,
+        notes: &notes,
+    };
+
+    // The bodies listing the first `k` alerts.
+    let build = |listed: &[AlertView]| -> Result<BTreeMap<String, String>, RenderError> {
+        let c = counts(listed.len());
+        let default_text = text::body(&text::Body {
+            views: listed,
+            counts: c,
+            group_labels: &n.group_labels,
+            notes: &notes,
+            receiver: &receiver.name,
+            group_key: &n.group_key,
+            seq: n.seq,
+            at_local: &at_local,
+        });
+        let text_body = match body_template {
+            None => default_text,
+            Some(src) => {
+                let (f, r) = overrides::split(listed);
+                let ctx = MessageContext {
+                    status,
+                    receiver: &receiver.name,
+                    group_key: &n.group_key,
+                    group_labels: &n.group_labels,
+                    seq: n.seq,
+                    at: &at,
+                    at_local: &at_local,
+                    time_zone: &time_zone,
+                    counts: c,
+                    notes: &notes,
+                    alerts: listed,
+                    firing: f,
+                    resolved: r,
+                    default_subject: &default_subject,
+                    subject: &subject,
+                    default_body: Some(&default_text),
+                };
+                overrides::render(&set.sandbox, src, &ctx, overrides::BODY_LIMIT)
+                    .unwrap_or_else(|_| default_text.clone())
+            }
+        };
+        let json = payload::payload(&header, c, listed)?;
+        let mut bodies = BTreeMap::new();
+        if receiver.message.chatbot {
+            bodies.insert(
+                "default".to_string(),
+                chatbot::notification(&chatbot_input(c), listed)?,
+            );
+        } else {
+            bodies.insert("default".to_string(), text_body.clone());
+        }
+        bodies.insert("email".to_string(), text_body);
+        for protocol in ["sqs", "lambda", "https"] {
+            bodies.insert(protocol.to_string(), json.clone());
+        }
+        Ok(bodies)
+    };
+    let budget = MAX_MESSAGE_BYTES - SIZE_MARGIN;
+    let fits = |listed: &[AlertView]| -> Result<Option<BTreeMap<String, String>>, RenderError> {
+        let bodies = build(listed)?;
+        let size = message_size(&subject, &bodies, &attributes)?;
+        Ok((size <= budget).then_some(bodies))
+    };
+
+    // The most alerts that fit: all of them, usually. Else double the count
+    // from FIRST_VIEWS until it does not fit, then bisect.
+    let all = ordered.len();
+    let mut best: Option<BTreeMap<String, String>> = None;
+    let mut fitting = 0; // the most alerts known to fit (with `best`)
+    let mut too_many = all + 1; // the fewest alerts known not to fit
+    let mut k = views.len();
+    loop {
+        ensure(&mut views, k);
+        match fits(&views[..k])? {
+            Some(bodies) => {
+                best = Some(bodies);
+                fitting = k;
+                if k == all {
+                    break;
+                }
+                k = (k * 2).min(all);
+            }
+            None => {
+                too_many = k;
+                break;
+            }
+        }
+    }
+    let mut lo = if best.is_some() { fitting + 1 } else { 0 };
+    while too_many <= all && lo < too_many {
+        let mid = lo + (too_many - lo) / 2;
+        ensure(&mut views, mid);
+        match fits(&views[..mid])? {
+            Some(bodies) => {
+                best = Some(bodies);
+                lo = mid + 1;
+            }
+            None => too_many = mid,
+        }
+    }
+    let bodies = match best {
+        Some(bodies) => bodies,
+        None => minimal(
+            receiver,
+            n,
+            &subject,
+            &at,
+            &time_zone,
+            counts(0),
+            key,
+            &thread_id,
+        )?,
+    };
+    Ok(Message {
+        subject,
+        bodies,
+        attributes,
+    })
+}
+
+/// The last resort when not even a message listing no alert fits (huge
+/// notes, group labels or template output): the subject, the counts, and
+/// the payload without group labels or notes.
+#[allow(clippy::too_many_arguments)]
+fn minimal(
+    receiver: &Receiver,
+    n: &GroupNotification,
+    subject: &str,
+    at: &str,
+    time_zone: &str,
+    counts: Counts,
+    key: &str,
+    thread_id: &str,
+) -> Result<BTreeMap<String, String>, RenderError> {
+    let note = vec![format!(
+        "This notification is too large to send in full: its {} alerts are not listed.",
+        counts.total
+    )];
+    let group_key = truncate(&n.group_key, 1024);
+    let receiver_name = truncate(&receiver.name, 1024);
+    let no_labels = Labels::new();
+    let text = format!(
+        "{subject}\n{}\n\nNote: {}\n\n--\nfirebell · receiver {receiver_name} · notification #{}\n",
+        counts.summary(),
+        note[0],
+        n.seq
+    );
+    let header = payload::Header {
+        status: n.status.as_str(),
+        receiver: &receiver_name,
+        group_key: &group_key,
+        group_labels: &no_labels,
+        seq: n.seq,
+        at: at.to_string(),
+        time_zone,
+        subject,
+        notes: &note,
+    };
+    let json = payload::payload(&header, counts, &[])?;
+    let mut bodies = BTreeMap::new();
+    if receiver.message.chatbot {
+        let input = chatbot::Input {
+            id: key,
+            thread_id,
+            status: n.status.as_str(),
+            subject,
+            receiver: &receiver_name,
+            group_key: &group_key,
+            group_labels: &no_labels,
+            seq: n.seq,
+            counts,
+            notes: &note,
+        };
+        bodies.insert("default".to_string(), chatbot::notification(&input, &[])?);
+    } else {
+        bodies.insert("default".to_string(), text.clone());
+    }
+    bodies.insert("email".to_string(), text);
+    for protocol in ["sqs", "lambda", "https"] {
+        bodies.insert(protocol.to_string(), json.clone());
+    }
+    Ok(bodies)
+}

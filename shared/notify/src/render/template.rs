@@ -1,0 +1,212 @@
+//! The template sandbox: minijinja with no loader, no templates of its own,
+//! no `debug()`, a low recursion limit and a cap on output size.
+//!
+//! Templates can use Jinja syntax, the built-in filters and tests, `range`,
+//! `dict` and `namespace`, and the variables of their context. `include`,
+//! `import` and `extends` fail (there is nothing to load, and no loader that
+//! could reach the file system); nothing reads the environment. A template
+//! that fails never fails a send: callers fall back to a default.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use firebell_core::alert::Alert;
+use firebell_core::model::Labels;
+use minijinja::Environment;
+use serde::Serialize;
+
+use super::format::{ELLIPSIS, one_line, rfc3339, unit_name};
+
+/// Nesting depth of macros, calls and blocks a template may reach.
+const RECURSION_LIMIT: usize = 64;
+/// Output cap of one rendered annotation, in bytes.
+pub(crate) const ANNOTATION_LIMIT: usize = 4096;
+
+/// The output of a template.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rendered {
+    pub text: String,
+    /// The output reached the cap: `text` is its first part.
+    pub truncated: bool,
+}
+
+/// An `io::Write` that takes at most `limit` bytes, then fails.
+#[derive(Debug)]
+struct Capped {
+    buf: Vec<u8>,
+    limit: usize,
+    full: bool,
+}
+
+impl io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let room = self.limit.saturating_sub(self.buf.len());
+        if b.len() > room {
+            self.buf.extend_from_slice(&b[..room]);
+            self.full = true;
+            return Err(io::Error::other("template output limit reached"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sandboxed minijinja environment for templates borrowed for `'s`.
+#[derive(Debug)]
+pub(crate) struct Sandbox<'s> {
+    env: Environment<'s>,
+}
+
+impl<'s> Sandbox<'s> {
+    pub fn new() -> Sandbox<'s> {
+        let mut env = Environment::new();
+        // No loader is set and no template is added: `include`, `import` and
+        // `extends` find nothing. `debug()` would dump the whole context.
+        env.remove_global("debug");
+        env.set_recursion_limit(RECURSION_LIMIT);
+        Sandbox { env }
+    }
+
+    /// Renders `source` over `ctx`. Rendering stops once the output reaches
+    /// `limit` bytes, and the output so far is returned, marked truncated.
+    pub fn render<S: Serialize>(
+        &self,
+        source: &'s str,
+        ctx: S,
+        limit: usize,
+    ) -> Result<Rendered, String> {
+        let tmpl = self
+            .env
+            .template_from_str(source)
+            .map_err(|e| one_line(&e.to_string()))?;
+        let mut out = Capped {
+            buf: Vec::new(),
+            limit,
+            full: false,
+        };
+        let result = tmpl.render_captured_to(ctx, &mut out).map(|_| ());
+        match result {
+            Ok(()) => {}
+            Err(_) if out.full => {}
+            Err(e) => return Err(one_line(&e.to_string())),
+        }
+        let text = match String::from_utf8(out.buf) {
+            Ok(s) => s,
+            Err(e) => {
+                // Cut inside a character: keep the valid prefix.
+                let valid = e.utf8_error().valid_up_to();
+                let mut bytes = e.into_bytes();
+                bytes.truncate(valid);
+                String::from_utf8(bytes).unwrap_or_default()
+            }
+        };
+        Ok(Rendered {
+            text,
+            truncated: out.full,
+        })
+    }
+}
+
+/// What an annotation template sees.
+///
+/// | variable | example |
+/// |---|---|
+/// | `alertname`, `status` | `PaymentsErrorRate`, `firing` |
+/// | `labels` | `labels.service` |
+/// | `value`, `threshold`, `peak` | formatted with the unit: `5.2%`, `1%`; `value` is `no data` without a value, `peak` empty |
+/// | `value_raw`, `threshold_raw`, `peak_raw` | numbers (`none` when absent) |
+/// | `op`, `condition`, `unit` | `>`, `5.2% > 1%`, `percent` |
+/// | `expression` | the rule's expression |
+/// | `active_since`, `fired_at`, `resolved_at` | RFC 3339, UTC |
+#[derive(Debug, Serialize)]
+pub(crate) struct AnnotationContext<'a> {
+    alertname: &'a str,
+    status: &'static str,
+    labels: &'a Labels,
+    value: String,
+    value_raw: Option<f64>,
+    threshold: String,
+    threshold_raw: f64,
+    peak: String,
+    peak_raw: Option<f64>,
+    op: String,
+    condition: String,
+    unit: &'static str,
+    expression: &'a str,
+    active_since: String,
+    fired_at: String,
+    resolved_at: Option<String>,
+}
+
+impl<'a> AnnotationContext<'a> {
+    pub fn new(alert: &'a Alert) -> AnnotationContext<'a> {
+        let value = alert
+            .value
+            .map(|v| alert.unit.format(v))
+            .unwrap_or_else(|| "no data".to_string());
+        let threshold = alert.unit.format(alert.threshold);
+        AnnotationContext {
+            alertname: alert.name(),
+            status: alert.status.as_str(),
+            labels: &alert.labels,
+            condition: format!("{value} {} {threshold}", alert.op),
+            value,
+            value_raw: alert.value,
+            threshold,
+            threshold_raw: alert.threshold,
+            peak: alert.peak.map(|v| alert.unit.format(v)).unwrap_or_default(),
+            peak_raw: alert.peak,
+            op: alert.op.to_string(),
+            unit: unit_name(alert.unit),
+            expression: &alert.expression,
+            active_since: rfc3339(alert.active_since),
+            fired_at: rfc3339(alert.fired_at),
+            resolved_at: alert.resolved_at.map(rfc3339),
+        }
+    }
+}
+
+fn looks_templated(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// Renders one annotation template; see [`super::render_annotation`].
+pub(crate) fn annotation<'s>(
+    sandbox: &Sandbox<'s>,
+    template: &'s str,
+    ctx: &AnnotationContext<'_>,
+) -> String {
+    if !looks_templated(template) {
+        return template.to_string();
+    }
+    match sandbox.render(template, ctx, ANNOTATION_LIMIT) {
+        Ok(r) if r.truncated => {
+            let mut text = r.text;
+            text.push(ELLIPSIS);
+            text
+        }
+        Ok(r) => r.text,
+        Err(e) => {
+            let hint = if template.contains("$labels") || template.contains("$value") {
+                "; use `labels.name` and `value`, not `$labels`/`$value`"
+            } else {
+                ""
+            };
+            format!("{template} [template error: {e}{hint}]")
+        }
+    }
+}
+
+/// Renders every annotation of `alert`.
+pub(crate) fn annotations<'s>(sandbox: &Sandbox<'s>, alert: &'s Alert) -> BTreeMap<String, String> {
+    let ctx = AnnotationContext::new(alert);
+    alert
+        .annotations
+        .iter()
+        .map(|(k, t)| (k.clone(), annotation(sandbox, t, &ctx)))
+        .collect()
+}
