@@ -22,13 +22,13 @@ pub const SECTIONS: &[&str] = &["rules"];
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
-fn valid_label_name(s: &str) -> bool {
+pub(crate) fn valid_label_name(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
         && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
-fn valid_rule_name(s: &str) -> bool {
+pub(crate) fn valid_rule_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.chars()
@@ -49,6 +49,12 @@ impl RulesBuilder {
                 self.rules.push(rule);
             }
         }
+    }
+
+    /// Adds a rule made elsewhere (e.g. generated from an SLO); it takes part
+    /// in the cross-file checks like a decoded one.
+    pub fn push(&mut self, rule: Rule) {
+        self.rules.push(rule);
     }
 
     /// Cross-file checks (duplicate names), then the rule set.
@@ -359,7 +365,7 @@ fn decode_metrics(d: &mut Decoder<'_>, node: &Node) -> BTreeMap<String, MetricSp
     out
 }
 
-fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Option<MetricSpec> {
+pub(crate) fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Option<MetricSpec> {
     let mut f = d.fields(node, &format!("metric `{id}`"))?;
     let namespace = f
         .req(d, "namespace")

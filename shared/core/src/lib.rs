@@ -2,7 +2,8 @@
 //!
 //! Rules model and validation ([`config`], [`model`]), metric-math expressions
 //! ([`expr`]) over aligned series ([`series`]), the alert state machine
-//! ([`state`]) and the ports the engine talks to ([`ports`]).
+//! ([`state`]), service level objectives and their burn-rate alerts ([`slo`])
+//! and the ports the engine talks to ([`ports`]).
 //!
 //! Invariant: this crate depends on no AWS, Lambda or tokio crate, and never
 //! reads the clock: time is always an argument.
@@ -15,6 +16,7 @@ pub mod expr;
 pub mod model;
 pub mod ports;
 pub mod series;
+pub mod slo;
 pub mod state;
 
 pub use jiff::Timestamp;

@@ -1,7 +1,8 @@
 //! Loading a config directory (or one file): every `*.yaml`/`*.yml` file,
-//! each a mapping of sections. `rules` goes to the core decoder, the routing
-//! sections to the notification pipeline. Every error of every file is
-//! reported at once.
+//! each a mapping of sections. `rules` goes to the core decoder, `slos` to
+//! the core's SLO decoder (each SLO adds its generated burn-rate rules to the
+//! rules), the routing sections to the notification pipeline. Every error
+//! of every file is reported at once.
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,7 @@ pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 /// Sections each config file may hold, and who owns them.
 pub fn sections() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = firebell_core::config::SECTIONS.to_vec();
+    all.extend_from_slice(firebell_core::slo::SECTIONS);
     all.extend_from_slice(firebell_notify::config::SECTIONS);
     all.sort_unstable();
     all
@@ -104,6 +106,7 @@ pub fn load_texts(
 ) -> Config {
     let all_sections = sections();
     let mut rules = RulesBuilder::default();
+    let mut slos = firebell_core::slo::SloBuilder::default();
     let mut notify = NotifyConfigBuilder::default();
     for (file, text) in texts {
         let mut d = Decoder::new(file.clone(), diags);
@@ -119,6 +122,8 @@ pub fn load_texts(
             let k = key.as_str();
             if firebell_core::config::SECTIONS.contains(&k) {
                 rules.section(&mut d, node);
+            } else if firebell_core::slo::SECTIONS.contains(&k) {
+                slos.section(&mut d, node);
             } else if firebell_notify::config::SECTIONS.contains(&k) {
                 notify.section(&mut d, k, node);
             } else {
@@ -135,6 +140,7 @@ pub fn load_texts(
             }
         }
     }
+    slos.build_rules(diags, &mut |r| rules.push(r));
     let rules = rules.build(diags);
     let notify = notify.build(diags);
     Config {

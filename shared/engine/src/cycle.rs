@@ -325,6 +325,9 @@ impl Engine {
             if let Some(f) = fresh.get(&a.fingerprint) {
                 a.value = f.value;
                 a.recent = f.recent.clone();
+                if let Some(ann) = &f.annotations {
+                    a.annotations = ann.clone();
+                }
             }
             alerts.push(a);
         }
@@ -422,10 +425,11 @@ impl Engine {
             start = start.min(grid.start);
             for inst in insts {
                 for spec in inst.specs.values() {
-                    let key = spec.dedup_key();
-                    if !query_ids.contains_key(&key) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        query_ids.entry(spec.dedup_key())
+                    {
                         let id = format!("q{}", queries.len());
-                        query_ids.insert(key, id.clone());
+                        slot.insert(id.clone());
                         queries.push(MetricQuery {
                             id,
                             spec: spec.clone(),
@@ -541,11 +545,23 @@ impl Engine {
                     .collect();
                 let recent = judged_points[judged_points.len().saturating_sub(30)..].to_vec();
                 let value = recent.iter().rev().find_map(|(_, v)| *v);
+                // Context values (e.g. an SLO's budget) for an alert to
+                // record, and fresh ones while firing so reminders are
+                // current; quiet instances fetch nothing.
+                let annotations = if !rule.context.is_empty()
+                    && (events.iter().any(makes_alert) || is_firing(&state))
+                {
+                    let values = self.context_values(rule, inst, now, report).await;
+                    Some(with_context(&rule.annotations, &values))
+                } else {
+                    None
+                };
                 fresh.insert(
                     fp.clone(),
                     Fresh {
                         value,
                         recent: recent.clone(),
+                        annotations: annotations.clone(),
                     },
                 );
                 let nodata_labels = {
@@ -558,6 +574,7 @@ impl Engine {
                     Fresh {
                         value,
                         recent: recent.clone(),
+                        annotations: annotations.clone(),
                     },
                 );
                 if !state.durably_differs(&before) && events.is_empty() {
@@ -566,12 +583,7 @@ impl Engine {
                 // Alert-visible changes first, then the state: a crash in
                 // between re-derives the same events next cycle.
                 let mut wrote_active = true;
-                let annotations = if rule.context.is_empty() || !events.iter().any(makes_alert) {
-                    rule.annotations.clone()
-                } else {
-                    let values = self.context_values(rule, inst, now, report).await;
-                    with_context(&rule.annotations, &values)
-                };
+                let annotations = annotations.unwrap_or_else(|| rule.annotations.clone());
                 for ev in &events {
                     if let Some(alert) = alert_for_event(
                         rule,
@@ -654,7 +666,10 @@ impl Engine {
         let mut out = Vec::with_capacity(rule.context.len());
         for cv in &rule.context {
             let step = cv.step().as_secs().max(1) as i64;
-            let grid = Grid::ending_at(now, cv.window.as_secs() as i64, step);
+            let mut grid = Grid::ending_at(now, cv.window.as_secs() as i64, step);
+            // And the period in progress: an hourly budget counts the
+            // errors of the last minutes too.
+            grid.len += 1;
             let queries: Vec<MetricQuery> = cv
                 .metrics
                 .iter()
@@ -773,6 +788,8 @@ fn judge_until(grid: &Grid, inputs: &BTreeMap<&str, Series>, grace: i64) -> Epoc
 struct Fresh {
     value: Option<f64>,
     recent: Vec<(Epoch, Option<f64>)>,
+    /// Annotations with context values bound, for rules that have them.
+    annotations: Option<BTreeMap<String, String>>,
 }
 
 /// The alert record an event makes visible to the pipeline.
@@ -831,4 +848,51 @@ fn alert_for_event(
 /// Whether an instance currently counts as firing (for reports and tools).
 pub fn is_firing(st: &InstanceState) -> bool {
     matches!(st.status, Status::Firing | Status::NoData)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_values_are_bound_only_where_mentioned() {
+        let ann: BTreeMap<String, String> = [
+            ("a".to_string(), "left {{ 1 - budget_spent }}".to_string()),
+            ("b".to_string(), "https://runbooks.example.com".to_string()),
+        ]
+        .into();
+        let got = with_context(&ann, &[("budget_spent".to_string(), Some(0.25))]);
+        assert_eq!(
+            got["a"],
+            "{% set budget_spent = 0.25 %}left {{ 1 - budget_spent }}"
+        );
+        assert_eq!(got["b"], "https://runbooks.example.com");
+        let got = with_context(&ann, &[("budget_spent".to_string(), None)]);
+        assert_eq!(
+            got["a"],
+            "{% set budget_spent = none %}left {{ 1 - budget_spent }}"
+        );
+        let got = with_context(&ann, &[("budget_spent".to_string(), Some(1.0 / 3.0))]);
+        assert!(got["a"].starts_with("{% set budget_spent = 0.333333333 %}"));
+        let got = with_context(&ann, &[("budget_spent".to_string(), Some(-2.0))]);
+        assert!(got["a"].starts_with("{% set budget_spent = -2 %}"));
+        let got = with_context(&ann, &[("budget_spent".to_string(), Some(1e-12))]);
+        assert!(got["a"].starts_with("{% set budget_spent = 0 %}"));
+    }
+
+    #[test]
+    fn wildcards_take_the_instance_value() {
+        let spec = MetricSpec {
+            namespace: "N".into(),
+            metric_name: "M".into(),
+            dimensions: [("Service".to_string(), "*".to_string())].into(),
+            stat: firebell_core::model::Stat::Sum,
+            period: std::time::Duration::from_secs(3600),
+        };
+        let labels: Labels = [("Service".to_string(), "api".to_string())].into();
+        assert_eq!(
+            expand_wildcards(&spec, &labels).dimensions["Service"],
+            "api"
+        );
+    }
 }

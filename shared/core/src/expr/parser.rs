@@ -161,17 +161,17 @@ impl<'s> Parser<'s> {
             left = Node::Binary(op, Box::new(left), Box::new(right));
             if prec == PREC_CMP {
                 let t2 = self.peek();
-                if let Tok::Op(op2) = t2.tok {
-                    if op2.prec() == PREC_CMP {
-                        return Err(self.error(
-                            t2,
-                            format!(
-                                "comparisons cannot be chained: '{}' follows '{}' (combine comparisons with AND)",
-                                op2.symbol(),
-                                op.symbol()
-                            ),
-                        ));
-                    }
+                if let Tok::Op(op2) = t2.tok
+                    && op2.prec() == PREC_CMP
+                {
+                    return Err(self.error(
+                        t2,
+                        format!(
+                            "comparisons cannot be chained: '{}' follows '{}' (combine comparisons with AND)",
+                            op2.symbol(),
+                            op.symbol()
+                        ),
+                    ));
                 }
                 return Ok(left);
             }
