@@ -69,6 +69,13 @@ pub struct CloudWatchStats {
     pub dimension_cache_hits: u64,
 }
 
+impl CloudWatchStats {
+    /// API calls made (retries of a throttled call count again).
+    pub fn total(&self) -> u64 {
+        self.get_metric_data + self.list_metrics
+    }
+}
+
 impl fmt::Display for CloudWatchStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

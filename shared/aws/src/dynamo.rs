@@ -67,6 +67,18 @@ pub struct DynamoStats {
     pub unprocessed_retries: u64,
 }
 
+impl DynamoStats {
+    /// API calls made.
+    pub fn total(&self) -> u64 {
+        self.get_item + self.batch_get_item + self.put_item + self.delete_item + self.query
+    }
+
+    /// Write calls made (PutItem, DeleteItem).
+    pub fn writes(&self) -> u64 {
+        self.put_item + self.delete_item
+    }
+}
+
 impl fmt::Display for DynamoStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -37,6 +37,13 @@ pub struct SnsStats {
     pub batch_entries: u64,
 }
 
+impl SnsStats {
+    /// API calls made.
+    pub fn total(&self) -> u64 {
+        self.publish + self.publish_batch
+    }
+}
+
 impl fmt::Display for SnsStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
