@@ -154,6 +154,28 @@ pub(crate) fn one_line(s: &str) -> String {
     out
 }
 
+/// Whether `text` shows `value` as a token of its own: `5.2%` in
+/// `Error rate 5.2%`, but `2` not in `EC2` or `12`.
+pub(crate) fn mentions(text: &str, value: &str) -> bool {
+    if value.is_empty() {
+        return false;
+    }
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '.' || c == ',');
+    text.match_indices(value).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + value.len()..].chars().next();
+        // A trailing `.` ends a sentence; `5.` before a digit continues a number.
+        let after_glued = match after {
+            Some('.') | Some(',') => text[i + value.len() + 1..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit()),
+            other => glued(other),
+        };
+        !glued(before) && !after_glued
+    })
+}
+
 /// A Unicode sparkline of `values` (gaps and non-finite values as spaces),
 /// scaled between their minimum and maximum, with that minimum and maximum.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +230,18 @@ mod tests {
         assert_eq!(truncate("ab cd", 4), "ab…");
         assert_eq!(truncate("äöüß", 3), "äö…");
         assert_eq!(truncate("abc", 0), "");
+    }
+
+    #[test]
+    fn mentions_whole_values_only() {
+        assert!(mentions("Error rate 5.2%", "5.2%"));
+        assert!(mentions("Latency is 850ms.", "850ms"));
+        assert!(mentions("2 hosts down", "2"));
+        assert!(!mentions("EC2 hosts down", "2"));
+        assert!(!mentions("12 hosts down", "2"));
+        assert!(!mentions("2.5 hosts", "2"));
+        assert!(!mentions("Error rate 15.2%", "5.2%"));
+        assert!(!mentions("anything", ""));
     }
 
     #[test]

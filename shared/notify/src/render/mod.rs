@@ -97,6 +97,14 @@ pub fn render_annotation(template: &str, alert: &Alert) -> String {
     template::annotation(&sandbox, template, &AnnotationContext::new(alert))
 }
 
+/// Checks that `source` is a valid template (annotation, `subject_template`
+/// or `body_template`), for config validation and lint: `Err` is the syntax
+/// error. Rendering can still fail (an unknown filter, `include`), which
+/// falls back as described in [`render`].
+pub fn check_template(source: &str) -> Result<(), String> {
+    Sandbox::new().compile(source)
+}
+
 fn sha256_hex(s: &str) -> String {
     Sha256::digest(s.as_bytes())
         .iter()
@@ -283,11 +291,22 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
             .collect::<String>()
     );
 
-    // Body template: checked once over every alert; a failure is noted and
-    // the default body used.
+    // Body template: checked once over the first alerts; a failure is noted
+    // and the default body used.
     let mut body_template = receiver.message.body_template.as_deref();
     if let Some(src) = body_template {
         let check = {
+            let c = counts(views.len());
+            let default_body = text::body(&text::Body {
+                views: &views,
+                counts: c,
+                group_labels: &n.group_labels,
+                notes: &notes,
+                receiver: &receiver.name,
+                group_key: &n.group_key,
+                seq: n.seq,
+                at_local: &at_local,
+            });
             let ctx = MessageContext {
                 status,
                 receiver: &receiver.name,
@@ -297,14 +316,14 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
                 at: &at,
                 at_local: &at_local,
                 time_zone: &time_zone,
-                counts: counts(views.len()),
+                counts: c,
                 notes: &notes,
                 alerts: &views,
                 firing: firing.clone(),
                 resolved: resolved.clone(),
                 default_subject: &default_subject,
                 subject: &subject,
-                default_body: Some(""),
+                default_body: Some(&default_body),
             };
             overrides::render(&set.sandbox, src, &ctx, overrides::BODY_LIMIT)
         };

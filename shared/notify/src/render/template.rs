@@ -71,6 +71,14 @@ impl<'s> Sandbox<'s> {
         Sandbox { env }
     }
 
+    /// Compiles `source`: `Err` is the syntax error.
+    pub fn compile(&self, source: &'s str) -> Result<(), String> {
+        self.env
+            .template_from_str(source)
+            .map(|_| ())
+            .map_err(|e| one_line(&e.to_string()))
+    }
+
     /// Renders `source` over `ctx`. Rendering stops once the output reaches
     /// `limit` bytes, and the output so far is returned, marked truncated.
     pub fn render<S: Serialize>(

@@ -764,6 +764,28 @@ fn attributes_are_few_and_from_labels() {
 }
 
 #[test]
+fn extreme_times_and_values_do_not_panic() {
+    let mut a = error_rate();
+    a.active_since = i64::MIN;
+    a.fired_at = i64::MAX;
+    a.resolved_at = Some(i64::MIN);
+    a.value = Some(f64::MAX);
+    a.peak = Some(f64::INFINITY);
+    a.threshold = -f64::MAX;
+    a.recent = vec![
+        (i64::MIN, Some(f64::MAX)),
+        (i64::MAX, Some(-f64::MAX)),
+        (0, Some(f64::NAN)),
+    ];
+    let mut n = notification(vec![a.clone()], vec![a]);
+    n.at = i64::MAX;
+    let o = one(&receiver("Europe/Berlin"), &n);
+    let v: Value = serde_json::from_str(&o.bodies["sqs"]).unwrap();
+    validate(&v).unwrap();
+    assert!(v["alerts"][0]["peak"].is_null());
+}
+
+#[test]
 fn errors() {
     let mut r = receiver("UTC");
     r.topics.clear();
@@ -881,6 +903,40 @@ fn receiver_templates_override_subject_and_body() {
     // The payload does not change with templates, except for the subject.
     let v: Value = serde_json::from_str(&o.bodies["sqs"]).unwrap();
     assert_eq!(v["subject"], o.subject);
+}
+
+#[test]
+fn a_body_template_can_wrap_the_default_body() {
+    let mut r = receiver("Europe/Berlin");
+    r.message.body_template = Some("{{ default_body }}".into());
+    let default = one(&receiver("Europe/Berlin"), &mixed_group());
+    let o = one(&r, &mixed_group());
+    assert_eq!(o.bodies["email"], default.bodies["email"]);
+    r.message.subject_template = Some("{{ default_subject }} [prod]".into());
+    let o = one(&r, &mixed_group());
+    assert_eq!(o.subject, format!("{} [prod]", default.subject));
+}
+
+#[test]
+fn templates_can_be_checked_ahead() {
+    assert!(check_template("{{ labels.service }} {% if value_raw > 1 %}x{% endif %}").is_ok());
+    let e = check_template("{{ $labels.service }}").unwrap_err();
+    assert!(e.contains("syntax error"), "{e}");
+    assert!(check_template("{% for %}").is_err());
+}
+
+#[test]
+fn a_short_count_in_the_title_is_not_taken_for_the_value() {
+    let mut a = throughput_nodata();
+    a.value = Some(2.0);
+    a.annotations
+        .insert("title".into(), "EC2 fleet throughput".into());
+    let o = one(&receiver("UTC"), &notification(vec![a], vec![]));
+    assert_eq!(
+        o.subject,
+        "[FIRING] EC2 fleet throughput 2 < 10 (payments, page)"
+    );
+    assert!(o.bodies["email"].starts_with("EC2 fleet throughput fell to 2 (threshold 10) since "));
 }
 
 #[test]

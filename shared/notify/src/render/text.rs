@@ -6,7 +6,7 @@ use firebell_core::alert::AlertStatus;
 use firebell_core::model::Labels;
 use serde::Serialize;
 
-use super::format::{one_line, truncate};
+use super::format::{mentions, one_line, truncate};
 use super::view::{AlertView, LISTED_VALUES, PLACED_ANNOTATIONS};
 
 /// SNS wants subjects "less than 100 characters long".
@@ -83,11 +83,11 @@ pub(crate) fn subject(
         format!("[{tag}] ")
     };
     let cond = match (first.firing, &first.value_text) {
-        (true, Some(v)) if !first.title.contains(v.as_str()) => {
+        (true, Some(v)) if !mentions(&first.title, v) => {
             format!(" {v} {} {}", first.op, first.threshold_text)
         }
         (true, None) => ": no data".to_string(),
-        (false, Some(v)) if !first.title.contains(v.as_str()) => format!(" back to {v}"),
+        (false, Some(v)) if !mentions(&first.title, v) => format!(" back to {v}"),
         _ => String::new(),
     };
     let suffix = first

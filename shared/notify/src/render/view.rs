@@ -9,7 +9,7 @@ use firebell_core::model::Labels;
 use firebell_core::series::Epoch;
 use serde::Serialize;
 
-use super::format::{Zone, duration, one_line, rfc3339, sparkline, truncate, unit_name};
+use super::format::{Zone, duration, mentions, one_line, rfc3339, sparkline, truncate, unit_name};
 use super::links::console_url;
 use super::template::{Sandbox, annotations};
 
@@ -171,14 +171,14 @@ impl AlertView {
         let since = zone.time(alert.active_since, set.at);
         let resolved_at = alert.resolved_at.unwrap_or(set.at);
         let duration_secs = if firing {
-            set.at - alert.active_since
+            set.at.saturating_sub(alert.active_since)
         } else {
-            resolved_at - alert.fired_at
+            resolved_at.saturating_sub(alert.fired_at)
         };
         let dur = duration(duration_secs);
         let headline = if firing {
             match &value_text {
-                Some(v) if title.contains(v.as_str()) => {
+                Some(v) if mentions(&title, v) => {
                     format!("{title} (threshold {threshold_text}) since {since} ({dur} ago)")
                 }
                 Some(v) => {
@@ -220,7 +220,7 @@ impl AlertView {
             (Some((first, _)), Some((last, _))) if recent_points.len() >= 2 => {
                 let step = recent_points
                     .windows(2)
-                    .map(|w| w[1].0 - w[0].0)
+                    .map(|w| w[1].0.saturating_sub(w[0].0))
                     .filter(|d| *d > 0)
                     .min();
                 let from = if zone.same_day(*first, *last) {
