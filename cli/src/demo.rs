@@ -9,11 +9,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use firebell_core::ports::{Clock, Outbound};
+use firebell_core::ports::Outbound;
 use firebell_core::series::Epoch;
 use firebell_core::state::Event;
-use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySource};
-use firebell_engine::{Engine, EngineOptions, Transition};
+use firebell_embedded::ReplaySource;
+use firebell_engine::Transition;
+use firebell_engine::backtest::{SimCycle, SimOptions, simulate};
 
 use crate::bundled;
 use crate::timefmt::{hhmm, span};
@@ -119,39 +120,22 @@ pub async fn replay_day(
     let config = Arc::new(bundled::example_config()?);
     let source = ReplaySource::parse(bundled::DEMO_DAY_NAME, bundled::DEMO_DAY)
         .context("loading the demo day")?;
-    let clock = Arc::new(ManualClock::at_epoch(DAY));
-    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
-    let notifier = Arc::new(MemoryNotifier::new());
-    let engine = Engine::new(
-        config,
-        Arc::new(source),
-        store,
-        notifier.clone(),
-        EngineOptions {
-            owner: "demo".into(),
-            ..EngineOptions::default()
-        },
-    );
-    let mut outcome = Outcome {
-        transitions: Vec::new(),
-        messages: Vec::new(),
-    };
     // Cycle at the end of each minute, so minute m's datapoint is complete.
-    for minute in 1..=1440 {
-        let now = DAY + 60 * minute;
-        clock.set_epoch(now);
-        let report = engine.run_cycle(now, &|| false).await?;
-        for e in &report.errors {
-            eprintln!("{}: {e}", hhmm(now));
+    let opts = SimOptions {
+        owner: "demo".into(),
+        ..SimOptions::new(DAY, DAY + 1440 * 60)
+    };
+    let sim = simulate(config, Arc::new(source), &opts, &mut |c: &SimCycle| {
+        for e in &c.report.errors {
+            eprintln!("{}: {e}", hhmm(c.now));
         }
-        let sent = notifier.take();
-        on_cycle(now, &report.transitions, &sent);
-        outcome
-            .transitions
-            .extend(report.transitions.into_iter().map(|t| (now, t)));
-        outcome.messages.extend(sent.into_iter().map(|m| (now, m)));
-    }
-    Ok(outcome)
+        on_cycle(c.now, &c.report.transitions, &c.sent);
+    })
+    .await?;
+    Ok(Outcome {
+        transitions: sim.transitions,
+        messages: sim.messages,
+    })
 }
 
 fn describe(t: &Transition, config: &firebell_engine::Config) -> (String, String) {

@@ -2,11 +2,13 @@
 //! library crates; each subcommand lives in its own module.
 
 mod backend;
+mod backtest;
 mod bundled;
 mod demo;
 mod routes;
 mod run;
 mod silence;
+mod test;
 mod timefmt;
 mod validate;
 
@@ -39,6 +41,10 @@ enum Command {
     Routes(routes::Args),
     /// Add, list or expire silences.
     Silence(silence::Args),
+    /// Run rule unit tests: input series in, expected alerts and notifications out.
+    Test(test::Args),
+    /// Run the whole pipeline over history and report what would have been sent.
+    Backtest(backtest::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +55,8 @@ fn main() -> ExitCode {
         Command::Validate(a) => validate::main(a),
         Command::Routes(a) => routes::main(a),
         Command::Silence(a) => silence::main(a),
+        Command::Test(a) => test::main(&a),
+        Command::Backtest(a) => backtest::main(&a),
     };
     match result {
         Ok(code) => code,

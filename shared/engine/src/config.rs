@@ -3,6 +3,11 @@
 //! the core's SLO decoder (each SLO adds its generated burn-rate rules to the
 //! rules), the routing sections to the notification pipeline. Every error
 //! of every file is reported at once.
+//!
+//! A file whose top-level mapping has a [`TEST_FILE_MARKER`] key (`tests`) is
+//! a rule unit test file (`firebell test`, see [`crate::unittest`]), not
+//! config: the loader skips it, so test files can live beside the rules
+//! (e.g. `examples/tests/`).
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +57,10 @@ pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     out.sort();
     Ok(out)
 }
+
+/// The top-level key that makes a YAML file a rule unit test file, which
+/// the config loader skips.
+pub const TEST_FILE_MARKER: &str = "tests";
 
 /// Sections each config file may hold, and who owns them.
 pub fn sections() -> Vec<&'static str> {
@@ -108,6 +117,7 @@ pub fn load_texts(
     let mut rules = RulesBuilder::default();
     let mut slos = firebell_core::slo::SloBuilder::default();
     let mut notify = NotifyConfigBuilder::default();
+    let mut test_files: Vec<&str> = Vec::new();
     for (file, text) in texts {
         let mut d = Decoder::new(file.clone(), diags);
         let Some(root) = d.parse(text) else { continue };
@@ -118,6 +128,10 @@ pub fn load_texts(
             );
             continue;
         };
+        if map.get_node(TEST_FILE_MARKER).is_some() {
+            test_files.push(file);
+            continue;
+        }
         for (key, node) in map.iter() {
             let k = key.as_str();
             if firebell_core::config::SECTIONS.contains(&k) {
@@ -143,6 +157,10 @@ pub fn load_texts(
     slos.build_rules(diags, &mut |r| rules.push(r));
     let rules = rules.build(diags);
     let notify = notify.build(diags);
+    let files = files
+        .into_iter()
+        .filter(|f| !test_files.contains(&f.display().to_string().as_str()))
+        .collect();
     Config {
         rules,
         notify,

@@ -2,9 +2,11 @@
 //! over the ports (metrics source, state store, notifier). The same engine
 //! runs in the Lambda, in `firebell run`, in the demo and in backtests.
 
+pub mod backtest;
 pub mod config;
 pub mod cycle;
 pub mod keys;
+pub mod unittest;
 
 pub use config::{Config, load};
 pub use cycle::{CycleReport, Engine, EngineError, EngineOptions, Skip, Transition};

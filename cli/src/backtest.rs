@@ -1,0 +1,533 @@
+//! `firebell backtest`: the whole pipeline (state machine, routing,
+//! grouping, silences, rendering) over history, one cycle per minute on an
+//! in-memory store; see `firebell_engine::backtest`. Prints per rule and per
+//! receiver what would have been sent, and the timeline; `--compare` shows
+//! what changing the config would alter; `--format json` prints one object
+//! per notification.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use firebell_core::ports::{Clock, MetricsSource};
+use firebell_core::series::Epoch;
+use firebell_core::state::Event;
+use firebell_embedded::ReplaySource;
+use firebell_engine::Config;
+use firebell_engine::backtest::{
+    BacktestReport, Comparison, Notification, RuleStats, SimOptions, TimelineEntry, analyze,
+    capture, compare, simulate, warmup,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
+
+use crate::bundled;
+use crate::timefmt::{parse, rfc3339, span};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Config file or directory.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Start of the history, RFC 3339 (default: the start of a replay file's data).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the history, RFC 3339 (default: the end of a replay file's data).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// `cloudwatch`, or a replay file (REPLAY.md). Default: the bundled demo day.
+    #[arg(long, value_name = "cloudwatch|FILE")]
+    pub source: Option<String>,
+    /// Output: a readable report, or one JSON object per notification.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Also run this config over the same history and show what changes.
+    #[arg(long, value_name = "OTHER_CONFIG")]
+    pub compare: Option<PathBuf>,
+    /// Leave the timeline out of the text report.
+    #[arg(long)]
+    pub no_timeline: bool,
+    /// With `--source cloudwatch`: history fetched per GetMetricData round.
+    #[arg(long, default_value = "1d", value_parser = humantime_secs)]
+    pub chunk: i64,
+}
+
+fn humantime_secs(s: &str) -> Result<i64, String> {
+    firebell_core::decode::parse_duration(s)
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .filter(|s| *s >= 60)
+        .ok_or_else(|| format!("invalid duration {s:?} (expected e.g. 6h or 1d, at least 1m)"))
+}
+
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    match firebell_engine::load(path) {
+        Ok((config, _warnings)) => Ok(config),
+        Err(e) => {
+            eprintln!("{e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} ({eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// `2026-11-23 15:42` (UTC).
+fn when(t: Epoch) -> String {
+    Timestamp::from_second(t)
+        .map(|ts| ts.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// Where the history comes from, and its name for the report.
+struct History {
+    source: Arc<dyn MetricsSource>,
+    name: String,
+}
+
+fn replay(source: ReplaySource, name: String) -> (History, Option<(Epoch, Epoch)>) {
+    let range = source.time_range();
+    (
+        History {
+            source: Arc::new(source),
+            name,
+        },
+        range,
+    )
+}
+
+pub fn main(args: &Args) -> Result<ExitCode> {
+    let a = match load_config(&args.config) {
+        Ok(c) => Arc::new(c),
+        Err(code) => return Ok(code),
+    };
+    let b = match &args.compare {
+        Some(p) => match load_config(p) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    let from = args.from.as_deref().map(parse).transpose()?;
+    let to = args.to.as_deref().map(parse).transpose()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+
+    let (history, from, to) = match args.source.as_deref() {
+        Some("cloudwatch") => {
+            let (Some(from), Some(to)) = (from, to) else {
+                return Err(anyhow!(
+                    "--source cloudwatch needs --from and --to (RFC 3339)"
+                ));
+            };
+            check_range(from, to)?;
+            let history = rt.block_on(cloudwatch(&a, b.as_ref(), from, to, args.chunk))?;
+            (history, from, to)
+        }
+        other => {
+            let (history, range) = match other {
+                Some(file) => replay(
+                    ReplaySource::from_path(file).with_context(|| format!("loading {file}"))?,
+                    file.to_string(),
+                ),
+                None => replay(
+                    ReplaySource::parse(bundled::DEMO_DAY_NAME, bundled::DEMO_DAY)
+                        .context("loading the bundled demo day")?,
+                    format!("{} (bundled)", bundled::DEMO_DAY_NAME),
+                ),
+            };
+            let (first, end) = range.unwrap_or((0, 0));
+            let from = from.unwrap_or(first);
+            let to = to.unwrap_or(end);
+            check_range(from, to)?;
+            (history, from, to)
+        }
+    };
+
+    let opts = SimOptions::new(from, to);
+    let runs = if b.is_some() { 2 } else { 1 };
+    let bar = progress(opts.cycles() * runs, "cycles");
+    let run = |config: Arc<Config>| {
+        let bar = bar.clone();
+        let source = history.source.clone();
+        let opts = opts.clone();
+        async move {
+            let sim = simulate(config.clone(), source, &opts, &mut |_| bar.inc(1)).await?;
+            Ok::<BacktestReport, firebell_engine::EngineError>(analyze(&config, &sim))
+        }
+    };
+    let ra = rt.block_on(run(a.clone()))?;
+    let rb = match &b {
+        Some(b) => Some(rt.block_on(run(b.clone()))?),
+        None => None,
+    };
+    bar.finish_and_clear();
+
+    for (t, e) in ra
+        .errors
+        .iter()
+        .chain(rb.iter().flat_map(|r| r.errors.iter()))
+    {
+        eprintln!("{}: {e}", when(*t));
+    }
+    let header = Header {
+        config: args.config.display().to_string(),
+        other: args.compare.as_ref().map(|p| p.display().to_string()),
+        source: history.name,
+        from,
+        to,
+    };
+    match (args.format, rb) {
+        (Format::Json, None) => {
+            for n in &ra.notifications {
+                println!("{}", n.to_json());
+            }
+        }
+        (Format::Json, Some(rb)) => {
+            let c = compare(&ra, &rb);
+            for (side, list) in [("a", &c.only_a), ("b", &c.only_b)] {
+                for n in list {
+                    let mut v = n.to_json();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("only_in".to_string(), side.into());
+                    }
+                    println!("{v}");
+                }
+            }
+        }
+        (Format::Text, None) => print_report(&header, &ra, &a, !args.no_timeline),
+        (Format::Text, Some(rb)) => print_comparison(&header, &ra, &rb, &compare(&ra, &rb)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_range(from: Epoch, to: Epoch) -> Result<()> {
+    if to <= from {
+        return Err(anyhow!(
+            "--to {} is not after --from {}",
+            rfc3339(to),
+            rfc3339(from)
+        ));
+    }
+    Ok(())
+}
+
+/// Fetches the history every rule of both configs needs from CloudWatch, in
+/// chunks, into memory; the simulation then replays it.
+async fn cloudwatch(
+    a: &Arc<Config>,
+    b: Option<&Arc<Config>>,
+    from: Epoch,
+    to: Epoch,
+    chunk: i64,
+) -> Result<History> {
+    let mut both = (**a).clone();
+    if let Some(b) = b {
+        both.rules.rules.extend(b.rules.rules.iter().cloned());
+    }
+    let start = from - warmup(&both);
+    let sdk = firebell_aws::load_sdk_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(firebell_aws::SystemClock);
+    let cw: Arc<dyn MetricsSource> =
+        Arc::new(firebell_aws::CloudWatchSource::from_sdk_config(&sdk, clock));
+    let chunks = u64::try_from((to - start + chunk - 1) / chunk).unwrap_or(0);
+    let bar = progress(chunks, "fetching");
+    let captured = capture(Arc::new(both), cw, start, to, chunk, &mut |done, _| {
+        bar.set_position(done as u64)
+    })
+    .await
+    .context("fetching history from CloudWatch")?;
+    bar.finish_and_clear();
+    if captured.partial > 0 {
+        eprintln!(
+            "warning: CloudWatch marked {} answer(s) partial; the backtest uses what it returned",
+            captured.partial
+        );
+    }
+    let points: usize = captured.series.iter().map(|s| s.points.len()).sum();
+    Ok(History {
+        source: Arc::new(ReplaySource::from_series(captured.series)),
+        name: format!(
+            "CloudWatch ({} queries, {points} datapoints from {})",
+            captured.queries,
+            rfc3339(start)
+        ),
+    })
+}
+
+struct Header {
+    config: String,
+    other: Option<String>,
+    source: String,
+    from: Epoch,
+    to: Epoch,
+}
+
+fn secs(s: i64) -> String {
+    if s == 0 { "-".to_string() } else { span(s) }
+}
+
+fn print_report(h: &Header, r: &BacktestReport, config: &Config, timeline: bool) {
+    println!(
+        "firebell backtest: {} over {} .. {} ({} cycles)",
+        h.config,
+        rfc3339(h.from),
+        rfc3339(h.to),
+        r.cycles
+    );
+    println!("  source {}\n", h.source);
+    let w = r
+        .rules
+        .iter()
+        .map(|s| s.rule.len())
+        .chain(r.receivers.iter().map(|s| s.receiver.len()))
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    println!(
+        "{:<w$}  {:>5}  {:>6}  {:>5}  {:>13}  {:>5}  {:>11}",
+        "Rules",
+        "fires",
+        "nodata",
+        "flaps",
+        "notifications",
+        "pages",
+        "time firing",
+        w = w + 2
+    );
+    for s in &r.rules {
+        println!(
+            "  {:<w$}  {:>5}  {:>6}  {:>5}  {:>13}  {:>5}  {:>11}{}",
+            s.rule,
+            s.fires,
+            s.nodata,
+            s.flaps,
+            s.notifications,
+            s.pages,
+            secs(s.firing_secs),
+            if s.firing_at_end > 0 {
+                format!("  ({} still firing at the end)", s.firing_at_end)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "\n{:<w$}  {:>13}  {:>5}  {:>6}  {:>8}",
+        "Receivers",
+        "notifications",
+        "pages",
+        "firing",
+        "resolved",
+        w = w + 2
+    );
+    if r.receivers.is_empty() {
+        println!("  (none)");
+    }
+    for s in &r.receivers {
+        println!(
+            "  {:<w$}  {:>13}  {:>5}  {:>6}  {:>8}",
+            s.receiver, s.notifications, s.pages, s.firing, s.resolved
+        );
+    }
+    if timeline {
+        println!("\nTimeline (UTC; state changes at their datapoint's time)");
+        if r.timeline.is_empty() {
+            println!("  (nothing happened)");
+        }
+        for e in &r.timeline {
+            match e {
+                TimelineEntry::Transition { at, transition: t } => {
+                    let (word, detail) = describe(t, config);
+                    println!("  {}  {:<w$}  {:<9} {}", when(*at), t.rule, word, detail);
+                }
+                TimelineEntry::Notification { at, index } => {
+                    if let Some(n) = r.notifications.get(*index) {
+                        println!(
+                            "  {}  -> {:<w$}{} {}",
+                            when(*at),
+                            n.receiver,
+                            if n.is_page() { " PAGE" } else { "     " },
+                            n.subject,
+                            w = w - 3
+                        );
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "\n{} notification{} ({} page{}) to {} receiver{}",
+        r.notifications.len(),
+        plural(r.notifications.len()),
+        r.pages(),
+        plural(r.pages()),
+        r.receivers.len(),
+        plural(r.receivers.len())
+    );
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `FIRING` and `5.2% > 1% {Service="a"}` for a state change.
+fn describe(t: &firebell_engine::Transition, config: &Config) -> (&'static str, String) {
+    let rule = config.rules.get(&t.rule);
+    let value = |v: Option<f64>| match (v, rule) {
+        (Some(v), Some(r)) => format!(
+            "{} {} {}",
+            r.unit.format(v),
+            r.condition.op,
+            r.unit.format(r.condition.threshold)
+        ),
+        (Some(v), None) => v.to_string(),
+        (None, _) => String::new(),
+    };
+    // The labels that tell instances apart (expanded dimensions).
+    let extra: Vec<String> = t
+        .labels
+        .iter()
+        .filter(|(k, v)| {
+            k.as_str() != "alertname" && rule.is_none_or(|r| r.labels.get(k.as_str()) != Some(v))
+        })
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" {{{}}}", extra.join(", "))
+    };
+    let (word, detail) = match t.event {
+        Event::Fired { value: v, .. } => ("FIRING", value(v)),
+        Event::Resolved { value: v, .. } => (
+            "resolved",
+            match (v, rule) {
+                (Some(v), Some(r)) => format!("back to {}", r.unit.format(v)),
+                _ => String::new(),
+            },
+        ),
+        Event::NoDataStarted { .. } => ("NODATA", "no datapoints".to_string()),
+        Event::NoDataEnded { .. } => ("data back", String::new()),
+        Event::Pending { .. } => ("pending", String::new()),
+        Event::PendingCleared { .. } => ("cleared", String::new()),
+    };
+    (word, format!("{detail}{extra}"))
+}
+
+fn arrow<T: PartialEq + ToString>(a: Option<T>, b: Option<T>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if a == b => a.to_string(),
+        (Some(a), Some(b)) => format!("{} -> {}", a.to_string(), b.to_string()),
+        (Some(a), None) => format!("{} -> (gone)", a.to_string()),
+        (None, Some(b)) => format!("(new) -> {}", b.to_string()),
+        (None, None) => String::new(),
+    }
+}
+
+fn notification_line(n: &Notification) -> String {
+    format!(
+        "  {}  -> {}{}  {}",
+        when(n.at),
+        n.receiver,
+        if n.is_page() { " PAGE" } else { "" },
+        n.subject
+    )
+}
+
+fn print_comparison(h: &Header, a: &BacktestReport, b: &BacktestReport, c: &Comparison) {
+    println!(
+        "firebell backtest: A = {}, B = {} over {} .. {} ({} cycles)",
+        h.config,
+        h.other.as_deref().unwrap_or("?"),
+        rfc3339(h.from),
+        rfc3339(h.to),
+        a.cycles
+    );
+    println!("  source {}\n", h.source);
+    let w = c
+        .rules
+        .iter()
+        .map(|r| r.rule.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    println!(
+        "{:<w$}  {:>14}  {:>14}  {:>14}  {:>14}  {:>18}",
+        "Rules (A -> B)",
+        "fires",
+        "flaps",
+        "notifications",
+        "pages",
+        "time firing",
+        w = w + 2
+    );
+    let get = |s: &Option<RuleStats>, f: fn(&RuleStats) -> String| s.as_ref().map(f);
+    for r in &c.rules {
+        let mark = if r.a == r.b { " " } else { "*" };
+        println!(
+            "{mark} {:<w$}  {:>14}  {:>14}  {:>14}  {:>14}  {:>18}",
+            r.rule,
+            arrow(
+                get(&r.a, |s| s.fires.to_string()),
+                get(&r.b, |s| s.fires.to_string())
+            ),
+            arrow(
+                get(&r.a, |s| s.flaps.to_string()),
+                get(&r.b, |s| s.flaps.to_string())
+            ),
+            arrow(
+                get(&r.a, |s| s.notifications.to_string()),
+                get(&r.b, |s| s.notifications.to_string())
+            ),
+            arrow(
+                get(&r.a, |s| s.pages.to_string()),
+                get(&r.b, |s| s.pages.to_string())
+            ),
+            arrow(
+                get(&r.a, |s| secs(s.firing_secs)),
+                get(&r.b, |s| secs(s.firing_secs))
+            ),
+        );
+    }
+    for (label, list) in [("only in A", &c.only_a), ("only in B", &c.only_b)] {
+        println!("\nNotifications {label} ({})", list.len());
+        if list.is_empty() {
+            println!("  (none)");
+        }
+        for n in list {
+            println!("{}", notification_line(n));
+        }
+    }
+    println!(
+        "\nA: {} notifications ({} pages); B: {} notifications ({} pages); {} in both",
+        a.notifications.len(),
+        a.pages(),
+        b.notifications.len(),
+        b.pages(),
+        c.common
+    );
+    if c.is_same() {
+        println!("No difference: the change would not alter what is sent.");
+    }
+}

@@ -1,0 +1,938 @@
+//! Backtests: the real engine — state machine, routing, grouping, silences,
+//! rendering — run over history on a simulated clock, one cycle per step,
+//! on an in-memory store. The demo, `firebell backtest` and the rule unit
+//! tests (`crate::unittest`) all drive the engine through [`Simulator`].
+//!
+//! ```text
+//! history (replay file | captured CloudWatch data)
+//!     └─> simulate(from, to): a cycle at from+step, from+2·step, ..., to
+//!             └─> Simulation: transitions + published messages, by cycle time
+//!                     └─> analyze: per rule / per receiver counts, timeline
+//!                     └─> compare(A, B): what a config change would alter
+//! ```
+//!
+//! A cycle at `t` sees the datapoints labelled before `t` (a 1-minute
+//! datapoint labelled `t` is complete at `t + 1m`, as CloudWatch labels
+//! periods), so a backtest over `[from, to]` judges exactly the data of that
+//! range, like the Lambda would have if it had run once a minute.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use firebell_core::model::Labels;
+use firebell_core::ports::{Clock, MetricQuery, MetricsError, MetricsSource, Outbound};
+use firebell_core::series::{Epoch, Point};
+use firebell_core::state::Event;
+use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySeries};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::cycle::{CycleReport, Engine, EngineError, EngineOptions, Transition};
+
+/// One cycle per minute, as the scheduled Lambda runs.
+pub const DEFAULT_STEP: i64 = 60;
+
+/// A re-fire this soon after the instance resolved counts as a flap.
+pub const FLAP_WINDOW: i64 = 3600;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Start of the range: the first cycle runs at `from + step`.
+    pub from: Epoch,
+    /// End of the range: the last cycle runs at the last `from + k·step <= to`.
+    pub to: Epoch,
+    /// Seconds between cycles (default [`DEFAULT_STEP`]).
+    pub step: i64,
+    /// The lease owner name of the simulated cycles.
+    pub owner: String,
+}
+
+impl SimOptions {
+    pub fn new(from: Epoch, to: Epoch) -> SimOptions {
+        SimOptions {
+            from,
+            to,
+            step: DEFAULT_STEP,
+            owner: "backtest".to_string(),
+        }
+    }
+
+    /// The cycle times: `from + step, from + 2·step, ..., <= to`.
+    pub fn ticks(&self) -> impl Iterator<Item = Epoch> + use<> {
+        let (from, to, step) = (self.from, self.to, self.step.max(1));
+        (1..)
+            .map(move |k| from + k * step)
+            .take_while(move |t| *t <= to)
+    }
+
+    /// How many cycles [`SimOptions::ticks`] yields.
+    pub fn cycles(&self) -> u64 {
+        let step = self.step.max(1);
+        u64::try_from((self.to - self.from).max(0) / step).unwrap_or(0)
+    }
+}
+
+/// What one simulated cycle did.
+#[derive(Debug, Clone)]
+pub struct SimCycle {
+    pub now: Epoch,
+    pub report: CycleReport,
+    /// The messages published in this cycle, in order.
+    pub sent: Vec<Outbound>,
+}
+
+/// The in-memory world of one simulation: the engine over a metrics
+/// source, a [`MemoryStore`], a [`MemoryNotifier`] and a [`ManualClock`]
+/// that each [`Simulator::cycle`] sets to the cycle's time.
+pub struct Simulator {
+    engine: Engine,
+    clock: Arc<ManualClock>,
+    store: Arc<MemoryStore>,
+    notifier: Arc<MemoryNotifier>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("engine", &self.engine)
+            .field("now", &self.clock.now_epoch())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// A fresh world (empty store) whose clock starts at `start`.
+    pub fn new(
+        config: Arc<Config>,
+        source: Arc<dyn MetricsSource>,
+        start: Epoch,
+        owner: &str,
+    ) -> Simulator {
+        let clock = Arc::new(ManualClock::at_epoch(start));
+        let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+        let notifier = Arc::new(MemoryNotifier::new());
+        let engine = Engine::new(
+            config,
+            source,
+            store.clone(),
+            notifier.clone(),
+            EngineOptions {
+                owner: owner.to_string(),
+                ..EngineOptions::default()
+            },
+        );
+        Simulator {
+            engine,
+            clock,
+            store,
+            notifier,
+        }
+    }
+
+    /// Moves the clock to `now` and runs one cycle.
+    pub async fn cycle(&self, now: Epoch) -> Result<SimCycle, EngineError> {
+        self.clock.set_epoch(now);
+        let report = self.engine.run_cycle(now, &|| false).await?;
+        let sent = self.notifier.take();
+        Ok(SimCycle { now, report, sent })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &Arc<MemoryStore> {
+        &self.store
+    }
+}
+
+/// Everything a simulation observed, by cycle time.
+#[derive(Debug, Clone, Default)]
+pub struct Simulation {
+    pub from: Epoch,
+    pub to: Epoch,
+    pub step: i64,
+    pub cycles: usize,
+    pub transitions: Vec<(Epoch, Transition)>,
+    pub messages: Vec<(Epoch, Outbound)>,
+    /// Problems that did not stop a cycle (fetch failures, ...).
+    pub errors: Vec<(Epoch, String)>,
+}
+
+/// Runs the engine over `[opts.from, opts.to]` on a fresh in-memory world,
+/// one cycle per `opts.step`; `on_cycle` sees every cycle as it completes
+/// (for progress and live output).
+pub async fn simulate(
+    config: Arc<Config>,
+    source: Arc<dyn MetricsSource>,
+    opts: &SimOptions,
+    on_cycle: &mut dyn FnMut(&SimCycle),
+) -> Result<Simulation, EngineError> {
+    let sim = Simulator::new(config, source, opts.from, &opts.owner);
+    let mut out = Simulation {
+        from: opts.from,
+        to: opts.to,
+        step: opts.step.max(1),
+        ..Simulation::default()
+    };
+    for now in opts.ticks() {
+        let cycle = sim.cycle(now).await?;
+        on_cycle(&cycle);
+        out.cycles += 1;
+        let SimCycle { report, sent, .. } = cycle;
+        out.errors
+            .extend(report.errors.into_iter().map(|e| (now, e)));
+        out.transitions
+            .extend(report.transitions.into_iter().map(|t| (now, t)));
+        out.messages.extend(sent.into_iter().map(|m| (now, m)));
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------ notifications
+
+/// One alert of a notification, from the message's JSON payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifiedAlert {
+    pub alertname: String,
+    pub status: String,
+    pub labels: Labels,
+    pub value: Option<f64>,
+}
+
+/// One notification of one group to one receiver (its messages to each of
+/// the receiver's topics counted once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// The cycle that sent it.
+    pub at: Epoch,
+    pub receiver: String,
+    pub destinations: Vec<String>,
+    pub group_key: String,
+    /// `firing` or `resolved` (the group's status).
+    pub status: String,
+    /// The first alert's name.
+    pub alertname: String,
+    pub severity: Option<String>,
+    pub subject: String,
+    pub group_labels: Labels,
+    /// The alerts the message lists, firing first.
+    pub alerts: Vec<NotifiedAlert>,
+}
+
+impl Notification {
+    /// A firing notification of severity `page`.
+    pub fn is_page(&self) -> bool {
+        self.status == "firing" && self.severity.as_deref() == Some("page")
+    }
+
+    /// The first alert's labels.
+    pub fn labels(&self) -> Labels {
+        self.alerts
+            .first()
+            .map(|a| a.labels.clone())
+            .unwrap_or_default()
+    }
+
+    /// The first alert's value.
+    pub fn value(&self) -> Option<f64> {
+        self.alerts.first().and_then(|a| a.value)
+    }
+
+    /// Whether an alert of `rule` is in it.
+    pub fn mentions(&self, rule: &str) -> bool {
+        self.alertname == rule || self.alerts.iter().any(|a| a.alertname == rule)
+    }
+
+    /// The JSON object `firebell backtest --format json` prints.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "at": rfc3339(self.at),
+            "receiver": self.receiver,
+            "status": self.status,
+            "alertname": self.alertname,
+            "labels": self.labels(),
+            "value": self.value(),
+            "severity": self.severity,
+            "subject": self.subject,
+            "group_labels": self.group_labels,
+            "destinations": self.destinations,
+            "alerts": self.alerts.iter().map(|a| json!({
+                "alertname": a.alertname,
+                "status": a.status,
+                "labels": a.labels,
+                "value": a.value,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// What identifies a notification across two backtests of the same
+    /// history: when, to whom, which group and status (not the subject,
+    /// which shows thresholds a config change may alter).
+    fn key(&self) -> (Epoch, &str, &str, &str, &Labels) {
+        (
+            self.at,
+            &self.receiver,
+            &self.status,
+            &self.alertname,
+            &self.group_labels,
+        )
+    }
+}
+
+/// `2026-11-23T15:42:00Z`.
+pub fn rfc3339(t: Epoch) -> String {
+    firebell_core::Timestamp::from_second(t)
+        .map(|ts| ts.to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn string_map(v: Option<&Value>) -> Labels {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn notification_of(at: Epoch, m: &Outbound) -> Notification {
+    let payload: Option<Value> = m
+        .bodies
+        .get("sqs")
+        .and_then(|b| serde_json::from_str(b).ok());
+    let alerts: Vec<NotifiedAlert> = payload
+        .as_ref()
+        .and_then(|p| p.get("alerts"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|a| NotifiedAlert {
+                    alertname: a
+                        .get("alertname")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    status: a
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    labels: string_map(a.get("labels")),
+                    value: a.get("value").and_then(Value::as_f64),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let attr = |k: &str| m.attributes.get(k).cloned();
+    Notification {
+        at,
+        receiver: m.receiver.clone(),
+        destinations: vec![m.destination.clone()],
+        group_key: m.group_key.clone(),
+        status: attr("status")
+            .or_else(|| {
+                payload
+                    .as_ref()
+                    .and_then(|p| p.get("status"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default(),
+        alertname: attr("alertname")
+            .or_else(|| alerts.first().map(|a| a.alertname.clone()))
+            .unwrap_or_default(),
+        severity: attr("severity"),
+        subject: m.subject.clone(),
+        group_labels: string_map(payload.as_ref().and_then(|p| p.get("group_labels"))),
+        alerts,
+    }
+}
+
+/// The notifications of published messages: the messages of one
+/// notification to each topic of its receiver (same cycle, receiver, group
+/// and subject, published one after the other) become one notification.
+pub fn notifications(messages: &[(Epoch, Outbound)]) -> Vec<Notification> {
+    let mut out: Vec<Notification> = Vec::new();
+    let mut last: Option<(Epoch, &Outbound)> = None;
+    for (at, m) in messages {
+        if let Some((lat, lm)) = last
+            && lat == *at
+            && lm.receiver == m.receiver
+            && lm.group_key == m.group_key
+            && lm.subject == m.subject
+            && let Some(n) = out.last_mut()
+        {
+            n.destinations.push(m.destination.clone());
+            continue;
+        }
+        out.push(notification_of(*at, m));
+        last = Some((*at, m));
+    }
+    out
+}
+
+// ------------------------------------------------------------------ analysis
+
+/// What a rule did over the backtest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleStats {
+    pub rule: String,
+    /// Times an instance started firing.
+    pub fires: usize,
+    /// Times an instance raised NoData.
+    pub nodata: usize,
+    /// Notifications that list an alert of the rule.
+    pub notifications: usize,
+    /// Of those, firing notifications of severity `page`.
+    pub pages: usize,
+    /// Re-fires within [`FLAP_WINDOW`] of the same instance resolving.
+    pub flaps: usize,
+    /// Seconds any instance was firing, summed over instances (datapoint
+    /// times; an alert still firing at the end counts up to the end).
+    pub firing_secs: i64,
+    /// Instances still firing at the end.
+    pub firing_at_end: usize,
+}
+
+/// What a receiver got over the backtest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReceiverStats {
+    pub receiver: String,
+    pub notifications: usize,
+    pub pages: usize,
+    pub firing: usize,
+    pub resolved: usize,
+}
+
+/// One line of the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimelineEntry {
+    /// An alert instance changed state (pending changes are left out).
+    Transition { at: Epoch, transition: Transition },
+    /// A notification went out (index into [`BacktestReport::notifications`]).
+    Notification { at: Epoch, index: usize },
+}
+
+impl TimelineEntry {
+    pub fn at(&self) -> Epoch {
+        match self {
+            TimelineEntry::Transition { at, .. } | TimelineEntry::Notification { at, .. } => *at,
+        }
+    }
+}
+
+/// The result of a backtest.
+#[derive(Debug, Clone, Default)]
+pub struct BacktestReport {
+    pub from: Epoch,
+    pub to: Epoch,
+    pub cycles: usize,
+    /// Every rule of the config, in config order.
+    pub rules: Vec<RuleStats>,
+    /// Every receiver that got something, by name.
+    pub receivers: Vec<ReceiverStats>,
+    pub notifications: Vec<Notification>,
+    /// Transitions (at their datapoint's time) and notifications (at their
+    /// cycle's time), in time order.
+    pub timeline: Vec<TimelineEntry>,
+    pub errors: Vec<(Epoch, String)>,
+}
+
+impl BacktestReport {
+    pub fn rule(&self, name: &str) -> Option<&RuleStats> {
+        self.rules.iter().find(|r| r.rule == name)
+    }
+
+    pub fn receiver(&self, name: &str) -> Option<&ReceiverStats> {
+        self.receivers.iter().find(|r| r.receiver == name)
+    }
+
+    pub fn pages(&self) -> usize {
+        self.notifications.iter().filter(|n| n.is_page()).count()
+    }
+}
+
+/// The time of the datapoint that caused an event.
+pub fn event_time(e: &Event) -> Epoch {
+    match *e {
+        Event::Pending { at }
+        | Event::PendingCleared { at }
+        | Event::Fired { at, .. }
+        | Event::Resolved { at, .. }
+        | Event::NoDataStarted { at }
+        | Event::NoDataEnded { at } => at,
+    }
+}
+
+/// Counts, flaps, time firing and the timeline of a simulation.
+pub fn analyze(config: &Config, sim: &Simulation) -> BacktestReport {
+    let notifications = notifications(&sim.messages);
+    let mut rules: Vec<RuleStats> = config
+        .rules
+        .rules
+        .iter()
+        .map(|r| RuleStats {
+            rule: r.name.clone(),
+            ..RuleStats::default()
+        })
+        .collect();
+    let mut index: HashMap<String, usize> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.rule.clone(), i))
+        .collect();
+    let mut stats_of = |rule: &str, rules: &mut Vec<RuleStats>| -> usize {
+        *index.entry(rule.to_string()).or_insert_with(|| {
+            rules.push(RuleStats {
+                rule: rule.to_string(),
+                ..RuleStats::default()
+            });
+            rules.len() - 1
+        })
+    };
+
+    // Per instance: when it fired, when it last resolved.
+    let mut firing_since: BTreeMap<(String, Labels), Epoch> = BTreeMap::new();
+    let mut last_resolved: BTreeMap<(String, Labels), Epoch> = BTreeMap::new();
+    let mut timeline = Vec::new();
+    for (_, t) in &sim.transitions {
+        let i = stats_of(&t.rule, &mut rules);
+        let key = (t.rule.clone(), t.labels.clone());
+        match t.event {
+            Event::Fired { at, .. } => {
+                rules[i].fires += 1;
+                if last_resolved
+                    .get(&key)
+                    .is_some_and(|r| at - r <= FLAP_WINDOW)
+                {
+                    rules[i].flaps += 1;
+                }
+                firing_since.insert(key, at);
+            }
+            Event::Resolved { at, .. } => {
+                if let Some(since) = firing_since.remove(&key) {
+                    rules[i].firing_secs += (at - since).max(0);
+                }
+                last_resolved.insert(key, at);
+            }
+            Event::NoDataStarted { .. } => rules[i].nodata += 1,
+            Event::NoDataEnded { .. } | Event::Pending { .. } | Event::PendingCleared { .. } => {}
+        }
+        if !matches!(
+            t.event,
+            Event::Pending { .. } | Event::PendingCleared { .. }
+        ) {
+            timeline.push(TimelineEntry::Transition {
+                at: event_time(&t.event),
+                transition: t.clone(),
+            });
+        }
+    }
+    for ((rule, _), since) in firing_since {
+        let i = stats_of(&rule, &mut rules);
+        rules[i].firing_secs += (sim.to - since).max(0);
+        rules[i].firing_at_end += 1;
+    }
+
+    let mut receivers: BTreeMap<String, ReceiverStats> = BTreeMap::new();
+    for (idx, n) in notifications.iter().enumerate() {
+        let r = receivers
+            .entry(n.receiver.clone())
+            .or_insert_with(|| ReceiverStats {
+                receiver: n.receiver.clone(),
+                ..ReceiverStats::default()
+            });
+        r.notifications += 1;
+        if n.is_page() {
+            r.pages += 1;
+        }
+        if n.status == "firing" {
+            r.firing += 1;
+        } else {
+            r.resolved += 1;
+        }
+        let mut named: BTreeSet<&str> = n.alerts.iter().map(|a| a.alertname.as_str()).collect();
+        if !n.alertname.is_empty() {
+            named.insert(&n.alertname);
+        }
+        for rule in named {
+            let i = stats_of(rule, &mut rules);
+            rules[i].notifications += 1;
+            if n.is_page() {
+                rules[i].pages += 1;
+            }
+        }
+        timeline.push(TimelineEntry::Notification {
+            at: n.at,
+            index: idx,
+        });
+    }
+    // Stable: transitions of a cycle come before what the cycle sent.
+    timeline.sort_by_key(TimelineEntry::at);
+
+    BacktestReport {
+        from: sim.from,
+        to: sim.to,
+        cycles: sim.cycles,
+        rules,
+        receivers: receivers.into_values().collect(),
+        notifications,
+        timeline,
+        errors: sim.errors.clone(),
+    }
+}
+
+// ------------------------------------------------------------------ compare
+
+/// Per-rule counts of two backtests side by side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleDelta {
+    pub rule: String,
+    /// `None`: the rule is not in that config.
+    pub a: Option<RuleStats>,
+    pub b: Option<RuleStats>,
+}
+
+/// What changing config A into config B would have altered.
+#[derive(Debug, Clone, Default)]
+pub struct Comparison {
+    pub only_a: Vec<Notification>,
+    pub only_b: Vec<Notification>,
+    /// Notifications both sent (same time, receiver, status, alertname, group).
+    pub common: usize,
+    pub rules: Vec<RuleDelta>,
+}
+
+impl Comparison {
+    pub fn is_same(&self) -> bool {
+        self.only_a.is_empty() && self.only_b.is_empty() && self.rules.iter().all(|r| r.a == r.b)
+    }
+}
+
+/// Compares two backtests of the same history.
+pub fn compare(a: &BacktestReport, b: &BacktestReport) -> Comparison {
+    let mut remaining: BTreeMap<_, usize> = BTreeMap::new();
+    for n in &b.notifications {
+        *remaining.entry(n.key()).or_default() += 1;
+    }
+    let mut only_a = Vec::new();
+    let mut common = 0;
+    for n in &a.notifications {
+        match remaining.get_mut(&n.key()) {
+            Some(c) if *c > 0 => {
+                *c -= 1;
+                common += 1;
+            }
+            _ => only_a.push(n.clone()),
+        }
+    }
+    let mut in_a: BTreeMap<_, usize> = BTreeMap::new();
+    for n in &a.notifications {
+        *in_a.entry(n.key()).or_default() += 1;
+    }
+    let mut only_b = Vec::new();
+    for n in &b.notifications {
+        match in_a.get_mut(&n.key()) {
+            Some(c) if *c > 0 => *c -= 1,
+            _ => only_b.push(n.clone()),
+        }
+    }
+    let mut names: Vec<String> = a.rules.iter().map(|r| r.rule.clone()).collect();
+    for r in &b.rules {
+        if !names.contains(&r.rule) {
+            names.push(r.rule.clone());
+        }
+    }
+    let rules = names
+        .into_iter()
+        .map(|rule| RuleDelta {
+            a: a.rule(&rule).cloned(),
+            b: b.rule(&rule).cloned(),
+            rule,
+        })
+        .collect();
+    Comparison {
+        only_a,
+        only_b,
+        common,
+        rules,
+    }
+}
+
+// ------------------------------------------------------------------ capture
+
+/// History fetched from a metrics source, ready for a `ReplaySource`.
+#[derive(Debug, Clone, Default)]
+pub struct Capture {
+    pub series: Vec<ReplaySeries>,
+    /// Fetches whose answer the source marked partial (kept anyway).
+    pub partial: usize,
+    pub queries: usize,
+    pub chunks: usize,
+}
+
+/// How much history before `from` the rules need to judge the first cycle.
+pub fn warmup(config: &Config) -> i64 {
+    config
+        .rules
+        .rules
+        .iter()
+        .map(|r| (r.lookback() + r.step()).as_secs() as i64)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Fetches every metric the rules use (wildcards expanded as the engine
+/// does) over `[from, to)` from `source`, in chunks of `chunk_secs`, so a
+/// backtest over a remote source (CloudWatch) costs a few large queries
+/// instead of one per simulated minute. `progress(done, total)` is called
+/// after every chunk.
+pub async fn capture(
+    config: Arc<Config>,
+    source: Arc<dyn MetricsSource>,
+    from: Epoch,
+    to: Epoch,
+    chunk_secs: i64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Capture, MetricsError> {
+    let sim = Simulator::new(config.clone(), source.clone(), to, "capture");
+    let mut specs = Vec::new();
+    let mut seen = BTreeSet::new();
+    for rule in &config.rules.rules {
+        for inst in sim.engine().instances(rule).await? {
+            for spec in inst.specs.into_values() {
+                if seen.insert(spec.dedup_key()) {
+                    specs.push(spec);
+                }
+            }
+        }
+    }
+    let queries: Vec<MetricQuery> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| MetricQuery {
+            id: format!("q{i}"),
+            spec: spec.clone(),
+        })
+        .collect();
+    let align = specs
+        .iter()
+        .map(|s| s.period.as_secs() as i64)
+        .max()
+        .unwrap_or(60)
+        .max(1);
+    let start = from.div_euclid(align) * align;
+    let chunk = (chunk_secs.max(align) / align) * align;
+    let total = usize::try_from(((to - start).max(0) + chunk - 1) / chunk).unwrap_or(0);
+    let mut points: Vec<Vec<Point>> = vec![Vec::new(); queries.len()];
+    let mut out = Capture {
+        queries: queries.len(),
+        chunks: total,
+        ..Capture::default()
+    };
+    let mut t = start;
+    let mut done = 0;
+    while t < to && !queries.is_empty() {
+        let end = (t + chunk).min(to);
+        for s in source.fetch(&queries, t, end).await? {
+            if !s.complete {
+                out.partial += 1;
+            }
+            let Some(i) = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok()) else {
+                continue;
+            };
+            if let Some(p) = points.get_mut(i) {
+                p.extend(s.points);
+            }
+        }
+        done += 1;
+        progress(done, total);
+        t = end;
+    }
+    out.series = specs
+        .into_iter()
+        .zip(points)
+        .map(|(spec, points)| ReplaySeries {
+            namespace: spec.namespace,
+            metric: spec.metric_name,
+            dimensions: spec.dimensions,
+            stat: spec.stat,
+            period: spec.period.as_secs() as i64,
+            points,
+        })
+        .collect();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firebell_embedded::ReplaySource;
+
+    const RULES: &str = r#"
+rules:
+  - name: Errors
+    metrics:
+      e: {namespace: N, metric: Errors, dimensions: {Service: "*"}, stat: Sum, period: 1m}
+    expression: e
+    condition: {op: ">", threshold: 5}
+    labels: {team: a, severity: page}
+receivers:
+  a: {topics: [topic-a, topic-b]}
+route:
+  receiver: a
+  group_by: [alertname, Service]
+  group_wait: 0s
+  group_interval: 5m
+  repeat_interval: 4h
+"#;
+
+    fn config(text: &str) -> Arc<Config> {
+        let mut diags = firebell_core::diag::Diagnostics::new();
+        let c = crate::config::load_texts(
+            &[("c.yaml".to_string(), text.to_string())],
+            &mut diags,
+            Vec::new(),
+        );
+        assert!(!diags.has_errors(), "{diags}");
+        Arc::new(c)
+    }
+
+    /// `values[i]` at `T0 + 60 i`.
+    fn series(service: &str, values: &[f64]) -> ReplaySeries {
+        ReplaySeries {
+            namespace: "N".into(),
+            metric: "Errors".into(),
+            dimensions: [("Service".to_string(), service.to_string())].into(),
+            stat: firebell_core::model::Stat::Sum,
+            period: 60,
+            points: values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Point {
+                    t: T0 + 60 * i as i64,
+                    v: *v,
+                })
+                .collect(),
+        }
+    }
+
+    /// A whole hour.
+    const T0: Epoch = 1_800_000_000;
+
+    fn run(config: &Arc<Config>, source: ReplaySource, minutes: i64) -> BacktestReport {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let opts = SimOptions::new(T0, T0 + 60 * minutes);
+        let sim = rt
+            .block_on(simulate(
+                config.clone(),
+                Arc::new(source),
+                &opts,
+                &mut |_| {},
+            ))
+            .unwrap();
+        analyze(config, &sim)
+    }
+
+    #[test]
+    fn ticks_end_at_to() {
+        let o = SimOptions::new(0, 180);
+        assert_eq!(o.ticks().collect::<Vec<_>>(), vec![60, 120, 180]);
+        assert_eq!(o.cycles(), 3);
+        assert_eq!(SimOptions::new(0, 0).ticks().count(), 0);
+    }
+
+    #[test]
+    fn counts_fires_flaps_pages_and_time_firing() {
+        // a: fires at 2, resolves at 5, fires again at 8 (a flap), still firing at the end.
+        // b: never fires.
+        let a = series("a", &[0., 0., 9., 9., 9., 0., 0., 0., 9., 9.]);
+        let b = series("b", &[0.; 10]);
+        let report = run(&config(RULES), ReplaySource::from_series([a, b]), 10);
+        let r = report.rule("Errors").unwrap();
+        assert_eq!(r.fires, 2);
+        assert_eq!(r.flaps, 1);
+        assert_eq!(r.firing_at_end, 1);
+        // 2..5 (3m) and 8..10 (2m, up to the end of the range).
+        assert_eq!(r.firing_secs, 5 * 60);
+        // Two topics, one notification each time.
+        assert!(
+            report
+                .notifications
+                .iter()
+                .all(|n| n.destinations.len() == 2)
+        );
+        let firing: Vec<&Notification> = report
+            .notifications
+            .iter()
+            .filter(|n| n.status == "firing")
+            .collect();
+        assert_eq!(
+            firing[0].at,
+            T0 + 3 * 60,
+            "the cycle after the 2nd minute ends"
+        );
+        assert_eq!(firing[0].labels()["Service"], "a");
+        assert_eq!(firing[0].value(), Some(9.0));
+        assert!(firing[0].is_page());
+        assert_eq!(r.pages, report.pages());
+        assert_eq!(r.notifications, report.notifications.len());
+        let rc = report.receiver("a").unwrap();
+        assert_eq!(rc.notifications, report.notifications.len());
+        assert_eq!(rc.firing + rc.resolved, rc.notifications);
+        assert!(report.timeline.windows(2).all(|w| w[0].at() <= w[1].at()));
+    }
+
+    #[test]
+    fn compare_shows_what_a_threshold_change_alters() {
+        let a = series("a", &[0., 0., 9., 9., 9., 0., 0., 0., 7., 7.]);
+        let higher = RULES.replace("threshold: 5", "threshold: 8");
+        let src = ReplaySource::from_series([a]);
+        let ra = run(&config(RULES), src.clone(), 10);
+        let rb = run(&config(&higher), src, 10);
+        let c = compare(&ra, &rb);
+        assert!(!c.is_same());
+        assert!(c.only_b.is_empty(), "B sends a subset of A");
+        assert_eq!(c.only_a.len(), ra.notifications.len() - c.common);
+        assert!(c.only_a.iter().all(|n| n.at >= T0 + 8 * 60));
+        assert_eq!(c.rules[0].a.as_ref().unwrap().fires, 2);
+        assert_eq!(c.rules[0].b.as_ref().unwrap().fires, 1);
+        assert!(compare(&ra, &ra).is_same());
+    }
+
+    #[test]
+    fn capture_reproduces_the_source() {
+        let a = series("a", &[0., 0., 9., 9., 9., 0., 0., 0., 7., 7.]);
+        let b = series("b", &[1.; 10]);
+        let original = ReplaySource::from_series([a, b]);
+        let cfg = config(RULES);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut calls = Vec::new();
+        let cap = rt
+            .block_on(capture(
+                cfg.clone(),
+                Arc::new(original.clone()),
+                T0 - 3600,
+                T0 + 600,
+                240,
+                &mut |d, t| calls.push((d, t)),
+            ))
+            .unwrap();
+        assert_eq!(cap.queries, 2);
+        assert_eq!(calls.last(), Some(&(cap.chunks, cap.chunks)));
+        let mut got = cap.series.clone();
+        got.sort_by(|x, y| x.dimensions.cmp(&y.dimensions));
+        assert_eq!(got, original.series());
+        let direct = run(&cfg, original, 10);
+        let replayed = run(&cfg, ReplaySource::from_series(cap.series), 10);
+        assert!(compare(&direct, &replayed).is_same());
+        assert_eq!(direct.notifications, replayed.notifications);
+    }
+}
