@@ -360,9 +360,18 @@ impl Engine {
             report.stopped_early = true;
             return Ok(());
         }
+        let render_errors = std::sync::Mutex::new(Vec::new());
         let render = |r: &firebell_notify::types::Receiver,
                       n: &firebell_notify::types::GroupNotification| {
-            firebell_notify::render::render(r, n).unwrap_or_default()
+            firebell_notify::render::render(r, n).unwrap_or_else(|e| {
+                if let Ok(mut errs) = render_errors.lock() {
+                    errs.push(format!(
+                        "rendering {} #{} for {}: {e}",
+                        n.group_key, n.seq, r.name
+                    ));
+                }
+                Vec::new()
+            })
         };
         let delivered = firebell_notify::dispatch::deliver(
             self.store.as_ref(),
@@ -377,6 +386,9 @@ impl Engine {
         report.messages_published += delivered.messages_published;
         report.publish_failures += delivered.failures;
         report.published.extend(delivered.published);
+        if let Ok(errs) = render_errors.into_inner() {
+            report.errors.extend(errs);
+        }
 
         let done = Item {
             pk: keys::last_tick().pk,

@@ -56,6 +56,9 @@ impl io::Write for Capped {
 }
 
 /// A sandboxed minijinja environment for templates borrowed for `'s`.
+/// Instructions one template render may execute.
+const FUEL: u64 = 2_000_000;
+
 #[derive(Debug)]
 pub(crate) struct Sandbox<'s> {
     env: Environment<'s>,
@@ -68,6 +71,10 @@ impl<'s> Sandbox<'s> {
         // `extends` find nothing. `debug()` would dump the whole context.
         env.remove_global("debug");
         env.set_recursion_limit(RECURSION_LIMIT);
+        // Bounded work per render: a template with nested loops over a big
+        // range runs out of fuel and falls back to the default instead of
+        // burning the cycle's time.
+        env.set_fuel(Some(FUEL));
         Sandbox { env }
     }
 

@@ -880,6 +880,16 @@ fn the_sandbox_reaches_nothing_outside() {
 }
 
 #[test]
+fn a_template_that_burns_cpu_runs_out_of_fuel() {
+    let a = error_rate();
+    // Nested loops with no output: the output cap never triggers, fuel does.
+    let t = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}";
+    let out = render_annotation(t, &a);
+    assert!(out.starts_with(&format!("{t} [template error: ")), "{out}");
+    assert!(out.contains("fuel"), "{out}");
+}
+
+#[test]
 fn receiver_templates_override_subject_and_body() {
     let mut r = receiver("Europe/Berlin");
     r.message.subject_template = Some(
