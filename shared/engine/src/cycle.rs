@@ -14,7 +14,7 @@
 //! quiet cycle makes no store writes. Every decision is re-derivable from the
 //! data and the store, so a crash anywhere is repaired by the next cycle.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use firebell_core::alert::{Alert, AlertStatus, fingerprint};
@@ -120,6 +120,8 @@ pub struct CycleReport {
     pub errors: Vec<String>,
     /// True when the deadline stopped the cycle early (the rest is done next cycle).
     pub stopped_early: bool,
+    /// Firing alerts resolved because their rule or instance is gone.
+    pub orphans_resolved: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -312,7 +314,7 @@ impl Engine {
         should_stop: &(dyn Fn() -> bool + Sync),
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
-        let fresh = self.evaluate(now, last, report).await?;
+        let Evaluated { fresh, covered } = self.evaluate(now, last, report).await?;
         if should_stop() {
             report.stopped_early = true;
             return Ok(());
@@ -322,6 +324,11 @@ impl Engine {
         let mut alerts: Vec<Alert> = Vec::new();
         for item in self.store.query(keys::ACTIVE, "").await? {
             let mut a: Alert = decode(&item)?;
+            if a.status == AlertStatus::Firing
+                && let Some(why) = self.orphaned(&a, &covered)
+            {
+                self.resolve_orphan(&mut a, now, why, report).await;
+            }
             if let Some(f) = fresh.get(&a.fingerprint) {
                 a.value = f.value;
                 a.recent = f.recent.clone();
@@ -409,8 +416,9 @@ impl Engine {
         now: Epoch,
         last: Option<Epoch>,
         report: &mut CycleReport,
-    ) -> Result<HashMap<String, Fresh>, EngineError> {
+    ) -> Result<Evaluated, EngineError> {
         let mut fresh = HashMap::new();
+        let mut covered: HashMap<String, HashSet<String>> = HashMap::new();
         // 1. Due rules and their instances.
         let mut work: Vec<(&Rule, Vec<Instance>)> = Vec::new();
         for rule in &self.config.rules.rules {
@@ -425,7 +433,7 @@ impl Engine {
             }
         }
         if work.is_empty() {
-            return Ok(fresh);
+            return Ok(Evaluated { fresh, covered });
         }
         // 2. One query per distinct metric across all instances.
         let mut query_ids: HashMap<String, String> = HashMap::new();
@@ -456,9 +464,19 @@ impl Engine {
             Err(e) => {
                 // No data, no judgement: states stay as they are (no false resolve).
                 report.errors.push(format!("fetching metrics: {e}"));
-                return Ok(fresh);
+                return Ok(Evaluated { fresh, covered });
             }
         };
+        // The fetch worked: these rules' instance sets are known this cycle.
+        for (rule, insts) in &work {
+            let set = covered.entry(rule.name.clone()).or_default();
+            for inst in insts {
+                set.insert(fingerprint(&inst.labels));
+                let mut nodata = inst.labels.clone();
+                nodata.insert("alertstate".to_string(), "nodata".to_string());
+                set.insert(fingerprint(&nodata));
+            }
+        }
         let by_id: HashMap<&str, &firebell_core::ports::MetricSeries> =
             series.iter().map(|s| (s.id.as_str(), s)).collect();
 
@@ -658,7 +676,7 @@ impl Engine {
                 }
             }
         }
-        Ok(fresh)
+        Ok(Evaluated { fresh, covered })
     }
 }
 
@@ -774,6 +792,66 @@ pub fn with_context(
             (k.clone(), format!("{prefix}{t}"))
         })
         .collect()
+}
+
+impl Engine {
+    /// Why a firing alert no longer has a rule or instance behind it, if so.
+    fn orphaned(
+        &self,
+        a: &Alert,
+        covered: &HashMap<String, HashSet<String>>,
+    ) -> Option<&'static str> {
+        let rule = a.name();
+        if self.config.rules.get(rule).is_none() {
+            return Some("its rule was removed from the config");
+        }
+        match covered.get(rule) {
+            Some(set) if !set.contains(&a.fingerprint) => {
+                Some("its instance is gone (the dimension value no longer exists)")
+            }
+            _ => None,
+        }
+    }
+
+    /// Resolves an alert nothing evaluates any more, so it does not fire forever.
+    async fn resolve_orphan(&self, a: &mut Alert, now: Epoch, why: &str, report: &mut CycleReport) {
+        a.status = AlertStatus::Resolved;
+        a.resolved_at = Some(now);
+        a.value = None;
+        a.annotations
+            .insert("resolved_because".to_string(), why.to_string());
+        let k = keys::active(&a.fingerprint);
+        let item = Item {
+            pk: k.pk,
+            sk: k.sk,
+            version: 1,
+            data: encode(&*a),
+            expires_at: Some(now + self.opts.resolved_retention_secs),
+        };
+        match self.store.put(item, Expect::Any).await {
+            Ok(()) => report.store_writes += 1,
+            Err(e) => report.errors.push(format!("resolving {}: {e}", a.name())),
+        }
+        let mut base = a.labels.clone();
+        base.remove("alertstate");
+        if self
+            .store
+            .delete(&keys::state(a.name(), &fingerprint(&base)), Expect::Any)
+            .await
+            .is_ok()
+        {
+            report.store_writes += 1;
+        }
+        report.orphans_resolved += 1;
+    }
+}
+
+/// What evaluation learned this cycle.
+struct Evaluated {
+    /// Fresh values of evaluated instances, by alert fingerprint.
+    fresh: HashMap<String, Fresh>,
+    /// Per due rule whose data was fetched: the fingerprints of its current instances.
+    covered: HashMap<String, HashSet<String>>,
 }
 
 /// The latest datapoint time to judge: trailing buckets where no input has

@@ -1,0 +1,201 @@
+//! The engine over the embedded adapters: cycles, restarts, duplicates,
+//! overlaps and config changes.
+
+use std::sync::Arc;
+
+use firebell_core::diag::Diagnostics;
+use firebell_core::ports::{Clock, StateStore};
+use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySeries, ReplaySource};
+use firebell_engine::{Config, Engine, EngineOptions, Skip};
+
+const T0: i64 = 1_795_392_000;
+
+const RULES: &str = r#"
+rules:
+  - name: HighLatency
+    metrics:
+      p99: {namespace: Svc, metric: Latency, dimensions: {Service: "*"}, stat: p99, period: 1m}
+    expression: p99
+    unit: ms
+    condition: {op: ">", threshold: 500}
+    for: 2m
+    labels: {team: web, severity: page}
+receivers:
+  web: {topics: [web-topic]}
+route:
+  receiver: web
+  group_by: [alertname, Service]
+  group_wait: 0s
+"#;
+
+fn config(text: &str) -> Arc<Config> {
+    let mut diags = Diagnostics::new();
+    let c = firebell_engine::config::load_texts(
+        &[("test.yaml".to_string(), text.to_string())],
+        &mut diags,
+        Vec::new(),
+    );
+    assert!(!diags.has_errors(), "{diags}");
+    Arc::new(c)
+}
+
+/// Two services; `slow` is above the threshold from minute 10 to 30.
+fn source(services: &[&str]) -> ReplaySource {
+    let mut text = String::new();
+    for svc in services {
+        let points: Vec<String> = (0..60)
+            .map(|m| {
+                let v = if *svc == "slow" && (10..30).contains(&m) {
+                    900.0
+                } else {
+                    120.0
+                };
+                format!("[{},{v}]", T0 + 60 * m)
+            })
+            .collect();
+        text.push_str(&format!(
+            "{{\"namespace\":\"Svc\",\"metric\":\"Latency\",\"dimensions\":{{\"Service\":\"{svc}\"}},\"stat\":\"p99\",\"period\":60,\"points\":[{}]}}\n",
+            points.join(",")
+        ));
+    }
+    ReplaySource::parse("test.jsonl", &text).unwrap()
+}
+
+struct World {
+    clock: Arc<ManualClock>,
+    store: Arc<MemoryStore>,
+    notifier: Arc<MemoryNotifier>,
+}
+
+impl World {
+    fn new() -> World {
+        let clock = Arc::new(ManualClock::at_epoch(T0));
+        World {
+            store: Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>)),
+            clock,
+            notifier: Arc::new(MemoryNotifier::new()),
+        }
+    }
+
+    fn engine(&self, cfg: Arc<Config>, src: ReplaySource, owner: &str) -> Engine {
+        Engine::new(
+            cfg,
+            Arc::new(src),
+            self.store.clone() as Arc<dyn StateStore>,
+            self.notifier.clone(),
+            EngineOptions {
+                owner: owner.into(),
+                ..EngineOptions::default()
+            },
+        )
+    }
+}
+
+async fn run(w: &World, e: &Engine, minutes: std::ops::Range<i64>) -> Vec<String> {
+    let mut subjects = Vec::new();
+    for m in minutes {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = e.run_cycle(now, &|| false).await.unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        subjects.extend(
+            w.notifier
+                .take()
+                .into_iter()
+                .map(|o| format!("{m} {}", o.subject)),
+        );
+    }
+    subjects
+}
+
+#[tokio::test]
+async fn wildcard_dimensions_make_one_alert_per_value() {
+    let w = World::new();
+    let e = w.engine(config(RULES), source(&["fast", "slow"]), "a");
+    let subjects = run(&w, &e, 1..40).await;
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("13 [FIRING] HighLatency 900ms > 500ms"),
+        "{subjects:?}"
+    );
+    assert!(subjects[1].starts_with("31 [RESOLVED]"), "{subjects:?}");
+}
+
+#[tokio::test]
+async fn a_restart_loses_nothing_and_repeats_nothing() {
+    let w = World::new();
+    let first = w.engine(config(RULES), source(&["fast", "slow"]), "a");
+    let mut subjects = run(&w, &first, 1..20).await;
+    drop(first);
+    // A new process (cold start) on the same store carries on.
+    let second = w.engine(config(RULES), source(&["fast", "slow"]), "b");
+    subjects.extend(run(&w, &second, 20..40).await);
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+}
+
+#[tokio::test]
+async fn a_duplicate_tick_is_skipped() {
+    let w = World::new();
+    let e = w.engine(config(RULES), source(&["slow"]), "a");
+    run(&w, &e, 1..14).await;
+    let again = e.run_cycle(T0 + 60 * 13, &|| false).await.unwrap();
+    assert_eq!(again.skipped, Some(Skip::Duplicate));
+    let older = e.run_cycle(T0 + 60 * 5, &|| false).await.unwrap();
+    assert_eq!(older.skipped, Some(Skip::Duplicate));
+    assert!(w.notifier.take().is_empty());
+}
+
+#[tokio::test]
+async fn an_overlapping_cycle_is_skipped() {
+    let w = World::new();
+    let a = w.engine(config(RULES), source(&["slow"]), "a");
+    let b = w.engine(config(RULES), source(&["slow"]), "b");
+    w.clock.set_epoch(T0 + 60);
+    let (ra, rb) = tokio::join!(
+        a.run_cycle(T0 + 60, &|| false),
+        b.run_cycle(T0 + 60, &|| false)
+    );
+    let skipped = [ra.unwrap().skipped, rb.unwrap().skipped];
+    assert!(
+        skipped.contains(&Some(Skip::Overlap)) || skipped.contains(&Some(Skip::Duplicate)),
+        "{skipped:?}"
+    );
+    assert!(skipped.contains(&None), "{skipped:?}");
+}
+
+#[tokio::test]
+async fn a_removed_rule_resolves_its_firing_alert() {
+    let w = World::new();
+    let e = w.engine(config(RULES), source(&["slow"]), "a");
+    let subjects = run(&w, &e, 1..20).await;
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    // The rule is deleted while it fires: tell the team it is over.
+    let without = RULES.replace("name: HighLatency", "name: Renamed");
+    let e = w.engine(config(&without), source(&["slow"]), "a");
+    let subjects = run(&w, &e, 20..22).await;
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("[RESOLVED] HighLatency"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    // (The renamed rule is a new rule and fires on its own.)
+    assert!(
+        subjects.iter().any(|s| s.contains("[FIRING] Renamed")),
+        "{subjects:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_vanished_instance_resolves_its_firing_alert() {
+    let w = World::new();
+    let e = w.engine(config(RULES), source(&["fast", "slow"]), "a");
+    assert_eq!(run(&w, &e, 1..20).await.len(), 1);
+    // `slow` no longer reports at all: its alert must not fire forever.
+    let e = w.engine(config(RULES), source(&["fast"]), "a");
+    let subjects = run(&w, &e, 20..22).await;
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(subjects[0].contains("[RESOLVED]"), "{subjects:?}");
+}
