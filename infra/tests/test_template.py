@@ -1,4 +1,5 @@
-"""Regression tests for infra/template.yaml: least privilege, retry settings, watchdog.
+"""Regression tests for infra/template.yaml: least privilege, retry settings, watchdog,
+packaging (the config layer and its Makefile build).
 
 Run by scripts/infra-check.sh (pytest in the infra venv). Each `check_*` function takes
 a parsed template and raises AssertionError on a violation; the `test_*` functions run
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import stat
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +22,7 @@ from typing import Any, Iterator
 import pytest
 
 INFRA = Path(__file__).resolve().parents[1]
+REPO = INFRA.parent
 TEMPLATE = INFRA / "template.yaml"
 sys.path.insert(0, str(INFRA / "tools"))
 
@@ -35,6 +41,8 @@ SCHEDULE_DLQ = "ScheduleDeadLetterQueue"
 LOG_GROUP = "EvaluatorLogGroup"
 INVOKE_CONFIG = "EvaluatorInvokeConfig"
 HEARTBEAT_ALARM = "HeartbeatAlarm"
+CONFIG_LAYER = "ConfigLayer"
+CONFIG_MOUNT = "/opt/config"  # a layer's content is mounted at /opt
 
 # The evaluator's complete permission set. Adding an action is a deliberate change:
 # update the template, this set, and infra/README.md together.
@@ -251,9 +259,28 @@ def check_function_packaging(template: dict[str, Any]) -> None:
     assert p["Timeout"] < 60, "a cycle must end before the next one-minute tick"
     env = p["Environment"]["Variables"]
     assert refs(env["FIREBELL_TABLE"]) == {TABLE}
-    assert env["FIREBELL_CONFIG"] == "/opt/config"
     assert refs(p["LoggingConfig"]["LogGroup"]) == {LOG_GROUP}
     assert refs(p["KmsKeyArn"]) == {KEY}
+
+
+def check_config_layer(template: dict[str, Any]) -> None:
+    """The config ships as a layer built by config-layer/Makefile, mounted where the
+    function reads it."""
+    layer = resource(template, CONFIG_LAYER)
+    assert layer["Type"] == "AWS::Serverless::LayerVersion", layer["Type"]
+    assert layer.get("Metadata", {}).get("BuildMethod") == "makefile", (
+        f"{CONFIG_LAYER} must be built by its Makefile (copy + validate), not zipped as is"
+    )
+    lp = layer["Properties"]
+    fn = props(template, FUNCTION)
+    assert fn["Runtime"] in lp["CompatibleRuntimes"], lp["CompatibleRuntimes"]
+    assert set(fn["Architectures"]) <= set(lp["CompatibleArchitectures"]), lp["CompatibleArchitectures"]
+    makefile = INFRA / lp["ContentUri"] / "Makefile"
+    assert makefile.is_file(), f"{makefile} missing"
+    assert f"build-{CONFIG_LAYER}:" in makefile.read_text(), f"{makefile}: no build-{CONFIG_LAYER} target"
+
+    assert [refs(x) for x in fn.get("Layers", [])] == [{CONFIG_LAYER}], f"{FUNCTION} layers: {fn.get('Layers')}"
+    assert fn["Environment"]["Variables"].get("FIREBELL_CONFIG") == CONFIG_MOUNT
 
 
 def check_retries(template: dict[str, Any]) -> None:
@@ -334,6 +361,7 @@ ALL_CHECKS = [
     check_function_role,
     check_scheduler_role,
     check_function_packaging,
+    check_config_layer,
     check_retries,
     check_watchdog,
     check_storage_and_keys,
@@ -455,6 +483,26 @@ NEGATIVE_CASES = [
         check_function_packaging,
     ),
     (
+        "config layer zipped as is (no Makefile build, no validation)",
+        _set(["Resources", CONFIG_LAYER, "Metadata"], {}),
+        check_config_layer,
+    ),
+    (
+        "function without the config layer",
+        _set(["Resources", FUNCTION, "Properties", "Layers"], []),
+        check_config_layer,
+    ),
+    (
+        "function reads its config elsewhere",
+        _set(["Resources", FUNCTION, "Properties", "Environment", "Variables", "FIREBELL_CONFIG"], "/var/task/config"),
+        check_config_layer,
+    ),
+    (
+        "layer for x86_64 only",
+        _set(["Resources", CONFIG_LAYER, "Properties", "CompatibleArchitectures"], ["x86_64"]),
+        check_config_layer,
+    ),
+    (
         "skip without reason",
         _set(["Resources", FUNCTION, "Metadata", "checkov", "skip", 0, "comment"], ""),
         check_checkov_skips_have_reasons,
@@ -470,3 +518,97 @@ def test_checks_catch_regressions(template: dict[str, Any], what: str, mutate, c
         check(mutated)
     # ... and the unmutated template still passes the same check.
     check(template)
+
+
+# ------------------------------------------------- the config layer's build
+#
+# These run infra/config-layer/Makefile the way `sam build` does (make --makefile
+# <Makefile> build-ConfigLayer, from a scratch copy, ARTIFACTS_DIR set) with a stand-in
+# for the firebell CLI that records how it was called. The real validation runs in
+# scripts/package.sh and every `sam build`.
+
+LAYER_SRC = INFRA / "config-layer"
+
+
+def _fake_firebell(tmp: Path, rc: int) -> tuple[Path, Path]:
+    log = tmp / "firebell.log"
+    exe = tmp / "fake-firebell"
+    exe.write_text(f'#!/bin/sh\nprintf "%s\\n" "$PWD" "$@" > "{log}"\nexit {rc}\n')
+    exe.chmod(0o755)
+    return exe, log
+
+
+def _layer_build(tmp: Path, config_dir: str | None = None, rc: int = 0, pwd: Path | None = None):
+    assert shutil.which("make"), "make is required (sam build needs it for the config layer)"
+    scratch = tmp / "scratch"
+    shutil.copytree(LAYER_SRC, scratch)  # sam build copies the layer source first
+    artifacts = tmp / "artifacts"
+    exe, log = _fake_firebell(tmp, rc)
+    env = {k: v for k, v in os.environ.items() if k not in ("FIREBELL_CONFIG_DIR", "MAKEFLAGS", "MAKELEVEL")}
+    env.update(ARTIFACTS_DIR=str(artifacts), FIREBELL=str(exe), PWD=str(pwd or tmp))
+    if config_dir is not None:
+        env["FIREBELL_CONFIG_DIR"] = config_dir
+    proc = subprocess.run(
+        ["make", "--makefile", str(LAYER_SRC / "Makefile"), "build-ConfigLayer"],
+        cwd=scratch, env=env, capture_output=True, text=True,
+    )
+    return proc, artifacts / "config", log
+
+
+def _shipped(config: Path) -> set[str]:
+    return {p.relative_to(config).as_posix() for p in config.rglob("*") if p.is_file()}
+
+
+def test_layer_build_ships_the_examples_config(tmp_path: Path) -> None:
+    proc, config, log = _layer_build(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    examples = REPO / "examples"
+    expected = {
+        p.relative_to(examples).as_posix()
+        for p in examples.rglob("*")
+        if p.is_file() and p.suffix in (".yaml", ".yml")
+        and p.relative_to(examples).parts[0] not in ("demo", "tests")
+    }
+    assert {"routing.yaml", "rules/payments.yaml"} <= expected, expected
+    assert _shipped(config) == expected
+    # validated in place: `firebell validate .` from the staged directory
+    assert log.read_text().splitlines() == [str(config.resolve()), "validate", "."]
+    for p in config.rglob("*"):
+        mode = stat.S_IMODE(p.stat().st_mode)
+        assert mode == (0o755 if p.is_dir() else 0o644), (p, oct(mode))
+
+
+def test_layer_build_ships_only_config_from_the_chosen_dir(tmp_path: Path) -> None:
+    src = tmp_path / "conf"
+    for rel in (
+        "rules/a.yaml", "rules/b.yml", "routing.yaml",           # shipped
+        "tests/t.yaml", "rules/tests/u.yaml", "demo/x.yaml",     # tests and demo data
+        ".hidden/h.yaml", ".h.yaml", "demo/day.jsonl", "README.md", "notes.txt", "gen.py",
+    ):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text("rules: []\n")
+    # relative to the directory sam build was started in (PWD)
+    proc, config, _ = _layer_build(tmp_path, config_dir="conf", pwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _shipped(config) == {"rules/a.yaml", "rules/b.yml", "routing.yaml"}
+
+
+def test_layer_build_fails_on_an_invalid_config(tmp_path: Path) -> None:
+    proc, config, log = _layer_build(tmp_path, rc=1)
+    assert proc.returncode != 0
+    assert log.exists(), "validator not called"
+    assert "is not valid" in proc.stderr, proc.stderr
+    assert not config.exists(), "an invalid config must not be left for packaging"
+
+
+@pytest.mark.parametrize("what", ["missing", "empty"])
+def test_layer_build_fails_without_config(tmp_path: Path, what: str) -> None:
+    src = tmp_path / "conf"
+    if what == "empty":
+        (src / "tests").mkdir(parents=True)
+        (src / "tests" / "t.yaml").write_text("tests: []\n")
+        (src / "README.md").write_text("hi\n")
+    proc, _, log = _layer_build(tmp_path, config_dir=str(src))
+    assert proc.returncode != 0
+    assert "does not exist" in proc.stderr if what == "missing" else "no config files" in proc.stderr
+    assert not log.exists(), "nothing to validate"
