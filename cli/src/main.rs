@@ -4,7 +4,9 @@
 mod backend;
 mod backtest;
 mod bundled;
+mod cost;
 mod demo;
+mod lint;
 mod routes;
 mod run;
 mod silence;
@@ -37,6 +39,10 @@ enum Command {
     Run(run::Args),
     /// Check config files: strict schema, cross-checks, routing tests.
     Validate(validate::Args),
+    /// Warn about rules likely to page badly (no runbook, unrouted, unguarded ratios, ...).
+    Lint(lint::Args),
+    /// Estimate the monthly AWS cost, per rule and in total, beside CloudWatch alarms.
+    Cost(cost::Args),
     /// Show which receivers a label set reaches, and the route that matched.
     Routes(routes::Args),
     /// Add, list or expire silences.
@@ -53,6 +59,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::main(a),
         Command::Run(a) => run::main(a),
         Command::Validate(a) => validate::main(a),
+        Command::Lint(a) => lint::main(&a),
+        Command::Cost(a) => cost::main(&a),
         Command::Routes(a) => routes::main(a),
         Command::Silence(a) => silence::main(a),
         Command::Test(a) => test::main(&a),

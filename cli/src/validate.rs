@@ -1,4 +1,5 @@
-//! `firebell validate PATH`: every error of every file at once, exit 1 on any.
+//! `firebell validate PATH`: every error of every file at once, exit 1 on any;
+//! then the lint warnings (`firebell lint`), errors with `--strict`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +17,8 @@ pub struct Args {
 
 pub fn main(args: Args) -> Result<ExitCode> {
     match firebell_engine::load(&args.path) {
-        Ok((config, warnings)) => {
+        Ok((config, mut warnings)) => {
+            warnings.extend(firebell_engine::lint::lint(&config));
             for w in warnings.warnings() {
                 eprintln!("{w}");
             }

@@ -4,8 +4,10 @@
 
 pub mod backtest;
 pub mod config;
+pub mod cost;
 pub mod cycle;
 pub mod keys;
+pub mod lint;
 pub mod unittest;
 
 pub use config::{Config, load};

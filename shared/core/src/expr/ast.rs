@@ -189,6 +189,52 @@ impl Node {
         }
     }
 
+    /// Collects the window (in datapoints) of every `RSUM`.
+    pub(crate) fn collect_windows(&self, out: &mut dyn FnMut(usize)) {
+        match self {
+            Node::Num(_) | Node::Metric(_) => {}
+            Node::Neg(x) => x.collect_windows(out),
+            Node::Binary(_, l, r) => {
+                l.collect_windows(out);
+                r.collect_windows(out);
+            }
+            Node::Call(f, args) => {
+                if let (Func::Rsum, Some(Node::Num(n))) = (f, args.get(1)) {
+                    out(*n as usize);
+                }
+                args.iter().for_each(|a| a.collect_windows(out));
+            }
+            Node::Fill(s, with) => {
+                s.collect_windows(out);
+                if let FillWith::Value(v) = with {
+                    v.collect_windows(out);
+                }
+            }
+        }
+    }
+
+    /// Collects the metric ids under the right-hand side of every division.
+    pub(crate) fn collect_divisors<'n>(&'n self, out: &mut dyn FnMut(&'n str)) {
+        match self {
+            Node::Num(_) | Node::Metric(_) => {}
+            Node::Neg(x) => x.collect_divisors(out),
+            Node::Binary(op, l, r) => {
+                l.collect_divisors(out);
+                r.collect_divisors(out);
+                if *op == BinOp::Div {
+                    r.collect_metrics(out);
+                }
+            }
+            Node::Call(_, args) => args.iter().for_each(|a| a.collect_divisors(out)),
+            Node::Fill(s, with) => {
+                s.collect_divisors(out);
+                if let FillWith::Value(v) = with {
+                    v.collect_divisors(out);
+                }
+            }
+        }
+    }
+
     /// How many datapoints before a bucket its value depends on through
     /// rolling windows: `RSUM(s, n)` looks `n - 1` buckets back (plus what
     /// `s` needs). `RATE`/`DIFF` and whole-series aggregates are not counted.

@@ -118,6 +118,29 @@ impl Expr {
         ids
     }
 
+    /// Metric ids the expression divides by (`errors / requests`:
+    /// `requests`): a ratio of metrics, whose value means little at low
+    /// volume. Division by numbers only (`latency / 1000`) gives none.
+    pub fn divisors(&self) -> BTreeSet<String> {
+        let mut ids = BTreeSet::new();
+        self.root.collect_divisors(&mut |id| {
+            if !ids.contains(id) {
+                ids.insert(id.to_string());
+            }
+        });
+        ids
+    }
+
+    /// The distinct `RSUM` windows of the expression, in datapoints
+    /// (an SLO burn-rate rule: its short and long window).
+    pub fn rolling_windows(&self) -> BTreeSet<usize> {
+        let mut out = BTreeSet::new();
+        self.root.collect_windows(&mut |n| {
+            out.insert(n);
+        });
+        out
+    }
+
     /// How many buckets before a datapoint its value depends on through
     /// rolling windows (`RSUM(s, 60)`: 59). The engine adds this to a rule's
     /// lookback. `RATE`/`DIFF` need one present datapoint before, which the

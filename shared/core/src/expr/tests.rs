@@ -559,4 +559,32 @@ fn history_counts_rolling_windows() {
     assert_eq!(h("IF(RSUM(a, 5) > 1, RSUM(a, 60), 0)"), 59);
     assert_eq!(h("RSUM(RSUM(a, 3), 4)"), 5);
     assert_eq!(h("FILL(a, RSUM(b, 10))"), 9);
+    let w = |src: &str| {
+        Expr::parse(src)
+            .unwrap()
+            .rolling_windows()
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(w("a + 1"), Vec::<usize>::new());
+    assert_eq!(
+        w("IF(RSUM(a, 5) / RSUM(b, 5) > 1, RSUM(a, 60), MIN(RSUM(-a, 60), 1))"),
+        [5, 60]
+    );
+}
+
+#[test]
+fn divisors_are_the_metrics_divided_by() {
+    let d = |src: &str| {
+        Expr::parse(src)
+            .unwrap()
+            .divisors()
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(d("100 * FILL(errors, 0) / requests"), ["requests"]);
+    assert_eq!(d("p99 / 1000"), Vec::<String>::new());
+    assert_eq!(d("a / (b + c) + IF(x, y / z)"), ["b", "c", "z"]);
+    assert_eq!(d("RSUM(e, 5) / RSUM(total, 5) / 0.001"), ["total"]);
+    assert_eq!(d("-(a / FILL(b, c))"), ["b", "c"]);
 }

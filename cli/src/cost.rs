@@ -1,0 +1,230 @@
+//! `firebell cost --config PATH`: the monthly cost of running a config with
+//! firebell, per rule and in total, beside the equivalent CloudWatch alarms.
+//! The model and its assumptions: `firebell_engine::cost`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use firebell_core::decode::format_duration;
+use firebell_engine::cost::{
+    ALERT_ITEM_KB, Assumptions, Estimate, HOURS_PER_MONTH, PRICES_RECORDED, Prices,
+    SHARED_READS_PER_CYCLE, SHARED_WRITES_PER_CYCLE, dollars, estimate, thousands,
+};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A config file or directory (every *.yaml / *.yml below it).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Lambda memory, in MB.
+    #[arg(long, default_value_t = 256.0)]
+    pub memory_mb: f64,
+    /// Duration of one evaluation cycle, in milliseconds (measure it: the
+    /// Lambda's billed duration).
+    #[arg(long, default_value_t = 300.0)]
+    pub cycle_ms: f64,
+    /// Incidents (fire, then resolve) per rule instance per month.
+    #[arg(long, default_value_t = 2.0)]
+    pub incidents: f64,
+    /// How long an incident fires, in minutes.
+    #[arg(long, default_value_t = 30.0)]
+    pub incident_minutes: f64,
+    /// Values a wildcard dimension (`*`) expands to.
+    #[arg(long, default_value_t = 1.0)]
+    pub wildcard_values: f64,
+    /// $ per 1,000 metrics requested with GetMetricData.
+    #[arg(long, default_value_t = 0.01)]
+    pub price_get_metric_data: f64,
+    /// $ per 1,000 CloudWatch API requests (ListMetrics).
+    #[arg(long, default_value_t = 0.01)]
+    pub price_api_requests: f64,
+    /// $ per million Lambda requests.
+    #[arg(long, default_value_t = 0.20)]
+    pub price_lambda_requests: f64,
+    /// $ per Lambda GB-second (arm64).
+    #[arg(long, default_value_t = 0.000_013_333_4)]
+    pub price_lambda_gb_second: f64,
+    /// $ per million DynamoDB write request units.
+    #[arg(long, default_value_t = 1.25)]
+    pub price_dynamodb_wru: f64,
+    /// $ per million DynamoDB read request units.
+    #[arg(long, default_value_t = 0.25)]
+    pub price_dynamodb_rru: f64,
+    /// $ per million SNS publishes.
+    #[arg(long, default_value_t = 0.50)]
+    pub price_sns: f64,
+    /// $ per standard-resolution alarm metric per month.
+    #[arg(long, default_value_t = 0.10)]
+    pub price_alarm: f64,
+    /// $ per high-resolution alarm metric per month.
+    #[arg(long, default_value_t = 0.30)]
+    pub price_alarm_high_res: f64,
+    /// $ per composite alarm per month.
+    #[arg(long, default_value_t = 0.50)]
+    pub price_alarm_composite: f64,
+}
+
+pub fn main(args: &Args) -> Result<ExitCode> {
+    let config = match firebell_engine::load(&args.config) {
+        Ok((config, _)) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let prices = Prices {
+        get_metric_data_per_1000_metrics: args.price_get_metric_data,
+        api_per_1000_requests: args.price_api_requests,
+        lambda_per_million_requests: args.price_lambda_requests,
+        lambda_per_gb_second: args.price_lambda_gb_second,
+        dynamodb_per_million_wru: args.price_dynamodb_wru,
+        dynamodb_per_million_rru: args.price_dynamodb_rru,
+        sns_per_million_publishes: args.price_sns,
+        alarm_standard: args.price_alarm,
+        alarm_high_resolution: args.price_alarm_high_res,
+        alarm_composite: args.price_alarm_composite,
+    };
+    let a = Assumptions {
+        memory_mb: args.memory_mb,
+        cycle_ms: args.cycle_ms,
+        cycle_every: Duration::from_secs(60),
+        incidents_per_rule: args.incidents,
+        incident_minutes: args.incident_minutes,
+        wildcard_values: args.wildcard_values,
+    };
+    let e = estimate(&config, &prices, &a);
+    print!(
+        "{}",
+        report(&args.config.display().to_string(), &e, &prices, &a)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The printed estimate.
+pub fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "firebell cost: {source}, {} rule(s), per month ({} hours)\n\n",
+        e.rules.len(),
+        HOURS_PER_MONTH
+    ));
+    let name_w = e
+        .rules
+        .iter()
+        .map(|r| r.rule.len())
+        .max()
+        .unwrap_or(4)
+        .max(28);
+    s.push_str(&format!(
+        "  {:<name_w$}  {:>5}  {:>7}  {:>13}  {:>9}  {:>9}  {:>9}  {:>9}   {}\n",
+        "rule",
+        "every",
+        "metrics",
+        "GetMetricData",
+        "DynamoDB",
+        "SNS",
+        "firebell",
+        "alarms",
+        "CloudWatch alarm equivalent"
+    ));
+    for r in &e.rules {
+        s.push_str(&format!(
+            "  {:<name_w$}  {:>5}  {:>7}  {:>13}  {:>9}  {:>9}  {:>9}  {:>9}   {}\n",
+            r.rule,
+            format_duration(r.interval),
+            r.metrics_per_evaluation,
+            dollars(r.get_metric_data + r.list_metrics),
+            dollars(r.dynamodb),
+            dollars(r.sns),
+            dollars(r.total()),
+            dollars(r.alarm.cost),
+            r.alarm.describe()
+        ));
+    }
+    let saved = e.metrics_requested_without_dedup - e.metrics_requested;
+    s.push_str(&format!(
+        "\n  Shared: Lambda {} ({} requests, {} GB-s); DynamoDB per cycle {} (lease, last tick, snapshot reads)\n",
+        dollars(e.lambda),
+        thousands(e.lambda_requests),
+        thousands(e.lambda_gb_seconds),
+        dollars(
+            e.dynamodb
+                - e.rules.iter().map(|r| r.dynamodb).sum::<f64>()
+        ),
+    ));
+    s.push_str(&format!(
+        "  GetMetricData: {} metrics requested a month after de-duplication ({} saved by fetching shared queries once)\n",
+        thousands(e.metrics_requested),
+        thousands(saved)
+    ));
+    s.push_str(&format!(
+        "\n  Total firebell:          {:>9} a month (GetMetricData {}, ListMetrics {}, Lambda {}, DynamoDB {}, SNS {})\n",
+        dollars(e.total),
+        dollars(e.get_metric_data),
+        dollars(e.list_metrics),
+        dollars(e.lambda),
+        dollars(e.dynamodb),
+        dollars(e.sns),
+    ));
+    s.push_str(&format!(
+        "  Total CloudWatch alarms: {:>9} a month (plus the same SNS publishes)\n",
+        dollars(e.cloudwatch_alarms)
+    ));
+    s.push('\n');
+    s.push_str(&wrap(&format!(
+        "Prices: us-east-1 list prices recorded {PRICES_RECORDED} (override with --price-*): GetMetricData ${} per 1,000 metrics; \
+ListMetrics ${} per 1,000 requests; Lambda arm64 ${} per million requests and ${} per GB-s (free tier not subtracted); \
+DynamoDB on demand ${} per million writes, ${} per million reads; SNS ${} per million publishes; \
+alarms ${} per metric (standard), ${} (high resolution), ${} per composite alarm.\n",
+        p.get_metric_data_per_1000_metrics,
+        p.api_per_1000_requests,
+        p.lambda_per_million_requests,
+        p.lambda_per_gb_second,
+        p.dynamodb_per_million_wru,
+        p.dynamodb_per_million_rru,
+        p.sns_per_million_publishes,
+        p.alarm_standard,
+        p.alarm_high_resolution,
+        p.alarm_composite,
+    )));
+    s.push_str(&wrap(&format!(
+        "Assumptions (override with flags): a cycle every {} ({} a month) of {} ms at {} MB; \
+{} incident(s) per rule a month, {} minutes each; {} value(s) per wildcard; \
+per cycle {} item writes and {} reads besides rule states; alert records {} KB. \
+Per-rule figures are each rule on its own; the totals fetch shared queries once.\n",
+        format_duration(a.cycle_every),
+        thousands(e.cycles),
+        a.cycle_ms,
+        a.memory_mb,
+        a.incidents_per_rule,
+        a.incident_minutes,
+        a.wildcard_values,
+        SHARED_WRITES_PER_CYCLE,
+        SHARED_READS_PER_CYCLE,
+        ALERT_ITEM_KB,
+    )));
+    s
+}
+
+/// Wraps a paragraph at 100 columns, continuation lines indented.
+fn wrap(text: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > 100 {
+            out.push_str(&line);
+            out.push('\n');
+            line = "  ".to_string();
+        } else if !line.is_empty() && line != "  " {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.trim().is_empty() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}

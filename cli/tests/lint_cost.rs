@@ -1,0 +1,101 @@
+//! `firebell lint`, lint warnings in `firebell validate`, and `firebell cost`.
+
+use std::process::{Command, Output};
+
+fn firebell(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_firebell"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run firebell")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const FIXTURE: &str = "cli/tests/fixtures/lint.yaml";
+
+fn findings(severity: &str) -> String {
+    let f = FIXTURE;
+    format!(
+        "{f}:3:11: {severity}: rule \"HostCpu\" pages (severity=page) but has no `runbook_url` annotation: whoever is woken up needs to know what to do [page-without-runbook]\n\
+         {f}:3:11: {severity}: rule \"HostCpu\" reaches only the root's default receiver \"ops\" (labels severity=page, team=search): no team route claims it [unrouted]\n\
+         {f}:3:11: {severity}: rule \"HostCpu\" pages on a single breaching datapoint (`for` 0s is shorter than two periods (2m)): one noisy datapoint wakes someone up [page-on-one-datapoint]\n\
+         {f}:3:11: {severity}: rule \"HostCpu\" pages on a cause metric (AWS/EC2 CPUUtilization): page on what users feel (errors, latency, availability) and ticket on causes [page-on-cause]\n\
+         {f}:9:11: {severity}: rule \"ApiErrors\" divides by `requests` without a `min_volume` guard: at low traffic one bad request is a large ratio [ratio-without-guard]\n"
+    )
+}
+
+#[test]
+fn lint_accepts_the_examples() {
+    let out = firebell(&["lint", "examples/"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ok: 6 rule(s), nothing to report\n");
+    let strict = firebell(&["lint", "--strict", "examples/"]);
+    assert!(strict.status.success());
+}
+
+#[test]
+fn lint_warns_and_strict_fails() {
+    let out = firebell(&["lint", FIXTURE]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}5 warnings in 2 rule(s)\n", findings("warning"))
+    );
+    let out = firebell(&["lint", "--strict", FIXTURE]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}5 errors in 2 rule(s)\n", findings("error"))
+    );
+}
+
+#[test]
+fn validate_prints_lint_warnings() {
+    let out = firebell(&["validate", FIXTURE]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), findings("warning"));
+    assert_eq!(
+        text(&out.stdout),
+        "ok: 1 file(s), 2 rule(s), 2 receiver(s), 5 warning(s)\n"
+    );
+    let out = firebell(&["validate", "--strict", FIXTURE]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn cost_of_the_examples() {
+    let out = firebell(&["cost", "--config", "examples"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        "firebell cost: examples, 6 rule(s), per month (730 hours)",
+        "PaymentsHighErrorRate              1m        2        $0.8760",
+        "PaymentsAvailability:ticket:3d    15m        2        $0.0586",
+        "2 alarms, 4 metrics + 1 composite",
+        "Total CloudWatch alarms:     $3.20 a month",
+        "Total firebell:",
+        "us-east-1 list prices recorded 2026-11-24",
+        "of 300 ms at 256 MB",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+    // Overrides change the figures: 17 alarm metrics at $0.20 and 3 composites.
+    let out = firebell(&[
+        "cost",
+        "--config",
+        "examples",
+        "--price-alarm",
+        "0.2",
+        "--cycle-ms",
+        "1000",
+    ]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("Total CloudWatch alarms:     $4.90 a month"),
+        "{s}"
+    );
+    assert!(s.contains("of 1000 ms at 256 MB"), "{s}");
+}
