@@ -1,26 +1,102 @@
 //! Opening the configured state store for commands that need one.
+//!
+//! `--backend embedded` (the default): the on-disk store under `--state DIR`.
+//! `--backend aws`: the DynamoDB table `--table NAME` (or `FIREBELL_TABLE`),
+//! with clients from the standard AWS environment (credentials, profiles,
+//! `AWS_REGION`, `AWS_ENDPOINT_URL`), exactly as the Lambda builds them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use firebell_aws::{DynamoStore, SdkConfig};
 use firebell_core::ports::{Clock, StateStore};
 use firebell_embedded::{FileStore, SystemClock};
+
+/// Which adapters a command uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Local: on-disk store (and, for `run`, a replay file and the terminal).
+    #[default]
+    Embedded,
+    /// AWS: DynamoDB store (and, for `run`, CloudWatch metrics and SNS).
+    Aws,
+}
+
+/// The environment variable naming the DynamoDB table (as in the Lambda).
+pub const TABLE_ENV: &str = "FIREBELL_TABLE";
 
 /// Where state lives. Embedded (on-disk) by default.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// Directory of the on-disk state store (embedded mode).
+    /// `embedded`: on-disk state (--state); `aws`: DynamoDB (--table), CloudWatch, SNS.
+    #[arg(long, value_enum, default_value_t = Backend::Embedded)]
+    pub backend: Backend,
+    /// Directory of the on-disk state store (embedded backend).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// DynamoDB table holding alert state (aws backend). Default: $FIREBELL_TABLE.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
 }
 
 impl StoreArgs {
-    pub fn open(&self) -> Result<Arc<dyn StateStore>> {
-        let dir = self.state.clone().unwrap_or_else(crate::default_state_dir);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-        let store = FileStore::open(&dir, clock)
-            .with_context(|| format!("opening state store {}", dir.display()))?;
-        Ok(Arc::new(store))
+    /// Rejects flags that belong to the other backend; the aws backend needs a table.
+    pub fn check(&self) -> Result<()> {
+        match self.backend {
+            Backend::Embedded if self.table.is_some() => {
+                bail!(
+                    "--table is for --backend aws (the embedded backend keeps state in --state DIR)"
+                )
+            }
+            Backend::Aws if self.state.is_some() => {
+                bail!(
+                    "--state is for --backend embedded (the aws backend keeps state in --table NAME)"
+                )
+            }
+            Backend::Aws => self.table_name().map(drop),
+            Backend::Embedded => Ok(()),
+        }
+    }
+
+    /// The on-disk state directory (embedded backend).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state.clone().unwrap_or_else(crate::default_state_dir)
+    }
+
+    /// The DynamoDB table: `--table`, else `FIREBELL_TABLE`.
+    pub fn table_name(&self) -> Result<String> {
+        self.table
+            .clone()
+            .or_else(|| std::env::var(TABLE_ENV).ok())
+            .filter(|t| !t.trim().is_empty())
+            .with_context(|| {
+                format!("--backend aws needs the DynamoDB table: --table NAME or {TABLE_ENV}=NAME")
+            })
+    }
+
+    /// The DynamoDB store over `sdk` (aws backend).
+    pub fn dynamo(&self, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Result<DynamoStore> {
+        Ok(DynamoStore::from_sdk_config(sdk, self.table_name()?, clock))
+    }
+
+    /// The configured store, on the wall clock.
+    pub async fn open(&self) -> Result<Arc<dyn StateStore>> {
+        self.check()?;
+        match self.backend {
+            Backend::Embedded => {
+                let dir = self.state_dir();
+                let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+                let store = FileStore::open(&dir, clock)
+                    .with_context(|| format!("opening state store {}", dir.display()))?;
+                Ok(Arc::new(store))
+            }
+            Backend::Aws => {
+                let table = self.table_name()?;
+                let sdk = firebell_aws::load_sdk_config().await;
+                let clock: Arc<dyn Clock> = Arc::new(firebell_aws::SystemClock);
+                Ok(Arc::new(DynamoStore::from_sdk_config(&sdk, table, clock)))
+            }
+        }
     }
 }

@@ -1,18 +1,26 @@
 //! `firebell run`: evaluation cycles with the same engine as the Lambda.
 //!
-//! Embedded (default): replay file as the metrics source, on-disk store,
-//! terminal notifier. No AWS account needed.
+//! - `--backend embedded` (default): replay file as the metrics source,
+//!   on-disk store, terminal notifier. No AWS account needed. With `--at` and
+//!   `--until`, cycles run minute by minute as fast as possible.
+//! - `--backend aws`: CloudWatch, DynamoDB (`--table` or `FIREBELL_TABLE`)
+//!   and SNS, with clients from the standard AWS environment (credentials,
+//!   profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`), built as the Lambda builds
+//!   them. `--once [--at T]` runs one cycle as of T; without `--once` cycles
+//!   follow the wall clock, one a minute, until Ctrl-C.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use firebell_core::ports::{Clock, MetricsSource, Notifier, StateStore};
 use firebell_core::series::Epoch;
 use firebell_embedded::{FileStore, JsonlNotifier, ManualClock, ReplaySource, TerminalNotifier};
 use firebell_engine::{Engine, EngineOptions};
 
+use crate::backend::{Backend, StoreArgs};
 use crate::timefmt::{hhmm, parse, rfc3339};
 
 #[derive(Debug, clap::Args)]
@@ -26,21 +34,20 @@ pub struct Args {
     /// Time of the (first) cycle, RFC 3339. Default: now.
     #[arg(long)]
     pub at: Option<String>,
-    /// With --at: run cycles minute by minute up to this time, as fast as possible.
+    /// With --at: run cycles minute by minute up to this time, as fast as possible (embedded).
     #[arg(long)]
     pub until: Option<String>,
-    /// Replay file of datapoints (REPLAY.md). Default: the bundled demo day.
+    /// Replay file of datapoints (REPLAY.md), embedded. Default: the bundled demo day.
     #[arg(long)]
     pub replay: Option<PathBuf>,
-    /// Directory of the on-disk state store.
-    #[arg(long)]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Also append every notification as JSON to this file.
     #[arg(long)]
     pub jsonl: Option<PathBuf>,
 }
 
-/// Publishes to the terminal and, optionally, a JSON Lines file.
+/// Publishes to every notifier in turn (terminal, SNS, JSON Lines).
 struct Tee(Vec<Arc<dyn Notifier>>);
 
 #[async_trait::async_trait]
@@ -56,8 +63,32 @@ impl Notifier for Tee {
     }
 }
 
+fn wall() -> Epoch {
+    jiff::Timestamp::now().as_second()
+}
+
 pub fn main(args: Args) -> Result<ExitCode> {
-    let (config, warnings) = match firebell_engine::load(&args.config) {
+    let Args {
+        config: config_path,
+        once,
+        at,
+        until,
+        replay,
+        store: store_args,
+        jsonl,
+    } = args;
+    store_args.check()?;
+    if store_args.backend == Backend::Aws {
+        if replay.is_some() {
+            bail!("--replay is for --backend embedded (the aws backend reads CloudWatch)");
+        }
+        if until.is_some() {
+            bail!(
+                "--until is for --backend embedded (with --backend aws, cycles follow the wall clock; use --once --at T for one cycle as of T)"
+            );
+        }
+    }
+    let (config, warnings) = match firebell_engine::load(&config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -67,49 +98,89 @@ pub fn main(args: Args) -> Result<ExitCode> {
     for w in warnings.warnings() {
         eprintln!("{w}");
     }
-    let source: ReplaySource = match &args.replay {
-        Some(p) => {
-            ReplaySource::from_path(p).with_context(|| format!("loading {}", p.display()))?
-        }
-        None => ReplaySource::parse(crate::bundled::DEMO_DAY_NAME, crate::bundled::DEMO_DAY)?,
-    };
-    let wall = || jiff::Timestamp::now().as_second();
-    let start: Epoch = match &args.at {
+    let start: Epoch = match &at {
         Some(s) => parse(s)?,
         None => wall(),
     };
     let start = start.div_euclid(60) * 60;
-    let until = args.until.as_deref().map(parse).transpose()?;
-    let clock = Arc::new(ManualClock::at_epoch(start));
-    let state_dir = args.state.clone().unwrap_or_else(crate::default_state_dir);
-    let store: Arc<dyn StateStore> = Arc::new(
-        FileStore::open(&state_dir, clock.clone() as Arc<dyn Clock>)
-            .with_context(|| format!("opening state store {}", state_dir.display()))?,
-    );
-    let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(TerminalNotifier::stdout())];
-    if let Some(p) = &args.jsonl {
-        notifiers.push(Arc::new(JsonlNotifier::open(p)?));
-    }
-    let engine = Engine::new(
-        Arc::new(config),
-        Arc::new(source) as Arc<dyn MetricsSource>,
-        store,
-        Arc::new(Tee(notifiers)),
-        EngineOptions {
-            owner: format!("firebell-run-{}", std::process::id()),
-            ..EngineOptions::default()
-        },
-    );
+    let until = until.as_deref().map(parse).transpose()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
+        let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
+        let owner = format!("firebell-run-{}", std::process::id());
+        let (source, store, clock): (Arc<dyn MetricsSource>, Arc<dyn StateStore>, _) =
+            match store_args.backend {
+                Backend::Embedded => {
+                    let source = match &replay {
+                        Some(p) => ReplaySource::from_path(p)
+                            .with_context(|| format!("loading {}", p.display()))?,
+                        None => ReplaySource::parse(
+                            crate::bundled::DEMO_DAY_NAME,
+                            crate::bundled::DEMO_DAY,
+                        )?,
+                    };
+                    let clock = Arc::new(ManualClock::at_epoch(start));
+                    let state_dir = store_args.state_dir();
+                    let store = FileStore::open(&state_dir, clock.clone() as Arc<dyn Clock>)
+                        .with_context(|| format!("opening state store {}", state_dir.display()))?;
+                    notifiers.push(Arc::new(TerminalNotifier::stdout()));
+                    (
+                        Arc::new(source) as Arc<dyn MetricsSource>,
+                        Arc::new(store) as Arc<dyn StateStore>,
+                        Some(clock),
+                    )
+                }
+                Backend::Aws => {
+                    // The Lambda's wiring: one SDK config, the wall clock.
+                    let sdk = firebell_aws::load_sdk_config().await;
+                    let clock: Arc<dyn Clock> = Arc::new(firebell_aws::SystemClock);
+                    let cloudwatch =
+                        firebell_aws::CloudWatchSource::from_sdk_config(&sdk, clock.clone());
+                    let store = store_args.dynamo(&sdk, clock)?;
+                    notifiers.push(Arc::new(firebell_aws::SnsNotifier::from_sdk_config(&sdk)));
+                    (
+                        Arc::new(cloudwatch) as Arc<dyn MetricsSource>,
+                        Arc::new(store) as Arc<dyn StateStore>,
+                        None,
+                    )
+                }
+            };
+        if let Some(p) = &jsonl {
+            notifiers.push(Arc::new(JsonlNotifier::open(p)?));
+        }
+        let engine = Engine::new(
+            Arc::new(config),
+            source,
+            store,
+            Arc::new(Tee(notifiers)),
+            EngineOptions {
+                owner,
+                ..EngineOptions::default()
+            },
+        );
+        // Ctrl-C: the running cycle stops cleanly (the outbox and the next
+        // cycle finish its work) and no further cycle starts.
+        let interrupted = Arc::new(AtomicBool::new(false));
+        if !once {
+            let flag = interrupted.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+        let stop = interrupted.clone();
+        let should_stop = move || stop.load(Ordering::SeqCst);
         let mut now = start;
         loop {
-            clock.set_epoch(now);
-            let report = engine.run_cycle(now, &|| false).await?;
+            if let Some(c) = &clock {
+                c.set_epoch(now);
+            }
+            let report = engine.run_cycle(now, &should_stop).await?;
             print_report(&report);
-            if args.once {
+            if once || interrupted.load(Ordering::SeqCst) {
                 break;
             }
             now += 60;
@@ -117,9 +188,27 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 Some(u) if now > u => break,
                 Some(_) => {}
                 None => {
-                    // Live: wait for the next minute of wall-clock time.
+                    // Live: the next minute of wall-clock time. On AWS a
+                    // cycle that overran by whole minutes skips them, as the
+                    // Lambda refuses stale ticks (the next cycle replays
+                    // every datapoint it has not seen); a replay catches up.
+                    let current = wall().div_euclid(60) * 60;
+                    if store_args.backend == Backend::Aws && current > now {
+                        eprintln!(
+                            "{} behind the wall clock: skipping to {}",
+                            rfc3339(now),
+                            rfc3339(current)
+                        );
+                        now = current;
+                    }
                     let wait = (now - wall()).max(0) as u64;
-                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+                        _ = tokio::signal::ctrl_c() => break,
+                    }
+                    if interrupted.load(Ordering::SeqCst) {
+                        break;
+                    }
                 }
             }
         }

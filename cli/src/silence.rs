@@ -91,7 +91,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
                     created_by,
                     comment,
                 };
-                let store = store.open()?;
+                let store = store.open().await?;
                 match silence::add(store.as_ref(), &cfg.notify.silence_policy, now, spec).await {
                     Ok(s) => {
                         println!(
@@ -113,7 +113,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 }
             }
             Action::List { store } => {
-                let store = store.open()?;
+                let store = store.open().await?;
                 let list = silence::list(store.as_ref(), now).await?;
                 if list.is_empty() {
                     println!("no silences");
@@ -138,7 +138,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Action::Expire { id, store } => {
-                let store = store.open()?;
+                let store = store.open().await?;
                 match silence::expire(store.as_ref(), now, &id).await {
                     Ok(s) => {
                         println!("silence {} expired at {}", s.id, rfc3339(s.ends_at));
