@@ -438,28 +438,33 @@ impl Engine {
         // 2. One query per distinct metric across all instances.
         let mut query_ids: HashMap<String, String> = HashMap::new();
         let mut queries: Vec<MetricQuery> = Vec::new();
-        let mut start = now;
+        // Query id -> the earliest time a rule using it needs.
+        let mut start_of: HashMap<String, Epoch> = HashMap::new();
         for (rule, insts) in &work {
             let step = rule.step().as_secs() as i64;
             let grid = Grid::ending_at(now, rule.lookback().as_secs() as i64, step);
-            start = start.min(grid.start);
             for inst in insts {
                 for spec in inst.specs.values() {
-                    if let std::collections::hash_map::Entry::Vacant(slot) =
-                        query_ids.entry(spec.dedup_key())
-                    {
-                        let id = format!("q{}", queries.len());
-                        slot.insert(id.clone());
-                        queries.push(MetricQuery {
-                            id,
-                            spec: spec.clone(),
-                        });
-                    }
+                    let id = match query_ids.entry(spec.dedup_key()) {
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            let id = format!("q{}", queries.len());
+                            slot.insert(id.clone());
+                            queries.push(MetricQuery {
+                                id: id.clone(),
+                                spec: spec.clone(),
+                            });
+                            id
+                        }
+                        std::collections::hash_map::Entry::Occupied(slot) => slot.get().clone(),
+                    };
+                    let s = start_of.entry(id).or_insert(grid.start);
+                    *s = (*s).min(grid.start);
                 }
             }
         }
         report.queries = queries.len();
-        let series = match self.metrics.fetch(&queries, start, now).await {
+        let fetched = self.fetch_grouped(&queries, &start_of, now).await;
+        let series = match fetched {
             Ok(s) => s,
             Err(e) => {
                 // No data, no judgement: states stay as they are (no false resolve).
@@ -742,6 +747,60 @@ impl Engine {
     }
 }
 
+/// Queries whose start times lie within this of each other are fetched together.
+const FETCH_GROUP_SPAN: Epoch = 3600;
+
+impl Engine {
+    /// Fetches every query from the start its rules need, not all from the
+    /// earliest: a rule with a long lookback (an SLO's 3-day window at
+    /// 15-minute periods) must not stretch the 1-minute queries of the
+    /// others to days. Queries whose starts lie within
+    /// [`FETCH_GROUP_SPAN`] share one fetch from the earliest of them.
+    async fn fetch_grouped(
+        &self,
+        queries: &[MetricQuery],
+        start_of: &HashMap<String, Epoch>,
+        now: Epoch,
+    ) -> Result<Vec<firebell_core::ports::MetricSeries>, MetricsError> {
+        let mut out = Vec::new();
+        for (start, group) in &fetch_groups(queries, start_of, now) {
+            out.extend(self.metrics.fetch(group, *start, now).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// The fetches of [`Engine::fetch_grouped`]: `(start, queries)`, latest
+/// start first; a group spans at most [`FETCH_GROUP_SPAN`] of starts and is
+/// fetched from its earliest.
+fn fetch_groups(
+    queries: &[MetricQuery],
+    start_of: &HashMap<String, Epoch>,
+    now: Epoch,
+) -> Vec<(Epoch, Vec<MetricQuery>)> {
+    let mut by_start: Vec<(Epoch, &MetricQuery)> = queries
+        .iter()
+        .map(|q| (start_of.get(&q.id).copied().unwrap_or(now), q))
+        .collect();
+    // Latest start (shortest lookback) first.
+    by_start.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let mut groups: Vec<(Epoch, Vec<MetricQuery>)> = Vec::new();
+    let mut latest = None;
+    for (start, q) in by_start {
+        match (groups.last_mut(), latest) {
+            (Some((group_start, group)), Some(l)) if l - start <= FETCH_GROUP_SPAN => {
+                *group_start = start;
+                group.push(q.clone());
+            }
+            _ => {
+                latest = Some(start);
+                groups.push((start, vec![q.clone()]));
+            }
+        }
+    }
+    groups
+}
+
 /// A metric spec with its wildcard dimensions (`*`) set from an instance's labels.
 fn expand_wildcards(spec: &MetricSpec, labels: &Labels) -> MetricSpec {
     let mut spec = spec.clone();
@@ -968,6 +1027,47 @@ mod tests {
         assert!(got["a"].starts_with("{% set budget_spent = -2 %}"));
         let got = with_context(&ann, &[("budget_spent".to_string(), Some(1e-12))]);
         assert!(got["a"].starts_with("{% set budget_spent = 0 %}"));
+    }
+
+    #[test]
+    fn queries_are_fetched_from_the_start_their_rules_need() {
+        let q = |id: &str| MetricQuery {
+            id: id.to_string(),
+            spec: MetricSpec {
+                namespace: "N".into(),
+                metric_name: id.into(),
+                dimensions: BTreeMap::new(),
+                stat: firebell_core::model::Stat::Sum,
+                period: std::time::Duration::from_secs(60),
+            },
+        };
+        let now = 1_000_000;
+        let queries = [q("a"), q("b"), q("c"), q("d"), q("e")];
+        let start_of: HashMap<String, Epoch> = [
+            ("a", now - 600),
+            ("b", now - 7_200),
+            ("c", now - 3 * 86_400),
+            ("d", now - 1_800),
+            ("e", now - 600),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+        let groups: Vec<(Epoch, Vec<String>)> = fetch_groups(&queries, &start_of, now)
+            .into_iter()
+            .map(|(s, g)| (now - s, g.into_iter().map(|q| q.id).collect()))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                (
+                    1_800,
+                    vec!["a".to_string(), "e".to_string(), "d".to_string()]
+                ),
+                (7_200, vec!["b".to_string()]),
+                (3 * 86_400, vec!["c".to_string()]),
+            ]
+        );
     }
 
     #[test]
