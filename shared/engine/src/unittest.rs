@@ -424,6 +424,7 @@ fn decode_group(d: &mut Decoder<'_>, node: &Node, index: usize, step: i64) -> Op
         }),
         None => Some(step),
     };
+    let start_pos = f.key_node("start").map(|k| Pos::of(k.span()));
     let start = match f.opt("start") {
         Some(n) => d.str(n, "start").and_then(|s| {
             match s.trim().parse::<firebell_core::Timestamp>() {
@@ -463,6 +464,34 @@ fn decode_group(d: &mut Decoder<'_>, node: &Node, index: usize, step: i64) -> Op
                     input_series.push(s);
                 }
             }
+        }
+    }
+    // Datapoints sit on their period's grid, as CloudWatch labels them.
+    for s in &input_series {
+        let period = s.spec.period.as_secs() as i64;
+        if let Some(iv) = interval
+            && iv % period != 0
+        {
+            d.error_at(
+                s.pos,
+                format!(
+                    "the values are {} apart (`interval`), not a multiple of the series' period {}",
+                    fmt_secs(iv),
+                    fmt_secs(period)
+                ),
+            );
+        }
+        if let Some(t) = start
+            && t.rem_euclid(period) != 0
+        {
+            d.error_at(
+                start_pos.unwrap_or(pos),
+                format!(
+                    "`start` is not on the {} grid of the series at line {} (datapoints are labelled at multiples of their period)",
+                    fmt_secs(period),
+                    s.pos.line
+                ),
+            );
         }
     }
     let mut alert_rule_tests = Vec::new();
@@ -1589,6 +1618,25 @@ tests:
                 "t.yaml:16:16: error: `until` 0s must be a positive multiple of the evaluation interval 1m",
                 "t.yaml:18:14: error: expected notification is missing required field `receiver`",
                 "t.yaml:19:5: error: test has neither `alert_rule_test` nor `notification_test`: it checks nothing",
+            ]
+        );
+    }
+
+    #[test]
+    fn datapoints_must_sit_on_their_period_grid() {
+        let text = r#"config: ../
+tests:
+  - start: 2026-11-23T12:00:30Z
+    interval: 90s
+    input_series:
+      - {namespace: N, metric: M, stat: Sum, period: 1m, values: "1x3"}
+    notification_test: [{until: 5m}]
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "t.yaml:3:5: error: `start` is not on the 1m grid of the series at line 6 (datapoints are labelled at multiples of their period)",
+                "t.yaml:6:10: error: the values are 1m30s apart (`interval`), not a multiple of the series' period 1m",
             ]
         );
     }
