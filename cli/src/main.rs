@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => demo::main(a),
         Command::Run(a) => run::main(a),
-        Command::Validate(a) => validate::main(a),
+        Command::Validate(a) => validate::main(&a),
         Command::Lint(a) => lint::main(&a),
         Command::Cost(a) => cost::main(&a),
         Command::Routes(a) => routes::main(a),

@@ -15,7 +15,7 @@ pub struct Args {
     pub strict: bool,
 }
 
-pub fn main(args: Args) -> Result<ExitCode> {
+pub fn main(args: &Args) -> Result<ExitCode> {
     match firebell_engine::load(&args.path) {
         Ok((config, mut warnings)) => {
             warnings.extend(firebell_engine::lint::lint(&config));
