@@ -113,10 +113,11 @@ pub struct Outcome {
     pub messages: Vec<(Epoch, Outbound)>,
 }
 
+/// Called after every cycle with its time, transitions and sent messages.
+pub type OnCycle<'a> = dyn FnMut(Epoch, &[Transition], &[Outbound]) + 'a;
+
 /// Replays the bundled day through the engine.
-pub async fn replay_day(
-    on_cycle: &mut dyn FnMut(Epoch, &[Transition], &[Outbound]),
-) -> Result<Outcome> {
+pub async fn replay_day(on_cycle: &mut OnCycle<'_>) -> Result<Outcome> {
     let config = Arc::new(bundled::example_config()?);
     let source = ReplaySource::parse(bundled::DEMO_DAY_NAME, bundled::DEMO_DAY)
         .context("loading the demo day")?;
@@ -181,7 +182,7 @@ fn event_time(e: &Event) -> Epoch {
     }
 }
 
-pub fn main(args: Args) -> Result<ExitCode> {
+pub fn main(args: &Args) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -56,12 +56,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(a) => demo::main(a),
+        Command::Demo(a) => demo::main(&a),
         Command::Run(a) => run::main(a),
         Command::Validate(a) => validate::main(&a),
         Command::Lint(a) => lint::main(&a),
         Command::Cost(a) => cost::main(&a),
-        Command::Routes(a) => routes::main(a),
+        Command::Routes(a) => routes::main(&a),
         Command::Silence(a) => silence::main(a),
         Command::Test(a) => test::main(&a),
         Command::Backtest(a) => backtest::main(&a),

@@ -16,7 +16,7 @@ pub struct Args {
     pub labels: String,
 }
 
-pub fn main(args: Args) -> Result<ExitCode> {
+pub fn main(args: &Args) -> Result<ExitCode> {
     let (config, _) = match firebell_engine::load(&args.config) {
         Ok(c) => c,
         Err(e) => {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `firebell backtest`: over the demo's replayed day it sends exactly what
 //! `firebell demo` sends; `--compare` shows what a config change alters.
 

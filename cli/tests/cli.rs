@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The `firebell` command as a new user runs it.
 
 use std::process::{Command, Output};

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `firebell lint`, lint warnings in `firebell validate`, and `firebell cost`.
 
 use std::process::{Command, Output};

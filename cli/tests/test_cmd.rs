@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `firebell test`: the example rule tests pass, a failing one prints its
 //! diff and exits 1, and broken test files are reported with positions.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The engine over the embedded adapters: cycles, restarts, duplicates,
 //! overlaps and config changes.
 
@@ -5,7 +6,7 @@ use std::sync::Arc;
 
 use firebell_core::diag::Diagnostics;
 use firebell_core::ports::{Clock, StateStore};
-use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySeries, ReplaySource};
+use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySource};
 use firebell_engine::{Config, Engine, EngineOptions, Skip};
 
 const T0: i64 = 1_795_392_000;
