@@ -376,6 +376,13 @@ fn print_report(h: &Header, r: &BacktestReport, config: &Config, timeline: bool)
             }
         }
     }
+    let early = r.warmup_transitions();
+    if early > 0 {
+        println!(
+            "\nnote: {early} state change{} dated before --from: the first cycle judges each rule's lookback, as a fresh deployment would",
+            plural(early)
+        );
+    }
     println!(
         "\n{} notification{} ({} page{}) to {} receiver{}",
         r.notifications.len(),

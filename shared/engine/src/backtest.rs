@@ -13,8 +13,11 @@
 //!
 //! A cycle at `t` sees the datapoints labelled before `t` (a 1-minute
 //! datapoint labelled `t` is complete at `t + 1m`, as CloudWatch labels
-//! periods), so a backtest over `[from, to]` judges exactly the data of that
-//! range, like the Lambda would have if it had run once a minute.
+//! periods), so a backtest over `[from, to]` judges the data of that range
+//! like the Lambda would have if it had run once a minute. It starts on an
+//! empty store, as a fresh deployment at `from` would: the first cycle
+//! judges each rule's lookback before `from`, so early state changes may be
+//! dated before `from` ([`BacktestReport::warmup_transitions`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -390,8 +393,9 @@ pub struct RuleStats {
     pub pages: usize,
     /// Re-fires within [`FLAP_WINDOW`] of the same instance resolving.
     pub flaps: usize,
-    /// Seconds any instance was firing, summed over instances (datapoint
-    /// times; an alert still firing at the end counts up to the end).
+    /// Seconds any instance was firing within `[from, to]`, summed over
+    /// instances (datapoint times; an alert still firing at the end counts
+    /// up to the end).
     pub firing_secs: i64,
     /// Instances still firing at the end.
     pub firing_at_end: usize,
@@ -452,6 +456,15 @@ impl BacktestReport {
 
     pub fn pages(&self) -> usize {
         self.notifications.iter().filter(|n| n.is_page()).count()
+    }
+
+    /// State changes dated before `from`: the first cycle judged the
+    /// rules' lookback before the range (as a fresh deployment would).
+    pub fn warmup_transitions(&self) -> usize {
+        self.timeline
+            .iter()
+            .filter(|e| matches!(e, TimelineEntry::Transition { at, .. } if *at < self.from))
+            .count()
     }
 }
 
@@ -514,7 +527,7 @@ pub fn analyze(config: &Config, sim: &Simulation) -> BacktestReport {
             }
             Event::Resolved { at, .. } => {
                 if let Some(since) = firing_since.remove(&key) {
-                    rules[i].firing_secs += (at - since).max(0);
+                    rules[i].firing_secs += (at - since.max(sim.from)).max(0);
                 }
                 last_resolved.insert(key, at);
             }
@@ -533,7 +546,7 @@ pub fn analyze(config: &Config, sim: &Simulation) -> BacktestReport {
     }
     for ((rule, _), since) in firing_since {
         let i = stats_of(&rule, &mut rules);
-        rules[i].firing_secs += (sim.to - since).max(0);
+        rules[i].firing_secs += (sim.to - since.max(sim.from)).max(0);
         rules[i].firing_at_end += 1;
     }
 
