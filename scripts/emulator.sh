@@ -10,10 +10,15 @@
 # until it answers and prints `export` lines for AWS_ENDPOINT_URL, dummy
 # credentials, AWS_REGION and FIREBELL_EMULATOR_PID. Running `start` again while
 # the emulator is up prints the same lines. `stop` ends it. `status` says
-# whether it runs. Everything but the export lines goes to stderr.
+# whether it runs. `install-lambda` installs the pinned cargo-lambda into
+# ./.venv and prints its path. Everything but the export lines (and that path)
+# goes to stderr.
 set -euo pipefail
 
 MINISTACK_VERSION="1.5.33"
+# The Lambda runtime emulator (`cargo lambda watch`), for scripts/lambda-test.sh
+# and scripts/coldstart.sh; its PyPI wheel bundles the binary (and zig).
+CARGO_LAMBDA_VERSION="1.9.2"
 CBOR2_VERSION="6.3.0"
 START_TIMEOUT_SECS="${FIREBELL_EMULATOR_TIMEOUT:-30}"
 
@@ -66,6 +71,23 @@ EOF
     "$PY" -m pip install --disable-pip-version-check --no-input -q \
         "ministack==$MINISTACK_VERSION" "cbor2==$CBOR2_VERSION" >&2 </dev/null ||
         die "pip install of ministack failed"
+}
+
+# Installs the pinned cargo-lambda into ./.venv (once) and prints its path.
+cmd_install_lambda() {
+    ensure_venv
+    local bin="$VENV/bin/cargo-lambda"
+    if ! [[ -x "$bin" ]] || ! "$PY" - "$CARGO_LAMBDA_VERSION" <<'EOF' >/dev/null 2>&1; then
+import sys
+from importlib.metadata import version
+sys.exit(0 if version("cargo-lambda") == sys.argv[1] else 1)
+EOF
+        log "installing cargo-lambda==$CARGO_LAMBDA_VERSION into $VENV"
+        "$PY" -m pip install --disable-pip-version-check --no-input -q \
+            "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2 </dev/null ||
+            die "pip install of cargo-lambda failed"
+    fi
+    printf '%s\n' "$bin"
 }
 
 free_port() {
@@ -187,8 +209,9 @@ case "${1:-}" in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+install-lambda) cmd_install_lambda ;;
 *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|install-lambda" >&2
     echo '  eval "$('"$0"' start)" && cargo test -p firebell-aws; '"$0"' stop' >&2
     exit 2
     ;;

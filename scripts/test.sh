@@ -5,7 +5,9 @@
 #   2. the AWS wire-protocol emulator (ministack, pinned, in ./.venv), started on a free port;
 #   3. cargo test for the whole workspace: unit, timeline, golden, store contract,
 #      CLI and emulator-backed tests (they fail loudly if the emulator is missing);
-#   4. the infrastructure checks (cfn-lint, checkov, template assertions).
+#   4. the evaluator binary under `cargo lambda watch` against the emulator
+#      (scripts/lambda-test.sh: invoke, SNS -> SQS notification, EMF heartbeat);
+#   5. the infrastructure checks (cfn-lint, checkov, template assertions).
 #
 # Usage: scripts/test.sh            (from anywhere; CI runs it from a fresh clone)
 set -euo pipefail
@@ -33,6 +35,9 @@ trap 'scripts/emulator.sh stop >/dev/null 2>&1 || true' EXIT
 step "cargo test --workspace"
 cargo test --workspace --lib --bins --tests --examples --no-fail-fast
 cargo test --workspace --doc
+
+step "the evaluator under the Lambda runtime emulator (cargo lambda watch)"
+scripts/lambda-test.sh
 
 if [ -x scripts/infra-check.sh ]; then
     step "infrastructure checks"

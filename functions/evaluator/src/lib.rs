@@ -151,6 +151,7 @@ pub async fn handle(
         return Ok(outcome);
     }
     let margin = Duration::from_millis(deps.settings.safety_margin_ms);
+    let deadline = effective_deadline(deadline, SystemTime::now());
     let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
     let should_stop = move || SystemTime::now() >= stop_at;
     let result = deps.engine.run_cycle(tick, &should_stop).await;
@@ -193,6 +194,21 @@ pub async fn handle(
             tracing::error!(tick, error = %e, retryable = e.is_retryable(), "cycle failed");
             Err(format!("cycle {tick} failed: {e}"))
         }
+    }
+}
+
+/// Deadlines before this (2001-09-09, 10^12 ms) are not Unix times.
+const EARLIEST_ABSOLUTE_DEADLINE: Duration = Duration::from_secs(1_000_000_000);
+
+/// The invocation's deadline as a wall-clock time. Lambda sends Unix
+/// milliseconds (`Lambda-Runtime-Deadline-Ms`); some runtime emulators send
+/// the timeout instead (`cargo lambda watch` sends `600000`), which read as a
+/// Unix time lies in 1970 and would stop every cycle before it starts. Such a
+/// value is taken as milliseconds from `now`.
+pub fn effective_deadline(deadline: SystemTime, now: SystemTime) -> SystemTime {
+    match deadline.duration_since(UNIX_EPOCH) {
+        Ok(since) if since < EARLIEST_ABSOLUTE_DEADLINE => now + since,
+        _ => deadline,
     }
 }
 
@@ -346,6 +362,22 @@ mod tests {
                 .tick(0)
                 .unwrap_err()
                 .starts_with("scheduled time \"yesterday\" is not RFC 3339")
+        );
+    }
+
+    #[test]
+    fn a_deadline_that_is_no_unix_time_counts_from_now() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_795_448_880_123);
+        // Lambda: absolute Unix milliseconds, kept as they are.
+        let real = now + Duration::from_secs(50);
+        assert_eq!(effective_deadline(real, now), real);
+        let past = now - Duration::from_secs(1);
+        assert_eq!(effective_deadline(past, now), past);
+        // `cargo lambda watch`: the timeout, 600000 ms.
+        let emulated = UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(
+            effective_deadline(emulated, now),
+            now + Duration::from_secs(600)
         );
     }
 

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The evaluator under a real Lambda runtime: `cargo lambda watch` (cargo-lambda's
+# Runtime API emulator, pinned, in ./.venv) runs the debug `evaluator` binary
+# with the Lambda's environment (FIREBELL_CONFIG, FIREBELL_TABLE, AWS_*) against
+# the AWS emulator. After metric data that breaches the test rule it invokes an
+# EventBridge Scheduler event and checks that
+#
+#   1. the invocation returns a completed cycle that sent a notification;
+#   2. the notification arrives on the SQS queue subscribed to the receiver's topic;
+#   3. the function's stdout carries the EMF heartbeat line (Heartbeat 1);
+#   4. a stale tick is refused, with an EMF line whose Heartbeat is 0.
+#
+# Usage: scripts/lambda-test.sh
+#   Uses the emulator at AWS_ENDPOINT_URL when set (scripts/test.sh exports
+#   one); otherwise starts a private ministack and stops it on exit. Fails
+#   loudly, never skips; every wait is bounded.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+INVOKE_TIMEOUT_SECS="${FIREBELL_LAMBDA_TEST_TIMEOUT:-300}"
+PY="$ROOT/.venv/bin/python"
+
+log() { printf 'lambda-test: %s\n' "$*" >&2; }
+die() {
+    log "FAIL: $*"
+    exit 1
+}
+
+CARGO_LAMBDA="$(scripts/emulator.sh install-lambda)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/firebell-lambda-test.XXXXXX")"
+WATCH_PID=""
+EMULATOR_PID=""
+cleanup() {
+    local rc=$?
+    if [[ -n "$WATCH_PID" ]]; then
+        # Its own session: the group holds `cargo run` and the function too.
+        kill -- "-$WATCH_PID" 2>/dev/null || true
+        wait "$WATCH_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$EMULATOR_PID" ]]; then
+        kill "$EMULATOR_PID" 2>/dev/null || true
+        wait "$EMULATOR_PID" 2>/dev/null || true
+    fi
+    if ((rc != 0)); then
+        log "cargo lambda watch log ($WORK/watch.log), last lines:"
+        tail -n 40 "$WORK/watch.log" >&2 2>/dev/null || true
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits (bounded) until 127.0.0.1:$1 accepts connections; $2 is the pid that must stay alive.
+wait_port() {
+    local port="$1" pid="$2" i
+    for i in $(seq 1 120); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.25
+    done
+    return 1
+}
+
+if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
+    # A private emulator: never the shared one scripts/emulator.sh manages.
+    port="$(free_port)"
+    log "AWS_ENDPOINT_URL not set: starting a private ministack on port $port"
+    BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" \
+        setsid "$PY" -m ministack </dev/null >"$WORK/ministack.log" 2>&1 &
+    EMULATOR_PID=$!
+    wait_port "$port" "$EMULATOR_PID" || die "ministack did not start (log: $WORK/ministack.log)"
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+fi
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+
+# Debug build, shared target dir: `cargo test` already built the dependencies.
+log "building the evaluator (debug)"
+cargo build -q -p firebell-evaluator --bin evaluator
+
+# After the build: the scheduled tick must be fresh when it is invoked.
+log "fixture: table, topic, subscribed queue, breaching metric data, config ($WORK)"
+"$PY" scripts/lambda_fixture.py setup "$WORK" >"$WORK/fixture.out"
+
+port="$(free_port)"
+log "cargo lambda watch on 127.0.0.1:$port"
+setsid "$CARGO_LAMBDA" lambda watch --bin evaluator --ignore-changes \
+    -A 127.0.0.1 -P "$port" --env-file "$WORK/env" \
+    </dev/null >"$WORK/watch.log" 2>&1 &
+WATCH_PID=$!
+wait_port "$port" "$WATCH_PID" || die "cargo lambda watch did not start"
+
+invoke() { # event file -> response file
+    timeout "$INVOKE_TIMEOUT_SECS" "$CARGO_LAMBDA" lambda invoke evaluator \
+        -A 127.0.0.1 -P "$port" --data-file "$1" >"$2" ||
+        die "invoking with $1 failed or took over ${INVOKE_TIMEOUT_SECS}s: $(cat "$2")"
+}
+
+# The EMF line of the invocation for tick $1 (waits for stdout to catch up).
+emf_line() {
+    local i line
+    for i in $(seq 1 40); do
+        line="$(grep -F '"_aws"' "$WORK/watch.log" | grep -E "\"tick\":$1[,}]" | tail -n 1 || true)"
+        if [[ -n "$line" ]]; then
+            printf '%s\n' "$line"
+            return 0
+        fi
+        sleep 0.25
+    done
+    die "no EMF line for tick $1 on the function's stdout"
+}
+
+log "invoke: a scheduled tick whose rule breaches"
+invoke "$WORK/event.json" "$WORK/response.json"
+tick="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["tick"])' "$WORK/fixture.json")"
+"$PY" - "$WORK/response.json" "$tick" <<'EOF' || die "unexpected response: $(cat "$WORK/response.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["tick"] == int(sys.argv[2]), r["tick"]
+assert r["status"] == "completed", r["status"]
+assert r["report"]["notifications_sent"] == 1, r["report"]
+assert [t["rule"] for t in r["report"]["transitions"]] == ["LambdaTestHighErrors"], r["report"]
+EOF
+echo "response: $(cat "$WORK/response.json")"
+
+log "the notification on the queue"
+"$PY" scripts/lambda_fixture.py receive "$WORK" 30 >"$WORK/notification.json" ||
+    die "no notification arrived on the queue"
+"$PY" - "$WORK/notification.json" "$WORK/fixture.json" <<'EOF' || die "unexpected notification: $(cat "$WORK/notification.json")"
+import json, sys
+env = json.load(open(sys.argv[1]))
+fixture = json.load(open(sys.argv[2]))
+assert env["TopicArn"] == fixture["topic"], env["TopicArn"]
+assert env["Subject"].startswith("[FIRING] Lambda test error count"), env["Subject"]
+payload = json.loads(env["Message"])
+assert payload["schema"] == "firebell.notification/v1", payload["schema"]
+assert payload["alerts"][0]["alertname"] == "LambdaTestHighErrors", payload["alerts"]
+print("notification:", env["Subject"])
+EOF
+
+log "the EMF heartbeat on stdout"
+line="$(emf_line "$tick")"
+"$PY" - "$line" <<'EOF' || die "bad EMF line: $line"
+import json, sys
+e = json.loads(sys.argv[1])
+m = e["_aws"]["CloudWatchMetrics"][0]
+assert m["Namespace"] == "Firebell" and m["Dimensions"] == [["Function"]], m
+assert "Heartbeat" in [x["Name"] for x in m["Metrics"]], m["Metrics"]
+assert e["Function"] == "evaluator", e["Function"]
+assert e["Heartbeat"] == 1 and e["status"] == "completed", e
+assert e["NotificationsSent"] == 1 and e["SNSCalls"] >= 1, e
+EOF
+echo "emf: $line"
+
+log "invoke: a stale tick is refused without a heartbeat"
+stale_tick=$((tick - 3600))
+invoke "$WORK/stale-event.json" "$WORK/stale.json"
+"$PY" - "$WORK/stale.json" "$(emf_line "$stale_tick")" <<'EOF' || die "stale tick not refused: $(cat "$WORK/stale.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["status"] == "stale" and r["report"] is None, r
+e = json.loads(sys.argv[2])
+assert e["Heartbeat"] == 0 and e["status"] == "stale", e
+EOF
+echo "stale: $(cat "$WORK/stale.json")"
+
+log "ok: the evaluator ran under the Lambda runtime emulator, paged through SNS and beat"
