@@ -1641,6 +1641,73 @@ tests:
         );
     }
 
+    const WILDCARD: &str = r#"
+rules:
+  - name: Errs
+    metrics:
+      e: {namespace: N, metric: Errors, dimensions: {Service: "*"}, stat: Sum, period: 1m}
+    expression: e
+    condition: {op: ">", threshold: 5}
+    labels: {team: a}
+    annotations: {summary: "{{ labels.Service }} has {{ value }} errors"}
+receivers:
+  a: {topics: [t]}
+route:
+  receiver: a
+  group_by: [alertname, Service]
+  group_wait: 0s
+  group_interval: 5m
+  repeat_interval: 4h
+"#;
+
+    #[test]
+    fn runs_wildcard_rules_and_renders_a_diff() {
+        let test = r#"config: .
+tests:
+  - name: one service of two
+    start: 2026-11-23T12:00:00Z
+    input_series:
+      - {namespace: N, metric: Errors, dimensions: {Service: a}, stat: Sum, values: "0 0 9x5"}
+      - {namespace: N, metric: Errors, dimensions: {Service: b}, stat: Sum, values: "0x7"}
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: Errs
+        exp_alerts:
+          - exp_labels: {Service: a, team: a}
+            exp_annotations: {summary: "a has 9 errors"}
+      - eval_time: 4m
+        alertname: Errs
+        exp_alerts:
+          - exp_labels: {Service: b, team: a}
+    notification_test:
+      - until: 5m
+        exp_notifications:
+          - {receiver: a, status: firing, at: 3m, subject: "[FIRING] a has 9 errors"}
+"#;
+        let mut diags = Diagnostics::new();
+        let config = crate::config::load_texts(
+            &[("c.yaml".to_string(), WILDCARD.to_string())],
+            &mut diags,
+            Vec::new(),
+        );
+        let tf = decode("t.yaml", Path::new("."), test, &mut diags).unwrap();
+        assert!(!diags.has_errors(), "{diags}");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = rt.block_on(run(&tf, Arc::new(config)));
+        assert_eq!((result.passed(), result.failed()), (2, 1));
+        assert_eq!(
+            result.render(),
+            "FAIL t.yaml:3: one service of two (3 checks)
+  t.yaml:14:9: alerts of Errs at eval_time 4m
+    expected (-) vs got (+):
+    - firing  {Service=\"b\", team=\"a\"}
+    + firing  {Service=\"a\", team=\"a\"}
+"
+        );
+    }
+
     #[test]
     fn a_test_file_needs_config_and_tests() {
         assert_eq!(
