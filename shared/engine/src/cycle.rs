@@ -604,10 +604,12 @@ impl Engine {
                     l.insert("alertstate".to_string(), "nodata".to_string());
                     l
                 };
+                // A NoData alert has no value: only the recent datapoints
+                // (which show the gap).
                 fresh.insert(
                     fingerprint(&nodata_labels),
                     Fresh {
-                        value,
+                        value: None,
                         recent: recent.clone(),
                         annotations: annotations.clone(),
                     },
