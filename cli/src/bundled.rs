@@ -16,6 +16,10 @@ pub const EXAMPLE_FILES: &[(&str, &str)] = &[
         include_str!("../../examples/rules/checkout.yaml"),
     ),
     (
+        "examples/slos.yaml",
+        include_str!("../../examples/slos.yaml"),
+    ),
+    (
         "examples/routing.yaml",
         include_str!("../../examples/routing.yaml"),
     ),
