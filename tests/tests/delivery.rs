@@ -566,13 +566,23 @@ impl StateStore for Conflicting {
 // --------------------------------------------------------------------- tests
 
 #[tokio::test]
-async fn no_faults_baseline() {
+async fn no_faults_baseline_and_quiet_cycles_write_nothing() {
     let w = World::new().await;
-    let e = w.plain_engine("a");
+    let store = w.dynamo();
+    let e = w.engine("a", w.cloudwatch(), store.clone(), w.sns());
     let mut seen = Vec::new();
     for k in 1..=LAST_TICK {
+        let before = store.stats();
         let r = w.cycle(&e, k).await;
+        let writes = store.stats().writes() - before.writes();
         assert!(r.errors.is_empty(), "tick {k}: {:?}", r.errors);
+        if k != FIRE_TICK && k != RESOLVE_TICK {
+            assert_eq!(writes, 0, "tick {k} is quiet: {r:?}");
+        } else {
+            // The alerts, their states, outbox and group logs, outbox
+            // deletes, and the lease (take, last tick, release).
+            assert!(writes > 3, "tick {k}: {writes} writes");
+        }
         for (rule, ev) in transitions(&r) {
             seen.push((k, rule, ev));
         }
@@ -621,6 +631,80 @@ async fn the_same_tick_delivered_twice_sequentially_and_concurrently() {
         skips.extend([ra.skipped, rb.skipped, again.skipped]);
     }
     assert!(skips.contains(&Some(Skip::Duplicate)), "{skips:?}");
+    w.assert_exactly_once().await;
+    w.assert_outbox_empty().await;
+}
+
+/// A store that stops the first lease take until it is told to go on.
+struct Gate {
+    inner: Arc<DynamoStore>,
+    armed: AtomicBool,
+    reached: tokio::sync::Notify,
+    open: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl StateStore for Gate {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.inner.batch_get(keys).await
+    }
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.inner.query(pk, sk_prefix).await
+    }
+    async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
+        self.inner.delete(key, expect).await
+    }
+    async fn put(&self, item: Item, expect: Expect) -> Result<(), StoreError> {
+        if (item.pk.as_str(), item.sk.as_str()) == ("cycle", "lease")
+            && self.armed.swap(false, Ordering::SeqCst)
+        {
+            self.reached.notify_one();
+            self.open.notified().await;
+        }
+        self.inner.put(item, expect).await
+    }
+}
+
+#[tokio::test]
+async fn a_cycle_that_read_before_another_wrote_writes_nothing() {
+    // B reads everything for the fire tick and decides to write; before its
+    // first write, A runs the whole tick. B's view is stale: it must write
+    // and publish nothing (its lease take fails: A moved the lease).
+    let w = World::new().await;
+    let a = w.plain_engine("a");
+    let gate = Arc::new(Gate {
+        inner: w.dynamo(),
+        armed: AtomicBool::new(false),
+        reached: tokio::sync::Notify::new(),
+        open: tokio::sync::Notify::new(),
+    });
+    let b_sent = Recorder::new(w.sns());
+    let b = w.engine("b", w.cloudwatch(), gate.clone(), b_sent.clone());
+    for k in 1..FIRE_TICK {
+        w.cycle(&a, k).await;
+    }
+    gate.armed.store(true, Ordering::SeqCst);
+    w.clock.set_epoch(w.tick(FIRE_TICK));
+    let run_a = async {
+        gate.reached.notified().await;
+        let r = a.run_cycle(w.tick(FIRE_TICK), &|| false).await;
+        gate.open.notify_one();
+        r
+    };
+    let (ra, rb) = tokio::join!(run_a, b.run_cycle(w.tick(FIRE_TICK), &|| false));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.skipped, None);
+    assert_eq!(ra.messages_published, 4, "{ra:?}");
+    assert_eq!(rb.skipped, Some(Skip::Overlap), "{rb:?}");
+    assert_eq!(rb.store_writes + rb.messages_published, 0, "{rb:?}");
+    assert!(b_sent.sent().is_empty());
+    for k in FIRE_TICK + 1..=LAST_TICK {
+        let r = w.cycle(&b, k).await;
+        assert!(r.errors.is_empty(), "tick {k}: {:?}", r.errors);
+    }
     w.assert_exactly_once().await;
     w.assert_outbox_empty().await;
 }

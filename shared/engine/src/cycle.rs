@@ -1,18 +1,58 @@
 //! One evaluation cycle: fetch -> evaluate -> decide -> notify.
 //!
 //! ```text
-//! tick T ──> already done? (cycle/last >= T) ──yes──> skip (duplicate delivery)
-//!        ──> lease (cycle/lease, Absent, TTL) ──taken──> skip (overlap)
+//! tick T ──> read the `cycle` partition (one query): last recorded tick, lease
+//!        ──> already done? (cycle/last >= T) ──yes──> skip (duplicate delivery)
+//!        ──> lease held by a live cycle? ──yes──> skip (overlap)
 //!        ──> due rules ──> instances (wildcards expanded) ──> one fetch of every
 //!            distinct query ──> expression + guard per instance ──> state machine
 //!        ──> per transition: write `active` item, then the state (Version)
 //!        ──> snapshot of `active` ──> notify::dispatch (outbox) ──> notify::deliver
-//!        ──> cycle/last = T, release lease
+//!        ──> if it wrote: cycle/last = T, release the lease
 //! ```
 //!
-//! Nothing is written for an instance whose durable state did not change, so a
-//! quiet cycle makes no store writes. Every decision is re-derivable from the
-//! data and the store, so a crash anywhere is repaired by the next cycle.
+//! Nothing is written for an instance whose durable state did not change.
+//! Every decision is re-derivable from the data and the store, so a crash
+//! anywhere is repaired by the next cycle.
+//!
+//! # A quiet cycle writes nothing: the lease is taken lazily
+//!
+//! The first store write or publish of a cycle takes the lease (`cycle/lease`)
+//! with a write conditional on the lease item being exactly as the cycle read
+//! it at its start (`Expect::Version`, or `Absent` when there was none or it
+//! had expired). The lease item is never deleted: releasing it writes it back
+//! free (`held: false`, no expiry), so its version moves with every cycle that
+//! wrote anything. Hence:
+//!
+//! * Cycles that write are serialised, as before: one holds the lease, a
+//!   cycle that finds it held skips (overlap); its TTL frees it after a crash.
+//! * A cycle whose reads may be stale cannot write: if any other cycle wrote
+//!   (took the lease) since this one started, taking it fails; the cycle then
+//!   writes and publishes nothing and reports an overlap. So every cycle that
+//!   writes has read everything after the previous writer finished.
+//! * A cycle with nothing to write never takes the lease and records no
+//!   tick: **zero writes**. A writing cycle costs three more (take, `last`,
+//!   release), like the former lease + last-tick records of every cycle.
+//!
+//! The trade-offs:
+//!
+//! * `cycle/last` (duplicate detection, and when rules with a longer
+//!   `interval` are due) only moves on cycles that wrote. A duplicate
+//!   delivery of a quiet tick runs again: reads only, and it finds what the
+//!   first run found (or newly arrived data, which the next tick would
+//!   judge the same way). Overlapping quiet cycles are not skipped, they just
+//!   read.
+//! * So that a rule with an `interval` longer than the one-minute tick
+//!   spacing ([`TICK_SECS`]) is not evaluated at every quiet tick of its
+//!   interval, a cycle that evaluated such a rule records its tick (one
+//!   conditional write, without the lease, at most once per such interval).
+//!   With one-minute rules only, quiet cycles write nothing at all.
+//! * A cycle that runs longer than the lease (`lease_secs`) can overlap the
+//!   next writer, as before; the conditional writes of states, outbox and
+//!   group logs still keep it from duplicating a decision.
+//!
+//! A cycle must not write concurrently with itself (it does not): the
+//! lease is taken by whichever write comes first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -84,7 +124,8 @@ impl EngineError {
 pub enum Skip {
     /// The tick was already completed (a duplicate delivery).
     Duplicate,
-    /// Another cycle holds the lease.
+    /// Another cycle holds the lease, or wrote since this one started (this
+    /// one then wrote and published nothing).
     Overlap,
 }
 
@@ -130,11 +171,24 @@ struct StoredState {
     state: InstanceState,
 }
 
+/// The lease item's data (see the module documentation).
 #[derive(Debug, Serialize, Deserialize)]
 struct Lease {
     owner: String,
     tick: Epoch,
+    /// False once released. (Items of the former layout, deleted on
+    /// release, have no such field and were held.)
+    #[serde(default = "held")]
+    held: bool,
 }
+
+fn held() -> bool {
+    true
+}
+
+/// Ticks are whole minutes (the schedule's and the Lambda's unit): a rule
+/// with a longer `interval` may be due at a later tick of the same interval.
+pub const TICK_SECS: Epoch = 60;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct LastTick {
@@ -273,51 +327,124 @@ impl Engine {
             tick: now,
             ..CycleReport::default()
         };
-        let last = match self.store.get(&keys::last_tick()).await? {
-            Some(item) => Some(decode::<LastTick>(&item)?.tick),
-            None => None,
-        };
+        // One read of the cycle partition: the last recorded tick and the lease.
+        let (mut last, mut last_version, mut lease) = (None, None, None);
+        for item in self.store.query(keys::CYCLE, "").await? {
+            if item.sk == keys::last_tick().sk {
+                last = Some(decode::<LastTick>(&item)?.tick);
+                last_version = Some(item.version);
+            } else if item.sk == keys::lease().sk {
+                lease = Some((decode::<Lease>(&item)?.held, item.version));
+            }
+        }
         if last.is_some_and(|l| l >= now) {
             report.skipped = Some(Skip::Duplicate);
             return Ok(report);
         }
-        let lease = Item {
-            pk: keys::lease().pk,
-            sk: keys::lease().sk,
-            version: 1,
-            data: encode(&Lease {
-                owner: self.opts.owner.clone(),
-                tick: now,
-            }),
-            expires_at: Some(now + self.opts.lease_secs),
-        };
-        match self.store.put(lease, Expect::Absent).await {
-            Ok(()) => report.store_writes += 1,
-            Err(e) if e.is_conflict() => {
+        let seen = match lease {
+            // (An expired lease is not returned by the store.)
+            Some((true, _)) => {
                 report.skipped = Some(Skip::Overlap);
                 return Ok(report);
             }
-            Err(e) => return Err(e.into()),
+            Some((false, version)) => Some(version),
+            None => None,
+        };
+        let guard = Guarded {
+            store: self.store.as_ref(),
+            notifier: self.notifier.as_ref(),
+            seen,
+            owner: &self.opts.owner,
+            tick: now,
+            expires_at: now + self.opts.lease_secs,
+            state: std::sync::Mutex::new(LeaseState::Untaken),
+        };
+        let result = self
+            .cycle_body(&guard, now, last, should_stop, &mut report)
+            .await;
+        let wrote = match guard.state() {
+            LeaseState::Lost => {
+                // Another cycle wrote since this one read: this one wrote
+                // and published nothing, and its view may be stale.
+                return Ok(CycleReport {
+                    tick: now,
+                    skipped: Some(Skip::Overlap),
+                    ..CycleReport::default()
+                });
+            }
+            LeaseState::Held(_) => {
+                report.store_writes += 1;
+                true
+            }
+            LeaseState::Untaken => false,
+        };
+        let completed = result.is_ok() && !report.stopped_early;
+        let paced = matches!(result, Ok(true));
+        if completed && (wrote || paced) {
+            match self.record_tick(now, last_version).await {
+                Ok(true) => report.store_writes += 1,
+                Ok(false) => {}
+                Err(e) => report.errors.push(format!("recording tick {now}: {e}")),
+            }
         }
-        let result = self.cycle_body(now, last, should_stop, &mut report).await;
-        // Release the lease whatever happened; TTL frees it if this fails too.
-        if self.store.delete(&keys::lease(), Expect::Any).await.is_ok() {
-            report.store_writes += 1;
+        // Release the lease whatever happened; its TTL frees it if this fails too.
+        match guard.release().await {
+            Ok(true) => report.store_writes += 1,
+            Ok(false) => {}
+            Err(e) => report.errors.push(format!("releasing the lease: {e}")),
         }
-        result.map(|()| report)
+        result.map(|_| report)
     }
 
+    /// Records `now` as the last tick (`cycle/last`), unless a later one is
+    /// recorded already. Returns whether it wrote.
+    async fn record_tick(&self, now: Epoch, mut version: Option<u64>) -> Result<bool, StoreError> {
+        for _ in 0..3 {
+            let item = Item {
+                pk: keys::last_tick().pk,
+                sk: keys::last_tick().sk,
+                version: version.map_or(1, |v| v + 1),
+                data: encode(&LastTick { tick: now }),
+                expires_at: None,
+            };
+            let expect = version.map_or(Expect::Absent, Expect::Version);
+            match self.store.put(item, expect).await {
+                Ok(()) => return Ok(true),
+                Err(e) if e.is_conflict() => match self.store.get(&keys::last_tick()).await? {
+                    Some(item) if decode::<LastTick>(&item).is_ok_and(|l| l.tick >= now) => {
+                        return Ok(false);
+                    }
+                    Some(item) => version = Some(item.version),
+                    None => version = None,
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The cycle's work, writing and publishing through `guard`. Returns
+    /// whether a rule was evaluated whose next evaluation counts from this
+    /// tick (see [`TICK_SECS`]).
     async fn cycle_body(
         &self,
+        guard: &Guarded<'_>,
         now: Epoch,
         last: Option<Epoch>,
         should_stop: &(dyn Fn() -> bool + Sync),
         report: &mut CycleReport,
-    ) -> Result<(), EngineError> {
-        let Evaluated { fresh, covered } = self.evaluate(now, last, report).await?;
+    ) -> Result<bool, EngineError> {
+        let Evaluated {
+            fresh,
+            covered,
+            paced,
+        } = self.evaluate(guard, now, last, report).await?;
+        if guard.is_lost() {
+            return Ok(paced);
+        }
         if should_stop() {
             report.stopped_early = true;
-            return Ok(());
+            return Ok(paced);
         }
 
         // The snapshot of everything the pipeline must know about.
@@ -327,7 +454,7 @@ impl Engine {
             if a.status == AlertStatus::Firing
                 && let Some(why) = self.orphaned(&a, &covered)
             {
-                self.resolve_orphan(&mut a, now, why, report).await;
+                self.resolve_orphan(guard, &mut a, now, why, report).await;
             }
             if let Some(f) = fresh.get(&a.fingerprint) {
                 a.value = f.value;
@@ -341,14 +468,7 @@ impl Engine {
         alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
 
         // A failure in some groups must not hold back delivery of the others.
-        match firebell_notify::dispatch::dispatch(
-            &self.config.notify,
-            self.store.as_ref(),
-            now,
-            &alerts,
-        )
-        .await
-        {
+        match firebell_notify::dispatch::dispatch(&self.config.notify, guard, now, &alerts).await {
             Ok(d) => report.notifications_enqueued += d.enqueued,
             Err(firebell_notify::DispatchError::Partial {
                 report: d,
@@ -363,9 +483,12 @@ impl Engine {
             }
             Err(e) => report.errors.push(format!("dispatching: {e}")),
         }
+        if guard.is_lost() {
+            return Ok(paced);
+        }
         if should_stop() {
             report.stopped_early = true;
-            return Ok(());
+            return Ok(paced);
         }
         let render_errors = std::sync::Mutex::new(Vec::new());
         let render = |r: &firebell_notify::types::Receiver,
@@ -380,15 +503,10 @@ impl Engine {
                 Vec::new()
             })
         };
-        let delivered = firebell_notify::dispatch::deliver(
-            self.store.as_ref(),
-            self.notifier.as_ref(),
-            &render,
-            &self.config.notify,
-            now,
-        )
-        .await
-        .map_err(|e| EngineError::Notify(e.to_string()))?;
+        let delivered =
+            firebell_notify::dispatch::deliver(guard, guard, &render, &self.config.notify, now)
+                .await
+                .map_err(|e| EngineError::Notify(e.to_string()))?;
         report.notifications_sent += delivered.notifications_sent;
         report.messages_published += delivered.messages_published;
         report.publish_failures += delivered.failures;
@@ -396,23 +514,14 @@ impl Engine {
         if let Ok(errs) = render_errors.into_inner() {
             report.errors.extend(errs);
         }
-
-        let done = Item {
-            pk: keys::last_tick().pk,
-            sk: keys::last_tick().sk,
-            version: 1,
-            data: encode(&LastTick { tick: now }),
-            expires_at: None,
-        };
-        self.store.put(done, Expect::Any).await?;
-        report.store_writes += 1;
-        Ok(())
+        Ok(paced)
     }
 
     /// Evaluates the due rules and persists transitions. Returns the fresh
     /// view (value, recent datapoints) of every evaluated instance.
     async fn evaluate(
         &self,
+        writer: &dyn StateStore,
         now: Epoch,
         last: Option<Epoch>,
         report: &mut CycleReport,
@@ -433,7 +542,11 @@ impl Engine {
             }
         }
         if work.is_empty() {
-            return Ok(Evaluated { fresh, covered });
+            return Ok(Evaluated {
+                fresh,
+                covered,
+                paced: false,
+            });
         }
         // 2. One query per distinct metric across all instances.
         let mut query_ids: HashMap<String, String> = HashMap::new();
@@ -469,10 +582,19 @@ impl Engine {
             Err(e) => {
                 // No data, no judgement: states stay as they are (no false resolve).
                 report.errors.push(format!("fetching metrics: {e}"));
-                return Ok(Evaluated { fresh, covered });
+                return Ok(Evaluated {
+                    fresh,
+                    covered,
+                    paced: false,
+                });
             }
         };
-        // The fetch worked: these rules' instance sets are known this cycle.
+        // The fetch worked: the due rules are evaluated as of this tick; one
+        // whose interval goes on past the next tick must count from it.
+        let paced = work
+            .iter()
+            .any(|(rule, _)| !Self::due(rule, now + TICK_SECS, Some(now)));
+        // These rules' instance sets are known this cycle.
         for (rule, insts) in &work {
             let set = covered.entry(rule.name.clone()).or_default();
             for inst in insts {
@@ -642,7 +764,7 @@ impl Engine {
                             data: encode(&alert),
                             expires_at,
                         };
-                        match self.store.put(item, Expect::Any).await {
+                        match writer.put(item, Expect::Any).await {
                             Ok(()) => report.store_writes += 1,
                             Err(e) => {
                                 report.errors.push(format!("writing alert: {e}"));
@@ -670,7 +792,7 @@ impl Engine {
                     expires_at: None,
                 };
                 let expect = version.map_or(Expect::Absent, Expect::Version);
-                match self.store.put(item, expect).await {
+                match writer.put(item, expect).await {
                     Ok(()) => report.store_writes += 1,
                     Err(e) if e.is_conflict() => {
                         report.conflicts += 1;
@@ -683,7 +805,11 @@ impl Engine {
                 }
             }
         }
-        Ok(Evaluated { fresh, covered })
+        Ok(Evaluated {
+            fresh,
+            covered,
+            paced,
+        })
     }
 }
 
@@ -875,7 +1001,14 @@ impl Engine {
     }
 
     /// Resolves an alert nothing evaluates any more, so it does not fire forever.
-    async fn resolve_orphan(&self, a: &mut Alert, now: Epoch, why: &str, report: &mut CycleReport) {
+    async fn resolve_orphan(
+        &self,
+        writer: &dyn StateStore,
+        a: &mut Alert,
+        now: Epoch,
+        why: &str,
+        report: &mut CycleReport,
+    ) {
         a.status = AlertStatus::Resolved;
         a.resolved_at = Some(now);
         a.value = None;
@@ -889,14 +1022,13 @@ impl Engine {
             data: encode(&*a),
             expires_at: Some(now + self.opts.resolved_retention_secs),
         };
-        match self.store.put(item, Expect::Any).await {
+        match writer.put(item, Expect::Any).await {
             Ok(()) => report.store_writes += 1,
             Err(e) => report.errors.push(format!("resolving {}: {e}", a.name())),
         }
         let mut base = a.labels.clone();
         base.remove("alertstate");
-        if self
-            .store
+        if writer
             .delete(&keys::state(a.name(), &fingerprint(&base)), Expect::Any)
             .await
             .is_ok()
@@ -913,6 +1045,142 @@ struct Evaluated {
     fresh: HashMap<String, Fresh>,
     /// Per due rule whose data was fetched: the fingerprints of its current instances.
     covered: HashMap<String, HashSet<String>>,
+    /// A rule was evaluated whose next evaluation counts from this tick.
+    paced: bool,
+}
+
+/// Where the lease stands in a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseState {
+    /// Nothing written or published yet.
+    Untaken,
+    /// Taken: the lease item's version.
+    Held(u64),
+    /// Another cycle wrote since this one read the lease: this cycle writes
+    /// and publishes nothing.
+    Lost,
+}
+
+/// A cycle's view of the store and the notifier: reads go straight
+/// through; the first write or publish takes the lease, conditional on the
+/// lease item being as the cycle read it at its start (module documentation).
+struct Guarded<'a> {
+    store: &'a dyn StateStore,
+    notifier: &'a dyn Notifier,
+    /// Version of the free lease item read at the start; `None` when there
+    /// was none (or it had expired).
+    seen: Option<u64>,
+    owner: &'a str,
+    tick: Epoch,
+    expires_at: Epoch,
+    state: std::sync::Mutex<LeaseState>,
+}
+
+impl Guarded<'_> {
+    fn state(&self) -> LeaseState {
+        self.state.lock().map_or(LeaseState::Lost, |s| *s)
+    }
+
+    fn set(&self, state: LeaseState) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = state;
+        }
+    }
+
+    fn is_lost(&self) -> bool {
+        self.state() == LeaseState::Lost
+    }
+
+    fn lease_item(&self, held: bool, version: u64) -> Item {
+        Item {
+            pk: keys::lease().pk,
+            sk: keys::lease().sk,
+            version,
+            data: encode(&Lease {
+                owner: self.owner.to_string(),
+                tick: self.tick,
+                held,
+            }),
+            expires_at: held.then_some(self.expires_at),
+        }
+    }
+
+    /// Takes the lease unless held; fails for good once lost.
+    async fn take(&self) -> Result<(), StoreError> {
+        match self.state() {
+            LeaseState::Held(_) => return Ok(()),
+            LeaseState::Lost => return Err(lost()),
+            LeaseState::Untaken => {}
+        }
+        let version = self.seen.map_or(1, |v| v + 1);
+        let expect = self.seen.map_or(Expect::Absent, Expect::Version);
+        match self.store.put(self.lease_item(true, version), expect).await {
+            Ok(()) => {
+                self.set(LeaseState::Held(version));
+                Ok(())
+            }
+            Err(e) if e.is_conflict() => {
+                self.set(LeaseState::Lost);
+                Err(lost())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Frees a held lease; returns whether it wrote.
+    async fn release(&self) -> Result<bool, StoreError> {
+        let LeaseState::Held(version) = self.state() else {
+            return Ok(false);
+        };
+        self.store
+            .put(
+                self.lease_item(false, version + 1),
+                Expect::Version(version),
+            )
+            .await?;
+        self.set(LeaseState::Untaken);
+        Ok(true)
+    }
+}
+
+fn lost() -> StoreError {
+    StoreError::Unavailable(
+        "another cycle wrote since this one started; it writes nothing".to_string(),
+    )
+}
+
+#[async_trait::async_trait]
+impl StateStore for Guarded<'_> {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.store.get(key).await
+    }
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.store.batch_get(keys).await
+    }
+    async fn put(&self, item: Item, expect: Expect) -> Result<(), StoreError> {
+        self.take().await?;
+        self.store.put(item, expect).await
+    }
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.store.query(pk, sk_prefix).await
+    }
+    async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
+        self.take().await?;
+        self.store.delete(key, expect).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for Guarded<'_> {
+    async fn publish(
+        &self,
+        msg: &firebell_core::ports::Outbound,
+    ) -> Result<(), firebell_core::ports::NotifyError> {
+        self.take()
+            .await
+            .map_err(|e| firebell_core::ports::NotifyError::Unavailable(e.to_string()))?;
+        self.notifier.publish(msg).await
+    }
 }
 
 /// The latest datapoint time to judge: trailing buckets where no input has

@@ -4,8 +4,8 @@
 //! |--------------------|-------------------------|---------------------------------------------------|
 //! | `state#<rule>`     | `<fingerprint>`         | durable state of one alert instance               |
 //! | `active`           | `<fingerprint>`         | an alert the pipeline must know: firing, or resolved (TTL) |
-//! | `cycle`            | `lease`                 | the lease of the cycle in progress (TTL)          |
-//! | `cycle`            | `last`                  | the last completed tick                           |
+//! | `cycle`            | `lease`                 | the lease: held by the cycle that writes (TTL), else free (see `cycle`) |
+//! | `cycle`            | `last`                  | the last completed tick that wrote (or paced a long-interval rule) |
 //! | notify's own keys  | (see `firebell_notify`) | silences, groups (notification log), outbox       |
 
 use firebell_core::ports::Key;
