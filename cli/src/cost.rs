@@ -10,7 +10,7 @@ use anyhow::Result;
 use firebell_core::decode::format_duration;
 use firebell_engine::cost::{
     ALERT_ITEM_KB, Assumptions, Estimate, HOURS_PER_MONTH, PRICES_RECORDED, Prices,
-    SHARED_READS_PER_CYCLE, SHARED_WRITES_PER_CYCLE, dollars, estimate, thousands,
+    SHARED_READS_PER_CYCLE, SHARED_WRITES_PER_WRITING_CYCLE, dollars, estimate, thousands,
 };
 
 #[derive(Debug, clap::Args)]
@@ -145,7 +145,7 @@ pub fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) -> String
     }
     let saved = e.metrics_requested_without_dedup - e.metrics_requested;
     s.push_str(&format!(
-        "\n  Shared: Lambda {} ({} requests, {} GB-s); DynamoDB per cycle {} (lease, last tick, snapshot reads)\n",
+        "\n  Shared: Lambda {} ({} requests, {} GB-s); DynamoDB per cycle {} (snapshot reads; a quiet cycle writes nothing)\n",
         dollars(e.lambda),
         thousands(e.lambda_requests),
         thousands(e.lambda_gb_seconds),
@@ -192,7 +192,7 @@ alarms ${} per metric (standard), ${} (high resolution), ${} per composite alarm
     s.push_str(&wrap(&format!(
         "Assumptions (override with flags): a cycle every {} ({} a month) of {} ms at {} MB; \
 {} incident(s) per rule a month, {} minutes each; {} value(s) per wildcard; \
-per cycle {} item writes and {} reads besides rule states; alert records {} KB. \
+{} lease/tick writes per cycle that writes, {} reads per cycle besides rule states; alert records {} KB. \
 Per-rule figures are each rule on its own; the totals fetch shared queries once.\n",
         format_duration(a.cycle_every),
         thousands(e.cycles),
@@ -201,7 +201,7 @@ Per-rule figures are each rule on its own; the totals fetch shared queries once.
         a.incidents_per_rule,
         a.incident_minutes,
         a.wildcard_values,
-        SHARED_WRITES_PER_CYCLE,
+        SHARED_WRITES_PER_WRITING_CYCLE,
         SHARED_READS_PER_CYCLE,
         ALERT_ITEM_KB,
     )));

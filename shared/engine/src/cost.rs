@@ -19,9 +19,13 @@
 //!   measured duration per cycle. The free tier is not subtracted.
 //! - **DynamoDB** on demand ($1.25 per million write units, $0.25 per
 //!   million read units; strongly consistent reads of items under 4 KB, 1
-//!   read unit each): per cycle the lease (put, delete) and the last tick
-//!   (put) are written and about [`SHARED_READS_PER_CYCLE`] items or pages
-//!   read (last tick, active alerts, groups, outbox, silences); per
+//!   read unit each): a cycle that changes nothing writes nothing; a cycle
+//!   that writes also takes and frees the lease and records its tick
+//!   ([`SHARED_WRITES_PER_WRITING_CYCLE`], counted once per transition and
+//!   notification — an upper bound, as they often share a cycle), and a rule
+//!   evaluated less often than every cycle records its tick once per
+//!   evaluation. Every cycle reads about [`SHARED_READS_PER_CYCLE`] items or
+//!   pages (lease, last tick, active alerts, groups, outbox, silences); per
 //!   evaluation each instance's state is read; per incident (assumed count
 //!   and length) the state is written at pending, firing and resolving, the
 //!   alert record (about [`ALERT_ITEM_KB`] KB) at firing and resolving, and
@@ -53,8 +57,9 @@ pub const PRICES_RECORDED: &str = "2026-11-24";
 pub const HOURS_PER_MONTH: f64 = 730.0;
 /// Items or query pages read by every cycle besides the rules' states.
 pub const SHARED_READS_PER_CYCLE: f64 = 5.0;
-/// Items written by every cycle: lease put, lease delete, last tick.
-pub const SHARED_WRITES_PER_CYCLE: f64 = 3.0;
+/// Items written by a cycle that writes anything: lease taken, lease freed,
+/// last tick. A quiet cycle writes nothing.
+pub const SHARED_WRITES_PER_WRITING_CYCLE: f64 = 3.0;
 /// Size of an alert record (labels, annotations, 30 recent values), in KB:
 /// the write units of one write.
 pub const ALERT_ITEM_KB: f64 = 3.0;
@@ -351,7 +356,16 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         list_metrics += lm;
         let (per_incident, topics) = notifications(rule, &config.notify, a);
         let notes = incidents * per_incident;
-        let writes = incidents * (3.0 + 2.0 * ALERT_ITEM_KB) + notes * 3.0;
+        let writing_cycles = incidents * 3.0 + notes;
+        let tick_records = if rule.interval.as_secs_f64() > a.cycle_every.as_secs_f64() {
+            evals
+        } else {
+            0.0
+        };
+        let writes = incidents * (3.0 + 2.0 * ALERT_ITEM_KB)
+            + notes * 3.0
+            + writing_cycles * SHARED_WRITES_PER_WRITING_CYCLE
+            + tick_records;
         let reads = evals * n;
         let dynamodb = writes * wru + reads * rru;
         dynamodb_rules += dynamodb;
@@ -383,8 +397,7 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
     let lambda_gb_seconds = cycles * a.cycle_ms / 1000.0 * a.memory_mb / 1024.0;
     let lambda = lambda_requests * prices.lambda_per_million_requests / 1e6
         + lambda_gb_seconds * prices.lambda_per_gb_second;
-    let dynamodb =
-        dynamodb_rules + cycles * (SHARED_WRITES_PER_CYCLE * wru + SHARED_READS_PER_CYCLE * rru);
+    let dynamodb = dynamodb_rules + cycles * SHARED_READS_PER_CYCLE * rru;
     let list_metrics = list_metrics * api;
     let total = get_metric_data + list_metrics + lambda + dynamodb + sns_total;
     let cloudwatch_alarms = rules.iter().map(|r| r.alarm.cost).sum();
@@ -513,14 +526,16 @@ route:
         assert_eq!(r.notifications, 10.0);
         close(r.sns, 10.0 * 2.0 * 0.5 / 1e6);
         // Writes: per incident 3 state + 2 × 3 KB alert = 9; per
-        // notification 3. Reads: one state per evaluation.
-        let writes = 2.0 * 9.0 + 10.0 * 3.0;
+        // notification 3; lease and tick (3) in each writing cycle: 3 per
+        // incident (pending, firing, resolved) plus one per notification.
+        // Reads: one state per evaluation.
+        let writes = 2.0 * 9.0 + 10.0 * 3.0 + (2.0 * 3.0 + 10.0) * 3.0;
         close(r.dynamodb, writes * 1.25 / 1e6 + 43_800.0 * 0.25 / 1e6);
         // Fast reaches the root: its repeat_interval (10m) and its 1 topic.
         assert_eq!(e.rules[2].notifications, 10.0);
         close(e.rules[2].sns, 10.0 * 0.5 / 1e6);
-        // Shared per cycle: 3 writes, 5 reads.
-        let shared = 43_800.0 * (3.0 * 1.25 + 5.0 * 0.25) / 1e6;
+        // Shared per cycle: 5 reads; a quiet cycle writes nothing.
+        let shared = 43_800.0 * 5.0 * 0.25 / 1e6;
         let rules: f64 = e.rules.iter().map(|r| r.dynamodb).sum();
         close(e.dynamodb, rules + shared);
         close(
