@@ -377,35 +377,9 @@ pub(crate) fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Optio
         .opt("dimensions")
         .map(|n| d.string_map(n, "dimensions"))
         .unwrap_or_default();
-    let stat = f.req(d, "stat").and_then(|n| {
-        let s = d.str(n, "stat")?;
-        Stat::parse(s).or_else(|| {
-            d.error(
-                n,
-                format!(
-                    "invalid `stat` {s:?} (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)"
-                ),
-            );
-            None
-        })
-    });
+    let stat = f.req(d, "stat").and_then(|n| decode_stat(d, n));
     let period = match f.opt("period") {
-        Some(n) => d.duration(n, "period").and_then(|p| {
-            let s = p.as_secs();
-            let ok = p.subsec_nanos() == 0 && (matches!(s, 1 | 5 | 10 | 30) || (s >= 60 && s % 60 == 0));
-            if ok {
-                Some(p)
-            } else {
-                d.error(
-                    n,
-                    format!(
-                        "invalid `period` {} (CloudWatch periods are 1s, 5s, 10s, 30s or a multiple of 1m)",
-                        format_duration(p)
-                    ),
-                );
-                None
-            }
-        }),
+        Some(n) => decode_period(d, n),
         None => Some(Duration::from_secs(60)),
     };
     f.finish(d);
@@ -416,6 +390,40 @@ pub(crate) fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Optio
         stat: stat?,
         period: period?,
     })
+}
+
+/// A CloudWatch statistic: `Sum`, `Average`, `Minimum`, `Maximum`,
+/// `SampleCount` or a percentile such as `p99`.
+pub fn decode_stat(d: &mut Decoder<'_>, n: &Node) -> Option<Stat> {
+    let s = d.str(n, "stat")?;
+    Stat::parse(s).or_else(|| {
+        d.error(
+            n,
+            format!(
+                "invalid `stat` {s:?} (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)"
+            ),
+        );
+        None
+    })
+}
+
+/// A CloudWatch period: 1s, 5s, 10s, 30s or a multiple of 1m.
+pub fn decode_period(d: &mut Decoder<'_>, n: &Node) -> Option<Duration> {
+    let p = d.duration(n, "period")?;
+    let s = p.as_secs();
+    let ok = p.subsec_nanos() == 0 && (matches!(s, 1 | 5 | 10 | 30) || (s >= 60 && s % 60 == 0));
+    if ok {
+        Some(p)
+    } else {
+        d.error(
+            n,
+            format!(
+                "invalid `period` {} (CloudWatch periods are 1s, 5s, 10s, 30s or a multiple of 1m)",
+                format_duration(p)
+            ),
+        );
+        None
+    }
 }
 
 fn decode_condition(d: &mut Decoder<'_>, node: &Node) -> Option<Condition> {

@@ -64,7 +64,7 @@ use std::time::Duration;
 use firebell_core::alert::{Alert, AlertStatus, fingerprint};
 use firebell_core::decode::{Decoder, Fields, Pos, closest, format_duration};
 use firebell_core::diag::Diagnostics;
-use firebell_core::model::{Labels, MetricSpec, Rule, Stat};
+use firebell_core::model::{Labels, MetricSpec, Rule};
 use firebell_core::ports::{MetricQuery, MetricsSource};
 use firebell_core::series::{Epoch, Grid, Point, align};
 use firebell_core::state::{InstanceState, Status};
@@ -554,28 +554,12 @@ fn decode_series(d: &mut Decoder<'_>, node: &Node) -> Option<InputSeries> {
         }
         None => Some(BTreeMap::new()),
     };
-    let stat = f.req(d, "stat").and_then(|n| {
-        let s = d.str(n, "stat")?;
-        Stat::parse(s).or_else(|| {
-            d.error(
-                n,
-                format!(
-                    "invalid `stat` {s:?} (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)"
-                ),
-            );
-            None
-        })
-    });
+    let stat = f
+        .req(d, "stat")
+        .and_then(|n| firebell_core::config::decode_stat(d, n));
     let period = match f.opt("period") {
-        Some(n) => duration_secs(d, n, "period").and_then(|p| {
-            if p < 1 {
-                d.error(n, "`period` must be at least 1s");
-                None
-            } else {
-                Some(p)
-            }
-        }),
-        None => Some(60),
+        Some(n) => firebell_core::config::decode_period(d, n),
+        None => Some(Duration::from_secs(60)),
     };
     let values = f.req(d, "values").and_then(|n| decode_values(d, n));
     f.finish(d);
@@ -586,7 +570,7 @@ fn decode_series(d: &mut Decoder<'_>, node: &Node) -> Option<InputSeries> {
             metric_name: metric?,
             dimensions: dimensions?,
             stat: stat?,
-            period: Duration::from_secs(period?.unsigned_abs()),
+            period: period?,
         },
         values: values?,
     })
