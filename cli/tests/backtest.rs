@@ -2,22 +2,13 @@
 //! `firebell backtest`: over the demo's replayed day it sends exactly what
 //! `firebell demo` sends; `--compare` shows what a config change alters.
 
+mod common;
+use common::{firebell, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn firebell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_firebell"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run firebell")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn json_lines(out: &Output) -> Vec<Value> {
     assert!(

@@ -5,7 +5,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::process::{Command, Output};
+mod common;
+use common::{firebell, text};
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
@@ -13,18 +15,6 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use serde_json::Value;
 
 const HOW_TO_RUN: &str = "this test needs an AWS wire-protocol emulator. Run it with:\n\n    eval \"$(scripts/emulator.sh start)\"\n    cargo test -p firebell --test backtest_aws\n    scripts/emulator.sh stop";
-
-fn firebell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_firebell"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run firebell")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn rfc3339(secs: i64) -> String {
     jiff::Timestamp::from_second(secs).unwrap().to_string()

@@ -1,19 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The `firebell` command as a new user runs it.
 
-use std::process::{Command, Output};
-
-fn firebell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_firebell"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run firebell")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{firebell, text};
 
 #[test]
 fn demo_pages_the_payments_incident_and_ignores_the_toast() {

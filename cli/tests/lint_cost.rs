@@ -1,19 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `firebell lint`, lint warnings in `firebell validate`, and `firebell cost`.
 
-use std::process::{Command, Output};
+mod common;
+use common::{firebell, text};
 
-fn firebell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_firebell"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run firebell")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 const FIXTURE: &str = "cli/tests/fixtures/lint.yaml";
 

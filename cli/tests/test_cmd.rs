@@ -2,19 +2,8 @@
 //! `firebell test`: the example rule tests pass, a failing one prints its
 //! diff and exits 1, and broken test files are reported with positions.
 
-use std::process::{Command, Output};
-
-fn firebell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_firebell"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run firebell")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{firebell, text};
 
 #[test]
 fn the_example_rule_tests_pass() {
