@@ -4,7 +4,6 @@
 mod common;
 use common::{firebell, text};
 
-
 const FIXTURE: &str = "cli/tests/fixtures/lint.yaml";
 
 fn findings(severity: &str) -> String {
