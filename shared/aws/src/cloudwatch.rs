@@ -569,6 +569,10 @@ impl CloudWatchSource {
                         .namespace(&spec.namespace)
                         .metric_name(&spec.metric_name)
                         .set_dimensions(Some(filters.clone()))
+                        // Only values that reported in the last 3 hours: a
+                        // host that is gone must not become an instance (and
+                        // raise NoData) for the two weeks ListMetrics remembers it.
+                        .recently_active(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H)
                         .set_next_token(next_token.clone())
                         .send()
                         .await_classified()

@@ -146,10 +146,29 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
         None => Some(DEFAULT_INTERVAL),
     };
 
-    let metrics = f
-        .req(d, "metrics")
+    let metrics_node = f.req(d, "metrics");
+    let metrics = metrics_node
         .map(|n| decode_metrics(d, n))
         .unwrap_or_default();
+    // One grid per rule: metrics of different periods would be sampled, not
+    // aggregated, onto the coarsest one.
+    let periods: BTreeSet<Duration> = metrics.values().map(|m| m.period).collect();
+    if periods.len() > 1
+        && let Some(n) = metrics_node
+    {
+        let each: Vec<String> = metrics
+            .iter()
+            .map(|(id, m)| format!("{id}: {}", format_duration(m.period)))
+            .collect();
+        d.error(
+            n,
+            format!(
+                "all metrics of a rule must have the same period (found {})",
+                each.join(", ")
+            ),
+        );
+        ok = false;
+    }
     if metrics.is_empty() {
         ok = false;
     }
@@ -620,6 +639,24 @@ rules:
                 "bad.yaml:10:21: error: invalid `op` \"=>\" (expected one of: >, >=, <, <=)",
                 "bad.yaml:11:40: error: invalid `datapoints` 4 out of 3 (expected 1 <= breaching <= out_of <= 1440)",
                 "bad.yaml:12:5: error: unknown field `colour` in rule (expected one of: annotations, condition, datapoints, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit)",
+            ]
+        );
+    }
+
+    #[test]
+    fn metrics_of_one_rule_share_a_period() {
+        let text = r#"rules:
+  - name: Mixed
+    metrics:
+      errors: {namespace: N, metric: E, stat: Sum, period: 1m}
+      requests: {namespace: N, metric: R, stat: Sum, period: 5m}
+    expression: errors / requests
+    condition: {op: ">", threshold: 1}
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:4:13: error: all metrics of a rule must have the same period (found errors: 1m, requests: 5m)"
             ]
         );
     }

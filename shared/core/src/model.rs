@@ -374,11 +374,30 @@ impl Rule {
             .ok()
             .and_then(|n| step.checked_mul(n))
             .unwrap_or(Duration::MAX);
+        // Everything a replay from the last stored state must see again:
+        // the pending or keep-firing stretch, plus the warm-up of the volume
+        // guard and of the expression before the first point judged, plus
+        // the datapoints since the previous evaluation (interval), plus a
+        // margin for late data.
         pending
-            .max(guard)
             .max(self.keep_firing_for)
+            .saturating_add(guard)
             .saturating_add(history)
+            .saturating_add(self.interval)
             .saturating_add(step * 5)
+    }
+
+    /// Leading grid points that cannot be judged because the expression's
+    /// history (RATE, DIFF, RSUM) or the volume guard's window would reach
+    /// before the start of the fetched data.
+    pub fn warmup_points(&self) -> usize {
+        let step = self.step().as_secs().max(1);
+        let guard = self
+            .min_volume
+            .as_ref()
+            .map(|g| (g.window.as_secs().div_ceil(step) as usize).saturating_sub(1))
+            .unwrap_or(0);
+        self.expression.history().max(guard)
     }
 
     pub fn severity(&self) -> Option<&str> {

@@ -183,11 +183,14 @@ impl Machine {
     }
 
     /// How long data must be missing before NoData.
+    /// At least three periods, so one late or lost datapoint does not
+    /// resolve a firing alert into NoData and fire it again a minute later.
     fn nodata_after(&self) -> i64 {
-        match self.pending {
-            Pending::For(d) => (d.as_secs() as i64).max(self.step),
+        let pending = match self.pending {
+            Pending::For(d) => d.as_secs() as i64,
             Pending::MofN { m, .. } => i64::from(m) * self.step,
-        }
+        };
+        pending.max(3 * self.step)
     }
 
     fn outcome(&self, st: &InstanceState, obs: &Observation) -> Outcome {
@@ -265,7 +268,11 @@ impl Machine {
         let breach = outcome == Outcome::Breach;
         if breach {
             st.last_breach = Some(t);
-            st.clear_since = None;
+            // For `for`, a breach ends a clear stretch; for M of N only
+            // enough breaches do (see `step_m_of_n`).
+            if matches!(self.pending, Pending::For(_)) {
+                st.clear_since = None;
+            }
         }
         match self.pending {
             Pending::For(d) => self.step_for(st, t, breach, d.as_secs() as i64, &mut events),
@@ -354,11 +361,19 @@ impl Machine {
         n: u32,
         events: &mut Vec<Event>,
     ) {
-        if st.window.len() >= n as usize {
+        // The last N datapoints, and no older than N periods: after a gap the
+        // window does not reach back to hours-old breaches.
+        let oldest = t - i64::from(n) * self.step;
+        while st.window.front().is_some_and(|(wt, _)| *wt <= oldest)
+            || st.window.len() >= n as usize
+        {
             st.window.pop_front();
         }
         st.window.push_back((t, breach));
         let count = st.window.iter().filter(|(_, b)| *b).count() as u32;
+        if count >= m {
+            st.clear_since = None;
+        }
         let first_breach = st.window.iter().find(|(_, b)| *b).map(|(t, _)| *t);
         match st.status {
             Status::Firing => {

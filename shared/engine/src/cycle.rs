@@ -163,6 +163,9 @@ pub struct CycleReport {
     pub stopped_early: bool,
     /// Firing alerts resolved because their rule or instance is gone.
     pub orphans_resolved: usize,
+    /// Some due rule could not be evaluated (fetch or discovery failed): the
+    /// tick is not recorded, so the next cycle evaluates it again.
+    pub incomplete: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -378,7 +381,7 @@ impl Engine {
             }
             LeaseState::Untaken => false,
         };
-        let completed = result.is_ok() && !report.stopped_early;
+        let completed = result.is_ok() && !report.stopped_early && !report.incomplete;
         let paced = matches!(result, Ok(true));
         if completed && (wrote || paced) {
             match self.record_tick(now, last_version).await {
@@ -536,9 +539,12 @@ impl Engine {
             }
             match self.instances(rule).await {
                 Ok(inst) => work.push((rule, inst)),
-                Err(e) => report
-                    .errors
-                    .push(format!("rule {}: listing dimension values: {e}", rule.name)),
+                Err(e) => {
+                    report
+                        .errors
+                        .push(format!("rule {}: listing dimension values: {e}", rule.name));
+                    report.incomplete = true;
+                }
             }
         }
         if work.is_empty() {
@@ -582,6 +588,7 @@ impl Engine {
             Err(e) => {
                 // No data, no judgement: states stay as they are (no false resolve).
                 report.errors.push(format!("fetching metrics: {e}"));
+                report.incomplete = true;
                 return Ok(Evaluated {
                     fresh,
                     covered,
@@ -644,6 +651,7 @@ impl Engine {
                 }
                 if !complete {
                     report.instances_partial += 1;
+                    report.incomplete = true;
                     continue;
                 }
                 let values = match rule
@@ -675,11 +683,23 @@ impl Engine {
                 // A fresh instance starts at its first datapoint: the empty
                 // stretch before it is history it never saw, not missing data.
                 // (A window with no data at all is still judged as missing.)
+                // A wildcard instance that never had data (a dimension value
+                // ListMetrics still lists but that stopped reporting) is not judged.
+                // Never judge the warm-up points, whose expression history or
+                // guard window would reach before the fetched data.
                 let first = if state.last_t.is_none() {
-                    values.iter().position(Option::is_some).unwrap_or(0)
+                    let no_data = if inst.specs.values().any(|m| m.has_wildcard())
+                        || rule.metrics.values().any(|m| m.has_wildcard())
+                    {
+                        grid.len
+                    } else {
+                        0
+                    };
+                    values.iter().position(Option::is_some).unwrap_or(no_data)
                 } else {
                     0
-                };
+                }
+                .max(rule.warmup_points());
                 let mut events = Vec::new();
                 for (i, t) in grid.times().enumerate().skip(first) {
                     if t > judge_until {
@@ -1187,12 +1207,14 @@ impl Notifier for Guarded<'_> {
 /// any data are "not arrived yet" for `grace` periods, then they count as missing.
 fn judge_until(grid: &Grid, inputs: &BTreeMap<&str, Series>, grace: i64) -> Epoch {
     let last_bucket = grid.time(grid.len.saturating_sub(1));
+    // Within the grace window a bucket is judged only once every input has
+    // its datapoint: a bucket with requests but not yet errors is not 0%.
     let last_present = (0..grid.len)
         .rev()
         .find(|&i| {
             inputs
                 .values()
-                .any(|s| s.get(i).copied().flatten().is_some())
+                .all(|s| s.get(i).copied().flatten().is_some())
         })
         .map(|i| grid.time(i));
     let floor = last_bucket - grace * grid.step;

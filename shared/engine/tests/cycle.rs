@@ -201,3 +201,96 @@ async fn a_vanished_instance_resolves_its_firing_alert() {
     assert_eq!(subjects.len(), 1, "{subjects:?}");
     assert!(subjects[0].contains("[RESOLVED]"), "{subjects:?}");
 }
+
+/// A rule evaluated every 10 minutes still judges every datapoint since
+/// the last evaluation: a 1-minute spike between evaluations fires.
+#[tokio::test]
+async fn a_long_interval_rule_judges_every_datapoint_between_evaluations() {
+    let rules = r#"
+rules:
+  - name: Spike
+    interval: 10m
+    metrics:
+      p99: {namespace: Svc, metric: Latency, dimensions: {Service: spiky}, stat: p99, period: 1m}
+    expression: p99
+    condition: {op: ">", threshold: 500}
+    labels: {team: web}
+receivers:
+  web: {topics: [web-topic]}
+route:
+  receiver: web
+  group_wait: 0s
+"#;
+    let points: Vec<String> = (0..60)
+        .map(|m| format!("[{},{}]", T0 + 60 * m, if m == 22 { 900 } else { 100 }))
+        .collect();
+    let src = ReplaySource::parse(
+        "spiky.jsonl",
+        &format!(
+            "{{\"namespace\":\"Svc\",\"metric\":\"Latency\",\"dimensions\":{{\"Service\":\"spiky\"}},\"stat\":\"p99\",\"period\":60,\"points\":[{}]}}\n",
+            points.join(",")
+        ),
+    )
+    .unwrap();
+    let w = World::new();
+    let e = w.engine(config(rules), src, "a");
+    let mut sent = Vec::new();
+    for m in 1..40 {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        e.run_cycle(now, &|| false).await.unwrap();
+        sent.extend(w.notifier.take());
+    }
+    // Judged at the 00:30 evaluation, where it fired and resolved at once:
+    // told exactly once, not lost.
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].subject.starts_with("[RESOLVED] Spike"),
+        "{}",
+        sent[0].subject
+    );
+    let body = &sent[0].bodies["default"];
+    assert!(
+        body.contains("Spike fired at 2026-11-23 00:22 UTC and resolved at 2026-11-23 00:23 UTC before a notification could go out"),
+        "{body}"
+    );
+}
+
+/// An instance whose state was stored long ago replays from the start of its
+/// window: the first points, where RATE has no previous value, are not judged
+/// (with `missing_data: ok` they would resolve a firing alert).
+#[tokio::test]
+async fn warm_up_points_are_not_judged_on_replay() {
+    let rules = r#"
+rules:
+  - name: Growing
+    metrics:
+      n: {namespace: Svc, metric: Queue, dimensions: {Service: q}, stat: Maximum, period: 1m}
+    expression: RATE(n) * 60
+    condition: {op: ">", threshold: 5}
+    missing_data: ok
+    labels: {team: web}
+receivers:
+  web: {topics: [web-topic]}
+route:
+  receiver: web
+  group_wait: 0s
+"#;
+    // The queue grows by 10 a minute all hour: the alert fires once and stays.
+    let points: Vec<String> = (0..60)
+        .map(|m| format!("[{},{}]", T0 + 60 * m, 10 * m))
+        .collect();
+    let src = ReplaySource::parse(
+        "q.jsonl",
+        &format!(
+            "{{\"namespace\":\"Svc\",\"metric\":\"Queue\",\"dimensions\":{{\"Service\":\"q\"}},\"stat\":\"Maximum\",\"period\":60,\"points\":[{}]}}\n",
+            points.join(",")
+        ),
+    )
+    .unwrap();
+    let w = World::new();
+    let e = w.engine(config(rules), src, "a");
+    let subjects = run(&w, &e, 1..55).await;
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(subjects[0].contains("[FIRING] Growing"), "{subjects:?}");
+}

@@ -155,11 +155,23 @@ pub struct GroupLog {
     /// Notes for the next notification.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Alerts told as resolved, by fingerprint, with the `fired_at` of the
+    /// episode told: an alert that fired and resolved before any notification
+    /// could go out (both within one cycle, or within `group_wait`) is told
+    /// once, as resolved, instead of never.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolved_told: BTreeMap<String, Epoch>,
+    /// Alerts seen firing while muted (silenced or inhibited), by
+    /// fingerprint, with their `fired_at`: their resolution is not a missed fire.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub muted_seen: BTreeMap<String, Epoch>,
 }
 
 impl GroupLog {
     fn is_idle(&self) -> bool {
         self.notified.is_empty()
+            && self.resolved_told.is_empty()
+            && self.muted_seen.is_empty()
             && self.silenced.is_empty()
             && self.notes.is_empty()
             && self.open_since.is_none()
@@ -339,6 +351,7 @@ fn apply(log: &mut GroupLog, n: &GroupNotification) {
     log.last_notified = Some(n.at);
     for a in &n.resolved {
         log.notified.remove(&a.fingerprint);
+        log.resolved_told.insert(a.fingerprint.clone(), a.fired_at);
     }
     for a in &n.firing {
         log.notified.insert(a.fingerprint.clone(), slim(a));
@@ -368,6 +381,8 @@ fn decide(
             notified: BTreeMap::new(),
             silenced: BTreeMap::new(),
             notes: Vec::new(),
+            resolved_told: BTreeMap::new(),
+            muted_seen: BTreeMap::new(),
         },
         (None, None) => return None,
     };
@@ -431,7 +446,9 @@ fn decide(
             Some(m) if m.firing() => {}
             Some(m) => {
                 if m.mute.is_some() || !send_resolved {
+                    // Not to be told, on purpose: not a missed fire either.
                     log.notified.remove(&fp);
+                    log.resolved_told.insert(fp.clone(), m.alert.fired_at);
                 } else {
                     // Remember the resolution once (not every cycle).
                     if log
@@ -458,11 +475,45 @@ fn decide(
                 }
                 let muted = !pass && silenced_by(ctx.silences, &stored.labels, now).is_some();
                 if muted || !send_resolved {
+                    let fired_at = stored.fired_at;
                     log.notified.remove(&fp);
+                    log.resolved_told.insert(fp.clone(), fired_at);
                 } else {
                     to_tell.push(stored.clone());
                 }
             }
+        }
+    }
+
+    // 2b. Alerts that fired and resolved before anyone was told: a page
+    // must not be lost because it was short or arrived late.
+    log.resolved_told.retain(|fp, _| members.contains_key(fp));
+    log.muted_seen.retain(|fp, _| members.contains_key(fp));
+    let mut missed_notes = Vec::new();
+    for (fp, m) in members {
+        let a = m.alert;
+        if m.firing() && m.mute.is_some() {
+            log.muted_seen.insert(fp.clone(), a.fired_at);
+        }
+        if !m.firing()
+            && m.mute.is_none()
+            && a.resolved_at.is_some()
+            && !log.notified.contains_key(fp)
+            && log.resolved_told.get(fp) != Some(&a.fired_at)
+            && log.muted_seen.get(fp) != Some(&a.fired_at)
+        {
+            let when = |t: Epoch| {
+                jiff::Timestamp::from_second(t)
+                    .map(|ts| ts.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|_| t.to_string())
+            };
+            missed_notes.push(format!(
+                "{} fired at {} and resolved at {} before a notification could go out",
+                a.name(),
+                when(a.fired_at),
+                when(a.resolved_at.unwrap_or(a.fired_at))
+            ));
+            to_tell.push(a.clone());
         }
     }
 
@@ -480,13 +531,15 @@ fn decide(
     } else if log.open_since.is_none() {
         log.open_since = Some(now);
     }
+    log.notes.extend(missed_notes);
     let new_firing = firing
         .iter()
         .any(|a| !log.notified.contains_key(&a.fingerprint));
     let changed = new_firing || !to_tell.is_empty() || !log.notes.is_empty();
     let t = &log.timing;
     let due = match log.last_notified {
-        None if firing.is_empty() => None,
+        // Only missed fires to tell: no reason to wait.
+        None if firing.is_empty() => (!to_tell.is_empty()).then_some(now),
         None => log.open_since.map(|s| s.saturating_add(t.group_wait)),
         Some(last) if changed => Some(last.saturating_add(t.group_interval)),
         Some(last) if !firing.is_empty() => Some(last.saturating_add(t.repeat_interval)),

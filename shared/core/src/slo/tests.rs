@@ -304,8 +304,9 @@ budget goes in 1h."
         (g.metric.as_str(), g.at_least, g.window),
         ("total", 500.0, Duration::from_secs(3600))
     );
-    // Lookback: the 60-datapoint window, the guard, the margin.
-    assert_eq!(r.lookback(), Duration::from_secs((60 + 59 + 5) * 60));
+    // Lookback: the guard (60m), the 60-datapoint window's history (59),
+    // one interval, the margin (5).
+    assert_eq!(r.lookback(), Duration::from_secs((60 + 59 + 1 + 5) * 60));
 
     // The budget over the SLO window: hourly datapoints, 30 days of them.
     let c = &r.context[0];

@@ -165,7 +165,8 @@ fn nodata_ends_a_firing_alert_with_a_resolve() {
     let mut m = machine(for_(0));
     m.missing_data = MissingData::NoData;
     let mut st = InstanceState::default();
-    assert_eq!(run_from(&m, &mut st, "2 _ 2"), "F N F");
+    // One missing datapoint is not NoData; three are.
+    assert_eq!(run_from(&m, &mut st, "2 _ 2 _ _ _ 2"), "F F F F F N F");
 }
 
 #[test]
@@ -234,4 +235,26 @@ fn state_round_trips_through_json() {
     let json = serde_json::to_string(&st).unwrap();
     let back: InstanceState = serde_json::from_str(&json).unwrap();
     assert_eq!(back, st);
+}
+
+#[test]
+fn m_of_n_keep_firing_for_is_not_renewed_by_too_few_breaches() {
+    // 3 of 5 with keep_firing_for 5m; after firing, one breach every 4 minutes
+    // never makes 3 of 5 again, so the alert must resolve.
+    let mut m = machine(Pending::MofN { m: 3, n: 5 });
+    m.keep_firing_for = 300;
+    let states = run(&m, "2 2 2 0 0 0 2 0 0 0 2 0 0 0 2");
+    assert!(states.contains('R'), "{states}");
+}
+
+#[test]
+fn m_of_n_window_forgets_breaches_older_than_n_periods() {
+    let m = machine(Pending::MofN { m: 2, n: 3 });
+    let mut st = InstanceState::default();
+    m.step(&mut st, Observation::new(0, Some(2.0)));
+    // A breach an hour later does not pair with the one before the gap.
+    m.step(&mut st, Observation::new(3600, Some(2.0)));
+    assert_eq!(st.status, Status::Pending);
+    m.step(&mut st, Observation::new(3660, Some(2.0)));
+    assert_eq!(st.status, Status::Firing);
 }
