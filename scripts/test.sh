@@ -39,9 +39,7 @@ cargo test --workspace --doc
 step "the evaluator under the Lambda runtime emulator (cargo lambda watch)"
 scripts/lambda-test.sh
 
-if [ -x scripts/infra-check.sh ]; then
-    step "infrastructure checks"
-    scripts/infra-check.sh
-fi
+step "infrastructure checks: cfn-lint, checkov, template assertions, sam validate --lint"
+INFRA_CHECK_SAM=1 scripts/infra-check.sh
 
 step "all tests passed"
