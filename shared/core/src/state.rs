@@ -228,8 +228,15 @@ impl Machine {
     /// a window is idempotent.
     pub fn step(&self, st: &mut InstanceState, obs: Observation) -> Vec<Event> {
         let mut events = Vec::new();
+        self.step_into(st, obs, &mut events);
+        events
+    }
+
+    /// [`Machine::step`], appending the events to `events` (no allocation
+    /// on the common path where nothing changes).
+    pub fn step_into(&self, st: &mut InstanceState, obs: Observation, events: &mut Vec<Event>) {
         if st.last_t.is_some_and(|l| obs.t <= l) {
-            return events;
+            return;
         }
         st.last_t = Some(obs.t);
         if obs.value.is_some() {
@@ -254,7 +261,7 @@ impl Machine {
                 st.window.clear();
                 events.push(Event::NoDataStarted { at: t });
             }
-            return events;
+            return;
         }
         st.missing_since = None;
         if st.status == Status::NoData && outcome != Outcome::Hold {
@@ -263,7 +270,7 @@ impl Machine {
             events.push(Event::NoDataEnded { at: t });
         }
         if outcome == Outcome::Hold {
-            return events;
+            return;
         }
         let breach = outcome == Outcome::Breach;
         if breach {
@@ -275,8 +282,8 @@ impl Machine {
             }
         }
         match self.pending {
-            Pending::For(d) => self.step_for(st, t, breach, d.as_secs() as i64, &mut events),
-            Pending::MofN { m, n } => self.step_m_of_n(st, t, breach, m, n, &mut events),
+            Pending::For(d) => self.step_for(st, t, breach, d.as_secs() as i64, events),
+            Pending::MofN { m, n } => self.step_m_of_n(st, t, breach, m, n, events),
         }
         if st.status == Status::Firing
             && let Some(v) = obs.value
@@ -287,7 +294,6 @@ impl Machine {
                 _ => v,
             });
         }
-        events
     }
 
     fn fire(&self, st: &mut InstanceState, t: Epoch, events: &mut Vec<Event>) {

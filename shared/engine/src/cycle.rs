@@ -713,7 +713,7 @@ impl Engine {
                         value: values.get(i).copied().flatten(),
                         judged,
                     };
-                    events.extend(machine.step(&mut state, obs));
+                    machine.step_into(&mut state, obs, &mut events);
                 }
                 let judged_points: Vec<(Epoch, Option<f64>)> = grid
                     .times()
