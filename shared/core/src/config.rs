@@ -284,23 +284,9 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
     };
 
     let labels = match f.opt("labels") {
-        Some(n) => {
-            let m = d.string_map(n, "labels");
-            let mut good = true;
-            for k in m.keys() {
-                if !valid_label_name(k) {
-                    d.error(
-                        n,
-                        format!("invalid label name {k:?} (expected [A-Za-z_][A-Za-z0-9_]*)"),
-                    );
-                    good = false;
-                } else if k == "alertname" || k == "alertstate" {
-                    d.error(n, format!("label {k:?} is reserved: firebell sets it"));
-                    good = false;
-                }
-            }
-            good.then_some(m)
-        }
+        Some(n) => decode_labels(d, n, &["alertname", "alertstate"], |k| {
+            format!("label {k:?} is reserved: firebell sets it")
+        }),
         None => Some(BTreeMap::new()),
     };
 
@@ -409,6 +395,31 @@ pub(crate) fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Optio
         stat: stat?,
         period: period?,
     })
+}
+
+/// A `labels` mapping: valid label names, none of `reserved` (which
+/// `reserved_msg` explains). `None` when any is wrong (all are reported).
+pub fn decode_labels(
+    d: &mut Decoder<'_>,
+    n: &Node,
+    reserved: &[&str],
+    reserved_msg: impl Fn(&str) -> String,
+) -> Option<BTreeMap<String, String>> {
+    let m = d.string_map(n, "labels");
+    let mut good = true;
+    for k in m.keys() {
+        if !valid_label_name(k) {
+            d.error(
+                n,
+                format!("invalid label name {k:?} (expected [A-Za-z_][A-Za-z0-9_]*)"),
+            );
+            good = false;
+        } else if reserved.contains(&k.as_str()) {
+            d.error(n, reserved_msg(k));
+            good = false;
+        }
+    }
+    good.then_some(m)
 }
 
 /// A CloudWatch statistic: `Sum`, `Average`, `Minimum`, `Maximum`,

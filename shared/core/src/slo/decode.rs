@@ -7,7 +7,7 @@ use std::time::Duration;
 use marked_yaml::Node;
 
 use super::{DAY, Sli, Slo, SloVolume};
-use crate::config::{decode_metric, valid_label_name, valid_rule_name};
+use crate::config::{decode_metric, valid_rule_name};
 use crate::decode::{Decoder, Pos, format_duration};
 use crate::diag::{ConfigError, Diagnostics};
 use crate::model::{MetricSpec, Origin, Rule, Stat};
@@ -188,28 +188,11 @@ fn decode_slo(d: &mut Decoder<'_>, node: &Node) -> Option<Slo> {
     };
 
     let labels = match f.opt("labels") {
-        Some(n) => {
-            let m = d.string_map(n, "labels");
-            let mut good = true;
-            for k in m.keys() {
-                if !valid_label_name(k) {
-                    d.error(
-                        n,
-                        format!("invalid label name {k:?} (expected [A-Za-z_][A-Za-z0-9_]*)"),
-                    );
-                    good = false;
-                } else if SET_BY_FIREBELL.contains(&k.as_str()) {
-                    d.error(
-                        n,
-                        format!(
-                            "label {k:?} is set by firebell for SLO alerts (alertname, severity: page or ticket, slo, and team from `team`)"
-                        ),
-                    );
-                    good = false;
-                }
-            }
-            good.then_some(m)
-        }
+        Some(n) => crate::config::decode_labels(d, n, SET_BY_FIREBELL, |k| {
+            format!(
+                "label {k:?} is set by firebell for SLO alerts (alertname, severity: page or ticket, slo, and team from `team`)"
+            )
+        }),
         None => Some(BTreeMap::new()),
     };
 
