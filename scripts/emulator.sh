@@ -90,15 +90,8 @@ EOF
     printf '%s\n' "$bin"
 }
 
-free_port() {
-    "$PY" - <<'EOF'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-EOF
-}
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 print_env() {
     local port="$1" pid="$2"

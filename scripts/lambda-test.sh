@@ -52,24 +52,11 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 trap 'exit 130' INT TERM
 
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
-# Waits (bounded) until 127.0.0.1:$1 accepts connections; $2 is the pid that must stay alive.
-wait_port() {
-    local port="$1" pid="$2" i
-    for i in $(seq 1 120); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.25
-    done
-    return 1
-}
 
 if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
     # A private emulator: never the shared one scripts/emulator.sh manages.
