@@ -291,22 +291,24 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
             .collect::<String>()
     );
 
-    // Body template: checked once over the first alerts; a failure is noted
-    // and the default body used.
-    let mut body_template = receiver.message.body_template.as_deref();
-    if let Some(src) = body_template {
-        let check = {
-            let c = counts(views.len());
-            let default_body = text::body(&text::Body {
-                views: &views,
-                counts: c,
-                group_labels: &n.group_labels,
-                notes: &notes,
-                receiver: &receiver.name,
-                group_key: &n.group_key,
-                seq: n.seq,
-                at_local: &at_local,
-            });
+    // The text body listing some alerts: the default one, and the
+    // receiver's template over it (`Err` says why it cannot be used).
+    let body_src = receiver.message.body_template.as_deref();
+    let default_text = |listed: &[AlertView], notes: &[String]| {
+        text::body(&text::Body {
+            views: listed,
+            counts: counts(listed.len()),
+            group_labels: &n.group_labels,
+            notes,
+            receiver: &receiver.name,
+            group_key: &n.group_key,
+            seq: n.seq,
+            at_local: &at_local,
+        })
+    };
+    let templated = |listed: &[AlertView], notes: &[String], default_body: &str| {
+        body_src.map(|src| {
+            let (f, r) = overrides::split(listed);
             let ctx = MessageContext {
                 status,
                 receiver: &receiver.name,
@@ -316,18 +318,25 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
                 at: &at,
                 at_local: &at_local,
                 time_zone: &time_zone,
-                counts: c,
-                notes: &notes,
-                alerts: &views,
-                firing: firing.clone(),
-                resolved: resolved.clone(),
+                counts: counts(listed.len()),
+                notes,
+                alerts: listed,
+                firing: f,
+                resolved: r,
                 default_subject: &default_subject,
                 subject: &subject,
-                default_body: Some(&default_body),
+                default_body: Some(default_body),
             };
             overrides::render(&set.sandbox, src, &ctx, overrides::BODY_LIMIT)
-        };
-        if let Err(e) = check {
+        })
+    };
+
+    // Body template: checked once over the first alerts; a failure is noted
+    // and the default body used.
+    let mut body_template = body_src;
+    if body_template.is_some() {
+        let check = templated(&views, &notes, &default_text(&views, &notes));
+        if let Some(Err(e)) = check {
             notes.push(format!(
                 "body_template failed ({e}); using the default body."
             ));
@@ -366,41 +375,13 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
     // The bodies listing the first `k` alerts.
     let build = |listed: &[AlertView]| -> Result<BTreeMap<String, String>, RenderError> {
         let c = counts(listed.len());
-        let default_text = text::body(&text::Body {
-            views: listed,
-            counts: c,
-            group_labels: &n.group_labels,
-            notes: &notes,
-            receiver: &receiver.name,
-            group_key: &n.group_key,
-            seq: n.seq,
-            at_local: &at_local,
-        });
+        let default = default_text(listed, &notes);
         let text_body = match body_template {
-            None => default_text,
-            Some(src) => {
-                let (f, r) = overrides::split(listed);
-                let ctx = MessageContext {
-                    status,
-                    receiver: &receiver.name,
-                    group_key: &n.group_key,
-                    group_labels: &n.group_labels,
-                    seq: n.seq,
-                    at: &at,
-                    at_local: &at_local,
-                    time_zone: &time_zone,
-                    counts: c,
-                    notes: &notes,
-                    alerts: listed,
-                    firing: f,
-                    resolved: r,
-                    default_subject: &default_subject,
-                    subject: &subject,
-                    default_body: Some(&default_text),
-                };
-                overrides::render(&set.sandbox, src, &ctx, overrides::BODY_LIMIT)
-                    .unwrap_or_else(|_| default_text.clone())
-            }
+            None => default,
+            Some(_) => match templated(listed, &notes, &default) {
+                Some(Ok(s)) => s,
+                _ => default,
+            },
         };
         let json = payload::payload(&header, c, listed)?;
         let mut bodies = BTreeMap::new();
