@@ -1,6 +1,6 @@
 //! `firebell backtest`: the whole pipeline (state machine, routing,
 //! grouping, silences, rendering) over history, one cycle per minute on an
-//! in-memory store; see `firebell_engine::backtest`. Prints per rule and per
+//! in-memory store; see `firebell_tools::backtest`. Prints per rule and per
 //! receiver what would have been sent, and the timeline; `--compare` shows
 //! what changing the config would alter; `--format json` prints one object
 //! per notification.
@@ -16,7 +16,7 @@ use firebell_core::series::Epoch;
 use firebell_core::state::Event;
 use firebell_embedded::ReplaySource;
 use firebell_engine::Config;
-use firebell_engine::backtest::{
+use firebell_tools::backtest::{
     BacktestReport, Comparison, Notification, RuleStats, SimOptions, TimelineEntry, analyze,
     capture, compare, simulate, warmup,
 };

@@ -1,6 +1,6 @@
 //! `firebell cost --config PATH`: the monthly cost of running a config with
 //! firebell, per rule and in total, beside the equivalent CloudWatch alarms.
-//! The model and its assumptions: `firebell_engine::cost`.
+//! The model and its assumptions: `firebell_tools::cost`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use firebell_core::decode::format_duration;
-use firebell_engine::cost::{
+use firebell_tools::cost::{
     ALERT_ITEM_KB, Assumptions, Estimate, HOURS_PER_MONTH, PRICES_RECORDED, Prices,
     SHARED_READS_PER_CYCLE, SHARED_WRITES_PER_WRITING_CYCLE, dollars, estimate, thousands,
 };

@@ -14,7 +14,7 @@ use firebell_core::series::Epoch;
 use firebell_core::state::Event;
 use firebell_embedded::ReplaySource;
 use firebell_engine::Transition;
-use firebell_engine::backtest::{SimCycle, SimOptions, simulate};
+use firebell_tools::backtest::{SimCycle, SimOptions, simulate};
 
 use crate::bundled;
 use crate::timefmt::{hhmm, span};

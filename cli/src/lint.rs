@@ -1,5 +1,5 @@
 //! `firebell lint PATH`: rules that load fine but are likely to page badly
-//! (see `firebell_engine::lint`). Warnings by default; with `--strict` they
+//! (see `firebell_tools::lint`). Warnings by default; with `--strict` they
 //! are errors and the exit status is 1.
 
 use std::path::PathBuf;
@@ -25,7 +25,7 @@ pub fn main(args: &Args) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let mut found = firebell_engine::lint::lint(&config);
+    let mut found = firebell_tools::lint::lint(&config);
     if args.strict {
         for d in &mut found.list {
             d.severity = Severity::Error;

@@ -1,4 +1,4 @@
-//! `firebell test FILE...`: rule unit tests (see `firebell_engine::unittest`
+//! `firebell test FILE...`: rule unit tests (see `firebell_tools::unittest`
 //! and the commented examples in `examples/tests/`).
 //!
 //! Every test file is decoded first and every mistake of every file is
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use firebell_core::diag::Diagnostics;
-use firebell_engine::unittest;
+use firebell_tools::unittest;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

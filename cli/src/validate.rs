@@ -18,7 +18,7 @@ pub struct Args {
 pub fn main(args: &Args) -> Result<ExitCode> {
     match firebell_engine::load(&args.path) {
         Ok((config, mut warnings)) => {
-            warnings.extend(firebell_engine::lint::lint(&config));
+            warnings.extend(firebell_tools::lint::lint(&config));
             for w in warnings.warnings() {
                 eprintln!("{w}");
             }

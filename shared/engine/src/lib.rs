@@ -2,13 +2,9 @@
 //! over the ports (metrics source, state store, notifier). The same engine
 //! runs in the Lambda, in `firebell run`, in the demo and in backtests.
 
-pub mod backtest;
 pub mod config;
-pub mod cost;
 pub mod cycle;
 pub mod keys;
-pub mod lint;
-pub mod unittest;
 
 pub use config::{Config, load};
-pub use cycle::{CycleReport, Engine, EngineError, EngineOptions, Skip, Transition};
+pub use cycle::{CycleReport, Engine, EngineError, EngineOptions, Skip, Transition, rule_labels};

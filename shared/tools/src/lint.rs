@@ -24,7 +24,7 @@ use firebell_core::diag::Diagnostics;
 use firebell_core::model::{Pending, Rule};
 use firebell_notify::config::NotifyConfig;
 
-use crate::config::Config;
+use firebell_engine::Config;
 
 /// Every lint code with a one-line description, in the order of the table above.
 pub const CODES: &[(&str, &str)] = &[
@@ -176,7 +176,7 @@ pub fn lint_rule(rule: &Rule, notify: &NotifyConfig, out: &mut Diagnostics) {
 
 /// Why the rule's labels do not reach a team, if they do not.
 fn routing_problem(rule: &Rule, notify: &NotifyConfig) -> Option<String> {
-    let labels = crate::cycle::rule_labels(rule);
+    let labels = firebell_engine::rule_labels(rule);
     let shown: Vec<String> = labels
         .iter()
         .filter(|(k, _)| k.as_str() != "alertname")
@@ -269,7 +269,7 @@ route:
             .map(|(n, t)| (n.to_string(), t.to_string()))
             .collect();
         let mut diags = Diagnostics::new();
-        let config = crate::config::load_texts(&texts, &mut diags, Vec::new());
+        let config = firebell_engine::config::load_texts(&texts, &mut diags, Vec::new());
         assert!(!diags.has_errors(), "{diags}");
         lint(&config).list.iter().map(|d| d.to_string()).collect()
     }
@@ -362,7 +362,7 @@ route: {receiver: ops}
     #[test]
     fn the_examples_lint_clean() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-        let (config, _) = crate::config::load(&dir).unwrap();
+        let (config, _) = firebell_engine::load(&dir).unwrap();
         let found: Vec<String> = lint(&config).list.iter().map(|d| d.to_string()).collect();
         assert!(found.is_empty(), "{found:#?}");
     }

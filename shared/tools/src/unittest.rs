@@ -5,7 +5,7 @@
 //! what the test expects.
 //!
 //! A test file is YAML whose top level has `tests:` (the config loader skips
-//! such files, see [`crate::config::TEST_FILE_MARKER`]); `examples/tests/`
+//! such files, see [`firebell_engine::config::TEST_FILE_MARKER`]); `examples/tests/`
 //! documents the format with commented examples. In short:
 //!
 //! ```yaml
@@ -73,8 +73,9 @@ use marked_yaml::Node;
 use serde::Deserialize;
 
 use crate::backtest::{Notification, Simulator, notifications};
-use crate::config::{Config, TEST_FILE_MARKER};
-use crate::keys;
+use firebell_engine::Config;
+use firebell_engine::config::TEST_FILE_MARKER;
+use firebell_engine::keys;
 
 /// Where input series start when a test does not say (a Monday, 00:00 UTC).
 pub const DEFAULT_START: &str = "2026-01-05T00:00:00Z";
@@ -784,7 +785,7 @@ pub fn load_config(tf: &TestFile, diags: &mut Diagnostics) -> Option<Arc<Config>
     let mut files = Vec::new();
     let mut local = Diagnostics::new();
     for path in &tf.config {
-        match crate::config::config_files(path) {
+        match firebell_engine::config::config_files(path) {
             Ok(list) => {
                 for p in list {
                     match std::fs::read_to_string(&p) {
@@ -806,7 +807,7 @@ pub fn load_config(tf: &TestFile, diags: &mut Diagnostics) -> Option<Arc<Config>
             ),
         }
     }
-    let mut config = crate::config::load_texts(&texts, &mut local, files);
+    let mut config = firebell_engine::config::load_texts(&texts, &mut local, files);
     let shown: Vec<String> = tf.config.iter().map(|p| p.display().to_string()).collect();
     if local.has_errors() {
         let n = local.errors().count();
@@ -1669,7 +1670,7 @@ tests:
           - {receiver: a, status: firing, at: 3m, subject: "[FIRING] a has 9 errors"}
 "#;
         let mut diags = Diagnostics::new();
-        let config = crate::config::load_texts(
+        let config = firebell_engine::config::load_texts(
             &[("c.yaml".to_string(), WILDCARD.to_string())],
             &mut diags,
             Vec::new(),

@@ -49,7 +49,7 @@ use std::time::Duration;
 use firebell_core::model::Rule;
 use firebell_notify::config::NotifyConfig;
 
-use crate::config::Config;
+use firebell_engine::Config;
 
 /// When the default prices were recorded.
 pub const PRICES_RECORDED: &str = "2026-11-24";
@@ -284,7 +284,7 @@ pub fn alarm_equivalent(rule: &Rule, prices: &Prices, a: &Assumptions) -> AlarmE
 /// Notifications per incident and SNS topics per notification, from the
 /// route the rule's labels reach.
 fn notifications(rule: &Rule, notify: &NotifyConfig, a: &Assumptions) -> (f64, f64) {
-    let labels = crate::cycle::rule_labels(rule);
+    let labels = firebell_engine::rule_labels(rule);
     let matches = if notify.route.receiver.is_empty() {
         Vec::new()
     } else {
@@ -450,7 +450,7 @@ mod tests {
 
     fn config(text: &str) -> Config {
         let mut diags = Diagnostics::new();
-        let c = crate::config::load_texts(
+        let c = firebell_engine::config::load_texts(
             &[("c.yaml".to_string(), text.to_string())],
             &mut diags,
             Vec::new(),

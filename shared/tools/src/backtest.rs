@@ -29,8 +29,8 @@ use firebell_core::state::Event;
 use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySeries};
 use serde_json::{Value, json};
 
-use crate::config::Config;
-use crate::cycle::{CycleReport, Engine, EngineError, EngineOptions, Transition};
+use firebell_engine::Config;
+use firebell_engine::{CycleReport, Engine, EngineError, EngineOptions, Transition};
 
 /// One cycle per minute, as the scheduled Lambda runs.
 pub const DEFAULT_STEP: i64 = 60;
@@ -805,7 +805,7 @@ route:
 
     fn config(text: &str) -> Arc<Config> {
         let mut diags = firebell_core::diag::Diagnostics::new();
-        let c = crate::config::load_texts(
+        let c = firebell_engine::config::load_texts(
             &[("c.yaml".to_string(), text.to_string())],
             &mut diags,
             Vec::new(),

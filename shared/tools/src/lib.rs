@@ -1,0 +1,15 @@
+//! firebell's authoring and simulation tools. They run the runtime engine
+//! (`firebell-engine`) unchanged, on the in-memory adapters of
+//! `firebell-embedded`, and never re-implement what it does:
+//!
+//! * [`backtest`]: the whole pipeline over history on a simulated clock
+//!   ([`backtest::Simulator`], shared by the demo and the rule unit tests),
+//!   and the per-rule / per-receiver analysis of what it did;
+//! * [`unittest`]: rule unit tests (`firebell test`);
+//! * [`lint`]: warnings about rules that page on toast or reach nobody;
+//! * [`cost`]: the monthly cost estimate (`firebell cost`).
+
+pub mod backtest;
+pub mod cost;
+pub mod lint;
+pub mod unittest;
