@@ -950,7 +950,10 @@ async fn cloudwatch_throttling_loses_no_fire_and_resolves_nothing_falsely() {
         let r = w.cycle(&e, k).await;
         if throttled {
             assert!(r.transitions.is_empty(), "tick {k}: {r:?}");
-            assert!(r.errors.iter().any(|e| e.contains("throttled")), "{r:?}");
+            assert!(
+                r.errors.iter().any(|e| e.to_string().contains("throttled")),
+                "{r:?}"
+            );
         }
         seen.extend(transitions(&r).into_iter().map(|(rule, ev)| (k, rule, ev)));
     }

@@ -96,7 +96,7 @@ impl TickEvent {
 }
 
 /// What the handler returns (also logged).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Outcome {
     pub tick: Epoch,
     pub status: &'static str,
@@ -246,7 +246,8 @@ pub fn api_calls(deps: &Deps) -> ApiCalls {
 /// `Heartbeat` is 1 only when the cycle completed (or was a harmless duplicate).
 pub fn emf(deps: &Deps, o: &Outcome, before: &ApiCalls) -> String {
     let after = api_calls(deps);
-    let r = o.report.clone().unwrap_or_default();
+    let none = CycleReport::default();
+    let r = o.report.as_ref().unwrap_or(&none);
     let heartbeat = u8::from(matches!(o.status, "completed" | "duplicate" | "overlap"));
     let metrics: Vec<(&str, &str, f64)> = vec![
         ("Heartbeat", "Count", f64::from(heartbeat)),

@@ -130,11 +130,19 @@ pub enum StoreError {
     /// Permanent: bad data, bad request, corrupt file.
     #[error("store error: {0}")]
     Invalid(String),
+    /// The writer lost its lease: another writer wrote since this one read,
+    /// so this one may write nothing more. Its work is left to the next
+    /// cycle, which reads afresh (so it counts as retryable).
+    #[error("store unavailable: another cycle wrote since this one started; it writes nothing")]
+    LeaseLost,
 }
 
 impl StoreError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(self, StoreError::Unavailable(_) | StoreError::LeaseLost)
+    }
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, StoreError::LeaseLost)
     }
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })
@@ -182,11 +190,17 @@ pub enum NotifyError {
     Unavailable(String),
     #[error("message rejected: {0}")]
     Rejected(String),
+    /// The publisher lost its lease (see [`StoreError::LeaseLost`]): nothing
+    /// more may be published by it; the next cycle delivers.
+    #[error(
+        "notifier unavailable: store unavailable: another cycle wrote since this one started; it writes nothing"
+    )]
+    LeaseLost,
 }
 
 impl NotifyError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, NotifyError::Unavailable(_))
+        matches!(self, NotifyError::Unavailable(_) | NotifyError::LeaseLost)
     }
 }
 

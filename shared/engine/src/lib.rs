@@ -1,10 +1,23 @@
-//! firebell's engine: loads a config directory and runs evaluation cycles
-//! over the ports (metrics source, state store, notifier). The same engine
-//! runs in the Lambda, in `firebell run`, in the demo and in backtests.
+//! firebell's runtime engine: loads a config directory and runs evaluation
+//! cycles over the ports (metrics source, state store, notifier). The
+//! Lambda, `firebell run`, the demo, backtests and rule unit tests all run
+//! this one engine; only the adapters differ. It depends on no adapter.
+//!
+//! * [`config`]: loading a config directory (rules, SLOs, routing).
+//! * [`cycle`]: one cycle in stages — plan, fetch, judge, persist, decide,
+//!   deliver — and the lease.
+//! * [`judge`]: the pure judgement of one instance, shared by every path.
+//! * [`keys`]: the store layout and its records.
 
 pub mod config;
 pub mod cycle;
+mod error;
+pub mod judge;
 pub mod keys;
 
 pub use config::{Config, load};
-pub use cycle::{CycleReport, Engine, EngineError, EngineOptions, Skip, Transition, rule_labels};
+pub use cycle::{
+    CycleReport, Engine, EngineOptions, Instance, InstanceView, Skip, TICK_SECS, Transition,
+    rule_labels,
+};
+pub use error::{CycleError, EngineError};

@@ -30,7 +30,7 @@ use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySeries};
 use serde_json::{Value, json};
 
 use firebell_engine::Config;
-use firebell_engine::{CycleReport, Engine, EngineError, EngineOptions, Transition};
+use firebell_engine::{CycleError, CycleReport, Engine, EngineError, EngineOptions, Transition};
 
 /// One cycle per minute, as the scheduled Lambda runs.
 pub const DEFAULT_STEP: i64 = 60;
@@ -77,7 +77,7 @@ impl SimOptions {
 }
 
 /// What one simulated cycle did.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SimCycle {
     pub now: Epoch,
     pub report: CycleReport,
@@ -160,7 +160,7 @@ pub struct Simulation {
     pub transitions: Vec<(Epoch, Transition)>,
     pub messages: Vec<(Epoch, Outbound)>,
     /// Problems that did not stop a cycle (fetch failures, ...).
-    pub errors: Vec<(Epoch, String)>,
+    pub errors: Vec<(Epoch, Arc<CycleError>)>,
 }
 
 /// Runs the engine over `[opts.from, opts.to]` on a fresh in-memory world,
@@ -185,7 +185,7 @@ pub async fn simulate(
         out.cycles += 1;
         let SimCycle { report, sent, .. } = cycle;
         out.errors
-            .extend(report.errors.into_iter().map(|e| (now, e)));
+            .extend(report.errors.into_iter().map(|e| (now, Arc::new(e))));
         out.transitions
             .extend(report.transitions.into_iter().map(|t| (now, t)));
         out.messages.extend(sent.into_iter().map(|m| (now, m)));
@@ -442,7 +442,7 @@ pub struct BacktestReport {
     /// Transitions (at their datapoint's time) and notifications (at their
     /// cycle's time), in time order.
     pub timeline: Vec<TimelineEntry>,
-    pub errors: Vec<(Epoch, String)>,
+    pub errors: Vec<(Epoch, Arc<CycleError>)>,
 }
 
 impl BacktestReport {

@@ -1,0 +1,168 @@
+//! Decide and deliver: the snapshot of every alert the pipeline must know
+//! (`active`), overlaid with this cycle's fresh values; alerts whose rule or
+//! instance is gone resolved; then `firebell_notify`'s dispatch (outbox
+//! before notification log) and delivery (publish, then delete). See
+//! ARCHITECTURE.md, "Delivery: no lost, no duplicate", steps 5-7.
+
+use std::collections::{HashMap, HashSet};
+
+use firebell_core::alert::{Alert, AlertStatus, fingerprint};
+use firebell_core::ports::{Expect, Item, Notifier, StateStore};
+use firebell_core::series::Epoch;
+use firebell_notify::DispatchError;
+
+use super::{CycleReport, Fresh};
+use crate::config::Config;
+use crate::error::{CycleError, EngineError};
+use crate::keys;
+
+/// The `active` snapshot, sorted by fingerprint: firing alerts nothing
+/// evaluates any more are resolved (and written), evaluated ones carry
+/// this cycle's values.
+pub(super) async fn snapshot(
+    writer: &dyn StateStore,
+    config: &Config,
+    fresh: &HashMap<String, Fresh>,
+    covered: &HashMap<String, HashSet<String>>,
+    now: Epoch,
+    resolved_retention: Epoch,
+    report: &mut CycleReport,
+) -> Result<Vec<Alert>, EngineError> {
+    let mut alerts: Vec<Alert> = Vec::new();
+    for item in writer.query(keys::ACTIVE, "").await? {
+        let mut a: Alert = keys::decode(&item)?;
+        if a.status == AlertStatus::Firing
+            && let Some(why) = orphaned(config, &a, covered)
+        {
+            resolve_orphan(writer, &mut a, now, why, resolved_retention, report).await;
+        }
+        if let Some(f) = fresh.get(&a.fingerprint) {
+            a.value = f.value;
+            a.recent = f.recent.clone();
+            if let Some(ann) = &f.annotations {
+                a.annotations = ann.clone();
+            }
+        }
+        alerts.push(a);
+    }
+    alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+    Ok(alerts)
+}
+
+/// Why a firing alert no longer has a rule or instance behind it, if so.
+fn orphaned(
+    config: &Config,
+    a: &Alert,
+    covered: &HashMap<String, HashSet<String>>,
+) -> Option<&'static str> {
+    let rule = a.name();
+    if config.rules.get(rule).is_none() {
+        return Some("its rule was removed from the config");
+    }
+    match covered.get(rule) {
+        Some(set) if !set.contains(&a.fingerprint) => {
+            Some("its instance is gone (the dimension value no longer exists)")
+        }
+        _ => None,
+    }
+}
+
+/// Resolves an alert nothing evaluates any more, so it does not fire forever.
+async fn resolve_orphan(
+    writer: &dyn StateStore,
+    a: &mut Alert,
+    now: Epoch,
+    why: &str,
+    resolved_retention: Epoch,
+    report: &mut CycleReport,
+) {
+    a.status = AlertStatus::Resolved;
+    a.resolved_at = Some(now);
+    a.value = None;
+    a.annotations
+        .insert("resolved_because".to_string(), why.to_string());
+    let k = keys::active(&a.fingerprint);
+    let item = Item {
+        pk: k.pk,
+        sk: k.sk,
+        version: 1,
+        data: keys::encode(&*a),
+        expires_at: Some(now + resolved_retention),
+    };
+    match writer.put(item, Expect::Any).await {
+        Ok(()) => report.store_writes += 1,
+        Err(source) => report.errors.push(CycleError::ResolveOrphan {
+            rule: a.name().to_string(),
+            source,
+        }),
+    }
+    let mut base = a.labels.clone();
+    base.remove("alertstate");
+    if writer
+        .delete(&keys::state(a.name(), &fingerprint(&base)), Expect::Any)
+        .await
+        .is_ok()
+    {
+        report.store_writes += 1;
+    }
+    report.orphans_resolved += 1;
+}
+
+/// Groups the snapshot and writes the due decisions to the outbox. A
+/// failure in some groups does not hold back the others.
+pub(super) async fn dispatch(
+    writer: &dyn StateStore,
+    config: &Config,
+    alerts: &[Alert],
+    now: Epoch,
+    report: &mut CycleReport,
+) {
+    match firebell_notify::dispatch(&config.notify, writer, now, alerts).await {
+        Ok(d) => report.notifications_enqueued += d.enqueued,
+        Err(DispatchError::Partial {
+            report: d,
+            failures,
+        }) => {
+            report.notifications_enqueued += d.enqueued;
+            for (group, source) in failures {
+                report
+                    .errors
+                    .push(CycleError::DispatchGroup { group, source });
+            }
+        }
+        Err(e) => report.errors.push(CycleError::Dispatch(e)),
+    }
+}
+
+/// Publishes the outbox in order per group, rendering at send time.
+pub(super) async fn deliver<W: StateStore + Notifier>(
+    writer: &W,
+    config: &Config,
+    now: Epoch,
+    report: &mut CycleReport,
+) -> Result<(), EngineError> {
+    let render_errors = std::sync::Mutex::new(Vec::new());
+    let render = |r: &firebell_notify::types::Receiver,
+                  n: &firebell_notify::types::GroupNotification| {
+        firebell_notify::render::render(r, n).unwrap_or_else(|source| {
+            if let Ok(mut errs) = render_errors.lock() {
+                errs.push(CycleError::Render {
+                    group: n.group_key.clone(),
+                    seq: n.seq,
+                    receiver: r.name.clone(),
+                    source,
+                });
+            }
+            Vec::new()
+        })
+    };
+    let delivered = firebell_notify::deliver(writer, writer, &render, &config.notify, now).await?;
+    report.notifications_sent += delivered.notifications_sent;
+    report.messages_published += delivered.messages_published;
+    report.publish_failures += delivered.failures;
+    report.published.extend(delivered.published);
+    if let Ok(errs) = render_errors.into_inner() {
+        report.errors.extend(errs);
+    }
+    Ok(())
+}

@@ -1,0 +1,526 @@
+//! One evaluation cycle, in stages:
+//!
+//! ```text
+//! tick T ──> read the `cycle` partition: duplicate tick? lease held? ──> skip
+//!        ──> plan     due rules, instances (wildcards expanded), distinct queries  (plan.rs)
+//!        ──> fetch    every query once, grouped by start                           (fetch.rs)
+//!        ──> judge    per instance, pure: expression, guard, state machine         (crate::judge)
+//!        ──> persist  `active` records, then the state (Version)                   (persist.rs)
+//!        ──> decide   `active` snapshot, orphans, dispatch into the outbox         (decide.rs)
+//!        ──> deliver  publish the outbox in order, then delete                     (decide.rs)
+//!        ──> if it wrote: cycle/last = T, release the lease                        (lease.rs)
+//! ```
+//!
+//! Nothing is written for an instance whose durable state did not change,
+//! and the lease is taken lazily by the first write or publish, so **a
+//! quiet cycle writes nothing**. Every decision is re-derivable from the
+//! data and the store, so a crash anywhere is repaired by the next cycle.
+//! The whole mechanism, with its trade-offs, is described once in
+//! ARCHITECTURE.md, "Delivery: no lost, no duplicate".
+
+mod decide;
+mod fetch;
+mod lease;
+mod persist;
+mod plan;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use firebell_core::alert::fingerprint;
+use firebell_core::model::{Labels, Rule};
+use firebell_core::ports::{
+    Expect, Item, Key, MetricSeries, MetricsSource, Notifier, Outbound, StateStore, StoreError,
+};
+use firebell_core::series::Epoch;
+use firebell_core::state::{Event, InstanceState};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{CycleError, EngineError};
+use crate::judge::{self, JudgeInput, Judgement};
+use crate::keys::{self, LastTick, Lease, StoredState};
+use lease::{Guarded, LeaseState};
+use persist::Judged;
+pub use plan::{Instance, instances, rule_labels};
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Who runs the cycle (for the lease): a process or invocation id.
+    pub owner: String,
+    /// How long a lease is held at most, in seconds.
+    pub lease_secs: i64,
+    /// How long a resolved alert stays in the snapshot, in seconds.
+    pub resolved_retention_secs: i64,
+    /// Trailing buckets with no data at all are taken as "not arrived yet"
+    /// (not as missing) for this many periods.
+    pub arrival_grace_periods: i64,
+    /// Keep every judged instance's view in [`CycleReport::views`] (for
+    /// tools that show the current alerts; off in the Lambda).
+    pub record_views: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            owner: "firebell".to_string(),
+            lease_secs: 300,
+            resolved_retention_secs: 6 * 3600,
+            arrival_grace_periods: 2,
+            record_views: false,
+        }
+    }
+}
+
+/// Why a cycle did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Skip {
+    /// The tick was already completed (a duplicate delivery).
+    Duplicate,
+    /// Another cycle holds the lease, or wrote since this one started (this
+    /// one then wrote and published nothing).
+    Overlap,
+}
+
+/// One state change, for timelines and logs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    pub rule: String,
+    pub labels: Labels,
+    pub event: Event,
+}
+
+/// One judged instance as the cycle left it (see [`EngineOptions::record_views`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceView {
+    pub rule: String,
+    pub labels: Labels,
+    pub state: InstanceState,
+    /// The latest judged value.
+    pub value: Option<f64>,
+    /// The events of this cycle.
+    pub events: Vec<Event>,
+}
+
+/// What a cycle did.
+#[derive(Debug, Default, Serialize)]
+pub struct CycleReport {
+    pub tick: Epoch,
+    pub skipped: Option<Skip>,
+    pub rules_evaluated: usize,
+    pub instances_evaluated: usize,
+    /// Instances not judged because a source said its data was partial.
+    pub instances_partial: usize,
+    pub queries: usize,
+    pub transitions: Vec<Transition>,
+    pub store_writes: usize,
+    pub conflicts: usize,
+    pub notifications_enqueued: usize,
+    pub notifications_sent: usize,
+    pub messages_published: usize,
+    pub publish_failures: usize,
+    /// The rendered messages published this cycle (for the terminal timeline).
+    #[serde(skip)]
+    pub published: Vec<Outbound>,
+    /// Problems that did not stop the cycle (fetch failures, conflicts).
+    pub errors: Vec<CycleError>,
+    /// True when the deadline stopped the cycle early (the rest is done next cycle).
+    pub stopped_early: bool,
+    /// Firing alerts resolved because their rule or instance is gone.
+    pub orphans_resolved: usize,
+    /// Some due rule could not be evaluated (fetch or discovery failed): the
+    /// tick is not recorded, so the next cycle evaluates it again.
+    pub incomplete: bool,
+    /// Every judged instance, when [`EngineOptions::record_views`] is on.
+    #[serde(skip)]
+    pub views: Vec<InstanceView>,
+}
+
+/// Ticks are whole minutes (the schedule's and the Lambda's unit): a rule
+/// with a longer `interval` may be due at a later tick of the same interval.
+pub const TICK_SECS: Epoch = 60;
+
+/// A fresh view of an evaluated instance, overlaid on its stored alert.
+#[derive(Debug, Clone)]
+struct Fresh {
+    value: Option<f64>,
+    recent: Vec<(Epoch, Option<f64>)>,
+    /// Annotations with context values bound, for rules that have them.
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// What evaluation learned this cycle.
+#[derive(Default)]
+struct Evaluated {
+    /// Fresh values of evaluated instances, by alert fingerprint.
+    fresh: HashMap<String, Fresh>,
+    /// Per due rule whose data was fetched: the fingerprints of its current instances.
+    covered: HashMap<String, HashSet<String>>,
+    /// A rule was evaluated whose next evaluation counts from this tick.
+    paced: bool,
+}
+
+/// The engine: config plus ports. Build once, run many cycles.
+pub struct Engine {
+    config: Arc<Config>,
+    metrics: Arc<dyn MetricsSource>,
+    store: Arc<dyn StateStore>,
+    notifier: Arc<dyn Notifier>,
+    opts: EngineOptions,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rules", &self.config.rules.rules.len())
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(
+        config: Arc<Config>,
+        metrics: Arc<dyn MetricsSource>,
+        store: Arc<dyn StateStore>,
+        notifier: Arc<dyn Notifier>,
+        opts: EngineOptions,
+    ) -> Engine {
+        Engine {
+            config,
+            metrics,
+            store,
+            notifier,
+            opts,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// The instances of `rule` (see [`instances`]).
+    pub async fn instances(
+        &self,
+        rule: &Rule,
+    ) -> Result<Vec<Instance>, firebell_core::ports::MetricsError> {
+        instances(self.metrics.as_ref(), rule).await
+    }
+
+    /// Runs one cycle as of `now`. `should_stop` is polled between stages; when
+    /// it returns true the cycle stops cleanly (the outbox and the next cycle
+    /// finish the work).
+    pub async fn run_cycle(
+        &self,
+        now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        let mut report = CycleReport {
+            tick: now,
+            ..CycleReport::default()
+        };
+        let (last, last_version, lease) = self.read_cycle_partition().await?;
+        if last.is_some_and(|l| l >= now) {
+            report.skipped = Some(Skip::Duplicate);
+            return Ok(report);
+        }
+        let seen = match lease {
+            // (An expired lease is not returned by the store.)
+            Some((true, _)) => {
+                report.skipped = Some(Skip::Overlap);
+                return Ok(report);
+            }
+            Some((false, version)) => Some(version),
+            None => None,
+        };
+        let guard = Guarded::new(
+            self.store.as_ref(),
+            self.notifier.as_ref(),
+            seen,
+            &self.opts.owner,
+            now,
+            now + self.opts.lease_secs,
+        );
+        let result = self
+            .cycle_body(&guard, now, last, should_stop, &mut report)
+            .await;
+        let wrote = match guard.state() {
+            LeaseState::Lost => {
+                // Another cycle wrote since this one read: this one wrote
+                // and published nothing, and its view may be stale.
+                return Ok(CycleReport {
+                    tick: now,
+                    skipped: Some(Skip::Overlap),
+                    ..CycleReport::default()
+                });
+            }
+            LeaseState::Held(_) => {
+                report.store_writes += 1;
+                true
+            }
+            LeaseState::Untaken => false,
+        };
+        let completed = result.is_ok() && !report.stopped_early && !report.incomplete;
+        let paced = matches!(result, Ok(true));
+        if completed && (wrote || paced) {
+            match self.record_tick(now, last_version).await {
+                Ok(true) => report.store_writes += 1,
+                Ok(false) => {}
+                Err(source) => report
+                    .errors
+                    .push(CycleError::RecordTick { tick: now, source }),
+            }
+        }
+        // Release the lease whatever happened; its TTL frees it if this fails too.
+        match guard.release().await {
+            Ok(true) => report.store_writes += 1,
+            Ok(false) => {}
+            Err(e) => report.errors.push(CycleError::ReleaseLease(e)),
+        }
+        result.map(|_| report)
+    }
+
+    /// One read of the cycle partition: the last recorded tick (and its
+    /// item's version) and the lease (held?, version).
+    #[allow(clippy::type_complexity)]
+    async fn read_cycle_partition(
+        &self,
+    ) -> Result<(Option<Epoch>, Option<u64>, Option<(bool, u64)>), EngineError> {
+        let (mut last, mut last_version, mut lease) = (None, None, None);
+        for item in self.store.query(keys::CYCLE, "").await? {
+            if item.sk == keys::last_tick().sk {
+                last = Some(keys::decode::<LastTick>(&item)?.tick);
+                last_version = Some(item.version);
+            } else if item.sk == keys::lease().sk {
+                lease = Some((keys::decode::<Lease>(&item)?.held, item.version));
+            }
+        }
+        Ok((last, last_version, lease))
+    }
+
+    /// Records `now` as the last tick (`cycle/last`), unless a later one is
+    /// recorded already. Returns whether it wrote.
+    async fn record_tick(&self, now: Epoch, mut version: Option<u64>) -> Result<bool, StoreError> {
+        for _ in 0..3 {
+            let item = Item {
+                pk: keys::last_tick().pk,
+                sk: keys::last_tick().sk,
+                version: version.map_or(1, |v| v + 1),
+                data: keys::encode(&LastTick { tick: now }),
+                expires_at: None,
+            };
+            let expect = version.map_or(Expect::Absent, Expect::Version);
+            match self.store.put(item, expect).await {
+                Ok(()) => return Ok(true),
+                Err(e) if e.is_conflict() => match self.store.get(&keys::last_tick()).await? {
+                    Some(item) if keys::decode::<LastTick>(&item).is_ok_and(|l| l.tick >= now) => {
+                        return Ok(false);
+                    }
+                    Some(item) => version = Some(item.version),
+                    None => version = None,
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The cycle's stages after the lease check, writing and publishing
+    /// through `guard`. Returns whether a rule was evaluated whose next
+    /// evaluation counts from this tick (see [`TICK_SECS`]).
+    async fn cycle_body(
+        &self,
+        guard: &Guarded<'_>,
+        now: Epoch,
+        last: Option<Epoch>,
+        should_stop: &(dyn Fn() -> bool + Sync),
+        report: &mut CycleReport,
+    ) -> Result<bool, EngineError> {
+        let Evaluated {
+            fresh,
+            covered,
+            paced,
+        } = self.evaluate(guard, now, last, report).await?;
+        if guard.is_lost() {
+            return Ok(paced);
+        }
+        if should_stop() {
+            report.stopped_early = true;
+            return Ok(paced);
+        }
+        let retention = self.opts.resolved_retention_secs;
+        let alerts = decide::snapshot(
+            guard,
+            &self.config,
+            &fresh,
+            &covered,
+            now,
+            retention,
+            report,
+        )
+        .await?;
+        decide::dispatch(guard, &self.config, &alerts, now, report).await;
+        if guard.is_lost() {
+            return Ok(paced);
+        }
+        if should_stop() {
+            report.stopped_early = true;
+            return Ok(paced);
+        }
+        decide::deliver(guard, &self.config, now, report).await?;
+        Ok(paced)
+    }
+
+    /// Plan, fetch, judge and persist the due rules.
+    async fn evaluate(
+        &self,
+        writer: &dyn StateStore,
+        now: Epoch,
+        last: Option<Epoch>,
+        report: &mut CycleReport,
+    ) -> Result<Evaluated, EngineError> {
+        let metrics = self.metrics.as_ref();
+        let plan = plan::Plan::make(metrics, &self.config.rules.rules, now, last, report).await;
+        if plan.is_empty() {
+            return Ok(Evaluated::default());
+        }
+        report.queries = plan.queries.len();
+        let series = match fetch::fetch_grouped(metrics, &plan.queries, &plan.start_of, now).await {
+            Ok(s) => s,
+            Err(e) => {
+                // No data, no judgement: states stay as they are (no false resolve).
+                report.errors.push(CycleError::Fetch(e));
+                report.incomplete = true;
+                return Ok(Evaluated::default());
+            }
+        };
+        // The fetch worked: the due rules are evaluated as of this tick.
+        let mut evaluated = Evaluated {
+            paced: plan.paced(now),
+            covered: plan.covered(),
+            ..Evaluated::default()
+        };
+        let by_id: HashMap<&str, &MetricSeries> =
+            series.iter().map(|s| (s.id.as_str(), s)).collect();
+        let stored = self.load_states(&plan).await?;
+        for rp in &plan.rules {
+            report.rules_evaluated += 1;
+            for inst in &rp.instances {
+                let Some(inputs) = plan.inputs(inst, &by_id, &rp.grid) else {
+                    report.instances_partial += 1;
+                    report.incomplete = true;
+                    continue;
+                };
+                let input = JudgeInput {
+                    rule: rp.rule,
+                    grid: &rp.grid,
+                    inputs: &inputs,
+                    arrival_grace_periods: self.opts.arrival_grace_periods,
+                };
+                let key = keys::state(&rp.rule.name, &fingerprint(&inst.labels));
+                let stored = match stored.get(&key) {
+                    Some(item) => Some((keys::decode::<StoredState>(item)?.state, item.version)),
+                    None => None,
+                };
+                self.judge_and_persist(writer, input, inst, stored, now, &mut evaluated, report)
+                    .await?;
+            }
+        }
+        Ok(evaluated)
+    }
+
+    /// Every planned instance's stored state, read at once.
+    async fn load_states(&self, plan: &plan::Plan<'_>) -> Result<HashMap<Key, Item>, EngineError> {
+        let mut keys_needed = Vec::new();
+        for rp in &plan.rules {
+            for inst in &rp.instances {
+                keys_needed.push(keys::state(&rp.rule.name, &fingerprint(&inst.labels)));
+            }
+        }
+        let mut stored = HashMap::new();
+        for item in self.store.batch_get(&keys_needed).await? {
+            stored.insert(Key::new(item.pk.clone(), item.sk.clone()), item);
+        }
+        Ok(stored)
+    }
+
+    /// Judges one instance, records its fresh view, and persists what changed.
+    #[allow(clippy::too_many_arguments)]
+    async fn judge_and_persist(
+        &self,
+        writer: &dyn StateStore,
+        input: JudgeInput<'_>,
+        inst: &Instance,
+        stored: Option<(InstanceState, u64)>,
+        now: Epoch,
+        evaluated: &mut Evaluated,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let rule = input.rule;
+        let (state, version) = match stored {
+            Some((state, version)) => (state, Some(version)),
+            None => (InstanceState::default(), None),
+        };
+        let judgement: Judgement = match judge::judge(input, &state) {
+            Ok(j) => j,
+            Err(source) => {
+                report.errors.push(CycleError::Expression {
+                    rule: rule.name.clone(),
+                    source,
+                });
+                return Ok(());
+            }
+        };
+        report.instances_evaluated += 1;
+        let annotations = if judge::needs_context(rule, &judgement) {
+            let values =
+                fetch::context_values(self.metrics.as_ref(), rule, inst, now, &mut report.errors)
+                    .await;
+            Some(judge::with_context(&rule.annotations, &values))
+        } else {
+            None
+        };
+        let fresh = Fresh {
+            value: judgement.value,
+            recent: judgement.recent.clone(),
+            annotations: annotations.clone(),
+        };
+        // A NoData alert has no value: only the recent datapoints (which show the gap).
+        let nodata = Fresh {
+            value: None,
+            ..fresh.clone()
+        };
+        evaluated.fresh.insert(fingerprint(&inst.labels), fresh);
+        evaluated
+            .fresh
+            .insert(fingerprint(&judge::nodata_labels(&inst.labels)), nodata);
+        if self.opts.record_views {
+            report.views.push(InstanceView {
+                rule: rule.name.clone(),
+                labels: inst.labels.clone(),
+                state: judgement.state.clone(),
+                value: judgement.value,
+                events: judgement.events.clone(),
+            });
+        }
+        if !judgement.changed {
+            return Ok(());
+        }
+        let annotations = annotations.unwrap_or_else(|| rule.annotations.clone());
+        let records = judge::alert_records(rule, &inst.labels, &judgement, &annotations);
+        let judged = Judged {
+            rule,
+            labels: &inst.labels,
+            judgement,
+            version,
+            records,
+        };
+        persist::persist(writer, judged, self.opts.resolved_retention_secs, report).await
+    }
+}

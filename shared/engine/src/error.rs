@@ -1,0 +1,150 @@
+//! The engine's errors. [`EngineError`] stops a cycle; [`CycleError`] is a
+//! problem a cycle met and went on past (reported in
+//! [`crate::CycleReport::errors`]). Both say whether a retry makes sense and
+//! render to one line of text; neither is ever decided from a string.
+
+use firebell_core::expr::EvalError;
+use firebell_core::ports::{MetricsError, StoreError};
+use firebell_core::series::Epoch;
+use firebell_notify::{DeliveryError, DispatchError};
+
+/// Why a cycle failed as a whole (the next cycle starts over).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("corrupt record {pk}/{sk}: {reason}")]
+    Corrupt {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
+    #[error("notification pipeline: {0}")]
+    Delivery(#[from] DeliveryError),
+}
+
+impl EngineError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Store(e) => e.is_retryable(),
+            EngineError::Corrupt { .. } => false,
+            EngineError::Delivery(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// A problem that did not stop the cycle: the rule, query or group it
+/// concerns is left for the next cycle (or reported, where retrying cannot help).
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    /// Listing a wildcard rule's dimension values failed: the rule was not
+    /// evaluated and the tick is not recorded.
+    #[error("rule {rule}: listing dimension values: {source}")]
+    Discovery { rule: String, source: MetricsError },
+    /// Fetching the due rules' metrics failed: nothing was judged.
+    #[error("fetching metrics: {0}")]
+    Fetch(MetricsError),
+    /// A rule's expression could not be evaluated for an instance.
+    #[error("rule {rule}: evaluating expression: {source}")]
+    Expression { rule: String, source: EvalError },
+    /// A context value (e.g. an SLO's budget) could not be fetched; the
+    /// alert shows it as unknown.
+    #[error("rule {rule}: fetching metrics of `{value}`: {source}")]
+    ContextFetch {
+        rule: String,
+        value: String,
+        source: MetricsError,
+    },
+    /// A context value's expression could not be evaluated.
+    #[error("rule {rule}: evaluating `{value}`: {source}")]
+    ContextExpression {
+        rule: String,
+        value: String,
+        source: EvalError,
+    },
+    /// An alert record could not be written: the instance's state is not
+    /// written either, so the next cycle derives the same events again.
+    #[error("writing alert: {source}")]
+    WriteAlert { rule: String, source: StoreError },
+    /// Another cycle wrote the instance's state first.
+    #[error("rule {rule}: state changed concurrently; re-evaluated next cycle")]
+    StateConflict { rule: String },
+    /// An alert whose rule or instance is gone could not be resolved.
+    #[error("resolving {rule}: {source}")]
+    ResolveOrphan { rule: String, source: StoreError },
+    /// Dispatch failed for one group; the others went on.
+    #[error("dispatching group {group}: {source}")]
+    DispatchGroup {
+        group: String,
+        source: DispatchError,
+    },
+    /// Dispatch failed as a whole.
+    #[error("dispatching: {0}")]
+    Dispatch(DispatchError),
+    /// A notification could not be rendered (it is not counted as sent).
+    #[error("rendering {group} #{seq} for {receiver}: {source}")]
+    Render {
+        group: String,
+        seq: u64,
+        receiver: String,
+        source: firebell_notify::render::RenderError,
+    },
+    /// Recording the tick failed: the next cycle evaluates it again.
+    #[error("recording tick {tick}: {source}")]
+    RecordTick { tick: Epoch, source: StoreError },
+    /// Releasing the lease failed: its expiry frees it.
+    #[error("releasing the lease: {0}")]
+    ReleaseLease(StoreError),
+}
+
+impl CycleError {
+    /// Whether the same work may succeed when retried (by the next cycle).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CycleError::Discovery { source, .. }
+            | CycleError::Fetch(source)
+            | CycleError::ContextFetch { source, .. } => source.is_retryable(),
+            CycleError::Expression { .. } | CycleError::ContextExpression { .. } => false,
+            CycleError::WriteAlert { source, .. }
+            | CycleError::ResolveOrphan { source, .. }
+            | CycleError::RecordTick { source, .. }
+            | CycleError::ReleaseLease(source) => source.is_retryable() || source.is_conflict(),
+            CycleError::StateConflict { .. } => true,
+            CycleError::DispatchGroup { source, .. } | CycleError::Dispatch(source) => {
+                source.is_retryable()
+            }
+            CycleError::Render { .. } => false,
+        }
+    }
+
+    /// The rule the problem concerns, if one.
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            CycleError::Discovery { rule, .. }
+            | CycleError::Expression { rule, .. }
+            | CycleError::ContextFetch { rule, .. }
+            | CycleError::ContextExpression { rule, .. }
+            | CycleError::WriteAlert { rule, .. }
+            | CycleError::StateConflict { rule }
+            | CycleError::ResolveOrphan { rule, .. } => Some(rule),
+            _ => None,
+        }
+    }
+
+    /// The notification group the problem concerns, if one.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            CycleError::DispatchGroup { group, .. } | CycleError::Render { group, .. } => {
+                Some(group)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// As its one-line text (the evaluator's JSON outcome, reports).
+impl serde::Serialize for CycleError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
