@@ -122,6 +122,7 @@ impl Simulator {
             notifier.clone(),
             EngineOptions {
                 owner: owner.to_string(),
+                record_views: true,
                 ..EngineOptions::default()
             },
         );

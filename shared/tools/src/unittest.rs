@@ -61,21 +61,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use firebell_core::alert::{Alert, AlertStatus, fingerprint};
+use firebell_core::alert::{Alert, AlertStatus};
 use firebell_core::decode::{Decoder, Fields, Pos, closest, format_duration};
 use firebell_core::diag::Diagnostics;
-use firebell_core::model::{Labels, MetricSpec, Rule};
-use firebell_core::ports::{MetricQuery, MetricsSource};
-use firebell_core::series::{Epoch, Grid, Point, align};
-use firebell_core::state::{InstanceState, Status};
+use firebell_core::model::{Labels, MetricSpec};
+use firebell_core::series::{Epoch, Point};
+use firebell_core::state::Status;
 use firebell_embedded::{ReplaySeries, ReplaySource};
 use marked_yaml::Node;
-use serde::Deserialize;
 
 use crate::backtest::{Notification, Simulator, notifications};
 use firebell_engine::Config;
 use firebell_engine::config::TEST_FILE_MARKER;
-use firebell_engine::keys;
+use firebell_engine::keys::{self, StoredState};
+use firebell_engine::{InstanceView, judge};
 
 /// Where input series start when a test does not say (a Monday, 00:00 UTC).
 pub const DEFAULT_START: &str = "2026-01-05T00:00:00Z";
@@ -1121,12 +1120,6 @@ struct GotAlert {
     annotations: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct StoredStateView {
-    labels: Labels,
-    state: InstanceState,
-}
-
 fn input_source(g: &TestGroup) -> ReplaySource {
     ReplaySource::from_series(g.input_series.iter().map(|s| {
         ReplaySeries {
@@ -1173,24 +1166,25 @@ async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>) -> GroupRe
     let mut k = 1;
     while k * step <= end {
         let now = g.start + k * step;
-        match sim.cycle(now).await {
+        let views = match sim.cycle(now).await {
             Ok(c) => {
-                for e in c.report.errors {
+                for e in &c.report.errors {
                     result
                         .errors
                         .push(format!("cycle at {}: {e}", fmt_secs(k * step)));
                 }
                 messages.extend(c.sent.into_iter().map(|m| (now, m)));
+                c.report.views
             }
             Err(e) => {
                 failure = Some(format!("cycle at {} failed: {e}", fmt_secs(k * step)));
                 break;
             }
-        }
+        };
         for (i, t) in g.alert_rule_tests.iter().enumerate() {
             if t.eval_time == k * step {
                 alert_checks[i] = Some(
-                    match got_alerts(&sim, &config, source.as_ref(), &t.alertname, now).await {
+                    match got_alerts(&sim, &config, &views, &t.alertname).await {
                         Ok(got) => check_alerts(t, &got),
                         Err(e) => failed_check(t.pos, alert_title(t), &e),
                     },
@@ -1233,13 +1227,15 @@ fn alert_title(t: &AlertRuleTest) -> String {
     )
 }
 
-/// The pending, firing and nodata instances of `rule` after the cycle at `now`.
+/// The pending, firing and nodata instances of `rule` after a cycle: the
+/// stored states, with the values the engine judged in that cycle
+/// (`views`) and the alerts the engine builds for them
+/// ([`firebell_engine::judge::current_alert`]).
 async fn got_alerts(
     sim: &Simulator,
     config: &Config,
-    source: &dyn MetricsSource,
+    views: &[InstanceView],
     rule_name: &str,
-    now: Epoch,
 ) -> Result<Vec<GotAlert>, String> {
     use firebell_core::ports::StateStore;
     let Some(rule) = config.rules.get(rule_name) else {
@@ -1251,59 +1247,41 @@ async fn got_alerts(
         .query(&pk, "")
         .await
         .map_err(|e| format!("reading alert states: {e}"))?;
-    let instances = sim
-        .engine()
-        .instances(rule)
-        .await
-        .map_err(|e| format!("listing instances: {e}"))?;
     let mut out = Vec::new();
     for item in items {
-        let view: StoredStateView = serde_json::from_str(&item.data)
+        let stored: StoredState = serde_json::from_str(&item.data)
             .map_err(|e| format!("corrupt state {}/{}: {e}", item.pk, item.sk))?;
-        let Some(status) = ExpStatus::of(view.state.status) else {
+        let Some(status) = ExpStatus::of(stored.state.status) else {
             continue;
         };
-        let value = match status {
-            ExpStatus::NoData => None,
-            _ => match instances.iter().find(|i| i.labels == view.labels) {
-                Some(inst) => latest_value(rule, &inst.specs, source, now).await,
-                None => view.state.value,
-            },
-        };
-        let mut full = view.labels.clone();
-        if status == ExpStatus::NoData {
-            full.insert("alertstate".to_string(), "nodata".to_string());
-        }
+        // The value the engine judged this cycle; an instance not due in
+        // it keeps the value of its last judgement.
+        let value = views
+            .iter()
+            .find(|v| v.rule == rule_name && v.labels == stored.labels)
+            .map_or(stored.state.value, |v| v.value);
         // A firing or nodata alert's record holds its annotation templates
         // with the rule's context values bound; a pending one has none yet.
-        let fp = fingerprint(&full);
-        let templates = match sim.store().get(&keys::active(&fp)).await {
-            Ok(Some(item)) => serde_json::from_str::<Alert>(&item.data)
-                .map(|a| a.annotations)
-                .unwrap_or_else(|_| rule.annotations.clone()),
-            _ => rule.annotations.clone(),
-        };
-        let alert = Alert {
-            fingerprint: fp,
-            labels: full,
-            annotations: templates.clone(),
-            status: AlertStatus::Firing,
-            active_since: view
-                .state
-                .active_since
-                .or(view.state.fired_at)
-                .or(view.state.nodata_since)
-                .unwrap_or(0),
-            fired_at: view.state.fired_at.unwrap_or(0),
-            resolved_at: None,
+        let probe = judge::current_alert(
+            rule,
+            &stored.labels,
+            &stored.state,
             value,
-            peak: view.state.peak,
-            op: rule.condition.op,
-            threshold: rule.condition.threshold,
-            unit: rule.unit,
-            recent: Vec::new(),
-            expression: rule.expression_src.clone(),
-            metrics: rule.metrics.clone(),
+            &rule.annotations,
+        );
+        let templates = match &probe {
+            Some(a) => match sim.store().get(&keys::active(&a.fingerprint)).await {
+                Ok(Some(item)) => serde_json::from_str::<Alert>(&item.data)
+                    .map(|a| a.annotations)
+                    .unwrap_or_else(|_| rule.annotations.clone()),
+                _ => rule.annotations.clone(),
+            },
+            None => continue,
+        };
+        let Some(alert) =
+            judge::current_alert(rule, &stored.labels, &stored.state, value, &templates)
+        else {
+            continue;
         };
         let annotations = templates
             .iter()
@@ -1314,7 +1292,7 @@ async fn got_alerts(
                 )
             })
             .collect();
-        let mut labels = view.labels;
+        let mut labels = stored.labels;
         labels.remove("alertname");
         out.push(GotAlert {
             status,
@@ -1324,50 +1302,6 @@ async fn got_alerts(
     }
     out.sort_by(|a, b| (a.status, &a.labels).cmp(&(b.status, &b.labels)));
     Ok(out)
-}
-
-/// The value an instance's latest judged datapoint has after the cycle at
-/// `now` (the engine's view: trailing datapoints that have not arrived yet
-/// are not judged for two periods).
-async fn latest_value(
-    rule: &Rule,
-    specs: &BTreeMap<String, MetricSpec>,
-    source: &dyn MetricsSource,
-    now: Epoch,
-) -> Option<f64> {
-    let step = rule.step().as_secs() as i64;
-    let grid = Grid::ending_at(now, rule.lookback().as_secs() as i64, step);
-    let queries: Vec<MetricQuery> = specs
-        .iter()
-        .map(|(id, spec)| MetricQuery {
-            id: id.clone(),
-            spec: spec.clone(),
-        })
-        .collect();
-    let fetched = source.fetch(&queries, grid.start, now).await.ok()?;
-    let inputs: BTreeMap<String, Vec<Option<f64>>> = fetched
-        .into_iter()
-        .map(|s| (s.id, align(&s.points, &grid)))
-        .collect();
-    let values = rule
-        .expression
-        .eval(&grid, &|id| inputs.get(id).map(Vec::as_slice))
-        .ok()?;
-    let last_present = (0..grid.len)
-        .rev()
-        .find(|&i| {
-            inputs
-                .values()
-                .any(|s| s.get(i).copied().flatten().is_some())
-        })
-        .map(|i| grid.time(i));
-    let floor = grid.time(grid.len.saturating_sub(1)) - 2 * grid.step;
-    let until = last_present.map_or(floor, |t| t.max(floor));
-    grid.times()
-        .zip(values)
-        .filter(|(t, _)| *t <= until)
-        .filter_map(|(_, v)| v)
-        .last()
 }
 
 fn fmt_labels(l: &Labels) -> String {
