@@ -10,6 +10,8 @@
 //! notification it sent; `firebell test` must pass it. A second file with
 //! one expectation changed must fail, so the check can fail.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -54,13 +56,13 @@ route:
 
 /// Minute by minute: `(requests, errors)`, `None` where nothing was published.
 ///
-/// *  0-9   200 requests, errors published only when non-zero (none): 0%.
-/// * 10-19  5% errors: pending, then firing. At 14 and 19 the errors
-///          datapoint is missing while requests arrived (sparse / late):
-///          not judged until the arrival grace has passed.
-/// * 20-27  50% errors at 50 requests a minute: under the volume guard.
-/// * 28-37  nothing at all: NoData.
-/// * 38-59  back to 200 requests, no errors.
+/// * 0-9: 200 requests, errors published only when non-zero (none): 0%.
+/// * 10-19: 5% errors: pending, then firing. At 14 and 19 the errors
+///   datapoint is missing while requests arrived (sparse / late): not
+///   judged until the arrival grace has passed.
+/// * 20-27: 50% errors at 50 requests a minute: under the volume guard.
+/// * 28-37: nothing at all: NoData.
+/// * 38-59: back to 200 requests, no errors.
 fn inputs() -> Vec<(Option<f64>, Option<f64>)> {
     (0..MINUTES)
         .map(|m| match m {
