@@ -3,6 +3,7 @@
 
 use firebell_core::model::Unit;
 use firebell_core::series::Epoch;
+use firebell_core::text::rfc3339;
 use jiff::Timestamp;
 use jiff::fmt::strtime;
 use jiff::tz::TimeZone;
@@ -14,11 +15,6 @@ pub(crate) const ELLIPSIS: char = '…';
 fn timestamp(t: Epoch) -> Timestamp {
     let t = t.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
     Timestamp::from_second(t).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-/// RFC 3339 in UTC with second precision: `2024-03-05T14:42:00Z`.
-pub(crate) fn rfc3339(t: Epoch) -> String {
-    timestamp(t).to_string()
 }
 
 /// The time zone messages are written in.

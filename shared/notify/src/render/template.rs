@@ -15,7 +15,9 @@ use firebell_core::model::Labels;
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::format::{ELLIPSIS, one_line, rfc3339, unit_name};
+use firebell_core::text::rfc3339;
+
+use super::format::{ELLIPSIS, one_line, unit_name};
 
 /// Nesting depth of macros, calls and blocks a template may reach.
 const RECURSION_LIMIT: usize = 64;
@@ -79,6 +81,7 @@ impl<'s> Sandbox<'s> {
     }
 
     /// Compiles `source`: `Err` is the syntax error.
+    #[cfg(test)]
     pub fn compile(&self, source: &'s str) -> Result<(), String> {
         self.env
             .template_from_str(source)

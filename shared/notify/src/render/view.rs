@@ -9,7 +9,9 @@ use firebell_core::model::Labels;
 use firebell_core::series::Epoch;
 use serde::Serialize;
 
-use super::format::{Zone, duration, mentions, one_line, rfc3339, sparkline, truncate, unit_name};
+use firebell_core::text::rfc3339;
+
+use super::format::{Zone, duration, mentions, one_line, sparkline, truncate, unit_name};
 use super::links::console_url;
 use super::template::{Sandbox, annotations};
 
