@@ -61,9 +61,13 @@ mod tests {
         assert_eq!(rfc3339(1_709_649_720), "2024-03-05T14:42:00Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
         // Out of range: clamped, never a panic.
-        let max = Timestamp::from_second(Timestamp::MAX.as_second()).ok().map(|t| t.to_string());
+        let max = Timestamp::from_second(Timestamp::MAX.as_second())
+            .ok()
+            .map(|t| t.to_string());
         assert_eq!(Some(rfc3339(i64::MAX)), max);
-        let min = Timestamp::from_second(Timestamp::MIN.as_second()).ok().map(|t| t.to_string());
+        let min = Timestamp::from_second(Timestamp::MIN.as_second())
+            .ok()
+            .map(|t| t.to_string());
         assert_eq!(Some(rfc3339(i64::MIN)), min);
     }
 }

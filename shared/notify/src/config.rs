@@ -58,8 +58,7 @@ use crate::timeinterval::{
     parse_time_zone, parse_weekday_range, parse_year_range,
 };
 use crate::types::{
-    GroupBy, InhibitRule, MessageOptions, NotifyConfig, Receiver, Route, RoutingTest,
-    SilencePolicy,
+    GroupBy, InhibitRule, MessageOptions, NotifyConfig, Receiver, Route, RoutingTest, SilencePolicy,
 };
 
 /// The top-level keys this crate decodes.

@@ -405,7 +405,9 @@ fn decide(
     let due = match log.last_notified {
         // Only missed fires to tell: no reason to wait.
         None if firing.is_empty() => (!to_tell.is_empty()).then_some(now),
-        None => log.open_since.map(|s| s.saturating_add(secs(t.timing.group_wait))),
+        None => log
+            .open_since
+            .map(|s| s.saturating_add(secs(t.timing.group_wait))),
         Some(last) if changed => Some(last.saturating_add(secs(t.timing.group_interval))),
         Some(last) if !firing.is_empty() => {
             Some(last.saturating_add(secs(t.timing.repeat_interval)))

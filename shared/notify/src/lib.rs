@@ -12,9 +12,8 @@
 //!   tree of [`Route`]s with their [`Timing`], inhibit rules, the silence
 //!   policy) and the [`GroupNotification`] the dispatcher hands to the
 //!   renderer.
-//! * `store`: the store layout (partitions, keys, TTLs, the [`GroupLog`],
-//!   [`OutboxRecord`] and [`DeadLetter`] records) and THE
-//!   [`idempotency_key`] of a notification.
+//! * `store`: the store layout (below: partitions, keys, TTLs, records) and
+//!   THE [`idempotency_key`] of a notification.
 //! * `routing`: [`route`], [`explain`], [`parse_label_arg`].
 //! * `config`: decoding of the `receivers`, `route`, `inhibit_rules`,
 //!   `time_intervals`, `silences` and `routing_tests` sections
@@ -29,6 +28,17 @@
 //!
 //! How dispatch and delivery lose and duplicate nothing is told in
 //! `ARCHITECTURE.md`, section "Delivery: no lost, no duplicate".
+//!
+//! # Store layout
+//!
+//! The pipeline's items in the engine's table (`store`):
+//!
+//! | pk | sk | data | expires |
+//! |---|---|---|---|
+//! | `silence` ([`PK_SILENCE`]) | silence id | [`Silence`] | [`SILENCE_RETENTION`] (5 days) after it ends |
+//! | `group` ([`PK_GROUP`]) | group key `<receiver>:<16 hex>` | [`GroupLog`] | [`CLOSED_GROUP_TTL`] (8 days) after the group closed |
+//! | `outbox` ([`PK_OUTBOX`]) | `<group key>#<seq, 10 digits>` | [`OutboxRecord`] | 7 days after the decision |
+//! | `outbox-dead` ([`PK_DEAD_LETTER`]) | `<outbox sk>#item` or `#<message index>` | reason, time, payload | 14 days |
 #![warn(unreachable_pub)]
 
 mod config;
@@ -58,9 +68,8 @@ pub use silence::{
     add as add_silence, expire as expire_silence, list as list_silences,
 };
 pub use store::{
-    CLOSED_GROUP_TTL, DEAD_LETTER_TTL, DeadLetter, GroupLog, GroupTiming, OUTBOX_TTL,
-    OutboxRecord, PK_DEAD_LETTER, PK_GROUP, PK_OUTBOX, PK_SILENCE, SILENCE_RETENTION, SilenceRef,
-    idempotency_key,
+    CLOSED_GROUP_TTL, GroupLog, GroupTiming, OutboxRecord, PK_DEAD_LETTER, PK_GROUP, PK_OUTBOX,
+    PK_SILENCE, SILENCE_RETENTION, SilenceRef, idempotency_key,
 };
 pub use timeinterval::{TimeInterval, TimeSpec};
 pub use types::{

@@ -22,7 +22,9 @@
 
 use std::collections::BTreeMap;
 
-use firebell_core::ports::{Expect, Item, Key, Notifier, NotifyError, Outbound, StateStore, StoreError};
+use firebell_core::ports::{
+    Expect, Item, Key, Notifier, NotifyError, Outbound, StateStore, StoreError,
+};
 use firebell_core::series::Epoch;
 
 use crate::render::RenderError;

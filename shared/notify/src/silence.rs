@@ -135,7 +135,7 @@ fn secs_to_duration(s: i64) -> std::time::Duration {
 }
 
 /// Validates `spec` against `policy` at `now`; every problem, joined by `; `.
-pub fn validate(
+pub(crate) fn validate(
     policy: &SilencePolicy,
     now: Epoch,
     spec: &SilenceSpec,
@@ -271,7 +271,9 @@ pub async fn add(
 
 /// Every stored silence, skipping unreadable items; also returns how many
 /// were skipped.
-pub async fn load_lenient(store: &dyn StateStore) -> Result<(Vec<Silence>, usize), StoreError> {
+pub(crate) async fn load_lenient(
+    store: &dyn StateStore,
+) -> Result<(Vec<Silence>, usize), StoreError> {
     let items = store.query(PK_SILENCE, "").await?;
     let mut out = Vec::with_capacity(items.len());
     let mut bad = 0;
@@ -318,7 +320,7 @@ pub async fn active(store: &dyn StateStore, now: Epoch) -> Result<Vec<Silence>, 
 
 /// Of `silences`, the active one muting `labels` at `now` (the one ending
 /// last, if several).
-pub fn silenced_by<'a>(
+pub(crate) fn silenced_by<'a>(
     silences: &'a [Silence],
     labels: &Labels,
     now: Epoch,

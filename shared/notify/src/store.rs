@@ -1,14 +1,8 @@
-//! The pipeline's store layout: partitions, sort keys, TTLs, the records
-//! kept in the [`StateStore`](firebell_core::ports::StateStore), and the
-//! idempotency key every message of a notification carries. One definition
-//! each, used by `silence`, `dispatch`, `outbox` and `render`.
-//!
-//! | pk | sk | data | expires |
-//! |---|---|---|---|
-//! | [`PK_SILENCE`] | silence id | `Silence` | [`SILENCE_RETENTION`] after it ends |
-//! | [`PK_GROUP`] | [`group_key`] | [`GroupLog`] | [`CLOSED_GROUP_TTL`] after it closed |
-//! | [`PK_OUTBOX`] | [`outbox_sk`] | [`OutboxRecord`] | [`OUTBOX_TTL`] after the decision |
-//! | [`PK_DEAD_LETTER`] | `<outbox sk>#<what>` | [`DeadLetter`] | [`DEAD_LETTER_TTL`] |
+//! The pipeline's store layout (the table is in the crate documentation):
+//! partitions, sort keys, TTLs, the records kept in the
+//! [`StateStore`](firebell_core::ports::StateStore), and the idempotency key
+//! every message of a notification carries. One definition each, used by
+//! `silence`, `dispatch`, `outbox` and `render`.
 
 use std::collections::BTreeMap;
 
@@ -37,9 +31,9 @@ pub const PK_DEAD_LETTER: &str = "outbox-dead";
 /// if the group reopens; longer than [`OUTBOX_TTL`].
 pub const CLOSED_GROUP_TTL: i64 = 8 * 86_400;
 /// An outbox item still undelivered after 7 days is dropped by the store.
-pub const OUTBOX_TTL: i64 = 7 * 86_400;
+pub(crate) const OUTBOX_TTL: i64 = 7 * 86_400;
 /// Dead letters are kept 14 days.
-pub const DEAD_LETTER_TTL: i64 = 14 * 86_400;
+pub(crate) const DEAD_LETTER_TTL: i64 = 14 * 86_400;
 /// Above this size an outbox record is stored without the alerts' recent
 /// datapoints (store items are limited to 400 KB).
 pub(crate) const OUTBOX_MAX_BYTES: usize = 300 * 1024;
@@ -187,11 +181,11 @@ impl OutboxRecord {
 
 /// A dead letter's data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub reason: String,
-    pub at: Epoch,
+pub(crate) struct DeadLetter {
+    pub(crate) reason: String,
+    pub(crate) at: Epoch,
     /// The outbox item's data, or the message that was rejected.
-    pub payload: String,
+    pub(crate) payload: String,
 }
 
 #[cfg(test)]

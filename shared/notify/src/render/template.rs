@@ -67,7 +67,7 @@ pub(crate) struct Sandbox<'s> {
 }
 
 impl<'s> Sandbox<'s> {
-    pub fn new() -> Sandbox<'s> {
+    pub(super) fn new() -> Sandbox<'s> {
         let mut env = Environment::new();
         // No loader is set and no template is added: `include`, `import` and
         // `extends` find nothing. `debug()` would dump the whole context.
@@ -82,7 +82,7 @@ impl<'s> Sandbox<'s> {
 
     /// Compiles `source`: `Err` is the syntax error.
     #[cfg(test)]
-    pub fn compile(&self, source: &'s str) -> Result<(), String> {
+    pub(super) fn compile(&self, source: &'s str) -> Result<(), String> {
         self.env
             .template_from_str(source)
             .map(|_| ())
@@ -91,7 +91,7 @@ impl<'s> Sandbox<'s> {
 
     /// Renders `source` over `ctx`. Rendering stops once the output reaches
     /// `limit` bytes, and the output so far is returned, marked truncated.
-    pub fn render<S: Serialize>(
+    pub(super) fn render<S: Serialize>(
         &self,
         source: &'s str,
         ctx: S,
@@ -161,7 +161,7 @@ pub(crate) struct AnnotationContext<'a> {
 }
 
 impl<'a> AnnotationContext<'a> {
-    pub fn new(alert: &'a Alert) -> AnnotationContext<'a> {
+    pub(super) fn new(alert: &'a Alert) -> AnnotationContext<'a> {
         let value = alert
             .value
             .map(|v| alert.unit.format(v))

@@ -29,7 +29,7 @@ pub(crate) struct Counts {
 
 impl Counts {
     /// `3 firing, 1 resolved`, `2 resolved`.
-    pub fn summary(&self) -> String {
+    pub(super) fn summary(&self) -> String {
         counts_text(self.firing, self.resolved)
     }
 }
