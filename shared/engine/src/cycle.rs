@@ -471,7 +471,7 @@ impl Engine {
         alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
 
         // A failure in some groups must not hold back delivery of the others.
-        match firebell_notify::dispatch::dispatch(&self.config.notify, guard, now, &alerts).await {
+        match firebell_notify::dispatch(&self.config.notify, guard, now, &alerts).await {
             Ok(d) => report.notifications_enqueued += d.enqueued,
             Err(firebell_notify::DispatchError::Partial {
                 report: d,
@@ -493,30 +493,23 @@ impl Engine {
             report.stopped_early = true;
             return Ok(paced);
         }
-        let render_errors = std::sync::Mutex::new(Vec::new());
-        let render = |r: &firebell_notify::types::Receiver,
-                      n: &firebell_notify::types::GroupNotification| {
-            firebell_notify::render::render(r, n).unwrap_or_else(|e| {
-                if let Ok(mut errs) = render_errors.lock() {
-                    errs.push(format!(
-                        "rendering {} #{} for {}: {e}",
-                        n.group_key, n.seq, r.name
-                    ));
-                }
-                Vec::new()
-            })
-        };
-        let delivered =
-            firebell_notify::dispatch::deliver(guard, guard, &render, &self.config.notify, now)
-                .await
-                .map_err(|e| EngineError::Notify(e.to_string()))?;
+        let delivered = firebell_notify::deliver(
+            guard,
+            guard,
+            &firebell_notify::render,
+            &self.config.notify,
+            now,
+        )
+        .await
+        .map_err(|e| EngineError::Notify(e.to_string()))?;
         report.notifications_sent += delivered.notifications_sent;
         report.messages_published += delivered.messages_published;
         report.publish_failures += delivered.failures;
         report.published.extend(delivered.published);
-        if let Ok(errs) = render_errors.into_inner() {
-            report.errors.extend(errs);
-        }
+        // Dead-lettered, not sent: `rendering <group> #<seq> for <receiver>: <error>`.
+        report
+            .errors
+            .extend(delivered.render_failures.iter().map(ToString::to_string));
         Ok(paced)
     }
 

@@ -1309,7 +1309,7 @@ async fn got_alerts(
             .map(|(k, t)| {
                 (
                     k.clone(),
-                    firebell_notify::render::render_annotation(t, &alert),
+                    firebell_notify::render_annotation(t, &alert),
                 )
             })
             .collect();
