@@ -1306,12 +1306,7 @@ async fn got_alerts(
         };
         let annotations = templates
             .iter()
-            .map(|(k, t)| {
-                (
-                    k.clone(),
-                    firebell_notify::render_annotation(t, &alert),
-                )
-            })
+            .map(|(k, t)| (k.clone(), firebell_notify::render_annotation(t, &alert)))
             .collect();
         let mut labels = view.labels;
         labels.remove("alertname");
