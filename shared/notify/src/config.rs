@@ -1,6 +1,7 @@
-//! The notification config: `receivers`, `route`, `inhibit_rules`,
-//! `time_intervals`, `silences` (policy) and `routing_tests`, spread over
-//! the YAML files of a config directory.
+//! Decoding of the notification config into a [`NotifyConfig`] (its types
+//! are in `types`): `receivers`, `route`, `inhibit_rules`, `time_intervals`,
+//! `silences` (policy) and `routing_tests`, spread over the YAML files of a
+//! config directory.
 //!
 //! The engine hands every top-level section named in [`SECTIONS`] to
 //! [`NotifyConfigBuilder::section`], then calls [`NotifyConfigBuilder::build`]

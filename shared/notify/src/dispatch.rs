@@ -31,8 +31,8 @@
 //!    A notified alert that vanished from the snapshot counts as resolved.
 //!    A firing alert that a silence muted is remembered in its group's log;
 //!    when the silence ends while the alert still fires, the group's next
-//!    notification carries the note "Silence <id> by <who> ended; N alerts
-//!    still firing", even when nothing else changed.
+//!    notification carries the note "Silence `<id>` by `<who>` ended; N
+//!    alerts still firing", even when nothing else changed.
 //!
 //! # The outbox
 //!

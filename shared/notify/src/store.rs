@@ -22,13 +22,13 @@ pub const PK_SILENCE: &str = "silence";
 pub const SILENCE_RETENTION: i64 = 5 * 86_400;
 /// Partition of group logs (sk = group key).
 pub const PK_GROUP: &str = "group";
-/// Partition of the outbox (sk = [`outbox_sk`]).
+/// Partition of the outbox (sk = `<group_key>#<seq, 10 digits>`).
 pub const PK_OUTBOX: &str = "outbox";
 /// Partition of dead letters: sk = `<outbox sk>#<what>` (`item`, or the
 /// index of the rejected message).
 pub const PK_DEAD_LETTER: &str = "outbox-dead";
 /// A closed group's log is kept this long (8 days) so its `seq` continues
-/// if the group reopens; longer than [`OUTBOX_TTL`].
+/// if the group reopens; longer than an outbox item lives (7 days).
 pub const CLOSED_GROUP_TTL: i64 = 8 * 86_400;
 /// An outbox item still undelivered after 7 days is dropped by the store.
 pub(crate) const OUTBOX_TTL: i64 = 7 * 86_400;

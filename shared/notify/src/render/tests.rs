@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use firebell_core::alert::{Alert, AlertStatus};
+use firebell_core::alert::{ALERTSTATE_LABEL, Alert, AlertStatus, NODATA};
 use firebell_core::model::{Labels, MetricSpec, Op, Stat, Unit};
 use firebell_core::ports::Outbound;
 use serde_json::Value;
@@ -139,7 +139,7 @@ fn latency() -> Alert {
 fn throughput_nodata() -> Alert {
     let l = labels(&[
         ("alertname", "PaymentsThroughputLow"),
-        ("alertstate", "nodata"),
+        (ALERTSTATE_LABEL, NODATA),
         ("service", "payments"),
         ("severity", "page"),
     ]);
