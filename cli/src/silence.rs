@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use firebell_notify::silence::{self, SilenceSpec};
+use firebell_notify::{SilenceSpec, add_silence, expire_silence, list_silences};
 
 use crate::backend::StoreArgs;
 use crate::timefmt::{parse, rfc3339};
@@ -92,7 +92,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
                     comment,
                 };
                 let store = store.open().await?;
-                match silence::add(store.as_ref(), &cfg.notify.silence_policy, now, spec).await {
+                match add_silence(store.as_ref(), &cfg.notify.silence_policy, now, spec).await {
                     Ok(s) => {
                         println!(
                             "silence {} added: {} until {}",
@@ -114,7 +114,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
             }
             Action::List { store } => {
                 let store = store.open().await?;
-                let list = silence::list(store.as_ref(), now).await?;
+                let list = list_silences(store.as_ref(), now).await?;
                 if list.is_empty() {
                     println!("no silences");
                 }
@@ -139,7 +139,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
             }
             Action::Expire { id, store } => {
                 let store = store.open().await?;
-                match silence::expire(store.as_ref(), now, &id).await {
+                match expire_silence(store.as_ref(), now, &id).await {
                     Ok(s) => {
                         println!("silence {} expired at {}", s.id, rfc3339(s.ends_at));
                         Ok(ExitCode::SUCCESS)

@@ -313,9 +313,7 @@ impl World {
 
     async fn assert_outbox_empty(&self) {
         let store = self.dynamo();
-        let left = firebell_notify::outbox::pending(store.as_ref())
-            .await
-            .unwrap();
+        let left = firebell_notify::pending(store.as_ref()).await.unwrap();
         assert!(left.is_empty(), "outbox not empty: {left:?}");
     }
 }

@@ -16,15 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
-use firebell_core::ports::{Notifier, NotifyError, Outbound};
-use sha2::{Digest, Sha256};
+use firebell_core::ports::{
+    Notifier, NotifyError, Outbound, SNS_MAX_MESSAGE_ATTRIBUTES as MAX_ATTRIBUTES,
+    SNS_MAX_MESSAGE_BYTES as MAX_PAYLOAD_BYTES, SNS_MAX_SUBJECT_CHARS as MAX_SUBJECT_CHARS,
+};
+use firebell_core::text::sha256_hex;
 
 use crate::error::{AwaitClassified, Classified, Fault};
 
-/// SNS's limit on Message plus MessageAttributes, per message and per batch.
-const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
-const MAX_SUBJECT_CHARS: usize = 100;
-const MAX_ATTRIBUTES: usize = 10;
 const MAX_BATCH_ENTRIES: usize = 10;
 const MAX_GROUP_ID_CHARS: usize = 128;
 
@@ -83,16 +82,6 @@ struct Prepared {
 
 fn is_fifo(topic_arn: &str) -> bool {
     topic_arn.ends_with(".fifo")
-}
-
-fn sha256_hex(s: &str) -> String {
-    let digest = Sha256::digest(s.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
-        out.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
-    }
-    out
 }
 
 /// Makes `s` a valid SNS subject: ASCII printable characters only (a few

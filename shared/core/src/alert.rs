@@ -8,6 +8,18 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Labels, MetricSpec, Op, Unit};
 use crate::series::Epoch;
 
+/// The label firebell adds to the alert of an instance without data.
+pub const ALERTSTATE_LABEL: &str = "alertstate";
+/// Its value: `alertstate=nodata`.
+pub const NODATA: &str = "nodata";
+
+/// `labels` plus `alertstate=nodata`: the labels of an instance's NoData alert.
+pub fn nodata_labels(labels: &Labels) -> Labels {
+    let mut out = labels.clone();
+    out.insert(ALERTSTATE_LABEL.to_string(), NODATA.to_string());
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
@@ -97,5 +109,15 @@ mod tests {
         b.insert("team".into(), "q".into());
         assert_ne!(fingerprint(&a), fingerprint(&b));
         assert_eq!(fingerprint(&a).len(), 16);
+    }
+
+    #[test]
+    fn nodata_labels_add_alertstate() {
+        let a: Labels = [("alertname".into(), "X".into())].into();
+        let n = nodata_labels(&a);
+        assert_eq!(n.get("alertstate").map(String::as_str), Some("nodata"));
+        assert_eq!(n.get("alertname").map(String::as_str), Some("X"));
+        assert_eq!(n.len(), 2);
+        assert_ne!(fingerprint(&a), fingerprint(&n));
     }
 }

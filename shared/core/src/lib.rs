@@ -2,8 +2,9 @@
 //!
 //! Rules model and validation ([`config`], [`model`]), metric-math expressions
 //! ([`expr`]) over aligned series ([`series`]), the alert state machine
-//! ([`state`]), service level objectives and their burn-rate alerts ([`slo`])
-//! and the ports the engine talks to ([`ports`]).
+//! ([`state`]), service level objectives and their burn-rate alerts ([`slo`]),
+//! the ports the engine talks to ([`ports`]) and small text helpers shared by
+//! the pipeline and the adapters ([`text`]: SHA-256 hex, RFC 3339).
 //!
 //! Invariant: this crate depends on no AWS, Lambda or tokio crate, and never
 //! reads the clock: time is always an argument.
@@ -18,5 +19,6 @@ pub mod ports;
 pub mod series;
 pub mod slo;
 pub mod state;
+pub mod text;
 
 pub use jiff::Timestamp;

@@ -164,6 +164,16 @@ pub trait StateStore: Send + Sync {
 
 // ---------------------------------------------------------------- notifier
 
+/// SNS's limit on one message: the `MessageStructure=json` bodies, the
+/// subject and the message attributes (256 KiB); also the limit of a whole
+/// `PublishBatch`.
+pub const SNS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// The longest subject the SNS notifier sends (it cuts longer ones); the
+/// renderer keeps subjects shorter than this.
+pub const SNS_MAX_SUBJECT_CHARS: usize = 100;
+/// SNS accepts at most this many message attributes per message.
+pub const SNS_MAX_MESSAGE_ATTRIBUTES: usize = 10;
+
 /// One message ready to publish to one destination (an SNS topic ARN, or a
 /// terminal/file name in the local mode).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,16 +185,17 @@ pub struct Outbound {
     pub group_key: String,
     pub receiver: String,
     pub destination: String,
-    /// At most 100 characters.
+    /// At most [`SNS_MAX_SUBJECT_CHARS`] characters.
     pub subject: String,
     /// Per-protocol bodies (`default`, `email`, `sqs`, `lambda`, `https`), as
     /// SNS `MessageStructure=json` expects.
     pub bodies: BTreeMap<String, String>,
-    /// At most 10 message attributes (team, severity, status, alertname).
+    /// At most [`SNS_MAX_MESSAGE_ATTRIBUTES`] message attributes (team,
+    /// severity, status, alertname).
     pub attributes: BTreeMap<String, String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotifyError {
     #[error("notifier unavailable: {0}")]
     Unavailable(String),

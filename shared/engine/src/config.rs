@@ -15,7 +15,7 @@ use firebell_core::config::RulesBuilder;
 use firebell_core::decode::{Decoder, Pos, closest};
 use firebell_core::diag::{ConfigError, Diagnostics};
 use firebell_core::model::RuleSet;
-use firebell_notify::config::{NotifyConfig, NotifyConfigBuilder};
+use firebell_notify::{NotifyConfig, NotifyConfigBuilder};
 
 /// Everything firebell is configured with.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub const TEST_FILE_MARKER: &str = "tests";
 pub fn sections() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = firebell_core::config::SECTIONS.to_vec();
     all.extend_from_slice(firebell_core::slo::SECTIONS);
-    all.extend_from_slice(firebell_notify::config::SECTIONS);
+    all.extend_from_slice(firebell_notify::SECTIONS);
     all.sort_unstable();
     all
 }
@@ -138,7 +138,7 @@ pub fn load_texts(
                 rules.section(&mut d, node);
             } else if firebell_core::slo::SECTIONS.contains(&k) {
                 slos.section(&mut d, node);
-            } else if firebell_notify::config::SECTIONS.contains(&k) {
+            } else if firebell_notify::SECTIONS.contains(&k) {
                 notify.section(&mut d, k, node);
             } else {
                 let hint = closest(k, &all_sections)

@@ -81,14 +81,10 @@ pub enum CycleError {
     /// Dispatch failed as a whole.
     #[error("dispatching: {0}")]
     Dispatch(DispatchError),
-    /// A notification could not be rendered (it is not counted as sent).
-    #[error("rendering {group} #{seq} for {receiver}: {source}")]
-    Render {
-        group: String,
-        seq: u64,
-        receiver: String,
-        source: firebell_notify::render::RenderError,
-    },
+    /// A notification could not be rendered: it was dead-lettered, not
+    /// counted as sent.
+    #[error(transparent)]
+    Render(firebell_notify::RenderFailure),
     /// Recording the tick failed: the next cycle evaluates it again.
     #[error("recording tick {tick}: {source}")]
     RecordTick { tick: Epoch, source: StoreError },
@@ -113,7 +109,7 @@ impl CycleError {
             CycleError::DispatchGroup { source, .. } | CycleError::Dispatch(source) => {
                 source.is_retryable()
             }
-            CycleError::Render { .. } => false,
+            CycleError::Render(_) => false,
         }
     }
 
@@ -134,9 +130,8 @@ impl CycleError {
     /// The notification group the problem concerns, if one.
     pub fn group(&self) -> Option<&str> {
         match self {
-            CycleError::DispatchGroup { group, .. } | CycleError::Render { group, .. } => {
-                Some(group)
-            }
+            CycleError::DispatchGroup { group, .. } => Some(group),
+            CycleError::Render(f) => Some(&f.group_key),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
-//! The notification config: `receivers`, `route`, `inhibit_rules`,
-//! `time_intervals`, `silences` (policy) and `routing_tests`, spread over
-//! the YAML files of a config directory.
+//! Decoding of the notification config into a [`NotifyConfig`] (its types
+//! are in `types`): `receivers`, `route`, `inhibit_rules`, `time_intervals`,
+//! `silences` (policy) and `routing_tests`, spread over the YAML files of a
+//! config directory.
 //!
 //! The engine hands every top-level section named in [`SECTIONS`] to
 //! [`NotifyConfigBuilder::section`], then calls [`NotifyConfigBuilder::build`]
@@ -47,17 +48,19 @@ use std::time::Duration;
 
 use marked_yaml::Node;
 
-use firebell_core::decode::{Decoder, Pos, closest, format_duration};
+use firebell_core::decode::{Decoder, Pos, closest};
 use firebell_core::diag::Diagnostics;
-use firebell_core::model::{Labels, Origin};
+use firebell_core::model::Origin;
 
-use crate::matcher::{Matcher, is_label_name};
+use crate::matcher::{Matcher, is_label_name, quote};
 use crate::routing::{describe_receivers, route};
 use crate::timeinterval::{
     TimeInterval, TimeSpec, parse_day_of_month_range, parse_month_range, parse_time_of_day,
     parse_time_zone, parse_weekday_range, parse_year_range,
 };
-use crate::types::{MessageOptions, Receiver};
+use crate::types::{
+    GroupBy, InhibitRule, MessageOptions, NotifyConfig, Receiver, Route, RoutingTest, SilencePolicy,
+};
 
 /// The top-level keys this crate decodes.
 pub const SECTIONS: &[&str] = &[
@@ -68,136 +71,6 @@ pub const SECTIONS: &[&str] = &[
     "silences",
     "routing_tests",
 ];
-
-/// Alertmanager's defaults.
-pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
-pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(5 * 60);
-pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
-/// Default longest silence.
-pub const DEFAULT_MAX_SILENCE: Duration = Duration::from_secs(7 * 86_400);
-
-/// Which labels split a route's alerts into groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupBy {
-    /// `["..."]`: every label, so one group per alert.
-    All,
-    /// These labels (empty: one group for the whole route).
-    Labels(Vec<String>),
-}
-
-impl GroupBy {
-    /// The group's labels for an alert: the grouped-by labels it has.
-    pub fn group_labels(&self, labels: &Labels) -> Labels {
-        match self {
-            GroupBy::All => labels.clone(),
-            GroupBy::Labels(names) => names
-                .iter()
-                .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
-                .collect(),
-        }
-    }
-}
-
-impl std::fmt::Display for GroupBy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GroupBy::All => f.write_str("[...]"),
-            GroupBy::Labels(l) => write!(f, "[{}]", l.join(", ")),
-        }
-    }
-}
-
-/// A node of the routing tree, with inherited settings already applied
-/// (`receiver`, `group_by` and the three timings come from the parent when
-/// not set; the time interval lists are not inherited, as in Alertmanager).
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub receiver: String,
-    pub matchers: Vec<Matcher>,
-    pub routes: Vec<Route>,
-    /// `continue`: keep matching later siblings after this route matched.
-    pub continue_matching: bool,
-    pub group_by: GroupBy,
-    pub group_wait: Duration,
-    pub group_interval: Duration,
-    pub repeat_interval: Duration,
-    pub mute_time_intervals: Vec<String>,
-    pub active_time_intervals: Vec<String>,
-    /// Where the route's mapping starts.
-    pub origin: Origin,
-}
-
-impl Default for Route {
-    fn default() -> Self {
-        Route {
-            receiver: String::new(),
-            matchers: Vec::new(),
-            routes: Vec::new(),
-            continue_matching: false,
-            group_by: GroupBy::Labels(Vec::new()),
-            group_wait: DEFAULT_GROUP_WAIT,
-            group_interval: DEFAULT_GROUP_INTERVAL,
-            repeat_interval: DEFAULT_REPEAT_INTERVAL,
-            mute_time_intervals: Vec::new(),
-            active_time_intervals: Vec::new(),
-            origin: Origin::default(),
-        }
-    }
-}
-
-/// A firing alert matching `source_matchers` mutes alerts matching
-/// `target_matchers` that have the same values for the `equal` labels.
-#[derive(Debug, Clone)]
-pub struct InhibitRule {
-    pub source_matchers: Vec<Matcher>,
-    pub target_matchers: Vec<Matcher>,
-    pub equal: Vec<String>,
-    pub origin: Origin,
-}
-
-/// How silences may be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SilencePolicy {
-    /// The longest allowed silence (default 7 days).
-    pub max_duration: Duration,
-    /// Resolved notices of silenced alerts are still sent (default true).
-    pub resolved_pass_through: bool,
-}
-
-impl Default for SilencePolicy {
-    fn default() -> Self {
-        SilencePolicy {
-            max_duration: DEFAULT_MAX_SILENCE,
-            resolved_pass_through: true,
-        }
-    }
-}
-
-/// An expectation checked by `build`: these labels reach these receivers.
-#[derive(Debug, Clone)]
-pub struct RoutingTest {
-    pub labels: Labels,
-    pub receivers: Vec<String>,
-    pub origin: Origin,
-}
-
-/// The validated notification config.
-#[derive(Debug, Clone, Default)]
-pub struct NotifyConfig {
-    pub receivers: BTreeMap<String, Receiver>,
-    pub route: Route,
-    pub inhibit_rules: Vec<InhibitRule>,
-    pub time_intervals: BTreeMap<String, TimeInterval>,
-    pub silence_policy: SilencePolicy,
-    pub routing_tests: Vec<RoutingTest>,
-}
-
-impl NotifyConfig {
-    /// True when no notification section was given at all.
-    pub fn is_empty(&self) -> bool {
-        self.receivers.is_empty() && self.route.receiver.is_empty()
-    }
-}
 
 /// Collects the sections of every file, then builds a [`NotifyConfig`].
 #[derive(Debug, Default)]
@@ -503,9 +376,7 @@ impl NotifyConfigBuilder {
             Some(p) => Route {
                 receiver: p.receiver.clone(),
                 group_by: p.group_by.clone(),
-                group_wait: p.group_wait,
-                group_interval: p.group_interval,
-                repeat_interval: p.repeat_interval,
+                timing: p.timing,
                 origin: at.clone(),
                 ..Route::default()
             },
@@ -578,17 +449,17 @@ impl NotifyConfigBuilder {
         if let Some(n) = f.opt("group_wait")
             && let Some(v) = d.duration(n, "group_wait")
         {
-            r.group_wait = v;
+            r.timing.group_wait = v;
         }
         if let Some(n) = f.opt("group_interval")
             && let Some(v) = positive_duration(d, n, "group_interval")
         {
-            r.group_interval = v;
+            r.timing.group_interval = v;
         }
         if let Some(n) = f.opt("repeat_interval")
             && let Some(v) = positive_duration(d, n, "repeat_interval")
         {
-            r.repeat_interval = v;
+            r.timing.repeat_interval = v;
         }
         for (key, is_mute) in [
             ("mute_time_intervals", true),
@@ -708,7 +579,7 @@ impl NotifyConfigBuilder {
                     let labels: Vec<String> = t
                         .labels
                         .iter()
-                        .map(|(k, v)| format!("{k}={}", crate::matcher::quote(v)))
+                        .map(|(k, v)| format!("{k}={}", quote(v)))
                         .collect();
                     error_at_origin(
                         diags,
@@ -969,27 +840,4 @@ fn decode_silence_policy(d: &mut Decoder<'_>, node: &Node) -> Option<SilencePoli
     }
     f.finish(d);
     Some(p)
-}
-
-/// Every label name used by the config's matchers, for lint (e.g. warning
-/// about labels no rule sets).
-pub fn matcher_label_names(cfg: &NotifyConfig) -> BTreeSet<String> {
-    fn walk(r: &Route, out: &mut BTreeSet<String>) {
-        out.extend(r.matchers.iter().map(|m| m.name.clone()));
-        for c in &r.routes {
-            walk(c, out);
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(&cfg.route, &mut out);
-    for r in &cfg.inhibit_rules {
-        out.extend(r.source_matchers.iter().map(|m| m.name.clone()));
-        out.extend(r.target_matchers.iter().map(|m| m.name.clone()));
-    }
-    out
-}
-
-/// `30s`, `5m`, `4h` for messages and `explain`.
-pub fn fmt_duration(d: Duration) -> String {
-    format_duration(d)
 }

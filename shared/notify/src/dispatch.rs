@@ -12,8 +12,8 @@
 //!    silence (resolved alerts pass through silences when
 //!    `silences.resolved_pass_through` is set);
 //! 2. routes every alert and puts it in a group per (route, values of the
-//!    route's `group_by` labels): the [`group_key`];
-//! 3. reads every group log (pk [`PK_GROUP`], sk = group key) and decides
+//!    route's `group_by` labels): the group key;
+//! 3. reads every group log (pk `group`, sk = group key) and decides
 //!    for each group, Alertmanager style, at `now`:
 //!    * a new group sends its first notification `group_wait` after its
 //!      first visible firing alert;
@@ -22,7 +22,7 @@
 //!      note), at most every `group_interval` after the last notification;
 //!    * unchanged and still firing: again every `repeat_interval`;
 //!    * everything resolved and told: the group closes (its log is kept
-//!      with a TTL of [`CLOSED_GROUP_TTL`] so sequence numbers never repeat).
+//!      with a TTL so sequence numbers never repeat).
 //!
 //!    A due notification is held back while a `mute_time_intervals` entry
 //!    holds, or while no `active_time_intervals` entry does; nothing is lost,
@@ -31,150 +31,45 @@
 //!    A notified alert that vanished from the snapshot counts as resolved.
 //!    A firing alert that a silence muted is remembered in its group's log;
 //!    when the silence ends while the alert still fires, the group's next
-//!    notification carries the note "Silence <id> by <who> ended; N alerts
-//!    still firing", even when nothing else changed.
+//!    notification carries the note "Silence `<id>` by `<who>` ended; N
+//!    alerts still firing", even when nothing else changed.
 //!
-//! # No lost and no duplicate notification: the outbox
+//! # The outbox
 //!
 //! A decision becomes a [`GroupNotification`] with `seq` = the group's
-//! notification count + 1, and is written **first** to the outbox (pk
-//! [`PK_OUTBOX`], sk = [`outbox_sk`] `<group_key>#<seq, 10 digits>`) with
-//! `Expect::Absent`, **then** the group log is updated with
-//! `Expect::Version` (or `Absent` for a new log).
-//!
-//! * Crash after the outbox write, before the log update: the next cycle
-//!   decides the same `seq` again, so the same outbox key; the `Absent`
-//!   write conflicts, the stored notification is taken as the one sent
-//!   (the log is updated from it) and nothing new is enqueued.
-//! * Two instances deciding at once: only one outbox write succeeds; the
-//!   other adopts the stored notification; of the two log writes only one
-//!   succeeds, the loser re-reads the log and decides again (now nothing is
-//!   due). Every store conflict leads to re-read and re-decide, at most
-//!   [`MAX_ATTEMPTS`] times per group.
-//!
-//! [`crate::outbox::deliver`] publishes outbox items in `seq` order per group,
-//! but only items whose `seq` the group log already counts ("committed"):
-//! an item of a crashed decision is delivered after the next dispatch
-//! adopted it, and a delivered (deleted) item's `seq` can never be decided
-//! again. Each message carries the idempotency key
-//! [`idempotency_key`]`(receiver, group_key, seq)`, so a crash between
-//! publishing and deleting re-sends a message SNS FIFO topics drop as a
-//! duplicate.
+//! notification count + 1, written to the outbox *before* the group log is
+//! advanced; a conflict on either write re-reads and re-decides (at most
+//! [`MAX_ATTEMPTS`] times per group). Why this loses and duplicates nothing
+//! is told once, in `ARCHITECTURE.md`, section "Delivery: no lost, no
+//! duplicate"; the keys and records are in `crate::store`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 
 use firebell_core::alert::{Alert, AlertStatus};
 use firebell_core::model::Labels;
 use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 
-use crate::config::NotifyConfig;
 use crate::inhibit::inhibited;
-use crate::outbox::OutboxRecord;
 use crate::routing::{RouteMatch, route};
 use crate::silence::{Silence, load_lenient, silenced_by};
-use crate::types::GroupNotification;
+use crate::store::{
+    CLOSED_GROUP_TTL, GroupLog, GroupTiming, OUTBOX_MAX_BYTES, OUTBOX_TTL, OutboxRecord, PK_GROUP,
+    PK_OUTBOX, SilenceRef, group_key, outbox_sk,
+};
+use crate::types::{GroupNotification, NotifyConfig, secs};
 
-pub use crate::outbox::{DeliveryError, DeliveryReport, deliver};
-
-/// Partition of group logs (sk = group key).
-pub const PK_GROUP: &str = "group";
-/// Partition of the outbox (sk = [`outbox_sk`]).
-pub const PK_OUTBOX: &str = "outbox";
-/// A closed group's log is kept this long (8 days) so its `seq` continues
-/// if the group reopens; longer than [`OUTBOX_TTL`].
-pub const CLOSED_GROUP_TTL: i64 = 8 * 86_400;
-/// An outbox item still undelivered after 7 days is dropped by the store.
-pub const OUTBOX_TTL: i64 = 7 * 86_400;
-/// Above this size an outbox record is stored without the alerts' recent
-/// datapoints (store items are limited to 400 KB).
-pub const OUTBOX_MAX_BYTES: usize = 300 * 1024;
 /// Re-read and re-decide a group at most this often per call.
-pub const MAX_ATTEMPTS: usize = 5;
+const MAX_ATTEMPTS: usize = 5;
 
-/// A silence as remembered by a group log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SilenceRef {
-    pub id: String,
-    pub created_by: String,
-}
-
-/// The effective timing of a group's route, in seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct GroupTiming {
-    pub group_wait: i64,
-    pub group_interval: i64,
-    pub repeat_interval: i64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mute_time_intervals: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub active_time_intervals: Vec<String>,
-}
-
-fn secs(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-impl GroupTiming {
-    fn of(m: &RouteMatch) -> Self {
-        GroupTiming {
-            group_wait: secs(m.group_wait),
-            group_interval: secs(m.group_interval),
-            repeat_interval: secs(m.repeat_interval),
-            mute_time_intervals: m.mute_time_intervals.clone(),
-            active_time_intervals: m.active_time_intervals.clone(),
-        }
-    }
-}
-
-/// The notification log of one group (the data of its store item).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroupLog {
-    pub group_key: String,
-    pub receiver: String,
-    pub route_path: String,
-    pub group_labels: Labels,
-    pub timing: GroupTiming,
-    /// Notifications decided so far (never reset, so outbox keys never repeat).
-    pub seq: u64,
-    /// When the current episode's first visible firing alert was seen
-    /// (`group_wait` counts from here); `None` while closed.
-    pub open_since: Option<Epoch>,
-    /// The last notification of the current episode; `None` while closed.
-    pub last_notified: Option<Epoch>,
-    /// Alerts told as firing and not yet told resolved (copies without
-    /// `recent`, marked resolved once seen resolved), by fingerprint.
-    #[serde(default)]
-    pub notified: BTreeMap<String, Alert>,
-    /// Firing alerts of the group muted by a silence, by fingerprint.
-    #[serde(default)]
-    pub silenced: BTreeMap<String, SilenceRef>,
-    /// Notes for the next notification.
-    #[serde(default)]
-    pub notes: Vec<String>,
-    /// Alerts told as resolved, by fingerprint, with the `fired_at` of the
-    /// episode told: an alert that fired and resolved before any notification
-    /// could go out (both within one cycle, or within `group_wait`) is told
-    /// once, as resolved, instead of never.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub resolved_told: BTreeMap<String, Epoch>,
-    /// Alerts seen firing while muted (silenced or inhibited), by
-    /// fingerprint, with their `fired_at`: their resolution is not a missed fire.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub muted_seen: BTreeMap<String, Epoch>,
-}
-
-impl GroupLog {
-    fn is_idle(&self) -> bool {
-        self.notified.is_empty()
-            && self.resolved_told.is_empty()
-            && self.muted_seen.is_empty()
-            && self.silenced.is_empty()
-            && self.notes.is_empty()
-            && self.open_since.is_none()
+/// What a group log remembers of its route's timing.
+fn group_timing(m: &RouteMatch) -> GroupTiming {
+    GroupTiming {
+        timing: m.timing,
+        mute_time_intervals: m.mute_time_intervals.clone(),
+        active_time_intervals: m.active_time_intervals.clone(),
     }
 }
 
@@ -208,12 +103,13 @@ pub struct DispatchReport {
 pub enum DispatchError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A stored item could not be read; retrying will not help.
-    #[error("corrupt item {pk}/{sk}: {reason}")]
+    /// A stored item could not be read (or a record not encoded); retrying
+    /// will not help.
+    #[error("corrupt item {pk}/{sk}: {source}")]
     Corrupt {
         pk: String,
         sk: String,
-        reason: String,
+        source: serde_json::Error,
     },
     /// Other writers kept changing the group; retry at the next cycle.
     #[error("group {0}: gave up after {MAX_ATTEMPTS} conflicting writes")]
@@ -243,37 +139,6 @@ impl DispatchError {
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `<receiver>:<16 hex digits of SHA-256(route path, group labels)>`. Short,
-/// and valid as an SNS FIFO MessageGroupId.
-pub fn group_key(receiver: &str, route_path: &str, group_labels: &Labels) -> String {
-    let mut h = Sha256::new();
-    h.update(route_path.as_bytes());
-    for (k, v) in group_labels {
-        h.update([0u8]);
-        h.update(k.as_bytes());
-        h.update([0xffu8]);
-        h.update(v.as_bytes());
-    }
-    format!("{receiver}:{}", &hex(&h.finalize())[..16])
-}
-
-/// The outbox sort key of a group's notification.
-pub fn outbox_sk(group_key: &str, seq: u64) -> String {
-    format!("{group_key}#{seq:010}")
-}
-
-/// SHA-256 (hex) of `receiver|group_key|seq`: the same for every retry
-/// and re-decision of one notification (the renderer uses the same scheme).
-pub fn idempotency_key(receiver: &str, group_key: &str, seq: u64) -> String {
-    hex(&Sha256::digest(
-        format!("{receiver}|{group_key}|{seq}").as_bytes(),
-    ))
 }
 
 /// Why a member of a group is not shown.
@@ -374,7 +239,7 @@ fn decide(
             receiver: i.route.receiver.clone(),
             route_path: i.route.path.clone(),
             group_labels: i.labels.clone(),
-            timing: GroupTiming::of(&i.route),
+            timing: group_timing(&i.route),
             seq: 0,
             open_since: None,
             last_notified: None,
@@ -389,7 +254,7 @@ fn decide(
     if let Some(i) = input {
         log.route_path.clone_from(&i.route.path);
         log.group_labels.clone_from(&i.labels);
-        log.timing = GroupTiming::of(&i.route);
+        log.timing = group_timing(&i.route);
     }
     let empty = BTreeMap::new();
     let members = input.map(|i| &i.members).unwrap_or(&empty);
@@ -540,9 +405,13 @@ fn decide(
     let due = match log.last_notified {
         // Only missed fires to tell: no reason to wait.
         None if firing.is_empty() => (!to_tell.is_empty()).then_some(now),
-        None => log.open_since.map(|s| s.saturating_add(t.group_wait)),
-        Some(last) if changed => Some(last.saturating_add(t.group_interval)),
-        Some(last) if !firing.is_empty() => Some(last.saturating_add(t.repeat_interval)),
+        None => log
+            .open_since
+            .map(|s| s.saturating_add(secs(t.timing.group_wait))),
+        Some(last) if changed => Some(last.saturating_add(secs(t.timing.group_interval))),
+        Some(last) if !firing.is_empty() => {
+            Some(last.saturating_add(secs(t.timing.repeat_interval)))
+        }
         Some(_) => None,
     };
     let mut notification = None;
@@ -590,19 +459,19 @@ fn settle(log: &mut GroupLog, has_firing: bool) -> bool {
     }
 }
 
-fn corrupt(item: &Item, e: &serde_json::Error) -> DispatchError {
+fn corrupt(item: &Item, source: serde_json::Error) -> DispatchError {
     DispatchError::Corrupt {
         pk: item.pk.clone(),
         sk: item.sk.clone(),
-        reason: e.to_string(),
+        source,
     }
 }
 
 fn to_json<T: Serialize>(v: &T, pk: &str, sk: &str) -> Result<String, DispatchError> {
-    serde_json::to_string(v).map_err(|e| DispatchError::Corrupt {
+    serde_json::to_string(v).map_err(|source| DispatchError::Corrupt {
         pk: pk.to_string(),
         sk: sk.to_string(),
-        reason: e.to_string(),
+        source,
     })
 }
 
@@ -714,7 +583,7 @@ async fn process_group(
     for _ in 0..MAX_ATTEMPTS {
         let old = match &current {
             Some(item) => {
-                Some(serde_json::from_str::<GroupLog>(&item.data).map_err(|e| corrupt(item, &e))?)
+                Some(serde_json::from_str::<GroupLog>(&item.data).map_err(|e| corrupt(item, e))?)
             }
             None => None,
         };
@@ -761,7 +630,7 @@ async fn process_group(
                     match store.get(&Key::new(PK_OUTBOX, sk)).await? {
                         Some(stored) => {
                             let stored_rec: OutboxRecord = serde_json::from_str(&stored.data)
-                                .map_err(|e| corrupt(&stored, &e))?;
+                                .map_err(|e| corrupt(&stored, e))?;
                             apply(&mut log, &stored_rec.notification);
                             report.already_enqueued += 1;
                         }
@@ -815,6 +684,6 @@ pub async fn group_logs(store: &dyn StateStore) -> Result<Vec<GroupLog>, Dispatc
     let items = store.query(PK_GROUP, "").await?;
     items
         .iter()
-        .map(|i| serde_json::from_str(&i.data).map_err(|e| corrupt(i, &e)))
+        .map(|i| serde_json::from_str(&i.data).map_err(|e| corrupt(i, e)))
         .collect()
 }

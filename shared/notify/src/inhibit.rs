@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use firebell_core::alert::{Alert, AlertStatus};
 use firebell_core::model::Labels;
 
-use crate::config::InhibitRule;
 use crate::matcher::matches_all;
+use crate::types::InhibitRule;
 
 fn equal_on(names: &[String], a: &Labels, b: &Labels) -> bool {
     names.iter().all(|n| a.get(n) == b.get(n))

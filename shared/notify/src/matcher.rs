@@ -59,7 +59,7 @@ impl PartialEq for Matcher {
 impl Eq for Matcher {}
 
 /// Whether `s` is a valid label name: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_label_name(s: &str) -> bool {
+pub(crate) fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -182,12 +182,12 @@ impl Matcher {
 }
 
 /// All matchers hold.
-pub fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
+pub(crate) fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
     matchers.iter().all(|m| m.matches(labels))
 }
 
 /// `{a="b", c=~"d"}`, or `{}` for none.
-pub fn format_matchers(matchers: &[Matcher]) -> String {
+pub(crate) fn format_matchers(matchers: &[Matcher]) -> String {
     let parts: Vec<String> = matchers.iter().map(Matcher::to_string).collect();
     format!("{{{}}}", parts.join(", "))
 }
@@ -200,7 +200,7 @@ fn regex_error(e: &regex::Error) -> String {
 }
 
 /// Writes `"value"` with `\` and `"` escaped.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut s = String::with_capacity(value.len() + 2);
     s.push('"');
     for c in value.chars() {

@@ -1,90 +1,41 @@
-//! Delivery of the outbox written by [`crate::dispatch::dispatch`] (see its
-//! module documentation for the whole mechanism).
+//! Delivery of the outbox written by `dispatch`.
 //!
-//! [`deliver`] reads every outbox item (pk [`PK_OUTBOX`], ascending by sort
-//! key, so by group and then by `seq`), and for each group publishes its
-//! committed items in order: it renders the stored [`GroupNotification`]
-//! with the receiver's current settings, publishes every message, then
-//! deletes the item.
+//! [`deliver`] reads every outbox item (ascending by sort key, so by group
+//! and then by `seq`), and for each group publishes its committed items in
+//! order: it renders the stored [`GroupNotification`] with the receiver's
+//! current settings, publishes every message, then deletes the item.
 //!
 //! * A retryable failure (`NotifyError::Unavailable`) stops that group so
 //!   order is kept; the item remembers how many of its messages went out,
 //!   and the next call resumes there. Other groups carry on.
 //! * A rejected message (`NotifyError::Rejected`) would be rejected again:
-//!   it is copied to the dead-letter partition [`PK_DEAD_LETTER`] and the
-//!   rest of the notification goes on. So is a notification whose receiver
-//!   is no longer configured, or an unreadable item.
+//!   it is copied to the dead letters and the rest of the notification goes
+//!   on. A notification that cannot be rendered, whose receiver is no longer
+//!   configured, or an unreadable item is dead-lettered whole: never counted
+//!   as sent.
 //! * Items whose `seq` the group log does not count yet are skipped: they
 //!   belong to a decision in flight or a crashed one, which the next
 //!   dispatch adopts.
 //!
-//! Every message of a notification carries the idempotency key
-//! [`idempotency_key`]`(receiver, group_key, seq)` (with `-<index>` appended
-//! when a notification has several messages) and the group key as its
-//! group. The renderer sets them (same scheme); `deliver` only fills in
-//! what it left empty. A re-send after a crash between publish and delete is
-//! dropped by SNS FIFO deduplication.
+//! Why this loses and duplicates nothing is told in `ARCHITECTURE.md`,
+//! section "Delivery: no lost, no duplicate".
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use firebell_core::ports::{Expect, Item, Key, Notifier, Outbound, StateStore, StoreError};
+use firebell_core::ports::{
+    Expect, Item, Key, Notifier, NotifyError, Outbound, StateStore, StoreError,
+};
 use firebell_core::series::Epoch;
 
-use crate::config::NotifyConfig;
-use crate::dispatch::{GroupLog, PK_GROUP, idempotency_key};
-use crate::types::{GroupNotification, Receiver};
-
-pub use crate::dispatch::PK_OUTBOX;
-
-/// Partition of dead letters: sk = `<outbox sk>#<what>`.
-pub const PK_DEAD_LETTER: &str = "outbox-dead";
-/// Dead letters are kept 14 days.
-pub const DEAD_LETTER_TTL: i64 = 14 * 86_400;
-
-/// The data of an outbox item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxRecord {
-    pub idempotency_key: String,
-    pub notification: GroupNotification,
-    /// How many of the rendered messages were already published.
-    #[serde(default)]
-    pub published: usize,
-    /// Failed delivery attempts so far.
-    #[serde(default)]
-    pub attempts: u32,
-    #[serde(default)]
-    pub last_error: Option<String>,
-}
-
-impl OutboxRecord {
-    pub fn new(notification: GroupNotification) -> Self {
-        OutboxRecord {
-            idempotency_key: idempotency_key(
-                &notification.receiver,
-                &notification.group_key,
-                notification.seq,
-            ),
-            notification,
-            published: 0,
-            attempts: 0,
-            last_error: None,
-        }
-    }
-}
-
-/// A dead letter's data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub reason: String,
-    pub at: Epoch,
-    /// The outbox item's data, or the message that was rejected.
-    pub payload: String,
-}
+use crate::render::RenderError;
+use crate::store::{
+    DEAD_LETTER_TTL, DeadLetter, GroupLog, OutboxRecord, PK_DEAD_LETTER, PK_GROUP, PK_OUTBOX,
+    group_of_outbox_sk, message_key,
+};
+use crate::types::{GroupNotification, NotifyConfig, Receiver};
 
 /// What one [`deliver`] call did.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeliveryReport {
     /// Notifications fully handled and removed from the outbox.
     pub notifications_sent: usize,
@@ -92,49 +43,90 @@ pub struct DeliveryReport {
     pub messages_published: usize,
     /// The messages published, in order.
     pub published: Vec<Outbound>,
+    /// The notifications this call published messages of, in order, each
+    /// with the messages published for it in this call (a notification
+    /// resumed after a failure lists only the rest).
+    pub delivered: Vec<Delivered>,
     /// Messages or notifications moved to the dead letters.
     pub dead_lettered: usize,
     /// Groups stopped by a retryable failure (retried next call).
     pub failures: usize,
-    /// The failures, as `group_key: error`.
-    pub errors: Vec<String>,
+    /// Those failures, one per stopped group.
+    pub errors: Vec<PublishFailure>,
+    /// Notifications that could not be rendered: dead-lettered, not sent
+    /// (also counted in `dead_lettered`).
+    pub render_failures: Vec<RenderFailure>,
     /// Items skipped because their decision is not committed yet.
     pub uncommitted: usize,
     /// Items left in the outbox after this call.
     pub remaining: usize,
 }
 
+/// A notification and the messages published for it by one [`deliver`] call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    pub notification: GroupNotification,
+    /// In publishing order.
+    pub messages: Vec<Outbound>,
+}
+
+/// A group whose delivery stopped on a retryable publish failure; the
+/// notification stays in the outbox and is retried at the next call.
+/// Displays as `<group_key>: notification <seq>: <error>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{group_key}: notification {seq}: {error}")]
+pub struct PublishFailure {
+    pub group_key: String,
+    pub seq: u64,
+    pub error: NotifyError,
+}
+
+/// A notification that could not be rendered; it was dead-lettered with
+/// the error's text as the reason. Displays as
+/// `rendering <group_key> #<seq> for <receiver>: <error>`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("rendering {group_key} #{seq} for {receiver}: {error}")]
+pub struct RenderFailure {
+    pub group_key: String,
+    pub seq: u64,
+    pub receiver: String,
+    pub error: RenderError,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A record could not be encoded; retrying will not help.
+    #[error("cannot encode {pk}/{sk}: {source}")]
+    Encode {
+        pk: String,
+        sk: String,
+        source: serde_json::Error,
+    },
 }
 
 impl DeliveryError {
+    /// Whether the next call may succeed where this one failed.
     pub fn is_retryable(&self) -> bool {
         match self {
             DeliveryError::Store(e) => e.is_retryable() || e.is_conflict(),
+            DeliveryError::Encode { .. } => false,
         }
     }
 }
 
-/// The renderer: one notification to its messages.
-pub type Render<'a> = &'a (dyn Fn(&Receiver, &GroupNotification) -> Vec<Outbound> + Sync);
-
-fn group_of(sk: &str) -> &str {
-    sk.rsplit_once('#').map(|(g, _)| g).unwrap_or(sk)
-}
+/// The renderer: one notification to its messages, or why it cannot be
+/// rendered (then it is dead-lettered, never retried).
+pub type Render<'a> =
+    &'a (dyn Fn(&Receiver, &GroupNotification) -> Result<Vec<Outbound>, RenderError> + Sync);
 
 /// Fills the group and idempotency keys of messages the renderer left empty.
 fn stamp(mut msgs: Vec<Outbound>, rec: &OutboxRecord) -> Vec<Outbound> {
-    let several = msgs.len() > 1;
+    let count = msgs.len();
     for (i, m) in msgs.iter_mut().enumerate() {
         if m.idempotency_key.is_empty() {
-            m.idempotency_key = if several {
-                format!("{}-{i}", rec.idempotency_key)
-            } else {
-                rec.idempotency_key.clone()
-            };
+            m.idempotency_key = message_key(&rec.idempotency_key, i, count);
         }
         if m.group_key.is_empty() {
             m.group_key.clone_from(&rec.notification.group_key);
@@ -152,14 +144,18 @@ async fn dead_letter(
     reason: String,
     payload: String,
     now: Epoch,
-) -> Result<(), StoreError> {
+) -> Result<(), DeliveryError> {
     let letter = DeadLetter {
         reason,
         at: now,
         payload,
     };
-    let data = serde_json::to_string(&letter).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    store
+    let data = serde_json::to_string(&letter).map_err(|source| DeliveryError::Encode {
+        pk: PK_DEAD_LETTER.to_string(),
+        sk: sk.clone(),
+        source,
+    })?;
+    Ok(store
         .put(
             Item {
                 pk: PK_DEAD_LETTER.to_string(),
@@ -170,7 +166,7 @@ async fn dead_letter(
             },
             Expect::Any,
         )
-        .await
+        .await?)
 }
 
 /// Removes a handled outbox item; losing to a concurrent writer is fine.
@@ -200,7 +196,7 @@ pub async fn deliver(
     let mut by_group: BTreeMap<String, Vec<Item>> = BTreeMap::new();
     for item in items {
         by_group
-            .entry(group_of(&item.sk).to_string())
+            .entry(group_of_outbox_sk(&item.sk).to_string())
             .or_default()
             .push(item);
     }
@@ -261,18 +257,42 @@ pub async fn deliver(
                 done += 1;
                 continue;
             };
-            let msgs = stamp(render(receiver, &rec.notification), &rec);
+            let msgs = match render(receiver, &rec.notification) {
+                Ok(msgs) => stamp(msgs, &rec),
+                Err(error) => {
+                    dead_letter(
+                        store,
+                        format!("{}#item", item.sk),
+                        error.to_string(),
+                        item.data.clone(),
+                        now,
+                    )
+                    .await?;
+                    remove(store, item).await?;
+                    report.dead_lettered += 1;
+                    report.render_failures.push(RenderFailure {
+                        group_key: rec.notification.group_key.clone(),
+                        seq,
+                        receiver: receiver.name.clone(),
+                        error,
+                    });
+                    done += 1;
+                    continue;
+                }
+            };
             let mut published = rec.published;
             let mut failure = None;
+            let mut sent = Vec::new();
             for (i, m) in msgs.iter().enumerate().skip(rec.published) {
                 match notifier.publish(m).await {
                     Ok(()) => {
                         report.messages_published += 1;
                         report.published.push(m.clone());
+                        sent.push(m.clone());
                         published = i + 1;
                     }
                     Err(e) if e.is_retryable() => {
-                        failure = Some(e.to_string());
+                        failure = Some(e);
                         break;
                     }
                     Err(e) => {
@@ -290,13 +310,21 @@ pub async fn deliver(
                     }
                 }
             }
-            if let Some(err) = failure {
+            if !sent.is_empty() {
+                report.delivered.push(Delivered {
+                    notification: rec.notification.clone(),
+                    messages: sent,
+                });
+            }
+            if let Some(error) = failure {
                 rec.published = published;
                 rec.attempts += 1;
-                report
-                    .errors
-                    .push(format!("{group}: notification {seq}: {err}"));
-                rec.last_error = Some(err);
+                rec.last_error = Some(error.to_string());
+                report.errors.push(PublishFailure {
+                    group_key: group.clone(),
+                    seq,
+                    error,
+                });
                 report.failures += 1;
                 if let Ok(data) = serde_json::to_string(&rec) {
                     let updated = Item {

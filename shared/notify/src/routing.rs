@@ -2,13 +2,11 @@
 //! unless a route has `continue: true`; a route whose children match
 //! delegates to them, otherwise it takes the alert itself.
 
-use std::time::Duration;
-
 use firebell_core::decode::format_duration;
 use firebell_core::model::Labels;
 
-use crate::config::{GroupBy, NotifyConfig, Route};
 use crate::matcher::{format_matchers, is_label_name, matches_all, quote};
+use crate::types::{GroupBy, NotifyConfig, Route, Timing};
 
 /// A route an alert reached, with its effective settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,9 +17,7 @@ pub struct RouteMatch {
     /// The matchers along the path, e.g. `root > {team="payments"}`.
     pub description: String,
     pub group_by: GroupBy,
-    pub group_wait: Duration,
-    pub group_interval: Duration,
-    pub repeat_interval: Duration,
+    pub timing: Timing,
     pub mute_time_intervals: Vec<String>,
     pub active_time_intervals: Vec<String>,
 }
@@ -52,9 +48,7 @@ fn walk(r: &Route, labels: &Labels, path: &str, desc: &str, out: &mut Vec<RouteM
             path: path.to_string(),
             description: desc.to_string(),
             group_by: r.group_by.clone(),
-            group_wait: r.group_wait,
-            group_interval: r.group_interval,
-            repeat_interval: r.repeat_interval,
+            timing: r.timing,
             mute_time_intervals: r.mute_time_intervals.clone(),
             active_time_intervals: r.active_time_intervals.clone(),
         });
@@ -63,7 +57,7 @@ fn walk(r: &Route, labels: &Labels, path: &str, desc: &str, out: &mut Vec<RouteM
 }
 
 /// `payments via root/0 (root > {team="payments"})`, joined by `; `.
-pub fn describe_receivers(matches: &[RouteMatch]) -> String {
+pub(crate) fn describe_receivers(matches: &[RouteMatch]) -> String {
     if matches.is_empty() {
         return "no route".to_string();
     }
@@ -101,9 +95,9 @@ pub fn explain(cfg: &NotifyConfig, labels: &Labels) -> String {
         s.push_str(&format!(
             "    group_by {}; group_wait {}, group_interval {}, repeat_interval {}\n",
             m.group_by,
-            format_duration(m.group_wait),
-            format_duration(m.group_interval),
-            format_duration(m.repeat_interval)
+            format_duration(m.timing.group_wait),
+            format_duration(m.timing.group_interval),
+            format_duration(m.timing.repeat_interval)
         ));
         s.push_str(&format!(
             "    group: {}\n",

@@ -12,20 +12,16 @@
 //! id prefix of at least 4 characters.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use firebell_core::decode::format_duration;
 use firebell_core::model::Labels;
 use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
+use firebell_core::text::sha256_hex;
 
-use crate::config::SilencePolicy;
 use crate::matcher::{Matcher, matches_all};
-
-/// Partition of silence items.
-pub const PK_SILENCE: &str = "silence";
-/// How long a silence item is kept after it ended (5 days, as Alertmanager).
-pub const SILENCE_RETENTION: i64 = 5 * 86_400;
+use crate::store::{PK_SILENCE, SILENCE_RETENTION};
+use crate::types::SilencePolicy;
 
 /// A stored silence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,7 +135,7 @@ fn secs_to_duration(s: i64) -> std::time::Duration {
 }
 
 /// Validates `spec` against `policy` at `now`; every problem, joined by `; `.
-pub fn validate(
+pub(crate) fn validate(
     policy: &SilencePolicy,
     now: Epoch,
     spec: &SilenceSpec,
@@ -195,11 +191,13 @@ pub fn validate(
     }
 }
 
+/// The first 12 hex digits of the SHA-256 of the matchers, the times, the
+/// author and the comment, each followed by a NUL.
 fn silence_id(s: &Silence) -> String {
-    let mut h = Sha256::new();
+    let mut content = String::new();
     for m in &s.matchers {
-        h.update(m.to_string().as_bytes());
-        h.update([0u8]);
+        content.push_str(&m.to_string());
+        content.push('\0');
     }
     for part in [
         s.starts_at.to_string(),
@@ -208,11 +206,12 @@ fn silence_id(s: &Silence) -> String {
         s.comment.clone(),
         s.created_at.to_string(),
     ] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
+        content.push_str(&part);
+        content.push('\0');
     }
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    hex[..12].to_string()
+    let mut id = sha256_hex(&content);
+    id.truncate(12);
+    id
 }
 
 fn to_item(s: &Silence, version: u64) -> Result<Item, SilenceError> {
@@ -272,7 +271,9 @@ pub async fn add(
 
 /// Every stored silence, skipping unreadable items; also returns how many
 /// were skipped.
-pub async fn load_lenient(store: &dyn StateStore) -> Result<(Vec<Silence>, usize), StoreError> {
+pub(crate) async fn load_lenient(
+    store: &dyn StateStore,
+) -> Result<(Vec<Silence>, usize), StoreError> {
     let items = store.query(PK_SILENCE, "").await?;
     let mut out = Vec::with_capacity(items.len());
     let mut bad = 0;
@@ -319,7 +320,7 @@ pub async fn active(store: &dyn StateStore, now: Epoch) -> Result<Vec<Silence>, 
 
 /// Of `silences`, the active one muting `labels` at `now` (the one ending
 /// last, if several).
-pub fn silenced_by<'a>(
+pub(crate) fn silenced_by<'a>(
     silences: &'a [Silence],
     labels: &Labels,
     now: Epoch,
@@ -376,5 +377,28 @@ async fn find(store: &dyn StateStore, id: &str) -> Result<Item, SilenceError> {
             prefix: id.to_string(),
             ids: found.into_iter().map(|i| i.sk).collect(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn ids_hash_the_content_and_creation_time() {
+        let s = Silence {
+            id: String::new(),
+            matchers: vec![Matcher::parse("team=payments").unwrap()],
+            starts_at: 100,
+            ends_at: 200,
+            created_by: "alice".to_string(),
+            comment: "maint".to_string(),
+            created_at: 100,
+            updated_at: 100,
+        };
+        // sha256("team=\"payments\"\0100\0200\0alice\0maint\0100\0"), as stored ids are.
+        assert_eq!(silence_id(&s), "9ddf6405f304");
     }
 }

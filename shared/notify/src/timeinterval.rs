@@ -134,7 +134,7 @@ fn ordered<T: PartialOrd + Copy>(what: &str, s: &str, a: T, b: T) -> Result<(T, 
 }
 
 /// `monday`, `monday:friday` (case-insensitive).
-pub fn parse_weekday_range(s: &str) -> Result<(u8, u8), String> {
+pub(crate) fn parse_weekday_range(s: &str) -> Result<(u8, u8), String> {
     let one = |p: &str| {
         let p = p.to_ascii_lowercase();
         WEEKDAYS
@@ -157,7 +157,7 @@ pub fn parse_weekday_range(s: &str) -> Result<(u8, u8), String> {
 }
 
 /// `january`, `1`, `january:march`, `10:12`.
-pub fn parse_month_range(s: &str) -> Result<(u8, u8), String> {
+pub(crate) fn parse_month_range(s: &str) -> Result<(u8, u8), String> {
     let one = |p: &str| {
         let lower = p.to_ascii_lowercase();
         MONTHS
@@ -181,7 +181,7 @@ pub fn parse_month_range(s: &str) -> Result<(u8, u8), String> {
 }
 
 /// `1`, `-1`, `1:5`, `-3:-1`, `1:-1`.
-pub fn parse_day_of_month_range(s: &str) -> Result<(i8, i8), String> {
+pub(crate) fn parse_day_of_month_range(s: &str) -> Result<(i8, i8), String> {
     let one = |p: &str| {
         p.parse::<i8>()
             .ok()
@@ -210,7 +210,7 @@ pub fn parse_day_of_month_range(s: &str) -> Result<(i8, i8), String> {
 }
 
 /// `2024`, `2024:2026`.
-pub fn parse_year_range(s: &str) -> Result<(i16, i16), String> {
+pub(crate) fn parse_year_range(s: &str) -> Result<(i16, i16), String> {
     let one = |p: &str| {
         p.parse::<i16>()
             .ok()
@@ -229,7 +229,7 @@ pub fn parse_year_range(s: &str) -> Result<(i16, i16), String> {
 }
 
 /// `HH:MM` as minutes since midnight; `24:00` only when `allow_24`.
-pub fn parse_time_of_day(s: &str, allow_24: bool) -> Option<u16> {
+pub(crate) fn parse_time_of_day(s: &str, allow_24: bool) -> Option<u16> {
     let (h, m) = s.trim().split_once(':')?;
     if h.is_empty() || h.len() > 2 || m.len() != 2 {
         return None;
@@ -243,7 +243,7 @@ pub fn parse_time_of_day(s: &str, allow_24: bool) -> Option<u16> {
 }
 
 /// A time zone by IANA name (`UTC`, `Europe/Berlin`), from the bundled database.
-pub fn parse_time_zone(name: &str) -> Option<TimeZone> {
+pub(crate) fn parse_time_zone(name: &str) -> Option<TimeZone> {
     if name.is_empty() || name.eq_ignore_ascii_case("local") {
         return None;
     }

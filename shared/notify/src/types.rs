@@ -1,11 +1,191 @@
-//! Types shared by the pipeline stages: what the dispatcher hands to the
-//! renderer, and the receiver settings the renderer needs.
+//! Types shared by the pipeline stages: the validated notification config
+//! (receivers, the routing tree with its [`Timing`], inhibit rules, the
+//! silence policy, routing tests) that `config` decodes and the stages read,
+//! and what the dispatcher hands to the renderer.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use firebell_core::alert::{Alert, AlertStatus};
-use firebell_core::model::Labels;
+use firebell_core::model::{Labels, Origin};
 use firebell_core::series::Epoch;
+
+use crate::matcher::Matcher;
+use crate::timeinterval::TimeInterval;
+
+/// Alertmanager's defaults.
+pub(crate) const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+/// Default longest silence.
+pub(crate) const DEFAULT_MAX_SILENCE: Duration = Duration::from_secs(7 * 86_400);
+
+/// When a group's notifications go out: the first `group_wait` after its
+/// first firing alert, then at most every `group_interval` when its content
+/// changed, and every `repeat_interval` while it fires unchanged. Set on a
+/// route (inherited by its children), carried by the route an alert
+/// reached, and remembered by the group's log (as whole seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    #[serde(with = "seconds")]
+    pub group_wait: Duration,
+    #[serde(with = "seconds")]
+    pub group_interval: Duration,
+    #[serde(with = "seconds")]
+    pub repeat_interval: Duration,
+}
+
+impl Default for Timing {
+    /// Alertmanager's defaults: 30s, 5m, 4h.
+    fn default() -> Self {
+        Timing {
+            group_wait: DEFAULT_GROUP_WAIT,
+            group_interval: DEFAULT_GROUP_INTERVAL,
+            repeat_interval: DEFAULT_REPEAT_INTERVAL,
+        }
+    }
+}
+
+/// Seconds of a [`Duration`], saturating, for adding to an [`Epoch`].
+pub(crate) fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// A [`Duration`] stored as whole seconds (a negative number reads as 0).
+mod seconds {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(secs(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = i64::deserialize(d)?;
+        Ok(Duration::from_secs(u64::try_from(v).unwrap_or(0)))
+    }
+}
+
+/// Which labels split a route's alerts into groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupBy {
+    /// `["..."]`: every label, so one group per alert.
+    All,
+    /// These labels (empty: one group for the whole route).
+    Labels(Vec<String>),
+}
+
+impl GroupBy {
+    /// The group's labels for an alert: the grouped-by labels it has.
+    pub fn group_labels(&self, labels: &Labels) -> Labels {
+        match self {
+            GroupBy::All => labels.clone(),
+            GroupBy::Labels(names) => names
+                .iter()
+                .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for GroupBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupBy::All => f.write_str("[...]"),
+            GroupBy::Labels(l) => write!(f, "[{}]", l.join(", ")),
+        }
+    }
+}
+
+/// A node of the routing tree, with inherited settings already applied
+/// (`receiver`, `group_by` and the [`Timing`] come from the parent when not
+/// set; the time interval lists are not inherited, as in Alertmanager).
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub receiver: String,
+    pub matchers: Vec<Matcher>,
+    pub routes: Vec<Route>,
+    /// `continue`: keep matching later siblings after this route matched.
+    pub continue_matching: bool,
+    pub group_by: GroupBy,
+    pub timing: Timing,
+    pub mute_time_intervals: Vec<String>,
+    pub active_time_intervals: Vec<String>,
+    /// Where the route's mapping starts.
+    pub origin: Origin,
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Route {
+            receiver: String::new(),
+            matchers: Vec::new(),
+            routes: Vec::new(),
+            continue_matching: false,
+            group_by: GroupBy::Labels(Vec::new()),
+            timing: Timing::default(),
+            mute_time_intervals: Vec::new(),
+            active_time_intervals: Vec::new(),
+            origin: Origin::default(),
+        }
+    }
+}
+
+/// A firing alert matching `source_matchers` mutes alerts matching
+/// `target_matchers` that have the same values for the `equal` labels.
+#[derive(Debug, Clone)]
+pub struct InhibitRule {
+    pub source_matchers: Vec<Matcher>,
+    pub target_matchers: Vec<Matcher>,
+    pub equal: Vec<String>,
+    pub origin: Origin,
+}
+
+/// How silences may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilencePolicy {
+    /// The longest allowed silence (default 7 days).
+    pub max_duration: Duration,
+    /// Resolved notices of silenced alerts are still sent (default true).
+    pub resolved_pass_through: bool,
+}
+
+impl Default for SilencePolicy {
+    fn default() -> Self {
+        SilencePolicy {
+            max_duration: DEFAULT_MAX_SILENCE,
+            resolved_pass_through: true,
+        }
+    }
+}
+
+/// An expectation checked when the config is built: these labels reach
+/// these receivers.
+#[derive(Debug, Clone)]
+pub struct RoutingTest {
+    pub labels: Labels,
+    pub receivers: Vec<String>,
+    pub origin: Origin,
+}
+
+/// The validated notification config.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    pub receivers: BTreeMap<String, Receiver>,
+    pub route: Route,
+    pub inhibit_rules: Vec<InhibitRule>,
+    pub time_intervals: BTreeMap<String, TimeInterval>,
+    pub silence_policy: SilencePolicy,
+    pub routing_tests: Vec<RoutingTest>,
+}
+
+impl NotifyConfig {
+    /// True when no notification section was given at all.
+    pub fn is_empty(&self) -> bool {
+        self.receivers.is_empty() && self.route.receiver.is_empty()
+    }
+}
 
 /// A receiver: a team's destination(s).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,8 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{config, labels, load};
-use firebell_notify::config::{GroupBy, SECTIONS};
-use firebell_notify::routing::route;
+use firebell_notify::{GroupBy, SECTIONS, route};
 
 const FULL: &str = r#"
 receivers:
@@ -103,15 +102,19 @@ fn full_config_decodes_with_inheritance_and_defaults() {
     assert!(d.send_resolved);
 
     let root = &cfg.route;
-    assert_eq!(root.group_wait, Duration::from_secs(10));
-    assert_eq!(root.group_interval, Duration::from_secs(300));
-    assert_eq!(root.repeat_interval, Duration::from_secs(4 * 3600));
+    assert_eq!(root.timing.group_wait, Duration::from_secs(10));
+    assert_eq!(root.timing.group_interval, Duration::from_secs(300));
+    assert_eq!(root.timing.repeat_interval, Duration::from_secs(4 * 3600));
     let pay = &root.routes[0];
-    assert_eq!(pay.group_wait, Duration::from_secs(10), "inherited");
-    assert_eq!(pay.repeat_interval, Duration::from_secs(3600));
+    assert_eq!(pay.timing.group_wait, Duration::from_secs(10), "inherited");
+    assert_eq!(pay.timing.repeat_interval, Duration::from_secs(3600));
     let dev = &pay.routes[1];
     assert_eq!(dev.receiver, "payments", "receiver inherited");
-    assert_eq!(dev.repeat_interval, Duration::from_secs(3600), "inherited");
+    assert_eq!(
+        dev.timing.repeat_interval,
+        Duration::from_secs(3600),
+        "inherited"
+    );
     assert_eq!(dev.group_by, GroupBy::All);
     assert!(
         dev.mute_time_intervals.is_empty(),

@@ -17,10 +17,10 @@ use common::{Flaky, T0, World, alert, config, render, summary};
 use firebell_core::alert::Alert;
 use firebell_core::ports::{Notifier, NotifyError, Outbound, StateStore};
 use firebell_embedded::MemoryNotifier;
-use firebell_notify::dispatch::{
-    DispatchError, PK_GROUP, PK_OUTBOX, dispatch, group_logs, idempotency_key,
+use firebell_notify::{
+    DispatchError, PK_DEAD_LETTER, PK_GROUP, PK_OUTBOX, RenderError, deliver, dispatch, group_logs,
+    idempotency_key, pending,
 };
-use firebell_notify::outbox::{PK_DEAD_LETTER, deliver, pending};
 
 const CFG: &str = r#"
 receivers:
@@ -133,11 +133,26 @@ async fn delivery_retries_keep_order_and_lose_nothing() {
         .unwrap();
     assert_eq!((d.notifications_sent, d.failures, d.remaining), (0, 2, 4));
     assert_eq!(d.errors.len(), 2);
+    // Typed, retryable, shown as `<group>: notification <seq>: <error>`.
+    for e in &d.errors {
+        assert!(e.error.is_retryable());
+        assert_eq!(
+            e.to_string(),
+            format!("{}: notification {}: {}", e.group_key, e.seq, e.error)
+        );
+    }
     let stuck = pending(w.store.as_ref()).await.unwrap();
     let first = stuck
         .iter()
         .find(|r| r.notification.seq == 1 && r.attempts == 1);
     assert!(first.is_some_and(|r| r.last_error.is_some()));
+    assert_eq!(
+        first.and_then(|r| r.last_error.clone()),
+        d.errors
+            .iter()
+            .find(|e| e.seq == 1 && first.is_some_and(|r| r.notification.group_key == e.group_key))
+            .map(|e| e.error.to_string())
+    );
 
     // One more failure, then everything goes, in order within each group.
     let mut published = Vec::new();
@@ -276,6 +291,75 @@ async fn rejected_messages_and_removed_receivers_go_to_dead_letters() {
         i.data
             .contains("receiver \\\"r\\\" is no longer configured")
     }));
+}
+
+#[tokio::test]
+async fn an_unrenderable_notification_is_dead_lettered_not_counted_as_sent() {
+    let w = World::new(config(CFG));
+    let (x, y) = (a("A", "pay"), a("B", "two"));
+    w.at(T0, &[x.clone(), y.clone()]).await;
+    w.at(T0 + 30, &[x.clone(), y.clone()]).await;
+    // Receiver `r` lost its topics: the real renderer cannot render for it.
+    let mut cfg = w.cfg.clone();
+    cfg.receivers.get_mut("r").unwrap().topics.clear();
+    let notifier = MemoryNotifier::new();
+    let d = deliver(
+        w.store.as_ref(),
+        &notifier,
+        &firebell_notify::render,
+        &cfg,
+        T0 + 30,
+    )
+    .await
+    .unwrap();
+    // Only the notification to `two` (two topics) went out.
+    assert_eq!(
+        (
+            d.notifications_sent,
+            d.messages_published,
+            d.dead_lettered,
+            d.failures,
+            d.remaining
+        ),
+        (1, 2, 1, 0, 0)
+    );
+    assert_eq!(notifier.messages().len(), 2);
+    assert!(notifier.messages().iter().all(|m| m.receiver == "two"));
+    assert_eq!(d.delivered.len(), 1);
+    assert_eq!(d.delivered[0].notification.receiver, "two");
+    assert_eq!(d.delivered[0].messages, d.published);
+    // The render failure is reported, typed.
+    assert_eq!(d.render_failures.len(), 1);
+    let f = &d.render_failures[0];
+    assert_eq!((f.receiver.as_str(), f.seq), ("r", 1));
+    assert!(f.group_key.starts_with("r:"));
+    assert!(matches!(&f.error, RenderError::NoTopics(r) if r == "r"));
+    assert_eq!(
+        f.to_string(),
+        format!(
+            "rendering {} #1 for r: receiver \"r\" has no topics",
+            f.group_key
+        )
+    );
+    // It is dead-lettered with the render error as the reason, and gone
+    // from the outbox: never retried, never sent.
+    let dead = w.items(PK_DEAD_LETTER);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].sk, format!("{}#0000000001#item", f.group_key));
+    let letter: serde_json::Value = serde_json::from_str(&dead[0].data).unwrap();
+    assert_eq!(letter["reason"], "receiver \"r\" has no topics");
+    assert!(pending(w.store.as_ref()).await.unwrap().is_empty());
+    let again = deliver(
+        w.store.as_ref(),
+        &notifier,
+        &firebell_notify::render,
+        &cfg,
+        T0 + 90,
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.notifications_sent, again.messages_published), (0, 0));
+    assert_eq!(notifier.messages().len(), 2);
 }
 
 #[tokio::test]

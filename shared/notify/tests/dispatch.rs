@@ -11,10 +11,10 @@ mod common;
 
 use common::{T0, World, alert, config, labels, resolved};
 use firebell_core::alert::{Alert, AlertStatus};
-use firebell_notify::config::NotifyConfig;
-use firebell_notify::dispatch::{CLOSED_GROUP_TTL, PK_GROUP, PK_OUTBOX, dispatch, group_logs};
-use firebell_notify::inhibit::inhibited;
-use firebell_notify::silence::{self, SilenceSpec};
+use firebell_notify::{
+    CLOSED_GROUP_TTL, NotifyConfig, PK_GROUP, PK_OUTBOX, SilenceSpec, add_silence, dispatch,
+    group_logs, inhibited,
+};
 
 const BASE: &str = r#"
 receivers:
@@ -284,7 +284,7 @@ async fn a_silence_ending_while_alerts_still_fire_is_noted() {
         w.at(T0 + 30, &ab).await,
         one("team #1 firing firing[A,B] resolved[]")
     );
-    let s = silence::add(
+    let s = add_silence(
         w.store.as_ref(),
         &w.cfg.silence_policy,
         T0 + 60,
@@ -313,7 +313,7 @@ async fn a_silence_ending_while_alerts_still_fire_is_noted() {
 #[tokio::test]
 async fn alerts_silenced_from_the_start_are_sent_with_the_note_when_it_ends() {
     let w = World::new(config(BASE));
-    let s = silence::add(
+    let s = add_silence(
         w.store.as_ref(),
         &w.cfg.silence_policy,
         T0,
@@ -345,7 +345,7 @@ async fn resolved_notices_pass_through_silences() {
         w.at(T0 + 30, &[x.clone()]).await,
         one("team #1 firing firing[A] resolved[]")
     );
-    silence::add(
+    add_silence(
         w.store.as_ref(),
         &w.cfg.silence_policy,
         T0 + 60,
@@ -374,7 +374,7 @@ async fn resolved_notices_stay_silenced_when_pass_through_is_off() {
         w.at(T0 + 30, &[x.clone()]).await,
         one("team #1 firing firing[A] resolved[]")
     );
-    silence::add(
+    add_silence(
         w.store.as_ref(),
         &w.cfg.silence_policy,
         T0 + 60,
@@ -400,7 +400,7 @@ async fn resolved_notices_stay_silenced_when_pass_through_is_off() {
         w.at(T0 + 60, &[y.clone()]).await,
         one("team #1 firing firing[B] resolved[]")
     );
-    silence::add(
+    add_silence(
         w.store.as_ref(),
         &w.cfg.silence_policy,
         T0 + 61,

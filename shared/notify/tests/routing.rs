@@ -11,8 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{config, labels};
-use firebell_notify::config::GroupBy;
-use firebell_notify::routing::{explain, parse_label_arg, route};
+use firebell_notify::{GroupBy, explain, parse_label_arg, route};
 
 const TREE: &str = r#"
 receivers:
@@ -111,8 +110,12 @@ fn matches_carry_effective_settings() {
         &labels(&[("team", "payments"), ("service", "db"), ("env", "prod")]),
     );
     assert_eq!(m[0].group_by, GroupBy::All);
-    assert_eq!(m[0].group_interval, Duration::from_secs(600), "inherited");
-    assert_eq!(m[0].group_wait, Duration::from_secs(30), "default");
+    assert_eq!(
+        m[0].timing.group_interval,
+        Duration::from_secs(600),
+        "inherited"
+    );
+    assert_eq!(m[0].timing.group_wait, Duration::from_secs(30), "default");
     assert_eq!(
         m[0].description,
         r#"root > {team="payments"} > {service=~"db|cache", env!~"dev.*"}"#

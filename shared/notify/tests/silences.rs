@@ -10,9 +10,9 @@ mod common;
 use std::time::Duration;
 
 use common::{T0, World, labels};
-use firebell_notify::config::{NotifyConfig, SilencePolicy};
-use firebell_notify::silence::{
-    self, PK_SILENCE, SILENCE_RETENTION, SilenceError, SilenceSpec, SilenceState,
+use firebell_notify::{
+    NotifyConfig, PK_SILENCE, SILENCE_RETENTION, SilenceError, SilencePolicy, SilenceSpec,
+    SilenceState, active_silences, add_silence, expire_silence, list_silences,
 };
 
 fn spec(matchers: &[&str], starts_at: Option<i64>, ends_at: i64) -> SilenceSpec {
@@ -42,7 +42,7 @@ async fn add_validates_everything_at_once() {
         created_by: " ".to_string(),
         comment: String::new(),
     };
-    let e = silence::add(w.store.as_ref(), &policy(), T0, bad)
+    let e = add_silence(w.store.as_ref(), &policy(), T0, bad)
         .await
         .unwrap_err();
     assert!(!e.is_retryable());
@@ -51,7 +51,7 @@ async fn add_validates_everything_at_once() {
         "invalid silence: invalid matcher \"team payments\": expected an operator after the label name (expected name=\"value\", name!=\"value\", name=~\"regex\" or name!~\"regex\"); `created_by` must not be empty; `comment` must not be empty; the silence lasts 2d, longer than the maximum of 1d (`silences.max_duration`)"
     );
 
-    let e = silence::add(
+    let e = add_silence(
         w.store.as_ref(),
         &policy(),
         T0,
@@ -64,7 +64,7 @@ async fn add_validates_everything_at_once() {
         "invalid silence: the matchers would silence every alert: at least one must not match an absent label"
     );
 
-    let e = silence::add(w.store.as_ref(), &policy(), T0, spec(&[], None, T0 - 60))
+    let e = add_silence(w.store.as_ref(), &policy(), T0, spec(&[], None, T0 - 60))
         .await
         .unwrap_err();
     assert_eq!(
@@ -78,7 +78,7 @@ async fn add_validates_everything_at_once() {
 async fn states_listing_and_expiry() {
     let w = World::new(NotifyConfig::default());
     let store = w.store.as_ref();
-    let active = silence::add(
+    let active = add_silence(
         store,
         &policy(),
         T0,
@@ -86,7 +86,7 @@ async fn states_listing_and_expiry() {
     )
     .await
     .unwrap();
-    let pending = silence::add(
+    let pending = add_silence(
         store,
         &policy(),
         T0,
@@ -105,7 +105,7 @@ async fn states_listing_and_expiry() {
     let item = items.iter().find(|i| i.sk == active.id).unwrap();
     assert_eq!(item.expires_at, Some(T0 + 3600 + SILENCE_RETENTION));
 
-    let listed = silence::list(store, T0 + 60).await.unwrap();
+    let listed = list_silences(store, T0 + 60).await.unwrap();
     let states: Vec<(String, SilenceState)> = listed
         .iter()
         .map(|v| (v.silence.id.clone(), v.state))
@@ -117,18 +117,18 @@ async fn states_listing_and_expiry() {
             (pending.id.clone(), SilenceState::Pending)
         ]
     );
-    let act = silence::active(store, T0 + 60).await.unwrap();
+    let act = active_silences(store, T0 + 60).await.unwrap();
     assert_eq!(act.len(), 1);
     assert!(act[0].matches(&labels(&[("team", "payments"), ("x", "y")])));
     assert!(!act[0].matches(&labels(&[("team", "search")])));
 
     // Expire by a prefix of the id.
-    let expired = silence::expire(store, T0 + 120, &active.id[..6])
+    let expired = expire_silence(store, T0 + 120, &active.id[..6])
         .await
         .unwrap();
     assert_eq!(expired.ends_at, T0 + 120);
     assert_eq!(expired.state(T0 + 120), SilenceState::Expired);
-    let e = silence::expire(store, T0 + 180, &active.id)
+    let e = expire_silence(store, T0 + 180, &active.id)
         .await
         .unwrap_err();
     assert_eq!(
@@ -137,15 +137,15 @@ async fn states_listing_and_expiry() {
     );
 
     // Expiring a pending silence ends it before it starts.
-    let p = silence::expire(store, T0 + 180, &pending.id).await.unwrap();
+    let p = expire_silence(store, T0 + 180, &pending.id).await.unwrap();
     assert_eq!((p.starts_at, p.ends_at), (T0 + 180, T0 + 180));
 
-    let listed = silence::list(store, T0 + 200).await.unwrap();
+    let listed = list_silences(store, T0 + 200).await.unwrap();
     assert!(listed.iter().all(|v| v.state == SilenceState::Expired));
     // Most recently ended first.
     assert_eq!(listed[0].silence.id, pending.id);
 
-    let e = silence::expire(store, T0, "nope").await.unwrap_err();
+    let e = expire_silence(store, T0, "nope").await.unwrap_err();
     assert!(matches!(e, SilenceError::NotFound(_)));
 }
 
@@ -153,16 +153,16 @@ async fn states_listing_and_expiry() {
 async fn adding_the_same_silence_twice_in_a_second_is_idempotent() {
     let w = World::new(NotifyConfig::default());
     let s = spec(&["alertname=\"DiskFull\""], None, T0 + 600);
-    let a = silence::add(w.store.as_ref(), &policy(), T0, s.clone())
+    let a = add_silence(w.store.as_ref(), &policy(), T0, s.clone())
         .await
         .unwrap();
-    let b = silence::add(w.store.as_ref(), &policy(), T0, s.clone())
+    let b = add_silence(w.store.as_ref(), &policy(), T0, s.clone())
         .await
         .unwrap();
     assert_eq!(a, b);
     assert_eq!(w.items(PK_SILENCE).len(), 1);
     // A second later it is a new silence.
-    let c = silence::add(w.store.as_ref(), &policy(), T0 + 1, s)
+    let c = add_silence(w.store.as_ref(), &policy(), T0 + 1, s)
         .await
         .unwrap();
     assert_ne!(a.id, c.id);

@@ -9,7 +9,7 @@ mod common;
 
 use common::config;
 use firebell_core::series::Epoch;
-use firebell_notify::timeinterval::TimeInterval;
+use firebell_notify::TimeInterval;
 
 const H: i64 = 3600;
 /// 2024-03-10T00:00Z, Sunday (New York springs forward at 02:00 EST).

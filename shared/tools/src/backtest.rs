@@ -285,12 +285,7 @@ impl Notification {
     }
 }
 
-/// `2026-11-23T15:42:00Z`.
-pub fn rfc3339(t: Epoch) -> String {
-    firebell_core::Timestamp::from_second(t)
-        .map(|ts| ts.to_string())
-        .unwrap_or_else(|_| t.to_string())
-}
+pub use firebell_core::text::rfc3339;
 
 fn string_map(v: Option<&Value>) -> Labels {
     v.and_then(Value::as_object)

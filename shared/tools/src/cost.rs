@@ -47,7 +47,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use firebell_core::model::Rule;
-use firebell_notify::config::NotifyConfig;
+use firebell_notify::NotifyConfig;
 
 use firebell_engine::Config;
 
@@ -292,7 +292,7 @@ fn notifications(rule: &Rule, notify: &NotifyConfig, a: &Assumptions) -> (f64, f
     };
     let repeat = matches
         .first()
-        .map(|m| m.repeat_interval)
+        .map(|m| m.timing.repeat_interval)
         .unwrap_or(DEFAULT_REPEAT)
         .as_secs_f64()
         .max(60.0);

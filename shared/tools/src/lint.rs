@@ -22,7 +22,7 @@
 
 use firebell_core::diag::Diagnostics;
 use firebell_core::model::{Pending, Rule};
-use firebell_notify::config::NotifyConfig;
+use firebell_notify::NotifyConfig;
 
 use firebell_engine::Config;
 

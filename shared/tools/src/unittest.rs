@@ -1285,12 +1285,7 @@ async fn got_alerts(
         };
         let annotations = templates
             .iter()
-            .map(|(k, t)| {
-                (
-                    k.clone(),
-                    firebell_notify::render::render_annotation(t, &alert),
-                )
-            })
+            .map(|(k, t)| (k.clone(), firebell_notify::render_annotation(t, &alert)))
             .collect();
         let mut labels = stored.labels;
         labels.remove("alertname");

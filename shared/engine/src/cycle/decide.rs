@@ -134,35 +134,24 @@ pub(super) async fn dispatch(
     }
 }
 
-/// Publishes the outbox in order per group, rendering at send time.
+/// Publishes the outbox in order per group, rendering at send time. A
+/// notification that cannot be rendered is dead-lettered, never counted as sent.
 pub(super) async fn deliver<W: StateStore + Notifier>(
     writer: &W,
     config: &Config,
     now: Epoch,
     report: &mut CycleReport,
 ) -> Result<(), EngineError> {
-    let render_errors = std::sync::Mutex::new(Vec::new());
-    let render = |r: &firebell_notify::types::Receiver,
-                  n: &firebell_notify::types::GroupNotification| {
-        firebell_notify::render::render(r, n).unwrap_or_else(|source| {
-            if let Ok(mut errs) = render_errors.lock() {
-                errs.push(CycleError::Render {
-                    group: n.group_key.clone(),
-                    seq: n.seq,
-                    receiver: r.name.clone(),
-                    source,
-                });
-            }
-            Vec::new()
-        })
-    };
-    let delivered = firebell_notify::deliver(writer, writer, &render, &config.notify, now).await?;
+    let delivered =
+        firebell_notify::deliver(writer, writer, &firebell_notify::render, &config.notify, now)
+            .await?;
     report.notifications_sent += delivered.notifications_sent;
     report.messages_published += delivered.messages_published;
     report.publish_failures += delivered.failures;
     report.published.extend(delivered.published);
-    if let Ok(errs) = render_errors.into_inner() {
-        report.errors.extend(errs);
-    }
+    report.delivered.extend(delivered.delivered);
+    report
+        .errors
+        .extend(delivered.render_failures.into_iter().map(CycleError::Render));
     Ok(())
 }

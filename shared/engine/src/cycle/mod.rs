@@ -124,6 +124,9 @@ pub struct CycleReport {
     /// The rendered messages published this cycle (for the terminal timeline).
     #[serde(skip)]
     pub published: Vec<Outbound>,
+    /// The notifications delivered this cycle, with their messages.
+    #[serde(skip)]
+    pub delivered: Vec<firebell_notify::Delivered>,
     /// Problems that did not stop the cycle (fetch failures, conflicts).
     pub errors: Vec<CycleError>,
     /// True when the deadline stopped the cycle early (the rest is done next cycle).

@@ -3,6 +3,7 @@
 
 use firebell_core::model::Unit;
 use firebell_core::series::Epoch;
+use firebell_core::text::rfc3339;
 use jiff::Timestamp;
 use jiff::fmt::strtime;
 use jiff::tz::TimeZone;
@@ -14,11 +15,6 @@ pub(crate) const ELLIPSIS: char = '…';
 fn timestamp(t: Epoch) -> Timestamp {
     let t = t.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
     Timestamp::from_second(t).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-/// RFC 3339 in UTC with second precision: `2024-03-05T14:42:00Z`.
-pub(crate) fn rfc3339(t: Epoch) -> String {
-    timestamp(t).to_string()
 }
 
 /// The time zone messages are written in.
@@ -34,7 +30,7 @@ pub(crate) struct Zone {
 impl Zone {
     /// The zone named `name` (IANA, e.g. `Europe/Berlin`); empty means UTC.
     /// An unknown name falls back to UTC and is remembered in `unknown`.
-    pub fn get(name: &str) -> Zone {
+    pub(super) fn get(name: &str) -> Zone {
         let name = name.trim();
         if name.is_empty() || name.eq_ignore_ascii_case("utc") {
             return Zone::utc();
@@ -52,7 +48,7 @@ impl Zone {
         }
     }
 
-    pub fn utc() -> Zone {
+    pub(super) fn utc() -> Zone {
         Zone {
             tz: TimeZone::UTC,
             name: "UTC".to_string(),
@@ -65,14 +61,14 @@ impl Zone {
         strtime::format(fmt, &zdt).unwrap_or_else(|_| rfc3339(t))
     }
 
-    pub fn same_day(&self, a: Epoch, b: Epoch) -> bool {
+    pub(super) fn same_day(&self, a: Epoch, b: Epoch) -> bool {
         let day = |t| timestamp(t).to_zoned_datetime(self.tz.clone()).date();
         day(a) == day(b)
     }
 
     /// `15:42 CET`, with the date (`2024-03-04 15:42 CET`) when `t` is on
     /// another local day than `reference`.
-    pub fn time(&self, t: Epoch, reference: Epoch) -> String {
+    pub(super) fn time(&self, t: Epoch, reference: Epoch) -> String {
         if self.same_day(t, reference) {
             self.format("%H:%M %Z", t)
         } else {
@@ -81,12 +77,12 @@ impl Zone {
     }
 
     /// `2024-03-04 15:42 CET`.
-    pub fn datetime(&self, t: Epoch) -> String {
+    pub(super) fn datetime(&self, t: Epoch) -> String {
         self.format("%Y-%m-%d %H:%M %Z", t)
     }
 
     /// `15:42` (no zone): for ranges whose end carries the zone.
-    pub fn clock(&self, t: Epoch) -> String {
+    pub(super) fn clock(&self, t: Epoch) -> String {
         self.format("%H:%M", t)
     }
 }

@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 use firebell_core::alert::Alert;
 use firebell_core::series::Epoch;
 
-use super::format::rfc3339;
+use firebell_core::text::rfc3339;
 
 /// Region used when none is configured or the configured one is malformed.
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";

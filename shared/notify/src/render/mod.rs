@@ -3,27 +3,32 @@
 //!
 //! Every message carries, as SNS `MessageStructure=json` expects:
 //!
-//! - a subject of at most [`MAX_SUBJECT_CHARS`] characters,
+//! - a subject shorter than
+//!   [`SNS_MAX_SUBJECT_CHARS`](firebell_core::ports::SNS_MAX_SUBJECT_CHARS)
+//!   characters,
 //!   `[FIRING:3] Payments error rate 5.2% > 1% (payments, page)`;
 //! - a plain-text body (`default` and `email`): a headline, the group
 //!   summary, notes, then per alert its description, a sparkline of recent
 //!   datapoints, recent values, expression, labels and links (runbook,
 //!   dashboard, CloudWatch console graph);
-//! - the JSON payload [`SCHEMA`] (`sqs`, `lambda`, `https`), documented in
-//!   `shared/notify/PAYLOAD.md` and described by [`PAYLOAD_JSON_SCHEMA`];
+//! - the JSON payload `firebell.notification/v1` (`sqs`, `lambda`, `https`),
+//!   documented in `shared/notify/PAYLOAD.md` and described by the JSON
+//!   Schema `notification.schema.json` next to this file;
 //! - with `message.chatbot`, an AWS Chatbot custom notification as the
 //!   `default` body (the text body stays for `email`);
 //! - String message attributes `status`, `alertname`, `team`, `severity`,
-//!   `service` (those present; at most 10).
+//!   `service` (those present; fewer than [`SNS_MAX_MESSAGE_ATTRIBUTES`]).
 //!
 //! The whole SNS message (bodies, subject and attributes) stays under
-//! [`MAX_MESSAGE_BYTES`]: a group with many alerts lists as many as fit and
+//! [`SNS_MAX_MESSAGE_BYTES`]: a group with many alerts lists as many as fit and
 //! says `… and N more`. Neither size nor a template ever fails a send:
 //! templates that fail fall back to the defaults with a note in the message.
 //! Times are written in the receiver's time zone, with its abbreviation.
 //!
 //! Rendering is deterministic: the same receiver and notification give the
-//! same messages, byte for byte, and the same idempotency keys.
+//! same messages, byte for byte, and the same idempotency keys
+//! ([`idempotency_key`], with `-<topic index>` when the receiver has several
+//! topics).
 
 mod chatbot;
 mod format;
@@ -38,29 +43,23 @@ mod view;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use firebell_core::alert::{Alert, AlertStatus};
 use firebell_core::model::Labels;
-use firebell_core::ports::Outbound;
-use sha2::{Digest, Sha256};
+use firebell_core::ports::{Outbound, SNS_MAX_MESSAGE_ATTRIBUTES, SNS_MAX_MESSAGE_BYTES};
+use firebell_core::text::{rfc3339, sha256_hex};
 
+use crate::store::{idempotency_key, message_key};
 use crate::types::{GroupNotification, Receiver};
 
-use self::format::{Zone, one_line, rfc3339, truncate};
+use self::format::{Zone, one_line, truncate};
 use self::overrides::MessageContext;
 use self::template::{AnnotationContext, Sandbox};
 use self::text::Counts;
 use self::view::{AlertView, Setting};
 
-pub use self::payload::SCHEMA;
-
-/// JSON Schema (draft 2020-12) of the [`SCHEMA`] payload.
-pub const PAYLOAD_JSON_SCHEMA: &str = include_str!("notification.schema.json");
-/// SNS's limit on a message: bodies, subject and attributes.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-/// Subjects are shorter than 100 characters, as SNS requires.
-pub const MAX_SUBJECT_CHARS: usize = text::MAX_SUBJECT_CHARS;
-/// Room left under [`MAX_MESSAGE_BYTES`] for SNS's own accounting.
+/// Room left under [`SNS_MAX_MESSAGE_BYTES`] for SNS's own accounting.
 const SIZE_MARGIN: usize = 1024;
 /// Alerts that are ever considered for listing (more never fit in 256 KiB).
 const MAX_LISTED: usize = 1000;
@@ -73,8 +72,11 @@ const MAX_ATTRIBUTE_VALUE: usize = 256;
 /// Message attributes that are sent, from the first alert's labels (or the
 /// group's), plus `status`.
 const ATTRIBUTE_LABELS: [&str; 4] = ["alertname", "team", "severity", "service"];
+const _: () = assert!(ATTRIBUTE_LABELS.len() < SNS_MAX_MESSAGE_ATTRIBUTES);
 
-#[derive(Debug, thiserror::Error)]
+/// Why a notification cannot be rendered. Rendering is deterministic, so
+/// none of these goes away on a retry.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RenderError {
     /// A receiver without topics: there is nowhere to send.
     #[error("receiver {0:?} has no topics")]
@@ -83,7 +85,13 @@ pub enum RenderError {
     #[error("notification of group {0:?} has no alerts")]
     EmptyGroup(String),
     #[error("cannot encode message: {0}")]
-    Encode(#[from] serde_json::Error),
+    Encode(#[source] Arc<serde_json::Error>),
+}
+
+impl From<serde_json::Error> for RenderError {
+    fn from(e: serde_json::Error) -> Self {
+        RenderError::Encode(Arc::new(e))
+    }
 }
 
 /// Renders an annotation template of `alert` (minijinja syntax). The
@@ -97,28 +105,6 @@ pub fn render_annotation(template: &str, alert: &Alert) -> String {
     template::annotation(&sandbox, template, &AnnotationContext::new(alert))
 }
 
-/// Checks that `source` is a valid template (annotation, `subject_template`
-/// or `body_template`), for config validation and lint: `Err` is the syntax
-/// error. Rendering can still fail (an unknown filter, `include`), which
-/// falls back as described in [`render`].
-pub fn check_template(source: &str) -> Result<(), String> {
-    Sandbox::new().compile(source)
-}
-
-fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// `sha256-hex("receiver|group_key|seq")`: the same for every retry of a
-/// notification. [`render`] appends `-<topic index>` when the receiver has
-/// several topics.
-pub fn idempotency_key(receiver: &str, group_key: &str, seq: u64) -> String {
-    sha256_hex(&format!("{receiver}|{group_key}|{seq}"))
-}
-
 /// Renders `n` for `receiver`: one [`Outbound`] per topic, in topic order,
 /// identical but for `destination` and `idempotency_key`.
 pub fn render(receiver: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound>, RenderError> {
@@ -127,17 +113,13 @@ pub fn render(receiver: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound
     }
     let key = idempotency_key(&receiver.name, &n.group_key, n.seq);
     let message = compose(receiver, n, &key)?;
-    let several = receiver.topics.len() > 1;
+    let count = receiver.topics.len();
     Ok(receiver
         .topics
         .iter()
         .enumerate()
         .map(|(i, topic)| Outbound {
-            idempotency_key: if several {
-                format!("{key}-{i}")
-            } else {
-                key.clone()
-            },
+            idempotency_key: message_key(&key, i, count),
             group_key: n.group_key.clone(),
             receiver: receiver.name.clone(),
             destination: topic.clone(),
@@ -399,7 +381,7 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
         }
         Ok(bodies)
     };
-    let budget = MAX_MESSAGE_BYTES - SIZE_MARGIN;
+    let budget = SNS_MAX_MESSAGE_BYTES - SIZE_MARGIN;
     let fits = |listed: &[AlertView]| -> Result<Option<BTreeMap<String, String>>, RenderError> {
         let bodies = build(listed)?;
         let size = message_size(&subject, &bodies, &attributes)?;

@@ -12,7 +12,7 @@ use super::view::{AlertView, Links};
 
 /// The payload's `schema`. A change that removes or retypes a field gets a
 /// new version; adding fields does not.
-pub const SCHEMA: &str = "firebell.notification/v1";
+pub(super) const SCHEMA: &str = "firebell.notification/v1";
 
 /// The notification-wide part of a payload.
 #[derive(Debug)]

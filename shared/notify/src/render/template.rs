@@ -15,7 +15,9 @@ use firebell_core::model::Labels;
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::format::{ELLIPSIS, one_line, rfc3339, unit_name};
+use firebell_core::text::rfc3339;
+
+use super::format::{ELLIPSIS, one_line, unit_name};
 
 /// Nesting depth of macros, calls and blocks a template may reach.
 const RECURSION_LIMIT: usize = 64;
@@ -65,7 +67,7 @@ pub(crate) struct Sandbox<'s> {
 }
 
 impl<'s> Sandbox<'s> {
-    pub fn new() -> Sandbox<'s> {
+    pub(super) fn new() -> Sandbox<'s> {
         let mut env = Environment::new();
         // No loader is set and no template is added: `include`, `import` and
         // `extends` find nothing. `debug()` would dump the whole context.
@@ -79,7 +81,8 @@ impl<'s> Sandbox<'s> {
     }
 
     /// Compiles `source`: `Err` is the syntax error.
-    pub fn compile(&self, source: &'s str) -> Result<(), String> {
+    #[cfg(test)]
+    pub(super) fn compile(&self, source: &'s str) -> Result<(), String> {
         self.env
             .template_from_str(source)
             .map(|_| ())
@@ -88,7 +91,7 @@ impl<'s> Sandbox<'s> {
 
     /// Renders `source` over `ctx`. Rendering stops once the output reaches
     /// `limit` bytes, and the output so far is returned, marked truncated.
-    pub fn render<S: Serialize>(
+    pub(super) fn render<S: Serialize>(
         &self,
         source: &'s str,
         ctx: S,
@@ -158,7 +161,7 @@ pub(crate) struct AnnotationContext<'a> {
 }
 
 impl<'a> AnnotationContext<'a> {
-    pub fn new(alert: &'a Alert) -> AnnotationContext<'a> {
+    pub(super) fn new(alert: &'a Alert) -> AnnotationContext<'a> {
         let value = alert
             .value
             .map(|v| alert.unit.format(v))

@@ -5,13 +5,24 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use firebell_core::alert::{Alert, AlertStatus};
+use firebell_core::alert::{ALERTSTATE_LABEL, Alert, AlertStatus, NODATA};
 use firebell_core::model::{Labels, MetricSpec, Op, Stat, Unit};
 use firebell_core::ports::Outbound;
 use serde_json::Value;
 
+use super::payload::SCHEMA;
+use super::text::MAX_SUBJECT_CHARS;
 use super::*;
 use crate::types::{GroupNotification, MessageOptions, Receiver};
+
+/// JSON Schema (draft 2020-12) of the [`SCHEMA`] payload.
+const PAYLOAD_JSON_SCHEMA: &str = include_str!("notification.schema.json");
+
+/// Checks that `source` is a valid template (annotation, `subject_template`
+/// or `body_template`): `Err` is the syntax error.
+fn check_template(source: &str) -> Result<(), String> {
+    Sandbox::new().compile(source)
+}
 
 /// 2024-01-15T14:54:00Z: 15:54 CET.
 const AT: i64 = 1_705_330_440;
@@ -128,7 +139,7 @@ fn latency() -> Alert {
 fn throughput_nodata() -> Alert {
     let l = labels(&[
         ("alertname", "PaymentsThroughputLow"),
-        ("alertstate", "nodata"),
+        (ALERTSTATE_LABEL, NODATA),
         ("service", "payments"),
         ("severity", "page"),
     ]);
@@ -555,7 +566,7 @@ fn five_thousand_alerts_fit_in_one_message() {
         let o = one(&r, &n);
         let took = started.elapsed();
         assert!(
-            total_size(&o) <= MAX_MESSAGE_BYTES,
+            total_size(&o) <= SNS_MAX_MESSAGE_BYTES,
             "{} bytes",
             total_size(&o)
         );
@@ -571,7 +582,7 @@ fn five_thousand_alerts_fit_in_one_message() {
         assert!(o.bodies["email"].contains(&more), "no `{more}`");
         // Filled: one more alert would not fit.
         assert!(
-            total_size(&o) > MAX_MESSAGE_BYTES - 4 * 1024 - 1024,
+            total_size(&o) > SNS_MAX_MESSAGE_BYTES - 4 * 1024 - 1024,
             "{}",
             total_size(&o)
         );
@@ -595,7 +606,7 @@ fn huge_annotations_labels_and_notes_are_capped() {
     let mut n = notification(vec![a], vec![]);
     n.notes = vec!["n".repeat(64 << 10); 100];
     let o = one(&receiver("UTC"), &n);
-    assert!(total_size(&o) <= MAX_MESSAGE_BYTES);
+    assert!(total_size(&o) <= SNS_MAX_MESSAGE_BYTES);
     let v: Value = serde_json::from_str(&o.bodies["sqs"]).unwrap();
     validate(&v).unwrap();
     assert_eq!(v["alerts"].as_array().unwrap().len(), 1);
@@ -616,7 +627,7 @@ fn a_group_that_cannot_fit_still_sends() {
         let mut r = receiver("UTC");
         r.message.chatbot = chatbot;
         let o = one(&r, &n);
-        assert!(total_size(&o) <= MAX_MESSAGE_BYTES);
+        assert!(total_size(&o) <= SNS_MAX_MESSAGE_BYTES);
         let v: Value = serde_json::from_str(&o.bodies["sqs"]).unwrap();
         validate(&v).unwrap();
         assert_eq!(v["counts"]["omitted"], 1);
@@ -711,22 +722,6 @@ fn idempotency_keys_are_deterministic() {
     assert_eq!(out[0].bodies, out[1].bodies);
     assert_eq!(out[0].group_key, n.group_key);
     assert_eq!(out[0].receiver, "payments-oncall");
-}
-
-#[test]
-fn idempotency_keys_match_the_dispatchers() {
-    assert_eq!(
-        idempotency_key("r", "g/{a=\"b\"}", 7),
-        crate::dispatch::idempotency_key("r", "g/{a=\"b\"}", 7)
-    );
-}
-
-#[test]
-fn sha256_matches_a_known_vector() {
-    assert_eq!(
-        sha256_hex("abc"),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    );
 }
 
 #[test]

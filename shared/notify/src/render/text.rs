@@ -4,13 +4,14 @@ use std::fmt::Write as _;
 
 use firebell_core::alert::AlertStatus;
 use firebell_core::model::Labels;
+use firebell_core::ports::SNS_MAX_SUBJECT_CHARS;
 use serde::Serialize;
 
 use super::format::{mentions, one_line, truncate};
 use super::view::{AlertView, LISTED_VALUES, PLACED_ANNOTATIONS};
 
 /// SNS wants subjects "less than 100 characters long".
-pub(crate) const MAX_SUBJECT_CHARS: usize = 99;
+pub(crate) const MAX_SUBJECT_CHARS: usize = SNS_MAX_SUBJECT_CHARS - 1;
 /// The title keeps at least this many characters when a subject is cut.
 const MIN_SUBJECT_TITLE: usize = 16;
 /// Width of the row names in the details table.
@@ -28,7 +29,7 @@ pub(crate) struct Counts {
 
 impl Counts {
     /// `3 firing, 1 resolved`, `2 resolved`.
-    pub fn summary(&self) -> String {
+    pub(super) fn summary(&self) -> String {
         counts_text(self.firing, self.resolved)
     }
 }

@@ -9,7 +9,9 @@ use firebell_core::model::Labels;
 use firebell_core::series::Epoch;
 use serde::Serialize;
 
-use super::format::{Zone, duration, mentions, one_line, rfc3339, sparkline, truncate, unit_name};
+use firebell_core::text::rfc3339;
+
+use super::format::{Zone, duration, mentions, one_line, sparkline, truncate, unit_name};
 use super::links::console_url;
 use super::template::{Sandbox, annotations};
 
@@ -138,7 +140,7 @@ fn title_of(ann: &BTreeMap<String, String>, alertname: &str) -> (String, bool) {
 }
 
 impl AlertView {
-    pub fn new<'s>(alert: &'s Alert, set: &Setting<'s>) -> AlertView {
+    pub(super) fn new<'s>(alert: &'s Alert, set: &Setting<'s>) -> AlertView {
         let zone = &set.zone;
         let unit = alert.unit;
         let fmt = |v: f64| unit.format(v);
@@ -294,7 +296,7 @@ impl AlertView {
 
     /// `(payments, page)`: the alert's service and severity labels (falling
     /// back to the group's), or nothing.
-    pub fn service_severity(&self, group: &Labels) -> Option<String> {
+    pub(super) fn service_severity(&self, group: &Labels) -> Option<String> {
         let get = |k: &str| {
             self.labels
                 .get(k)

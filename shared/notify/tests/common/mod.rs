@@ -14,9 +14,9 @@ use firebell_core::model::{Labels, Op, Unit};
 use firebell_core::ports::{Expect, Item, Key, Outbound, StateStore, StoreError};
 use firebell_core::series::Epoch;
 use firebell_embedded::{ManualClock, MemoryStore};
-use firebell_notify::config::{NotifyConfig, NotifyConfigBuilder};
-use firebell_notify::dispatch::dispatch;
-use firebell_notify::types::{GroupNotification, Receiver};
+use firebell_notify::{
+    GroupNotification, NotifyConfig, NotifyConfigBuilder, Receiver, RenderError, dispatch,
+};
 
 /// Monday 2024-06-03T00:00:00Z.
 pub const T0: Epoch = 1_717_372_800;
@@ -161,8 +161,8 @@ impl World {
 }
 
 /// A test renderer: one message per topic, subject `<group_key> #<seq>`.
-pub fn render(r: &Receiver, n: &GroupNotification) -> Vec<Outbound> {
-    r.topics
+pub fn render(r: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound>, RenderError> {
+    Ok(r.topics
         .iter()
         .map(|t| Outbound {
             idempotency_key: String::new(),
@@ -173,7 +173,7 @@ pub fn render(r: &Receiver, n: &GroupNotification) -> Vec<Outbound> {
             bodies: BTreeMap::from([("default".to_string(), summary(n))]),
             attributes: BTreeMap::new(),
         })
-        .collect()
+        .collect())
 }
 
 /// Wraps a store: can fail writes to one partition (a crash before that
