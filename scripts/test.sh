@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test firebell has, installing and starting what they need:
 #
-#   1. the architecture invariant: the pure crates depend on no AWS, Lambda or tokio crate;
+#   1. the architecture invariants: the pure crates depend on no AWS, Lambda or tokio
+#      crate, and firebell-engine on no adapter crate (firebell-embedded, firebell-aws);
 #   2. the AWS wire-protocol emulator (ministack, pinned, in ./.venv): the one at
 #      AWS_ENDPOINT_URL when the caller exported one (left running), else a private one
 #      started on a free port and stopped on exit;
@@ -36,8 +37,30 @@ check_pure_crates() {
     done
 }
 
-step "architecture: pure crates depend on no AWS, Lambda or tokio crate"
+# firebell-engine (normal edges, direct or not) depends on no adapter crate:
+# the adapters implement its ports, never the other way round.
+check_engine_without_adapters() {
+    local adapters=(firebell-embedded firebell-aws) found=() adapter tree
+    tree=$(cargo tree -q -p firebell-engine -e normal --prefix none)
+    for adapter in "${adapters[@]}"; do
+        if grep -q "^$adapter " <<<"$tree"; then
+            found+=("$adapter")
+        fi
+    done
+    if ((${#found[@]})); then
+        echo "FAIL: firebell-engine depends on the adapter crate ${found[*]}:" \
+            "the engine reaches adapters only through the ports (firebell_core::ports). Path:" >&2
+        for adapter in "${found[@]}"; do
+            cargo tree -q -p firebell-engine -e normal -i "$adapter" >&2
+        done
+        exit 1
+    fi
+    echo "ok: firebell-engine depends on none of ${adapters[*]}" >&2
+}
+
+step "architecture: pure crates depend on no AWS, Lambda or tokio crate; the engine on no adapter"
 check_pure_crates
+check_engine_without_adapters
 
 step "emulator: ministack"
 if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
