@@ -20,15 +20,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+LOG_NAME=coldstart
+
 RUNS="${1:-20}"
 PROFILE="${FIREBELL_COLDSTART_PROFILE:-release}"
-PY="$ROOT/.venv/bin/python"
 
-log() { printf 'coldstart: %s\n' "$*" >&2; }
-die() {
-    log "FAIL: $*"
-    exit 1
-}
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number, got $RUNS"
 case "$PROFILE" in
 release) profile_dir=release ;;
@@ -37,57 +35,19 @@ dev) profile_dir=debug ;;
 esac
 
 CARGO_LAMBDA="$(scripts/emulator.sh install-lambda)"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/firebell-coldstart.XXXXXX")"
-WATCH_PID=""
-EMULATOR_PID=""
-cleanup() {
-    local rc=$?
-    if [[ -n "$WATCH_PID" ]]; then
-        kill -- "-$WATCH_PID" 2>/dev/null || true
-        wait "$WATCH_PID" 2>/dev/null || true
-    fi
-    if [[ -n "$EMULATOR_PID" ]]; then
-        kill "$EMULATOR_PID" 2>/dev/null || true
-        wait "$EMULATOR_PID" 2>/dev/null || true
-    fi
-    if ((rc != 0)); then
-        tail -n 20 "$WORK/watch.log" >&2 2>/dev/null || true
-        log "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-# shellcheck source=scripts/lib.sh
-source "$ROOT/scripts/lib.sh"
-trap 'exit 130' INT TERM
-
-
+private_begin coldstart
+on_failure() { tail -n 20 "$WORK/watch.log" >&2 2>/dev/null || true; }
 
 log "building evaluator and hello ($PROFILE)"
 cargo build -q --profile "$PROFILE" -p firebell-evaluator --bin evaluator -p firebell-hello --bin hello
 target_dir="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 BIN_DIR="$target_dir/$profile_dir"
 
-if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
-    port="$(free_port)"
-    log "AWS_ENDPOINT_URL not set: starting a private ministack on port $port"
-    BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" \
-        setsid "$PY" -m ministack </dev/null >"$WORK/ministack.log" 2>&1 &
-    EMULATOR_PID=$!
-    wait_port "$port" "$EMULATOR_PID" || die "ministack did not start"
-    export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
-fi
-export AWS_REGION="${AWS_REGION:-us-east-1}"
+private_emulator
 "$PY" scripts/lambda_fixture.py setup "$WORK" >/dev/null
 
 port="$(free_port)"
-setsid "$CARGO_LAMBDA" lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" \
-    </dev/null >"$WORK/watch.log" 2>&1 &
-WATCH_PID=$!
-wait_port "$port" "$WATCH_PID" || die "cargo lambda watch did not start"
+lambda_watch "$port" --only-lambda-apis
 
 "$PY" - "$port" "$RUNS" "$BIN_DIR" "$WORK" "$PROFILE" <<'EOF'
 import json, os, statistics, subprocess, sys, threading, time, urllib.request

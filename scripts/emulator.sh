@@ -15,26 +15,17 @@
 # goes to stderr.
 set -euo pipefail
 
-MINISTACK_VERSION="1.5.33"
-# The Lambda runtime emulator (`cargo lambda watch`), for scripts/lambda-test.sh
-# and scripts/coldstart.sh; its PyPI wheel bundles the binary (and zig).
-CARGO_LAMBDA_VERSION="1.9.2"
-CBOR2_VERSION="6.3.0"
 START_TIMEOUT_SECS="${FIREBELL_EMULATOR_TIMEOUT:-30}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-PY="$VENV/bin/python"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+LOG_NAME=emulator
+LOG_FAIL=""
 STATE_DIR="$ROOT/target"
 LOG="$STATE_DIR/emulator.log"
 PID_FILE="$STATE_DIR/emulator.pid"
 ENV_FILE="$STATE_DIR/emulator.env"
-
-log() { printf 'emulator: %s\n' "$*" >&2; }
-die() {
-    log "$*"
-    exit 1
-}
 
 # True when $1 is a live process running ministack.
 is_emulator_pid() {
@@ -54,44 +45,18 @@ with urllib.request.urlopen(sys.argv[1] + "/_ministack/health", timeout=2) as r:
 EOF
 }
 
-ensure_venv() {
-    if [[ -x "$PY" ]] && "$PY" - "$MINISTACK_VERSION" "$CBOR2_VERSION" <<'EOF' >/dev/null 2>&1; then
-import sys
-from importlib.metadata import version
-sys.exit(0 if (version("ministack"), version("cbor2")) == (sys.argv[1], sys.argv[2]) else 1)
-EOF
-        return 0
-    fi
-    command -v python3 >/dev/null || die "python3 not found: install Python 3.10+ first"
-    if [[ ! -x "$PY" ]]; then
-        log "creating $VENV"
-        python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    fi
-    log "installing ministack==$MINISTACK_VERSION cbor2==$CBOR2_VERSION into $VENV"
-    "$PY" -m pip install --disable-pip-version-check --no-input -q \
-        "ministack==$MINISTACK_VERSION" "cbor2==$CBOR2_VERSION" >&2 </dev/null ||
-        die "pip install of ministack failed"
-}
-
 # Installs the pinned cargo-lambda into ./.venv (once) and prints its path.
 cmd_install_lambda() {
-    ensure_venv
-    local bin="$VENV/bin/cargo-lambda"
-    if ! [[ -x "$bin" ]] || ! "$PY" - "$CARGO_LAMBDA_VERSION" <<'EOF' >/dev/null 2>&1; then
-import sys
-from importlib.metadata import version
-sys.exit(0 if version("cargo-lambda") == sys.argv[1] else 1)
-EOF
-        log "installing cargo-lambda==$CARGO_LAMBDA_VERSION into $VENV"
+    emulator_install
+    local bin="$EMULATOR_VENV/bin/cargo-lambda"
+    if ! [[ -x "$bin" ]] || ! pins_installed "cargo-lambda==$CARGO_LAMBDA_VERSION"; then
+        log "installing cargo-lambda==$CARGO_LAMBDA_VERSION into $EMULATOR_VENV"
         "$PY" -m pip install --disable-pip-version-check --no-input -q \
             "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2 </dev/null ||
             die "pip install of cargo-lambda failed"
     fi
     printf '%s\n' "$bin"
 }
-
-# shellcheck source=scripts/lib.sh
-source "$ROOT/scripts/lib.sh"
 
 print_env() {
     local port="$1" pid="$2"
@@ -114,7 +79,7 @@ running_pid() {
 
 cmd_start() {
     mkdir -p "$STATE_DIR"
-    ensure_venv
+    emulator_install
 
     local pid port
     if pid="$(running_pid)" && [[ -f "$ENV_FILE" ]]; then
@@ -174,8 +139,7 @@ cmd_stop() {
         return 0
     fi
     kill "$pid" 2>/dev/null || true
-    local i
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
@@ -205,6 +169,7 @@ status) cmd_status ;;
 install-lambda) cmd_install_lambda ;;
 *)
     echo "usage: $0 start|stop|status|install-lambda" >&2
+    # shellcheck disable=SC2016 # a literal $(...) for the reader to paste
     echo '  eval "$('"$0"' start)" && cargo test -p firebell-aws; '"$0"' stop' >&2
     exit 2
     ;;

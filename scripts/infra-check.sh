@@ -22,11 +22,12 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 PYTHON="${PYTHON:-python3}"
 VENV="${INFRA_VENV:-$ROOT/infra/.venv}"
 SAM_VENV="$ROOT/infra/.venv-sam"
-SAM_CLI_VERSION="1.170.0"
 TEMPLATE="infra/template.yaml"
 BUILD_DIR="infra/.build"
 TRANSFORMED="$BUILD_DIR/template.cfn.json"
@@ -35,21 +36,6 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
 # checkov: no update checks, no platform calls, no telemetry.
 export CHECKOV_DISABLE_VERSION_CHECK=1 BC_SKIP_MAPPING=TRUE
 export SAM_CLI_TELEMETRY=0
-
-step() { printf '\n==> %s\n' "$*"; }
-
-# venv_install VENV STAMP_INPUT PIP_ARGS...: (re)install only when the pins changed.
-venv_install() {
-    local venv="$1" want="$2"
-    shift 2
-    if [[ ! -x "$venv/bin/python" ]]; then
-        "$PYTHON" -m venv "$venv"
-    fi
-    if [[ "$(cat "$venv/.pins" 2>/dev/null || true)" != "$want" ]]; then
-        "$venv/bin/python" -m pip install --quiet "$@"
-        printf '%s\n' "$want" >"$venv/.pins"
-    fi
-}
 
 "$PYTHON" - <<'EOF'
 import sys
@@ -81,7 +67,7 @@ step "template tests"
 
 if [[ "${INFRA_CHECK_SAM:-0}" == "1" ]]; then
     step "sam validate --lint (aws-sam-cli $SAM_CLI_VERSION, own venv)"
-    venv_install "$SAM_VENV" "aws-sam-cli==$SAM_CLI_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"
+    venv_install "$SAM_VENV" "aws-sam-cli==$SAM_CLI_VERSION"
     "$SAM_VENV/bin/sam" validate --lint --template-file "$TEMPLATE" --region us-east-1
 else
     step "sam validate: skipped (set INFRA_CHECK_SAM=1 to run it)"

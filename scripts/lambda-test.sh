@@ -18,58 +18,19 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-INVOKE_TIMEOUT_SECS="${FIREBELL_LAMBDA_TEST_TIMEOUT:-300}"
-PY="$ROOT/.venv/bin/python"
-
-log() { printf 'lambda-test: %s\n' "$*" >&2; }
-die() {
-    log "FAIL: $*"
-    exit 1
-}
-
-CARGO_LAMBDA="$(scripts/emulator.sh install-lambda)"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/firebell-lambda-test.XXXXXX")"
-WATCH_PID=""
-EMULATOR_PID=""
-cleanup() {
-    local rc=$?
-    if [[ -n "$WATCH_PID" ]]; then
-        # Its own session: the group holds `cargo run` and the function too.
-        kill -- "-$WATCH_PID" 2>/dev/null || true
-        wait "$WATCH_PID" 2>/dev/null || true
-    fi
-    if [[ -n "$EMULATOR_PID" ]]; then
-        kill "$EMULATOR_PID" 2>/dev/null || true
-        wait "$EMULATOR_PID" 2>/dev/null || true
-    fi
-    if ((rc != 0)); then
-        log "cargo lambda watch log ($WORK/watch.log), last lines:"
-        tail -n 40 "$WORK/watch.log" >&2 2>/dev/null || true
-        log "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
-trap 'exit 130' INT TERM
+LOG_NAME=lambda-test
 
+INVOKE_TIMEOUT_SECS="${FIREBELL_LAMBDA_TEST_TIMEOUT:-300}"
 
-
-if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
-    # A private emulator: never the shared one scripts/emulator.sh manages.
-    port="$(free_port)"
-    log "AWS_ENDPOINT_URL not set: starting a private ministack on port $port"
-    BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" \
-        setsid "$PY" -m ministack </dev/null >"$WORK/ministack.log" 2>&1 &
-    EMULATOR_PID=$!
-    wait_port "$port" "$EMULATOR_PID" || die "ministack did not start (log: $WORK/ministack.log)"
-    export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
-fi
-export AWS_REGION="${AWS_REGION:-us-east-1}"
+CARGO_LAMBDA="$(scripts/emulator.sh install-lambda)"
+private_begin lambda-test
+on_failure() {
+    log "cargo lambda watch log ($WORK/watch.log), last lines:"
+    tail -n 40 "$WORK/watch.log" >&2 2>/dev/null || true
+}
+private_emulator
 
 # Debug build, shared target dir: `cargo test` already built the dependencies.
 log "building the evaluator (debug)"
@@ -81,11 +42,7 @@ log "fixture: table, topic, subscribed queue, breaching metric data, config ($WO
 
 port="$(free_port)"
 log "cargo lambda watch on 127.0.0.1:$port"
-setsid "$CARGO_LAMBDA" lambda watch --bin evaluator --ignore-changes \
-    -A 127.0.0.1 -P "$port" --env-file "$WORK/env" \
-    </dev/null >"$WORK/watch.log" 2>&1 &
-WATCH_PID=$!
-wait_port "$port" "$WATCH_PID" || die "cargo lambda watch did not start"
+lambda_watch "$port" --bin evaluator --ignore-changes --env-file "$WORK/env"
 
 invoke() { # event file -> response file
     timeout "$INVOKE_TIMEOUT_SECS" "$CARGO_LAMBDA" lambda invoke evaluator \
@@ -95,8 +52,8 @@ invoke() { # event file -> response file
 
 # The EMF line of the invocation for tick $1 (waits for stdout to catch up).
 emf_line() {
-    local i line
-    for i in $(seq 1 40); do
+    local line
+    for _ in $(seq 1 40); do
         line="$(grep -F '"_aws"' "$WORK/watch.log" | grep -E "\"tick\":$1[,}]" | tail -n 1 || true)"
         if [[ -n "$line" ]]; then
             printf '%s\n' "$line"

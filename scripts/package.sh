@@ -31,10 +31,12 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+LOG_NAME=package
+LOG_FAIL=""
 
 PYTHON="${PYTHON:-python3}"
-CARGO_LAMBDA_VERSION="1.9.2"
-SAM_CLI_VERSION="1.170.0"
 CL_VENV="$ROOT/infra/.venv-cargo-lambda"
 SAM_VENV="$ROOT/infra/.venv-sam"
 RUST_TARGET="aarch64-unknown-linux-gnu"
@@ -44,26 +46,9 @@ ZIPS="$ROOT/infra/.aws-sam/zips"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
 export SAM_CLI_TELEMETRY=0
 
-step() { printf '\n==> %s\n' "$*"; }
-
-# venv_install VENV PIN: (re)install PIN only when it changed (same stamp as infra-check.sh).
-venv_install() {
-    local venv="$1" pin="$2"
-    if [[ ! -x "$venv/bin/python" ]]; then
-        "$PYTHON" -m venv "$venv"
-    fi
-    if [[ "$(cat "$venv/.pins" 2>/dev/null || true)" != "$pin" ]]; then
-        "$venv/bin/python" -m pip install --quiet "$pin"
-        printf '%s\n' "$pin" >"$venv/.pins"
-    fi
-}
-
 # A relative config dir is relative to where the script was started.
 if [[ -n "${FIREBELL_CONFIG_DIR:-}" ]]; then
-    if [[ ! -d "$FIREBELL_CONFIG_DIR" ]]; then
-        echo "package: FIREBELL_CONFIG_DIR=$FIREBELL_CONFIG_DIR is not a directory" >&2
-        exit 1
-    fi
+    [[ -d "$FIREBELL_CONFIG_DIR" ]] || die "FIREBELL_CONFIG_DIR=$FIREBELL_CONFIG_DIR is not a directory"
     FIREBELL_CONFIG_DIR="$(cd "$FIREBELL_CONFIG_DIR" && pwd -P)"
     export FIREBELL_CONFIG_DIR
 fi
@@ -92,21 +77,16 @@ sam_secs=$((SECONDS - sam_start))
 step "check and zip (as sam deploy does)"
 bootstrap="$BUILD/EvaluatorFunction/bootstrap"
 layer="$BUILD/ConfigLayer"
-[[ -x "$bootstrap" ]] || { echo "package: $bootstrap missing" >&2; exit 1; }
-[[ -d "$layer/config" ]] || { echo "package: $layer/config missing" >&2; exit 1; }
+[[ -x "$bootstrap" ]] || die "$bootstrap missing"
+[[ -d "$layer/config" ]] || die "$layer/config missing"
 # ELF e_machine (bytes 18-19, little endian): 183 = AArch64.
 machine="$(od -An -tu2 -j18 -N2 "$bootstrap" | tr -d ' ')"
-if [[ "$machine" != "183" ]]; then
-    echo "package: $bootstrap is not an AArch64 ELF (e_machine $machine)" >&2
-    exit 1
-fi
+[[ "$machine" == "183" ]] || die "$bootstrap is not an AArch64 ELF (e_machine $machine)"
 # provided.al2023 has glibc 2.34: the binary must not need newer symbols.
 if command -v readelf >/dev/null; then
     glibc="$(readelf -V "$bootstrap" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
-    if [[ "$(printf '%s\n' "$glibc" GLIBC_2.34 | sort -V | tail -1)" != GLIBC_2.34 ]]; then
-        echo "package: $bootstrap needs $glibc, provided.al2023 has GLIBC_2.34" >&2
-        exit 1
-    fi
+    [[ "$(printf '%s\n' "$glibc" GLIBC_2.34 | sort -V | tail -1)" == GLIBC_2.34 ]] ||
+        die "$bootstrap needs $glibc, provided.al2023 has GLIBC_2.34"
     echo "bootstrap: AArch64 ELF, needs up to $glibc (provided.al2023: GLIBC_2.34)"
 fi
 rm -rf "$ZIPS"
