@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use firebell_aws::{DynamoStore, SdkConfig};
-use firebell_core::ports::{Clock, StateStore};
-use firebell_embedded::{FileStore, SystemClock};
+use firebell_aws::DynamoStore;
+use firebell_core::ports::{Clock, StateStore, SystemClock};
+use firebell_embedded::FileStore;
 
 /// Which adapters a command uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -75,18 +75,13 @@ impl StoreArgs {
             })
     }
 
-    /// The DynamoDB store over `sdk` (aws backend).
-    pub fn dynamo(&self, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Result<DynamoStore> {
-        Ok(DynamoStore::from_sdk_config(sdk, self.table_name()?, clock))
-    }
-
     /// The configured store, on the wall clock.
     pub async fn open(&self) -> Result<Arc<dyn StateStore>> {
         self.check()?;
         match self.backend {
             Backend::Embedded => {
                 let dir = self.state_dir();
-                let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+                let clock: Arc<dyn Clock> = Arc::new(SystemClock);
                 let store = FileStore::open(&dir, clock)
                     .with_context(|| format!("opening state store {}", dir.display()))?;
                 Ok(Arc::new(store))
@@ -94,7 +89,7 @@ impl StoreArgs {
             Backend::Aws => {
                 let table = self.table_name()?;
                 let sdk = firebell_aws::load_sdk_config().await;
-                let clock: Arc<dyn Clock> = Arc::new(firebell_aws::SystemClock);
+                let clock: Arc<dyn Clock> = Arc::new(SystemClock);
                 Ok(Arc::new(DynamoStore::from_sdk_config(&sdk, table, clock)))
             }
         }

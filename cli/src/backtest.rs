@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use firebell_core::ports::{Clock, MetricsSource};
+use firebell_core::ports::{Clock, MetricsSource, SystemClock};
 use firebell_core::series::Epoch;
 use firebell_core::state::Event;
 use firebell_embedded::ReplaySource;
@@ -247,7 +247,7 @@ async fn cloudwatch(
     }
     let start = from - warmup(&both);
     let sdk = firebell_aws::load_sdk_config().await;
-    let clock: Arc<dyn Clock> = Arc::new(firebell_aws::SystemClock);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let cw: Arc<dyn MetricsSource> =
         Arc::new(firebell_aws::CloudWatchSource::from_sdk_config(&sdk, clock));
     let chunks = u64::try_from((to - start + chunk - 1) / chunk).unwrap_or(0);

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
-use firebell_core::ports::{Clock, MetricsSource, Notifier, StateStore};
+use firebell_aws::AwsAdapters;
+use firebell_core::ports::{Clock, MetricsSource, Notifier, StateStore, SystemClock};
 use firebell_core::series::Epoch;
 use firebell_embedded::{FileStore, JsonlNotifier, ManualClock, ReplaySource, TerminalNotifier};
 use firebell_engine::{Engine, EngineOptions};
@@ -135,14 +136,15 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 Backend::Aws => {
                     // The Lambda's wiring: one SDK config, the wall clock.
                     let sdk = firebell_aws::load_sdk_config().await;
-                    let clock: Arc<dyn Clock> = Arc::new(firebell_aws::SystemClock);
-                    let cloudwatch =
-                        firebell_aws::CloudWatchSource::from_sdk_config(&sdk, clock.clone());
-                    let store = store_args.dynamo(&sdk, clock)?;
-                    notifiers.push(Arc::new(firebell_aws::SnsNotifier::from_sdk_config(&sdk)));
+                    let aws = AwsAdapters::from_sdk_config(
+                        &sdk,
+                        store_args.table_name()?,
+                        Arc::new(SystemClock),
+                    );
+                    notifiers.push(aws.notifier);
                     (
-                        Arc::new(cloudwatch) as Arc<dyn MetricsSource>,
-                        Arc::new(store) as Arc<dyn StateStore>,
+                        aws.metrics as Arc<dyn MetricsSource>,
+                        aws.store as Arc<dyn StateStore>,
                         None,
                     )
                 }

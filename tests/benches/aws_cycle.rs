@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use firebell_aws::{
-    CloudWatchSource, CloudWatchStats, DynamoStats, DynamoStore, SnsNotifier, SnsStats, SystemClock,
+    CloudWatchSource, CloudWatchStats, DynamoStats, DynamoStore, SnsNotifier, SnsStats,
 };
 use firebell_core::diag::Diagnostics;
-use firebell_core::ports::Clock;
+use firebell_core::ports::{Clock, SystemClock};
 use firebell_engine::{CycleReport, Engine, EngineOptions};
 use firebell_tests::{Aws, Datum, aws, minute_now, peak_rss_kib, unique};
 

@@ -1,5 +1,8 @@
 //! The evaluator Lambda's tested handler. `main.rs` reads settings and config
-//! once, builds the AWS clients once, and hands each invocation to [`handle`].
+//! once, builds the AWS adapters and the engine once, and hands each
+//! invocation to [`handle`] with [`Deps`]: the cycle to run (the engine), the
+//! API-call counters (the AWS adapters) and the clock, all behind traits, so
+//! the handler runs in tests on the in-memory adapters and a manual clock.
 //!
 //! One invocation = one evaluation cycle as of the scheduled tick:
 //! - the tick is the event's `scheduled_time` (EventBridge Scheduler), or
@@ -8,17 +11,25 @@
 //!   tick must never run: the next one is already due);
 //! - the cycle stops cleanly [`Settings::safety_margin_ms`] before the
 //!   invocation deadline; the outbox and the next cycle finish the work;
-//! - one CloudWatch Embedded Metric Format line per invocation carries the
-//!   cycle's figures and, when the cycle completed, the heartbeat the
-//!   watchdog alarm watches.
+//! - one CloudWatch Embedded Metric Format line per invocation ([`emf`])
+//!   carries the cycle's figures and, when the cycle completed, the heartbeat
+//!   the watchdog alarm watches ([`Status::heartbeat`]).
+//!
+//! "Now" (the tick's age, the deadline, the duration, the EMF timestamp)
+//! always comes from [`Deps::clock`].
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use firebell_aws::{CloudWatchSource, DynamoStore, SnsNotifier};
+use async_trait::async_trait;
+use firebell_aws::AwsAdapters;
+use firebell_core::Timestamp;
+use firebell_core::ports::Clock;
 use firebell_core::series::Epoch;
-use firebell_engine::{CycleReport, Engine, Skip};
+use firebell_engine::{CycleReport, Engine, EngineError, Skip};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -95,75 +106,197 @@ impl TickEvent {
     }
 }
 
+/// How an invocation ended: the `status` of the returned JSON and of the EMF
+/// line (`snake_case`: `completed`, `stopped_early`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The cycle ran to its end.
+    Completed,
+    /// The deadline stopped the cycle; the outbox and the next cycle finish the work.
+    StoppedEarly,
+    /// The tick was already done.
+    Duplicate,
+    /// Another cycle holds the lease or wrote meanwhile; this one did nothing.
+    Overlap,
+    /// The tick was older than [`Settings::max_tick_age_secs`]: refused, no cycle ran.
+    Stale,
+    /// The cycle failed (the invocation returns an error).
+    Failed,
+}
+
+impl Status {
+    /// The status of a cycle that returned `report`.
+    pub fn of(report: &CycleReport) -> Status {
+        match report.skipped {
+            Some(Skip::Duplicate) => Status::Duplicate,
+            Some(Skip::Overlap) => Status::Overlap,
+            None if report.stopped_early => Status::StoppedEarly,
+            None => Status::Completed,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::StoppedEarly => "stopped_early",
+            Status::Duplicate => "duplicate",
+            Status::Overlap => "overlap",
+            Status::Stale => "stale",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Whether the EMF line carries `Heartbeat` 1: the cycle completed, or
+    /// had nothing to do because the work is done (a duplicate tick) or
+    /// being done (an overlap).
+    pub fn heartbeat(self) -> bool {
+        matches!(
+            self,
+            Status::Completed | Status::Duplicate | Status::Overlap
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the handler returns (also logged).
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub tick: Epoch,
-    pub status: &'static str,
+    pub status: Status,
     pub report: Option<CycleReport>,
     pub duration_ms: u64,
 }
 
-/// The clients, kept typed so their call counters can be reported.
-pub struct Deps {
-    pub engine: Engine,
-    pub cloudwatch: Arc<CloudWatchSource>,
-    pub dynamo: Arc<DynamoStore>,
-    pub sns: Arc<SnsNotifier>,
-    pub settings: Settings,
+/// Runs one evaluation cycle as of a tick: the [`Engine`] (or a fake in tests).
+#[async_trait]
+pub trait RunCycle: Send + Sync {
+    /// As [`Engine::run_cycle`].
+    async fn run_cycle(
+        &self,
+        tick: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError>;
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+#[async_trait]
+impl RunCycle for Engine {
+    async fn run_cycle(
+        &self,
+        tick: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        Engine::run_cycle(self, tick, should_stop).await
+    }
+}
+
+/// API calls made so far, by service; the EMF line reports each service's
+/// calls during the invocation as `<service>Calls`.
+pub trait ApiCalls: Send + Sync {
+    fn calls(&self) -> BTreeMap<&'static str, u64>;
+}
+
+impl ApiCalls for AwsAdapters {
+    /// `CloudWatch`, `DynamoDB`, `SNS`.
+    fn calls(&self) -> BTreeMap<&'static str, u64> {
+        self.api_calls()
+    }
+}
+
+/// What the handler needs, behind traits; `main.rs` wires the AWS adapters.
+pub struct Deps {
+    pub settings: Settings,
+    /// The engine.
+    pub cycle: Arc<dyn RunCycle>,
+    /// The adapters' API-call counters.
+    pub api_calls: Arc<dyn ApiCalls>,
+    /// "Now" (the wall clock in the Lambda).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Deps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Deps")
             .field("settings", &self.settings)
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
 
-fn wall_now() -> Epoch {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// One invocation's result, before [`handle`] prints and returns it.
+#[derive(Debug)]
+pub struct Invocation {
+    pub outcome: Outcome,
+    /// The EMF line ([`emf`]) for stdout.
+    pub emf: String,
+    /// Why the cycle failed (status [`Status::Failed`]).
+    pub error: Option<EngineError>,
 }
 
-/// Handles one invocation. `deadline` is the invocation's deadline.
+impl Invocation {
+    /// The handler's answer: the outcome, or the failure's message.
+    pub fn into_result(self) -> Result<Outcome, String> {
+        match self.error {
+            None => Ok(self.outcome),
+            Some(e) => Err(format!("cycle {} failed: {e}", self.outcome.tick)),
+        }
+    }
+}
+
+/// Handles one invocation: runs it ([`invoke`]), prints its EMF line, logs a
+/// failure. `deadline` is the invocation's deadline.
 pub async fn handle(
     deps: &Deps,
     event: TickEvent,
     deadline: SystemTime,
 ) -> Result<Outcome, String> {
-    let started = Instant::now();
-    let now = wall_now();
+    let invocation = invoke(deps, event, deadline).await?;
+    println!("{}", invocation.emf);
+    if let Some(e) = &invocation.error {
+        let tick = invocation.outcome.tick;
+        tracing::error!(tick, error = %e, retryable = e.is_retryable(), "cycle failed");
+    }
+    invocation.into_result()
+}
+
+/// Runs one invocation without printing: the tick (an error when the event's
+/// time is not RFC 3339), the stale-tick check, the cycle with its deadline,
+/// the outcome and the EMF line.
+pub async fn invoke(
+    deps: &Deps,
+    event: TickEvent,
+    deadline: SystemTime,
+) -> Result<Invocation, String> {
+    let clock = deps.clock.as_ref();
+    let started = clock.now();
+    let now = started.as_second();
     let tick = event.tick(now)?;
     let age = now - tick;
-    let before = api_calls(deps);
+    let before = deps.api_calls.calls();
     if age > deps.settings.max_tick_age_secs {
         let outcome = Outcome {
             tick,
-            status: "stale",
+            status: Status::Stale,
             report: None,
-            duration_ms: started.elapsed().as_millis() as u64,
+            duration_ms: elapsed_ms(clock, started),
         };
         tracing::warn!(tick, age, "refusing a stale tick");
-        println!("{}", emf(deps, &outcome, &before));
-        return Ok(outcome);
+        return Ok(finish(deps, outcome, &before, None));
     }
     let margin = Duration::from_millis(deps.settings.safety_margin_ms);
-    let deadline = effective_deadline(deadline, SystemTime::now());
+    let deadline = effective_deadline(deadline, system_time(clock.now()));
     let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
-    let should_stop = move || SystemTime::now() >= stop_at;
-    let result = deps.engine.run_cycle(tick, &should_stop).await;
-    let duration_ms = started.elapsed().as_millis() as u64;
+    let should_stop = || system_time(clock.now()) >= stop_at;
+    let result = deps.cycle.run_cycle(tick, &should_stop).await;
+    let duration_ms = elapsed_ms(clock, started);
     match result {
         Ok(report) => {
-            let status = match report.skipped {
-                Some(Skip::Duplicate) => "duplicate",
-                Some(Skip::Overlap) => "overlap",
-                None if report.stopped_early => "stopped_early",
-                None => "completed",
-            };
+            let status = Status::of(&report);
             for e in &report.errors {
                 tracing::warn!(tick, error = %e, "cycle problem");
             }
@@ -175,26 +308,58 @@ pub async fn handle(
             };
             tracing::info!(
                 tick,
-                status,
+                status = status.as_str(),
                 duration_ms,
                 summary = %summary(&outcome),
                 "cycle finished"
             );
-            println!("{}", emf(deps, &outcome, &before));
-            Ok(outcome)
+            Ok(finish(deps, outcome, &before, None))
         }
         Err(e) => {
             let outcome = Outcome {
                 tick,
-                status: "failed",
+                status: Status::Failed,
                 report: None,
                 duration_ms,
             };
-            println!("{}", emf(deps, &outcome, &before));
-            tracing::error!(tick, error = %e, retryable = e.is_retryable(), "cycle failed");
-            Err(format!("cycle {tick} failed: {e}"))
+            Ok(finish(deps, outcome, &before, Some(e)))
         }
     }
+}
+
+/// The outcome with its EMF line: API calls since `before`, stamped now.
+fn finish(
+    deps: &Deps,
+    outcome: Outcome,
+    before: &BTreeMap<&'static str, u64>,
+    error: Option<EngineError>,
+) -> Invocation {
+    let after = deps.api_calls.calls();
+    let delta: BTreeMap<&'static str, u64> = after
+        .iter()
+        .map(|(service, n)| {
+            let was = before.get(service).copied().unwrap_or(0);
+            (*service, n.saturating_sub(was))
+        })
+        .collect();
+    let timestamp_ms = deps.clock.now().as_second() * 1000;
+    let emf = emf(&deps.settings, &outcome, &delta, timestamp_ms);
+    Invocation {
+        outcome,
+        emf,
+        error,
+    }
+}
+
+/// Milliseconds on `clock` since `started` (0 if it went back).
+fn elapsed_ms(clock: &dyn Clock, started: Timestamp) -> u64 {
+    u64::try_from(clock.now().duration_since(started).as_millis()).unwrap_or(0)
+}
+
+/// `t` as a [`SystemTime`] (every jiff timestamp is one on the platforms
+/// Lambda runs on; the Unix epoch otherwise).
+fn system_time(t: Timestamp) -> SystemTime {
+    SystemTime::try_from(t).unwrap_or(UNIX_EPOCH)
 }
 
 /// Deadlines before this (2001-09-09, 10^12 ms) are not Unix times.
@@ -226,58 +391,53 @@ fn summary(o: &Outcome) -> String {
     }
 }
 
-/// API calls so far, by service.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ApiCalls {
-    pub cloudwatch: u64,
-    pub dynamodb: u64,
-    pub sns: u64,
-}
-
-pub fn api_calls(deps: &Deps) -> ApiCalls {
-    ApiCalls {
-        cloudwatch: deps.cloudwatch.stats().total(),
-        dynamodb: deps.dynamo.stats().total(),
-        sns: deps.sns.stats().total(),
-    }
-}
-
-/// One Embedded Metric Format line: namespace `Firebell`, dimension `Function`.
-/// `Heartbeat` is 1 only when the cycle completed (or was a harmless duplicate).
-pub fn emf(deps: &Deps, o: &Outcome, before: &ApiCalls) -> String {
-    let after = api_calls(deps);
+/// The invocation's Embedded Metric Format line: namespace `Firebell`,
+/// dimension `Function` ([`Settings::function_name`]), stamped
+/// `timestamp_ms`. `Heartbeat` is 1 when [`Status::heartbeat`]; `Errors`
+/// counts the cycle's errors, plus one when it failed; `api_calls` are the
+/// calls made during the invocation, by service, reported as `<service>Calls`.
+pub fn emf(
+    settings: &Settings,
+    o: &Outcome,
+    api_calls: &BTreeMap<&'static str, u64>,
+    timestamp_ms: i64,
+) -> String {
     let none = CycleReport::default();
     let r = o.report.as_ref().unwrap_or(&none);
-    let heartbeat = u8::from(matches!(o.status, "completed" | "duplicate" | "overlap"));
-    let metrics: Vec<(&str, &str, f64)> = vec![
-        ("Heartbeat", "Count", f64::from(heartbeat)),
-        ("CycleDuration", "Milliseconds", o.duration_ms as f64),
-        ("RulesEvaluated", "Count", r.rules_evaluated as f64),
-        ("InstancesEvaluated", "Count", r.instances_evaluated as f64),
-        ("Transitions", "Count", r.transitions.len() as f64),
-        ("NotificationsSent", "Count", r.notifications_sent as f64),
-        ("PublishFailures", "Count", r.publish_failures as f64),
+    let errors = r.errors.len() + usize::from(o.status == Status::Failed);
+    let mut metrics: Vec<(String, &str, f64)> = vec![
         (
-            "Errors",
+            "Heartbeat".into(),
             "Count",
-            (r.errors.len() + usize::from(o.status == "failed")) as f64,
+            f64::from(u8::from(o.status.heartbeat())),
         ),
+        ("CycleDuration".into(), "Milliseconds", o.duration_ms as f64),
+        ("RulesEvaluated".into(), "Count", r.rules_evaluated as f64),
         (
-            "CloudWatchCalls",
+            "InstancesEvaluated".into(),
             "Count",
-            (after.cloudwatch - before.cloudwatch) as f64,
+            r.instances_evaluated as f64,
         ),
+        ("Transitions".into(), "Count", r.transitions.len() as f64),
         (
-            "DynamoDBCalls",
+            "NotificationsSent".into(),
             "Count",
-            (after.dynamodb - before.dynamodb) as f64,
+            r.notifications_sent as f64,
         ),
-        ("SNSCalls", "Count", (after.sns - before.sns) as f64),
+        ("PublishFailures".into(), "Count", r.publish_failures as f64),
+        ("Errors".into(), "Count", errors as f64),
     ];
-    emf_line(&deps.settings.function_name, wall_now() * 1000, o, &metrics)
+    for (service, n) in api_calls {
+        metrics.push((format!("{service}Calls"), "Count", *n as f64));
+    }
+    let metrics: Vec<(&str, &str, f64)> = metrics
+        .iter()
+        .map(|(n, u, v)| (n.as_str(), *u, *v))
+        .collect();
+    emf_line(&settings.function_name, timestamp_ms, o, &metrics)
 }
 
-/// Builds the EMF JSON (pure, for tests).
+/// Builds the EMF JSON of `metrics` (name, unit, value).
 pub fn emf_line(
     function: &str,
     timestamp_ms: i64,
@@ -298,7 +458,7 @@ pub fn emf_line(
     );
     root.insert("Function".into(), Value::from(function));
     root.insert("tick".into(), Value::from(o.tick));
-    root.insert("status".into(), Value::from(o.status));
+    root.insert("status".into(), Value::from(o.status.as_str()));
     for (name, _, v) in metrics {
         root.insert((*name).into(), json!(v));
     }
@@ -386,7 +546,7 @@ mod tests {
     fn emf_line_declares_every_metric_under_the_function_dimension() {
         let o = Outcome {
             tick: 60,
-            status: "completed",
+            status: Status::Completed,
             report: None,
             duration_ms: 12,
         };

@@ -1,12 +1,12 @@
 //! The evaluator Lambda's main: read settings and config once, build the AWS
-//! clients once (and open their connections during init), then hand every
-//! invocation to the tested handler in `lib.rs`.
+//! adapters and the engine once (and open the connections during init), then
+//! hand every invocation to the tested handler in `lib.rs`.
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use firebell_aws::{CloudWatchSource, DynamoStore, SnsNotifier, SystemClock};
-use firebell_core::ports::{Clock, Key, MetricsSource, Notifier, StateStore};
+use firebell_aws::AwsAdapters;
+use firebell_core::ports::{Clock, SystemClock};
 use firebell_engine::{Engine, EngineOptions};
 use firebell_evaluator::{Deps, Settings, TickEvent, handle};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -49,37 +49,19 @@ async fn init() -> Result<Deps> {
     }
     let sdk = firebell_aws::load_sdk_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cloudwatch = Arc::new(CloudWatchSource::from_sdk_config(&sdk, clock.clone()));
-    let dynamo = Arc::new(DynamoStore::from_sdk_config(
+    let aws = Arc::new(AwsAdapters::from_sdk_config(
         &sdk,
         settings.table.clone(),
-        clock,
+        clock.clone(),
     ));
-    let sns = Arc::new(SnsNotifier::from_sdk_config(&sdk));
     // Open connections now, during init (billed at no extra latency to the
     // first tick): one cheap read on each service the role may call.
-    let last_tick = Key::new("cycle", "last");
-    let heartbeat = firebell_core::model::MetricSpec {
-        namespace: "Firebell".into(),
-        metric_name: "Heartbeat".into(),
-        dimensions: [("Function".to_string(), "*".to_string())].into(),
-        stat: firebell_core::model::Stat::Sum,
-        period: std::time::Duration::from_secs(60),
-    };
-    let warm_store = dynamo.get(&last_tick);
-    let warm_metrics = cloudwatch.dimension_values(&heartbeat, "Function");
-    let (s, m) = tokio::join!(warm_store, warm_metrics);
-    if let Err(e) = s {
-        tracing::warn!(error = %e, "warming the DynamoDB connection");
-    }
-    if let Err(e) = m {
-        tracing::warn!(error = %e, "warming the CloudWatch connection");
-    }
+    aws.warm(&firebell_engine::keys::last_tick()).await;
     let engine = Engine::new(
         Arc::new(config),
-        cloudwatch.clone() as Arc<dyn MetricsSource>,
-        dynamo.clone() as Arc<dyn StateStore>,
-        sns.clone() as Arc<dyn Notifier>,
+        aws.metrics.clone(),
+        aws.store.clone(),
+        aws.notifier.clone(),
         EngineOptions {
             owner: std::env::var("AWS_LAMBDA_LOG_STREAM_NAME")
                 .unwrap_or_else(|_| format!("evaluator-{}", std::process::id())),
@@ -87,10 +69,9 @@ async fn init() -> Result<Deps> {
         },
     );
     Ok(Deps {
-        engine,
-        cloudwatch,
-        dynamo,
-        sns,
         settings,
+        cycle: Arc::new(engine),
+        api_calls: aws,
+        clock,
     })
 }

@@ -11,21 +11,21 @@
 //! Clients come from [`load_sdk_config`], which honours the standard AWS
 //! environment (credentials, profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`), so
 //! the same code runs against AWS or a local wire-protocol emulator
-//! (`scripts/emulator.sh`).
+//! (`scripts/emulator.sh`). [`AwsAdapters::from_sdk_config`] builds all three
+//! at once: the one wiring of the Lambda and `firebell run --backend aws`.
 //!
-//! Every adapter counts its API calls (`stats()`), for benchmarks and tests.
+//! Every adapter counts its API calls (`stats()`, and
+//! [`AwsAdapters::api_calls`] by service), for the Lambda's metrics,
+//! benchmarks and tests.
 
+mod adapters;
 mod cloudwatch;
 mod dynamo;
 mod error;
 mod retry;
 mod sns;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use firebell_core::Timestamp;
-use firebell_core::ports::Clock;
-
+pub use adapters::AwsAdapters;
 pub use aws_config::SdkConfig;
 pub use cloudwatch::{CloudWatchOptions, CloudWatchSource, CloudWatchStats};
 pub use dynamo::{DynamoStats, DynamoStore, create_table_if_missing};
@@ -40,18 +40,4 @@ pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await
-}
-
-/// The wall clock, for production wiring of the adapters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-        Timestamp::new(secs, since.subsec_nanos() as i32).unwrap_or(Timestamp::MAX)
-    }
 }

@@ -14,9 +14,9 @@ use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use common::{eventually, manual_clock, now_secs, sdk_config, unique, unreachable_config};
-use firebell_aws::{CloudWatchOptions, CloudWatchSource, SystemClock};
+use firebell_aws::{CloudWatchOptions, CloudWatchSource};
 use firebell_core::model::{MetricSpec, Stat};
-use firebell_core::ports::{MetricQuery, MetricSeries, MetricsError, MetricsSource};
+use firebell_core::ports::{MetricQuery, MetricSeries, MetricsError, MetricsSource, SystemClock};
 use firebell_core::series::Point;
 
 const METRIC: &str = "Latency";

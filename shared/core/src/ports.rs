@@ -18,6 +18,27 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> Timestamp;
 }
 
+/// The wall clock: the [`Clock`] port's real adapter.
+///
+/// Only binaries (the Lambda's and the CLI's wiring) and adapter tests
+/// construct it, and hand it to the adapters as an `Arc<dyn Clock>`; the
+/// core's logic never calls it (time reaches the core as an argument).
+/// Tests, replays and demos use `firebell_embedded::ManualClock` instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        // A clock before 1970 reads as 1970, one past jiff's range as its
+        // end: never a panic (jiff's `Timestamp::now` panics there).
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+        Timestamp::new(secs, since.subsec_nanos() as i32).unwrap_or(Timestamp::MAX)
+    }
+}
+
 // ---------------------------------------------------------------- metrics
 
 /// One query of a fetch: `id` is unique within the fetch.
@@ -218,4 +239,14 @@ impl NotifyError {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn publish(&self, msg: &Outbound) -> Result<(), NotifyError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_clock_is_recent() {
+        assert!(SystemClock.now().as_second() > 1_700_000_000);
+    }
 }

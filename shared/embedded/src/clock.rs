@@ -1,4 +1,5 @@
-//! Clocks: the real one and a manual one for tests, replays and demos.
+//! A manual clock for tests, replays and demos. (The wall clock is
+//! [`firebell_core::ports::SystemClock`].)
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -7,22 +8,6 @@ use firebell_core::Timestamp;
 use firebell_core::ports::Clock;
 use firebell_core::series::Epoch;
 use jiff::SignedDuration;
-
-/// The system's wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl SystemClock {
-    pub fn new() -> SystemClock {
-        SystemClock
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
 
 /// A clock that only moves when told to. Share it with `Arc<ManualClock>`:
 /// every holder sees [`set`](ManualClock::set) and
@@ -123,10 +108,5 @@ mod tests {
         c.advance(Duration::MAX);
         assert_eq!(c.now(), Timestamp::MAX);
         assert_eq!(ManualClock::at_epoch(i64::MIN).now(), Timestamp::MIN);
-    }
-
-    #[test]
-    fn system_clock_is_recent() {
-        assert!(SystemClock.now().as_second() > 1_700_000_000);
     }
 }

@@ -1,7 +1,8 @@
 //! firebell's embedded (local) mode adapters: everything the engine needs to
 //! run without an AWS account.
 //!
-//! - clocks: [`SystemClock`], [`ManualClock`];
+//! - a clock that moves only when told: [`ManualClock`] (the wall clock is
+//!   [`firebell_core::ports::SystemClock`]);
 //! - state stores: [`MemoryStore`], [`FileStore`], and the [`contract`] suite
 //!   every [`StateStore`](firebell_core::ports::StateStore) must pass
 //!   (see [`store_contract_tests!`]);
@@ -14,7 +15,7 @@ pub mod notify;
 pub mod replay;
 pub mod store;
 
-pub use clock::{ManualClock, SystemClock};
+pub use clock::ManualClock;
 pub use notify::{JsonlNotifier, MemoryNotifier, OpenError, TerminalNotifier};
 pub use replay::{LineProblem, ReplayError, ReplaySeries, ReplaySource};
 pub use store::{FileStore, MAX_ITEM_BYTES, MemoryStore};

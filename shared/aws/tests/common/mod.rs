@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use firebell_aws::{SdkConfig, SystemClock, load_sdk_config};
-use firebell_core::ports::Clock;
+use firebell_aws::{SdkConfig, load_sdk_config};
+use firebell_core::ports::{Clock, SystemClock};
 
 const HOW_TO_RUN: &str = "the firebell-aws integration tests need an AWS wire-protocol emulator. Run them with:\n\n    eval \"$(scripts/emulator.sh start)\"\n    cargo test -p firebell-aws\n    scripts/emulator.sh stop\n\n(or set FIREBELL_AWS_TEST_REAL=1 and AWS credentials to run them against a real AWS account)";
 

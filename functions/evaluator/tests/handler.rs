@@ -1,0 +1,570 @@
+//! The Lambda's handler on the real engine over the in-memory adapters
+//! (replay source, memory store, memory notifier) and a manual clock: the
+//! tick, the stale-tick refusal, the deadline, each status with its
+//! heartbeat, and the exact EMF line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use firebell_core::diag::Diagnostics;
+use firebell_core::ports::{Clock, StoreError};
+use firebell_core::series::Epoch;
+use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySource};
+use firebell_engine::{CycleReport, Engine, EngineError, EngineOptions, Skip};
+use firebell_evaluator::{
+    ApiCalls, Deps, Invocation, Outcome, RunCycle, Settings, Status, TickEvent, emf, handle, invoke,
+};
+use serde_json::{Value, json};
+
+/// 2026-11-23T15:48:00Z, a whole minute.
+const T: Epoch = 1_795_448_880;
+const T_RFC3339: &str = "2026-11-23T15:48:00Z";
+
+const CONFIG: &str = r#"
+rules:
+  - name: ApiErrors
+    metrics:
+      errors: {namespace: Test, metric: Errors, dimensions: {Service: api}, stat: Sum, period: 1m}
+    expression: errors
+    unit: count
+    condition: {op: ">", threshold: 10}
+    for: 0s
+    missing_data: ok
+    labels: {team: api, service: api, severity: page}
+    annotations: {title: API errors}
+receivers:
+  oncall: {topics: ["arn:aws:sns:us-east-1:123456789012:oncall"], send_resolved: true}
+route:
+  receiver: oncall
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1m
+  repeat_interval: 4h
+"#;
+
+/// Errors breaching the threshold for the ten minutes before `T`.
+fn replay() -> ReplaySource {
+    let points: Vec<String> = (1..=10).map(|m| format!("[{},50]", T - 60 * m)).collect();
+    let line = format!(
+        r#"{{"namespace":"Test","metric":"Errors","dimensions":{{"Service":"api"}},"stat":"Sum","period":60,"points":[{}]}}"#,
+        points.join(",")
+    );
+    ReplaySource::parse("errors.jsonl", &line).unwrap()
+}
+
+fn settings() -> Settings {
+    Settings {
+        config_dir: PathBuf::from("/unused"),
+        table: "unused".into(),
+        function_name: "evaluator".into(),
+        safety_margin_ms: 5000,
+        max_tick_age_secs: 60,
+    }
+}
+
+/// The engine, counting its cycles.
+struct Counted {
+    engine: Engine,
+    runs: AtomicUsize,
+}
+
+#[async_trait]
+impl RunCycle for Counted {
+    async fn run_cycle(
+        &self,
+        tick: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        RunCycle::run_cycle(&self.engine, tick, should_stop).await
+    }
+}
+
+/// Counters that move by 1 (CloudWatch), 2 (DynamoDB) and 3 (SNS) at every
+/// read: the handler reads them before and after, so each invocation
+/// reports exactly those calls.
+#[derive(Debug, Default)]
+struct Calls(AtomicU64);
+
+impl ApiCalls for Calls {
+    fn calls(&self) -> BTreeMap<&'static str, u64> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        BTreeMap::from([("CloudWatch", n), ("DynamoDB", 2 * n), ("SNS", 3 * n)])
+    }
+}
+
+struct World {
+    clock: Arc<ManualClock>,
+    notifier: Arc<MemoryNotifier>,
+    cycles: Arc<Counted>,
+    deps: Deps,
+}
+
+impl World {
+    /// The clock at `now`.
+    fn at(now: Epoch) -> World {
+        let mut diags = Diagnostics::new();
+        let config = firebell_engine::config::load_texts(
+            &[("config.yaml".to_string(), CONFIG.to_string())],
+            &mut diags,
+            Vec::new(),
+        );
+        assert!(!diags.has_errors(), "{diags}");
+        let clock = Arc::new(ManualClock::at_epoch(now));
+        let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+        let notifier = Arc::new(MemoryNotifier::new());
+        let engine = Engine::new(
+            Arc::new(config),
+            Arc::new(replay()),
+            store,
+            notifier.clone(),
+            EngineOptions::default(),
+        );
+        let cycles = Arc::new(Counted {
+            engine,
+            runs: AtomicUsize::new(0),
+        });
+        let deps = Deps {
+            settings: settings(),
+            cycle: cycles.clone(),
+            api_calls: Arc::new(Calls::default()),
+            clock: clock.clone(),
+        };
+        World {
+            clock,
+            notifier,
+            cycles,
+            deps,
+        }
+    }
+
+    fn runs(&self) -> usize {
+        self.cycles.runs.load(Ordering::SeqCst)
+    }
+
+    async fn invoke(&self, event: TickEvent, deadline: SystemTime) -> Invocation {
+        invoke(&self.deps, event, deadline).await.unwrap()
+    }
+}
+
+fn scheduled(time: &str) -> TickEvent {
+    TickEvent {
+        scheduled_time: Some(time.to_string()),
+        ..TickEvent::default()
+    }
+}
+
+/// A deadline ten minutes after `T` (Unix time, as Lambda sends it).
+fn far() -> SystemTime {
+    at(T + 600)
+}
+
+fn at(epoch: Epoch) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(epoch).unwrap())
+}
+
+fn emf_of(inv: &Invocation) -> Value {
+    serde_json::from_str(&inv.emf).unwrap()
+}
+
+#[tokio::test]
+async fn the_tick_is_the_schedules_or_the_rules_time_or_now() {
+    let w = World::at(T + 5);
+    let inv = w.invoke(scheduled(T_RFC3339), far()).await;
+    assert_eq!(
+        (inv.outcome.tick, inv.outcome.status),
+        (T, Status::Completed)
+    );
+
+    let w = World::at(T + 5);
+    let rule = TickEvent {
+        time: Some("2026-11-23T15:48:07Z".into()),
+        ..TickEvent::default()
+    };
+    assert_eq!(w.invoke(rule, far()).await.outcome.tick, T);
+
+    // Neither: the clock's minute.
+    let w = World::at(T + 65);
+    let inv = w.invoke(TickEvent::default(), far()).await;
+    assert_eq!(
+        (inv.outcome.tick, inv.outcome.status),
+        (T + 60, Status::Completed)
+    );
+
+    // Not RFC 3339: an error, no cycle and no EMF line.
+    let w = World::at(T + 5);
+    let err = handle(&w.deps, scheduled("yesterday"), far())
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("scheduled time \"yesterday\" is not RFC 3339"),
+        "{err}"
+    );
+    assert_eq!(w.runs(), 0);
+}
+
+#[tokio::test]
+async fn a_stale_tick_is_refused_without_a_cycle_or_a_heartbeat() {
+    // 60 s old: still run.
+    let w = World::at(T + 60);
+    let inv = w.invoke(scheduled(T_RFC3339), far()).await;
+    assert_eq!(inv.outcome.status, Status::Completed);
+    assert_eq!(w.runs(), 1);
+
+    // 61 s old: refused.
+    let w = World::at(T + 61);
+    let inv = w.invoke(scheduled(T_RFC3339), far()).await;
+    assert_eq!(inv.outcome.status, Status::Stale);
+    assert!(inv.outcome.report.is_none());
+    assert!(inv.error.is_none());
+    assert_eq!(w.runs(), 0);
+    assert!(w.notifier.is_empty());
+    let e = emf_of(&inv);
+    assert_eq!(
+        (e["status"].clone(), e["Heartbeat"].clone()),
+        (json!("stale"), json!(0.0))
+    );
+    assert_eq!(e["tick"], T);
+    // The returned JSON, as the Lambda runtime serialises it.
+    assert_eq!(
+        serde_json::to_value(&inv.outcome).unwrap(),
+        json!({"tick": T, "status": "stale", "report": null, "duration_ms": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_deadline_inside_the_safety_margin_stops_the_cycle_early() {
+    // Deadline 5 s from the clock's now, margin 5 s: stop before dispatching.
+    let w = World::at(T + 5);
+    let inv = w.invoke(scheduled(T_RFC3339), at(T + 10)).await;
+    assert_eq!(inv.outcome.status, Status::StoppedEarly);
+    let report = inv.outcome.report.as_ref().unwrap();
+    assert!(report.stopped_early);
+    assert_eq!(report.notifications_sent, 0);
+    assert!(w.notifier.is_empty());
+    let e = emf_of(&inv);
+    assert_eq!(
+        (e["status"].clone(), e["Heartbeat"].clone()),
+        (json!("stopped_early"), json!(0.0))
+    );
+
+    // The tick was not recorded: the next invocation with time to spare
+    // finishes the work.
+    let inv = w.invoke(scheduled(T_RFC3339), at(T + 11)).await;
+    assert_eq!(inv.outcome.status, Status::Completed);
+    assert_eq!(w.notifier.len(), 1);
+    assert_eq!(w.runs(), 2);
+
+    // The clock, not the wall clock, decides: the same deadline is past
+    // once the clock moved on.
+    let w = World::at(T + 5);
+    w.clock.advance_secs(1);
+    let inv = w.invoke(scheduled(T_RFC3339), at(T + 11)).await;
+    assert_eq!(inv.outcome.status, Status::StoppedEarly);
+}
+
+#[tokio::test]
+async fn a_runtime_that_sends_the_timeout_as_deadline_gets_it_counted_from_now() {
+    // `cargo lambda watch` sends 600000 (ms): ten minutes from the clock.
+    let w = World::at(T + 5);
+    let inv = w
+        .invoke(
+            scheduled(T_RFC3339),
+            UNIX_EPOCH + Duration::from_millis(600_000),
+        )
+        .await;
+    assert_eq!(inv.outcome.status, Status::Completed);
+    // Under the margin: stopped.
+    let w = World::at(T + 5);
+    let inv = w
+        .invoke(
+            scheduled(T_RFC3339),
+            UNIX_EPOCH + Duration::from_millis(4_000),
+        )
+        .await;
+    assert_eq!(inv.outcome.status, Status::StoppedEarly);
+}
+
+#[tokio::test]
+async fn a_completed_cycle_beats_and_so_does_the_duplicate_tick() {
+    let w = World::at(T + 5);
+    let inv = w.invoke(scheduled(T_RFC3339), far()).await;
+    assert_eq!(inv.outcome.status, Status::Completed);
+    assert!(inv.error.is_none());
+    let report = inv.outcome.report.as_ref().unwrap();
+    assert_eq!(
+        (
+            report.rules_evaluated,
+            report.instances_evaluated,
+            report.transitions.len(),
+            report.notifications_sent
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(w.notifier.len(), 1);
+    // The whole EMF line: the clock did not move, so the cycle took 0 ms;
+    // the fake counters moved by 1, 2, 3.
+    assert_eq!(
+        emf_of(&inv),
+        json!({
+            "_aws": {
+                "Timestamp": (T + 5) * 1000,
+                "CloudWatchMetrics": [{
+                    "Namespace": "Firebell",
+                    "Dimensions": [["Function"]],
+                    "Metrics": [
+                        {"Name": "Heartbeat", "Unit": "Count"},
+                        {"Name": "CycleDuration", "Unit": "Milliseconds"},
+                        {"Name": "RulesEvaluated", "Unit": "Count"},
+                        {"Name": "InstancesEvaluated", "Unit": "Count"},
+                        {"Name": "Transitions", "Unit": "Count"},
+                        {"Name": "NotificationsSent", "Unit": "Count"},
+                        {"Name": "PublishFailures", "Unit": "Count"},
+                        {"Name": "Errors", "Unit": "Count"},
+                        {"Name": "CloudWatchCalls", "Unit": "Count"},
+                        {"Name": "DynamoDBCalls", "Unit": "Count"},
+                        {"Name": "SNSCalls", "Unit": "Count"},
+                    ],
+                }],
+            },
+            "Function": "evaluator",
+            "tick": T,
+            "status": "completed",
+            "Heartbeat": 1.0,
+            "CycleDuration": 0.0,
+            "RulesEvaluated": 1.0,
+            "InstancesEvaluated": 1.0,
+            "Transitions": 1.0,
+            "NotificationsSent": 1.0,
+            "PublishFailures": 0.0,
+            "Errors": 0.0,
+            "CloudWatchCalls": 1.0,
+            "DynamoDBCalls": 2.0,
+            "SNSCalls": 3.0,
+        })
+    );
+
+    // The same tick again (a re-delivered schedule): skipped, still a beat.
+    w.clock.advance_secs(10);
+    let inv = w.invoke(scheduled(T_RFC3339), far()).await;
+    assert_eq!(inv.outcome.status, Status::Duplicate);
+    assert_eq!(
+        inv.outcome.report.as_ref().unwrap().skipped,
+        Some(Skip::Duplicate)
+    );
+    assert_eq!(w.notifier.len(), 1);
+    let e = emf_of(&inv);
+    assert_eq!(
+        (e["status"].clone(), e["Heartbeat"].clone()),
+        (json!("duplicate"), json!(1.0))
+    );
+    assert_eq!(e["NotificationsSent"], 0.0);
+    assert_eq!(e["_aws"]["Timestamp"], (T + 15) * 1000);
+}
+
+/// A cycle that finds the lease held.
+struct Overlapping;
+
+#[async_trait]
+impl RunCycle for Overlapping {
+    async fn run_cycle(
+        &self,
+        tick: Epoch,
+        _should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        Ok(CycleReport {
+            tick,
+            skipped: Some(Skip::Overlap),
+            ..CycleReport::default()
+        })
+    }
+}
+
+/// A cycle whose store is down.
+struct Failing;
+
+#[async_trait]
+impl RunCycle for Failing {
+    async fn run_cycle(
+        &self,
+        _tick: Epoch,
+        _should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        Err(EngineError::Store(StoreError::Unavailable("down".into())))
+    }
+}
+
+fn deps_with(cycle: Arc<dyn RunCycle>, now: Epoch) -> Deps {
+    Deps {
+        settings: settings(),
+        cycle,
+        api_calls: Arc::new(Calls::default()),
+        clock: Arc::new(ManualClock::at_epoch(now)),
+    }
+}
+
+#[tokio::test]
+async fn an_overlap_beats_and_a_failure_does_not() {
+    let deps = deps_with(Arc::new(Overlapping), T + 5);
+    let inv = invoke(&deps, scheduled(T_RFC3339), far()).await.unwrap();
+    assert_eq!(inv.outcome.status, Status::Overlap);
+    let e = emf_of(&inv);
+    assert_eq!(
+        (e["status"].clone(), e["Heartbeat"].clone()),
+        (json!("overlap"), json!(1.0))
+    );
+    assert_eq!(
+        handle(&deps, scheduled(T_RFC3339), far())
+            .await
+            .unwrap()
+            .status,
+        Status::Overlap
+    );
+
+    let deps = deps_with(Arc::new(Failing), T + 5);
+    let inv = invoke(&deps, scheduled(T_RFC3339), far()).await.unwrap();
+    assert_eq!(inv.outcome.status, Status::Failed);
+    assert!(inv.outcome.report.is_none());
+    let e = emf_of(&inv);
+    assert_eq!(
+        (
+            e["status"].clone(),
+            e["Heartbeat"].clone(),
+            e["Errors"].clone()
+        ),
+        (json!("failed"), json!(0.0), json!(1.0))
+    );
+    assert_eq!(e["CloudWatchCalls"], 1.0);
+    assert_eq!(
+        inv.into_result().unwrap_err(),
+        format!("cycle {T} failed: store unavailable: down")
+    );
+    assert_eq!(
+        handle(&deps, scheduled(T_RFC3339), far())
+            .await
+            .unwrap_err(),
+        format!("cycle {T} failed: store unavailable: down")
+    );
+}
+
+#[test]
+fn statuses_serialise_as_before() {
+    let all = [
+        (Status::Completed, "completed", true),
+        (Status::StoppedEarly, "stopped_early", false),
+        (Status::Duplicate, "duplicate", true),
+        (Status::Overlap, "overlap", true),
+        (Status::Stale, "stale", false),
+        (Status::Failed, "failed", false),
+    ];
+    for (status, text, beats) in all {
+        assert_eq!(serde_json::to_value(status).unwrap(), json!(text));
+        assert_eq!(
+            (status.as_str(), status.to_string()),
+            (text, text.to_string())
+        );
+        assert_eq!(status.heartbeat(), beats, "{status}");
+    }
+}
+
+#[test]
+fn the_emf_line_is_a_function_of_settings_outcome_calls_and_time() {
+    let report = CycleReport {
+        tick: T,
+        rules_evaluated: 7,
+        instances_evaluated: 40,
+        notifications_sent: 2,
+        publish_failures: 1,
+        stopped_early: true,
+        ..CycleReport::default()
+    };
+    let outcome = Outcome {
+        tick: T,
+        status: Status::StoppedEarly,
+        report: Some(report),
+        duration_ms: 1234,
+    };
+    let calls = BTreeMap::from([("CloudWatch", 4), ("DynamoDB", 9), ("SNS", 2)]);
+    let line = emf(&settings(), &outcome, &calls, 1_795_448_890_000);
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let names: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Heartbeat",
+            "CycleDuration",
+            "RulesEvaluated",
+            "InstancesEvaluated",
+            "Transitions",
+            "NotificationsSent",
+            "PublishFailures",
+            "Errors",
+            "CloudWatchCalls",
+            "DynamoDBCalls",
+            "SNSCalls"
+        ]
+    );
+    let mut figures = v.as_object().unwrap().clone();
+    figures.remove("_aws");
+    assert_eq!(
+        Value::Object(figures),
+        json!({
+            "Function": "evaluator",
+            "tick": T,
+            "status": "stopped_early",
+            "Heartbeat": 0.0,
+            "CycleDuration": 1234.0,
+            "RulesEvaluated": 7.0,
+            "InstancesEvaluated": 40.0,
+            "Transitions": 0.0,
+            "NotificationsSent": 2.0,
+            "PublishFailures": 1.0,
+            "Errors": 0.0,
+            "CloudWatchCalls": 4.0,
+            "DynamoDBCalls": 9.0,
+            "SNSCalls": 2.0,
+        })
+    );
+    assert_eq!(v["_aws"]["Timestamp"], 1_795_448_890_000_i64);
+    assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Firebell");
+    assert_eq!(
+        v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Function"]])
+    );
+    assert!(
+        v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["Unit"]
+                == if m["Name"] == "CycleDuration" {
+                    "Milliseconds"
+                } else {
+                    "Count"
+                })
+    );
+
+    // Without a report (a stale tick), every cycle figure is 0.
+    let stale = Outcome {
+        tick: T - 3600,
+        status: Status::Stale,
+        report: None,
+        duration_ms: 0,
+    };
+    let v: Value = serde_json::from_str(&emf(&settings(), &stale, &BTreeMap::new(), 0)).unwrap();
+    assert_eq!(v["Heartbeat"], 0.0);
+    assert_eq!(v["RulesEvaluated"], 0.0);
+    assert_eq!(v["Errors"], 0.0);
+    assert_eq!(v["status"], "stale");
+}
