@@ -171,17 +171,6 @@ fn describe(t: &Transition, config: &firebell_engine::Config) -> (String, String
     (word.to_string(), detail)
 }
 
-fn event_time(e: &Event) -> Epoch {
-    match *e {
-        Event::Pending { at }
-        | Event::PendingCleared { at }
-        | Event::Fired { at, .. }
-        | Event::Resolved { at, .. }
-        | Event::NoDataStarted { at }
-        | Event::NoDataEnded { at } => at,
-    }
-}
-
 pub fn main(args: &Args) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -219,7 +208,7 @@ pub fn main(args: &Args) -> Result<ExitCode> {
             let (word, detail) = describe(t, &config);
             println!(
                 "  {}  {:<24} {:<9} {}",
-                hhmm(event_time(&t.event)),
+                hhmm(t.event.at()),
                 t.rule,
                 word,
                 detail
@@ -257,13 +246,13 @@ fn summary(outcome: &Outcome, config: &firebell_engine::Config, took: std::time:
         let fired = outcome.transitions.iter().any(|(_, t)| {
             t.rule == ep.rule
                 && matches!(t.event, Event::Fired { .. } | Event::NoDataStarted { .. })
-                && (from..=to).contains(&event_time(&t.event))
+                && (from..=to).contains(&t.event.at())
         });
         let evidence: Vec<String> = outcome
             .transitions
             .iter()
-            .filter(|(_, t)| t.rule == ep.rule && (from..=to).contains(&event_time(&t.event)))
-            .map(|(_, t)| format!("{} {}", describe(t, config).0, hhmm(event_time(&t.event))))
+            .filter(|(_, t)| t.rule == ep.rule && (from..=to).contains(&t.event.at()))
+            .map(|(_, t)| format!("{} {}", describe(t, config).0, hhmm(t.event.at())))
             .collect();
         let mark = if fired {
             ok = false;

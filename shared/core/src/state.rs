@@ -83,6 +83,20 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The time of the datapoint that caused the event.
+    pub fn at(&self) -> Epoch {
+        match *self {
+            Event::Pending { at }
+            | Event::PendingCleared { at }
+            | Event::Fired { at, .. }
+            | Event::Resolved { at, .. }
+            | Event::NoDataStarted { at }
+            | Event::NoDataEnded { at } => at,
+        }
+    }
+}
+
 /// Everything remembered about one alert instance between cycles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct InstanceState {

@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use firebell_core::alert::AlertStatus;
 use firebell_core::model::Labels;
 use firebell_core::ports::{Clock, MetricQuery, MetricsError, MetricsSource, Outbound};
 use firebell_core::series::{Epoch, Point};
@@ -31,6 +32,7 @@ use serde_json::{Value, json};
 
 use firebell_engine::Config;
 use firebell_engine::{CycleError, CycleReport, Engine, EngineError, EngineOptions, Transition};
+use firebell_notify::Delivered;
 
 /// One cycle per minute, as the scheduled Lambda runs.
 pub const DEFAULT_STEP: i64 = 60;
@@ -159,7 +161,11 @@ pub struct Simulation {
     pub step: i64,
     pub cycles: usize,
     pub transitions: Vec<(Epoch, Transition)>,
+    /// Every message published, with the cycle that published it.
     pub messages: Vec<(Epoch, Outbound)>,
+    /// Every notification delivered (one per group and receiver, whatever
+    /// the number of topics), as the engine reported it.
+    pub notifications: Vec<Notification>,
     /// Problems that did not stop a cycle (fetch failures, ...).
     pub errors: Vec<(Epoch, Arc<CycleError>)>,
 }
@@ -185,6 +191,8 @@ pub async fn simulate(
         on_cycle(&cycle);
         out.cycles += 1;
         let SimCycle { report, sent, .. } = cycle;
+        out.notifications
+            .extend(report.delivered.iter().map(|d| Notification::of(now, d)));
         out.errors
             .extend(report.errors.into_iter().map(|e| (now, Arc::new(e))));
         out.transitions
@@ -196,11 +204,14 @@ pub async fn simulate(
 
 // ------------------------------------------------------------ notifications
 
-/// One alert of a notification, from the message's JSON payload.
+/// The severity label value of a page.
+pub const PAGE_SEVERITY: &str = "page";
+
+/// One alert of a notification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotifiedAlert {
     pub alertname: String,
-    pub status: String,
+    pub status: AlertStatus,
     pub labels: Labels,
     pub value: Option<f64>,
 }
@@ -214,21 +225,59 @@ pub struct Notification {
     pub receiver: String,
     pub destinations: Vec<String>,
     pub group_key: String,
-    /// `firing` or `resolved` (the group's status).
-    pub status: String,
+    /// The group's status: firing if any alert in it fires.
+    pub status: AlertStatus,
     /// The first alert's name.
     pub alertname: String,
+    /// The first alert's `severity` label (or the group's).
     pub severity: Option<String>,
     pub subject: String,
     pub group_labels: Labels,
-    /// The alerts the message lists, firing first.
+    /// The alerts it lists, firing first.
     pub alerts: Vec<NotifiedAlert>,
 }
 
 impl Notification {
-    /// A firing notification of severity `page`.
+    /// The notification the engine delivered in the cycle at `at`.
+    pub fn of(at: Epoch, d: &Delivered) -> Notification {
+        let n = &d.notification;
+        let alerts: Vec<NotifiedAlert> = n
+            .firing
+            .iter()
+            .chain(&n.resolved)
+            .map(|a| NotifiedAlert {
+                alertname: a.name().to_string(),
+                status: a.status,
+                labels: a.labels.clone(),
+                value: a.value.filter(|v| v.is_finite()),
+            })
+            .collect();
+        let first = alerts.first();
+        Notification {
+            at,
+            receiver: n.receiver.clone(),
+            destinations: d.messages.iter().map(|m| m.destination.clone()).collect(),
+            group_key: n.group_key.clone(),
+            status: n.status,
+            alertname: first.map(|a| a.alertname.clone()).unwrap_or_default(),
+            severity: first
+                .and_then(|a| a.labels.get("severity"))
+                .or_else(|| n.group_labels.get("severity"))
+                .filter(|s| !s.is_empty())
+                .cloned(),
+            subject: d
+                .messages
+                .first()
+                .map(|m| m.subject.clone())
+                .unwrap_or_default(),
+            group_labels: n.group_labels.clone(),
+            alerts,
+        }
+    }
+
+    /// A firing notification of severity [`PAGE_SEVERITY`].
     pub fn is_page(&self) -> bool {
-        self.status == "firing" && self.severity.as_deref() == Some("page")
+        self.status == AlertStatus::Firing && self.severity.as_deref() == Some(PAGE_SEVERITY)
     }
 
     /// The first alert's labels.
@@ -254,7 +303,7 @@ impl Notification {
         json!({
             "at": rfc3339(self.at),
             "receiver": self.receiver,
-            "status": self.status,
+            "status": self.status.as_str(),
             "alertname": self.alertname,
             "labels": self.labels(),
             "value": self.value(),
@@ -264,7 +313,7 @@ impl Notification {
             "destinations": self.destinations,
             "alerts": self.alerts.iter().map(|a| json!({
                 "alertname": a.alertname,
-                "status": a.status,
+                "status": a.status.as_str(),
                 "labels": a.labels,
                 "value": a.value,
             })).collect::<Vec<_>>(),
@@ -274,11 +323,11 @@ impl Notification {
     /// What identifies a notification across two backtests of the same
     /// history: when, to whom, which group and status (not the subject,
     /// which shows thresholds a config change may alter).
-    fn key(&self) -> (Epoch, &str, &str, &str, &Labels) {
+    fn key(&self) -> (Epoch, &str, &'static str, &str, &Labels) {
         (
             self.at,
             &self.receiver,
-            &self.status,
+            self.status.as_str(),
             &self.alertname,
             &self.group_labels,
         )
@@ -286,92 +335,6 @@ impl Notification {
 }
 
 pub use firebell_core::text::rfc3339;
-
-fn string_map(v: Option<&Value>) -> Labels {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn notification_of(at: Epoch, m: &Outbound) -> Notification {
-    let payload: Option<Value> = m
-        .bodies
-        .get("sqs")
-        .and_then(|b| serde_json::from_str(b).ok());
-    let alerts: Vec<NotifiedAlert> = payload
-        .as_ref()
-        .and_then(|p| p.get("alerts"))
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|a| NotifiedAlert {
-                    alertname: a
-                        .get("alertname")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    status: a
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    labels: string_map(a.get("labels")),
-                    value: a.get("value").and_then(Value::as_f64),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let attr = |k: &str| m.attributes.get(k).cloned();
-    Notification {
-        at,
-        receiver: m.receiver.clone(),
-        destinations: vec![m.destination.clone()],
-        group_key: m.group_key.clone(),
-        status: attr("status")
-            .or_else(|| {
-                payload
-                    .as_ref()
-                    .and_then(|p| p.get("status"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_default(),
-        alertname: attr("alertname")
-            .or_else(|| alerts.first().map(|a| a.alertname.clone()))
-            .unwrap_or_default(),
-        severity: attr("severity"),
-        subject: m.subject.clone(),
-        group_labels: string_map(payload.as_ref().and_then(|p| p.get("group_labels"))),
-        alerts,
-    }
-}
-
-/// The notifications of published messages: the messages of one
-/// notification to each topic of its receiver (same cycle, receiver, group
-/// and subject, published one after the other) become one notification.
-pub fn notifications(messages: &[(Epoch, Outbound)]) -> Vec<Notification> {
-    let mut out: Vec<Notification> = Vec::new();
-    let mut last: Option<(Epoch, &Outbound)> = None;
-    for (at, m) in messages {
-        if let Some((lat, lm)) = last
-            && lat == *at
-            && lm.receiver == m.receiver
-            && lm.group_key == m.group_key
-            && lm.subject == m.subject
-            && let Some(n) = out.last_mut()
-        {
-            n.destinations.push(m.destination.clone());
-            continue;
-        }
-        out.push(notification_of(*at, m));
-        last = Some((*at, m));
-    }
-    out
-}
 
 // ------------------------------------------------------------------ analysis
 
@@ -464,21 +427,9 @@ impl BacktestReport {
     }
 }
 
-/// The time of the datapoint that caused an event.
-pub fn event_time(e: &Event) -> Epoch {
-    match *e {
-        Event::Pending { at }
-        | Event::PendingCleared { at }
-        | Event::Fired { at, .. }
-        | Event::Resolved { at, .. }
-        | Event::NoDataStarted { at }
-        | Event::NoDataEnded { at } => at,
-    }
-}
-
 /// Counts, flaps, time firing and the timeline of a simulation.
 pub fn analyze(config: &Config, sim: &Simulation) -> BacktestReport {
-    let notifications = notifications(&sim.messages);
+    let notifications = sim.notifications.clone();
     let mut rules: Vec<RuleStats> = config
         .rules
         .rules
@@ -535,7 +486,7 @@ pub fn analyze(config: &Config, sim: &Simulation) -> BacktestReport {
             Event::Pending { .. } | Event::PendingCleared { .. }
         ) {
             timeline.push(TimelineEntry::Transition {
-                at: event_time(&t.event),
+                at: t.event.at(),
                 transition: t.clone(),
             });
         }
@@ -558,7 +509,7 @@ pub fn analyze(config: &Config, sim: &Simulation) -> BacktestReport {
         if n.is_page() {
             r.pages += 1;
         }
-        if n.status == "firing" {
+        if n.status == AlertStatus::Firing {
             r.firing += 1;
         } else {
             r.resolved += 1;
@@ -879,7 +830,7 @@ route:
         let firing: Vec<&Notification> = report
             .notifications
             .iter()
-            .filter(|n| n.status == "firing")
+            .filter(|n| n.status == AlertStatus::Firing)
             .collect();
         assert_eq!(
             firing[0].at,

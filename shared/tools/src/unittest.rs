@@ -70,7 +70,7 @@ use firebell_core::state::Status;
 use firebell_embedded::{ReplaySeries, ReplaySource};
 use marked_yaml::Node;
 
-use crate::backtest::{Notification, Simulator, notifications};
+use crate::backtest::{Notification, Simulator};
 use firebell_engine::Config;
 use firebell_engine::config::TEST_FILE_MARKER;
 use firebell_engine::keys::{self, StoredState};
@@ -1161,7 +1161,7 @@ async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>) -> GroupRe
         errors: Vec::new(),
     };
     let mut alert_checks: Vec<Option<CheckResult>> = vec![None; g.alert_rule_tests.len()];
-    let mut messages = Vec::new();
+    let mut sent = Vec::new();
     let mut failure: Option<String> = None;
     let mut k = 1;
     while k * step <= end {
@@ -1173,7 +1173,7 @@ async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>) -> GroupRe
                         .errors
                         .push(format!("cycle at {}: {e}", fmt_secs(k * step)));
                 }
-                messages.extend(c.sent.into_iter().map(|m| (now, m)));
+                sent.extend(c.report.delivered.iter().map(|d| Notification::of(now, d)));
                 c.report.views
             }
             Err(e) => {
@@ -1201,7 +1201,6 @@ async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>) -> GroupRe
                 .unwrap_or_else(|| failed_check(t.pos, alert_title(t), &why)),
         );
     }
-    let sent = notifications(&messages);
     for t in &g.notification_tests {
         let got: Vec<&Notification> = sent.iter().filter(|n| n.at <= g.start + t.until).collect();
         result.checks.push(check_notifications(t, g.start, &got));
@@ -1402,7 +1401,7 @@ fn got_line(n: &Notification, start: Epoch) -> String {
         "at {:<6} {}  {}  {}  subject {:?}",
         fmt_secs(n.at - start),
         n.receiver,
-        n.status,
+        n.status.as_str(),
         n.alertname,
         n.subject
     )
@@ -1411,7 +1410,7 @@ fn got_line(n: &Notification, start: Epoch) -> String {
 fn check_notifications(t: &NotificationTest, start: Epoch, got: &[&Notification]) -> CheckResult {
     let matches = |e: &ExpNotification, n: &Notification| {
         e.receiver == n.receiver
-            && e.status.is_none_or(|s| s.as_str() == n.status)
+            && e.status.is_none_or(|s| s == n.status)
             && e.alertname.as_ref().is_none_or(|(a, _)| *a == n.alertname)
             && e.subject
                 .as_ref()

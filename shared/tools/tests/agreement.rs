@@ -149,8 +149,7 @@ async fn run_engine(config: Arc<Config>) -> Vec<Minute> {
             };
             let alert = judge::current_alert(rule, &v.labels, &v.state, v.value, &rule.annotations)
                 .expect("an alert");
-            let summary =
-                firebell_notify::render_annotation(&rule.annotations["summary"], &alert);
+            let summary = firebell_notify::render_annotation(&rule.annotations["summary"], &alert);
             let mut labels = v.labels.clone();
             labels.remove("alertname");
             minute.alerts.push((status.to_string(), labels, summary));

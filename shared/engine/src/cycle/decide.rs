@@ -142,16 +142,24 @@ pub(super) async fn deliver<W: StateStore + Notifier>(
     now: Epoch,
     report: &mut CycleReport,
 ) -> Result<(), EngineError> {
-    let delivered =
-        firebell_notify::deliver(writer, writer, &firebell_notify::render, &config.notify, now)
-            .await?;
+    let delivered = firebell_notify::deliver(
+        writer,
+        writer,
+        &firebell_notify::render,
+        &config.notify,
+        now,
+    )
+    .await?;
     report.notifications_sent += delivered.notifications_sent;
     report.messages_published += delivered.messages_published;
     report.publish_failures += delivered.failures;
     report.published.extend(delivered.published);
     report.delivered.extend(delivered.delivered);
-    report
-        .errors
-        .extend(delivered.render_failures.into_iter().map(CycleError::Render));
+    report.errors.extend(
+        delivered
+            .render_failures
+            .into_iter()
+            .map(CycleError::Render),
+    );
     Ok(())
 }
