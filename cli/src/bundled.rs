@@ -36,7 +36,7 @@ pub fn example_config() -> Result<Config> {
         .map(|(n, t)| (n.to_string(), t.to_string()))
         .collect();
     let mut diags = Diagnostics::new();
-    let config = firebell_engine::config::load_texts(&texts, &mut diags, Vec::new());
+    let config = firebell_engine::load_texts(&texts, &mut diags, Vec::new());
     if diags.has_errors() {
         return Err(anyhow!("bundled example config is invalid:\n{diags}"));
     }

@@ -29,7 +29,7 @@ fn expand(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
             out.push(p.clone());
             continue;
         }
-        match firebell_engine::config::config_files(p) {
+        match firebell_engine::config_files(p) {
             Ok(files) => {
                 out.extend(files.into_iter().filter(|f| {
                     std::fs::read_to_string(f).is_ok_and(|t| unittest::is_test_file(&t))

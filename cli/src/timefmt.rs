@@ -10,12 +10,7 @@ pub fn hhmm(t: Epoch) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// `2026-11-23T15:42:00Z`.
-pub fn rfc3339(t: Epoch) -> String {
-    Timestamp::from_second(t)
-        .map(|ts| ts.to_string())
-        .unwrap_or_else(|_| t.to_string())
-}
+pub use firebell_core::text::rfc3339;
 
 /// Parses an RFC 3339 time (`2026-11-23T15:42:00Z`).
 pub fn parse(s: &str) -> anyhow::Result<Epoch> {

@@ -228,7 +228,7 @@ async fn setup(aws: &Aws, tick: i64) -> anyhow::Result<Bench> {
     );
 
     let mut diags = Diagnostics::new();
-    let config = firebell_engine::config::load_texts(
+    let config = firebell_engine::load_texts(
         &[("bench.yaml".to_string(), config_text(&ns, &topic))],
         &mut diags,
         Vec::new(),

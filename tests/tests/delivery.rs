@@ -159,7 +159,7 @@ impl World {
         aws.put_metric_data(&ns, &data).await.expect("put data");
 
         let mut diags = Diagnostics::new();
-        let config = firebell_engine::config::load_texts(
+        let config = firebell_engine::load_texts(
             &[("delivery.yaml".to_string(), config_text(&ns, &topics))],
             &mut diags,
             Vec::new(),

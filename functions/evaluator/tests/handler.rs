@@ -110,7 +110,7 @@ impl World {
     /// The clock at `now`.
     fn at(now: Epoch) -> World {
         let mut diags = Diagnostics::new();
-        let config = firebell_engine::config::load_texts(
+        let config = firebell_engine::load_texts(
             &[("config.yaml".to_string(), CONFIG.to_string())],
             &mut diags,
             Vec::new(),

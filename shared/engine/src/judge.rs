@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use firebell_core::alert::{Alert, AlertStatus, fingerprint};
+use firebell_core::alert::{Alert, AlertStatus, fingerprint, nodata_labels};
 use firebell_core::expr::EvalError;
 use firebell_core::model::{Labels, Rule};
 use firebell_core::series::{Epoch, Grid, Series, window_at_least};
@@ -171,13 +171,6 @@ fn makes_alert(ev: &Event) -> bool {
 /// Whether an instance currently counts as firing (for reports and tools).
 pub fn is_firing(st: &InstanceState) -> bool {
     matches!(st.status, Status::Firing | Status::NoData)
-}
-
-/// The labels of an instance's NoData alert.
-pub fn nodata_labels(labels: &Labels) -> Labels {
-    let mut l = labels.clone();
-    l.insert("alertstate".to_string(), "nodata".to_string());
-    l
 }
 
 /// The alert records the judgement's events make visible to the pipeline,

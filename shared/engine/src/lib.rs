@@ -9,13 +9,13 @@
 //! * [`judge`]: the pure judgement of one instance, shared by every path.
 //! * [`keys`]: the store layout and its records.
 
-pub mod config;
-pub mod cycle;
+mod config;
+mod cycle;
 mod error;
 pub mod judge;
 pub mod keys;
 
-pub use config::{Config, load};
+pub use config::{Config, TEST_FILE_MARKER, config_files, load, load_texts};
 pub use cycle::{
     CycleReport, Engine, EngineOptions, Instance, InstanceView, Skip, TICK_SECS, Transition,
     rule_labels,

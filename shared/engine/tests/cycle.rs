@@ -31,7 +31,7 @@ route:
 
 fn config(text: &str) -> Arc<Config> {
     let mut diags = Diagnostics::new();
-    let c = firebell_engine::config::load_texts(
+    let c = firebell_engine::load_texts(
         &[("test.yaml".to_string(), text.to_string())],
         &mut diags,
         Vec::new(),

@@ -68,7 +68,7 @@ fn replay() -> ReplaySource {
 #[tokio::test]
 async fn fast_burn_pages_with_the_budget_left() {
     let mut diags = Diagnostics::new();
-    let config = firebell_engine::config::load_texts(
+    let config = firebell_engine::load_texts(
         &[("slo.yaml".to_string(), CONFIG.to_string())],
         &mut diags,
         vec![PathBuf::from("slo.yaml")],

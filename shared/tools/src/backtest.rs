@@ -752,7 +752,7 @@ route:
 
     fn config(text: &str) -> Arc<Config> {
         let mut diags = firebell_core::diag::Diagnostics::new();
-        let c = firebell_engine::config::load_texts(
+        let c = firebell_engine::load_texts(
             &[("c.yaml".to_string(), text.to_string())],
             &mut diags,
             Vec::new(),

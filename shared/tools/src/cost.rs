@@ -450,7 +450,7 @@ mod tests {
 
     fn config(text: &str) -> Config {
         let mut diags = Diagnostics::new();
-        let c = firebell_engine::config::load_texts(
+        let c = firebell_engine::load_texts(
             &[("c.yaml".to_string(), text.to_string())],
             &mut diags,
             Vec::new(),

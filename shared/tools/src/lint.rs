@@ -269,7 +269,7 @@ route:
             .map(|(n, t)| (n.to_string(), t.to_string()))
             .collect();
         let mut diags = Diagnostics::new();
-        let config = firebell_engine::config::load_texts(&texts, &mut diags, Vec::new());
+        let config = firebell_engine::load_texts(&texts, &mut diags, Vec::new());
         assert!(!diags.has_errors(), "{diags}");
         lint(&config).list.iter().map(|d| d.to_string()).collect()
     }

@@ -5,7 +5,7 @@
 //! what the test expects.
 //!
 //! A test file is YAML whose top level has `tests:` (the config loader skips
-//! such files, see [`firebell_engine::config::TEST_FILE_MARKER`]); `examples/tests/`
+//! such files, see [`firebell_engine::TEST_FILE_MARKER`]); `examples/tests/`
 //! documents the format with commented examples. In short:
 //!
 //! ```yaml
@@ -72,7 +72,7 @@ use marked_yaml::Node;
 
 use crate::backtest::{Notification, Simulator};
 use firebell_engine::Config;
-use firebell_engine::config::TEST_FILE_MARKER;
+use firebell_engine::TEST_FILE_MARKER;
 use firebell_engine::keys::{self, StoredState};
 use firebell_engine::{InstanceView, judge};
 
@@ -148,7 +148,7 @@ impl ExpStatus {
         match self {
             ExpStatus::Pending => "pending",
             ExpStatus::Firing => "firing",
-            ExpStatus::NoData => "nodata",
+            ExpStatus::NoData => firebell_core::alert::NODATA,
         }
     }
 
@@ -673,7 +673,7 @@ fn decode_exp_alert(d: &mut Decoder<'_>, node: &Node) -> Option<ExpAlert> {
         Some(n) => {
             let m = d.string_map(n, "exp_labels");
             let mut good = true;
-            for k in ["alertname", "alertstate"] {
+            for k in ["alertname", firebell_core::alert::ALERTSTATE_LABEL] {
                 if m.contains_key(k) {
                     d.error(
                         n,
@@ -784,7 +784,7 @@ pub fn load_config(tf: &TestFile, diags: &mut Diagnostics) -> Option<Arc<Config>
     let mut files = Vec::new();
     let mut local = Diagnostics::new();
     for path in &tf.config {
-        match firebell_engine::config::config_files(path) {
+        match firebell_engine::config_files(path) {
             Ok(list) => {
                 for p in list {
                     match std::fs::read_to_string(&p) {
@@ -806,7 +806,7 @@ pub fn load_config(tf: &TestFile, diags: &mut Diagnostics) -> Option<Arc<Config>
             ),
         }
     }
-    let mut config = firebell_engine::config::load_texts(&texts, &mut local, files);
+    let mut config = firebell_engine::load_texts(&texts, &mut local, files);
     let shown: Vec<String> = tf.config.iter().map(|p| p.display().to_string()).collect();
     if local.has_errors() {
         let n = local.errors().count();
@@ -1598,7 +1598,7 @@ tests:
           - {receiver: a, status: firing, at: 3m, subject: "[FIRING] a has 9 errors"}
 "#;
         let mut diags = Diagnostics::new();
-        let config = firebell_engine::config::load_texts(
+        let config = firebell_engine::load_texts(
             &[("c.yaml".to_string(), WILDCARD.to_string())],
             &mut diags,
             Vec::new(),

@@ -97,7 +97,7 @@ async fn resolve_orphan(
         }),
     }
     let mut base = a.labels.clone();
-    base.remove("alertstate");
+    base.remove(firebell_core::alert::ALERTSTATE_LABEL);
     if writer
         .delete(&keys::state(a.name(), &fingerprint(&base)), Expect::Any)
         .await

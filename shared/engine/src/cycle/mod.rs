@@ -502,7 +502,7 @@ impl Engine {
         evaluated.fresh.insert(fingerprint(&inst.labels), fresh);
         evaluated
             .fresh
-            .insert(fingerprint(&judge::nodata_labels(&inst.labels)), nodata);
+            .insert(fingerprint(&firebell_core::alert::nodata_labels(&inst.labels)), nodata);
         if self.opts.record_views {
             report.views.push(InstanceView {
                 rule: rule.name.clone(),

@@ -12,7 +12,7 @@ use firebell_core::series::{Epoch, Grid, Series, align};
 
 use super::{CycleReport, TICK_SECS};
 use crate::error::CycleError;
-use crate::judge::nodata_labels;
+use firebell_core::alert::nodata_labels;
 
 /// One alert instance of a rule: its labels and concrete metric queries.
 #[derive(Debug, Clone)]
