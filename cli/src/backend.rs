@@ -15,7 +15,7 @@ use firebell_embedded::FileStore;
 
 /// Which adapters a command uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// Local: on-disk store (and, for `run`, a replay file and the terminal).
     #[default]
     Embedded,
@@ -24,11 +24,11 @@ pub enum Backend {
 }
 
 /// The environment variable naming the DynamoDB table (as in the Lambda).
-pub const TABLE_ENV: &str = "FIREBELL_TABLE";
+pub(crate) const TABLE_ENV: &str = "FIREBELL_TABLE";
 
 /// Where state lives. Embedded (on-disk) by default.
 #[derive(Debug, Clone, clap::Args)]
-pub struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// `embedded`: on-disk state (--state); `aws`: DynamoDB (--table), CloudWatch, SNS.
     #[arg(long, value_enum, default_value_t = Backend::Embedded)]
     pub backend: Backend,
@@ -42,7 +42,7 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     /// Rejects flags that belong to the other backend; the aws backend needs a table.
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         match self.backend {
             Backend::Embedded if self.table.is_some() => {
                 bail!(
@@ -60,12 +60,12 @@ impl StoreArgs {
     }
 
     /// The on-disk state directory (embedded backend).
-    pub fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.state.clone().unwrap_or_else(crate::default_state_dir)
     }
 
     /// The DynamoDB table: `--table`, else `FIREBELL_TABLE`.
-    pub fn table_name(&self) -> Result<String> {
+    pub(crate) fn table_name(&self) -> Result<String> {
         self.table
             .clone()
             .or_else(|| std::env::var(TABLE_ENV).ok())
@@ -76,7 +76,7 @@ impl StoreArgs {
     }
 
     /// The configured store, on the wall clock.
-    pub async fn open(&self) -> Result<Arc<dyn StateStore>> {
+    pub(crate) async fn open(&self) -> Result<Arc<dyn StateStore>> {
         self.check()?;
         match self.backend {
             Backend::Embedded => {

@@ -27,13 +27,13 @@ use crate::bundled;
 use crate::timefmt::{parse, rfc3339, span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Config file or directory.
     #[arg(long, short)]
     pub config: PathBuf,
@@ -115,7 +115,7 @@ fn replay(source: ReplaySource, name: String) -> (History, Option<(Epoch, Epoch)
     )
 }
 
-pub fn main(args: &Args) -> Result<ExitCode> {
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let a = match load_config(&args.config) {
         Ok(c) => Arc::new(c),
         Err(code) => return Ok(code),

@@ -6,7 +6,7 @@ use firebell_core::diag::Diagnostics;
 use firebell_engine::Config;
 
 /// `(path as shown in messages, text)` of every bundled example config file.
-pub const EXAMPLE_FILES: &[(&str, &str)] = &[
+pub(crate) const EXAMPLE_FILES: &[(&str, &str)] = &[
     (
         "examples/rules/payments.yaml",
         include_str!("../../examples/rules/payments.yaml"),
@@ -26,11 +26,11 @@ pub const EXAMPLE_FILES: &[(&str, &str)] = &[
 ];
 
 /// The replayed day (see `examples/demo/generate.py`).
-pub const DEMO_DAY: &str = include_str!("../../examples/demo/day.jsonl");
-pub const DEMO_DAY_NAME: &str = "examples/demo/day.jsonl";
+pub(crate) const DEMO_DAY: &str = include_str!("../../examples/demo/day.jsonl");
+pub(crate) const DEMO_DAY_NAME: &str = "examples/demo/day.jsonl";
 
 /// Loads the bundled example config.
-pub fn example_config() -> Result<Config> {
+pub(crate) fn example_config() -> Result<Config> {
     let texts: Vec<(String, String)> = EXAMPLE_FILES
         .iter()
         .map(|(n, t)| (n.to_string(), t.to_string()))

@@ -14,7 +14,7 @@ use firebell_tools::cost::{
 };
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// A config file or directory (every *.yaml / *.yml below it).
     #[arg(long)]
     pub config: PathBuf,
@@ -66,7 +66,7 @@ pub struct Args {
     pub price_alarm_composite: f64,
 }
 
-pub fn main(args: &Args) -> Result<ExitCode> {
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let config = match firebell_engine::load(&args.config) {
         Ok((config, _)) => config,
         Err(e) => {
@@ -103,7 +103,7 @@ pub fn main(args: &Args) -> Result<ExitCode> {
 }
 
 /// The printed estimate.
-pub fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) -> String {
+pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "firebell cost: {source}, {} rule(s), per month ({} hours)\n\n",

@@ -20,7 +20,7 @@ use crate::bundled;
 use crate::timefmt::{hhmm, span};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Print only subjects, not full message bodies.
     #[arg(long)]
     pub brief: bool,
@@ -108,16 +108,16 @@ fn at(hhmm: &str) -> Epoch {
 }
 
 /// Everything the demo observed.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub transitions: Vec<(Epoch, Transition)>,
     pub messages: Vec<(Epoch, Outbound)>,
 }
 
 /// Called after every cycle with its time, transitions and sent messages.
-pub type OnCycle<'a> = dyn FnMut(Epoch, &[Transition], &[Outbound]) + 'a;
+pub(crate) type OnCycle<'a> = dyn FnMut(Epoch, &[Transition], &[Outbound]) + 'a;
 
 /// Replays the bundled day through the engine.
-pub async fn replay_day(on_cycle: &mut OnCycle<'_>) -> Result<Outcome> {
+pub(crate) async fn replay_day(on_cycle: &mut OnCycle<'_>) -> Result<Outcome> {
     let config = Arc::new(bundled::example_config()?);
     let source = ReplaySource::parse(bundled::DEMO_DAY_NAME, bundled::DEMO_DAY)
         .context("loading the demo day")?;
@@ -171,7 +171,7 @@ fn describe(t: &Transition, config: &firebell_engine::Config) -> (String, String
     (word.to_string(), detail)
 }
 
-pub fn main(args: &Args) -> Result<ExitCode> {
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

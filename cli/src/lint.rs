@@ -9,7 +9,7 @@ use anyhow::Result;
 use firebell_core::diag::Severity;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// A config file or directory (every *.yaml / *.yml below it).
     pub path: PathBuf,
     /// Report findings as errors and exit 1 if there are any.
@@ -17,7 +17,7 @@ pub struct Args {
     pub strict: bool,
 }
 
-pub fn main(args: &Args) -> Result<ExitCode> {
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let config = match firebell_engine::load(&args.path) {
         Ok((config, _)) => config,
         Err(e) => {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Config file or directory.
     #[arg(long, short)]
     pub config: PathBuf,
@@ -16,7 +16,7 @@ pub struct Args {
     pub labels: String,
 }
 
-pub fn main(args: &Args) -> Result<ExitCode> {
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let (config, _) = match firebell_engine::load(&args.config) {
         Ok(c) => c,
         Err(e) => {

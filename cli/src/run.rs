@@ -25,7 +25,7 @@ use crate::backend::{Backend, StoreArgs};
 use crate::timefmt::{hhmm, parse, rfc3339};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Config file or directory.
     #[arg(long, short)]
     pub config: PathBuf,
@@ -68,7 +68,7 @@ fn wall() -> Epoch {
     jiff::Timestamp::now().as_second()
 }
 
-pub fn main(args: Args) -> Result<ExitCode> {
+pub(crate) fn main(args: Args) -> Result<ExitCode> {
     let Args {
         config: config_path,
         once,

@@ -10,13 +10,13 @@ use crate::backend::StoreArgs;
 use crate::timefmt::{parse, rfc3339};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub action: Action,
 }
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Action {
+pub(crate) enum Action {
     /// Mute alerts matching every matcher, for a while.
     Add {
         /// Config file or directory (for the silence policy, e.g. the maximum duration).
@@ -53,7 +53,7 @@ pub enum Action {
     },
 }
 
-pub fn main(args: Args) -> Result<ExitCode> {
+pub(crate) fn main(args: Args) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -14,7 +14,7 @@ use firebell_core::diag::Diagnostics;
 use firebell_tools::unittest;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Test files, or directories whose YAML test files (top-level `tests:`) to run.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -41,7 +41,7 @@ fn expand(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
     out
 }
 
-pub fn main(args: &Args) -> Result<ExitCode> {
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// A config file or directory (every *.yaml / *.yml below it).
     pub path: PathBuf,
     /// Treat warnings as errors.
@@ -15,7 +15,7 @@ pub struct Args {
     pub strict: bool,
 }
 
-pub fn main(args: &Args) -> Result<ExitCode> {
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     match firebell_engine::load(&args.path) {
         Ok((config, mut warnings)) => {
             warnings.extend(firebell_tools::lint::lint(&config));

@@ -3,7 +3,7 @@
 use std::process::{Command, Output};
 
 /// Runs the built `firebell` binary from the repository root.
-pub fn firebell(args: &[&str]) -> Output {
+pub(crate) fn firebell(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_firebell"))
         .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -12,6 +12,6 @@ pub fn firebell(args: &[&str]) -> Output {
 }
 
 /// Output bytes as text.
-pub fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

@@ -34,7 +34,7 @@ use crate::error::{AwaitClassified, Classified, Fault};
 use crate::retry::Backoff;
 
 /// `GetMetricData` accepts at most this many queries per call.
-pub const MAX_QUERIES_PER_CALL: usize = 500;
+pub(crate) const MAX_QUERIES_PER_CALL: usize = 500;
 
 /// Tuning of a [`CloudWatchSource`].
 #[derive(Debug, Clone)]

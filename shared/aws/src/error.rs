@@ -27,7 +27,7 @@ pub(crate) struct Classified {
 }
 
 impl Classified {
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         matches!(self.fault, Fault::Throttled | Fault::Transient)
     }
 }

@@ -3,13 +3,15 @@
 //!
 //! - a clock that moves only when told: [`ManualClock`] (the wall clock is
 //!   [`firebell_core::ports::SystemClock`]);
-//! - state stores: [`MemoryStore`], [`FileStore`], and the [`contract`] suite
-//!   every [`StateStore`](firebell_core::ports::StateStore) must pass
-//!   (see [`store_contract_tests!`]);
+//! - state stores: [`MemoryStore`], [`FileStore`], and (with the `contract`
+//!   feature, for tests only) the `contract` suite every
+//!   [`StateStore`](firebell_core::ports::StateStore) must pass (see
+//!   `store_contract_tests!`);
 //! - metrics: [`ReplaySource`], replaying datapoints from a file (`REPLAY.md`);
 //! - notifiers: [`TerminalNotifier`], [`JsonlNotifier`], [`MemoryNotifier`].
 
 pub mod clock;
+#[cfg(feature = "contract")]
 pub mod contract;
 pub mod notify;
 pub mod replay;

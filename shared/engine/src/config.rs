@@ -63,7 +63,7 @@ pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 pub const TEST_FILE_MARKER: &str = "tests";
 
 /// Sections each config file may hold, and who owns them.
-pub fn sections() -> Vec<&'static str> {
+pub(crate) fn sections() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = firebell_core::config::SECTIONS.to_vec();
     all.extend_from_slice(firebell_core::slo::SECTIONS);
     all.extend_from_slice(firebell_notify::SECTIONS);

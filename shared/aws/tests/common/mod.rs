@@ -18,7 +18,7 @@ const HOW_TO_RUN: &str = "the firebell-aws integration tests need an AWS wire-pr
 
 /// True when the tests run against the local emulator (an endpoint override
 /// on a loopback address), false against real AWS.
-pub fn is_emulator() -> bool {
+pub(crate) fn is_emulator() -> bool {
     std::env::var("AWS_ENDPOINT_URL")
         .map(|u| u.contains("127.0.0.1") || u.contains("localhost") || u.contains("[::1]"))
         .unwrap_or(false)
@@ -26,7 +26,7 @@ pub fn is_emulator() -> bool {
 
 /// The SDK config the tests use; panics with instructions when no endpoint
 /// is configured.
-pub async fn sdk_config() -> SdkConfig {
+pub(crate) async fn sdk_config() -> SdkConfig {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
     let real = std::env::var("FIREBELL_AWS_TEST_REAL").is_ok_and(|v| v == "1");
     if endpoint.trim().is_empty() && !real {
@@ -37,7 +37,7 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// A config whose endpoint refuses connections, and whose SDK does not retry:
 /// for checking how network failures are classified.
-pub async fn unreachable_config() -> SdkConfig {
+pub(crate) async fn unreachable_config() -> SdkConfig {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
@@ -53,7 +53,7 @@ pub async fn unreachable_config() -> SdkConfig {
 }
 
 /// A name unique across test runs and tests: `prefix-<pid>-<nanos>-<n>`.
-pub fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemClock.now().as_nanosecond() % 1_000_000_000_000;
     format!(
@@ -63,21 +63,21 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-pub fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemClock.now().as_second()
 }
 
 /// The clock the tests move by hand: the one the store contract uses.
-pub use firebell_embedded::ManualClock;
+pub(crate) use firebell_embedded::ManualClock;
 
 /// A shared manual clock at Unix second `secs`.
-pub fn manual_clock(secs: i64) -> Arc<ManualClock> {
+pub(crate) fn manual_clock(secs: i64) -> Arc<ManualClock> {
     Arc::new(ManualClock::at_epoch(secs))
 }
 
 /// How long to wait for data to become visible: instant on the emulator,
 /// minutes on AWS (CloudWatch ingestion, ListMetrics propagation).
-pub fn patience() -> Duration {
+pub(crate) fn patience() -> Duration {
     if is_emulator() {
         Duration::from_secs(20)
     } else {
@@ -86,7 +86,7 @@ pub fn patience() -> Duration {
 }
 
 /// Calls `f` until it returns `Some`, or panics after [`patience`].
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,

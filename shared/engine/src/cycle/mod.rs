@@ -42,7 +42,7 @@ use crate::judge::{self, JudgeInput, Judgement};
 use crate::keys::{self, LastTick, Lease, StoredState};
 use lease::{Guarded, LeaseState};
 use persist::Judged;
-pub use plan::{Instance, instances, rule_labels};
+pub use plan::{Instance, rule_labels};
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -213,7 +213,7 @@ impl Engine {
         &self,
         rule: &Rule,
     ) -> Result<Vec<Instance>, firebell_core::ports::MetricsError> {
-        instances(self.metrics.as_ref(), rule).await
+        plan::instances(self.metrics.as_ref(), rule).await
     }
 
     /// Runs one cycle as of `now`. `should_stop` is polled between stages; when
@@ -500,9 +500,10 @@ impl Engine {
             ..fresh.clone()
         };
         evaluated.fresh.insert(fingerprint(&inst.labels), fresh);
-        evaluated
-            .fresh
-            .insert(fingerprint(&firebell_core::alert::nodata_labels(&inst.labels)), nodata);
+        evaluated.fresh.insert(
+            fingerprint(&firebell_core::alert::nodata_labels(&inst.labels)),
+            nodata,
+        );
         if self.opts.record_views {
             report.views.push(InstanceView {
                 rule: rule.name.clone(),

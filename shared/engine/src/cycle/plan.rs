@@ -58,7 +58,7 @@ pub(super) fn due(rule: &Rule, now: Epoch, last: Option<Epoch>) -> bool {
 
 /// Expands a rule into instances. Wildcard dimensions (`*`) become one
 /// instance per value the metrics source knows, labelled with the dimension.
-pub async fn instances(
+pub(super) async fn instances(
     metrics: &dyn MetricsSource,
     rule: &Rule,
 ) -> Result<Vec<Instance>, MetricsError> {

@@ -19,10 +19,10 @@ use firebell_notify::{
 };
 
 /// Monday 2024-06-03T00:00:00Z.
-pub const T0: Epoch = 1_717_372_800;
+pub(crate) const T0: Epoch = 1_717_372_800;
 
 /// Loads `(file name, yaml)` pairs; returns the config and every diagnostic.
-pub fn load(files: &[(&str, &str)]) -> (NotifyConfig, Vec<String>) {
+pub(crate) fn load(files: &[(&str, &str)]) -> (NotifyConfig, Vec<String>) {
     let mut diags = Diagnostics::new();
     let mut b = NotifyConfigBuilder::default();
     for (name, text) in files {
@@ -41,13 +41,13 @@ pub fn load(files: &[(&str, &str)]) -> (NotifyConfig, Vec<String>) {
 }
 
 /// Loads one file that must be valid.
-pub fn config(yaml: &str) -> NotifyConfig {
+pub(crate) fn config(yaml: &str) -> NotifyConfig {
     let (cfg, diags) = load(&[("notify.yaml", yaml)]);
     assert!(diags.is_empty(), "unexpected diagnostics: {diags:#?}");
     cfg
 }
 
-pub fn labels(pairs: &[(&str, &str)]) -> Labels {
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -55,7 +55,7 @@ pub fn labels(pairs: &[(&str, &str)]) -> Labels {
 }
 
 /// A firing alert with these labels.
-pub fn alert(pairs: &[(&str, &str)], fired_at: Epoch) -> Alert {
+pub(crate) fn alert(pairs: &[(&str, &str)], fired_at: Epoch) -> Alert {
     let labels = labels(pairs);
     Alert {
         fingerprint: fingerprint(&labels),
@@ -77,7 +77,7 @@ pub fn alert(pairs: &[(&str, &str)], fired_at: Epoch) -> Alert {
 }
 
 /// `a`, resolved at `at`.
-pub fn resolved(a: &Alert, at: Epoch) -> Alert {
+pub(crate) fn resolved(a: &Alert, at: Epoch) -> Alert {
     Alert {
         status: AlertStatus::Resolved,
         resolved_at: Some(at),
@@ -91,7 +91,7 @@ fn name(a: &Alert) -> String {
 }
 
 /// `receiver #seq firing[A,B] resolved[C] notes[..]` for compact timelines.
-pub fn summary(n: &GroupNotification) -> String {
+pub(crate) fn summary(n: &GroupNotification) -> String {
     let f: Vec<String> = n.firing.iter().map(name).collect();
     let r: Vec<String> = n.resolved.iter().map(name).collect();
     let mut s = format!(
@@ -109,21 +109,21 @@ pub fn summary(n: &GroupNotification) -> String {
 }
 
 /// A store, a manual clock and a config.
-pub struct World {
+pub(crate) struct World {
     pub clock: Arc<ManualClock>,
     pub store: Arc<MemoryStore>,
     pub cfg: NotifyConfig,
 }
 
 impl World {
-    pub fn new(cfg: NotifyConfig) -> World {
+    pub(crate) fn new(cfg: NotifyConfig) -> World {
         let clock = Arc::new(ManualClock::at_epoch(T0));
         let store = Arc::new(MemoryStore::new(clock.clone()));
         World { clock, store, cfg }
     }
 
     /// One dispatch at `t`; the summaries of the notifications enqueued.
-    pub async fn at(&self, t: Epoch, alerts: &[Alert]) -> Vec<String> {
+    pub(crate) async fn at(&self, t: Epoch, alerts: &[Alert]) -> Vec<String> {
         self.clock.set_epoch(t);
         let report = dispatch(&self.cfg, self.store.as_ref(), t, alerts)
             .await
@@ -133,7 +133,7 @@ impl World {
 
     /// Dispatches every `step` seconds from `from` to `to` (inclusive) with
     /// the same alerts; returns `(time, summary)` of every notification.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         from: Epoch,
         to: Epoch,
@@ -151,7 +151,7 @@ impl World {
         out
     }
 
-    pub fn items(&self, pk: &str) -> Vec<Item> {
+    pub(crate) fn items(&self, pk: &str) -> Vec<Item> {
         self.store
             .items()
             .into_iter()
@@ -161,7 +161,7 @@ impl World {
 }
 
 /// A test renderer: one message per topic, subject `<group_key> #<seq>`.
-pub fn render(r: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound>, RenderError> {
+pub(crate) fn render(r: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound>, RenderError> {
     Ok(r.topics
         .iter()
         .map(|t| Outbound {
@@ -179,14 +179,14 @@ pub fn render(r: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound>, Rend
 /// Wraps a store: can fail writes to one partition (a crash before that
 /// write), and yields to the scheduler before every operation so that
 /// concurrent futures interleave.
-pub struct Flaky {
+pub(crate) struct Flaky {
     pub inner: Arc<dyn StateStore>,
     pub fail_puts_to: Mutex<Option<String>>,
     pub yield_each_op: AtomicBool,
 }
 
 impl Flaky {
-    pub fn new(inner: Arc<dyn StateStore>) -> Flaky {
+    pub(crate) fn new(inner: Arc<dyn StateStore>) -> Flaky {
         Flaky {
             inner,
             fail_puts_to: Mutex::new(None),
@@ -194,7 +194,7 @@ impl Flaky {
         }
     }
 
-    pub fn fail_puts_to(&self, pk: Option<&str>) {
+    pub(crate) fn fail_puts_to(&self, pk: Option<&str>) {
         *self.fail_puts_to.lock().unwrap() = pk.map(str::to_string);
     }
 
