@@ -10,7 +10,7 @@
 //! [`store_contract_tests!`](crate::store_contract_tests) turns them into one
 //! `#[tokio::test]` each:
 //!
-//! ```ignore
+//! ```text
 //! mod memory {
 //!     use std::sync::Arc;
 //!     use firebell_embedded::{ManualClock, MemoryStore};
@@ -26,8 +26,7 @@
 //! value is anything [`IntoFixture`]: `(store, Arc<ManualClock>)`,
 //! `(store, Arc<ManualClock>, guard)` where `guard` (a `TempDir`, say) is kept
 //! alive until the test ends, or a [`Fixture`] (needed for an
-//! `Arc<dyn StateStore>`), or an `Option` of these: `None` skips the test
-//! (returns early, printing why), for suites that need a real table. The
+//! `Arc<dyn StateStore>`). There is no way to skip a case. The
 //! consuming crate needs `tokio` (features `macros`, `rt-multi-thread`) as a
 //! dev-dependency.
 //!
@@ -116,34 +115,27 @@ impl fmt::Debug for Fixture {
     }
 }
 
-/// Values a contract setup expression may produce. `None` (from an
-/// `Option<impl IntoFixture>`) skips the test: e.g. a DynamoDB suite whose
-/// table is not configured.
+/// Values a contract setup expression may produce. There is no way to
+/// skip: a suite whose store cannot be set up fails.
 pub trait IntoFixture {
-    fn into_fixture(self) -> Option<Fixture>;
+    fn into_fixture(self) -> Fixture;
 }
 
 impl IntoFixture for Fixture {
-    fn into_fixture(self) -> Option<Fixture> {
-        Some(self)
+    fn into_fixture(self) -> Fixture {
+        self
     }
 }
 
 impl<S: StateStore + 'static> IntoFixture for (S, Arc<ManualClock>) {
-    fn into_fixture(self) -> Option<Fixture> {
-        Some(Fixture::new(Arc::new(self.0), self.1))
+    fn into_fixture(self) -> Fixture {
+        Fixture::new(Arc::new(self.0), self.1)
     }
 }
 
 impl<S: StateStore + 'static, G: Any + Send> IntoFixture for (S, Arc<ManualClock>, G) {
-    fn into_fixture(self) -> Option<Fixture> {
-        Some(Fixture::new(Arc::new(self.0), self.1).with_guard(self.2))
-    }
-}
-
-impl<F: IntoFixture> IntoFixture for Option<F> {
-    fn into_fixture(self) -> Option<Fixture> {
-        self.and_then(IntoFixture::into_fixture)
+    fn into_fixture(self) -> Fixture {
+        Fixture::new(Arc::new(self.0), self.1).with_guard(self.2)
     }
 }
 
@@ -1010,12 +1002,7 @@ macro_rules! store_contract_tests {
         $(
             #[::tokio::test]
             async fn $case() {
-                let ::std::option::Option::Some(fixture) =
-                    $crate::contract::IntoFixture::into_fixture($setup.await)
-                else {
-                    ::std::eprintln!("skipped: the contract setup gave no store");
-                    return;
-                };
+                let fixture = $crate::contract::IntoFixture::into_fixture($setup.await);
                 let ns = $crate::contract::unique_ns(::std::stringify!($case));
                 $crate::contract::$case(fixture.store(), fixture.clock(), &ns).await;
             }
@@ -1054,12 +1041,7 @@ macro_rules! store_contract_tests {
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_versioned_puts_across_tasks() {
-            let ::std::option::Option::Some(fixture) =
-                $crate::contract::IntoFixture::into_fixture($setup.await)
-            else {
-                ::std::eprintln!("skipped: the contract setup gave no store");
-                return;
-            };
+            let fixture = $crate::contract::IntoFixture::into_fixture($setup.await);
             let ns = $crate::contract::unique_ns("concurrent_versioned_puts_across_tasks");
             let contenders =
                 $crate::contract::race_setup(fixture.store(), fixture.clock(), &ns).await;
