@@ -39,7 +39,6 @@
 //! | `group` ([`PK_GROUP`]) | group key `<receiver>:<16 hex>` | [`GroupLog`] | [`CLOSED_GROUP_TTL`] (8 days) after the group closed |
 //! | `outbox` ([`PK_OUTBOX`]) | `<group key>#<seq, 10 digits>` | [`OutboxRecord`] | 7 days after the decision |
 //! | `outbox-dead` ([`PK_DEAD_LETTER`]) | `<outbox sk>#item` or `#<message index>` | reason, time, payload | 14 days |
-#![warn(unreachable_pub)]
 
 mod config;
 mod dispatch;
