@@ -284,7 +284,7 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
     };
 
     let labels = match f.opt("labels") {
-        Some(n) => decode_labels(d, n, &["alertname", "alertstate"], |k| {
+        Some(n) => decode_labels(d, n, &["alertname", crate::alert::ALERTSTATE_LABEL], |k| {
             format!("label {k:?} is reserved: firebell sets it")
         }),
         None => Some(BTreeMap::new()),

@@ -18,7 +18,13 @@ const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * DAY);
 const MAX_WINDOW: Duration = Duration::from_secs(366 * DAY);
 
 /// Labels the generated rules set themselves.
-const SET_BY_FIREBELL: &[&str] = &["alertname", "alertstate", "severity", "slo", "team"];
+const SET_BY_FIREBELL: &[&str] = &[
+    "alertname",
+    crate::alert::ALERTSTATE_LABEL,
+    "severity",
+    "slo",
+    "team",
+];
 
 /// Collects SLOs from any number of files, then cross-checks them.
 #[derive(Debug, Default)]
