@@ -298,7 +298,14 @@ pub async fn invoke(
         Ok(report) => {
             let status = Status::of(&report);
             for e in &report.errors {
-                tracing::warn!(tick, error = %e, "cycle problem");
+                tracing::warn!(
+                    tick,
+                    error = %e,
+                    retryable = e.is_retryable(),
+                    rule = e.rule(),
+                    group = e.group(),
+                    "cycle problem"
+                );
             }
             let outcome = Outcome {
                 tick,

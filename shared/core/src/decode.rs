@@ -1,5 +1,5 @@
 //! Strict YAML decoding that keeps going: every problem becomes a
-//! [`Diagnostic`] with its file, line and column, and decoding continues so
+//! [`Diagnostic`](crate::diag::Diagnostic) with its file, line and column, and decoding continues so
 //! one run reports every mistake in a file.
 //!
 //! ```text

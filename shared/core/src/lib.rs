@@ -6,8 +6,10 @@
 //! the ports the engine talks to ([`ports`]) and small text helpers shared by
 //! the pipeline and the adapters ([`text`]: SHA-256 hex, RFC 3339).
 //!
-//! Invariant: this crate depends on no AWS, Lambda or tokio crate, and never
-//! reads the clock: time is always an argument.
+//! Invariant: this crate depends on no AWS, Lambda or tokio crate, and its
+//! logic never reads the clock: time is always an argument. The one clock
+//! adapter, [`ports::SystemClock`], lives here so every binary shares it;
+//! only binaries construct it.
 
 pub mod alert;
 pub mod config;

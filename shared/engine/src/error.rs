@@ -143,3 +143,78 @@ impl serde::Serialize for CycleError {
         s.collect_str(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_errors_say_what_they_concern_and_whether_to_retry() {
+        let fetch = CycleError::Fetch(MetricsError::Throttled("slow down".into()));
+        assert!(fetch.is_retryable());
+        assert_eq!(fetch.rule(), None);
+        assert_eq!(
+            fetch.to_string(),
+            "fetching metrics: metrics source throttled: slow down"
+        );
+
+        let bad = CycleError::Discovery {
+            rule: "R".into(),
+            source: MetricsError::BadQuery("no such namespace".into()),
+        };
+        assert!(!bad.is_retryable());
+        assert_eq!(bad.rule(), Some("R"));
+        assert_eq!(
+            bad.to_string(),
+            "rule R: listing dimension values: bad metrics query: no such namespace"
+        );
+
+        let expr = CycleError::Expression {
+            rule: "R".into(),
+            source: EvalError("metric `x` missing".into()),
+        };
+        assert!(!expr.is_retryable());
+
+        let conflict = CycleError::StateConflict { rule: "R".into() };
+        assert!(conflict.is_retryable());
+        assert_eq!(
+            conflict.to_string(),
+            "rule R: state changed concurrently; re-evaluated next cycle"
+        );
+
+        let lost = CycleError::WriteAlert {
+            rule: "R".into(),
+            source: StoreError::LeaseLost,
+        };
+        assert!(lost.is_retryable());
+        let invalid = CycleError::ResolveOrphan {
+            rule: "R".into(),
+            source: StoreError::Invalid("item too large".into()),
+        };
+        assert!(!invalid.is_retryable());
+
+        let group = CycleError::DispatchGroup {
+            group: "oncall:abc".into(),
+            source: DispatchError::Store(StoreError::Unavailable("timeout".into())),
+        };
+        assert_eq!(group.group(), Some("oncall:abc"));
+        assert!(group.is_retryable());
+        assert_eq!(
+            serde_json::to_string(&group).unwrap_or_default(),
+            format!("{:?}", group.to_string())
+        );
+    }
+
+    #[test]
+    fn engine_errors_follow_their_source() {
+        assert!(EngineError::from(StoreError::Unavailable("x".into())).is_retryable());
+        assert!(!EngineError::from(StoreError::Invalid("x".into())).is_retryable());
+        let corrupt = EngineError::Corrupt {
+            pk: "state#R".into(),
+            sk: "f".into(),
+            reason: "EOF".into(),
+        };
+        assert!(!corrupt.is_retryable());
+        assert_eq!(corrupt.to_string(), "corrupt record state#R/f: EOF");
+    }
+}

@@ -3,9 +3,10 @@
 //! Lambda, `firebell run`, the demo, backtests and rule unit tests all run
 //! this one engine; only the adapters differ. It depends on no adapter.
 //!
-//! * [`config`]: loading a config directory (rules, SLOs, routing).
-//! * [`cycle`]: one cycle in stages — plan, fetch, judge, persist, decide,
-//!   deliver — and the lease.
+//! * `config`: loading a config directory (rules, SLOs, routing): [`load`],
+//!   [`load_texts`], [`Config`].
+//! * `cycle`: one cycle in stages — plan, fetch, judge, persist, decide,
+//!   deliver — and the lease: [`Engine::run_cycle`].
 //! * [`judge`]: the pure judgement of one instance, shared by every path.
 //! * [`keys`]: the store layout and its records.
 

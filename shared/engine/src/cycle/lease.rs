@@ -150,6 +150,9 @@ impl Notifier for Guarded<'_> {
         match self.take().await {
             Ok(()) => self.notifier.publish(msg).await,
             Err(StoreError::LeaseLost) => Err(NotifyError::LeaseLost),
+            // The lease could not be taken: the message itself is fine (not
+            // `Rejected`, which would dead-letter it), the publisher is not
+            // available now; the group stops and the next cycle retries.
             Err(e) => Err(NotifyError::Unavailable(e.to_string())),
         }
     }

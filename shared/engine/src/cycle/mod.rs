@@ -154,6 +154,23 @@ struct Fresh {
     annotations: Option<BTreeMap<String, String>>,
 }
 
+/// What the `cycle` partition holds at the start of a cycle.
+#[derive(Default)]
+struct CycleRecords {
+    /// The last recorded tick, and its item's version.
+    last: Option<Epoch>,
+    last_version: Option<u64>,
+    /// The lease item: held?, version. (An expired lease is not returned.)
+    lease: Option<(bool, u64)>,
+}
+
+/// One planned instance to judge: its judge input, its stored state item.
+struct InstanceWork<'a> {
+    input: JudgeInput<'a>,
+    inst: &'a Instance,
+    stored: Option<&'a Item>,
+}
+
 /// What evaluation learned this cycle.
 #[derive(Default)]
 struct Evaluated {
@@ -208,7 +225,8 @@ impl Engine {
         &self.store
     }
 
-    /// The instances of `rule` (see [`instances`]).
+    /// The instances of `rule`: one, or one per value of its wildcard
+    /// dimension that the metrics source knows.
     pub async fn instances(
         &self,
         rule: &Rule,
@@ -228,7 +246,11 @@ impl Engine {
             tick: now,
             ..CycleReport::default()
         };
-        let (last, last_version, lease) = self.read_cycle_partition().await?;
+        let CycleRecords {
+            last,
+            last_version,
+            lease,
+        } = self.read_cycle_partition().await?;
         if last.is_some_and(|l| l >= now) {
             report.skipped = Some(Skip::Duplicate);
             return Ok(report);
@@ -289,22 +311,18 @@ impl Engine {
         result.map(|_| report)
     }
 
-    /// One read of the cycle partition: the last recorded tick (and its
-    /// item's version) and the lease (held?, version).
-    #[allow(clippy::type_complexity)]
-    async fn read_cycle_partition(
-        &self,
-    ) -> Result<(Option<Epoch>, Option<u64>, Option<(bool, u64)>), EngineError> {
-        let (mut last, mut last_version, mut lease) = (None, None, None);
+    /// One read of the cycle partition: the last recorded tick and the lease.
+    async fn read_cycle_partition(&self) -> Result<CycleRecords, EngineError> {
+        let mut records = CycleRecords::default();
         for item in self.store.query(keys::CYCLE, "").await? {
             if item.sk == keys::last_tick().sk {
-                last = Some(keys::decode::<LastTick>(&item)?.tick);
-                last_version = Some(item.version);
+                records.last = Some(keys::decode::<LastTick>(&item)?.tick);
+                records.last_version = Some(item.version);
             } else if item.sk == keys::lease().sk {
-                lease = Some((keys::decode::<Lease>(&item)?.held, item.version));
+                records.lease = Some((keys::decode::<Lease>(&item)?.held, item.version));
             }
         }
-        Ok((last, last_version, lease))
+        Ok(records)
     }
 
     /// Records `now` as the last tick (`cycle/last`), unless a later one is
@@ -420,18 +438,17 @@ impl Engine {
                     report.incomplete = true;
                     continue;
                 };
-                let input = JudgeInput {
-                    rule: rp.rule,
-                    grid: &rp.grid,
-                    inputs: &inputs,
-                    arrival_grace_periods: self.opts.arrival_grace_periods,
+                let work = InstanceWork {
+                    input: JudgeInput {
+                        rule: rp.rule,
+                        grid: &rp.grid,
+                        inputs: &inputs,
+                        arrival_grace_periods: self.opts.arrival_grace_periods,
+                    },
+                    inst,
+                    stored: stored.get(&keys::state(&rp.rule.name, &fingerprint(&inst.labels))),
                 };
-                let key = keys::state(&rp.rule.name, &fingerprint(&inst.labels));
-                let stored = match stored.get(&key) {
-                    Some(item) => Some((keys::decode::<StoredState>(item)?.state, item.version)),
-                    None => None,
-                };
-                self.judge_and_persist(writer, input, inst, stored, now, &mut evaluated, report)
+                self.judge_and_persist(writer, work, now, &mut evaluated, report)
                     .await?;
             }
         }
@@ -454,21 +471,35 @@ impl Engine {
     }
 
     /// Judges one instance, records its fresh view, and persists what changed.
-    #[allow(clippy::too_many_arguments)]
     async fn judge_and_persist(
         &self,
         writer: &dyn StateStore,
-        input: JudgeInput<'_>,
-        inst: &Instance,
-        stored: Option<(InstanceState, u64)>,
+        work: InstanceWork<'_>,
         now: Epoch,
         evaluated: &mut Evaluated,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
+        let InstanceWork {
+            input,
+            inst,
+            stored,
+        } = work;
         let rule = input.rule;
-        let (state, version) = match stored {
-            Some((state, version)) => (state, Some(version)),
+        let (state, version) = match stored.map(|item| (keys::decode::<StoredState>(item), item)) {
             None => (InstanceState::default(), None),
+            Some((Ok(s), item)) => (s.state, Some(item.version)),
+            Some((Err(corrupt), _)) => {
+                // An expression that cannot be evaluated is reported (and the
+                // instance skipped) before its stored state is even read.
+                if let Err(source) = judge::judge(input, &InstanceState::default()) {
+                    report.errors.push(CycleError::Expression {
+                        rule: rule.name.clone(),
+                        source,
+                    });
+                    return Ok(());
+                }
+                return Err(corrupt);
+            }
         };
         let judgement: Judgement = match judge::judge(input, &state) {
             Ok(j) => j,
