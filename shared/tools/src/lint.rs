@@ -133,10 +133,10 @@ pub fn lint_rule(rule: &Rule, notify: &NotifyConfig, out: &mut Diagnostics) {
     if paging && rule.expression.history() == 0 {
         let step = rule.step();
         let single = match rule.pending {
-            Pending::For(d) if d < step * 2 => Some(format!(
+            Pending::For(d) if d < step.saturating_mul(2) => Some(format!(
                 "`for` {} is shorter than two periods ({})",
                 firebell_core::decode::format_duration(d),
-                firebell_core::decode::format_duration(step * 2)
+                firebell_core::decode::format_duration(step.saturating_mul(2))
             )),
             Pending::MofN { m, n } if m < 2 => Some(format!("`datapoints` is {m} out of {n}")),
             _ => None,

@@ -588,3 +588,32 @@ fn divisors_are_the_metrics_divided_by() {
     assert_eq!(d("RSUM(e, 5) / RSUM(total, 5) / 0.001"), ["total"]);
     assert_eq!(d("-(a / FILL(b, c))"), ["b", "c"]);
 }
+
+#[test]
+fn every_operator_counts_toward_the_size_limit() {
+    // 257 binary operators, left-deep: parsed by a loop but as deep as long.
+    let chain = format!("m{}", " + m".repeat(257));
+    let (msg, offset) = err(&chain);
+    assert_eq!(msg, "expression has too many operators (more than 256)");
+    assert_eq!(offset, 1 + 256 * 4 + 1);
+    assert!(Expr::parse(&format!("m{}", " + m".repeat(256))).is_ok());
+    // Calls and unary minus count too.
+    let calls = format!("m{}", " + ABS(m)".repeat(130));
+    assert_eq!(
+        err(&calls).0,
+        "expression has too many operators (more than 256)"
+    );
+    // The 60k- and 200k-term chains of the issue: rejected before tokenizing.
+    for terms in [60_000, 200_000] {
+        let src = format!("m{}", " + m".repeat(terms - 1));
+        let (msg, offset) = err(&src);
+        assert_eq!(
+            msg,
+            format!(
+                "expression is too long ({} bytes, expected at most 4096)",
+                src.len()
+            )
+        );
+        assert_eq!(offset, 4096);
+    }
+}
