@@ -197,6 +197,16 @@ pub fn read_config_file(path: &Path) -> Result<String, (Pos, String)> {
 /// the config loader skips.
 pub const TEST_FILE_MARKER: &str = "tests";
 
+/// The top-level keys of a rule unit test file: the marker, then what
+/// names its config, then the rest.
+const TEST_FILE_KEYS: &[&str] = &[
+    TEST_FILE_MARKER,
+    "config",
+    "rule_files",
+    "rules",
+    "evaluation_interval",
+];
+
 /// Sections each config file may hold, and who owns them.
 pub(crate) fn sections() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = firebell_core::config::SECTIONS.to_vec();
@@ -266,12 +276,19 @@ pub fn load_texts(
             );
             continue;
         };
+        // In a test file (one naming its `config` or `rule_files`), `rules`
+        // lists the rule names under test: not a config section.
+        let names_config = TEST_FILE_KEYS[1..3]
+            .iter()
+            .any(|k| map.get_node(k).is_some());
+        let test_key = |k: &str| TEST_FILE_KEYS.contains(&k) && (names_config || k != "rules");
         let config_sections: Vec<&str> = map
             .keys()
             .map(|k| k.as_str())
-            .filter(|k| all_sections.contains(k))
+            .filter(|k| all_sections.contains(k) && !test_key(k))
             .collect();
-        if let Some(tests_key) = map.keys().find(|k| k.as_str() == TEST_FILE_MARKER) {
+        let tests_key = map.keys().find(|k| k.as_str() == TEST_FILE_MARKER);
+        if let Some(tests_key) = tests_key {
             if config_sections.is_empty() {
                 test_files.push(file);
                 continue;
@@ -288,7 +305,7 @@ pub fn load_texts(
         }
         for (key, node) in map.iter() {
             let k = key.as_str();
-            if k == TEST_FILE_MARKER {
+            if tests_key.is_some() && test_key(k) {
                 continue;
             }
             if firebell_core::config::SECTIONS.contains(&k) {

@@ -175,3 +175,19 @@ fn tests_beside_config_sections_is_an_error_and_test_files_are_skipped() {
     assert_eq!(config.rules.rules.len(), 1);
     assert_eq!(config.files.len(), 1);
 }
+
+#[test]
+fn a_test_file_with_a_config_section_is_an_error_naming_only_that_section() {
+    let dir = TempDir::new("test-plus-route");
+    dir.write("rules.yaml", RULE);
+    dir.write(
+        "t.yaml",
+        "config: .\nrules: [R]\nevaluation_interval: 1m\nreceivers:\n  ops: {topics: [ops-topic]}\ntests: []\n",
+    );
+    assert_eq!(
+        errors(&dir),
+        vec![
+            "DIR/t.yaml:6:1: error: `tests` in a config file with config sections (receivers): rule unit tests belong in their own file (`tests:` with `config:` or `rule_files:`, run by `firebell test`)"
+        ]
+    );
+}
