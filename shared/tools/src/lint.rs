@@ -291,6 +291,29 @@ route:
         );
     }
 
+    /// Issue #10: a paging rule whose period is beyond any validated one
+    /// (built around `validate`) is linted without overflowing `step * 2`.
+    #[test]
+    fn a_huge_period_does_not_overflow() {
+        let texts = vec![
+            ("rules.yaml".to_string(), RULES.to_string()),
+            ("routing.yaml".to_string(), ROUTING.to_string()),
+        ];
+        let mut diags = Diagnostics::new();
+        let mut config = firebell_engine::load_texts(&texts, &mut diags, Vec::new());
+        for r in &mut config.rules.rules {
+            for m in r.metrics.values_mut() {
+                m.period = std::time::Duration::from_secs(u64::MAX / 2 + 1);
+            }
+        }
+        let got: Vec<String> = lint(&config).list.iter().map(|d| d.to_string()).collect();
+        assert!(
+            got.iter()
+                .any(|w| w.contains("(`for` 1m is shorter than two periods (")),
+            "{got:#?}"
+        );
+    }
+
     #[test]
     fn no_route_and_single_receiver_trees() {
         let clean = r#"rules:
