@@ -224,3 +224,42 @@ fn a_flood_of_errors_is_capped() {
     assert_eq!(lines[100], "... and 99903 more errors");
     assert_eq!(lines[101], "100003 errors");
 }
+
+#[test]
+fn a_replay_file_with_a_huge_period_is_an_error_naming_the_line() {
+    let dir = TempDir::new("replay");
+    let f = dir.write(
+        "day.jsonl",
+        "# a comment\n{\"namespace\":\"Shop\",\"metric\":\"Errors\",\"dimensions\":{\"Service\":\"payments\"},\"stat\":\"Sum\",\"period\":9223372036854775807,\"points\":[[1700000000,1.0]]}\n",
+    );
+    let want = format!(
+        "{f}:2: period must be a positive number of seconds, at most 86400 (1 day), got 9223372036854775807"
+    );
+    for args in [
+        vec![
+            "run",
+            "--config",
+            "examples/",
+            "--replay",
+            &f,
+            "--once",
+            "--at",
+            "2023-11-14T22:20:00Z",
+        ],
+        vec!["backtest", "--config", "examples/", "--source", &f],
+    ] {
+        let out = firebell(&args);
+        // 2: a failed command (anyhow), not 101 (a panic).
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(&want),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
