@@ -189,3 +189,18 @@ fn a_byte_order_mark_is_accepted() {
     let set = parse_rules("bom.yaml", text).unwrap();
     assert_eq!(set.rules[0].origin.to_string(), "bom.yaml:2:11");
 }
+
+#[test]
+fn yaml_just_under_the_nesting_limit_parses_on_a_small_stack() {
+    // Run on a 256 KiB stack: far below a test thread's 2 MiB.
+    let h = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let text = format!("a: {}1{}\n", "[".repeat(98), "]".repeat(98));
+            let mut diags = Diagnostics::new();
+            let mut d = Decoder::new("f.yaml", &mut diags);
+            d.parse(&text).is_some()
+        })
+        .unwrap();
+    assert!(h.join().unwrap());
+}

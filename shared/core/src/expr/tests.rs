@@ -617,3 +617,28 @@ fn every_operator_counts_toward_the_size_limit() {
         assert_eq!(offset, 4096);
     }
 }
+
+#[test]
+fn the_largest_accepted_expression_evaluates_on_a_small_stack() {
+    // 256 operators inside 60 parentheses: the deepest tree the limits let
+    // through, parsed, printed and evaluated on a 1 MiB stack (half a test thread's or a tokio
+    // worker's 2 MiB), in a debug build.
+    let h = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(|| {
+            let src = format!(
+                "{}m{}{}",
+                "(".repeat(60),
+                " + m".repeat(196),
+                ")".repeat(60)
+            );
+            let src = format!("{src}{}", " - m".repeat(60));
+            let e = Expr::parse(&src).unwrap();
+            let _ = e.to_string();
+            let m = vec![Some(1.0); 3];
+            let lookup = |_: &str| Some(m.as_slice());
+            e.eval(&grid(3), &lookup).unwrap()
+        })
+        .unwrap();
+    assert_eq!(h.join().unwrap(), ser(&[137.0, 137.0, 137.0]));
+}
