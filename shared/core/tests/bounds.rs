@@ -204,3 +204,28 @@ fn yaml_just_under_the_nesting_limit_parses_on_a_small_stack() {
         .unwrap();
     assert!(h.join().unwrap());
 }
+
+#[test]
+fn slo_windows_are_bounded_too() {
+    let text = r#"slos:
+  - name: A
+    team: payments
+    objective: 99.9
+    window: 99999999999d
+    sli:
+      errors: {namespace: Shop, metric: Errors, stat: Sum}
+      total: {namespace: Shop, metric: Requests, stat: Sum}
+    min_volume: {at_least: 500, window: 200000000000000d}
+"#;
+    let got: Vec<String> = match firebell_core::slo::parse_slos("slo.yaml", text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.errors().map(|d| d.to_string()).collect(),
+    };
+    assert_eq!(
+        got,
+        vec![
+            "slo.yaml:5:13: error: duration \"99999999999d\" for `window` is too long (expected at most 455d: CloudWatch keeps no older data)",
+            "slo.yaml:9:41: error: duration \"200000000000000d\" for `window` is too long (expected at most 455d: CloudWatch keeps no older data)",
+        ]
+    );
+}
