@@ -377,6 +377,10 @@ fn too_deep(text: &str) -> Option<Pos> {
         }
         let mut quote: Option<u8> = None;
         let mut prev = b' ';
+        // The last non-blank byte before this one on the line: in block
+        // context a bracket opens a flow collection only where a value
+        // starts (line start, after `:`, `-` or `?`); elsewhere it is text.
+        let mut last: Option<u8> = None;
         for (c, &b) in bytes.iter().enumerate() {
             match quote {
                 Some(q) => {
@@ -389,7 +393,7 @@ fn too_deep(text: &str) -> Option<Pos> {
                     b'"' | b'\'' if matches!(prev, b' ' | b'[' | b'{' | b',' | b':') => {
                         quote = Some(b)
                     }
-                    b'[' | b'{' => {
+                    b'[' | b'{' if flow > 0 || matches!(last, None | Some(b':' | b'-' | b'?')) => {
                         flow += 1;
                         if indents.len() + flow > MAX_NESTING {
                             return Some(Pos {
@@ -403,6 +407,9 @@ fn too_deep(text: &str) -> Option<Pos> {
                 },
             }
             prev = b;
+            if b != b' ' {
+                last = Some(b);
+            }
         }
         if indents.len() + flow > MAX_NESTING {
             return Some(Pos {

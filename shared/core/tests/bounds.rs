@@ -169,6 +169,14 @@ fn deep_yaml_is_an_error_before_parsing() {
         "[".repeat(500)
     );
     assert!(d.parse(&quoted).is_some(), "{diags:?}");
+    // Nor do brackets inside plain text, on however many lines.
+    let mut diags = Diagnostics::new();
+    let mut d = Decoder::new("f.yaml", &mut diags);
+    let mut text = String::from("a:\n");
+    for i in 0..200 {
+        text.push_str(&format!("  k{i}: see [docs {{x\n"));
+    }
+    assert!(d.parse(&text).is_some(), "{diags:?}");
 }
 
 #[test]
