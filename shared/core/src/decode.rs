@@ -489,6 +489,11 @@ impl<'n> Fields<'n> {
     pub fn finish(self, d: &mut Decoder<'_>) {
         for k in self.map.keys() {
             if !self.used.iter().any(|u| u == k.as_str()) {
+                if d.diags.is_full() {
+                    // Counted only: skip the typo search and the message.
+                    d.diags.omitted += 1;
+                    continue;
+                }
                 let mut allowed: Vec<&str> = self.used.iter().map(String::as_str).collect();
                 allowed.sort_unstable();
                 allowed.dedup();

@@ -95,6 +95,12 @@ impl Diagnostics {
         });
     }
 
+    /// Whether the next error will only be counted (the cap is reached):
+    /// callers with costly messages can skip building them.
+    pub fn is_full(&self) -> bool {
+        self.kept >= MAX_ERRORS
+    }
+
     pub fn has_errors(&self) -> bool {
         self.omitted > 0 || self.list.iter().any(|d| d.severity == Severity::Error)
     }
