@@ -325,6 +325,21 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
         context: Vec::new(),
     };
     let _ = pos;
+    let (lookback, retention) = (rule.lookback(), rule.retention());
+    if lookback > retention {
+        d.error_at(
+            name_pos,
+            format!(
+                "rule {:?} looks back {} (`for`/`datapoints` or `keep_firing_for`, `min_volume.window`, the expression's history, `interval` and 5 periods of margin), beyond the {} CloudWatch keeps data of period {} (expected a lookback of at most {})",
+                rule.name,
+                format_duration(lookback),
+                format_duration(retention),
+                format_duration(rule.step()),
+                format_duration(retention),
+            ),
+        );
+        return None;
+    }
     Some(rule)
 }
 
@@ -437,10 +452,22 @@ pub fn decode_stat(d: &mut Decoder<'_>, n: &Node) -> Option<Stat> {
     })
 }
 
-/// A CloudWatch period: 1s, 5s, 10s, 30s or a multiple of 1m.
+/// A CloudWatch period: 1s, 5s, 10s, 30s or a multiple of 1m up to
+/// [`crate::model::MAX_PERIOD`] (1d).
 pub fn decode_period(d: &mut Decoder<'_>, n: &Node) -> Option<Duration> {
     let p = d.duration(n, "period")?;
     let s = p.as_secs();
+    if p > crate::model::MAX_PERIOD {
+        d.error(
+            n,
+            format!(
+                "`period` {} is too long (expected at most {})",
+                format_duration(p),
+                format_duration(crate::model::MAX_PERIOD)
+            ),
+        );
+        return None;
+    }
     let ok = p.subsec_nanos() == 0 && (matches!(s, 1 | 5 | 10 | 30) || (s >= 60 && s % 60 == 0));
     if ok {
         Some(p)

@@ -18,6 +18,24 @@ use marked_yaml::{LoadError, LoaderOptions, Node, Span};
 
 use crate::diag::Diagnostics;
 
+/// The longest duration any field takes: 455 days, the longest CloudWatch
+/// keeps any datapoint (hourly data). Nothing firebell evaluates can look
+/// further back, and every duration below it fits an `i64` of seconds (or
+/// milliseconds) with room to add, so time arithmetic cannot wrap.
+pub const MAX_DURATION: Duration = Duration::from_secs(455 * 86_400);
+
+/// The largest config file (or YAML document) accepted: 4 MiB. A complete
+/// config of hundreds of rules is well under 1 MiB; the cap keeps a stray
+/// huge file (or a device named `*.yaml`) from exhausting memory.
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The deepest YAML nesting accepted (block indentation levels, `- `
+/// entries and flow brackets together). The deepest real config, a routing
+/// tree, uses two levels per route; 100 leaves room for 40-odd nested routes
+/// while the loader, the decoders and dropping the tree stay far from the
+/// stack limit.
+pub const MAX_NESTING: usize = 100;
+
 /// A position in a file, 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
@@ -80,8 +98,29 @@ impl<'d> Decoder<'d> {
         self.error_at(Pos::of(node.span()), message);
     }
 
-    /// Parses YAML text whose top level is a mapping. Duplicate keys are errors.
+    /// Parses YAML text whose top level is a mapping. Duplicate keys are
+    /// errors. A leading UTF-8 byte order mark is skipped. Documents over
+    /// [`MAX_DOCUMENT_BYTES`] or nested deeper than [`MAX_NESTING`] are
+    /// errors found before parsing.
     pub fn parse(&mut self, text: &str) -> Option<Node> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if text.len() > MAX_DOCUMENT_BYTES {
+            self.error_at(
+                Pos { line: 1, column: 1 },
+                format!(
+                    "file is too large ({} bytes, expected at most {MAX_DOCUMENT_BYTES})",
+                    text.len()
+                ),
+            );
+            return None;
+        }
+        if let Some(pos) = too_deep(text) {
+            self.error_at(
+                pos,
+                format!("YAML is nested too deeply (more than {MAX_NESTING} levels)"),
+            );
+            return None;
+        }
         if text.trim().is_empty() {
             self.error_at(Pos { line: 1, column: 1 }, "file is empty");
             return None;
@@ -221,11 +260,32 @@ impl<'d> Decoder<'d> {
         }
     }
 
-    /// A human duration such as `30s`, `5m`, `1h30m`, `2d`. `0` and `0s` are zero.
+    /// A human duration such as `30s`, `5m`, `1h30m`, `2d`. `0` and `0s` are
+    /// zero. At most [`MAX_DURATION`].
     pub fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
         let s = self.str(node, what)?;
+        let too_long = || {
+            format!(
+                "duration {s:?} for `{what}` is too long (expected at most {}: CloudWatch keeps no older data)",
+                format_duration(MAX_DURATION)
+            )
+        };
         match parse_duration(s) {
+            Some(d) if d > MAX_DURATION => {
+                let msg = too_long();
+                self.error(node, msg);
+                None
+            }
             Some(d) => Some(d),
+            None if matches!(
+                humantime::parse_duration(s.trim()),
+                Err(humantime::DurationError::NumberOverflow)
+            ) =>
+            {
+                let msg = too_long();
+                self.error(node, msg);
+                None
+            }
             None => {
                 self.error(
                     node,
@@ -281,6 +341,84 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         return None;
     }
     humantime::parse_duration(s).ok()
+}
+
+/// Where `text` first nests deeper than [`MAX_NESTING`], if it does: a
+/// cheap line scan, run before the parser, that over-estimates the depth
+/// (block indentation levels, each leading `- ` / `? ` entry, open flow
+/// brackets outside quotes), so it never misses a deep document.
+fn too_deep(text: &str) -> Option<Pos> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let bytes = line.as_bytes();
+        let indent = bytes.iter().take_while(|&&b| b == b' ').count();
+        let rest = &bytes[indent..];
+        if flow == 0 {
+            if rest.is_empty() || rest[0] == b'#' {
+                continue;
+            }
+            while indents.last().is_some_and(|&top| top >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+            // `- - - x`: every entry indicator opens a level.
+            let mut j = 0;
+            while j + 1 < rest.len() && matches!(rest[j], b'-' | b'?') && rest[j + 1] == b' ' {
+                j += 2;
+                while j < rest.len() && rest[j] == b' ' {
+                    j += 1;
+                }
+                indents.push(indent + j);
+            }
+            if rest.len() == j + 1 && rest[j] == b'-' {
+                indents.push(indent + j + 1);
+            }
+        }
+        let mut quote: Option<u8> = None;
+        let mut prev = b' ';
+        // The last non-blank byte before this one on the line: in block
+        // context a bracket opens a flow collection only where a value
+        // starts (line start, after `:`, `-` or `?`); elsewhere it is text.
+        let mut last: Option<u8> = None;
+        for (c, &b) in bytes.iter().enumerate() {
+            match quote {
+                Some(q) => {
+                    if b == q && !(q == b'"' && prev == b'\\') {
+                        quote = None;
+                    }
+                }
+                None => match b {
+                    b'#' if prev == b' ' => break,
+                    b'"' | b'\'' if matches!(prev, b' ' | b'[' | b'{' | b',' | b':') => {
+                        quote = Some(b)
+                    }
+                    b'[' | b'{' if flow > 0 || matches!(last, None | Some(b':' | b'-' | b'?')) => {
+                        flow += 1;
+                        if indents.len() + flow > MAX_NESTING {
+                            return Some(Pos {
+                                line: i + 1,
+                                column: c + 1,
+                            });
+                        }
+                    }
+                    b']' | b'}' => flow = flow.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            prev = b;
+            if b != b' ' {
+                last = Some(b);
+            }
+        }
+        if indents.len() + flow > MAX_NESTING {
+            return Some(Pos {
+                line: i + 1,
+                column: indent + 1,
+            });
+        }
+    }
+    None
 }
 
 /// Formats a duration compactly: `90s` -> `1m30s`, `3600s` -> `1h`.
@@ -351,6 +489,11 @@ impl<'n> Fields<'n> {
     pub fn finish(self, d: &mut Decoder<'_>) {
         for k in self.map.keys() {
             if !self.used.iter().any(|u| u == k.as_str()) {
+                if d.diags.is_full() {
+                    // Counted only: skip the typo search and the message.
+                    d.diags.omitted += 1;
+                    continue;
+                }
                 let mut allowed: Vec<&str> = self.used.iter().map(String::as_str).collect();
                 allowed.sort_unstable();
                 allowed.dedup();

@@ -41,10 +41,19 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The most errors kept (and shown); later ones are only counted
+/// ([`Diagnostics::omitted`]) and reported as "... and N more errors". A
+/// file of a million mistakes costs neither a million lines nor their memory.
+pub const MAX_ERRORS: usize = 100;
+
 /// An ordered collection of diagnostics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics {
     pub list: Vec<Diagnostic>,
+    /// Errors past [`MAX_ERRORS`], counted but not kept.
+    pub omitted: usize,
+    /// Errors kept in `list`.
+    kept: usize,
 }
 
 impl Diagnostics {
@@ -53,6 +62,11 @@ impl Diagnostics {
     }
 
     pub fn error(&mut self, file: &str, line: usize, column: usize, message: impl Into<String>) {
+        if self.kept >= MAX_ERRORS {
+            self.omitted += 1;
+            return;
+        }
+        self.kept += 1;
         self.list.push(Diagnostic {
             file: file.to_string(),
             line,
@@ -81,8 +95,14 @@ impl Diagnostics {
         });
     }
 
+    /// Whether the next error will only be counted (the cap is reached):
+    /// callers with costly messages can skip building them.
+    pub fn is_full(&self) -> bool {
+        self.kept >= MAX_ERRORS
+    }
+
     pub fn has_errors(&self) -> bool {
-        self.list.iter().any(|d| d.severity == Severity::Error)
+        self.omitted > 0 || self.list.iter().any(|d| d.severity == Severity::Error)
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
@@ -94,7 +114,17 @@ impl Diagnostics {
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
-        self.list.extend(other.list);
+        self.omitted += other.omitted;
+        for d in other.list {
+            if d.severity == Severity::Error {
+                if self.kept >= MAX_ERRORS {
+                    self.omitted += 1;
+                    continue;
+                }
+                self.kept += 1;
+            }
+            self.list.push(d);
+        }
     }
 
     /// Sorts by file, line, column; stable for equal positions.
@@ -109,6 +139,9 @@ impl fmt::Display for Diagnostics {
         for d in &self.list {
             writeln!(f, "{d}")?;
         }
+        if self.omitted > 0 {
+            writeln!(f, "{}", more(self.omitted))?;
+        }
         Ok(())
     }
 }
@@ -118,13 +151,43 @@ impl fmt::Display for Diagnostics {
 #[error("{}", render_errors(.0))]
 pub struct ConfigError(pub Diagnostics);
 
+fn more(n: usize) -> String {
+    format!("... and {n} more error{}", if n == 1 { "" } else { "s" })
+}
+
 fn render_errors(d: &Diagnostics) -> String {
-    let n = d.errors().count();
+    let n = d.errors().count() + d.omitted;
     let mut s = String::new();
     for e in d.errors() {
         s.push_str(&e.to_string());
         s.push('\n');
     }
+    if d.omitted > 0 {
+        s.push_str(&more(d.omitted));
+        s.push('\n');
+    }
     s.push_str(&format!("{n} error{}", if n == 1 { "" } else { "s" }));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_past_the_cap_are_counted_not_kept() {
+        let mut d = Diagnostics::new();
+        for i in 0..2_000_000 {
+            d.error("f.yaml", i + 1, 1, "bad");
+        }
+        d.warning("f.yaml", 1, 1, "w", "kept");
+        assert_eq!(d.list.len(), MAX_ERRORS + 1);
+        assert_eq!(d.omitted, 2_000_000 - MAX_ERRORS);
+        let text = ConfigError(d).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), MAX_ERRORS + 2);
+        assert_eq!(lines[0], "f.yaml:1:1: error: bad");
+        assert_eq!(lines[MAX_ERRORS], "... and 1999900 more errors");
+        assert_eq!(lines[MAX_ERRORS + 1], "2000000 errors");
+    }
 }

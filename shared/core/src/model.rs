@@ -345,6 +345,30 @@ impl ContextValue {
     }
 }
 
+/// The longest metric period: 1 day. CloudWatch accepts longer multiples of
+/// 60 s, but a rule on a coarser grid judges less than once a day (not
+/// alerting), and its lookback (five periods of margin at least) must stay
+/// within the 455 days CloudWatch keeps hourly data.
+pub const MAX_PERIOD: Duration = Duration::from_secs(86_400);
+
+/// How long CloudWatch keeps datapoints of `period` (its documented
+/// retention by resolution): 15 days below 5 minutes (data of 1 minute and
+/// finer is rolled up after that; high-resolution data below 1 minute is
+/// rolled up to 1 minute after 3 hours, still served at 1 minute), 63 days
+/// below 1 hour, 455 days otherwise. A rule needing older data would see
+/// none, forever: `validate` rejects it.
+pub fn retention(period: Duration) -> Duration {
+    const DAY: u64 = 86_400;
+    let days = if period < Duration::from_secs(300) {
+        15
+    } else if period < Duration::from_secs(3_600) {
+        63
+    } else {
+        455
+    };
+    Duration::from_secs(days * DAY)
+}
+
 impl Rule {
     /// The evaluation step of the rule's series: the largest metric period.
     pub fn step(&self) -> Duration {
@@ -363,7 +387,7 @@ impl Rule {
         let step = self.step();
         let pending = match self.pending {
             Pending::For(d) => d,
-            Pending::MofN { n, .. } => step * n,
+            Pending::MofN { n, .. } => step.saturating_mul(n),
         };
         let guard = self
             .min_volume
@@ -384,7 +408,13 @@ impl Rule {
             .saturating_add(guard)
             .saturating_add(history)
             .saturating_add(self.interval)
-            .saturating_add(step * 5)
+            .saturating_add(step.saturating_mul(5))
+    }
+
+    /// How far back CloudWatch keeps datapoints of this rule's period
+    /// ([`retention`]); `validate` checks the [`Rule::lookback`] fits.
+    pub fn retention(&self) -> Duration {
+        retention(self.step())
     }
 
     /// Leading grid points that cannot be judged because the expression's

@@ -13,6 +13,11 @@ pub struct Point {
     pub v: f64,
 }
 
+/// The most points a grid may have: 15 days of 1-second data (1,296,000),
+/// the finest period over its longest retention, rounded up. Any validated
+/// rule fits; the cap bounds what one series can allocate (about 32 MB).
+pub const MAX_GRID_POINTS: usize = 2_000_000;
+
 /// A regular time grid: `len` buckets of `step` seconds starting at `start`.
 /// Bucket `i` is labelled with its start time `start + i * step`, as CloudWatch labels periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +40,33 @@ impl Grid {
             step,
             len,
         }
+    }
+
+    /// [`Grid::ending_at`] with every computation checked: the grid of
+    /// `lookback` ending at `end` in steps of `step`, or why it cannot be
+    /// built (a step or lookback beyond `i64` seconds, an `end` so far out
+    /// that subtracting wraps, or more than [`MAX_GRID_POINTS`] points,
+    /// which would allocate without bound). Validated rules never hit
+    /// these; a rule built some other way fails alone instead of aborting.
+    pub fn checked_ending_at(
+        end: Epoch,
+        lookback: std::time::Duration,
+        step: std::time::Duration,
+    ) -> Result<Grid, String> {
+        let step_s = i64::try_from(step.as_secs().max(1))
+            .map_err(|_| format!("period of {} s is out of range", step.as_secs()))?;
+        let back = i64::try_from(lookback.as_secs())
+            .map_err(|_| format!("lookback of {} s is out of range", lookback.as_secs()))?;
+        let first = end
+            .checked_sub(back)
+            .ok_or_else(|| format!("lookback of {back} s before {end} is out of range"))?;
+        let points = (end.div_euclid(step_s) - first.div_euclid(step_s)).max(0);
+        if points > MAX_GRID_POINTS as i64 {
+            return Err(format!(
+                "lookback of {back} s in steps of {step_s} s is {points} points (expected at most {MAX_GRID_POINTS})"
+            ));
+        }
+        Ok(Grid::ending_at(end, back, step_s))
     }
 
     pub fn time(&self, i: usize) -> Epoch {

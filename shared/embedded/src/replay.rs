@@ -45,7 +45,7 @@ pub enum LineProblem {
     Json(String),
     #[error("unknown stat {0:?} (expected {EXPECTED_STATS})")]
     UnknownStat(String),
-    #[error("period must be a positive number of seconds, got {0}")]
+    #[error("period must be a positive number of seconds, at most 86400 (1 day), got {0}")]
     BadPeriod(i64),
     #[error("{0} must not be empty")]
     Empty(&'static str),
@@ -53,6 +53,10 @@ pub enum LineProblem {
     EmptyDimension { name: String, what: &'static str },
     #[error("dimension {0:?} has the wildcard value \"*\": replay files hold concrete series")]
     WildcardDimension(String),
+    #[error(
+        "point time {0} is out of range (expected Unix seconds from 0 to 253402300799, 9999-12-31)"
+    )]
+    BadTime(Epoch),
     #[error("point value {value} at time {time} is not a finite number")]
     NotFinite { time: Epoch, value: f64 },
     #[error("second point at time {time} for this series (first on line {first_line})")]
@@ -403,6 +407,10 @@ struct Builder {
     series: Vec<(ReplaySeries, LoadedPoints)>,
 }
 
+/// The latest point time a replay file may hold (9999-12-31T23:59:59Z):
+/// with periods of at most a day, no time computation can overflow.
+const MAX_TIME: Epoch = 253_402_300_799;
+
 impl Builder {
     fn add(&mut self, line: &str, line_no: usize) -> Result<(), LineProblem> {
         let raw: LineIn =
@@ -415,7 +423,7 @@ impl Builder {
         }
         let stat =
             Stat::parse(&raw.stat).ok_or_else(|| LineProblem::UnknownStat(raw.stat.clone()))?;
-        if raw.period <= 0 {
+        if raw.period <= 0 || raw.period > 86_400 {
             return Err(LineProblem::BadPeriod(raw.period));
         }
         for (name, value) in &raw.dimensions {
@@ -453,6 +461,9 @@ impl Builder {
             return Ok(());
         };
         for (time, value) in raw.points {
+            if !(0..=MAX_TIME).contains(&time) {
+                return Err(LineProblem::BadTime(time));
+            }
             if !value.is_finite() {
                 return Err(LineProblem::NotFinite { time, value });
             }

@@ -447,6 +447,27 @@ fn load_errors_name_file_line_and_value() {
     let (_, problem, _) = load_error(&line("Requests", "payments", "Sum", 0, &[]));
     assert_eq!(problem, LineProblem::BadPeriod(0));
 
+    // A huge period or time: a clear error naming the line, no overflow.
+    let (_, problem, msg) =
+        load_error(&line("Requests", "payments", "Sum", i64::MAX, &[(T0, 1.0)]));
+    assert_eq!(problem, LineProblem::BadPeriod(i64::MAX));
+    assert_eq!(
+        msg,
+        "demo.jsonl:1: period must be a positive number of seconds, at most 86400 (1 day), got 9223372036854775807"
+    );
+    let (_, problem, msg) = load_error(&line(
+        "Requests",
+        "payments",
+        "Sum",
+        60,
+        &[(i64::MAX - 10, 1.0)],
+    ));
+    assert_eq!(problem, LineProblem::BadTime(i64::MAX - 10));
+    assert_eq!(
+        msg,
+        "demo.jsonl:1: point time 9223372036854775797 is out of range (expected Unix seconds from 0 to 253402300799, 9999-12-31)"
+    );
+
     let (_, problem, _) = load_error(&line("Requests", "*", "Sum", 60, &[]));
     assert_eq!(problem, LineProblem::WildcardDimension("Service".into()));
 

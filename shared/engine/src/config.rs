@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use firebell_core::config::RulesBuilder;
-use firebell_core::decode::{Decoder, Pos, closest};
+use firebell_core::decode::{Decoder, MAX_DOCUMENT_BYTES, Pos, closest};
 use firebell_core::diag::{ConfigError, Diagnostics};
 use firebell_core::model::RuleSet;
 use firebell_notify::{NotifyConfig, NotifyConfigBuilder};
@@ -27,40 +27,185 @@ pub struct Config {
 }
 
 /// The config files under `path`: the file itself, or every YAML file below
-/// the directory, sorted by path (hidden entries skipped).
+/// the directory, sorted by path (hidden entries skipped). The first problem
+/// [`config_files_checked`] finds is the error.
 pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+    let (files, problems) = config_files_checked(path)?;
+    match problems.into_iter().next() {
+        Some((p, e)) => Err(format!("{}: {e}", p.display())),
+        None => Ok(files),
     }
+}
+
+/// A file or directory the loader refused, and why.
+pub type LoadProblem = (PathBuf, String);
+
+/// The config files under `path`, and every entry refused on the way:
+/// - a directory symlink leading outside the config directory is not
+///   followed, nor one leading back to a directory already read (a loop);
+/// - an entry named `*.yaml` / `*.yml` that is not a regular file (a FIFO,
+///   a device, a socket) is refused, so reading can neither hang nor run
+///   out of memory.
+///
+/// `Err` only when `path` itself cannot be read.
+pub fn config_files_checked(path: &Path) -> Result<(Vec<PathBuf>, Vec<LoadProblem>), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_dir() {
+        return Ok((vec![path.to_path_buf()], Vec::new()));
+    }
+    let root = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut visited = std::collections::BTreeSet::new();
+    visited.insert(root.clone());
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let rd = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                problems.push((dir, format!("cannot read directory: {e}")));
+                continue;
+            }
+        };
         for entry in rd {
-            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    problems.push((dir.clone(), format!("cannot read directory: {e}")));
+                    continue;
+                }
+            };
             let p = entry.path();
             let name = entry.file_name();
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(
+            let is_yaml = matches!(
                 p.extension().and_then(|e| e.to_str()),
                 Some("yaml") | Some("yml")
-            ) {
-                out.push(p);
+            );
+            // Follows symlinks; a dangling one is a problem only if it
+            // names a YAML file.
+            let meta = match std::fs::metadata(&p) {
+                Ok(m) => m,
+                Err(e) => {
+                    if is_yaml {
+                        problems.push((p, format!("cannot read: {e}")));
+                    }
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                let canon = match std::fs::canonicalize(&p) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        problems.push((p, format!("cannot read directory: {e}")));
+                        continue;
+                    }
+                };
+                if !canon.starts_with(&root) {
+                    problems.push((
+                        p,
+                        format!(
+                            "symlink leads outside the config directory (to {}; expected a directory inside {})",
+                            canon.display(),
+                            root.display()
+                        ),
+                    ));
+                } else if !visited.insert(canon.clone()) {
+                    problems.push((
+                        p,
+                        format!(
+                            "symlink loop: {} is already read (expected each directory once)",
+                            canon.display()
+                        ),
+                    ));
+                } else {
+                    stack.push(p);
+                }
+            } else if is_yaml {
+                if meta.is_file() {
+                    out.push(p);
+                } else {
+                    problems.push((p, not_regular(&meta)));
+                }
             }
         }
     }
     out.sort();
-    Ok(out)
+    problems.sort();
+    Ok((out, problems))
+}
+
+fn not_regular(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    format!("is {kind} (expected a regular file)")
+}
+
+/// Reads one config file: only a regular file (checked before opening, so
+/// a FIFO cannot block), at most [`MAX_DOCUMENT_BYTES`], valid UTF-8. The
+/// error is `(line, column, message)`: invalid UTF-8 at its byte.
+pub fn read_config_file(path: &Path) -> Result<String, (Pos, String)> {
+    use std::io::Read;
+    let at_start = Pos { line: 1, column: 1 };
+    let meta = std::fs::metadata(path).map_err(|e| (at_start, format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err((at_start, not_regular(&meta)));
+    }
+    let too_large = |n: u64| {
+        (
+            at_start,
+            format!("file is too large ({n} bytes, expected at most {MAX_DOCUMENT_BYTES})"),
+        )
+    };
+    if meta.len() > MAX_DOCUMENT_BYTES as u64 {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| (at_start, format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOCUMENT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| (at_start, format!("cannot read: {e}")))?;
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let good = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&bytes[..good]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let bad = bytes.get(good).copied().unwrap_or(0);
+        (
+            Pos { line, column },
+            format!("invalid UTF-8: byte 0x{bad:02x} (expected UTF-8 text)"),
+        )
+    })
 }
 
 /// The top-level key that makes a YAML file a rule unit test file, which
 /// the config loader skips.
 pub const TEST_FILE_MARKER: &str = "tests";
+
+/// The top-level keys of a rule unit test file: the marker, then what
+/// names its config, then the rest.
+const TEST_FILE_KEYS: &[&str] = &[
+    TEST_FILE_MARKER,
+    "config",
+    "rule_files",
+    "rules",
+    "evaluation_interval",
+];
 
 /// Sections each config file may hold, and who owns them.
 pub(crate) fn sections() -> Vec<&'static str> {
@@ -75,14 +220,17 @@ pub(crate) fn sections() -> Vec<&'static str> {
 /// Warnings (lint) are returned beside the config.
 pub fn load(path: &Path) -> Result<(Config, Diagnostics), ConfigError> {
     let mut diags = Diagnostics::new();
-    let files = match config_files(path) {
+    let (files, problems) = match config_files_checked(path) {
         Ok(f) => f,
         Err(e) => {
             diags.error(&path.display().to_string(), 1, 1, e);
             return Err(ConfigError(diags));
         }
     };
-    if files.is_empty() {
+    for (p, e) in &problems {
+        diags.error(&p.display().to_string(), 1, 1, e.clone());
+    }
+    if files.is_empty() && problems.is_empty() {
         diags.error(
             &path.display().to_string(),
             1,
@@ -93,9 +241,9 @@ pub fn load(path: &Path) -> Result<(Config, Diagnostics), ConfigError> {
     }
     let mut texts = Vec::with_capacity(files.len());
     for f in &files {
-        match std::fs::read_to_string(f) {
+        match read_config_file(f) {
             Ok(t) => texts.push((f.display().to_string(), t)),
-            Err(e) => diags.error(&f.display().to_string(), 1, 1, format!("cannot read: {e}")),
+            Err((pos, e)) => diags.error(&f.display().to_string(), pos.line, pos.column, e),
         }
     }
     let config = load_texts(&texts, &mut diags, files);
@@ -128,12 +276,38 @@ pub fn load_texts(
             );
             continue;
         };
-        if map.get_node(TEST_FILE_MARKER).is_some() {
-            test_files.push(file);
-            continue;
+        // In a test file (one naming its `config` or `rule_files`), `rules`
+        // lists the rule names under test: not a config section.
+        let names_config = TEST_FILE_KEYS[1..3]
+            .iter()
+            .any(|k| map.get_node(k).is_some());
+        let test_key = |k: &str| TEST_FILE_KEYS.contains(&k) && (names_config || k != "rules");
+        let config_sections: Vec<&str> = map
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| all_sections.contains(k) && !test_key(k))
+            .collect();
+        let tests_key = map.keys().find(|k| k.as_str() == TEST_FILE_MARKER);
+        if let Some(tests_key) = tests_key {
+            if config_sections.is_empty() {
+                test_files.push(file);
+                continue;
+            }
+            // Config sections beside `tests`: neither skip the config
+            // silently nor run the tests; say where tests belong.
+            d.error_at(
+                Pos::of(tests_key.span()),
+                format!(
+                    "`{TEST_FILE_MARKER}` in a config file with config sections ({}): rule unit tests belong in their own file (`{TEST_FILE_MARKER}:` with `config:` or `rule_files:`, run by `firebell test`)",
+                    config_sections.join(", ")
+                ),
+            );
         }
         for (key, node) in map.iter() {
             let k = key.as_str();
+            if tests_key.is_some() && test_key(k) {
+                continue;
+            }
             if firebell_core::config::SECTIONS.contains(&k) {
                 rules.section(&mut d, node);
             } else if firebell_core::slo::SECTIONS.contains(&k) {

@@ -41,6 +41,10 @@ pub enum CycleError {
     /// evaluated and the tick is not recorded.
     #[error("rule {rule}: listing dimension values: {source}")]
     Discovery { rule: String, source: MetricsError },
+    /// The rule cannot be evaluated at all (its grid cannot be built): it
+    /// was skipped, the other rules were evaluated. Retrying cannot help.
+    #[error("rule {rule}: cannot be evaluated: {reason}")]
+    Unevaluable { rule: String, reason: String },
     /// Fetching the due rules' metrics failed: nothing was judged.
     #[error("fetching metrics: {0}")]
     Fetch(MetricsError),
@@ -100,7 +104,9 @@ impl CycleError {
             CycleError::Discovery { source, .. }
             | CycleError::Fetch(source)
             | CycleError::ContextFetch { source, .. } => source.is_retryable(),
-            CycleError::Expression { .. } | CycleError::ContextExpression { .. } => false,
+            CycleError::Expression { .. }
+            | CycleError::ContextExpression { .. }
+            | CycleError::Unevaluable { .. } => false,
             CycleError::WriteAlert { source, .. }
             | CycleError::ResolveOrphan { source, .. }
             | CycleError::RecordTick { source, .. }
@@ -117,6 +123,7 @@ impl CycleError {
     pub fn rule(&self) -> Option<&str> {
         match self {
             CycleError::Discovery { rule, .. }
+            | CycleError::Unevaluable { rule, .. }
             | CycleError::Expression { rule, .. }
             | CycleError::ContextFetch { rule, .. }
             | CycleError::ContextExpression { rule, .. }

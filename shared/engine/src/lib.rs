@@ -16,7 +16,10 @@ mod error;
 pub mod judge;
 pub mod keys;
 
-pub use config::{Config, TEST_FILE_MARKER, config_files, load, load_texts};
+pub use config::{
+    Config, LoadProblem, TEST_FILE_MARKER, config_files, config_files_checked, load, load_texts,
+    read_config_file,
+};
 pub use cycle::{
     CycleReport, Engine, EngineOptions, Instance, InstanceView, Skip, TICK_SECS, Transition,
     rule_labels,

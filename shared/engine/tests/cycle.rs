@@ -294,3 +294,34 @@ route:
     assert_eq!(subjects.len(), 1, "{subjects:?}");
     assert!(subjects[0].contains("[FIRING] Growing"), "{subjects:?}");
 }
+
+/// Issue #10: a rule that cannot be evaluated (here one built around
+/// `validate`, with a lookback beyond any time) fails alone: an error for
+/// that rule, the other rules evaluated, no panic or abort.
+#[tokio::test]
+async fn a_rule_that_cannot_be_evaluated_fails_alone() {
+    let mut cfg = (*config(RULES)).clone();
+    let mut broken = cfg.rules.rules[0].clone();
+    broken.name = "Broken".into();
+    broken.pending = firebell_core::model::Pending::For(std::time::Duration::from_secs(u64::MAX));
+    cfg.rules.rules.push(broken);
+    let w = World::new();
+    let e = w.engine(Arc::new(cfg), source(&["slow"]), "a");
+    let mut fired = Vec::new();
+    for m in 1..20 {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = e.run_cycle(now, &|| false).await.unwrap();
+        let errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errors,
+            vec![
+                "rule Broken: cannot be evaluated: lookback of 18446744073709551615 s is out of range"
+            ]
+        );
+        assert!(!r.errors[0].is_retryable());
+        fired.extend(w.notifier.take().into_iter().map(|o| o.subject));
+    }
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(fired[0].starts_with("[FIRING] HighLatency"), "{fired:?}");
+}

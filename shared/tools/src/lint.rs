@@ -133,10 +133,10 @@ pub fn lint_rule(rule: &Rule, notify: &NotifyConfig, out: &mut Diagnostics) {
     if paging && rule.expression.history() == 0 {
         let step = rule.step();
         let single = match rule.pending {
-            Pending::For(d) if d < step * 2 => Some(format!(
+            Pending::For(d) if d < step.saturating_mul(2) => Some(format!(
                 "`for` {} is shorter than two periods ({})",
                 firebell_core::decode::format_duration(d),
-                firebell_core::decode::format_duration(step * 2)
+                firebell_core::decode::format_duration(step.saturating_mul(2))
             )),
             Pending::MofN { m, n } if m < 2 => Some(format!("`datapoints` is {m} out of {n}")),
             _ => None,
@@ -288,6 +288,29 @@ route:
                 "rules.yaml:20:11: warning: rule \"OneOfThree\" pages on a single breaching datapoint (`datapoints` is 1 out of 3): one noisy datapoint wakes someone up [page-on-one-datapoint]",
                 "rules.yaml:20:11: warning: rule \"OneOfThree\" pages on a cause metric (CWAgent disk_used_percent): page on what users feel (errors, latency, availability) and ticket on causes [page-on-cause]",
             ]
+        );
+    }
+
+    /// Issue #10: a paging rule whose period is beyond any validated one
+    /// (built around `validate`) is linted without overflowing `step * 2`.
+    #[test]
+    fn a_huge_period_does_not_overflow() {
+        let texts = vec![
+            ("rules.yaml".to_string(), RULES.to_string()),
+            ("routing.yaml".to_string(), ROUTING.to_string()),
+        ];
+        let mut diags = Diagnostics::new();
+        let mut config = firebell_engine::load_texts(&texts, &mut diags, Vec::new());
+        for r in &mut config.rules.rules {
+            for m in r.metrics.values_mut() {
+                m.period = std::time::Duration::from_secs(u64::MAX / 2 + 1);
+            }
+        }
+        let got: Vec<String> = lint(&config).list.iter().map(|d| d.to_string()).collect();
+        assert!(
+            got.iter()
+                .any(|w| w.contains("(`for` 1m is shorter than two periods (")),
+            "{got:#?}"
         );
     }
 

@@ -787,13 +787,13 @@ pub fn load_config(tf: &TestFile, diags: &mut Diagnostics) -> Option<Arc<Config>
         match firebell_engine::config_files(path) {
             Ok(list) => {
                 for p in list {
-                    match std::fs::read_to_string(&p) {
+                    match firebell_engine::read_config_file(&p) {
                         Ok(t) => {
                             texts.push((p.display().to_string(), t));
                             files.push(p);
                         }
-                        Err(e) => {
-                            local.error(&p.display().to_string(), 1, 1, format!("cannot read: {e}"))
+                        Err((pos, e)) => {
+                            local.error(&p.display().to_string(), pos.line, pos.column, e)
                         }
                     }
                 }

@@ -26,13 +26,35 @@ pub(crate) const MAX_RSUM_WINDOW: f64 = 60_480.0;
 /// recursive parser, printer and evaluator far from the stack limit.
 pub(crate) const MAX_DEPTH: usize = 64;
 
+/// Maximum number of operators (binary operators, unary minus and function
+/// calls) in one expression. A chain such as `m + m + ...` parses in a loop
+/// but builds a tree as deep as it is long, which the printer and the
+/// evaluator walk recursively: counting every operator bounds that depth
+/// (at most `MAX_OPERATORS + MAX_DEPTH`) whatever the shape. Real rules use
+/// a handful; the largest generated (SLO burn-rate) ones use a few dozen.
+pub(crate) const MAX_OPERATORS: usize = 256;
+
+/// Maximum length of an expression's source, in bytes: checked before
+/// tokenizing, so a huge expression costs nothing.
+pub(crate) const MAX_SOURCE_LEN: usize = 4096;
+
 pub(crate) fn parse(src: &str) -> Result<Node, ExprError> {
+    if src.len() > MAX_SOURCE_LEN {
+        return Err(ExprError {
+            offset: MAX_SOURCE_LEN,
+            message: format!(
+                "expression is too long ({} bytes, expected at most {MAX_SOURCE_LEN})",
+                src.len()
+            ),
+        });
+    }
     let toks = tokenize(src)?;
     let mut p = Parser {
         src,
         toks,
         pos: 0,
         depth: 0,
+        ops: 0,
     };
     if p.peek().tok == Tok::Eof {
         return Err(ExprError {
@@ -61,6 +83,8 @@ struct Parser<'s> {
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Operators seen so far (see [`MAX_OPERATORS`]).
+    ops: usize,
 }
 
 impl<'s> Parser<'s> {
@@ -119,6 +143,18 @@ impl<'s> Parser<'s> {
         Ok(())
     }
 
+    /// Counts one operator at token `t`; too many is an error.
+    fn operator(&mut self, t: Token) -> Result<(), ExprError> {
+        self.ops += 1;
+        if self.ops > MAX_OPERATORS {
+            return Err(self.error(
+                t,
+                format!("expression has too many operators (more than {MAX_OPERATORS})"),
+            ));
+        }
+        Ok(())
+    }
+
     fn expect_rparen(&mut self) -> Result<(), ExprError> {
         let t = self.peek();
         if t.tok == Tok::RParen {
@@ -157,6 +193,7 @@ impl<'s> Parser<'s> {
                 _ => return Ok(left),
             };
             self.bump();
+            self.operator(t)?;
             let right = operand(self)?;
             left = Node::Binary(op, Box::new(left), Box::new(right));
             if prec == PREC_CMP {
@@ -183,6 +220,7 @@ impl<'s> Parser<'s> {
         if t.tok == Tok::Op(BinOp::Sub) {
             self.bump();
             self.enter(t)?;
+            self.operator(t)?;
             let inner = self.unary()?;
             self.depth -= 1;
             return Ok(Node::Neg(Box::new(inner)));
@@ -239,6 +277,7 @@ impl<'s> Parser<'s> {
         };
         let open = self.bump();
         self.enter(open)?;
+        self.operator(name_tok)?;
 
         let mut args = Vec::new();
         let mut fill_mode = None;

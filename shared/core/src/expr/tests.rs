@@ -588,3 +588,57 @@ fn divisors_are_the_metrics_divided_by() {
     assert_eq!(d("RSUM(e, 5) / RSUM(total, 5) / 0.001"), ["total"]);
     assert_eq!(d("-(a / FILL(b, c))"), ["b", "c"]);
 }
+
+#[test]
+fn every_operator_counts_toward_the_size_limit() {
+    // 257 binary operators, left-deep: parsed by a loop but as deep as long.
+    let chain = format!("m{}", " + m".repeat(257));
+    let (msg, offset) = err(&chain);
+    assert_eq!(msg, "expression has too many operators (more than 256)");
+    assert_eq!(offset, 1 + 256 * 4 + 1);
+    assert!(Expr::parse(&format!("m{}", " + m".repeat(256))).is_ok());
+    // Calls and unary minus count too.
+    let calls = format!("m{}", " + ABS(m)".repeat(130));
+    assert_eq!(
+        err(&calls).0,
+        "expression has too many operators (more than 256)"
+    );
+    // The 60k- and 200k-term chains of the issue: rejected before tokenizing.
+    for terms in [60_000, 200_000] {
+        let src = format!("m{}", " + m".repeat(terms - 1));
+        let (msg, offset) = err(&src);
+        assert_eq!(
+            msg,
+            format!(
+                "expression is too long ({} bytes, expected at most 4096)",
+                src.len()
+            )
+        );
+        assert_eq!(offset, 4096);
+    }
+}
+
+#[test]
+fn the_largest_accepted_expression_evaluates_on_a_small_stack() {
+    // 256 operators inside 60 parentheses: the deepest tree the limits let
+    // through, parsed, printed and evaluated on a 1 MiB stack (half a test thread's or a tokio
+    // worker's 2 MiB), in a debug build.
+    let h = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(|| {
+            let src = format!(
+                "{}m{}{}",
+                "(".repeat(60),
+                " + m".repeat(196),
+                ")".repeat(60)
+            );
+            let src = format!("{src}{}", " - m".repeat(60));
+            let e = Expr::parse(&src).unwrap();
+            let _ = e.to_string();
+            let m = vec![Some(1.0); 3];
+            let lookup = |_: &str| Some(m.as_slice());
+            e.eval(&grid(3), &lookup).unwrap()
+        })
+        .unwrap();
+    assert_eq!(h.join().unwrap(), ser(&[137.0, 137.0, 137.0]));
+}

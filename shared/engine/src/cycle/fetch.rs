@@ -76,8 +76,17 @@ pub(super) async fn context_values(
 ) -> Vec<(String, Option<f64>)> {
     let mut out = Vec::with_capacity(rule.context.len());
     for cv in &rule.context {
-        let step = cv.step().as_secs().max(1) as i64;
-        let mut grid = Grid::ending_at(now, cv.window.as_secs() as i64, step);
+        let mut grid = match Grid::checked_ending_at(now, cv.window, cv.step()) {
+            Ok(g) => g,
+            Err(reason) => {
+                errors.push(CycleError::Unevaluable {
+                    rule: rule.name.clone(),
+                    reason: format!("`{}`: {reason}", cv.name),
+                });
+                out.push((cv.name.clone(), None));
+                continue;
+            }
+        };
         // And the period in progress: an hourly budget counts the
         // errors of the last minutes too.
         grid.len += 1;

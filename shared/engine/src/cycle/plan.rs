@@ -130,8 +130,18 @@ impl<'c> Plan<'c> {
             if !due(rule, now, last) {
                 continue;
             }
+            let grid = match Grid::checked_ending_at(now, rule.lookback(), rule.step()) {
+                Ok(g) => g,
+                Err(reason) => {
+                    report.errors.push(CycleError::Unevaluable {
+                        rule: rule.name.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
             match instances(metrics, rule).await {
-                Ok(instances) => plan.add(rule, instances, now),
+                Ok(instances) => plan.add(rule, instances, grid),
                 Err(source) => {
                     report.errors.push(CycleError::Discovery {
                         rule: rule.name.clone(),
@@ -144,9 +154,7 @@ impl<'c> Plan<'c> {
         plan
     }
 
-    fn add(&mut self, rule: &'c Rule, instances: Vec<Instance>, now: Epoch) {
-        let step = rule.step().as_secs() as i64;
-        let grid = Grid::ending_at(now, rule.lookback().as_secs() as i64, step);
+    fn add(&mut self, rule: &'c Rule, instances: Vec<Instance>, grid: Grid) {
         for inst in &instances {
             for spec in inst.specs.values() {
                 let id = match self.query_ids.entry(spec.dedup_key()) {
