@@ -57,9 +57,34 @@ impl io::Write for Capped {
     }
 }
 
-/// A sandboxed minijinja environment for templates borrowed for `'s`.
 /// Instructions one template render may execute.
 const FUEL: u64 = 2_000_000;
+/// Largest string (bytes) or sequence (items) one step of a template may
+/// build: `~`, `+`, `*`, every filter, function and captured block.
+pub(crate) const MAX_VALUE: usize = 256 * 1024;
+/// Bytes all the values one render builds may add up to.
+pub(crate) const MAX_BUILT: usize = 16 * 1024 * 1024;
+
+/// Installs the value limits on this thread while a render runs.
+struct Budget;
+
+impl Budget {
+    fn install() -> Budget {
+        minijinja::budget::set(Some(minijinja::budget::Limits {
+            max_value: MAX_VALUE,
+            total: MAX_BUILT,
+        }));
+        Budget
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        minijinja::budget::set(None);
+    }
+}
+
+/// A sandboxed minijinja environment for templates borrowed for `'s`.
 
 #[derive(Debug)]
 pub(crate) struct Sandbox<'s> {
@@ -106,7 +131,10 @@ impl<'s> Sandbox<'s> {
             limit,
             full: false,
         };
-        let result = tmpl.render_captured_to(ctx, &mut out).map(|_| ());
+        let result = {
+            let _budget = Budget::install();
+            tmpl.render_captured_to(ctx, &mut out).map(|_| ())
+        };
         match result {
             Ok(()) => {}
             Err(_) if out.full => {}

@@ -884,6 +884,77 @@ fn a_template_that_burns_cpu_runs_out_of_fuel() {
     assert!(out.contains("fuel"), "{out}");
 }
 
+/// Templates that build huge values (issue #10: 3-6 GB, then an abort) fail
+/// fast with a clear error; nothing is allocated beyond the value limits.
+#[test]
+fn templates_that_grow_values_fail_fast_with_a_clear_error() {
+    let a = error_rate();
+    let cases = [
+        // the issue's one-liners
+        ("{{ value | indent(2000000000) }}", "value too large"),
+        (
+            "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+            "value too large",
+        ),
+        (
+            "{{ 'x' | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') }}",
+            "value too large",
+        ),
+        // the other operators and filters that can grow a value
+        ("{% set s = 'xxxxxxxxxxxxxxxx' * 100000 %}{{ s | length }}", "value too large"),
+        (
+            "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+            "value too large",
+        ),
+        ("{{ range(100000) | join('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') }}", "value too large"),
+        ("{{ '%2000000000s' | format('x') }}", "value too large"),
+        ("{{ [1] | batch(2000000000, 'x') | list }}", "sequence too long"),
+        ("{{ [1] | slice(2000000000) | list }}", "sequence too long"),
+        ("{{ ([1] * 2000000000) | list | length }}", "sequence too long"),
+        (
+            "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | list | length }}",
+            "too large",
+        ),
+        (
+            "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s | length }}{% endif %}{% endmacro %}{{ d('xxxxxxxx', 60) }}",
+            "value too large",
+        ),
+        (
+            "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set b %}{{ ns.s }}{{ ns.s }}{% endset %}{% set ns.s = b %}{% endfor %}{{ ns.s | length }}",
+            "",
+        ),
+        (
+            "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [(i ~ 'x') * 60000] %}{% endfor %}{{ ns.l | length }}",
+            "template built more than",
+        ),
+    ];
+    let doubling = format!(
+        "{{% set s = 'xxxxxxxx' %}}{}{{{{ s | length }}}}",
+        "{% set s = s ~ s %}".repeat(40)
+    );
+    let cases: Vec<(&str, &str)> = cases
+        .into_iter()
+        .chain([(doubling.as_str(), "value too large")])
+        .collect();
+    for (t, want) in cases {
+        let out = render_annotation(t, &a);
+        assert!(
+            out.starts_with(&format!("{t} [template error: ")),
+            "{t} gave {}",
+            out.chars().take(200).collect::<String>()
+        );
+        assert!(out.contains(want), "{t} gave {out}");
+    }
+    // Ordinary use of the same operators and filters is untouched.
+    assert_eq!(
+        render_annotation(
+            "{{ labels.service ~ '/' ~ alertname }} {{ 'ab' * 3 }} {{ 'a-b' | replace('-', '+') }} {{ [1, 2] | join(',') }} {{ 'x' | indent(2, true) }} {{ '%5s' | format('a') }}",
+            &a
+        ),
+        "payments/PaymentsErrorRate ababab a+b 1,2   x     a"
+    );
+}
+
 #[test]
 fn receiver_templates_override_subject_and_body() {
     let mut r = receiver("Europe/Berlin");
