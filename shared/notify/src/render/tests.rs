@@ -917,7 +917,7 @@ fn templates_that_grow_values_fail_fast_with_a_clear_error() {
         ),
         (
             "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s | length }}{% endif %}{% endmacro %}{{ d('xxxxxxxx', 60) }}",
-            "value too large",
+            "recursion limit exceeded",
         ),
         (
             "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set b %}{{ ns.s }}{{ ns.s }}{% endset %}{% set ns.s = b %}{% endfor %}{{ ns.s | length }}",
