@@ -55,6 +55,11 @@ pub fn charge(len: Option<usize>) -> Result<(), Error> {
             ))
         }
     };
+    spend(len, limits)
+}
+
+/// Adds `len` bytes to the render's total.
+fn spend(len: usize, limits: Limits) -> Result<(), Error> {
     let spent = SPENT.with(|s| s.get()).saturating_add(len);
     if spent > limits.total {
         return Err(Error::new(
@@ -75,7 +80,7 @@ pub fn check_items(n: Option<usize>) -> Result<(), Error> {
         return Ok(());
     };
     match n {
-        Some(n) if n <= limits.max_value => charge(Some(n.saturating_mul(16))),
+        Some(n) if n <= limits.max_value => spend(n.saturating_mul(16), limits),
         _ => Err(Error::new(
             ErrorKind::InvalidOperation,
             format!(

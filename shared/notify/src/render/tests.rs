@@ -913,7 +913,7 @@ fn templates_that_grow_values_fail_fast_with_a_clear_error() {
         ("{{ ([1] * 2000000000) | list | length }}", "sequence too long"),
         (
             "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | list | length }}",
-            "too large",
+            "sequence too long",
         ),
         (
             "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s | length }}{% endif %}{% endmacro %}{{ d('xxxxxxxx', 60) }}",
