@@ -256,3 +256,57 @@ pub(crate) fn annotations<'s>(sandbox: &Sandbox<'s>, alert: &'s Alert) -> BTreeM
         .map(|(k, t)| (k.clone(), annotation(sandbox, t, &ctx)))
         .collect()
 }
+
+/// Where a Prometheus/Alertmanager habit shows in `template`, the firebell
+/// way to say it (`""` when none applies).
+pub(crate) fn migrant_hint(template: &str) -> &'static str {
+    if template.contains("$labels") || template.contains("$value") {
+        "; firebell templates use `{{ labels.name }}` and `{{ value }}`, not `$labels.name`/`$value`"
+    } else if template.contains(".Labels")
+        || template.contains(".Value")
+        || template.contains(".Annotations")
+        || template.contains(".CommonLabels")
+        || template.contains(".Alerts")
+    {
+        "; firebell templates are Jinja (minijinja), not Go templates: write `{{ labels.name }}`, `{{ value }}`, `{% for a in alerts %}`, not `{{ .Labels.name }}`, `{{ .Value }}`, `{{ range .Alerts }}`"
+    } else {
+        ""
+    }
+}
+
+/// A template error as a validate message: what failed and the line of
+/// the template it failed on.
+pub(crate) fn describe(e: &minijinja::Error) -> String {
+    let what = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    match e.line() {
+        Some(line) => format!("{what} (line {line} of the template)"),
+        None => what,
+    }
+}
+
+impl<'s> Sandbox<'s> {
+    /// Compiles and renders `source` over `ctx` as a trial: `Err` is the
+    /// syntax or render error, described for `firebell validate`. Output
+    /// over the cap is not an error (it is cut at run time).
+    pub(crate) fn trial<S: Serialize>(&self, source: &'s str, ctx: S) -> Result<String, String> {
+        let tmpl = self.env.template_from_str(source).map_err(|e| describe(&e))?;
+        let mut out = Capped {
+            buf: Vec::new(),
+            limit: ANNOTATION_LIMIT,
+            full: false,
+        };
+        let result = {
+            let _budget = Budget::install();
+            tmpl.render_captured_to(ctx, &mut out).map(|_| ())
+        };
+        match result {
+            Ok(()) => {}
+            Err(_) if out.full => {}
+            Err(e) => return Err(describe(&e)),
+        }
+        Ok(String::from_utf8_lossy(&out.buf).into_owned())
+    }
+}
