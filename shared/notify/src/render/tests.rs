@@ -1085,3 +1085,34 @@ fn sparkline_and_recent_values_in_text() {
     assert!(text.contains("Expression 100 * FILL(errors, 0) / requests\n"));
     assert!(text.contains("1 firing · group service=payments\n"));
 }
+
+/// Templates that would exhaust memory at run time (issue #10) do not stop
+/// the page: a receiver template falls back to the default with a note,
+/// an annotation shows its raw text and the error, and the message goes out.
+#[test]
+fn memory_bomb_templates_at_run_time_still_deliver_the_page() {
+    let default = one(&receiver("Europe/Berlin"), &mixed_group());
+    let bomb = "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}";
+    let mut r = receiver("Europe/Berlin");
+    r.message.subject_template = Some("{{ subject | indent(2000000000) }}".into());
+    r.message.body_template = Some(bomb.into());
+    let mut n = mixed_group();
+    n.firing[0].annotations.insert(
+        "description".into(),
+        "{{ 'x' | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') }}".into(),
+    );
+    let o = one(&r, &n);
+    assert_eq!(o.subject, default.subject);
+    let text = &o.bodies["email"];
+    assert!(
+        text.contains("Note: subject_template failed (invalid operation: value too large: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Note: body_template failed (invalid operation: value too large: "),
+        "{text}"
+    );
+    assert!(text.contains("[template error: invalid operation: value too large: "), "{text}");
+    assert!(text.starts_with("Payments error rate hit 5.2%"), "{text}");
+    assert!(text.len() < 64 * 1024, "{}", text.len());
+}
