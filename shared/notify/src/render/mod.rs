@@ -47,8 +47,8 @@ use std::sync::Arc;
 
 use firebell_core::alert::{Alert, AlertStatus};
 use firebell_core::model::{Labels, Rule};
-use firebell_core::series::Epoch;
 use firebell_core::ports::{Outbound, SNS_MAX_MESSAGE_ATTRIBUTES, SNS_MAX_MESSAGE_BYTES};
+use firebell_core::series::Epoch;
 use firebell_core::text::{rfc3339, sha256_hex};
 
 use crate::store::{idempotency_key, message_key};
@@ -120,7 +120,11 @@ pub fn sample_alert(rule: &Rule, at: Epoch) -> Alert {
     }
     labels.insert("alertname".to_string(), rule.name.clone());
     let threshold = rule.condition.threshold;
-    let step = if threshold == 0.0 { 1.0 } else { threshold.abs() };
+    let step = if threshold == 0.0 {
+        1.0
+    } else {
+        threshold.abs()
+    };
     let value = if rule.condition.op.is_upper() {
         threshold + step
     } else {
@@ -169,7 +173,10 @@ pub fn check_annotation(rule: &Rule, template: &str, at: Epoch) -> Result<(), St
             let sample = format!(
                 "{}, value {} {} {}",
                 alert.status.as_str(),
-                alert.value.map(|v| alert.unit.format(v)).unwrap_or_default(),
+                alert
+                    .value
+                    .map(|v| alert.unit.format(v))
+                    .unwrap_or_default(),
                 alert.op,
                 alert.unit.format(alert.threshold)
             );
@@ -199,10 +206,7 @@ pub(crate) fn check_receiver_template(what: &str, template: &str) -> Result<(), 
     let alert = Alert {
         fingerprint: firebell_core::alert::fingerprint(&labels),
         labels: labels.clone(),
-        annotations: BTreeMap::from([(
-            "summary".to_string(),
-            "Sample alert".to_string(),
-        )]),
+        annotations: BTreeMap::from([("summary".to_string(), "Sample alert".to_string())]),
         status: AlertStatus::Firing,
         active_since: at - 600,
         fired_at: at - 300,
@@ -257,10 +261,12 @@ pub(crate) fn check_receiver_template(what: &str, template: &str) -> Result<(), 
         subject: &subject,
         default_body: (what == "body_template").then_some("(the default body)"),
     };
-    set.sandbox
-        .trial(template, &ctx)
-        .map(|_| ())
-        .map_err(|e| format!("{e}, rendering a sample group{}", template::migrant_hint(template)))
+    set.sandbox.trial(template, &ctx).map(|_| ()).map_err(|e| {
+        format!(
+            "{e}, rendering a sample group{}",
+            template::migrant_hint(template)
+        )
+    })
 }
 
 /// Renders `n` for `receiver`: one [`Outbound`] per topic, in topic order,

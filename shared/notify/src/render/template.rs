@@ -292,7 +292,10 @@ impl<'s> Sandbox<'s> {
     /// syntax or render error, described for `firebell validate`. Output
     /// over the cap is not an error (it is cut at run time).
     pub(crate) fn trial<S: Serialize>(&self, source: &'s str, ctx: S) -> Result<String, String> {
-        let tmpl = self.env.template_from_str(source).map_err(|e| describe(&e))?;
+        let tmpl = self
+            .env
+            .template_from_str(source)
+            .map_err(|e| describe(&e))?;
         let mut out = Capped {
             buf: Vec::new(),
             limit: ANNOTATION_LIMIT,

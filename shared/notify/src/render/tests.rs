@@ -901,16 +901,28 @@ fn templates_that_grow_values_fail_fast_with_a_clear_error() {
             "value too large",
         ),
         // the other operators and filters that can grow a value
-        ("{% set s = 'xxxxxxxxxxxxxxxx' * 100000 %}{{ s | length }}", "value too large"),
+        (
+            "{% set s = 'xxxxxxxxxxxxxxxx' * 100000 %}{{ s | length }}",
+            "value too large",
+        ),
         (
             "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
             "value too large",
         ),
-        ("{{ range(100000) | join('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') }}", "value too large"),
+        (
+            "{{ range(100000) | join('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') }}",
+            "value too large",
+        ),
         ("{{ '%2000000000s' | format('x') }}", "value too large"),
-        ("{{ [1] | batch(2000000000, 'x') | list }}", "sequence too long"),
+        (
+            "{{ [1] | batch(2000000000, 'x') | list }}",
+            "sequence too long",
+        ),
         ("{{ [1] | slice(2000000000) | list }}", "sequence too long"),
-        ("{{ ([1] * 2000000000) | list | length }}", "sequence too long"),
+        (
+            "{{ ([1] * 2000000000) | list | length }}",
+            "sequence too long",
+        ),
         (
             "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | list | length }}",
             "sequence too long",
@@ -1112,7 +1124,10 @@ fn memory_bomb_templates_at_run_time_still_deliver_the_page() {
         text.contains("Note: body_template failed (invalid operation: value too large: "),
         "{text}"
     );
-    assert!(text.contains("[template error: invalid operation: value too large: "), "{text}");
+    assert!(
+        text.contains("[template error: invalid operation: value too large: "),
+        "{text}"
+    );
     assert!(text.starts_with("Payments error rate hit 5.2%"), "{text}");
     assert!(text.len() < 64 * 1024, "{}", text.len());
 }
