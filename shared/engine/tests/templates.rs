@@ -67,3 +67,28 @@ fn the_examples_validate() {
         panic!("{e}");
     }
 }
+
+/// An SLO's annotations are checked over its burn-rate rules (with the
+/// budget it has spent set), reported once at the SLO's template.
+#[test]
+fn slo_annotations_are_checked_once() {
+    let slo = |description: &str| {
+        format!(
+            "slos:\n  - name: ApiAvailability\n    team: api\n    objective: 99.9\n    window: 30d\n    sli:\n      errors: {{namespace: App, metric: Errors, dimensions: {{Service: api}}, stat: Sum}}\n      total: {{namespace: App, metric: Requests, dimensions: {{Service: api}}, stat: Sum}}\n    annotations:\n      title: API availability\n      description: \"{description}\"\n"
+        )
+    };
+    assert_eq!(
+        load(&slo(
+            "{{ (budget_spent * 100) | round }}% of the budget spent"
+        )),
+        Vec::<String>::new()
+    );
+    let errors = load(&slo("{% if %}"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(
+            "r.yaml:11:20: error: annotation `description` of rule \"ApiAvailability:page:1h\": syntax error: "
+        ),
+        "{errors:?}"
+    );
+}
