@@ -379,6 +379,23 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
     if n.notes.len() > MAX_NOTES {
         notes.push(format!("… and {} more notes", n.notes.len() - MAX_NOTES));
     }
+    // Failing `title` templates (of the listed alerts, once per rule).
+    let mut title_failures: Vec<(&str, &str)> = Vec::new();
+    for v in &views {
+        if let Some(e) = &v.title_error
+            && !title_failures.iter().any(|(name, _)| *name == v.alertname)
+        {
+            title_failures.push((&v.alertname, e));
+        }
+    }
+    for (name, e) in title_failures.iter().take(3) {
+        notes.push(truncate(
+            &one_line(&format!(
+                "title template of {name} failed ({e}); using the default title."
+            )),
+            MAX_NOTE_CHARS,
+        ));
+    }
     if let Some(bad) = &set.zone.unknown {
         notes.push(format!("Times are in UTC: unknown time zone {bad:?}."));
     }

@@ -226,35 +226,67 @@ pub(crate) fn annotation<'s>(
     template: &'s str,
     ctx: &AnnotationContext<'_>,
 ) -> String {
+    match try_annotation(sandbox, template, ctx) {
+        Ok(text) => text,
+        Err(e) => format!("{template} [template error: {e}]"),
+    }
+}
+
+/// Renders one annotation template: `Err` is the error (with the
+/// Prometheus hint where it applies).
+fn try_annotation<'s>(
+    sandbox: &Sandbox<'s>,
+    template: &'s str,
+    ctx: &AnnotationContext<'_>,
+) -> Result<String, String> {
     if !looks_templated(template) {
-        return template.to_string();
+        return Ok(template.to_string());
     }
     match sandbox.render(template, ctx, ANNOTATION_LIMIT) {
         Ok(r) if r.truncated => {
             let mut text = r.text;
             text.push(ELLIPSIS);
-            text
+            Ok(text)
         }
-        Ok(r) => r.text,
+        Ok(r) => Ok(r.text),
         Err(e) => {
             let hint = if template.contains("$labels") || template.contains("$value") {
                 "; use `labels.name` and `value`, not `$labels`/`$value`"
             } else {
                 ""
             };
-            format!("{template} [template error: {e}{hint}]")
+            Err(format!("{e}{hint}"))
         }
     }
 }
 
-/// Renders every annotation of `alert`.
-pub(crate) fn annotations<'s>(sandbox: &Sandbox<'s>, alert: &'s Alert) -> BTreeMap<String, String> {
+/// Renders every annotation of `alert`; a failing one is its raw text
+/// followed by `[template error: ...]`. The second value is the error of
+/// the `title` template, if it failed.
+pub(crate) fn annotations<'s>(
+    sandbox: &Sandbox<'s>,
+    alert: &'s Alert,
+) -> (BTreeMap<String, String>, Option<String>) {
     let ctx = AnnotationContext::new(alert);
-    alert
+    let mut title_error = None;
+    let rendered = alert
         .annotations
         .iter()
-        .map(|(k, t)| (k.clone(), annotation(sandbox, t, &ctx)))
-        .collect()
+        .map(|(k, t)| {
+            let text = match try_annotation(sandbox, t, &ctx) {
+                Ok(text) => text,
+                Err(e) => {
+                    let text = format!("{t} [template error: {e}]");
+                    if k == "title" {
+                        title_error = Some(e);
+                    }
+                    text
+                }
+            };
+            (k.clone(), text)
+        })
+        .collect();
+    (rendered, title_error)
 }
 
 /// Where a Prometheus/Alertmanager habit shows in `template`, the firebell

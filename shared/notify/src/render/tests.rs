@@ -1131,3 +1131,25 @@ fn memory_bomb_templates_at_run_time_still_deliver_the_page() {
     assert!(text.starts_with("Payments error rate hit 5.2%"), "{text}");
     assert!(text.len() < 64 * 1024, "{}", text.len());
 }
+
+/// A `title` template that fails at run time gives way to the default title
+/// (the summary, else the alert name) with a note; the page goes out.
+#[test]
+fn a_failing_title_template_falls_back_to_the_default_title_with_a_note() {
+    let mut n = notification(vec![error_rate()], vec![]);
+    n.firing[0]
+        .annotations
+        .insert("title".into(), "{{ value | indent(2000000000) }}".into());
+    let o = one(&receiver("UTC"), &n);
+    let text = &o.bodies["email"];
+    assert!(text.starts_with("PaymentsErrorRate hit 5.2%"), "{text}");
+    assert!(o.subject.contains("PaymentsErrorRate"), "{}", o.subject);
+    assert!(
+        text.contains(
+            "Note: title template of PaymentsErrorRate failed (invalid operation: value too large: 2000000004 bytes (limit 262144 bytes) (in <string>:1)); using the default title."
+        ),
+        "{text}"
+    );
+    let v: Value = serde_json::from_str(&o.bodies["sqs"]).unwrap();
+    assert_eq!(v["notes"].as_array().unwrap().len(), 1);
+}
