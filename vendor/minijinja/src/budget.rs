@@ -160,3 +160,42 @@ pub fn format_widths(fmt: &str) -> usize {
     }
     total
 }
+
+/// A `fmt::Write` that keeps the first `max` bytes and drops the rest.
+#[derive(Debug)]
+pub struct Truncating {
+    buf: String,
+    max: usize,
+}
+
+impl Truncating {
+    /// An empty writer keeping at most `max` bytes.
+    pub fn new(max: usize) -> Truncating {
+        Truncating {
+            buf: String::new(),
+            max,
+        }
+    }
+
+    /// What was kept.
+    pub fn as_str(&self) -> &str {
+        &self.buf
+    }
+}
+
+impl std::fmt::Write for Truncating {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = self.max.saturating_sub(self.buf.len());
+        if s.len() <= room {
+            self.buf.push_str(s);
+            return Ok(());
+        }
+        let mut cut = room;
+        while cut > 0 && !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.buf.push_str(&s[..cut]);
+        // Stop the writer: the rest is dropped.
+        Err(std::fmt::Error)
+    }
+}

@@ -948,6 +948,21 @@ fn templates_that_grow_values_fail_fast_with_a_clear_error() {
         .into_iter()
         .chain([(doubling.as_str(), "value too large")])
         .collect();
+    let big_seq = "{% set s = 'x' * 200000 %}{% set l = [s] * 200000 %}";
+    let stringified = [
+        format!("{big_seq}{{{{ (l ~ l) | length }}}}"),
+        format!("{big_seq}{{{{ l | string | length }}}}"),
+        format!("{big_seq}{{{{ l | join | length }}}}"),
+        format!("{big_seq}{{{{ l | upper | length }}}}"),
+    ];
+    // A long sequence printed as a string is cut at the value limit (or
+    // fails): it never allocates its full text.
+    for t in &stringified {
+        let out = render_annotation(t, &a);
+        let ok =
+            out == "262144" || out.contains("[template error: invalid operation: value too large");
+        assert!(ok, "{t} gave {}", out.chars().take(300).collect::<String>());
+    }
     for (t, want) in cases {
         let out = render_annotation(t, &a);
         assert!(

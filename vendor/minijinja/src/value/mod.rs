@@ -814,7 +814,18 @@ impl fmt::Display for Value {
             ValueRepr::SmallStr(ref val) => write!(f, "{}", val.as_str()),
             ValueRepr::Bytes(ref val) => write!(f, "{}", String::from_utf8_lossy(val)),
             ValueRepr::U128(val) => write!(f, "{}", { val.0 }),
-            ValueRepr::Object(ref x) => write!(f, "{x}"),
+            ValueRepr::Object(ref x) => {
+                // firebell patch: while `crate::budget` limits are installed
+                // an object (a sequence of a million long strings, say)
+                // prints at most `max_value` bytes.
+                if let Some(limits) = crate::budget::limits() {
+                    let mut w = crate::budget::Truncating::new(limits.max_value);
+                    fmt::write(&mut w, format_args!("{x}")).ok();
+                    f.write_str(w.as_str())
+                } else {
+                    write!(f, "{x}")
+                }
+            }
         }
     }
 }
