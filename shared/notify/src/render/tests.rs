@@ -954,6 +954,8 @@ fn templates_that_grow_values_fail_fast_with_a_clear_error() {
         format!("{big_seq}{{{{ l | string | length }}}}"),
         format!("{big_seq}{{{{ l | join | length }}}}"),
         format!("{big_seq}{{{{ l | upper | length }}}}"),
+        format!("{big_seq}{{{{ l | pprint | length }}}}"),
+        format!("{big_seq}{{{{ {{'a': l}} | pprint | length }}}}"),
     ];
     // A long sequence printed as a string is cut at the value limit (or
     // fails): it never allocates its full text.

@@ -498,7 +498,26 @@ impl fmt::Debug for ValueRepr {
                 }
                 write!(f, "'")
             }
-            ValueRepr::Object(ref val) => val.render(f),
+            ValueRepr::Object(ref val) => {
+                // firebell patch: bounded like `Display` (`crate::budget`).
+                if let Some(limits) = crate::budget::limits() {
+                    struct Render<'a>(&'a DynObject);
+                    impl fmt::Debug for Render<'_> {
+                        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                            self.0.render(f)
+                        }
+                    }
+                    let mut w = crate::budget::Truncating::new(limits.max_value);
+                    if f.alternate() {
+                        fmt::write(&mut w, format_args!("{:#?}", Render(val))).ok();
+                    } else {
+                        fmt::write(&mut w, format_args!("{:?}", Render(val))).ok();
+                    }
+                    f.write_str(w.as_str())
+                } else {
+                    val.render(f)
+                }
+            }
         }
     }
 }
