@@ -82,6 +82,24 @@ fn validate_reports_every_mistake_with_its_position() {
     );
 }
 
+/// Annotation and receiver templates are compiled and trial-rendered by
+/// `validate` (issue #10): a broken one never ships.
+#[test]
+fn validate_rejects_templates_that_cannot_render() {
+    let f = "cli/tests/fixtures/broken_templates.yaml";
+    let out = firebell(&["validate", f]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "{f}:11:14: error: annotation `title` of rule \"ApiErrors\": syntax error: unexpected character (line 1 of the template), rendering a sample alert (firing, value 10 > 5); firebell templates use `{{{{ labels.name }}}}` and `{{{{ value }}}}`, not `$labels.name`/`$value`\n\
+             {f}:12:16: error: annotation `summary` of rule \"ApiErrors\": invalid operation: value too large: 2000000002 bytes (limit 262144 bytes) (line 1 of the template), rendering a sample alert (firing, value 10 > 5)\n\
+             {f}:17:25: error: template in `subject_template` fails: undefined value (line 1 of the template), rendering a sample group\n\
+             3 errors\n"
+        )
+    );
+}
+
 #[test]
 fn routes_explains_the_matching_route() {
     let out = firebell(&[

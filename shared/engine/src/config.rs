@@ -266,6 +266,7 @@ pub fn load_texts(
     let mut slos = firebell_core::slo::SloBuilder::default();
     let mut notify = NotifyConfigBuilder::default();
     let mut test_files: Vec<&str> = Vec::new();
+    let mut annotations: Vec<Annotations> = Vec::new();
     for (file, text) in texts {
         let mut d = Decoder::new(file.clone(), diags);
         let Some(root) = d.parse(text) else { continue };
@@ -310,8 +311,10 @@ pub fn load_texts(
             }
             if firebell_core::config::SECTIONS.contains(&k) {
                 rules.section(&mut d, node);
+                annotation_templates(file, node, &mut annotations);
             } else if firebell_core::slo::SECTIONS.contains(&k) {
                 slos.section(&mut d, node);
+                annotation_templates(file, node, &mut annotations);
             } else if firebell_notify::SECTIONS.contains(&k) {
                 notify.section(&mut d, k, node);
             } else {
@@ -330,6 +333,7 @@ pub fn load_texts(
     }
     slos.build_rules(diags, &mut |r| rules.push(r));
     let rules = rules.build(diags);
+    check_annotations(&rules, &annotations, diags);
     let notify = notify.build(diags);
     let files = files
         .into_iter()
@@ -339,5 +343,81 @@ pub fn load_texts(
         rules,
         notify,
         files,
+    }
+}
+
+/// The annotations written in one `rules` or `slos` item: the file, the
+/// line of its `name`, and each annotation's key, position and template.
+#[derive(Debug)]
+struct Annotations {
+    file: String,
+    name_line: usize,
+    items: Vec<(String, Pos, String)>,
+}
+
+/// Collects the annotation templates of a `rules` or `slos` section (the
+/// decoders report its shape errors).
+fn annotation_templates(file: &str, section: &marked_yaml::Node, out: &mut Vec<Annotations>) {
+    let marked_yaml::Node::Sequence(items) = section else {
+        return;
+    };
+    for item in items.iter() {
+        let marked_yaml::Node::Mapping(m) = item else {
+            continue;
+        };
+        let (Some(name), Some(marked_yaml::Node::Mapping(ann))) =
+            (m.get_node("name"), m.get_node("annotations"))
+        else {
+            continue;
+        };
+        let items = ann
+            .iter()
+            .filter_map(|(k, v)| match v {
+                marked_yaml::Node::Scalar(s) => Some((
+                    k.as_str().to_string(),
+                    Pos::of(v.span()),
+                    s.as_str().to_string(),
+                )),
+                _ => None,
+            })
+            .collect();
+        out.push(Annotations {
+            file: file.to_string(),
+            name_line: Pos::of(name.span()).line,
+            items,
+        });
+    }
+}
+
+/// A fixed time for sample alerts: validation does not depend on the clock.
+const SAMPLE_AT: firebell_core::series::Epoch = 1_700_000_000;
+
+/// Compiles and trial-renders every annotation template written in the
+/// config over a sample alert of each rule it belongs to (an SLO's
+/// annotations go to each of its burn-rate rules): a template that cannot
+/// render is an error at the template, never a `[template error]` page.
+fn check_annotations(rules: &RuleSet, written: &[Annotations], diags: &mut Diagnostics) {
+    for w in written {
+        let mut failed: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for rule in rules
+            .rules
+            .iter()
+            .filter(|r| r.origin.file == w.file && r.origin.line == w.name_line)
+        {
+            for (key, pos, template) in &w.items {
+                if failed.contains(key.as_str()) {
+                    continue;
+                }
+                if let Err(e) = firebell_notify::check_annotation(rule, template, SAMPLE_AT) {
+                    failed.insert(key);
+                    diags.error(
+                        &w.file,
+                        pos.line,
+                        pos.column,
+                        format!("annotation `{key}` of rule {:?}: {e}", rule.name),
+                    );
+                }
+            }
+        }
     }
 }

@@ -194,6 +194,8 @@ fn check_template(d: &mut Decoder<'_>, node: &Node, what: &str, src: &str) {
             node,
             format!("invalid template in `{what}`: {detail} (line {line} of the template)"),
         );
+    } else if let Err(e) = crate::render::check_receiver_template(what, src) {
+        err(d, node, format!("template in `{what}` fails: {e}"));
     }
 }
 

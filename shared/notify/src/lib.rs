@@ -60,7 +60,7 @@ pub use outbox::{
     Delivered, DeliveryError, DeliveryReport, PublishFailure, Render, RenderFailure, deliver,
     pending,
 };
-pub use render::{RenderError, render, render_annotation};
+pub use render::{RenderError, check_annotation, render, render_annotation, sample_alert};
 pub use routing::{RouteMatch, explain, parse_label_arg, route};
 pub use silence::{
     Silence, SilenceError, SilenceSpec, SilenceState, SilenceView, active as active_silences,

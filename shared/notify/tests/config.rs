@@ -335,3 +335,31 @@ routing_tests:
     let (_, diags) = load(&[("n.yaml", &fixed)]);
     assert!(diags.is_empty(), "{diags:#?}");
 }
+
+/// Receiver templates are trial-rendered over a sample group at load: a
+/// template that compiles but cannot render is an error at its position,
+/// with the Alertmanager hint where it applies.
+#[test]
+fn receiver_templates_that_cannot_render_are_errors() {
+    let yaml = "receivers:\n  r:\n    topics: [t]\n    message:\n      subject_template: \"{{ alerts[0].labels.nope.upper }}\"\n      body_template: \"{{ '%2000000000s' | format('x') }}\"\nroute:\n  receiver: r\n";
+    let (_, diags) = load(&[("n.yaml", yaml)]);
+    assert_eq!(
+        diags,
+        vec![
+            "n.yaml:5:25: error: template in `subject_template` fails: undefined value (line 1 of the template), rendering a sample group",
+            "n.yaml:6:22: error: template in `body_template` fails: invalid operation: value too large: 2000000013 bytes (limit 262144 bytes) (line 1 of the template), rendering a sample group",
+        ]
+    );
+    let yaml = "receivers:\n  r:\n    topics: [t]\n    message:\n      body_template: \"{{ range(3) | join(x.Labels) }}\"\nroute:\n  receiver: r\n";
+    let (_, diags) = load(&[("n.yaml", yaml)]);
+    assert_eq!(
+        diags,
+        vec![
+            "n.yaml:5:22: error: template in `body_template` fails: undefined value (line 1 of the template), rendering a sample group; firebell templates are Jinja (minijinja), not Go templates: write `{{ labels.name }}`, `{{ value }}`, `{% for a in alerts %}`, not `{{ .Labels.name }}`, `{{ .Value }}`, `{{ range .Alerts }}`",
+        ]
+    );
+    // A template that renders is accepted.
+    let yaml = "receivers:\n  r:\n    topics: [t]\n    message:\n      subject_template: \"{{ default_subject }} ({{ counts.firing }})\"\n      body_template: \"{% for a in firing %}{{ a.title }}{% endfor %}\"\nroute:\n  receiver: r\n";
+    let (_, diags) = load(&[("n.yaml", yaml)]);
+    assert_eq!(diags, Vec::<String>::new());
+}

@@ -46,8 +46,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use firebell_core::alert::{Alert, AlertStatus};
-use firebell_core::model::Labels;
+use firebell_core::model::{Labels, Rule};
 use firebell_core::ports::{Outbound, SNS_MAX_MESSAGE_ATTRIBUTES, SNS_MAX_MESSAGE_BYTES};
+use firebell_core::series::Epoch;
 use firebell_core::text::{rfc3339, sha256_hex};
 
 use crate::store::{idempotency_key, message_key};
@@ -103,6 +104,169 @@ impl From<serde_json::Error> for RenderError {
 pub fn render_annotation(template: &str, alert: &Alert) -> String {
     let sandbox = Sandbox::new();
     template::annotation(&sandbox, template, &AnnotationContext::new(alert))
+}
+
+/// A firing sample alert of `rule` at `at`, as `firebell validate`
+/// trial-renders templates over it: the rule's labels, `alertname`, each
+/// metric dimension (a wildcard's value is `example`), a value past the
+/// threshold, a recent datapoint.
+pub fn sample_alert(rule: &Rule, at: Epoch) -> Alert {
+    let mut labels = rule.labels.clone();
+    for m in rule.metrics.values() {
+        for (k, v) in &m.dimensions {
+            let v = if v == "*" { "example" } else { v.as_str() };
+            labels.entry(k.clone()).or_insert_with(|| v.to_string());
+        }
+    }
+    labels.insert("alertname".to_string(), rule.name.clone());
+    let threshold = rule.condition.threshold;
+    let step = if threshold == 0.0 {
+        1.0
+    } else {
+        threshold.abs()
+    };
+    let value = if rule.condition.op.is_upper() {
+        threshold + step
+    } else {
+        threshold - step
+    };
+    Alert {
+        fingerprint: firebell_core::alert::fingerprint(&labels),
+        labels,
+        annotations: rule.annotations.clone(),
+        status: AlertStatus::Firing,
+        active_since: at.saturating_sub(600),
+        fired_at: at.saturating_sub(300),
+        resolved_at: None,
+        value: Some(value),
+        peak: Some(value),
+        op: rule.condition.op,
+        threshold,
+        unit: rule.unit,
+        recent: vec![(at.saturating_sub(60), Some(value)), (at, Some(value))],
+        expression: rule.expression_src.clone(),
+        metrics: rule.metrics.clone(),
+    }
+}
+
+/// Compiles `template`, an annotation of `rule`, and renders it over a
+/// sample alert of the rule, firing and then resolved (with the rule's
+/// context values, e.g. an SLO's `budget_spent`, set). `Err` says what
+/// failed, on which line of the template, for which sample, and, for
+/// Prometheus/Alertmanager syntax, the firebell equivalent.
+pub fn check_annotation(rule: &Rule, template: &str, at: Epoch) -> Result<(), String> {
+    let mut prefix = String::new();
+    for c in &rule.context {
+        if template.contains(c.name.as_str()) {
+            prefix.push_str(&format!("{{% set {} = 0.5 %}}", c.name));
+        }
+    }
+    let source = format!("{prefix}{template}");
+    let sandbox = Sandbox::new();
+    let firing = sample_alert(rule, at);
+    let mut resolved = firing.clone();
+    resolved.status = AlertStatus::Resolved;
+    resolved.resolved_at = Some(at);
+    for alert in [&firing, &resolved] {
+        let ctx = AnnotationContext::new(alert);
+        if let Err(e) = sandbox.trial(&source, &ctx) {
+            let sample = format!(
+                "{}, value {} {} {}",
+                alert.status.as_str(),
+                alert
+                    .value
+                    .map(|v| alert.unit.format(v))
+                    .unwrap_or_default(),
+                alert.op,
+                alert.unit.format(alert.threshold)
+            );
+            return Err(format!(
+                "{e}, rendering a sample alert ({sample}){}",
+                template::migrant_hint(template)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Compiles a receiver's `subject_template` or `body_template` (`what`)
+/// and renders it over a sample group of one firing alert. `Err` as for
+/// [`check_annotation`].
+pub(crate) fn check_receiver_template(what: &str, template: &str) -> Result<(), String> {
+    let at: Epoch = 1_700_000_000;
+    let labels: Labels = [
+        ("alertname", "SampleAlert"),
+        ("service", "example"),
+        ("severity", "page"),
+        ("team", "example"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let alert = Alert {
+        fingerprint: firebell_core::alert::fingerprint(&labels),
+        labels: labels.clone(),
+        annotations: BTreeMap::from([("summary".to_string(), "Sample alert".to_string())]),
+        status: AlertStatus::Firing,
+        active_since: at - 600,
+        fired_at: at - 300,
+        resolved_at: None,
+        value: Some(2.0),
+        peak: Some(2.0),
+        op: firebell_core::model::Op::Gt,
+        threshold: 1.0,
+        unit: firebell_core::model::Unit::Percent,
+        recent: vec![(at - 60, Some(2.0)), (at, Some(2.0))],
+        expression: "errors / requests * 100".to_string(),
+        metrics: BTreeMap::new(),
+    };
+    let set = Setting {
+        zone: Zone::get("UTC"),
+        at,
+        region: links::region(None),
+        sandbox: Sandbox::new(),
+    };
+    let views = vec![AlertView::new(&alert, &set)];
+    let (firing, resolved) = overrides::split(&views);
+    let counts = Counts {
+        firing: 1,
+        resolved: 0,
+        total: 1,
+        listed: 1,
+        omitted: 0,
+    };
+    let group_labels: Labels = labels
+        .iter()
+        .filter(|(k, _)| k.as_str() == "alertname")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let subject = text::subject(AlertStatus::Firing, &counts, &views[0], &group_labels);
+    let at_s = rfc3339(at);
+    let at_local = set.zone.datetime(at);
+    let ctx = MessageContext {
+        status: "firing",
+        receiver: "example",
+        group_key: "example",
+        group_labels: &group_labels,
+        seq: 1,
+        at: &at_s,
+        at_local: &at_local,
+        time_zone: "UTC",
+        counts,
+        notes: &[],
+        alerts: &views,
+        firing,
+        resolved,
+        default_subject: &subject,
+        subject: &subject,
+        default_body: (what == "body_template").then_some("(the default body)"),
+    };
+    set.sandbox.trial(template, &ctx).map(|_| ()).map_err(|e| {
+        format!(
+            "{e}, rendering a sample group{}",
+            template::migrant_hint(template)
+        )
+    })
 }
 
 /// Renders `n` for `receiver`: one [`Outbound`] per topic, in topic order,
@@ -214,6 +378,23 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
         .collect();
     if n.notes.len() > MAX_NOTES {
         notes.push(format!("… and {} more notes", n.notes.len() - MAX_NOTES));
+    }
+    // Failing `title` templates (of the listed alerts, once per rule).
+    let mut title_failures: Vec<(&str, &str)> = Vec::new();
+    for v in &views {
+        if let Some(e) = &v.title_error
+            && !title_failures.iter().any(|(name, _)| *name == v.alertname)
+        {
+            title_failures.push((&v.alertname, e));
+        }
+    }
+    for (name, e) in title_failures.iter().take(3) {
+        notes.push(truncate(
+            &one_line(&format!(
+                "title template of {name} failed ({e}); using the default title."
+            )),
+            MAX_NOTE_CHARS,
+        ));
     }
     if let Some(bad) = &set.zone.unknown {
         notes.push(format!("Times are in UTC: unknown time zone {bad:?}."));

@@ -57,9 +57,34 @@ impl io::Write for Capped {
     }
 }
 
-/// A sandboxed minijinja environment for templates borrowed for `'s`.
 /// Instructions one template render may execute.
 const FUEL: u64 = 2_000_000;
+/// Largest string (bytes) or sequence (items) one step of a template may
+/// build: `~`, `+`, `*`, every filter, function and captured block.
+pub(crate) const MAX_VALUE: usize = 256 * 1024;
+/// Bytes all the values one render builds may add up to.
+pub(crate) const MAX_BUILT: usize = 16 * 1024 * 1024;
+
+/// Installs the value limits on this thread while a render runs.
+struct Budget;
+
+impl Budget {
+    fn install() -> Budget {
+        minijinja::budget::set(Some(minijinja::budget::Limits {
+            max_value: MAX_VALUE,
+            total: MAX_BUILT,
+        }));
+        Budget
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        minijinja::budget::set(None);
+    }
+}
+
+/// A sandboxed minijinja environment for templates borrowed for `'s`.
 
 #[derive(Debug)]
 pub(crate) struct Sandbox<'s> {
@@ -106,7 +131,10 @@ impl<'s> Sandbox<'s> {
             limit,
             full: false,
         };
-        let result = tmpl.render_captured_to(ctx, &mut out).map(|_| ());
+        let result = {
+            let _budget = Budget::install();
+            tmpl.render_captured_to(ctx, &mut out).map(|_| ())
+        };
         match result {
             Ok(()) => {}
             Err(_) if out.full => {}
@@ -198,33 +226,122 @@ pub(crate) fn annotation<'s>(
     template: &'s str,
     ctx: &AnnotationContext<'_>,
 ) -> String {
+    match try_annotation(sandbox, template, ctx) {
+        Ok(text) => text,
+        Err(e) => format!("{template} [template error: {e}]"),
+    }
+}
+
+/// Renders one annotation template: `Err` is the error (with the
+/// Prometheus hint where it applies).
+fn try_annotation<'s>(
+    sandbox: &Sandbox<'s>,
+    template: &'s str,
+    ctx: &AnnotationContext<'_>,
+) -> Result<String, String> {
     if !looks_templated(template) {
-        return template.to_string();
+        return Ok(template.to_string());
     }
     match sandbox.render(template, ctx, ANNOTATION_LIMIT) {
         Ok(r) if r.truncated => {
             let mut text = r.text;
             text.push(ELLIPSIS);
-            text
+            Ok(text)
         }
-        Ok(r) => r.text,
+        Ok(r) => Ok(r.text),
         Err(e) => {
             let hint = if template.contains("$labels") || template.contains("$value") {
                 "; use `labels.name` and `value`, not `$labels`/`$value`"
             } else {
                 ""
             };
-            format!("{template} [template error: {e}{hint}]")
+            Err(format!("{e}{hint}"))
         }
     }
 }
 
-/// Renders every annotation of `alert`.
-pub(crate) fn annotations<'s>(sandbox: &Sandbox<'s>, alert: &'s Alert) -> BTreeMap<String, String> {
+/// Renders every annotation of `alert`; a failing one is its raw text
+/// followed by `[template error: ...]`. The second value is the error of
+/// the `title` template, if it failed.
+pub(crate) fn annotations<'s>(
+    sandbox: &Sandbox<'s>,
+    alert: &'s Alert,
+) -> (BTreeMap<String, String>, Option<String>) {
     let ctx = AnnotationContext::new(alert);
-    alert
+    let mut title_error = None;
+    let rendered = alert
         .annotations
         .iter()
-        .map(|(k, t)| (k.clone(), annotation(sandbox, t, &ctx)))
-        .collect()
+        .map(|(k, t)| {
+            let text = match try_annotation(sandbox, t, &ctx) {
+                Ok(text) => text,
+                Err(e) => {
+                    let text = format!("{t} [template error: {e}]");
+                    if k == "title" {
+                        title_error = Some(e);
+                    }
+                    text
+                }
+            };
+            (k.clone(), text)
+        })
+        .collect();
+    (rendered, title_error)
+}
+
+/// Where a Prometheus/Alertmanager habit shows in `template`, the firebell
+/// way to say it (`""` when none applies).
+pub(crate) fn migrant_hint(template: &str) -> &'static str {
+    if template.contains("$labels") || template.contains("$value") {
+        "; firebell templates use `{{ labels.name }}` and `{{ value }}`, not `$labels.name`/`$value`"
+    } else if template.contains(".Labels")
+        || template.contains(".Value")
+        || template.contains(".Annotations")
+        || template.contains(".CommonLabels")
+        || template.contains(".Alerts")
+    {
+        "; firebell templates are Jinja (minijinja), not Go templates: write `{{ labels.name }}`, `{{ value }}`, `{% for a in alerts %}`, not `{{ .Labels.name }}`, `{{ .Value }}`, `{{ range .Alerts }}`"
+    } else {
+        ""
+    }
+}
+
+/// A template error as a validate message: what failed and the line of
+/// the template it failed on.
+pub(crate) fn describe(e: &minijinja::Error) -> String {
+    let what = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    match e.line() {
+        Some(line) => format!("{what} (line {line} of the template)"),
+        None => what,
+    }
+}
+
+impl<'s> Sandbox<'s> {
+    /// Compiles and renders `source` over `ctx` as a trial: `Err` is the
+    /// syntax or render error, described for `firebell validate`. Output
+    /// over the cap is not an error (it is cut at run time).
+    pub(crate) fn trial<S: Serialize>(&self, source: &'s str, ctx: S) -> Result<String, String> {
+        let tmpl = self
+            .env
+            .template_from_str(source)
+            .map_err(|e| describe(&e))?;
+        let mut out = Capped {
+            buf: Vec::new(),
+            limit: ANNOTATION_LIMIT,
+            full: false,
+        };
+        let result = {
+            let _budget = Budget::install();
+            tmpl.render_captured_to(ctx, &mut out).map(|_| ())
+        };
+        match result {
+            Ok(()) => {}
+            Err(_) if out.full => {}
+            Err(e) => return Err(describe(&e)),
+        }
+        Ok(String::from_utf8_lossy(&out.buf).into_owned())
+    }
 }

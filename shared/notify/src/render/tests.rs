@@ -884,6 +884,106 @@ fn a_template_that_burns_cpu_runs_out_of_fuel() {
     assert!(out.contains("fuel"), "{out}");
 }
 
+/// Templates that build huge values (issue #10: 3-6 GB, then an abort) fail
+/// fast with a clear error; nothing is allocated beyond the value limits.
+#[test]
+fn templates_that_grow_values_fail_fast_with_a_clear_error() {
+    let a = error_rate();
+    let cases = [
+        // the issue's one-liners
+        ("{{ value | indent(2000000000) }}", "value too large"),
+        (
+            "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+            "value too large",
+        ),
+        (
+            "{{ 'x' | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') }}",
+            "value too large",
+        ),
+        // the other operators and filters that can grow a value
+        (
+            "{% set s = 'xxxxxxxxxxxxxxxx' * 100000 %}{{ s | length }}",
+            "value too large",
+        ),
+        (
+            "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+            "value too large",
+        ),
+        (
+            "{{ range(100000) | join('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') }}",
+            "value too large",
+        ),
+        ("{{ '%2000000000s' | format('x') }}", "value too large"),
+        (
+            "{{ [1] | batch(2000000000, 'x') | list }}",
+            "sequence too long",
+        ),
+        ("{{ [1] | slice(2000000000) | list }}", "sequence too long"),
+        (
+            "{{ ([1] * 2000000000) | list | length }}",
+            "sequence too long",
+        ),
+        (
+            "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | list | length }}",
+            "sequence too long",
+        ),
+        (
+            "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s | length }}{% endif %}{% endmacro %}{{ d('xxxxxxxx', 60) }}",
+            "recursion limit exceeded",
+        ),
+        (
+            "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set b %}{{ ns.s }}{{ ns.s }}{% endset %}{% set ns.s = b %}{% endfor %}{{ ns.s | length }}",
+            "",
+        ),
+        (
+            "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [(i ~ 'x') * 60000] %}{% endfor %}{{ ns.l | length }}",
+            "template built more than",
+        ),
+    ];
+    let doubling = format!(
+        "{{% set s = 'xxxxxxxx' %}}{}{{{{ s | length }}}}",
+        "{% set s = s ~ s %}".repeat(40)
+    );
+    let cases: Vec<(&str, &str)> = cases
+        .into_iter()
+        .chain([(doubling.as_str(), "value too large")])
+        .collect();
+    let big_seq = "{% set s = 'x' * 200000 %}{% set l = [s] * 200000 %}";
+    let stringified = [
+        format!("{big_seq}{{{{ (l ~ l) | length }}}}"),
+        format!("{big_seq}{{{{ l | string | length }}}}"),
+        format!("{big_seq}{{{{ l | join | length }}}}"),
+        format!("{big_seq}{{{{ l | upper | length }}}}"),
+        format!("{big_seq}{{{{ l | pprint | length }}}}"),
+        format!("{big_seq}{{{{ {{'a': l}} | pprint | length }}}}"),
+    ];
+    // A long sequence printed as a string is cut at the value limit (or
+    // fails): it never allocates its full text.
+    for t in &stringified {
+        let out = render_annotation(t, &a);
+        let ok =
+            out == "262144" || out.contains("[template error: invalid operation: value too large");
+        assert!(ok, "{t} gave {}", out.chars().take(300).collect::<String>());
+    }
+    for (t, want) in cases {
+        let out = render_annotation(t, &a);
+        assert!(
+            out.starts_with(&format!("{t} [template error: ")),
+            "{t} gave {}",
+            out.chars().take(200).collect::<String>()
+        );
+        assert!(out.contains(want), "{t} gave {out}");
+    }
+    // Ordinary use of the same operators and filters is untouched.
+    assert_eq!(
+        render_annotation(
+            "{{ labels.service ~ '/' ~ alertname }} {{ 'ab' * 3 }} {{ 'a-b' | replace('-', '+') }} {{ [1, 2] | join(',') }} {{ 'x' | indent(2, true) }} {{ '%5s' | format('a') }}",
+            &a
+        ),
+        "payments/PaymentsErrorRate ababab a+b 1,2   x     a"
+    );
+}
+
 #[test]
 fn receiver_templates_override_subject_and_body() {
     let mut r = receiver("Europe/Berlin");
@@ -1013,4 +1113,60 @@ fn sparkline_and_recent_values_in_text() {
     assert!(text.contains("Dashboard  https://grafana.example.com/d/payments\n"));
     assert!(text.contains("Expression 100 * FILL(errors, 0) / requests\n"));
     assert!(text.contains("1 firing · group service=payments\n"));
+}
+
+/// Templates that would exhaust memory at run time (issue #10) do not stop
+/// the page: a receiver template falls back to the default with a note,
+/// an annotation shows its raw text and the error, and the message goes out.
+#[test]
+fn memory_bomb_templates_at_run_time_still_deliver_the_page() {
+    let default = one(&receiver("Europe/Berlin"), &mixed_group());
+    let bomb = "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}";
+    let mut r = receiver("Europe/Berlin");
+    r.message.subject_template = Some("{{ subject | indent(2000000000) }}".into());
+    r.message.body_template = Some(bomb.into());
+    let mut n = mixed_group();
+    n.firing[0].annotations.insert(
+        "description".into(),
+        "{{ 'x' | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') }}".into(),
+    );
+    let o = one(&r, &n);
+    assert_eq!(o.subject, default.subject);
+    let text = &o.bodies["email"];
+    assert!(
+        text.contains("Note: subject_template failed (invalid operation: value too large: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Note: body_template failed (invalid operation: value too large: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("[template error: invalid operation: value too large: "),
+        "{text}"
+    );
+    assert!(text.starts_with("Payments error rate hit 5.2%"), "{text}");
+    assert!(text.len() < 64 * 1024, "{}", text.len());
+}
+
+/// A `title` template that fails at run time gives way to the default title
+/// (the summary, else the alert name) with a note; the page goes out.
+#[test]
+fn a_failing_title_template_falls_back_to_the_default_title_with_a_note() {
+    let mut n = notification(vec![error_rate()], vec![]);
+    n.firing[0]
+        .annotations
+        .insert("title".into(), "{{ value | indent(2000000000) }}".into());
+    let o = one(&receiver("UTC"), &n);
+    let text = &o.bodies["email"];
+    assert!(text.starts_with("PaymentsErrorRate hit 5.2%"), "{text}");
+    assert!(o.subject.contains("PaymentsErrorRate"), "{}", o.subject);
+    assert!(
+        text.contains(
+            "Note: title template of PaymentsErrorRate failed (invalid operation: value too large: 2000000004 bytes (limit 262144 bytes) (in <string>:1)); using the default title."
+        ),
+        "{text}"
+    );
+    let v: Value = serde_json::from_str(&o.bodies["sqs"]).unwrap();
+    assert_eq!(v["notes"].as_array().unwrap().len(), 1);
 }
