@@ -91,6 +91,17 @@ pub enum CycleError {
     /// Releasing the lease failed: its expiry frees it.
     #[error("releasing the lease: {0}")]
     ReleaseLease(StoreError),
+    /// The recorded last tick (`cycle/last`) is later than the clock's now:
+    /// clock skew, or a cycle once ran at a future tick. Not taken as "this
+    /// tick is a duplicate": the cycle evaluates and records its own tick.
+    #[error(
+        "clock skew: the last recorded tick {recorded} is later than now ({now}); evaluating anyway and recording tick {tick}"
+    )]
+    ClockSkew {
+        recorded: Epoch,
+        now: Epoch,
+        tick: Epoch,
+    },
 }
 
 impl CycleError {
@@ -109,7 +120,7 @@ impl CycleError {
             CycleError::DispatchGroup { source, .. } | CycleError::Dispatch(source) => {
                 source.is_retryable()
             }
-            CycleError::Render(_) => false,
+            CycleError::Render(_) | CycleError::ClockSkew { .. } => false,
         }
     }
 

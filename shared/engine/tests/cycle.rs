@@ -294,3 +294,77 @@ route:
     assert_eq!(subjects.len(), 1, "{subjects:?}");
     assert!(subjects[0].contains("[FIRING] Growing"), "{subjects:?}");
 }
+
+/// 2200-01-01T00:00:00Z.
+const FAR_FUTURE: i64 = 7_258_118_400;
+
+/// A cycle once ran at a far-future tick (a wrong `scheduled_time`, `run
+/// --at 2200-01-01T00:00:00Z`): its `cycle/last` must not make every later
+/// tick a duplicate.
+#[tokio::test]
+async fn a_future_last_tick_is_clock_skew_and_evaluation_goes_on() {
+    use firebell_core::ports::{Expect, Item};
+    let w = World::new();
+    let e = w.engine(config(RULES), source(&["slow"]), "a");
+    assert!(run(&w, &e, 1..5).await.is_empty());
+    let key = firebell_engine::keys::last_tick();
+    let version = w.store.get(&key).await.unwrap().map_or(1, |i| i.version + 1);
+    w.store
+        .put(
+            Item {
+                pk: key.pk.clone(),
+                sk: key.sk.clone(),
+                version,
+                data: format!("{{\"tick\":{FAR_FUTURE}}}"),
+                expires_at: None,
+            },
+            Expect::Any,
+        )
+        .await
+        .unwrap();
+    // Without a clock the engine can only take it as a duplicate.
+    let blind = e.run_cycle(T0 + 60 * 5, &|| false).await.unwrap();
+    assert_eq!(blind.skipped, Some(Skip::Duplicate));
+    // With the clock it is skew: reported, and the cycle evaluates.
+    let mut subjects = Vec::new();
+    for m in 5..20 {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = e.run_cycle_at(now, now, &|| false).await.unwrap();
+        assert_eq!(r.skipped, None, "minute {m}");
+        assert_eq!(r.rules_evaluated, 1, "minute {m}");
+        let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+        if m == 5 {
+            assert_eq!(
+                errors,
+                [
+                    "clock skew: the last recorded tick 7258118400 is later than now (1795392300); evaluating anyway and recording tick 1795392300"
+                ]
+            );
+            assert!(!r.errors[0].is_retryable());
+        } else {
+            // The first cycle recorded its own tick over the future one.
+            assert!(errors.is_empty(), "minute {m}: {errors:?}");
+        }
+        subjects.extend(
+            w.notifier
+                .take()
+                .into_iter()
+                .map(|o| format!("{m} {}", o.subject)),
+        );
+    }
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("13 [FIRING] HighLatency 900ms > 500ms"),
+        "{subjects:?}"
+    );
+    let last = w.store.get(&key).await.unwrap().unwrap();
+    // (The last cycle that wrote: the fire.)
+    assert_eq!(last.data, format!("{{\"tick\":{}}}", T0 + 60 * 13));
+    // A true duplicate (the tick already done, the clock past it) still is one.
+    let again = e
+        .run_cycle_at(T0 + 60 * 13, T0 + 60 * 19 + 5, &|| false)
+        .await
+        .unwrap();
+    assert_eq!(again.skipped, Some(Skip::Duplicate));
+}

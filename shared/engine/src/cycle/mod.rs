@@ -219,19 +219,64 @@ impl Engine {
     /// Runs one cycle as of `now`. `should_stop` is polled between stages; when
     /// it returns true the cycle stops cleanly (the outbox and the next cycle
     /// finish the work).
+    ///
+    /// Without a clock, a recorded tick at or after `now` makes this a
+    /// duplicate; callers that have a clock use [`Engine::run_cycle_at`].
     pub async fn run_cycle(
         &self,
         now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        self.run(now, None, should_stop).await
+    }
+
+    /// Runs one cycle as of the tick `now`, the clock reading `clock_now`
+    /// (time stays an argument). A recorded last tick at or after `now` makes
+    /// the tick a duplicate, unless it is later than `clock_now`: then it is
+    /// clock skew, or a cycle once ran at a future tick, and would skip every
+    /// tick until that future arrives. It is reported
+    /// ([`CycleError::ClockSkew`]), the cycle evaluates as if no tick were
+    /// recorded, and a completed cycle records its own tick over it.
+    pub async fn run_cycle_at(
+        &self,
+        now: Epoch,
+        clock_now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        self.run(now, Some(clock_now), should_stop).await
+    }
+
+    async fn run(
+        &self,
+        now: Epoch,
+        clock_now: Option<Epoch>,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         let mut report = CycleReport {
             tick: now,
             ..CycleReport::default()
         };
-        let (last, last_version, lease) = self.read_cycle_partition().await?;
-        if last.is_some_and(|l| l >= now) {
-            report.skipped = Some(Skip::Duplicate);
-            return Ok(report);
+        let (mut last, last_version, lease) = self.read_cycle_partition().await?;
+        let mut skewed = false;
+        if let Some(l) = last
+            && l >= now
+        {
+            match clock_now {
+                Some(wall) if l > wall => {
+                    // Reported; the binaries log the report's errors.
+                    report.errors.push(CycleError::ClockSkew {
+                        recorded: l,
+                        now: wall,
+                        tick: now,
+                    });
+                    last = None;
+                    skewed = true;
+                }
+                _ => {
+                    report.skipped = Some(Skip::Duplicate);
+                    return Ok(report);
+                }
+            }
         }
         let seen = match lease {
             // (An expired lease is not returned by the store.)
@@ -271,7 +316,9 @@ impl Engine {
         };
         let completed = result.is_ok() && !report.stopped_early && !report.incomplete;
         let paced = matches!(result, Ok(true));
-        if completed && (wrote || paced) {
+        if completed && (wrote || paced || skewed) {
+            // (Over a skewed record: its version is `last_version`, so the
+            // write replaces it with this tick.)
             match self.record_tick(now, last_version).await {
                 Ok(true) => report.store_writes += 1,
                 Ok(false) => {}
