@@ -183,3 +183,63 @@ fn run_once_uses_the_embedded_default() {
     assert!(!s.contains("[FIRING]"), "{s}");
     assert!(s.contains("0 transitions"), "{s}");
 }
+
+#[test]
+fn run_refuses_a_future_tick_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let future = |flags: &[&str]| {
+        let mut args = vec!["run", "--config", "examples", "--state", state];
+        args.extend_from_slice(flags);
+        firebell(&args)
+    };
+    let out = future(&["--once", "--at", "2200-01-01T00:00:00Z"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --at 2200-01-01T00:00:00Z is more than 5m ahead of the clock: a cycle at a future tick is recorded as the last tick, and the ticks before it would look done. Check the time, or pass --force to run it anyway\n"
+    );
+    assert_eq!(text(&out.stdout), "");
+    let out = future(&[
+        "--at",
+        "2026-11-23T15:30:00Z",
+        "--until",
+        "2200-01-01T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with(
+            "error: --until 2200-01-01T00:00:00Z is more than 5m ahead of the clock"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    // Forced: it runs (and records the future tick) ...
+    let out = future(&["--once", "--at", "2200-01-01T00:00:00Z", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2200-01-01T00:00:00Z cycle:"),
+        "{}",
+        text(&out.stdout)
+    );
+    // ... and a later cycle at a present tick is not a duplicate: the
+    // engine reports clock skew and evaluates.
+    let out = future(&[
+        "--at",
+        "2026-11-23T15:30:00Z",
+        "--until",
+        "2026-11-23T15:48:00Z",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("skipped"), "{stdout}");
+    assert!(
+        stderr.starts_with("2026-11-23T15:30:00Z error: clock skew: the last recorded tick 7258118400 is later than now ("),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stdout.contains("2026-11-23T15:48:00Z cycle: 5 rules, 5 instances"),
+        "{stdout}"
+    );
+}
