@@ -208,9 +208,8 @@ fn run_refuses_a_future_tick_unless_forced() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).starts_with(
-            "error: --until 2200-01-01T00:00:00Z is more than 5m ahead of the clock"
-        ),
+        text(&out.stderr)
+            .starts_with("error: --until 2200-01-01T00:00:00Z is more than 5m ahead of the clock"),
         "{}",
         text(&out.stderr)
     );
@@ -241,5 +240,50 @@ fn run_refuses_a_future_tick_unless_forced() {
     assert!(
         stdout.contains("2026-11-23T15:48:00Z cycle: 5 rules, 5 instances"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn a_silence_of_every_alert_needs_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let add = |matcher: &str, force: bool| {
+        let mut args = vec![
+            "silence",
+            "add",
+            "-c",
+            "examples",
+            "-m",
+            matcher,
+            "--created-by",
+            "alice",
+            "--comment",
+            "region-wide maintenance",
+            "--state",
+            state,
+        ];
+        if force {
+            args.push("--force");
+        }
+        firebell(&args)
+    };
+    for m in ["alertname=~\".+\"", "alertname!~\"\"", "alertname!=\"\""] {
+        let out = add(m, false);
+        assert_eq!(out.status.code(), Some(1), "{m}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: invalid silence: the matchers would silence every alert: {m} matches every alert (every alert has a non-empty `alertname`); to silence everything anyway, force it (`firebell silence add --force`) with a comment saying why\n"
+            )
+        );
+    }
+    let list = text(&firebell(&["silence", "list", "--state", state]).stdout);
+    assert_eq!(list, "no silences\n");
+    let out = add("alertname=~\".+\"", true);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("added: alertname=~\".+\" until"),
+        "{}",
+        text(&out.stdout)
     );
 }

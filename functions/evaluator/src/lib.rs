@@ -530,7 +530,11 @@ mod tests {
         .unwrap();
         assert_eq!(s.config_dir, PathBuf::from("/opt/config"));
         assert_eq!(
-            (s.safety_margin_ms, s.max_tick_age_secs, s.max_tick_skew_secs),
+            (
+                s.safety_margin_ms,
+                s.max_tick_age_secs,
+                s.max_tick_skew_secs
+            ),
             (5000, 60, 300)
         );
         assert_eq!(s.function_name, "f");

@@ -258,7 +258,11 @@ async fn a_future_tick_is_refused_without_a_cycle_or_a_heartbeat() {
     assert!(w.notifier.is_empty());
     let e = emf_of(&inv);
     assert_eq!(
-        (e["status"].clone(), e["Heartbeat"].clone(), e["tick"].clone()),
+        (
+            e["status"].clone(),
+            e["Heartbeat"].clone(),
+            e["tick"].clone()
+        ),
         (json!("future"), json!(0.0), json!(T))
     );
     assert_eq!(
@@ -310,7 +314,11 @@ async fn a_future_last_tick_in_the_table_is_skew_and_the_cycle_still_runs() {
     );
     let e = emf_of(&inv);
     assert_eq!(
-        (e["status"].clone(), e["Heartbeat"].clone(), e["Errors"].clone()),
+        (
+            e["status"].clone(),
+            e["Heartbeat"].clone(),
+            e["Errors"].clone()
+        ),
         (json!("completed"), json!(1.0), json!(1.0))
     );
     // Repaired: the next tick is neither a duplicate nor skewed.

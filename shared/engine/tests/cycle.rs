@@ -308,7 +308,12 @@ async fn a_future_last_tick_is_clock_skew_and_evaluation_goes_on() {
     let e = w.engine(config(RULES), source(&["slow"]), "a");
     assert!(run(&w, &e, 1..5).await.is_empty());
     let key = firebell_engine::keys::last_tick();
-    let version = w.store.get(&key).await.unwrap().map_or(1, |i| i.version + 1);
+    let version = w
+        .store
+        .get(&key)
+        .await
+        .unwrap()
+        .map_or(1, |i| i.version + 1);
     w.store
         .put(
             Item {
