@@ -373,3 +373,88 @@ async fn a_future_last_tick_is_clock_skew_and_evaluation_goes_on() {
         .unwrap();
     assert_eq!(again.skipped, Some(Skip::Duplicate));
 }
+
+/// A config change that renames a rule's label while it fires: the old
+/// alert resolves saying the rule changed, and the new instance fires.
+#[tokio::test]
+async fn a_changed_rule_label_resolves_the_old_alert_saying_the_rule_changed() {
+    // (Grouped by team too, so the old and the new alert are told apart.)
+    let rules = RULES.replace(
+        "group_by: [alertname, Service]",
+        "group_by: [alertname, Service, team]",
+    );
+    let w = World::new();
+    let e = w.engine(config(&rules), source(&["fast", "slow"]), "a");
+    assert_eq!(run(&w, &e, 1..20).await.len(), 1);
+    let changed = rules.replace(
+        "labels: {team: web, severity: page}",
+        "labels: {team: checkout, tier: \"1\"}",
+    );
+    let e = w.engine(config(&changed), source(&["fast", "slow"]), "a");
+    let subjects = run(&w, &e, 20..25).await;
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("[RESOLVED] HighLatency"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("[FIRING] HighLatency"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    let because: Vec<(String, String)> = w
+        .store
+        .query(firebell_engine::keys::ACTIVE, "")
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| serde_json::from_str::<serde_json::Value>(&i.data).unwrap())
+        .filter(|a| a["status"] == "resolved")
+        .map(|a| {
+            (
+                a["labels"]["team"].as_str().unwrap().to_string(),
+                a["annotations"]["resolved_because"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        because,
+        [(
+            "web".to_string(),
+            "its rule's labels changed (team: web -> checkout, tier: (none) -> 1, severity: page -> (none))"
+                .to_string()
+        )]
+    );
+}
+
+/// A dimension value that vanishes (the rule unchanged) still says so.
+#[tokio::test]
+async fn a_vanished_instance_says_its_dimension_value_is_gone() {
+    let w = World::new();
+    let e = w.engine(config(RULES), source(&["fast", "slow"]), "a");
+    assert_eq!(run(&w, &e, 1..20).await.len(), 1);
+    let e = w.engine(config(RULES), source(&["fast"]), "a");
+    assert_eq!(run(&w, &e, 20..22).await.len(), 1);
+    let item = w
+        .store
+        .query(firebell_engine::keys::ACTIVE, "")
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let a: serde_json::Value = serde_json::from_str(&item.data).unwrap();
+    assert_eq!(
+        a["annotations"]["resolved_because"],
+        "its instance is gone (the dimension value no longer exists)"
+    );
+}
