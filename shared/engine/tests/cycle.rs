@@ -391,7 +391,28 @@ async fn a_changed_rule_label_resolves_the_old_alert_saying_the_rule_changed() {
         "labels: {team: checkout, tier: \"1\"}",
     );
     let e = w.engine(config(&changed), source(&["fast", "slow"]), "a");
-    let subjects = run(&w, &e, 20..25).await;
+    let mut subjects = Vec::new();
+    let mut resolved_bodies = Vec::new();
+    for m in 20..25 {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = e.run_cycle(now, &|| false).await.unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        for o in w.notifier.take() {
+            if o.subject.contains("[RESOLVED]") {
+                resolved_bodies.push(o.bodies["default"].clone());
+            }
+            subjects.push(format!("{m} {}", o.subject));
+        }
+    }
+    assert_eq!(resolved_bodies.len(), 1, "{subjects:?}");
+    assert!(
+        resolved_bodies[0].contains(
+            "resolved_because: its rule's labels changed (team: web -> checkout, tier: (none) -> 1, severity: page -> (none))"
+        ),
+        "{}",
+        resolved_bodies[0]
+    );
     assert_eq!(
         subjects
             .iter()
