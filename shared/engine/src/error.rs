@@ -102,6 +102,17 @@ pub enum CycleError {
         now: Epoch,
         tick: Epoch,
     },
+    /// An instance's state was judged up to a time later than the clock's
+    /// now (a cycle once ran at a future tick): its future times were
+    /// dropped and it was judged again from its lookback window.
+    #[error(
+        "rule {rule}: clock skew: an instance was judged up to {judged}, later than now ({now}); judged again from its lookback window"
+    )]
+    StateClockSkew {
+        rule: String,
+        judged: Epoch,
+        now: Epoch,
+    },
 }
 
 impl CycleError {
@@ -120,7 +131,9 @@ impl CycleError {
             CycleError::DispatchGroup { source, .. } | CycleError::Dispatch(source) => {
                 source.is_retryable()
             }
-            CycleError::Render(_) | CycleError::ClockSkew { .. } => false,
+            CycleError::Render(_)
+            | CycleError::ClockSkew { .. }
+            | CycleError::StateClockSkew { .. } => false,
         }
     }
 
@@ -133,7 +146,8 @@ impl CycleError {
             | CycleError::ContextExpression { rule, .. }
             | CycleError::WriteAlert { rule, .. }
             | CycleError::StateConflict { rule }
-            | CycleError::ResolveOrphan { rule, .. } => Some(rule),
+            | CycleError::ResolveOrphan { rule, .. }
+            | CycleError::StateClockSkew { rule, .. } => Some(rule),
             _ => None,
         }
     }

@@ -479,3 +479,82 @@ async fn a_vanished_instance_says_its_dimension_value_is_gone() {
         "its instance is gone (the dimension value no longer exists)"
     );
 }
+
+/// One whole cycle at a far-future tick (`run --force --at 2200-...`: its
+/// own now) in the middle of an incident, then normal ticks: they
+/// evaluate, and the incident, still going on, is told again.
+#[tokio::test]
+async fn after_a_cycle_at_a_far_future_tick_a_fire_is_still_notified() {
+    // Missing data raises NoData: the future cycle, which has no data,
+    // writes the instance's state (judged up to the future) and its tick.
+    let rules = RULES.replace("for: 2m", "for: 2m\n    missing_data: nodata");
+    let w = World::new();
+    let e = w.engine(config(&rules), source(&["slow"]), "a");
+    let subjects = run(&w, &e, 1..15).await;
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(subjects[0].starts_with("13 [FIRING]"), "{subjects:?}");
+    w.clock.set_epoch(FAR_FUTURE);
+    let future = e
+        .run_cycle_at(FAR_FUTURE, FAR_FUTURE, &|| false)
+        .await
+        .unwrap();
+    assert_eq!(future.skipped, None);
+    w.notifier.take();
+    let last = w
+        .store
+        .get(&firebell_engine::keys::last_tick())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.data, format!("{{\"tick\":{FAR_FUTURE}}}"));
+    let mut subjects = Vec::new();
+    for m in 15..35 {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = e.run_cycle_at(now, now, &|| false).await.unwrap();
+        assert_eq!(r.skipped, None, "minute {m}");
+        let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+        if m == 15 {
+            assert_eq!(
+                errors,
+                [
+                    "clock skew: the last recorded tick 7258118400 is later than now (1795392900); evaluating anyway and recording tick 1795392900",
+                    "rule HighLatency: clock skew: an instance was judged up to 7258118220, later than now (1795392900); judged again from its lookback window"
+                ]
+            );
+            // Judged again from its lookback window: the incident fires again.
+            let events: Vec<String> = r
+                .transitions
+                .iter()
+                .map(|t| format!("{:?}", t.event))
+                .collect();
+            assert_eq!(
+                events,
+                [
+                    "NoDataEnded { at: 1795392420 }",
+                    "Pending { at: 1795392600 }",
+                    "Fired { at: 1795392720, value: Some(900.0) }"
+                ]
+            );
+        } else {
+            assert!(errors.is_empty(), "minute {m}: {errors:?}");
+        }
+        subjects.extend(
+            w.notifier
+                .take()
+                .into_iter()
+                .map(|o| format!("{m} {}", o.subject)),
+        );
+    }
+    // Told again after the group's interval (its log, dated in the future,
+    // counts from now), and resolved when it ends.
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("20 [FIRING] HighLatency 900ms > 500ms"),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects[1].starts_with("31 [RESOLVED] HighLatency"),
+        "{subjects:?}"
+    );
+}

@@ -145,6 +145,34 @@ pub struct CycleReport {
 /// with a longer `interval` may be due at a later tick of the same interval.
 pub const TICK_SECS: Epoch = 60;
 
+/// The cycle's tick and, when the caller has one, the clock's now.
+#[derive(Debug, Clone, Copy)]
+struct Now {
+    tick: Epoch,
+    clock: Option<Epoch>,
+}
+
+/// Drops the times of `state` later than `clock` (a cycle once judged it at
+/// a future tick): the instance is judged again from the datapoints of its
+/// lookback window, as a fresh one would be, keeping its status.
+fn rewind(state: &mut InstanceState, clock: Epoch) {
+    for t in [
+        &mut state.last_t,
+        &mut state.active_since,
+        &mut state.fired_at,
+        &mut state.last_breach,
+        &mut state.clear_since,
+        &mut state.resolved_at,
+        &mut state.missing_since,
+        &mut state.nodata_since,
+    ] {
+        if t.is_some_and(|t| t > clock) {
+            *t = None;
+        }
+    }
+    state.window.retain(|(t, _)| *t <= clock);
+}
+
 /// A fresh view of an evaluated instance, overlaid on its stored alert.
 #[derive(Debug, Clone)]
 struct Fresh {
@@ -296,7 +324,7 @@ impl Engine {
             now + self.opts.lease_secs,
         );
         let result = self
-            .cycle_body(&guard, now, last, should_stop, &mut report)
+            .cycle_body(&guard, now, clock_now, last, should_stop, &mut report)
             .await;
         let wrote = match guard.state() {
             LeaseState::Lost => {
@@ -388,6 +416,7 @@ impl Engine {
         &self,
         guard: &Guarded<'_>,
         now: Epoch,
+        clock_now: Option<Epoch>,
         last: Option<Epoch>,
         should_stop: &(dyn Fn() -> bool + Sync),
         report: &mut CycleReport,
@@ -396,7 +425,7 @@ impl Engine {
             fresh,
             covered,
             paced,
-        } = self.evaluate(guard, now, last, report).await?;
+        } = self.evaluate(guard, now, clock_now, last, report).await?;
         if guard.is_lost() {
             return Ok(paced);
         }
@@ -432,6 +461,7 @@ impl Engine {
         &self,
         writer: &dyn StateStore,
         now: Epoch,
+        clock_now: Option<Epoch>,
         last: Option<Epoch>,
         report: &mut CycleReport,
     ) -> Result<Evaluated, EngineError> {
@@ -478,7 +508,11 @@ impl Engine {
                     Some(item) => Some((keys::decode::<StoredState>(item)?.state, item.version)),
                     None => None,
                 };
-                self.judge_and_persist(writer, input, inst, stored, now, &mut evaluated, report)
+                let at = Now {
+                    tick: now,
+                    clock: clock_now,
+                };
+                self.judge_and_persist(writer, input, inst, stored, at, &mut evaluated, report)
                     .await?;
             }
         }
@@ -508,15 +542,28 @@ impl Engine {
         input: JudgeInput<'_>,
         inst: &Instance,
         stored: Option<(InstanceState, u64)>,
-        now: Epoch,
+        at: Now,
         evaluated: &mut Evaluated,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
+        let now = at.tick;
         let rule = input.rule;
-        let (state, version) = match stored {
+        let (mut state, version) = match stored {
             Some((state, version)) => (state, Some(version)),
             None => (InstanceState::default(), None),
         };
+        let mut rewound = false;
+        if let Some(clock) = at.clock
+            && let Some(judged) = state.last_t.filter(|&t| t > clock)
+        {
+            report.errors.push(CycleError::StateClockSkew {
+                rule: rule.name.clone(),
+                judged,
+                now: clock,
+            });
+            rewind(&mut state, clock);
+            rewound = true;
+        }
         let judgement: Judgement = match judge::judge(input, &state) {
             Ok(j) => j,
             Err(source) => {
@@ -560,7 +607,7 @@ impl Engine {
                 events: judgement.events.clone(),
             });
         }
-        if !judgement.changed {
+        if !judgement.changed && !rewound {
             return Ok(());
         }
         let annotations = annotations.unwrap_or_else(|| rule.annotations.clone());
