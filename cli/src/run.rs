@@ -8,6 +8,12 @@
 //!   profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`), built as the Lambda builds
 //!   them. `--once [--at T]` runs one cycle as of T; without `--once` cycles
 //!   follow the wall clock, one a minute, until Ctrl-C.
+//!
+//! A time (`--at`, `--until`) more than [`MAX_TICK_SKEW_SECS`] ahead of the
+//! clock is refused unless `--force`: a cycle at a future tick is recorded
+//! as the last tick. The engine gets the clock's now next to every tick, so
+//! a future last tick already in the store is reported as clock skew and
+//! evaluation goes on.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +52,23 @@ pub(crate) struct Args {
     /// Also append every notification as JSON to this file.
     #[arg(long)]
     pub jsonl: Option<PathBuf>,
+    /// Run cycles at ticks ahead of the clock (`--at`/`--until` in the future).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// How far ahead of the clock `--at` and `--until` may be without
+/// `--force`: five minutes, as the Lambda's default `FIREBELL_MAX_TICK_SKEW_SECS`.
+pub(crate) const MAX_TICK_SKEW_SECS: Epoch = 300;
+
+/// The refusal of a time `flag` = `value` (at `t`) ahead of the clock's `now`.
+fn ahead_of_the_clock(flag: &str, value: &str, t: Epoch, now: Epoch) -> Option<String> {
+    (t.saturating_sub(now) > MAX_TICK_SKEW_SECS).then(|| {
+        format!(
+            "{flag} {value} is more than {} ahead of the clock: a cycle at a future tick is recorded as the last tick, and the ticks before it would look done. Check the time, or pass --force to run it anyway",
+            crate::timefmt::span(MAX_TICK_SKEW_SECS)
+        )
+    })
 }
 
 /// Publishes to every notifier in turn (terminal, SNS, JSON Lines).
@@ -77,6 +100,7 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
         replay,
         store: store_args,
         jsonl,
+        force,
     } = args;
     store_args.check()?;
     if store_args.backend == Backend::Aws {
@@ -104,7 +128,20 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
         None => wall(),
     };
     let start = start.div_euclid(60) * 60;
-    let until = until.as_deref().map(parse).transpose()?;
+    let until_text = until;
+    let until = until_text.as_deref().map(parse).transpose()?;
+    if !force {
+        let now = wall();
+        let refusals = [("--at", &at, Some(start)), ("--until", &until_text, until)];
+        for (flag, value, t) in refusals {
+            if let (Some(value), Some(t)) = (value, t)
+                && let Some(why) = ahead_of_the_clock(flag, value, t, now)
+            {
+                eprintln!("error: {why}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -180,7 +217,11 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
             if let Some(c) = &clock {
                 c.set_epoch(now);
             }
-            let report = engine.run_cycle(now, &should_stop).await?;
+            // The clock's now next to the tick: a later recorded tick is
+            // skew, not a duplicate (a forced future tick is its own now).
+            let report = engine
+                .run_cycle_at(now, wall().max(now), &should_stop)
+                .await?;
             print_report(&report);
             if once || interrupted.load(Ordering::SeqCst) {
                 break;

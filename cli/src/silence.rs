@@ -37,6 +37,10 @@ pub(crate) enum Action {
         /// Why (required).
         #[arg(long)]
         comment: String,
+        /// Accept matchers that match every alert (e.g. `alertname=~".+"`);
+        /// the comment says why.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -67,6 +71,7 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                 starts_at,
                 created_by,
                 comment,
+                force,
                 store,
             } => {
                 let (cfg, _) = match firebell_engine::load(&config) {
@@ -90,6 +95,7 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                     ends_at: start + d.as_secs() as i64,
                     created_by,
                     comment,
+                    force,
                 };
                 let store = store.open().await?;
                 match add_silence(store.as_ref(), &cfg.notify.silence_policy, now, spec).await {

@@ -201,3 +201,109 @@ fn run_once_uses_the_embedded_default() {
     assert!(!s.contains("[FIRING]"), "{s}");
     assert!(s.contains("0 transitions"), "{s}");
 }
+
+#[test]
+fn run_refuses_a_future_tick_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let future = |flags: &[&str]| {
+        let mut args = vec!["run", "--config", "examples", "--state", state];
+        args.extend_from_slice(flags);
+        firebell(&args)
+    };
+    let out = future(&["--once", "--at", "2200-01-01T00:00:00Z"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --at 2200-01-01T00:00:00Z is more than 5m ahead of the clock: a cycle at a future tick is recorded as the last tick, and the ticks before it would look done. Check the time, or pass --force to run it anyway\n"
+    );
+    assert_eq!(text(&out.stdout), "");
+    let out = future(&[
+        "--at",
+        "2026-11-23T15:30:00Z",
+        "--until",
+        "2200-01-01T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .starts_with("error: --until 2200-01-01T00:00:00Z is more than 5m ahead of the clock"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Forced: it runs (and records the future tick) ...
+    let out = future(&["--once", "--at", "2200-01-01T00:00:00Z", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2200-01-01T00:00:00Z cycle:"),
+        "{}",
+        text(&out.stdout)
+    );
+    // ... and a later cycle at a present tick is not a duplicate: the
+    // engine reports clock skew and evaluates.
+    let out = future(&[
+        "--at",
+        "2026-11-23T15:30:00Z",
+        "--until",
+        "2026-11-23T15:48:00Z",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("skipped"), "{stdout}");
+    assert!(
+        stderr.starts_with("2026-11-23T15:30:00Z error: clock skew: the last recorded tick 7258118400 is later than now ("),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("2026-11-23T15:48:00Z cycle: 5 rules, 5 instances"),
+        "{stdout}"
+    );
+    // The payments incident still fires and pages.
+    assert!(stdout.contains("PaymentsHighErrorRate Fired"), "{stdout}");
+    assert!(stdout.contains("[FIRING] Payments error rate"), "{stdout}");
+}
+
+#[test]
+fn a_silence_of_every_alert_needs_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let add = |matcher: &str, force: bool| {
+        let mut args = vec![
+            "silence",
+            "add",
+            "-c",
+            "examples",
+            "-m",
+            matcher,
+            "--created-by",
+            "alice",
+            "--comment",
+            "region-wide maintenance",
+            "--state",
+            state,
+        ];
+        if force {
+            args.push("--force");
+        }
+        firebell(&args)
+    };
+    for m in ["alertname=~\".+\"", "alertname!~\"\"", "alertname!=\"\""] {
+        let out = add(m, false);
+        assert_eq!(out.status.code(), Some(1), "{m}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: invalid silence: the matchers would silence every alert: {m} matches every alert (every alert has a non-empty `alertname`); to silence everything anyway, force it (`firebell silence add --force`) with a comment saying why\n"
+            )
+        );
+    }
+    let list = text(&firebell(&["silence", "list", "--state", state]).stdout);
+    assert_eq!(list, "no silences\n");
+    let out = add("alertname=~\".+\"", true);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("added: alertname=~\".+\" until"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -349,6 +349,62 @@ def check_storage_and_keys(template: dict[str, Any]) -> None:
     assert props(template, LOG_GROUP)["RetentionInDays"] > 0
 
 
+def check_key_service_principals_are_scoped(template: dict[str, Any]) -> None:
+    """Every service principal in a key policy acts only for this account's and this
+    stack's resources: CloudWatch (alarms publishing to the encrypted ops topic) with
+    aws:SourceAccount and aws:SourceArn, CloudWatch Logs with the log group's
+    encryption context."""
+    for name, r in template["Resources"].items():
+        if r["Type"] != "AWS::KMS::Key":
+            continue
+        for s in statements(r["Properties"]["KeyPolicy"]):
+            service = s.get("Principal", {}).get("Service")
+            if service is None:
+                continue
+            cond = s.get("Condition", {})
+            assert cond, f"{name}: {service} may use the key unconditionally"
+            if service == "cloudwatch.amazonaws.com":
+                assert cond.get("StringEquals", {}).get("aws:SourceAccount") == {"Ref": "AWS::AccountId"}, (name, cond)
+                arn = cond.get("ArnLike", {}).get("aws:SourceArn") or cond.get("ArnEquals", {}).get("aws:SourceArn")
+                text = json.dumps(arn)
+                assert arn is not None and ":alarm:${AWS::StackName}-" in text and "${AWS::AccountId}" in text, (name, cond)
+                assert set(actions(s)) == {"kms:Decrypt", "kms:GenerateDataKey"}, (name, s)
+
+
+TOPIC_ARN_OK = [
+    "arn:aws:sns:us-east-1:123456789012:payments-oncall",
+    "arn:aws:sns:eu-west-1:123456789012:checkout_oncall.fifo",
+    "arn:aws-us-gov:sns:us-gov-west-1:123456789012:Ops",
+    "arn:aws-cn:sns:cn-north-1:123456789012:a",
+]
+TOPIC_ARN_BAD = [
+    "*",
+    "arn:aws:sns:us-east-1:123456789012:*",
+    "arn:aws:sns:*:*:*",
+    "arn:aws:sqs:us-east-1:123456789012:queue",
+    "arn:aws:sns:us-east-1:12345678901:short-account",
+    " arn:aws:sns:us-east-1:123456789012:space",
+    "arn:aws:sns:us-east-1:123456789012:",
+    "arn:aws:sns:us-east-1:123456789012:" + "x" * 257,
+    "arn:aws:sns:us-east-1:123456789012:a,arn:aws:sns:us-east-1:123456789012:b",
+]
+
+
+def check_team_topics_pattern(template: dict[str, Any]) -> None:
+    """TeamTopicArns takes SNS topic ARNs only (checked per element): no wildcard."""
+    import re
+
+    p = template["Parameters"][TEAM_TOPICS_PARAM]
+    assert p["Type"] == "CommaDelimitedList"
+    pattern = p.get("AllowedPattern")
+    assert pattern, "TeamTopicArns has no AllowedPattern"
+    assert p.get("ConstraintDescription"), "TeamTopicArns has no ConstraintDescription"
+    for arn in TOPIC_ARN_OK:
+        assert re.fullmatch(pattern, arn), (pattern, arn)
+    for arn in TOPIC_ARN_BAD:
+        assert not re.fullmatch(pattern, arn), (pattern, arn)
+
+
 def check_checkov_skips_have_reasons(template: dict[str, Any]) -> None:
     for name, r in template["Resources"].items():
         for skip in r.get("Metadata", {}).get("checkov", {}).get("skip", []):
@@ -365,6 +421,8 @@ ALL_CHECKS = [
     check_retries,
     check_watchdog,
     check_storage_and_keys,
+    check_key_service_principals_are_scoped,
+    check_team_topics_pattern,
     check_checkov_skips_have_reasons,
 ]
 
@@ -501,6 +559,32 @@ NEGATIVE_CASES = [
         "layer for x86_64 only",
         _set(["Resources", CONFIG_LAYER, "Properties", "CompatibleArchitectures"], ["x86_64"]),
         check_config_layer,
+    ),
+    (
+        "cloudwatch may use the key for any account's alarms",
+        _set(["Resources", KEY, "Properties", "KeyPolicy", "Statement", 2, "Condition"], {}),
+        check_key_service_principals_are_scoped,
+    ),
+    (
+        "cloudwatch scoped to the account but not to this stack's alarms",
+        _set(["Resources", KEY, "Properties", "KeyPolicy", "Statement", 2, "Condition"],
+             {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}),
+        check_key_service_principals_are_scoped,
+    ),
+    (
+        "logs may use the key for any log group",
+        _set(["Resources", KEY, "Properties", "KeyPolicy", "Statement", 1, "Condition"], {}),
+        check_key_service_principals_are_scoped,
+    ),
+    (
+        "team topics without a pattern",
+        _set(["Parameters", TEAM_TOPICS_PARAM, "AllowedPattern"], ""),
+        check_team_topics_pattern,
+    ),
+    (
+        "team topics pattern allowing a wildcard",
+        _set(["Parameters", TEAM_TOPICS_PARAM, "AllowedPattern"], "^arn:aws:sns:.+$"),
+        check_team_topics_pattern,
     ),
     (
         "skip without reason",

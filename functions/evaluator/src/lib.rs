@@ -9,11 +9,18 @@
 //!   `time` (an EventBridge scheduled rule), or the invocation time;
 //! - a tick older than [`Settings::max_tick_age_secs`] is refused (a stale
 //!   tick must never run: the next one is already due);
+//! - a tick more than [`Settings::max_tick_skew_secs`] ahead of the clock is
+//!   refused too ([`Status::Future`]): recorded as the last tick, it would
+//!   make every later tick look done. The engine gets the clock's now next
+//!   to the tick, so a future last tick already recorded is taken as clock
+//!   skew (reported, evaluated), never as "every tick is a duplicate";
 //! - the cycle stops cleanly [`Settings::safety_margin_ms`] before the
 //!   invocation deadline; the outbox and the next cycle finish the work;
 //! - one CloudWatch Embedded Metric Format line per invocation ([`emf`])
 //!   carries the cycle's figures and, when the cycle completed, the heartbeat
-//!   the watchdog alarm watches ([`Status::heartbeat`]).
+//!   the watchdog alarm watches ([`Status::heartbeat`]). A skipped cycle
+//!   (duplicate, overlap) does not beat: a table that skips every tick
+//!   must turn the watchdog red.
 //!
 //! "Now" (the tick's age, the deadline, the duration, the EMF timestamp)
 //! always comes from [`Deps::clock`].
@@ -46,7 +53,13 @@ pub struct Settings {
     pub safety_margin_ms: u64,
     /// Refuse ticks older than this (`FIREBELL_MAX_TICK_AGE_SECS`, default 60).
     pub max_tick_age_secs: i64,
+    /// Refuse ticks more than this ahead of the clock
+    /// (`FIREBELL_MAX_TICK_SKEW_SECS`, default 300: five minutes).
+    pub max_tick_skew_secs: i64,
 }
+
+/// The default of [`Settings::max_tick_skew_secs`]: five minutes.
+pub const DEFAULT_MAX_TICK_SKEW_SECS: i64 = 300;
 
 impl Settings {
     pub fn from_env() -> Result<Settings, String> {
@@ -74,6 +87,11 @@ impl Settings {
                 .unwrap_or_else(|| "firebell-evaluator".into()),
             safety_margin_ms: num("FIREBELL_SAFETY_MARGIN_MS", 5000)?,
             max_tick_age_secs: i64::try_from(num("FIREBELL_MAX_TICK_AGE_SECS", 60)?).unwrap_or(60),
+            max_tick_skew_secs: i64::try_from(num(
+                "FIREBELL_MAX_TICK_SKEW_SECS",
+                DEFAULT_MAX_TICK_SKEW_SECS as u64,
+            )?)
+            .unwrap_or(DEFAULT_MAX_TICK_SKEW_SECS),
         })
     }
 }
@@ -121,6 +139,9 @@ pub enum Status {
     Overlap,
     /// The tick was older than [`Settings::max_tick_age_secs`]: refused, no cycle ran.
     Stale,
+    /// The tick was more than [`Settings::max_tick_skew_secs`] ahead of the
+    /// clock: refused, no cycle ran.
+    Future,
     /// The cycle failed (the invocation returns an error).
     Failed,
 }
@@ -143,18 +164,18 @@ impl Status {
             Status::Duplicate => "duplicate",
             Status::Overlap => "overlap",
             Status::Stale => "stale",
+            Status::Future => "future",
             Status::Failed => "failed",
         }
     }
 
-    /// Whether the EMF line carries `Heartbeat` 1: the cycle completed, or
-    /// had nothing to do because the work is done (a duplicate tick) or
-    /// being done (an overlap).
+    /// Whether the EMF line carries `Heartbeat` 1: only when the cycle
+    /// completed. A duplicate or an overlap did no evaluation: were they to
+    /// beat, a table that makes every tick a duplicate would keep the
+    /// watchdog green while nothing is evaluated (the schedule runs one
+    /// cycle a minute, so a healthy function beats every minute anyway).
     pub fn heartbeat(self) -> bool {
-        matches!(
-            self,
-            Status::Completed | Status::Duplicate | Status::Overlap
-        )
+        matches!(self, Status::Completed)
     }
 }
 
@@ -176,10 +197,11 @@ pub struct Outcome {
 /// Runs one evaluation cycle as of a tick: the [`Engine`] (or a fake in tests).
 #[async_trait]
 pub trait RunCycle: Send + Sync {
-    /// As [`Engine::run_cycle`].
+    /// As [`Engine::run_cycle_at`]: the tick, and the clock's now.
     async fn run_cycle(
         &self,
         tick: Epoch,
+        clock_now: Epoch,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError>;
 }
@@ -189,9 +211,10 @@ impl RunCycle for Engine {
     async fn run_cycle(
         &self,
         tick: Epoch,
+        clock_now: Epoch,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
-        Engine::run_cycle(self, tick, should_stop).await
+        Engine::run_cycle_at(self, tick, clock_now, should_stop).await
     }
 }
 
@@ -265,7 +288,7 @@ pub async fn handle(
 }
 
 /// Runs one invocation without printing: the tick (an error when the event's
-/// time is not RFC 3339), the stale-tick check, the cycle with its deadline,
+/// time is not RFC 3339), the stale- and future-tick checks, the cycle with its deadline,
 /// the outcome and the EMF line.
 pub async fn invoke(
     deps: &Deps,
@@ -288,11 +311,28 @@ pub async fn invoke(
         tracing::warn!(tick, age, "refusing a stale tick");
         return Ok(finish(deps, outcome, &before, None));
     }
+    let ahead = tick.saturating_sub(now);
+    if ahead > deps.settings.max_tick_skew_secs {
+        let outcome = Outcome {
+            tick,
+            status: Status::Future,
+            report: None,
+            duration_ms: elapsed_ms(clock, started),
+        };
+        tracing::warn!(
+            tick,
+            now,
+            ahead_secs = ahead,
+            max_skew_secs = deps.settings.max_tick_skew_secs,
+            "refusing a tick ahead of the clock (a wrong scheduled_time?)"
+        );
+        return Ok(finish(deps, outcome, &before, None));
+    }
     let margin = Duration::from_millis(deps.settings.safety_margin_ms);
     let deadline = effective_deadline(deadline, system_time(clock.now()));
     let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
     let should_stop = || system_time(clock.now()) >= stop_at;
-    let result = deps.cycle.run_cycle(tick, &should_stop).await;
+    let result = deps.cycle.run_cycle(tick, now, &should_stop).await;
     let duration_ms = elapsed_ms(clock, started);
     match result {
         Ok(report) => {
@@ -496,7 +536,14 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.config_dir, PathBuf::from("/opt/config"));
-        assert_eq!((s.safety_margin_ms, s.max_tick_age_secs), (5000, 60));
+        assert_eq!(
+            (
+                s.safety_margin_ms,
+                s.max_tick_age_secs,
+                s.max_tick_skew_secs
+            ),
+            (5000, 60, 300)
+        );
         assert_eq!(s.function_name, "f");
         assert_eq!(
             Settings::from_lookup(env(&[

@@ -1,7 +1,7 @@
 //! The Lambda's handler on the real engine over the in-memory adapters
 //! (replay source, memory store, memory notifier) and a manual clock: the
-//! tick, the stale-tick refusal, the deadline, each status with its
-//! heartbeat, and the exact EMF line.
+//! tick, the stale- and future-tick refusals, the deadline, each status with
+//! its heartbeat, and the exact EMF line.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -65,6 +65,7 @@ fn settings() -> Settings {
         function_name: "evaluator".into(),
         safety_margin_ms: 5000,
         max_tick_age_secs: 60,
+        max_tick_skew_secs: 300,
     }
 }
 
@@ -79,10 +80,11 @@ impl RunCycle for Counted {
     async fn run_cycle(
         &self,
         tick: Epoch,
+        clock_now: Epoch,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        RunCycle::run_cycle(&self.engine, tick, should_stop).await
+        RunCycle::run_cycle(&self.engine, tick, clock_now, should_stop).await
     }
 }
 
@@ -239,6 +241,129 @@ async fn a_stale_tick_is_refused_without_a_cycle_or_a_heartbeat() {
 }
 
 #[tokio::test]
+async fn a_future_tick_is_refused_without_a_cycle_or_a_heartbeat() {
+    // Five minutes ahead of the clock (the allowed skew): still run.
+    let w = World::at(T - 300);
+    let inv = w.invoke(scheduled(T_RFC3339), far()).await;
+    assert_eq!(inv.outcome.status, Status::Completed);
+    assert_eq!(w.runs(), 1);
+
+    // 301 s ahead: refused, nothing recorded, and the EMF line says so.
+    let w = World::at(T - 301);
+    let inv = w.invoke(scheduled(T_RFC3339), far()).await;
+    assert_eq!(inv.outcome.status, Status::Future);
+    assert!(inv.outcome.report.is_none());
+    assert!(inv.error.is_none());
+    assert_eq!(w.runs(), 0);
+    assert!(w.notifier.is_empty());
+    let e = emf_of(&inv);
+    assert_eq!(
+        (
+            e["status"].clone(),
+            e["Heartbeat"].clone(),
+            e["tick"].clone()
+        ),
+        (json!("future"), json!(0.0), json!(T))
+    );
+    assert_eq!(
+        serde_json::to_value(&inv.outcome).unwrap(),
+        json!({"tick": T, "status": "future", "report": null, "duration_ms": 0})
+    );
+
+    // `run --backend aws --at 2200-01-01T00:00:00Z`'s tick, by schedule.
+    let w = World::at(T);
+    let inv = w.invoke(scheduled("2200-01-01T00:00:00Z"), far()).await;
+    assert_eq!(
+        (inv.outcome.tick, inv.outcome.status),
+        (7_258_118_400, Status::Future)
+    );
+    assert_eq!(w.runs(), 0);
+}
+
+/// A table poisoned by a far-future tick (written before the refusal
+/// existed, or by `run --force`): the handler passes the clock's now, so
+/// the engine takes it as skew, evaluates, reports it, and beats.
+#[tokio::test]
+async fn a_future_last_tick_in_the_table_is_skew_and_the_cycle_still_runs() {
+    let w = World::at(T + 5);
+    // The table as a cycle at 2200-01-01T00:00:00Z left it.
+    let poisoned = Arc::new(Counted {
+        engine: poisoned_engine(&w, 7_258_118_400).await,
+        runs: AtomicUsize::new(0),
+    });
+    let deps = Deps {
+        settings: settings(),
+        cycle: poisoned,
+        api_calls: Arc::new(Calls::default()),
+        clock: w.clock.clone(),
+    };
+    let inv = invoke(&deps, scheduled(T_RFC3339), far()).await.unwrap();
+    assert_eq!(inv.outcome.status, Status::Completed);
+    let report = inv.outcome.report.as_ref().unwrap();
+    assert_eq!(report.notifications_sent, 1);
+    assert_eq!(
+        report
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [format!(
+            "clock skew: the last recorded tick 7258118400 is later than now ({}); evaluating anyway and recording tick {T}",
+            T + 5
+        )]
+    );
+    let e = emf_of(&inv);
+    assert_eq!(
+        (
+            e["status"].clone(),
+            e["Heartbeat"].clone(),
+            e["Errors"].clone()
+        ),
+        (json!("completed"), json!(1.0), json!(1.0))
+    );
+    // Repaired: the next tick is neither a duplicate nor skewed.
+    w.clock.set_epoch(T + 65);
+    let inv = invoke(&deps, scheduled("2026-11-23T15:49:00Z"), far())
+        .await
+        .unwrap();
+    assert_eq!(inv.outcome.status, Status::Completed);
+    assert!(inv.outcome.report.as_ref().unwrap().errors.is_empty());
+}
+
+/// An engine over a fresh store whose `cycle/last` is `last`.
+async fn poisoned_engine(w: &World, last: Epoch) -> Engine {
+    use firebell_core::ports::{Expect, Item, StateStore};
+    let store = Arc::new(MemoryStore::new(w.clock.clone() as Arc<dyn Clock>));
+    let key = firebell_engine::keys::last_tick();
+    store
+        .put(
+            Item {
+                pk: key.pk,
+                sk: key.sk,
+                version: 1,
+                data: format!("{{\"tick\":{last}}}"),
+                expires_at: None,
+            },
+            Expect::Absent,
+        )
+        .await
+        .unwrap();
+    let mut diags = Diagnostics::new();
+    let config = firebell_engine::load_texts(
+        &[("config.yaml".to_string(), CONFIG.to_string())],
+        &mut diags,
+        Vec::new(),
+    );
+    Engine::new(
+        Arc::new(config),
+        Arc::new(replay()),
+        store,
+        w.notifier.clone(),
+        EngineOptions::default(),
+    )
+}
+
+#[tokio::test]
 async fn a_deadline_inside_the_safety_margin_stops_the_cycle_early() {
     // Deadline 5 s from the clock's now, margin 5 s: stop before dispatching.
     let w = World::at(T + 5);
@@ -292,7 +417,7 @@ async fn a_runtime_that_sends_the_timeout_as_deadline_gets_it_counted_from_now()
 }
 
 #[tokio::test]
-async fn a_completed_cycle_beats_and_so_does_the_duplicate_tick() {
+async fn a_completed_cycle_beats_and_a_duplicate_tick_does_not() {
     let w = World::at(T + 5);
     let inv = w.invoke(scheduled(T_RFC3339), far()).await;
     assert_eq!(inv.outcome.status, Status::Completed);
@@ -350,7 +475,8 @@ async fn a_completed_cycle_beats_and_so_does_the_duplicate_tick() {
         })
     );
 
-    // The same tick again (a re-delivered schedule): skipped, still a beat.
+    // The same tick again (a re-delivered schedule): skipped, no beat (a
+    // table that makes every tick a duplicate must turn the watchdog red).
     w.clock.advance_secs(10);
     let inv = w.invoke(scheduled(T_RFC3339), far()).await;
     assert_eq!(inv.outcome.status, Status::Duplicate);
@@ -362,7 +488,7 @@ async fn a_completed_cycle_beats_and_so_does_the_duplicate_tick() {
     let e = emf_of(&inv);
     assert_eq!(
         (e["status"].clone(), e["Heartbeat"].clone()),
-        (json!("duplicate"), json!(1.0))
+        (json!("duplicate"), json!(0.0))
     );
     assert_eq!(e["NotificationsSent"], 0.0);
     assert_eq!(e["_aws"]["Timestamp"], (T + 15) * 1000);
@@ -376,6 +502,7 @@ impl RunCycle for Overlapping {
     async fn run_cycle(
         &self,
         tick: Epoch,
+        _clock_now: Epoch,
         _should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         Ok(CycleReport {
@@ -394,6 +521,7 @@ impl RunCycle for Failing {
     async fn run_cycle(
         &self,
         _tick: Epoch,
+        _clock_now: Epoch,
         _should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         Err(EngineError::Store(StoreError::Unavailable("down".into())))
@@ -410,14 +538,14 @@ fn deps_with(cycle: Arc<dyn RunCycle>, now: Epoch) -> Deps {
 }
 
 #[tokio::test]
-async fn an_overlap_beats_and_a_failure_does_not() {
+async fn neither_an_overlap_nor_a_failure_beats() {
     let deps = deps_with(Arc::new(Overlapping), T + 5);
     let inv = invoke(&deps, scheduled(T_RFC3339), far()).await.unwrap();
     assert_eq!(inv.outcome.status, Status::Overlap);
     let e = emf_of(&inv);
     assert_eq!(
         (e["status"].clone(), e["Heartbeat"].clone()),
-        (json!("overlap"), json!(1.0))
+        (json!("overlap"), json!(0.0))
     );
     assert_eq!(
         handle(&deps, scheduled(T_RFC3339), far())
@@ -458,9 +586,10 @@ fn statuses_serialise_as_before() {
     let all = [
         (Status::Completed, "completed", true),
         (Status::StoppedEarly, "stopped_early", false),
-        (Status::Duplicate, "duplicate", true),
-        (Status::Overlap, "overlap", true),
+        (Status::Duplicate, "duplicate", false),
+        (Status::Overlap, "overlap", false),
         (Status::Stale, "stale", false),
+        (Status::Future, "future", false),
         (Status::Failed, "failed", false),
     ];
     for (status, text, beats) in all {

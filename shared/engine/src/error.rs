@@ -95,6 +95,28 @@ pub enum CycleError {
     /// Releasing the lease failed: its expiry frees it.
     #[error("releasing the lease: {0}")]
     ReleaseLease(StoreError),
+    /// The recorded last tick (`cycle/last`) is later than the clock's now:
+    /// clock skew, or a cycle once ran at a future tick. Not taken as "this
+    /// tick is a duplicate": the cycle evaluates and records its own tick.
+    #[error(
+        "clock skew: the last recorded tick {recorded} is later than now ({now}); evaluating anyway and recording tick {tick}"
+    )]
+    ClockSkew {
+        recorded: Epoch,
+        now: Epoch,
+        tick: Epoch,
+    },
+    /// An instance's state was judged up to a time later than the clock's
+    /// now (a cycle once ran at a future tick): its future times were
+    /// dropped and it was judged again from its lookback window.
+    #[error(
+        "rule {rule}: clock skew: an instance was judged up to {judged}, later than now ({now}); judged again from its lookback window"
+    )]
+    StateClockSkew {
+        rule: String,
+        judged: Epoch,
+        now: Epoch,
+    },
 }
 
 impl CycleError {
@@ -115,7 +137,9 @@ impl CycleError {
             CycleError::DispatchGroup { source, .. } | CycleError::Dispatch(source) => {
                 source.is_retryable()
             }
-            CycleError::Render(_) => false,
+            CycleError::Render(_)
+            | CycleError::ClockSkew { .. }
+            | CycleError::StateClockSkew { .. } => false,
         }
     }
 
@@ -129,7 +153,8 @@ impl CycleError {
             | CycleError::ContextExpression { rule, .. }
             | CycleError::WriteAlert { rule, .. }
             | CycleError::StateConflict { rule }
-            | CycleError::ResolveOrphan { rule, .. } => Some(rule),
+            | CycleError::ResolveOrphan { rule, .. }
+            | CycleError::StateClockSkew { rule, .. } => Some(rule),
             _ => None,
         }
     }

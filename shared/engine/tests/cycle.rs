@@ -325,3 +325,267 @@ async fn a_rule_that_cannot_be_evaluated_fails_alone() {
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert!(fired[0].starts_with("[FIRING] HighLatency"), "{fired:?}");
 }
+
+/// 2200-01-01T00:00:00Z.
+const FAR_FUTURE: i64 = 7_258_118_400;
+
+/// A cycle once ran at a far-future tick (a wrong `scheduled_time`, `run
+/// --at 2200-01-01T00:00:00Z`): its `cycle/last` must not make every later
+/// tick a duplicate.
+#[tokio::test]
+async fn a_future_last_tick_is_clock_skew_and_evaluation_goes_on() {
+    use firebell_core::ports::{Expect, Item};
+    let w = World::new();
+    let e = w.engine(config(RULES), source(&["slow"]), "a");
+    assert!(run(&w, &e, 1..5).await.is_empty());
+    let key = firebell_engine::keys::last_tick();
+    let version = w
+        .store
+        .get(&key)
+        .await
+        .unwrap()
+        .map_or(1, |i| i.version + 1);
+    w.store
+        .put(
+            Item {
+                pk: key.pk.clone(),
+                sk: key.sk.clone(),
+                version,
+                data: format!("{{\"tick\":{FAR_FUTURE}}}"),
+                expires_at: None,
+            },
+            Expect::Any,
+        )
+        .await
+        .unwrap();
+    // Without a clock the engine can only take it as a duplicate.
+    let blind = e.run_cycle(T0 + 60 * 5, &|| false).await.unwrap();
+    assert_eq!(blind.skipped, Some(Skip::Duplicate));
+    // With the clock it is skew: reported, and the cycle evaluates.
+    let mut subjects = Vec::new();
+    for m in 5..20 {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = e.run_cycle_at(now, now, &|| false).await.unwrap();
+        assert_eq!(r.skipped, None, "minute {m}");
+        assert_eq!(r.rules_evaluated, 1, "minute {m}");
+        let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+        if m == 5 {
+            assert_eq!(
+                errors,
+                [
+                    "clock skew: the last recorded tick 7258118400 is later than now (1795392300); evaluating anyway and recording tick 1795392300"
+                ]
+            );
+            assert!(!r.errors[0].is_retryable());
+        } else {
+            // The first cycle recorded its own tick over the future one.
+            assert!(errors.is_empty(), "minute {m}: {errors:?}");
+        }
+        subjects.extend(
+            w.notifier
+                .take()
+                .into_iter()
+                .map(|o| format!("{m} {}", o.subject)),
+        );
+    }
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("13 [FIRING] HighLatency 900ms > 500ms"),
+        "{subjects:?}"
+    );
+    let last = w.store.get(&key).await.unwrap().unwrap();
+    // (The last cycle that wrote: the fire.)
+    assert_eq!(last.data, format!("{{\"tick\":{}}}", T0 + 60 * 13));
+    // A true duplicate (the tick already done, the clock past it) still is one.
+    let again = e
+        .run_cycle_at(T0 + 60 * 13, T0 + 60 * 19 + 5, &|| false)
+        .await
+        .unwrap();
+    assert_eq!(again.skipped, Some(Skip::Duplicate));
+}
+
+/// A config change that renames a rule's label while it fires: the old
+/// alert resolves saying the rule changed, and the new instance fires.
+#[tokio::test]
+async fn a_changed_rule_label_resolves_the_old_alert_saying_the_rule_changed() {
+    // (Grouped by team too, so the old and the new alert are told apart.)
+    let rules = RULES.replace(
+        "group_by: [alertname, Service]",
+        "group_by: [alertname, Service, team]",
+    );
+    let w = World::new();
+    let e = w.engine(config(&rules), source(&["fast", "slow"]), "a");
+    assert_eq!(run(&w, &e, 1..20).await.len(), 1);
+    let changed = rules.replace(
+        "labels: {team: web, severity: page}",
+        "labels: {team: checkout, tier: \"1\"}",
+    );
+    let e = w.engine(config(&changed), source(&["fast", "slow"]), "a");
+    let mut subjects = Vec::new();
+    let mut resolved_bodies = Vec::new();
+    for m in 20..25 {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = e.run_cycle(now, &|| false).await.unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        for o in w.notifier.take() {
+            if o.subject.contains("[RESOLVED]") {
+                resolved_bodies.push(o.bodies["default"].clone());
+            }
+            subjects.push(format!("{m} {}", o.subject));
+        }
+    }
+    assert_eq!(resolved_bodies.len(), 1, "{subjects:?}");
+    assert!(
+        resolved_bodies[0].contains(
+            "resolved_because: its rule's labels changed (team: web -> checkout, tier: (none) -> 1, severity: page -> (none))"
+        ),
+        "{}",
+        resolved_bodies[0]
+    );
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("[RESOLVED] HighLatency"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("[FIRING] HighLatency"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    let because: Vec<(String, String)> = w
+        .store
+        .query(firebell_engine::keys::ACTIVE, "")
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| serde_json::from_str::<serde_json::Value>(&i.data).unwrap())
+        .filter(|a| a["status"] == "resolved")
+        .map(|a| {
+            (
+                a["labels"]["team"].as_str().unwrap().to_string(),
+                a["annotations"]["resolved_because"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        because,
+        [(
+            "web".to_string(),
+            "its rule's labels changed (team: web -> checkout, tier: (none) -> 1, severity: page -> (none))"
+                .to_string()
+        )]
+    );
+}
+
+/// A dimension value that vanishes (the rule unchanged) still says so.
+#[tokio::test]
+async fn a_vanished_instance_says_its_dimension_value_is_gone() {
+    let w = World::new();
+    let e = w.engine(config(RULES), source(&["fast", "slow"]), "a");
+    assert_eq!(run(&w, &e, 1..20).await.len(), 1);
+    let e = w.engine(config(RULES), source(&["fast"]), "a");
+    assert_eq!(run(&w, &e, 20..22).await.len(), 1);
+    let item = w
+        .store
+        .query(firebell_engine::keys::ACTIVE, "")
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let a: serde_json::Value = serde_json::from_str(&item.data).unwrap();
+    assert_eq!(
+        a["annotations"]["resolved_because"],
+        "its instance is gone (the dimension value no longer exists)"
+    );
+}
+
+/// One whole cycle at a far-future tick (`run --force --at 2200-...`: its
+/// own now) in the middle of an incident, then normal ticks: they
+/// evaluate, and the incident, still going on, is told again.
+#[tokio::test]
+async fn after_a_cycle_at_a_far_future_tick_a_fire_is_still_notified() {
+    // Missing data raises NoData: the future cycle, which has no data,
+    // writes the instance's state (judged up to the future) and its tick.
+    let rules = RULES.replace("for: 2m", "for: 2m\n    missing_data: nodata");
+    let w = World::new();
+    let e = w.engine(config(&rules), source(&["slow"]), "a");
+    let subjects = run(&w, &e, 1..15).await;
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(subjects[0].starts_with("13 [FIRING]"), "{subjects:?}");
+    w.clock.set_epoch(FAR_FUTURE);
+    let future = e
+        .run_cycle_at(FAR_FUTURE, FAR_FUTURE, &|| false)
+        .await
+        .unwrap();
+    assert_eq!(future.skipped, None);
+    w.notifier.take();
+    let last = w
+        .store
+        .get(&firebell_engine::keys::last_tick())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.data, format!("{{\"tick\":{FAR_FUTURE}}}"));
+    let mut subjects = Vec::new();
+    for m in 15..35 {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = e.run_cycle_at(now, now, &|| false).await.unwrap();
+        assert_eq!(r.skipped, None, "minute {m}");
+        let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+        if m == 15 {
+            assert_eq!(
+                errors,
+                [
+                    "clock skew: the last recorded tick 7258118400 is later than now (1795392900); evaluating anyway and recording tick 1795392900",
+                    "rule HighLatency: clock skew: an instance was judged up to 7258118220, later than now (1795392900); judged again from its lookback window"
+                ]
+            );
+            // Judged again from its lookback window: the incident fires again.
+            let events: Vec<String> = r
+                .transitions
+                .iter()
+                .map(|t| format!("{:?}", t.event))
+                .collect();
+            assert_eq!(
+                events,
+                [
+                    "NoDataEnded { at: 1795392420 }",
+                    "Pending { at: 1795392600 }",
+                    "Fired { at: 1795392720, value: Some(900.0) }"
+                ]
+            );
+        } else {
+            assert!(errors.is_empty(), "minute {m}: {errors:?}");
+        }
+        subjects.extend(
+            w.notifier
+                .take()
+                .into_iter()
+                .map(|o| format!("{m} {}", o.subject)),
+        );
+    }
+    // Told again after the group's interval (its log, dated in the future,
+    // counts from now), and resolved when it ends.
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("20 [FIRING] HighLatency 900ms > 500ms"),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects[1].starts_with("31 [RESOLVED] HighLatency"),
+        "{subjects:?}"
+    );
+}

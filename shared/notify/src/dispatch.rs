@@ -256,6 +256,14 @@ fn decide(
         log.group_labels.clone_from(&i.labels);
         log.timing = group_timing(&i.route);
     }
+    // Times later than now (a cycle once ran at a future tick, or the clock
+    // went back) would hold every notification of the group until then.
+    if log.last_notified.is_some_and(|t| t > now) {
+        log.last_notified = Some(now);
+    }
+    if log.open_since.is_some_and(|t| t > now) {
+        log.open_since = Some(now);
+    }
     let empty = BTreeMap::new();
     let members = input.map(|i| &i.members).unwrap_or(&empty);
     let Some(receiver) = ctx.cfg.receivers.get(&log.receiver) else {

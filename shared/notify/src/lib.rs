@@ -64,7 +64,7 @@ pub use render::{RenderError, check_annotation, render, render_annotation, sampl
 pub use routing::{RouteMatch, explain, parse_label_arg, route};
 pub use silence::{
     Silence, SilenceError, SilenceSpec, SilenceState, SilenceView, active as active_silences,
-    add as add_silence, expire as expire_silence, list as list_silences,
+    add as add_silence, expire as expire_silence, list as list_silences, matches_every_alert,
 };
 pub use store::{
     CLOSED_GROUP_TTL, GroupLog, GroupTiming, OutboxRecord, PK_DEAD_LETTER, PK_GROUP, PK_OUTBOX,

@@ -10,6 +10,12 @@
 //! creation time, so adding the same silence twice in the same second is
 //! idempotent (the second add returns the first). `expire` accepts a unique
 //! id prefix of at least 4 characters.
+//!
+//! A silence must not mute everything by accident: matchers that all match
+//! an absent label, or that all match every alert ([`matches_every_alert`]:
+//! `alertname=~".+"`, `alertname!~""`, `alertname!=""` — every alert has a
+//! non-empty `alertname` — or `x=~".*"`), are refused unless the spec is
+//! forced ([`SilenceSpec::force`]; its comment says why).
 
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +98,44 @@ pub struct SilenceSpec {
     pub ends_at: Epoch,
     pub created_by: String,
     pub comment: String,
+    /// Accept matchers that silence every alert (`firebell silence add
+    /// --force`); the comment, required anyway, is the reason.
+    pub force: bool,
+}
+
+/// The label every alert has, with a non-empty value (the rule name).
+const ALWAYS_PRESENT: &str = "alertname";
+
+/// Label values a matcher is tried on to decide whether it matches every
+/// value: one of every printable ASCII character, and some longer values
+/// (names, dimension values, non-ASCII). A regular expression that accepts
+/// all of these is taken as accepting everything; control characters (which
+/// `.` does not match) are left out.
+fn probes() -> impl Iterator<Item = String> {
+    let singles = (0x20u8..0x7f).map(|b| char::from(b).to_string());
+    let longer = [
+        "HighErrorRate",
+        "payments-api",
+        "i-0123456789abcdef0",
+        "arn:aws:sqs:us-east-1:123456789012:q",
+        "a b",
+        "ünïcödé ✓",
+        "0",
+        "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+    ]
+    .map(String::from);
+    singles.chain(longer)
+}
+
+/// Whether `m` matches every alert: every value of its label (non-empty
+/// ones for `alertname`, which every alert has; also absence otherwise).
+fn matches_every_value(m: &Matcher) -> bool {
+    (m.name == ALWAYS_PRESENT || m.matches_empty()) && probes().all(|v| m.matches_value(&v))
+}
+
+/// Whether `matchers` match every possible alert (an empty set does).
+pub fn matches_every_alert(matchers: &[Matcher]) -> bool {
+    matchers.iter().all(matches_every_value)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,14 +195,21 @@ pub(crate) fn validate(
             Err(e) => problems.push(e),
         }
     }
-    if !matchers.is_empty()
-        && matchers.len() == spec.matchers.len()
-        && matchers.iter().all(Matcher::matches_empty)
-    {
-        problems.push(
-            "the matchers would silence every alert: at least one must not match an absent label"
-                .to_string(),
-        );
+    let parsed = !matchers.is_empty() && matchers.len() == spec.matchers.len();
+    if parsed && !spec.force {
+        if matchers.iter().all(Matcher::matches_empty) {
+            problems.push(
+                "the matchers would silence every alert: at least one must not match an absent label"
+                    .to_string(),
+            );
+        } else if matches_every_alert(&matchers) {
+            let every: Vec<String> = matchers.iter().map(ToString::to_string).collect();
+            problems.push(format!(
+                "the matchers would silence every alert: {} {} every alert (every alert has a non-empty `{ALWAYS_PRESENT}`); to silence everything anyway, force it (`firebell silence add --force`) with a comment saying why",
+                every.join(", "),
+                if every.len() == 1 { "matches" } else { "match" }
+            ));
+        }
     }
     if spec.created_by.trim().is_empty() {
         problems.push("`created_by` must not be empty".to_string());

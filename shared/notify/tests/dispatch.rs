@@ -271,6 +271,7 @@ fn silence_spec(matcher: &str, ends_at: i64) -> SilenceSpec {
         ends_at,
         created_by: "alice".to_string(),
         comment: "looking into it".to_string(),
+        force: false,
     }
 }
 

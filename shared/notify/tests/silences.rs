@@ -22,6 +22,7 @@ fn spec(matchers: &[&str], starts_at: Option<i64>, ends_at: i64) -> SilenceSpec 
         ends_at,
         created_by: "alice".to_string(),
         comment: "deploying the new ledger".to_string(),
+        force: false,
     }
 }
 
@@ -41,6 +42,7 @@ async fn add_validates_everything_at_once() {
         ends_at: T0 + 2 * 86_400,
         created_by: " ".to_string(),
         comment: String::new(),
+        force: false,
     };
     let e = add_silence(w.store.as_ref(), &policy(), T0, bad)
         .await
@@ -166,4 +168,106 @@ async fn adding_the_same_silence_twice_in_a_second_is_idempotent() {
         .await
         .unwrap();
     assert_ne!(a.id, c.id);
+}
+
+#[tokio::test]
+async fn matchers_that_match_every_alert_are_refused_unless_forced() {
+    let w = World::new(NotifyConfig::default());
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["alertname=~\".+\""],
+            "alertname=~\".+\" matches every alert",
+        ),
+        (&["alertname!~\"\""], "alertname!~\"\" matches every alert"),
+        (&["alertname!=\"\""], "alertname!=\"\" matches every alert"),
+        (
+            &["alertname=~\".+\"", "env=~\".*\""],
+            "alertname=~\".+\", env=~\".*\" match every alert",
+        ),
+        (
+            &["alertname=~\"(?s).+\"", "team!~\"\\\\b\""],
+            "alertname=~\"(?s).+\", team!~\"\\\\b\" match every alert",
+        ),
+    ];
+    for (matchers, what) in cases {
+        let e = add_silence(
+            w.store.as_ref(),
+            &policy(),
+            T0,
+            spec(matchers, None, T0 + 60),
+        )
+        .await
+        .unwrap_err();
+        assert!(!e.is_retryable());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid silence: the matchers would silence every alert: {what} (every alert has a non-empty `alertname`); to silence everything anyway, force it (`firebell silence add --force`) with a comment saying why"
+            ),
+            "{matchers:?}"
+        );
+    }
+    // `=~".*"` and an empty set: refused as before.
+    let e = add_silence(
+        w.store.as_ref(),
+        &policy(),
+        T0,
+        spec(&["alertname=~\".*\""], None, T0 + 60),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid silence: the matchers would silence every alert: at least one must not match an absent label"
+    );
+    assert!(w.items(PK_SILENCE).is_empty());
+
+    // Not everything: a name that is not every name, a value of another label.
+    for ok in [
+        &["alertname=~\"[^q].*\""][..],
+        &["alertname!=\"Watchdog\"", "team!=\"\""],
+        &["alertname=~\".+\"", "team=\"payments\""],
+        &["alertname=~\"[a-z]+\""],
+    ] {
+        add_silence(w.store.as_ref(), &policy(), T0, spec(ok, None, T0 + 60))
+            .await
+            .unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+    }
+
+    // Forced, with a reason: accepted.
+    for forced in [&["alertname=~\".+\""][..], &["alertname=~\".*\""]] {
+        let mut s = spec(forced, None, T0 + 60);
+        s.force = true;
+        s.comment = "planned full outage of the region".to_string();
+        let added = add_silence(w.store.as_ref(), &policy(), T0, s)
+            .await
+            .unwrap();
+        assert_eq!(added.matchers[0].to_string(), forced[0]);
+    }
+    // Forcing does not waive the reason.
+    let mut s = spec(&["alertname=~\".+\""], None, T0 + 60);
+    s.force = true;
+    s.comment = " ".to_string();
+    let e = add_silence(w.store.as_ref(), &policy(), T0, s)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid silence: `comment` must not be empty"
+    );
+}
+
+#[test]
+fn matches_every_alert_is_about_every_possible_alert() {
+    use firebell_notify::{Matcher, matches_every_alert};
+    let m = |s: &str| Matcher::parse(s).unwrap();
+    assert!(matches_every_alert(&[]));
+    assert!(matches_every_alert(&[m("alertname=~\".+\"")]));
+    assert!(matches_every_alert(&[m("alertname=~\".*\"")]));
+    assert!(matches_every_alert(&[m("severity=~\".*\"")]));
+    assert!(matches_every_alert(&[m("severity!=\"\\x00\"")]));
+    // `severity` may be absent: `.+` does not match absence.
+    assert!(!matches_every_alert(&[m("severity=~\".+\"")]));
+    assert!(!matches_every_alert(&[m("alertname=~\"[^q].*\"")]));
+    assert!(!matches_every_alert(&[m("alertname=\"X\"")]));
 }

@@ -6,7 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use firebell_core::alert::{Alert, AlertStatus, fingerprint};
+use firebell_core::alert::{ALERTSTATE_LABEL, Alert, AlertStatus, fingerprint};
+use firebell_core::model::{Labels, Rule};
 use firebell_core::ports::{Expect, Item, Notifier, StateStore};
 use firebell_core::series::Epoch;
 use firebell_notify::DispatchError;
@@ -34,7 +35,7 @@ pub(super) async fn snapshot(
         if a.status == AlertStatus::Firing
             && let Some(why) = orphaned(config, &a, covered)
         {
-            resolve_orphan(writer, &mut a, now, why, resolved_retention, report).await;
+            resolve_orphan(writer, &mut a, now, &why, resolved_retention, report).await;
         }
         if let Some(f) = fresh.get(&a.fingerprint) {
             a.value = f.value;
@@ -49,22 +50,53 @@ pub(super) async fn snapshot(
     Ok(alerts)
 }
 
-/// Why a firing alert no longer has a rule or instance behind it, if so.
+/// Why a firing alert no longer has a rule or instance behind it, if so:
+/// its rule was removed, its rule's labels changed (the alert is a new
+/// instance under its new labels), or its dimension value is gone.
 fn orphaned(
     config: &Config,
     a: &Alert,
     covered: &HashMap<String, HashSet<String>>,
-) -> Option<&'static str> {
-    let rule = a.name();
-    if config.rules.get(rule).is_none() {
-        return Some("its rule was removed from the config");
-    }
-    match covered.get(rule) {
-        Some(set) if !set.contains(&a.fingerprint) => {
-            Some("its instance is gone (the dimension value no longer exists)")
-        }
+) -> Option<String> {
+    let name = a.name();
+    let Some(rule) = config.rules.get(name) else {
+        return Some("its rule was removed from the config".to_string());
+    };
+    match covered.get(name) {
+        Some(set) if !set.contains(&a.fingerprint) => Some(match label_change(rule, &a.labels) {
+            Some(change) => format!("its rule's labels changed ({change})"),
+            None => "its instance is gone (the dimension value no longer exists)".to_string(),
+        }),
         _ => None,
     }
+}
+
+/// How `rule`'s labels differ from those an alert of it was made with
+/// (`alert_labels`: the rule's labels then, `alertname`, the wildcard
+/// dimension's value, perhaps `alertstate`): `team: payments -> checkout`,
+/// `tier: (none) -> 1` for an added label, `env: prod -> (none)` for a
+/// dropped one; `None` when they agree.
+fn label_change(rule: &Rule, alert_labels: &Labels) -> Option<String> {
+    let current = super::plan::rule_labels(rule);
+    let is_dimension = |k: &str| {
+        rule.metrics
+            .values()
+            .any(|m| m.dimensions.get(k).is_some_and(|v| v == "*"))
+    };
+    let mut changes = Vec::new();
+    for (k, v) in &current {
+        match alert_labels.get(k) {
+            Some(old) if old == v => {}
+            Some(old) => changes.push(format!("{k}: {old} -> {v}")),
+            None => changes.push(format!("{k}: (none) -> {v}")),
+        }
+    }
+    for (k, old) in alert_labels {
+        if k != ALERTSTATE_LABEL && !current.contains_key(k) && !is_dimension(k) {
+            changes.push(format!("{k}: {old} -> (none)"));
+        }
+    }
+    (!changes.is_empty()).then(|| changes.join(", "))
 }
 
 /// Resolves an alert nothing evaluates any more, so it does not fire forever.

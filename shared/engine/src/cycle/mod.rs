@@ -145,6 +145,34 @@ pub struct CycleReport {
 /// with a longer `interval` may be due at a later tick of the same interval.
 pub const TICK_SECS: Epoch = 60;
 
+/// The cycle's tick and, when the caller has one, the clock's now.
+#[derive(Debug, Clone, Copy)]
+struct Now {
+    tick: Epoch,
+    clock: Option<Epoch>,
+}
+
+/// Drops the times of `state` later than `clock` (a cycle once judged it at
+/// a future tick): the instance is judged again from the datapoints of its
+/// lookback window, as a fresh one would be, keeping its status.
+fn rewind(state: &mut InstanceState, clock: Epoch) {
+    for t in [
+        &mut state.last_t,
+        &mut state.active_since,
+        &mut state.fired_at,
+        &mut state.last_breach,
+        &mut state.clear_since,
+        &mut state.resolved_at,
+        &mut state.missing_since,
+        &mut state.nodata_since,
+    ] {
+        if t.is_some_and(|t| t > clock) {
+            *t = None;
+        }
+    }
+    state.window.retain(|(t, _)| *t <= clock);
+}
+
 /// A fresh view of an evaluated instance, overlaid on its stored alert.
 #[derive(Debug, Clone)]
 struct Fresh {
@@ -237,9 +265,37 @@ impl Engine {
     /// Runs one cycle as of `now`. `should_stop` is polled between stages; when
     /// it returns true the cycle stops cleanly (the outbox and the next cycle
     /// finish the work).
+    ///
+    /// Without a clock, a recorded tick at or after `now` makes this a
+    /// duplicate; callers that have a clock use [`Engine::run_cycle_at`].
     pub async fn run_cycle(
         &self,
         now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        self.run(now, None, should_stop).await
+    }
+
+    /// Runs one cycle as of the tick `now`, the clock reading `clock_now`
+    /// (time stays an argument). A recorded last tick at or after `now` makes
+    /// the tick a duplicate, unless it is later than `clock_now`: then it is
+    /// clock skew, or a cycle once ran at a future tick, and would skip every
+    /// tick until that future arrives. It is reported
+    /// ([`CycleError::ClockSkew`]), the cycle evaluates as if no tick were
+    /// recorded, and a completed cycle records its own tick over it.
+    pub async fn run_cycle_at(
+        &self,
+        now: Epoch,
+        clock_now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        self.run(now, Some(clock_now), should_stop).await
+    }
+
+    async fn run(
+        &self,
+        now: Epoch,
+        clock_now: Option<Epoch>,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         let mut report = CycleReport {
@@ -247,13 +303,30 @@ impl Engine {
             ..CycleReport::default()
         };
         let CycleRecords {
-            last,
+            mut last,
             last_version,
             lease,
         } = self.read_cycle_partition().await?;
-        if last.is_some_and(|l| l >= now) {
-            report.skipped = Some(Skip::Duplicate);
-            return Ok(report);
+        let mut skewed = false;
+        if let Some(l) = last
+            && l >= now
+        {
+            match clock_now {
+                Some(wall) if l > wall => {
+                    // Reported; the binaries log the report's errors.
+                    report.errors.push(CycleError::ClockSkew {
+                        recorded: l,
+                        now: wall,
+                        tick: now,
+                    });
+                    last = None;
+                    skewed = true;
+                }
+                _ => {
+                    report.skipped = Some(Skip::Duplicate);
+                    return Ok(report);
+                }
+            }
         }
         let seen = match lease {
             // (An expired lease is not returned by the store.)
@@ -273,7 +346,7 @@ impl Engine {
             now + self.opts.lease_secs,
         );
         let result = self
-            .cycle_body(&guard, now, last, should_stop, &mut report)
+            .cycle_body(&guard, now, clock_now, last, should_stop, &mut report)
             .await;
         let wrote = match guard.state() {
             LeaseState::Lost => {
@@ -293,7 +366,9 @@ impl Engine {
         };
         let completed = result.is_ok() && !report.stopped_early && !report.incomplete;
         let paced = matches!(result, Ok(true));
-        if completed && (wrote || paced) {
+        if completed && (wrote || paced || skewed) {
+            // (Over a skewed record: its version is `last_version`, so the
+            // write replaces it with this tick.)
             match self.record_tick(now, last_version).await {
                 Ok(true) => report.store_writes += 1,
                 Ok(false) => {}
@@ -359,6 +434,7 @@ impl Engine {
         &self,
         guard: &Guarded<'_>,
         now: Epoch,
+        clock_now: Option<Epoch>,
         last: Option<Epoch>,
         should_stop: &(dyn Fn() -> bool + Sync),
         report: &mut CycleReport,
@@ -367,7 +443,7 @@ impl Engine {
             fresh,
             covered,
             paced,
-        } = self.evaluate(guard, now, last, report).await?;
+        } = self.evaluate(guard, now, clock_now, last, report).await?;
         if guard.is_lost() {
             return Ok(paced);
         }
@@ -403,6 +479,7 @@ impl Engine {
         &self,
         writer: &dyn StateStore,
         now: Epoch,
+        clock_now: Option<Epoch>,
         last: Option<Epoch>,
         report: &mut CycleReport,
     ) -> Result<Evaluated, EngineError> {
@@ -448,7 +525,11 @@ impl Engine {
                     inst,
                     stored: stored.get(&keys::state(&rp.rule.name, &fingerprint(&inst.labels))),
                 };
-                self.judge_and_persist(writer, work, now, &mut evaluated, report)
+                let at = Now {
+                    tick: now,
+                    clock: clock_now,
+                };
+                self.judge_and_persist(writer, work, at, &mut evaluated, report)
                     .await?;
             }
         }
@@ -475,7 +556,7 @@ impl Engine {
         &self,
         writer: &dyn StateStore,
         work: InstanceWork<'_>,
-        now: Epoch,
+        at: Now,
         evaluated: &mut Evaluated,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
@@ -484,23 +565,37 @@ impl Engine {
             inst,
             stored,
         } = work;
+        let now = at.tick;
         let rule = input.rule;
-        let (state, version) = match stored.map(|item| (keys::decode::<StoredState>(item), item)) {
-            None => (InstanceState::default(), None),
-            Some((Ok(s), item)) => (s.state, Some(item.version)),
-            Some((Err(corrupt), _)) => {
-                // An expression that cannot be evaluated is reported (and the
-                // instance skipped) before its stored state is even read.
-                if let Err(source) = judge::judge(input, &InstanceState::default()) {
-                    report.errors.push(CycleError::Expression {
-                        rule: rule.name.clone(),
-                        source,
-                    });
-                    return Ok(());
+        let (mut state, version) =
+            match stored.map(|item| (keys::decode::<StoredState>(item), item)) {
+                None => (InstanceState::default(), None),
+                Some((Ok(s), item)) => (s.state, Some(item.version)),
+                Some((Err(corrupt), _)) => {
+                    // An expression that cannot be evaluated is reported (and the
+                    // instance skipped) before its stored state is even read.
+                    if let Err(source) = judge::judge(input, &InstanceState::default()) {
+                        report.errors.push(CycleError::Expression {
+                            rule: rule.name.clone(),
+                            source,
+                        });
+                        return Ok(());
+                    }
+                    return Err(corrupt);
                 }
-                return Err(corrupt);
-            }
-        };
+            };
+        let mut rewound = false;
+        if let Some(clock) = at.clock
+            && let Some(judged) = state.last_t.filter(|&t| t > clock)
+        {
+            report.errors.push(CycleError::StateClockSkew {
+                rule: rule.name.clone(),
+                judged,
+                now: clock,
+            });
+            rewind(&mut state, clock);
+            rewound = true;
+        }
         let judgement: Judgement = match judge::judge(input, &state) {
             Ok(j) => j,
             Err(source) => {
@@ -544,7 +639,7 @@ impl Engine {
                 events: judgement.events.clone(),
             });
         }
-        if !judgement.changed {
+        if !judgement.changed && !rewound {
             return Ok(());
         }
         let annotations = annotations.unwrap_or_else(|| rule.annotations.clone());
