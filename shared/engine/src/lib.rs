@@ -18,7 +18,7 @@ pub mod keys;
 
 pub use config::{Config, TEST_FILE_MARKER, config_files, load, load_texts};
 pub use cycle::{
-    CycleReport, Engine, EngineOptions, Instance, InstanceView, Skip, TICK_SECS, Transition,
-    rule_labels,
+    CHECK_LABEL, CycleReport, Engine, EngineOptions, Instance, InstanceView, SELF_ALERTNAME,
+    SELF_MONITORING_SECTION, SelfMonitoring, Skip, TICK_SECS, Transition, rule_labels,
 };
 pub use error::{CycleError, EngineError};

@@ -56,6 +56,9 @@ fn orphaned(
     covered: &HashMap<String, HashSet<String>>,
 ) -> Option<&'static str> {
     let rule = a.name();
+    if rule == super::SELF_ALERTNAME {
+        return None; // resolved by selfwatch
+    }
     if config.rules.get(rule).is_none() {
         return Some("its rule was removed from the config");
     }
