@@ -159,10 +159,10 @@ impl Check {
 
     fn summary(self) -> &'static str {
         match self {
-            Check::Render => "firebell could not render a notification (it was dead-lettered)",
-            Check::Store => "firebell could not write to its state store",
-            Check::Fetch => "firebell cannot fetch metrics: rules are not being evaluated",
-            Check::Outbox => "firebell has notifications stuck in its outbox",
+            Check::Render => "firebell unhealthy (render): a notification could not be rendered",
+            Check::Store => "firebell unhealthy (store): a state store write failed",
+            Check::Fetch => "firebell unhealthy (fetch): rules are not being evaluated",
+            Check::Outbox => "firebell unhealthy (outbox): notifications are not being delivered",
         }
     }
 
