@@ -209,10 +209,25 @@ async fn fetch_failing_for_n_cycles_pages_ops_and_resolves_when_it_works_again()
     // Two failed fetches: below the default of 3, nobody is paged.
     let msgs = run(&w, &e, 5..7).await;
     assert!(msgs.is_empty(), "{msgs:?}");
-    let msgs = run(&w, &e, 7..9).await;
-    let fired = to_ops(&msgs, "FIRING", "fetch");
-    assert_eq!(fired.len(), 1, "{msgs:?}");
-    assert!(fired[0].starts_with("7 ops"), "{msgs:?}");
+    w.clock.set_epoch(T0 + 60 * 7);
+    e.run_cycle(T0 + 60 * 7, &|| false).await.unwrap();
+    let sent = w.notifier.take();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].receiver, "ops");
+    assert_eq!(
+        sent[0].subject,
+        "[FIRING] firebell unhealthy (fetch): rules are not being evaluated 3 >= 1 (page)"
+    );
+    let body = sent[0].bodies.values().next().cloned().unwrap_or_default();
+    assert!(
+        body.contains(&format!(
+            "3 failure(s) in a row since {}; latest: fetching metrics: metrics source unavailable: GetMetricData timed out",
+            T0 + 60 * 5
+        )),
+        "{body}"
+    );
+    let msgs = run(&w, &e, 8..9).await;
+    assert!(msgs.is_empty(), "told once: {msgs:?}");
     w.metrics.down.store(false, Ordering::SeqCst);
     // (Resolved at once; told at the group's next group_interval.)
     let msgs = run(&w, &e, 9..13).await;
