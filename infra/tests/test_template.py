@@ -41,6 +41,7 @@ SCHEDULE_DLQ = "ScheduleDeadLetterQueue"
 LOG_GROUP = "EvaluatorLogGroup"
 INVOKE_CONFIG = "EvaluatorInvokeConfig"
 HEARTBEAT_ALARM = "HeartbeatAlarm"
+CYCLE_ERRORS_ALARM = "CycleErrorsAlarm"
 CONFIG_LAYER = "ConfigLayer"
 CONFIG_MOUNT = "/opt/config"  # a layer's content is mounted at /opt
 
@@ -324,10 +325,27 @@ def check_watchdog(template: dict[str, Any]) -> None:
     ]
     errors = [p for p in alarms if (p["Namespace"], p["MetricName"]) == ("AWS/Lambda", "Errors")]
     assert len(errors) == 1 and refs(errors[0]["Dimensions"]) == {FUNCTION}, "Errors alarm"
+    check_cycle_errors_alarm(template)
     queues = {q for p in alarms if p["Namespace"] == "AWS/SQS" for q in refs(p["Dimensions"])}
     assert queues == {FAILURE_QUEUE, SCHEDULE_DLQ}, f"queue depth alarms cover {queues}"
     for p in alarms:
         assert refs(p["AlarmActions"]) == {OPS_TOPIC}, p
+
+
+def check_cycle_errors_alarm(template: dict[str, Any]) -> None:
+    """The second line behind in-engine self-monitoring: the evaluator's own
+    `Firebell/Errors{Function}` EMF metric pages the ops topic."""
+    a = props(template, CYCLE_ERRORS_ALARM)
+    assert (a["Namespace"], a["MetricName"]) == ("Firebell", "Errors"), "Firebell/Errors"
+    assert [d["Name"] for d in a["Dimensions"]] == ["Function"]
+    assert refs(a["Dimensions"][0]["Value"]) == {FUNCTION}
+    assert a["Statistic"] == "Sum"
+    assert a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and a["Threshold"] == 1
+    assert a["DatapointsToAlarm"] <= a["EvaluationPeriods"]
+    # A dead evaluator emits no Errors: the heartbeat alarm covers it, so no
+    # data is not breaching here.
+    assert a["TreatMissingData"] == "notBreaching"
+    assert refs(a["AlarmActions"]) == {OPS_TOPIC} and refs(a["OKActions"]) == {OPS_TOPIC}
 
 
 def check_storage_and_keys(template: dict[str, Any]) -> None:
@@ -534,6 +552,16 @@ NEGATIVE_CASES = [
         "watchdog ignores missing data",
         _set(["Resources", HEARTBEAT_ALARM, "Properties", "TreatMissingData"], "notBreaching"),
         check_watchdog,
+    ),
+    (
+        "cycle errors alarm on the Lambda's metric",
+        _set(["Resources", CYCLE_ERRORS_ALARM, "Properties", "Namespace"], "AWS/Lambda"),
+        check_cycle_errors_alarm,
+    ),
+    (
+        "cycle errors alarm to a team topic",
+        _set(["Resources", CYCLE_ERRORS_ALARM, "Properties", "AlarmActions"], [{"Ref": TEAM_TOPICS_PARAM}]),
+        check_cycle_errors_alarm,
     ),
     (
         "x86_64",

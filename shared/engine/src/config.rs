@@ -22,6 +22,8 @@ use firebell_notify::{NotifyConfig, NotifyConfigBuilder};
 pub struct Config {
     pub rules: RuleSet,
     pub notify: NotifyConfig,
+    /// The `self_monitoring:` section (firebell's own failures as alerts).
+    pub self_monitoring: crate::SelfMonitoring,
     /// The files it was read from, in reading order.
     pub files: Vec<PathBuf>,
 }
@@ -212,6 +214,7 @@ pub(crate) fn sections() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = firebell_core::config::SECTIONS.to_vec();
     all.extend_from_slice(firebell_core::slo::SECTIONS);
     all.extend_from_slice(firebell_notify::SECTIONS);
+    all.push(crate::cycle::SELF_MONITORING_SECTION);
     all.sort_unstable();
     all
 }
@@ -267,6 +270,7 @@ pub fn load_texts(
     let mut notify = NotifyConfigBuilder::default();
     let mut test_files: Vec<&str> = Vec::new();
     let mut annotations: Vec<Annotations> = Vec::new();
+    let mut self_monitoring: Option<crate::SelfMonitoring> = None;
     for (file, text) in texts {
         let mut d = Decoder::new(file.clone(), diags);
         let Some(root) = d.parse(text) else { continue };
@@ -317,6 +321,14 @@ pub fn load_texts(
                 annotation_templates(file, node, &mut annotations);
             } else if firebell_notify::SECTIONS.contains(&k) {
                 notify.section(&mut d, k, node);
+            } else if k == crate::cycle::SELF_MONITORING_SECTION {
+                if self_monitoring.is_some() {
+                    d.error_at(
+                        Pos::of(key.span()),
+                        format!("`{k}` is defined more than once (define it in one file)"),
+                    );
+                }
+                self_monitoring = Some(crate::SelfMonitoring::decode(&mut d, node));
             } else {
                 let hint = closest(k, &all_sections)
                     .map(|c| format!("; did you mean `{c}`?"))
@@ -342,6 +354,7 @@ pub fn load_texts(
     Config {
         rules,
         notify,
+        self_monitoring: self_monitoring.unwrap_or_default(),
         files,
     }
 }

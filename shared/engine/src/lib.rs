@@ -21,7 +21,7 @@ pub use config::{
     read_config_file,
 };
 pub use cycle::{
-    CycleReport, Engine, EngineOptions, Instance, InstanceView, Skip, TICK_SECS, Transition,
-    rule_labels,
+    CHECK_LABEL, CycleReport, Engine, EngineOptions, Instance, InstanceView, SELF_ALERTNAME,
+    SELF_MONITORING_SECTION, SelfMonitoring, Skip, TICK_SECS, Transition, rule_labels,
 };
 pub use error::{CycleError, EngineError};

@@ -59,6 +59,9 @@ fn orphaned(
     covered: &HashMap<String, HashSet<String>>,
 ) -> Option<String> {
     let name = a.name();
+    if name == super::SELF_ALERTNAME {
+        return None; // resolved by selfwatch
+    }
     let Some(rule) = config.rules.get(name) else {
         return Some("its rule was removed from the config".to_string());
     };

@@ -23,6 +23,7 @@ mod fetch;
 mod lease;
 mod persist;
 mod plan;
+mod selfwatch;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -43,6 +44,9 @@ use crate::keys::{self, LastTick, Lease, StoredState};
 use lease::{Guarded, LeaseState};
 use persist::Judged;
 pub use plan::{Instance, rule_labels};
+pub use selfwatch::{
+    CHECK_LABEL, SECTION as SELF_MONITORING_SECTION, SELF_ALERTNAME, SelfMonitoring,
+};
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -471,6 +475,22 @@ impl Engine {
             return Ok(paced);
         }
         decide::deliver(guard, &self.config, now, report).await?;
+        // firebell's own failures, as alerts through the same pipeline.
+        let sw = &self.config.self_monitoring;
+        if selfwatch::observe(guard, sw, now, retention, report).await && !guard.is_lost() {
+            let alerts = decide::snapshot(
+                guard,
+                &self.config,
+                &fresh,
+                &covered,
+                now,
+                retention,
+                report,
+            )
+            .await?;
+            decide::dispatch(guard, &self.config, &alerts, now, report).await;
+            decide::deliver(guard, &self.config, now, report).await?;
+        }
         Ok(paced)
     }
 

@@ -1,0 +1,422 @@
+//! Self-monitoring: firebell's own failures become alerts of the built-in
+//! source [`SELF_ALERTNAME`] (`FirebellUnhealthy`, label `check=render|store|
+//! fetch|outbox`), written into the `active` snapshot like any rule's, so
+//! routing, grouping, silences, inhibition, repeat_interval and delivery
+//! apply. They resolve when the condition clears.
+//!
+//! | check    | fires when                                          | clears when                                   |
+//! |----------|-----------------------------------------------------|-----------------------------------------------|
+//! | `render` | a notification could not be rendered                | none for `clear_after`                        |
+//! | `store`  | a store write failed (alert, orphan, dispatch, tick) | none for `clear_after`                        |
+//! | `fetch`  | fetching metrics failed `fetch_failures` cycles in a row | a cycle fetches successfully              |
+//! | `outbox` | an outbox item is older than `outbox_age`           | no outbox item is that old                    |
+//!
+//! State lives in the `selfwatch` partition, one item per failing check,
+//! written only by a cycle that saw the failure (and deleted, with one
+//! write, when it clears): **a healthy quiet cycle writes nothing** (it
+//! reads the partition and the outbox).
+
+use std::collections::BTreeMap;
+
+use firebell_core::alert::{Alert, AlertStatus, fingerprint};
+use firebell_core::decode::Decoder;
+use firebell_core::model::{Labels, Op, Unit};
+use firebell_core::ports::{Expect, Item, Key, StateStore};
+use firebell_core::series::Epoch;
+use marked_yaml::Node;
+use serde::{Deserialize, Serialize};
+
+use super::CycleReport;
+use crate::error::CycleError;
+use crate::keys;
+
+/// The `alertname` of firebell's own alerts.
+pub const SELF_ALERTNAME: &str = "FirebellUnhealthy";
+/// The label naming the failing check.
+pub const CHECK_LABEL: &str = "check";
+/// The config section (top level of any config file).
+pub const SECTION: &str = "self_monitoring";
+/// The store partition of the failing checks.
+pub(crate) const PK: &str = "selfwatch";
+
+/// The `self_monitoring:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfMonitoring {
+    /// Off: no self-alert fires (any firing one resolves).
+    pub enabled: bool,
+    /// Labels added to every self-alert, for routing (default `team: firebell`,
+    /// `severity: page`).
+    pub labels: Labels,
+    /// Consecutive failed fetches before `check=fetch` fires.
+    pub fetch_failures: u32,
+    /// An outbox item older than this fires `check=outbox`, in seconds.
+    pub outbox_age_secs: Epoch,
+    /// `render`/`store` resolve after this long without a new failure, in seconds.
+    pub clear_after_secs: Epoch,
+}
+
+impl Default for SelfMonitoring {
+    fn default() -> Self {
+        SelfMonitoring {
+            enabled: true,
+            labels: [("team", "firebell"), ("severity", "page")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            fetch_failures: 3,
+            outbox_age_secs: 15 * 60,
+            clear_after_secs: 30 * 60,
+        }
+    }
+}
+
+/// Longest accepted `outbox_age` / `clear_after`: 7 days.
+const MAX_DURATION_SECS: u64 = 7 * 86_400;
+
+impl SelfMonitoring {
+    /// Decodes one `self_monitoring:` section over the defaults.
+    pub fn decode(d: &mut Decoder<'_>, node: &Node) -> SelfMonitoring {
+        let mut out = SelfMonitoring::default();
+        let Some(mut f) = d.fields(node, SECTION) else {
+            return out;
+        };
+        if let Some(n) = f.opt("enabled")
+            && let Some(b) = d.bool(n, "enabled")
+        {
+            out.enabled = b;
+        }
+        if let Some(n) = f.opt("labels") {
+            let labels = d.string_map(n, "labels");
+            for reserved in ["alertname", CHECK_LABEL] {
+                if labels.contains_key(reserved) {
+                    d.error(
+                        n,
+                        format!(
+                            "self_monitoring labels must not set `{reserved}` (firebell sets it)"
+                        ),
+                    );
+                }
+            }
+            out.labels = labels;
+        }
+        if let Some(n) = f.opt("fetch_failures")
+            && let Some(v) = d.uint(n, "fetch_failures")
+        {
+            match u32::try_from(v) {
+                Ok(v) if (1..=1440).contains(&v) => out.fetch_failures = v,
+                _ => d.error(
+                    n,
+                    format!("fetch_failures must be between 1 and 1440 cycles, found {v}"),
+                ),
+            }
+        }
+        for (key, slot) in [
+            ("outbox_age", &mut out.outbox_age_secs),
+            ("clear_after", &mut out.clear_after_secs),
+        ] {
+            if let Some(n) = f.opt(key)
+                && let Some(v) = d.duration(n, key)
+            {
+                let secs = v.as_secs();
+                if (60..=MAX_DURATION_SECS).contains(&secs) {
+                    *slot = secs as Epoch;
+                } else {
+                    d.error(
+                        n,
+                        format!(
+                            "{key} must be between 1m and 7d, found {}",
+                            firebell_core::decode::format_duration(v)
+                        ),
+                    );
+                }
+            }
+        }
+        f.finish(d);
+        out
+    }
+}
+
+/// One of firebell's own health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Render,
+    Store,
+    Fetch,
+    Outbox,
+}
+
+const CHECKS: [Check; 4] = [Check::Render, Check::Store, Check::Fetch, Check::Outbox];
+
+impl Check {
+    fn name(self) -> &'static str {
+        match self {
+            Check::Render => "render",
+            Check::Store => "store",
+            Check::Fetch => "fetch",
+            Check::Outbox => "outbox",
+        }
+    }
+
+    fn summary(self) -> &'static str {
+        match self {
+            Check::Render => "firebell unhealthy (render): a notification could not be rendered",
+            Check::Store => "firebell unhealthy (store): a state store write failed",
+            Check::Fetch => "firebell unhealthy (fetch): rules are not being evaluated",
+            Check::Outbox => "firebell unhealthy (outbox): notifications are not being delivered",
+        }
+    }
+
+    /// The check this cycle problem belongs to, if any.
+    fn of(e: &CycleError) -> Option<Check> {
+        match e {
+            CycleError::Render(_) => Some(Check::Render),
+            CycleError::Fetch(_) | CycleError::Discovery { .. } => Some(Check::Fetch),
+            CycleError::WriteAlert { .. }
+            | CycleError::ResolveOrphan { .. }
+            | CycleError::DispatchGroup { .. }
+            | CycleError::Dispatch(_)
+            | CycleError::RecordTick { .. } => Some(Check::Store),
+            _ => None,
+        }
+    }
+}
+
+/// The `selfwatch/<check>` item: a failing check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Health {
+    /// Cycles in a row that saw the failure.
+    failures: u32,
+    /// The first failure of this run, and the latest.
+    first: Epoch,
+    last: Epoch,
+    /// The latest failure, as text.
+    error: String,
+    /// Whether the self-alert is firing, and since when.
+    firing: bool,
+    #[serde(default)]
+    fired: Epoch,
+}
+
+/// Longest error text carried into an alert's annotations.
+const MAX_ERROR_CHARS: usize = 500;
+
+/// Records this cycle's failures and raises or resolves the self-alerts.
+/// Returns whether an `active` record changed (the snapshot must be
+/// dispatched again). Store failures here are reported, never fatal.
+pub(super) async fn observe(
+    writer: &dyn StateStore,
+    cfg: &SelfMonitoring,
+    now: Epoch,
+    retention: Epoch,
+    report: &mut CycleReport,
+) -> bool {
+    let mut stored: BTreeMap<String, (Health, u64)> = BTreeMap::new();
+    match writer.query(PK, "").await {
+        Ok(items) => {
+            for item in items {
+                if let Ok(h) = keys::decode::<Health>(&item) {
+                    stored.insert(item.sk.clone(), (h, item.version));
+                }
+            }
+        }
+        Err(_) => return false,
+    }
+    let mut failing: BTreeMap<&'static str, String> = BTreeMap::new();
+    if cfg.enabled {
+        for e in &report.errors {
+            if let Some(c) = Check::of(e) {
+                failing.entry(c.name()).or_insert_with(|| e.to_string());
+            }
+        }
+        if let Some(old) = stale_outbox(writer, now - cfg.outbox_age_secs).await {
+            failing.insert(Check::Outbox.name(), old);
+        }
+    }
+    let fetched = report.queries > 0 && !failing.contains_key(Check::Fetch.name());
+    let mut changed = false;
+    let mut errors = Vec::new();
+    for check in CHECKS {
+        let name = check.name();
+        let old = stored.get(name);
+        let key = Key::new(PK, name);
+        if let Some(error) = failing.get(name) {
+            let mut h = match old {
+                Some((h, _)) => h.clone(),
+                None => Health {
+                    failures: 0,
+                    first: now,
+                    last: now,
+                    error: String::new(),
+                    firing: false,
+                    fired: now,
+                },
+            };
+            h.failures = h.failures.saturating_add(1);
+            h.last = now;
+            h.error = error.chars().take(MAX_ERROR_CHARS).collect();
+            let threshold = if check == Check::Fetch {
+                cfg.fetch_failures
+            } else {
+                1
+            };
+            if !h.firing && h.failures >= threshold {
+                h.fired = now;
+                match put_alert(writer, cfg, check, &h, None, retention).await {
+                    Ok(()) => {
+                        report.store_writes += 1;
+                        h.firing = true;
+                        changed = true;
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            let item = Item {
+                pk: key.pk,
+                sk: key.sk,
+                version: old.map_or(1, |(_, v)| v + 1),
+                data: keys::encode(&h),
+                expires_at: None,
+            };
+            match writer.put(item, Expect::Any).await {
+                Ok(()) => report.store_writes += 1,
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
+        let Some((h, _)) = old else { continue };
+        let cleared = !cfg.enabled
+            || match check {
+                Check::Fetch => fetched,
+                Check::Outbox => true,
+                Check::Render | Check::Store => now - h.last >= cfg.clear_after_secs,
+            };
+        if !cleared {
+            continue;
+        }
+        if h.firing {
+            match put_alert(writer, cfg, check, h, Some(now), retention).await {
+                Ok(()) => {
+                    report.store_writes += 1;
+                    changed = true;
+                }
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            }
+        }
+        match writer.delete(&key, Expect::Any).await {
+            Ok(()) => report.store_writes += 1,
+            Err(e) => errors.push(e),
+        }
+    }
+    report
+        .errors
+        .extend(errors.into_iter().map(|source| CycleError::WriteAlert {
+            rule: SELF_ALERTNAME.to_string(),
+            source,
+        }));
+    changed
+}
+
+/// The oldest outbox item decided before `cutoff`, described, if any.
+async fn stale_outbox(store: &dyn StateStore, cutoff: Epoch) -> Option<String> {
+    let pending = firebell_notify::pending(store).await.ok()?;
+    pending
+        .iter()
+        .filter(|r| r.notification.at <= cutoff)
+        .min_by_key(|r| r.notification.at)
+        .map(|r| {
+            let mut s = format!(
+                "notification for receiver `{}` (group {}) undelivered since {} after {} attempt(s)",
+                r.notification.receiver,
+                r.notification.group_key,
+                r.notification.at,
+                r.attempts
+            );
+            if let Some(e) = &r.last_error {
+                s.push_str(": ");
+                s.push_str(e);
+            }
+            s
+        })
+}
+
+/// Template delimiters taken apart, so an error text (often about a
+/// template) renders as plain text.
+fn untemplated(s: &str) -> String {
+    s.replace("{{", "{ {")
+        .replace("}}", "} }")
+        .replace("{%", "{ %")
+        .replace("%}", "% }")
+        .replace("{#", "{ #")
+        .replace("#}", "# }")
+}
+
+/// The self-alert's labels for `check`.
+pub(crate) fn labels(cfg: &SelfMonitoring, check: &str) -> Labels {
+    let mut l = cfg.labels.clone();
+    l.insert("alertname".to_string(), SELF_ALERTNAME.to_string());
+    l.insert(CHECK_LABEL.to_string(), check.to_string());
+    l
+}
+
+/// Writes the self-alert of `check`: firing, or resolved at `resolved`.
+async fn put_alert(
+    writer: &dyn StateStore,
+    cfg: &SelfMonitoring,
+    check: Check,
+    h: &Health,
+    resolved: Option<Epoch>,
+    retention: Epoch,
+) -> Result<(), firebell_core::ports::StoreError> {
+    let labels = labels(cfg, check.name());
+    let fp = fingerprint(&labels);
+    let mut annotations = BTreeMap::new();
+    annotations.insert("summary".to_string(), check.summary().to_string());
+    annotations.insert(
+        "description".to_string(),
+        format!(
+            "{} failure(s) in a row since {}; latest: {}",
+            h.failures,
+            h.first,
+            untemplated(&h.error)
+        ),
+    );
+    if resolved.is_some() {
+        annotations.insert(
+            "resolved_because".to_string(),
+            "the condition cleared".to_string(),
+        );
+    }
+    let alert = Alert {
+        fingerprint: fp.clone(),
+        labels,
+        annotations,
+        status: if resolved.is_some() {
+            AlertStatus::Resolved
+        } else {
+            AlertStatus::Firing
+        },
+        active_since: h.first,
+        fired_at: h.fired,
+        resolved_at: resolved,
+        value: Some(f64::from(h.failures)),
+        peak: Some(f64::from(h.failures)),
+        op: Op::Ge,
+        threshold: 1.0,
+        unit: Unit::Count,
+        recent: Vec::new(),
+        expression: String::new(),
+        metrics: BTreeMap::new(),
+    };
+    let k = keys::active(&fp);
+    let item = Item {
+        pk: k.pk,
+        sk: k.sk,
+        version: 1,
+        data: keys::encode(&alert),
+        expires_at: resolved.map(|r| r + retention),
+    };
+    writer.put(item, Expect::Any).await
+}
