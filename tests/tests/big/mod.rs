@@ -20,12 +20,12 @@ use firebell_embedded::ManualClock;
 use firebell_engine::{Engine, EngineOptions};
 use firebell_tests::{Aws, minute_now};
 
-pub const HOSTS: usize = 10_000;
+pub(crate) const HOSTS: usize = 10_000;
 
 /// Every host's disk usage: 97% while `breaching`, else 40%.
-pub struct Synthetic {
-    pub breaching: AtomicBool,
-    pub hosts: usize,
+pub(crate) struct Synthetic {
+    pub(crate) breaching: AtomicBool,
+    pub(crate) hosts: usize,
 }
 
 #[async_trait]
@@ -67,7 +67,7 @@ impl MetricsSource for Synthetic {
     }
 }
 
-pub fn config_text(topic: &str) -> String {
+pub(crate) fn config_text(topic: &str) -> String {
     format!(
         r#"rules:
   - name: DiskFull
@@ -94,18 +94,18 @@ route:
     )
 }
 
-pub struct Big {
-    pub engine: Engine,
-    pub source: Arc<Synthetic>,
-    pub dynamo: Arc<DynamoStore>,
-    pub sns: Arc<SnsNotifier>,
-    pub clock: Arc<ManualClock>,
-    pub queue: String,
+pub(crate) struct Big {
+    pub(crate) engine: Engine,
+    pub(crate) source: Arc<Synthetic>,
+    pub(crate) dynamo: Arc<DynamoStore>,
+    pub(crate) sns: Arc<SnsNotifier>,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) queue: String,
     /// The first tick: 30 minutes in the past.
-    pub base: Epoch,
+    pub(crate) base: Epoch,
 }
 
-pub async fn setup(aws: &Aws) -> anyhow::Result<Big> {
+pub(crate) async fn setup(aws: &Aws) -> anyhow::Result<Big> {
     let table = aws.table().await?;
     let topic = aws.topic(false).await?;
     let queue = aws.subscribed_queue(&topic).await?;
