@@ -92,10 +92,16 @@ async fn ten_thousand_alerts_fire_and_resolve_in_one_notification_each() {
     assert_eq!(r.notifications[0].firing_count(), N);
     for pk in [PK_OUTBOX, PK_GROUP] {
         for item in store.query(pk, "").await.unwrap() {
-            assert!(item.data.len() < 350 * 1024, "{pk}: {} bytes", item.data.len());
+            assert!(
+                item.data.len() < 350 * 1024,
+                "{pk}: {} bytes",
+                item.data.len()
+            );
         }
     }
-    let d = deliver(&store, &sns, &render, cfg, t0).await.expect("deliver");
+    let d = deliver(&store, &sns, &render, cfg, t0)
+        .await
+        .expect("deliver");
     assert_eq!((d.notifications_sent, d.remaining), (1, 0));
     let size = serde_json::to_string(&d.published[0].bodies).unwrap().len();
     assert!(size < SNS_MAX_MESSAGE_BYTES, "{size} bytes");

@@ -310,7 +310,11 @@ async fn large_partitions_are_appended_to_and_compacted() {
         .await
         .unwrap();
     let after = std::fs::read(&path).unwrap();
-    assert_eq!(&after[..before.len()], &before[..], "appended, not rewritten");
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "appended, not rewritten"
+    );
     let added = std::str::from_utf8(&after[before.len()..]).unwrap();
     assert_eq!(added.lines().count(), 1, "{added}");
     assert_eq!(
@@ -329,7 +333,8 @@ async fn large_partitions_are_appended_to_and_compacted() {
         .unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
-        text.ends_with("{\"deleted\":true,\"pk\":\"state#r\",\"sk\":\"k0001\"}\n") && !text.contains("\"k9"),
+        text.ends_with("{\"deleted\":true,\"pk\":\"state#r\",\"sk\":\"k0001\"}\n")
+            && !text.contains("\"k9"),
         "torn line cut off"
     );
     assert_eq!(store.query("state#r", "").await.unwrap().len(), 299);
@@ -345,7 +350,10 @@ async fn large_partitions_are_appended_to_and_compacted() {
         }
     }
     let len = std::fs::metadata(&path).unwrap().len();
-    assert!(len < 2 * 299 * 260 + 256 * 1024 + 1024, "compacted: {len} bytes");
+    assert!(
+        len < 2 * 299 * 260 + 256 * 1024 + 1024,
+        "compacted: {len} bytes"
+    );
     let all = other.query("state#r", "").await.unwrap();
     assert_eq!(all.len(), 299);
     assert!(all.iter().all(|i| i.version == 111));

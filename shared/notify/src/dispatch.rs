@@ -53,13 +53,13 @@ use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 
 use crate::inhibit::inhibited;
+use crate::render::MAX_LISTED;
 use crate::routing::{RouteMatch, route};
 use crate::silence::{Silence, load_lenient, silenced_by};
 use crate::store::{
     CLOSED_GROUP_TTL, GROUP_LOG_MAX_BYTES, GroupLog, GroupTiming, OUTBOX_MAX_BYTES, OUTBOX_TTL,
     OutboxRecord, PK_GROUP, PK_OUTBOX, SilenceRef, Squeeze, group_key, is_stub, outbox_sk,
 };
-use crate::render::MAX_LISTED;
 use crate::types::{GroupNotification, NotifyConfig, secs};
 
 /// Re-read and re-decide a group at most this often per call.
@@ -115,7 +115,9 @@ pub enum DispatchError {
     /// Not even the smallest outbox record of a notification (one alert,
     /// without annotations) fits in a store item: its labels are too
     /// large. Retrying will not help.
-    #[error("outbox item {sk}: the notification does not fit in a store item even listing one alert")]
+    #[error(
+        "outbox item {sk}: the notification does not fit in a store item even listing one alert"
+    )]
     TooLarge { sk: String },
     /// Other writers kept changing the group; retry at the next cycle.
     #[error("group {0}: gave up after {MAX_ATTEMPTS} conflicting writes")]
@@ -773,9 +775,7 @@ async fn enqueue(
     }
     Err(match last_error {
         Some(e) => e.into(),
-        None => DispatchError::TooLarge {
-            sk: sk.to_string(),
-        },
+        None => DispatchError::TooLarge { sk: sk.to_string() },
     })
 }
 

@@ -223,8 +223,10 @@ fn pack_epochs(map: &mut BTreeMap<String, Epoch>, packed: &mut String, forget: b
 fn unpack_epochs(packed: &mut String, map: &mut BTreeMap<String, Epoch>) {
     let text = std::mem::take(packed);
     for chunk in text.as_bytes().chunks_exact(24) {
-        let (Ok(fp), Ok(at)) = (std::str::from_utf8(&chunk[..16]), std::str::from_utf8(&chunk[16..]))
-        else {
+        let (Ok(fp), Ok(at)) = (
+            std::str::from_utf8(&chunk[..16]),
+            std::str::from_utf8(&chunk[16..]),
+        ) else {
             continue;
         };
         if let Ok(at) = u32::from_str_radix(at, 16) {

@@ -13,9 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::{T0, World, alert, config, resolved};
 use firebell_core::alert::{Alert, AlertStatus};
-use firebell_core::ports::{
-    Expect, Item, Key, SNS_MAX_MESSAGE_BYTES, StateStore, StoreError,
-};
+use firebell_core::ports::{Expect, Item, Key, SNS_MAX_MESSAGE_BYTES, StateStore, StoreError};
 use firebell_embedded::{MemoryNotifier, MemoryStore};
 use firebell_notify::{
     GroupLog, OutboxRecord, PK_GROUP, PK_OUTBOX, deliver, dispatch, group_logs, render,
@@ -92,13 +90,12 @@ async fn ten_thousand_alerts_fire_and_resolve_in_one_notification_each() {
     let msgs = notifier.messages();
     assert_eq!(msgs.len(), 1);
     let m = &msgs[0];
-    assert!(
-        m.subject.starts_with("[FIRING:10000] "),
-        "{}",
-        m.subject
-    );
+    assert!(m.subject.starts_with("[FIRING:10000] "), "{}", m.subject);
     let body = &m.bodies["default"];
-    assert!(body.contains(" more (") && body.contains("firing)"), "{body}");
+    assert!(
+        body.contains(" more (") && body.contains("firing)"),
+        "{body}"
+    );
     assert!(serde_json::to_string(&m.bodies).unwrap().len() < SNS_MAX_MESSAGE_BYTES);
 
     // Nothing new a minute later: every alert counts as told.

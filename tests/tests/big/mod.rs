@@ -124,11 +124,7 @@ pub(crate) async fn setup(aws: &Aws) -> anyhow::Result<Big> {
         breaching: AtomicBool::new(true),
         hosts: HOSTS,
     });
-    let dynamo = Arc::new(DynamoStore::new(
-        aws.dynamodb.clone(),
-        table,
-        clock.clone(),
-    ));
+    let dynamo = Arc::new(DynamoStore::new(aws.dynamodb.clone(), table, clock.clone()));
     let sns = Arc::new(SnsNotifier::new(aws.sns.clone()));
     let engine = Engine::new(
         Arc::new(config),

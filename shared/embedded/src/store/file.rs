@@ -220,7 +220,8 @@ impl FileStore {
                 c.offset += u64::try_from(line.len() + 1).unwrap_or(u64::MAX);
                 c.lines += 1;
                 if c.head.len() < PROBE {
-                    c.head.extend(line.bytes().chain([b'\n']).take(PROBE - c.head.len()));
+                    c.head
+                        .extend(line.bytes().chain([b'\n']).take(PROBE - c.head.len()));
                 }
                 let mut tail = std::mem::take(&mut c.tail);
                 tail.extend(line.bytes().chain([b'\n']));
@@ -356,7 +357,10 @@ impl StateStore for FileStore {
         let now = self.now();
         self.with_partition(pk, |c, _| {
             Ok(c.items
-                .range::<str, _>((std::ops::Bound::Included(sk_prefix), std::ops::Bound::Unbounded))
+                .range::<str, _>((
+                    std::ops::Bound::Included(sk_prefix),
+                    std::ops::Bound::Unbounded,
+                ))
                 .take_while(|(sk, _)| sk.starts_with(sk_prefix))
                 .map(|(_, (i, _))| i)
                 .filter(|i| is_live(i, now))
