@@ -181,7 +181,7 @@ impl FileStore {
         c: &mut Cached,
         path: &Path,
         sk: &str,
-        line: String,
+        line: &str,
         after: Option<Item>,
     ) -> Result<(), StoreError> {
         let now = self.now();
@@ -211,7 +211,7 @@ impl FileStore {
             }
             return result;
         }
-        let result = append(path, c.offset, &line, &self.dir);
+        let result = append(path, c.offset, line, &self.dir);
         match result {
             Ok(created) => {
                 if created {
@@ -349,7 +349,7 @@ impl StateStore for FileStore {
         self.with_partition(&key.pk, |c, path| {
             let current = Self::live_in(c, &key.sk, now);
             check_expect(expect, current.as_ref(), &key)?;
-            self.write(c, path, &key.sk, line, Some(item))
+            self.write(c, path, &key.sk, &line, Some(item))
         })
     }
 
@@ -379,7 +379,7 @@ impl StateStore for FileStore {
                 return Ok(());
             }
             let line = serde_json::json!({"pk": key.pk, "sk": key.sk, "deleted": true}).to_string();
-            self.write(c, path, &key.sk, line, None)
+            self.write(c, path, &key.sk, &line, None)
         })
     }
 }
