@@ -26,6 +26,11 @@
 //!   following `LastEvaluatedKey`).
 //! - Throttling, 5xx and network errors are [`StoreError::Unavailable`]
 //!   (retryable); validation and missing-table errors are [`StoreError::Invalid`].
+//! - Before a write, the item's size is computed as DynamoDB counts it
+//!   ([`item_size`]: UTF-8 bytes of every attribute name and string value,
+//!   numbers at most 21 bytes); over [`MAX_ITEM_BYTES`] (400 KB) the write is
+//!   not sent and fails with [`StoreError::TooLarge`] (not retryable: the
+//!   writer shrinks the item).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -199,6 +204,35 @@ fn encode(item: &Item) -> HashMap<String, AttributeValue> {
     m
 }
 
+/// DynamoDB's item size limit: 400 KB, attribute names and values counted.
+pub(crate) const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// The size of `item` as DynamoDB counts it against [`MAX_ITEM_BYTES`]: the
+/// UTF-8 bytes of each attribute name plus its value (strings: their bytes;
+/// numbers: counted at their 21-byte maximum, an upper bound).
+pub(crate) fn item_size(item: &Item) -> usize {
+    const NUMBER: usize = 21;
+    let mut size = PK.len() + item.pk.len() + SK.len() + item.sk.len();
+    size += VERSION.len() + NUMBER + DATA.len() + item.data.len();
+    if item.expires_at.is_some() {
+        size += EXPIRES_AT.len() + NUMBER;
+    }
+    size
+}
+
+fn check_size(item: &Item) -> Result<(), StoreError> {
+    let bytes = item_size(item);
+    if bytes > MAX_ITEM_BYTES {
+        return Err(StoreError::TooLarge {
+            pk: item.pk.clone(),
+            sk: item.sk.clone(),
+            bytes,
+            limit: MAX_ITEM_BYTES,
+        });
+    }
+    Ok(())
+}
+
 fn decode(m: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     fn get_s(m: &HashMap<String, AttributeValue>, name: &str) -> Result<String, StoreError> {
         match m.get(name) {
@@ -363,6 +397,7 @@ impl StateStore for DynamoStore {
 
     async fn put(&self, item: Item, expect: Expect) -> Result<(), StoreError> {
         check_key(&item.pk, &item.sk)?;
+        check_size(&item)?;
         let key = Key::new(item.pk.clone(), item.sk.clone());
         let mut req = self
             .client
@@ -574,6 +609,28 @@ mod tests {
             assert_eq!(m.contains_key(EXPIRES_AT), e.is_some());
             assert_eq!(decode(&m).unwrap(), i);
         }
+    }
+
+    #[test]
+    fn oversized_items_are_refused_before_sending() {
+        let mut i = item(Some(1_700_000_000));
+        i.data = "x".repeat(MAX_ITEM_BYTES);
+        let err = check_size(&i).unwrap_err();
+        assert!(err.is_too_large() && !err.is_retryable(), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "item {}/{} is {} bytes, over the 409600-byte item limit",
+                i.pk,
+                i.sk,
+                item_size(&i)
+            )
+        );
+        // Names count: the attribute names and numbers push a data string
+        // of exactly the limit over it.
+        assert!(item_size(&i) > MAX_ITEM_BYTES);
+        i.data = "x".repeat(300 * 1024);
+        assert!(check_size(&i).is_ok());
     }
 
     #[test]

@@ -21,6 +21,33 @@ use crate::model::{
 pub const SECTIONS: &[&str] = &["rules"];
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest label value, in characters: CloudWatch's limit for a
+/// dimension value (labels become alert labels, SNS attributes and keys).
+pub const MAX_LABEL_VALUE_CHARS: usize = 1024;
+/// The longest annotation template, in characters (a rendered annotation is
+/// cut at 4 KiB; alert records must stay far below the 400 KB store item).
+pub const MAX_ANNOTATION_CHARS: usize = 4096;
+
+/// Reports every value of mapping `n` longer than `max` characters.
+fn check_lengths(d: &mut Decoder<'_>, n: &Node, what: &str, max: usize, why: &str) -> bool {
+    let Node::Mapping(m) = n else { return true };
+    let mut good = true;
+    for (k, v) in m.iter() {
+        let Node::Scalar(s) = v else { continue };
+        let chars = s.as_str().chars().count();
+        if chars > max {
+            d.error(
+                v,
+                format!(
+                    "{what} {:?} is {chars} characters long (expected at most {max}{why})",
+                    k.as_str()
+                ),
+            );
+            good = false;
+        }
+    }
+    good
+}
 
 pub(crate) fn valid_label_name(s: &str) -> bool {
     let mut c = s.chars();
@@ -291,7 +318,10 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
     };
 
     let annotations = match f.opt("annotations") {
-        Some(n) => d.string_map(n, "annotations"),
+        Some(n) => {
+            check_lengths(d, n, "annotation", MAX_ANNOTATION_CHARS, "");
+            d.string_map(n, "annotations")
+        }
         None => BTreeMap::new(),
     };
 
@@ -421,7 +451,13 @@ pub fn decode_labels(
     reserved_msg: impl Fn(&str) -> String,
 ) -> Option<BTreeMap<String, String>> {
     let m = d.string_map(n, "labels");
-    let mut good = true;
+    let mut good = check_lengths(
+        d,
+        n,
+        "value of label",
+        MAX_LABEL_VALUE_CHARS,
+        ", as a CloudWatch dimension value",
+    );
     for k in m.keys() {
         if !valid_label_name(k) {
             d.error(
@@ -715,6 +751,23 @@ rules:
             errors(text),
             vec![
                 "bad.yaml:6:11: error: duplicate rule name \"A\" (first defined at bad.yaml:2:11)"
+            ]
+        );
+    }
+
+    #[test]
+    fn label_values_and_annotations_are_bounded() {
+        let text = format!(
+            "rules:\n  - name: B\n    metrics: {{m: {{namespace: N, metric: M, stat: Sum}}}}\n    expression: m\n    condition: {{op: \">\", threshold: 1}}\n    labels: {{ok: \"{}\", team: \"{}\"}}\n    annotations:\n      summary: \"{}\"\n      runbook: fine\n",
+            "v".repeat(1024),
+            "x".repeat(1025),
+            "y".repeat(4097)
+        );
+        assert_eq!(
+            errors(&text),
+            vec![
+                "bad.yaml:6:1052: error: value of label \"team\" is 1025 characters long (expected at most 1024, as a CloudWatch dimension value)",
+                "bad.yaml:8:16: error: annotation \"summary\" is 4097 characters long (expected at most 4096)",
             ]
         );
     }

@@ -156,6 +156,16 @@ pub enum StoreError {
     /// cycle, which reads afresh (so it counts as retryable).
     #[error("store unavailable: another cycle wrote since this one started; it writes nothing")]
     LeaseLost,
+    /// The item is over the store's item size limit (DynamoDB: 400 KB,
+    /// attribute names and values counted). Retrying the same write fails
+    /// again: the writer must shrink the item.
+    #[error("item {pk}/{sk} is {bytes} bytes, over the {limit}-byte item limit")]
+    TooLarge {
+        pk: String,
+        sk: String,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 impl StoreError {
@@ -167,6 +177,10 @@ impl StoreError {
     }
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })
+    }
+    /// The item was too large: shrink it, then write again.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, StoreError::TooLarge { .. })
     }
 }
 

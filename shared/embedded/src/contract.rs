@@ -46,8 +46,9 @@
 //!   limits) and data of any Unicode text round-trip byte for byte, and `version`
 //!   keeps all 64 bits (no detour through `f64`);
 //! - items of up to 300 KB of data are accepted; an item beyond DynamoDB's
-//!   400 KB limit (1 MiB here) is [`StoreError::Invalid`], and so is an empty
-//!   partition or sort key;
+//!   400 KB limit (1 MiB here) is [`StoreError::TooLarge`] (not retryable,
+//!   nothing stored), and an empty partition or sort key is
+//!   [`StoreError::Invalid`];
 //! - of 8 concurrent `put`s with the same [`Expect::Version`] exactly one wins.
 
 use std::any::Any;
@@ -876,8 +877,8 @@ pub async fn large_item_round_trip(store: &dyn StateStore, clock: &ManualClock, 
     );
 }
 
-/// An item far beyond DynamoDB's 400 KB limit (1 MiB) is `Invalid`, not
-/// retryable, and is not stored.
+/// An item far beyond DynamoDB's 400 KB limit (1 MiB) is `TooLarge` (typed,
+/// so the writer can shrink it), not retryable, and is not stored.
 pub async fn oversized_item_is_invalid(store: &dyn StateStore, clock: &ManualClock, ns: &str) {
     let it = item(
         clock,
@@ -886,7 +887,14 @@ pub async fn oversized_item_is_invalid(store: &dyn StateStore, clock: &ManualClo
         1,
         &bulky_json(1024 * 1024, 9),
     );
-    must_invalid(store.put(it.clone(), Expect::Any).await, "put of 1 MiB");
+    match store.put(it.clone(), Expect::Any).await {
+        Err(e @ StoreError::TooLarge { .. }) => {
+            assert!(!e.is_retryable(), "too large is not retryable");
+            assert!(!e.is_conflict(), "too large is not a conflict");
+            assert!(e.to_string().contains("-byte item limit"), "{e}");
+        }
+        other => panic!("put of 1 MiB: expected StoreError::TooLarge, got {other:?}"),
+    }
     assert_eq!(
         must(store.get(&key_of(&it)).await, "get"),
         None,

@@ -176,7 +176,7 @@ detects!(
     oversize_silently_accepted,
     setup(Bug::NoSizeLimit),
     oversized_item_is_invalid,
-    "expected StoreError::Invalid"
+    "expected StoreError::TooLarge"
 );
 detects!(
     conflict_reported_as_unavailable,

@@ -53,11 +53,12 @@ use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 
 use crate::inhibit::inhibited;
+use crate::render::MAX_LISTED;
 use crate::routing::{RouteMatch, route};
 use crate::silence::{Silence, load_lenient, silenced_by};
 use crate::store::{
-    CLOSED_GROUP_TTL, GroupLog, GroupTiming, OUTBOX_MAX_BYTES, OUTBOX_TTL, OutboxRecord, PK_GROUP,
-    PK_OUTBOX, SilenceRef, group_key, outbox_sk,
+    CLOSED_GROUP_TTL, GROUP_LOG_MAX_BYTES, GroupLog, GroupTiming, OUTBOX_MAX_BYTES, OUTBOX_TTL,
+    OutboxRecord, PK_GROUP, PK_OUTBOX, SilenceRef, Squeeze, group_key, is_stub, outbox_sk,
 };
 use crate::types::{GroupNotification, NotifyConfig, secs};
 
@@ -111,6 +112,13 @@ pub enum DispatchError {
         sk: String,
         source: serde_json::Error,
     },
+    /// Not even the smallest outbox record of a notification (one alert,
+    /// without annotations) fits in a store item: its labels are too
+    /// large. Retrying will not help.
+    #[error(
+        "outbox item {sk}: the notification does not fit in a store item even listing one alert"
+    )]
+    TooLarge { sk: String },
     /// Other writers kept changing the group; retry at the next cycle.
     #[error("group {0}: gave up after {MAX_ATTEMPTS} conflicting writes")]
     Contention(String),
@@ -132,7 +140,7 @@ impl DispatchError {
     pub fn is_retryable(&self) -> bool {
         match self {
             DispatchError::Store(e) => e.is_retryable() || e.is_conflict(),
-            DispatchError::Corrupt { .. } => false,
+            DispatchError::Corrupt { .. } | DispatchError::TooLarge { .. } => false,
             DispatchError::Contention(_) => true,
             DispatchError::Partial { failures, .. } => {
                 failures.iter().all(|(_, e)| e.is_retryable())
@@ -248,6 +256,9 @@ fn decide(
             notes: Vec::new(),
             resolved_told: BTreeMap::new(),
             muted_seen: BTreeMap::new(),
+            notified_refs: String::new(),
+            resolved_told_refs: String::new(),
+            muted_seen_refs: String::new(),
         },
         (None, None) => return None,
     };
@@ -347,7 +358,9 @@ fn decide(
                     stored.resolved_at = Some(now);
                 }
                 let muted = !pass && silenced_by(ctx.silences, &stored.labels, now).is_some();
-                if muted || !send_resolved {
+                // A big group remembers some alerts by fingerprint only
+                // (`is_stub`): one that vanished cannot be told.
+                if muted || !send_resolved || is_stub(stored) {
                     let fired_at = stored.fired_at;
                     log.notified.remove(&fp);
                     log.resolved_told.insert(fp.clone(), fired_at);
@@ -439,6 +452,8 @@ fn decide(
                 },
                 firing: firing.iter().map(|a| (*a).clone()).collect(),
                 resolved: to_tell,
+                more_firing: 0,
+                more_resolved: 0,
                 notes: log.notes.clone(),
                 seq: log.seq + 1,
                 at: now,
@@ -590,9 +605,11 @@ async fn process_group(
     let log_key = Key::new(PK_GROUP, key);
     for _ in 0..MAX_ATTEMPTS {
         let old = match &current {
-            Some(item) => {
-                Some(serde_json::from_str::<GroupLog>(&item.data).map_err(|e| corrupt(item, e))?)
-            }
+            Some(item) => Some(
+                serde_json::from_str::<GroupLog>(&item.data)
+                    .map_err(|e| corrupt(item, e))?
+                    .unpack(),
+            ),
             None => None,
         };
         let Some(decision) = decide(ctx, key, input, old) else {
@@ -606,40 +623,27 @@ async fn process_group(
         let mut log = decision.log;
         if let Some(n) = decision.notification {
             let sk = outbox_sk(key, n.seq);
-            let record = OutboxRecord::new(n);
-            let mut data = to_json(&record, PK_OUTBOX, &sk)?;
-            if data.len() > OUTBOX_MAX_BYTES {
-                // Too big for one store item: drop the recent datapoints.
-                let mut small = record.clone();
-                for a in small
-                    .notification
-                    .firing
-                    .iter_mut()
-                    .chain(small.notification.resolved.iter_mut())
-                {
-                    a.recent.clear();
-                }
-                data = to_json(&small, PK_OUTBOX, &sk)?;
-            }
-            let item = Item {
-                pk: PK_OUTBOX.to_string(),
-                sk: sk.clone(),
-                version: 1,
-                data,
-                expires_at: Some(now.saturating_add(OUTBOX_TTL)),
-            };
-            match store.put(item, Expect::Absent).await {
-                Ok(()) => {
-                    apply(&mut log, &record.notification);
+            match enqueue(store, &n, &sk, now).await {
+                Ok(record) => {
+                    apply(&mut log, &n);
                     report.enqueued += 1;
                     report.notifications.push(record.notification);
                 }
-                Err(e) if e.is_conflict() => {
+                Err(DispatchError::Store(e)) if e.is_conflict() => {
                     match store.get(&Key::new(PK_OUTBOX, sk)).await? {
                         Some(stored) => {
                             let stored_rec: OutboxRecord = serde_json::from_str(&stored.data)
                                 .map_err(|e| corrupt(&stored, e))?;
-                            apply(&mut log, &stored_rec.notification);
+                            let told = &stored_rec.notification;
+                            apply(&mut log, told);
+                            if told.more_firing > 0 {
+                                // Counted, not listed: told as well.
+                                for a in &n.firing {
+                                    log.notified
+                                        .entry(a.fingerprint.clone())
+                                        .or_insert_with(|| slim(a));
+                                }
+                            }
                             report.already_enqueued += 1;
                         }
                         None => {
@@ -650,7 +654,7 @@ async fn process_group(
                         }
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         } else if decision.deferred {
             report.deferred += 1;
@@ -660,7 +664,12 @@ async fn process_group(
             // Nothing ever happened in this group: no need to remember it.
             return Ok(());
         }
-        let data = to_json(&log, PK_GROUP, key)?;
+        let mut squeeze = Squeeze::Normal;
+        let mut data = to_json(&log.pack(squeeze), PK_GROUP, key)?;
+        while data.len() > GROUP_LOG_MAX_BYTES && squeeze < Squeeze::Forget {
+            squeeze = harder(squeeze);
+            data = to_json(&log.pack(squeeze), PK_GROUP, key)?;
+        }
         if current.as_ref().is_some_and(|c| c.data == data) {
             return Ok(());
         }
@@ -668,14 +677,24 @@ async fn process_group(
             Some(c) => (c.version + 1, Expect::Version(c.version)),
             None => (1, Expect::Absent),
         };
-        let item = Item {
+        let mut item = Item {
             pk: PK_GROUP.to_string(),
             sk: key.to_string(),
             version,
             data,
             expires_at: closed.then(|| now.saturating_add(CLOSED_GROUP_TTL)),
         };
-        match store.put(item, expect).await {
+        let written = loop {
+            match store.put(item.clone(), expect).await {
+                // The store counts differently: squeeze harder.
+                Err(e) if e.is_too_large() && squeeze < Squeeze::Forget => {
+                    squeeze = harder(squeeze);
+                    item.data = to_json(&log.pack(squeeze), PK_GROUP, key)?;
+                }
+                other => break other,
+            }
+        };
+        match written {
             Ok(()) => return Ok(()),
             Err(e) if e.is_conflict() => {
                 report.conflicts += 1;
@@ -687,11 +706,96 @@ async fn process_group(
     Err(DispatchError::Contention(key.to_string()))
 }
 
+fn harder(s: Squeeze) -> Squeeze {
+    match s {
+        Squeeze::Normal => Squeeze::RefsOnly,
+        Squeeze::RefsOnly | Squeeze::Forget => Squeeze::Forget,
+    }
+}
+
+/// The ways an outbox record is made smaller, in order: all listed alerts
+/// with their recent datapoints; without them; then half as many listed
+/// alerts each time (the rest counted, "… and N more"); last, one alert
+/// without annotations or metrics.
+fn shrunk(n: &GroupNotification, step: usize) -> Option<GroupNotification> {
+    let mut out = n.clone();
+    out.cap_listed(MAX_LISTED);
+    let strip = |out: &mut GroupNotification| {
+        for a in out.firing.iter_mut().chain(out.resolved.iter_mut()) {
+            a.recent = Vec::new();
+        }
+    };
+    match step {
+        0 => {}
+        1 => strip(&mut out),
+        _ => {
+            strip(&mut out);
+            let halvings = u32::try_from(step - 1).unwrap_or(u32::MAX);
+            let listed = MAX_LISTED.checked_shr(halvings).unwrap_or(0);
+            if listed == 0 {
+                if step > 2 + MAX_LISTED.ilog2() as usize {
+                    return None;
+                }
+                out.cap_listed(1);
+                for a in out.firing.iter_mut().chain(out.resolved.iter_mut()) {
+                    a.annotations.clear();
+                    a.metrics.clear();
+                }
+            } else {
+                out.cap_listed(listed);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Writes the outbox record of `n` (`Expect::Absent`), as large as the store
+/// takes: at most [`MAX_LISTED`] alerts and [`OUTBOX_MAX_BYTES`], smaller
+/// when the store says it is too large (see [`shrunk`]). Returns the record
+/// written.
+async fn enqueue(
+    store: &dyn StateStore,
+    n: &GroupNotification,
+    sk: &str,
+    now: Epoch,
+) -> Result<OutboxRecord, DispatchError> {
+    let mut step = 0;
+    let mut last_error = None;
+    while let Some(candidate) = shrunk(n, step) {
+        step += 1;
+        let record = OutboxRecord::new(candidate);
+        let data = to_json(&record, PK_OUTBOX, sk)?;
+        if data.len() > OUTBOX_MAX_BYTES {
+            continue;
+        }
+        let item = Item {
+            pk: PK_OUTBOX.to_string(),
+            sk: sk.to_string(),
+            version: 1,
+            data,
+            expires_at: Some(now.saturating_add(OUTBOX_TTL)),
+        };
+        match store.put(item, Expect::Absent).await {
+            Ok(()) => return Ok(record),
+            Err(e) if e.is_too_large() => last_error = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(match last_error {
+        Some(e) => e.into(),
+        None => DispatchError::TooLarge { sk: sk.to_string() },
+    })
+}
+
 /// The group logs in the store (for `firebell status`-like commands).
 pub async fn group_logs(store: &dyn StateStore) -> Result<Vec<GroupLog>, DispatchError> {
     let items = store.query(PK_GROUP, "").await?;
     items
         .iter()
-        .map(|i| serde_json::from_str(&i.data).map_err(|e| corrupt(i, e)))
+        .map(|i| {
+            serde_json::from_str::<GroupLog>(&i.data)
+                .map(GroupLog::unpack)
+                .map_err(|e| corrupt(i, e))
+        })
         .collect()
 }

@@ -34,9 +34,19 @@ pub const CLOSED_GROUP_TTL: i64 = 8 * 86_400;
 pub(crate) const OUTBOX_TTL: i64 = 7 * 86_400;
 /// Dead letters are kept 14 days.
 pub(crate) const DEAD_LETTER_TTL: i64 = 14 * 86_400;
-/// Above this size an outbox record is stored without the alerts' recent
-/// datapoints (store items are limited to 400 KB).
+/// The most an outbox record may weigh (store items are limited to 400 KB):
+/// above it the record drops the alerts' recent datapoints, then lists
+/// fewer alerts (the rest are counted), see `dispatch`.
 pub(crate) const OUTBOX_MAX_BYTES: usize = 300 * 1024;
+/// The most a group log may weigh; above it, it keeps fewer alert copies
+/// (see [`GroupLog::pack`]).
+pub(crate) const GROUP_LOG_MAX_BYTES: usize = 350 * 1024;
+/// Bytes of full alert copies a group log keeps in `notified`; further
+/// alerts are kept as fingerprints only (`notified_refs`).
+pub(crate) const NOTIFIED_COPIES_BYTES: usize = 64 * 1024;
+/// Entries of `resolved_told` / `muted_seen` kept as JSON maps; further
+/// entries are packed (`<16 hex fingerprint><8 hex fired_at>`).
+pub(crate) const PLAIN_ENTRIES: usize = 100;
 
 /// `<receiver>:<16 hex digits of SHA-256(route path, group labels)>`. Short,
 /// and valid as an SNS FIFO MessageGroupId.
@@ -132,14 +142,162 @@ pub struct GroupLog {
     /// fingerprint, with their `fired_at`: their resolution is not a missed fire.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub muted_seen: BTreeMap<String, Epoch>,
+    /// A big group's further `notified` alerts, as fingerprints only
+    /// (concatenated 16-hex-digit fingerprints); see [`GroupLog::pack`].
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notified_refs: String,
+    /// Further `resolved_told` entries, packed: `<fingerprint><fired_at as 8 hex digits>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resolved_told_refs: String,
+    /// Further `muted_seen` entries, packed as `resolved_told_refs`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub muted_seen_refs: String,
+}
+
+/// How hard [`GroupLog::pack`] squeezes a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Squeeze {
+    /// Full copies up to [`NOTIFIED_COPIES_BYTES`], fingerprints after.
+    Normal,
+    /// No full copies: fingerprints only.
+    RefsOnly,
+    /// Also forget `resolved_told` / `muted_seen` beyond [`PLAIN_ENTRIES`]
+    /// (the price: a resolution may be told twice).
+    Forget,
+}
+
+/// A stub alert standing for a fingerprint in `notified_refs`: firing, with
+/// no labels (so it is never rendered; see `dispatch`).
+fn stub(fingerprint: &str) -> Alert {
+    Alert {
+        fingerprint: fingerprint.to_string(),
+        labels: Labels::new(),
+        annotations: BTreeMap::new(),
+        status: firebell_core::alert::AlertStatus::Firing,
+        active_since: 0,
+        fired_at: 0,
+        resolved_at: None,
+        value: None,
+        peak: None,
+        op: firebell_core::model::Op::Gt,
+        threshold: 0.0,
+        unit: firebell_core::model::Unit::default(),
+        recent: Vec::new(),
+        expression: String::new(),
+        metrics: BTreeMap::new(),
+    }
+}
+
+/// Whether `alert` is a stub from `notified_refs` (it cannot be rendered).
+pub(crate) fn is_stub(alert: &Alert) -> bool {
+    alert.labels.is_empty()
+}
+
+fn is_fingerprint(fp: &str) -> bool {
+    fp.len() == 16 && fp.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Moves the entries of `map` past the first [`PLAIN_ENTRIES`] into
+/// `packed` when they pack (a 16-hex fingerprint, a `fired_at` in `u32`).
+fn pack_epochs(map: &mut BTreeMap<String, Epoch>, packed: &mut String, forget: bool) {
+    let mut kept = 0;
+    map.retain(|fp, at| {
+        if kept < PLAIN_ENTRIES {
+            kept += 1;
+            return true;
+        }
+        if forget {
+            return false;
+        }
+        match u32::try_from(*at) {
+            Ok(at) if is_fingerprint(fp) => {
+                packed.push_str(fp);
+                packed.push_str(&format!("{at:08x}"));
+                false
+            }
+            _ => true,
+        }
+    });
+}
+
+fn unpack_epochs(packed: &mut String, map: &mut BTreeMap<String, Epoch>) {
+    let text = std::mem::take(packed);
+    for chunk in text.as_bytes().chunks_exact(24) {
+        let (Ok(fp), Ok(at)) = (
+            std::str::from_utf8(&chunk[..16]),
+            std::str::from_utf8(&chunk[16..]),
+        ) else {
+            continue;
+        };
+        if let Ok(at) = u32::from_str_radix(at, 16) {
+            map.entry(fp.to_string()).or_insert(Epoch::from(at));
+        }
+    }
+}
+
+impl GroupLog {
+    /// The log as stored: past [`NOTIFIED_COPIES_BYTES`] of alert copies
+    /// (less with a harder `squeeze`), `notified` alerts are kept as
+    /// fingerprints, and past [`PLAIN_ENTRIES`] the told/muted maps are
+    /// packed, so a group of 10,000 alerts makes a log of about 250 KB.
+    pub(crate) fn pack(&self, squeeze: Squeeze) -> GroupLog {
+        let mut out = self.clone();
+        let budget = if squeeze == Squeeze::Normal {
+            NOTIFIED_COPIES_BYTES
+        } else {
+            0
+        };
+        let mut used = 0usize;
+        let mut refs = std::mem::take(&mut out.notified_refs);
+        out.notified.retain(|fp, a| {
+            if !is_fingerprint(fp) {
+                return true;
+            }
+            if !is_stub(a) && used < budget {
+                let size = serde_json::to_string(a).map_or(usize::MAX, |s| s.len() + fp.len() + 4);
+                if used.saturating_add(size) <= budget {
+                    used += size;
+                    return true;
+                }
+                // Once one does not fit, the rest are references.
+                used = budget;
+            }
+            refs.push_str(fp);
+            false
+        });
+        out.notified_refs = refs;
+        let forget = squeeze == Squeeze::Forget;
+        pack_epochs(&mut out.resolved_told, &mut out.resolved_told_refs, forget);
+        pack_epochs(&mut out.muted_seen, &mut out.muted_seen_refs, forget);
+        out
+    }
+
+    /// The log as decided on: what [`GroupLog::pack`] stored, unpacked
+    /// (fingerprint-only alerts become stubs, see [`is_stub`]).
+    pub(crate) fn unpack(mut self) -> GroupLog {
+        let refs = std::mem::take(&mut self.notified_refs);
+        for chunk in refs.as_bytes().chunks_exact(16) {
+            if let Ok(fp) = std::str::from_utf8(chunk) {
+                self.notified
+                    .entry(fp.to_string())
+                    .or_insert_with(|| stub(fp));
+            }
+        }
+        unpack_epochs(&mut self.resolved_told_refs, &mut self.resolved_told);
+        unpack_epochs(&mut self.muted_seen_refs, &mut self.muted_seen);
+        self
+    }
 }
 
 impl GroupLog {
     /// Nothing to tell or track: a closed group.
     pub(crate) fn is_idle(&self) -> bool {
         self.notified.is_empty()
+            && self.notified_refs.is_empty()
             && self.resolved_told.is_empty()
+            && self.resolved_told_refs.is_empty()
             && self.muted_seen.is_empty()
+            && self.muted_seen_refs.is_empty()
             && self.silenced.is_empty()
             && self.notes.is_empty()
             && self.open_since.is_none()

@@ -213,6 +213,10 @@ pub struct MessageOptions {
     pub console_region: Option<String>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// One notification of one group to one receiver, decided by the dispatcher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupNotification {
@@ -223,14 +227,53 @@ pub struct GroupNotification {
     pub group_labels: Labels,
     /// Firing if any alert in it fires, else resolved.
     pub status: AlertStatus,
-    /// Firing alerts of the group (all of them, not just new ones).
+    /// Firing alerts of the group (all of them, not just new ones; in a
+    /// stored notification, at most what a message can list: see
+    /// `more_firing`).
     pub firing: Vec<Alert>,
-    /// Alerts resolved since the group's last notification.
+    /// Alerts resolved since the group's last notification (as `firing`,
+    /// capped when stored: see `more_resolved`).
     pub resolved: Vec<Alert>,
+    /// Firing alerts of the group left out of `firing` (a big group's
+    /// stored notification keeps only the alerts a message can list); a
+    /// message counts them ("… and N more").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_firing: usize,
+    /// Resolved alerts left out of `resolved`, likewise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_resolved: usize,
     /// Extra lines for the reader, e.g. "Silence 3f2a by alice ended; 2 alerts still firing".
     pub notes: Vec<String>,
     /// Sequence number of this notification within its group (1, 2, ...).
     pub seq: u64,
     /// Decision time.
     pub at: Epoch,
+}
+
+impl GroupNotification {
+    /// Firing alerts, listed or not.
+    pub fn firing_count(&self) -> usize {
+        self.firing.len().saturating_add(self.more_firing)
+    }
+
+    /// Resolved alerts, listed or not.
+    pub fn resolved_count(&self) -> usize {
+        self.resolved.len().saturating_add(self.more_resolved)
+    }
+
+    /// Keeps at most `listed` alerts (firing first, then resolved, the order
+    /// a message lists them in) and counts the rest in `more_firing` /
+    /// `more_resolved`.
+    pub fn cap_listed(&mut self, listed: usize) {
+        let keep_firing = self.firing.len().min(listed);
+        let keep_resolved = self.resolved.len().min(listed - keep_firing);
+        self.more_firing = self
+            .more_firing
+            .saturating_add(self.firing.len() - keep_firing);
+        self.more_resolved = self
+            .more_resolved
+            .saturating_add(self.resolved.len() - keep_resolved);
+        self.firing.truncate(keep_firing);
+        self.resolved.truncate(keep_resolved);
+    }
 }

@@ -1,9 +1,9 @@
-//! An on-disk state store: one JSON Lines file per partition.
+//! An on-disk state store: one JSON Lines file per partition, written per item.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,21 +23,39 @@ const PARTITION_SUFFIX: &str = ".jsonl";
 const MAX_ENCODED_LEN: usize = 160;
 const KEPT_ENCODED_LEN: usize = 100;
 
+/// Partitions whose live items take fewer bytes than this are rewritten
+/// whole at every write (sorted, expired items dropped); larger ones are
+/// appended to.
+const REWRITE_BELOW: usize = 16 * 1024;
+/// An appended partition file is compacted (rewritten with its live items)
+/// when it is larger than twice its live items plus this.
+const COMPACT_SLACK: usize = 256 * 1024;
+/// Bytes compared at the start and at the end of what a cache has read, to
+/// notice a file replaced by another (a compaction elsewhere).
+const PROBE: usize = 64;
+
 /// A [`StateStore`] in a directory, durable across restarts.
 ///
 /// Layout: one file per partition key, `p-<encoded pk>.jsonl`, holding one
-/// JSON object per item (the serde form of [`Item`]) sorted by sort key. The
-/// encoding keeps `a-z 0-9 - _ .` and writes every other byte as `%XX`
-/// (so names are safe on case-insensitive file systems too); keys whose
-/// encoding is longer than 160 bytes are cut and suffixed with `~` and a
-/// SHA-256 prefix of the key.
+/// JSON object per line: an item (the serde form of [`Item`]) or a deletion
+/// (`{"pk":..,"sk":..,"deleted":true}`); a later line for a sort key
+/// replaces earlier ones. The encoding of the file name keeps
+/// `a-z 0-9 - _ .` and writes every other byte as `%XX` (so names are safe
+/// on case-insensitive file systems too); keys whose encoding is longer than
+/// 160 bytes are cut and suffixed with `~` and a SHA-256 prefix of the key.
 ///
-/// Every write rewrites its partition file: a temporary file is written and
-/// fsynced, renamed over the old one and the directory fsynced, all before
+/// Writes cost one item, not one partition: a small partition (live items
+/// under 16 KB) is rewritten whole, sorted by sort key and without expired
+/// items (a temporary file written and fsynced, renamed over the old one,
+/// the directory fsynced); a larger one gets the item appended as one line
+/// and the file fsynced, and is compacted the same way once the file is over
+/// twice its live items plus 256 KB. A line cut short by a crash is ignored
+/// and cut off by the next write. Every write is durable before
 /// `put`/`delete` return. Writes hold an in-process mutex and an exclusive
 /// advisory lock on `<dir>/.lock`, so several stores (in one or several
-/// processes) can share a directory; reads take no lock and see whole files.
-/// Expired items are dropped from a partition the next time it is written.
+/// processes) can share a directory; reads take no lock. Each store keeps
+/// the partitions it read in memory and reads only what was appended since
+/// (a file replaced by another writer's compaction is read again whole).
 ///
 /// I/O is blocking `std::fs` inside the async methods: fine for the local
 /// mode, not meant for a busy server.
@@ -46,6 +64,33 @@ pub struct FileStore {
     dir: PathBuf,
     clock: Arc<dyn Clock>,
     lock: Mutex<File>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+/// What a store knows of one partition file.
+#[derive(Debug, Default)]
+struct Cached {
+    /// Items by sort key (expired ones included), each with its line's length.
+    items: BTreeMap<String, (Item, usize)>,
+    /// Identity of the file read (device, inode), if any.
+    id: Option<(u64, u64)>,
+    /// Bytes read: up to and including the last complete line.
+    offset: u64,
+    /// Lines read.
+    lines: usize,
+    /// The first and the last [`PROBE`] bytes read.
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+/// A line of a partition file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deletion {
+    pk: String,
+    sk: String,
+    #[allow(dead_code)]
+    deleted: bool,
 }
 
 /// Numbers temporary files, unique within the process (with the pid, across processes).
@@ -69,6 +114,7 @@ impl FileStore {
             dir,
             clock,
             lock: Mutex::new(lock),
+            cache: Mutex::new(HashMap::new()),
         };
         store.remove_stale_temp_files()?;
         Ok(store)
@@ -94,9 +140,12 @@ impl FileStore {
             let Some(name) = name.to_str() else { continue };
             if name.starts_with(PARTITION_PREFIX) && name.ends_with(PARTITION_SUFFIX) {
                 let path = entry.path();
+                let mut c = Cached::default();
+                refresh(&mut c, &path, None)?;
                 out.extend(
-                    read_items(&path, None)?
-                        .into_iter()
+                    c.items
+                        .into_values()
+                        .map(|(i, _)| i)
                         .filter(|i| is_live(i, now)),
                 );
             }
@@ -109,26 +158,99 @@ impl FileStore {
         self.clock.now().as_second()
     }
 
-    /// All items of partition `pk`, expired ones included, sorted by sort key.
-    fn read_partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        read_items(&self.partition_path(pk), Some(pk))
+    /// Runs `f` on partition `pk` brought up to date with its file.
+    fn with_partition<T>(
+        &self,
+        pk: &str,
+        f: impl FnOnce(&mut Cached, &Path) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let path = self.partition_path(pk);
+        let c = cache.entry(pk.to_string()).or_default();
+        if let Err(e) = refresh(c, &path, Some(pk)) {
+            *c = Cached::default();
+            return Err(e);
+        }
+        f(c, &path)
     }
 
-    /// Replaces partition `pk` with `items` (sorted by sort key) durably.
-    fn write_partition(&self, pk: &str, items: &[Item]) -> Result<(), StoreError> {
-        let path = self.partition_path(pk);
-        if items.is_empty() {
-            match fs::remove_file(&path) {
+    /// Writes `line` (an item or a deletion of `sk`) to partition `pk`,
+    /// whose cache `c` is up to date, and updates `c` to `after`.
+    fn write(
+        &self,
+        c: &mut Cached,
+        path: &Path,
+        sk: &str,
+        line: &str,
+        after: Option<Item>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        match after {
+            Some(item) => {
+                c.items.insert(sk.to_string(), (item, line.len()));
+            }
+            None => {
+                c.items.remove(sk);
+            }
+        }
+        let live = c
+            .items
+            .values()
+            .filter(|(i, _)| is_live(i, now))
+            .map(|(_, n)| n + 1)
+            .sum::<usize>();
+        let file_after = usize::try_from(c.offset)
+            .unwrap_or(usize::MAX)
+            .saturating_add(line.len() + 1);
+        if live < REWRITE_BELOW || file_after > live.saturating_mul(2).saturating_add(COMPACT_SLACK)
+        {
+            c.items.retain(|_, (i, _)| is_live(i, now));
+            let result = self.rewrite(path, c);
+            if result.is_err() {
+                *c = Cached::default();
+            }
+            return result;
+        }
+        let result = append(path, c.offset, line, &self.dir);
+        match result {
+            Ok(created) => {
+                if created {
+                    c.id = file_id(path);
+                }
+                c.offset += u64::try_from(line.len() + 1).unwrap_or(u64::MAX);
+                c.lines += 1;
+                if c.head.len() < PROBE {
+                    c.head
+                        .extend(line.bytes().chain([b'\n']).take(PROBE - c.head.len()));
+                }
+                let mut tail = std::mem::take(&mut c.tail);
+                tail.extend(line.bytes().chain([b'\n']));
+                c.tail = tail[tail.len().saturating_sub(PROBE)..].to_vec();
+                Ok(())
+            }
+            Err(e) => {
+                *c = Cached::default();
+                Err(e)
+            }
+        }
+    }
+
+    /// Replaces the file with the items of `c`, sorted, durably; `c` then
+    /// describes the new file.
+    fn rewrite(&self, path: &Path, c: &mut Cached) -> Result<(), StoreError> {
+        if c.items.is_empty() {
+            *c = Cached::default();
+            match fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => return Err(io_error(&path, &e)),
+                Err(e) => return Err(io_error(path, &e)),
             }
             return sync_dir(&self.dir);
         }
         let mut text = String::new();
-        for item in items {
-            let line = serde_json::to_string(item)
-                .map_err(|e| StoreError::Invalid(format!("cannot encode item: {e}")))?;
+        for (item, len) in c.items.values_mut() {
+            let line = encode(item)?;
+            *len = line.len();
             text.push_str(&line);
             text.push('\n');
         }
@@ -136,12 +258,19 @@ impl FileStore {
         let tmp = self
             .dir
             .join(format!("{TEMP_PREFIX}{}-{seq}.tmp", std::process::id()));
-        let written = write_synced(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, &path));
+        let written = write_synced(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, path));
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
-            return Err(io_error(&path, &e));
+            return Err(io_error(path, &e));
         }
-        sync_dir(&self.dir)
+        sync_dir(&self.dir)?;
+        let bytes = text.as_bytes();
+        c.id = file_id(path);
+        c.offset = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        c.lines = c.items.len();
+        c.head = bytes[..bytes.len().min(PROBE)].to_vec();
+        c.tail = bytes[bytes.len().saturating_sub(PROBE)..].to_vec();
+        Ok(())
     }
 
     /// Serialises writers in this process (mutex) and across processes (file lock).
@@ -167,10 +296,11 @@ impl FileStore {
         Ok(())
     }
 
-    fn live_in(items: &[Item], sk: &str, now: Epoch) -> Option<Item> {
-        items
-            .iter()
-            .find(|i| i.sk == sk && is_live(i, now))
+    fn live_in(c: &Cached, sk: &str, now: Epoch) -> Option<Item> {
+        c.items
+            .get(sk)
+            .map(|(i, _)| i)
+            .filter(|i| is_live(i, now))
             .cloned()
     }
 }
@@ -190,8 +320,8 @@ impl Drop for WriteLock<'_> {
 #[async_trait]
 impl StateStore for FileStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let items = self.read_partition(&key.pk)?;
-        Ok(Self::live_in(&items, &key.sk, self.now()))
+        let now = self.now();
+        self.with_partition(&key.pk, |c, _| Ok(Self::live_in(c, &key.sk, now)))
     }
 
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
@@ -202,12 +332,10 @@ impl StateStore for FileStore {
         }
         let mut out = Vec::new();
         for (pk, sks) in by_pk {
-            let items = self.read_partition(pk)?;
-            out.extend(
-                items
-                    .into_iter()
-                    .filter(|i| sks.contains(i.sk.as_str()) && is_live(i, now)),
-            );
+            self.with_partition(pk, |c, _| {
+                out.extend(sks.iter().filter_map(|sk| Self::live_in(c, sk, now)));
+                Ok(())
+            })?;
         }
         Ok(out)
     }
@@ -215,39 +343,181 @@ impl StateStore for FileStore {
     async fn put(&self, item: Item, expect: Expect) -> Result<(), StoreError> {
         validate_item(&item)?;
         let key = Key::new(item.pk.clone(), item.sk.clone());
+        let line = encode(&item)?;
         let _lock = self.write_lock()?;
         let now = self.now();
-        let mut items = self.read_partition(&key.pk)?;
-        let current = Self::live_in(&items, &key.sk, now);
-        check_expect(expect, current.as_ref(), &key)?;
-        items.retain(|i| i.sk != key.sk && is_live(i, now));
-        let at = items.partition_point(|i| i.sk < key.sk);
-        items.insert(at, item);
-        self.write_partition(&key.pk, &items)
+        self.with_partition(&key.pk, |c, path| {
+            let current = Self::live_in(c, &key.sk, now);
+            check_expect(expect, current.as_ref(), &key)?;
+            self.write(c, path, &key.sk, &line, Some(item))
+        })
     }
 
     async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
         let now = self.now();
-        let items = self.read_partition(pk)?;
-        Ok(items
-            .into_iter()
-            .filter(|i| i.sk.starts_with(sk_prefix) && is_live(i, now))
-            .collect())
+        self.with_partition(pk, |c, _| {
+            Ok(c.items
+                .range::<str, _>((
+                    std::ops::Bound::Included(sk_prefix),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take_while(|(sk, _)| sk.starts_with(sk_prefix))
+                .map(|(_, (i, _))| i)
+                .filter(|i| is_live(i, now))
+                .cloned()
+                .collect())
+        })
     }
 
     async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
         let now = self.now();
-        let mut items = self.read_partition(&key.pk)?;
-        let current = Self::live_in(&items, &key.sk, now);
-        check_expect(expect, current.as_ref(), key)?;
-        let before = items.len();
-        items.retain(|i| i.sk != key.sk && is_live(i, now));
-        if items.len() == before {
+        self.with_partition(&key.pk, |c, path| {
+            let current = Self::live_in(c, &key.sk, now);
+            check_expect(expect, current.as_ref(), key)?;
+            if !c.items.contains_key(&key.sk) {
+                return Ok(());
+            }
+            let line = serde_json::json!({"pk": key.pk, "sk": key.sk, "deleted": true}).to_string();
+            self.write(c, path, &key.sk, &line, None)
+        })
+    }
+}
+
+fn encode(item: &Item) -> Result<String, StoreError> {
+    serde_json::to_string(item).map_err(|e| StoreError::Invalid(format!("cannot encode item: {e}")))
+}
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// Appends `line` to the file at `path`, first cutting off anything after
+/// `offset` (a line a crashed writer left incomplete), then fsyncs it.
+/// Returns whether the file was created.
+fn append(path: &Path, offset: u64, line: &str, dir: &Path) -> Result<bool, StoreError> {
+    let created = !path.exists();
+    let run = || -> io::Result<()> {
+        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+        if f.metadata()?.len() > offset {
+            f.set_len(offset)?;
+        }
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        f.write_all(&bytes)?;
+        f.sync_data()
+    };
+    run().map_err(|e| io_error(path, &e))?;
+    if created {
+        sync_dir(dir)?;
+    }
+    Ok(created)
+}
+
+/// Brings `c` up to date with the file at `path` (missing = empty): reads
+/// only what was appended since `c` was last brought up to date, or the
+/// whole file when it was replaced. With `expect_pk`, every line must
+/// belong to that partition.
+fn refresh(c: &mut Cached, path: &Path, expect_pk: Option<&str>) -> Result<(), StoreError> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            *c = Cached::default();
             return Ok(());
         }
-        self.write_partition(&key.pk, &items)
+        Err(e) => return Err(io_error(path, &e)),
+    };
+    let meta = f.metadata().map_err(|e| io_error(path, &e))?;
+    let len = meta.len();
+    #[cfg(unix)]
+    let id = {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    };
+    #[cfg(not(unix))]
+    let id: Option<(u64, u64)> = None;
+    let same = id.is_some() && c.id == id && len >= c.offset && probes_match(&mut f, c)?;
+    if !same {
+        *c = Cached {
+            id,
+            ..Cached::default()
+        };
     }
+    if len == c.offset {
+        return Ok(());
+    }
+    f.seek(SeekFrom::Start(c.offset))
+        .map_err(|e| io_error(path, &e))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(|e| io_error(path, &e))?;
+    // Only complete lines: a line being appended (or cut short) waits.
+    let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
+        return Ok(());
+    };
+    let bytes = &bytes[..=end];
+    for raw in bytes[..end].split(|&b| b == b'\n') {
+        c.lines += 1;
+        let line_no = c.lines;
+        let corrupt =
+            |what: String| StoreError::Invalid(format!("{}:{line_no}: {what}", path.display()));
+        let line = std::str::from_utf8(raw).map_err(|e| corrupt(format!("not UTF-8: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (pk, sk, item) = match serde_json::from_str::<Deletion>(line) {
+            Ok(d) => (d.pk, d.sk, None),
+            Err(_) => {
+                let item: Item = serde_json::from_str(line)
+                    .map_err(|e| corrupt(format!("invalid item: {e}")))?;
+                (item.pk.clone(), item.sk.clone(), Some(item))
+            }
+        };
+        let first_pk = c.items.values().next().map(|(i, _)| i.pk.clone());
+        if let Some(want) = expect_pk.map(str::to_string).or(first_pk)
+            && pk != want
+        {
+            return Err(corrupt(format!(
+                "item of partition {pk:?} in the file of partition {want:?}"
+            )));
+        }
+        match item {
+            Some(item) => {
+                c.items.insert(sk, (item, raw.len()));
+            }
+            None => {
+                c.items.remove(&sk);
+            }
+        }
+    }
+    if c.offset == 0 {
+        c.head = bytes[..bytes.len().min(PROBE)].to_vec();
+    }
+    let mut tail = std::mem::take(&mut c.tail);
+    tail.extend_from_slice(&bytes[bytes.len().saturating_sub(PROBE)..]);
+    c.tail = tail[tail.len().saturating_sub(PROBE)..].to_vec();
+    c.offset += u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    Ok(())
+}
+
+/// Whether the file still starts and (at `c.offset`) ends what `c` read.
+fn probes_match(f: &mut File, c: &Cached) -> Result<bool, StoreError> {
+    let io = |e: io::Error| StoreError::Unavailable(e.to_string());
+    let mut head = vec![0; c.head.len()];
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    f.read_exact(&mut head).map_err(io)?;
+    let mut tail = vec![0; c.tail.len()];
+    let at = c.offset - u64::try_from(c.tail.len()).unwrap_or(0);
+    f.seek(SeekFrom::Start(at)).map_err(io)?;
+    f.read_exact(&mut tail).map_err(io)?;
+    Ok(head == c.head && tail == c.tail)
 }
 
 /// `p-<encoded pk>.jsonl`: see [`FileStore`].
@@ -270,47 +540,6 @@ pub(crate) fn partition_file_name(pk: &str) -> String {
         }
     }
     format!("{PARTITION_PREFIX}{enc}{PARTITION_SUFFIX}")
-}
-
-/// Reads a partition file (missing = empty). With `expect_pk`, every item
-/// must belong to that partition.
-fn read_items(path: &Path, expect_pk: Option<&str>) -> Result<Vec<Item>, StoreError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error(path, &e)),
-    };
-    let mut items: Vec<Item> = Vec::new();
-    let mut first_pk: Option<String> = None;
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line_no = index + 1;
-        let corrupt =
-            |what: String| StoreError::Invalid(format!("{}:{line_no}: {what}", path.display()));
-        let line = std::str::from_utf8(raw).map_err(|e| corrupt(format!("not UTF-8: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let item: Item =
-            serde_json::from_str(line).map_err(|e| corrupt(format!("invalid item: {e}")))?;
-        let want = expect_pk.or(first_pk.as_deref());
-        if let Some(want) = want
-            && item.pk != want
-        {
-            return Err(corrupt(format!(
-                "item of partition {:?} in the file of partition {want:?}",
-                item.pk
-            )));
-        }
-        if items.iter().any(|i| i.sk == item.sk) {
-            return Err(corrupt(format!("duplicate sort key {:?}", item.sk)));
-        }
-        if first_pk.is_none() {
-            first_pk = Some(item.pk.clone());
-        }
-        items.push(item);
-    }
-    items.sort_by(|a, b| a.sk.cmp(&b.sk));
-    Ok(items)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -6,9 +6,9 @@
 //! - an item whose `expires_at <= now` (the store's clock, in Unix seconds) is
 //!   gone: never returned, absent for [`Expect::Absent`], a conflict for
 //!   [`Expect::Version`]; it is purged lazily;
-//! - the partition and sort keys must not be empty, and an item may not be
-//!   larger than [`MAX_ITEM_BYTES`] (DynamoDB's 400 KB item limit): both are
-//!   [`StoreError::Invalid`];
+//! - the partition and sort keys must not be empty ([`StoreError::Invalid`]),
+//!   and an item may not be larger than [`MAX_ITEM_BYTES`] (DynamoDB's 400 KB
+//!   item limit; [`StoreError::TooLarge`]);
 //! - `batch_get` returns each existing item once, even when a key is repeated.
 
 mod file;
@@ -43,10 +43,12 @@ pub(crate) fn validate_item(item: &Item) -> Result<(), StoreError> {
     }
     let size = item_size(item);
     if size > MAX_ITEM_BYTES {
-        return Err(StoreError::Invalid(format!(
-            "item {}/{} is {size} bytes, over the {MAX_ITEM_BYTES}-byte item limit",
-            item.pk, item.sk
-        )));
+        return Err(StoreError::TooLarge {
+            pk: item.pk.clone(),
+            sk: item.sk.clone(),
+            bytes: size,
+            limit: MAX_ITEM_BYTES,
+        });
     }
     Ok(())
 }

@@ -63,7 +63,7 @@ use self::view::{AlertView, Setting};
 /// Room left under [`SNS_MAX_MESSAGE_BYTES`] for SNS's own accounting.
 const SIZE_MARGIN: usize = 1024;
 /// Alerts that are ever considered for listing (more never fit in 256 KiB).
-const MAX_LISTED: usize = 1000;
+pub(crate) const MAX_LISTED: usize = 1000;
 /// Alerts rendered before the size search starts; also the `alerts` a
 /// subject template sees.
 const FIRST_VIEWS: usize = 64;
@@ -357,10 +357,10 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
     let Some(first) = views.first() else {
         return Err(RenderError::EmptyGroup(n.group_key.clone()));
     };
-    let total = n.firing.len() + n.resolved.len();
+    let total = n.firing_count().saturating_add(n.resolved_count());
     let counts = |listed: usize| Counts {
-        firing: n.firing.len(),
-        resolved: n.resolved.len(),
+        firing: n.firing_count(),
+        resolved: n.resolved_count(),
         total,
         listed,
         omitted: total - listed,

@@ -206,6 +206,8 @@ fn notification(firing: Vec<Alert>, resolved: Vec<Alert>) -> GroupNotification {
         },
         firing,
         resolved,
+        more_firing: 0,
+        more_resolved: 0,
         notes: vec![],
         seq: 3,
         at: AT,
