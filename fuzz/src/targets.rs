@@ -1,0 +1,183 @@
+//! The fuzz targets: one `fn(&[u8])` per input format firebell reads.
+
+use std::collections::BTreeMap;
+
+use firebell_core::alert::{Alert, AlertStatus, fingerprint};
+use firebell_core::decode::{Decoder, format_duration, parse_duration};
+use firebell_core::diag::Diagnostics;
+use firebell_core::expr::Expr;
+use firebell_core::model::{Labels, Op, Unit};
+use firebell_core::series::Grid;
+use firebell_embedded::ReplaySource;
+use firebell_notify::Matcher;
+
+/// What a target reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// A config file through `firebell_engine::load_texts` (decode, rules, SLOs, routing).
+    Config,
+    /// An expression: `Expr::parse`, its analyses, `Display` and `eval` over a small grid.
+    Expr,
+    /// A label matcher: `Matcher::parse` and matching against sample labels.
+    Matcher,
+    /// A duration: `parse_duration`, `format_duration`, and the decoder's `duration`.
+    Duration,
+    /// An annotation template rendered by `render_annotation` on a sample alert.
+    Template,
+    /// A replay file (JSON lines) through `ReplaySource::parse`, `to_text` and back.
+    Replay,
+}
+
+impl Target {
+    pub const ALL: [Target; 6] = [
+        Target::Config,
+        Target::Expr,
+        Target::Matcher,
+        Target::Duration,
+        Target::Template,
+        Target::Replay,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Config => "config",
+            Target::Expr => "expr",
+            Target::Matcher => "matcher",
+            Target::Duration => "duration",
+            Target::Template => "template",
+            Target::Replay => "replay",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Runs the target on one input. A panic (or an abort, a stack overflow,
+    /// a hang) is a finding; any `Err` the code returns is the expected outcome.
+    pub fn exec(self, input: &[u8]) {
+        let text = String::from_utf8_lossy(input);
+        match self {
+            Target::Config => config(&text),
+            Target::Expr => expr(&text),
+            Target::Matcher => matcher(&text),
+            Target::Duration => duration(&text),
+            Target::Template => template(&text),
+            Target::Replay => replay(&text),
+        }
+    }
+}
+
+fn config(text: &str) {
+    let mut diags = Diagnostics::new();
+    let texts = vec![("fuzz.yaml".to_string(), text.to_string())];
+    let _ = firebell_engine::load_texts(&texts, &mut diags, Vec::new());
+    diags.sort();
+    for d in diags.errors().chain(diags.warnings()) {
+        let _ = format!("{d:?}");
+    }
+}
+
+fn expr(text: &str) {
+    let Ok(e) = Expr::parse(text) else { return };
+    let _ = (e.divisors(), e.rolling_windows(), e.history(), e.as_metric());
+    let _ = e.to_string();
+    let grid = Grid {
+        start: 1_795_392_000,
+        step: 60,
+        len: 16,
+    };
+    let inputs: BTreeMap<String, Vec<Option<f64>>> = e
+        .metric_ids()
+        .into_iter()
+        .enumerate()
+        .map(|(k, id)| {
+            let s = (0..grid.len)
+                .map(|i| match (i + k) % 5 {
+                    0 => None,
+                    1 => Some(0.0),
+                    2 => Some(-1.5),
+                    3 => Some(1e300),
+                    _ => Some(i as f64),
+                })
+                .collect();
+            (id, s)
+        })
+        .collect();
+    let input = |id: &str| inputs.get(id).map(Vec::as_slice);
+    let _ = e.eval(&grid, &input);
+}
+
+fn sample_labels() -> Labels {
+    Labels::from([
+        ("alertname".to_string(), "PaymentsErrorRate".to_string()),
+        ("service".to_string(), "payments".to_string()),
+        ("severity".to_string(), "page".to_string()),
+        ("team".to_string(), "payments".to_string()),
+        ("empty".to_string(), String::new()),
+    ])
+}
+
+fn matcher(text: &str) {
+    let Ok(m) = Matcher::parse(text) else { return };
+    let _ = (m.matches(&sample_labels()), m.matches_empty());
+    let _ = (m.matches_value(""), m.matches_value("payments"), m.matches_value(text));
+    let _ = format!("{m:?}");
+}
+
+fn duration(text: &str) {
+    if let Some(d) = parse_duration(text) {
+        let _ = format_duration(d);
+    }
+    let mut diags = Diagnostics::new();
+    let mut d = Decoder::new("fuzz.yaml", &mut diags);
+    let yaml = format!("x: {text}\n");
+    if let Some(marked_yaml::Node::Mapping(map)) = d.parse(&yaml)
+        && let Some(node) = map.get_node("x")
+        && let Some(dur) = d.duration(node, "x")
+    {
+        let _ = format_duration(dur);
+    }
+}
+
+/// The alert templates render against: every field set, as in a page.
+pub fn sample_alert() -> Alert {
+    let labels = sample_labels();
+    Alert {
+        fingerprint: fingerprint(&labels),
+        labels,
+        annotations: BTreeMap::from([(
+            "summary".to_string(),
+            "{{ value }} > {{ threshold }}".to_string(),
+        )]),
+        status: AlertStatus::Firing,
+        active_since: 1_795_392_000,
+        fired_at: 1_795_392_300,
+        resolved_at: None,
+        value: Some(5.2),
+        peak: Some(5.9),
+        op: Op::Gt,
+        threshold: 1.0,
+        unit: Unit::Percent,
+        recent: (0..10)
+            .map(|i| (1_795_392_000 + 60 * i, Some(i as f64 / 2.0)))
+            .collect(),
+        expression: "100 * FILL(errors, 0) / requests".to_string(),
+        metrics: BTreeMap::new(),
+    }
+}
+
+fn template(text: &str) {
+    let _ = firebell_notify::render_annotation(text, &sample_alert());
+}
+
+fn replay(text: &str) {
+    let Ok(src) = ReplaySource::parse("fuzz.jsonl", text) else {
+        return;
+    };
+    let _ = (src.time_range(), src.is_empty());
+    for s in src.series() {
+        let _ = (s.spec(), s.to_line());
+    }
+    let _ = ReplaySource::parse("fuzz.jsonl", &src.to_text());
+}
