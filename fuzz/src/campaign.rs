@@ -30,7 +30,12 @@ pub struct Options {
     pub findings_dir: PathBuf,
     /// Largest input the mutator produces.
     pub max_input: usize,
+    /// Stop a target after this long even if `execs` are not all run.
+    pub time_budget: Option<Duration>,
 }
+
+/// Execs per child when nothing crashes (a time budget is checked between batches).
+const BATCH: u64 = 20_000;
 
 impl Options {
     pub fn new(targets: Vec<Target>, execs: u64, seed: u64) -> Options {
@@ -42,6 +47,7 @@ impl Options {
             memory_kib: 512 * 1024,
             findings_dir: corpus::repo_root().join("fuzz/findings"),
             max_input: MAX_INPUT,
+            time_budget: None,
         }
     }
 }
@@ -122,7 +128,7 @@ pub struct Report {
     pub execs: u64,
     pub elapsed: Duration,
     pub findings: Vec<Finding>,
-    /// How many children were started (1 + one per crash or hang).
+    /// How many children were started (one per batch, plus one per crash or hang).
     pub children: u64,
 }
 
@@ -189,7 +195,7 @@ pub fn child(target: Target, seed: u64, start: u64, end: u64, max_len: usize) ->
         let data = input(target, &seeds, seed, i, max_len);
         writeln!(out, "s {i}")?;
         out.flush()?;
-        if std::panic::catch_unwind(|| target.exec(&data)).is_err() {
+        if std::panic::catch_unwind(|| drop(target.exec(&data))).is_err() {
             let msg = LAST_PANIC
                 .lock()
                 .ok()
@@ -204,7 +210,7 @@ pub fn child(target: Target, seed: u64, start: u64, end: u64, max_len: usize) ->
 
 /// Runs one input in-process, returning the panic message if it panicked
 /// (for regression tests replaying saved inputs).
-pub fn exec_catching(target: Target, data: &[u8]) -> Result<(), String> {
+pub fn exec_catching(target: Target, data: &[u8]) -> Result<String, String> {
     std::panic::catch_unwind(|| target.exec(data)).map_err(|p| {
         p.downcast_ref::<&str>()
             .map(|s| (*s).to_string())
@@ -247,8 +253,9 @@ fn run_target(exe: &Path, opts: &Options, target: Target, progress: &mut dyn FnM
     let mut findings = Vec::new();
     let mut next = 0u64;
     let mut children = 0u64;
-    while next < opts.execs {
+    while next < opts.execs && opts.time_budget.is_none_or(|b| started.elapsed() < b) {
         children += 1;
+        let end = opts.execs.min(next.saturating_add(BATCH));
         let mut cmd = if opts.memory_kib > 0 {
             let mut c = Command::new("sh");
             c.arg("-c")
@@ -263,7 +270,7 @@ fn run_target(exe: &Path, opts: &Options, target: Target, progress: &mut dyn FnM
             target.name(),
             &opts.seed.to_string(),
             &next.to_string(),
-            &opts.execs.to_string(),
+            &end.to_string(),
             &opts.max_input.to_string(),
         ])
         .env("RUST_BACKTRACE", "0")
@@ -323,7 +330,7 @@ fn run_target(exe: &Path, opts: &Options, target: Target, progress: &mut dyn FnM
         let _ = reader.join();
         let err = err_reader.join().unwrap_or_default();
         if done && status.success() {
-            next = opts.execs;
+            next = end;
             continue;
         }
         let Some(i) = current else {
@@ -344,7 +351,7 @@ fn run_target(exe: &Path, opts: &Options, target: Target, progress: &mut dyn FnM
     }
     Ok(Report {
         target,
-        execs: opts.execs,
+        execs: next,
         elapsed: started.elapsed(),
         findings,
         children,

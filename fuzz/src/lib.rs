@@ -55,7 +55,7 @@
 //! `--target NAME[,NAME]|all`, `--execs N` (per target), `--seed N`,
 //! `--timeout-ms N` (per exec, default 5000), `--memory-mib N` (child
 //! address-space limit, 0 for none, default 512), `--findings DIR`,
-//! `--max-input BYTES`. `--exec TARGET FILE` runs one saved input in-process
+//! `--max-input BYTES`, `--seconds N` (time budget per target: stop early). `--exec TARGET FILE` runs one saved input in-process
 //! (to reproduce a finding under a debugger). Exit status 1 when anything
 //! was found.
 

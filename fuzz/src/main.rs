@@ -9,7 +9,7 @@ use firebell_fuzz::{Options, Target, campaign};
 fn usage() -> ExitCode {
     eprintln!(
         "usage: firebell-fuzz [--target NAME[,NAME]|all] [--execs N] [--seed N] [--timeout-ms N]\n\
-         \x20                    [--memory-mib N] [--findings DIR] [--max-input BYTES]\n\
+         \x20                    [--memory-mib N] [--findings DIR] [--max-input BYTES] [--seconds N]\n\
          \x20      firebell-fuzz --exec TARGET FILE\n\
          targets: config, expr, matcher, duration, template, replay"
     );
@@ -56,8 +56,8 @@ fn exec(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    target.exec(&data);
-    println!("ok: {} bytes through {}", data.len(), target.name());
+    let outcome = target.exec(&data);
+    println!("{outcome}");
     ExitCode::SUCCESS
 }
 
@@ -83,6 +83,7 @@ fn campaign_main(args: &[String]) -> ExitCode {
             ("--findings", _) => opts.findings_dir = PathBuf::from(v),
             ("--execs", Ok(n)) => opts.execs = n,
             ("--seed", Ok(n)) => opts.seed = n,
+            ("--seconds", Ok(n)) => opts.time_budget = Some(Duration::from_secs(n)),
             ("--timeout-ms", Ok(n)) => opts.timeout = Duration::from_millis(n),
             ("--memory-mib", Ok(n)) => opts.memory_kib = n.saturating_mul(1024),
             ("--max-input", Ok(n)) => opts.max_input = usize::try_from(n).unwrap_or(usize::MAX),

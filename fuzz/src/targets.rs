@@ -53,9 +53,11 @@ impl Target {
         Target::ALL.into_iter().find(|t| t.name() == s)
     }
 
-    /// Runs the target on one input. A panic (or an abort, a stack overflow,
-    /// a hang) is a finding; any `Err` the code returns is the expected outcome.
-    pub fn exec(self, input: &[u8]) {
+    /// Runs the target on one input and describes the outcome (the errors
+    /// reported, or what was produced), for regression tests to assert on.
+    /// A panic (or an abort, a stack overflow, a hang) is a finding; any
+    /// error the code returns is an expected outcome.
+    pub fn exec(self, input: &[u8]) -> String {
         let text = String::from_utf8_lossy(input);
         match self {
             Target::Config => config(&text),
@@ -68,18 +70,20 @@ impl Target {
     }
 }
 
-fn config(text: &str) {
+fn config(text: &str) -> String {
     let mut diags = Diagnostics::new();
     let texts = vec![("fuzz.yaml".to_string(), text.to_string())];
-    let _ = firebell_engine::load_texts(&texts, &mut diags, Vec::new());
+    let config = firebell_engine::load_texts(&texts, &mut diags, Vec::new());
+    let _ = format!("{config:?}");
     diags.sort();
-    for d in diags.errors().chain(diags.warnings()) {
-        let _ = format!("{d:?}");
-    }
+    diags.to_string()
 }
 
-fn expr(text: &str) {
-    let Ok(e) = Expr::parse(text) else { return };
+fn expr(text: &str) -> String {
+    let e = match Expr::parse(text) {
+        Ok(e) => e,
+        Err(err) => return format!("error: {err}"),
+    };
     let _ = (e.divisors(), e.rolling_windows(), e.history(), e.as_metric());
     let _ = e.to_string();
     let grid = Grid {
@@ -105,7 +109,10 @@ fn expr(text: &str) {
         })
         .collect();
     let input = |id: &str| inputs.get(id).map(Vec::as_slice);
-    let _ = e.eval(&grid, &input);
+    match e.eval(&grid, &input) {
+        Ok(series) => format!("ok: {} bucket(s)", series.len()),
+        Err(err) => format!("error: {err}"),
+    }
 }
 
 fn sample_labels() -> Labels {
@@ -118,17 +125,21 @@ fn sample_labels() -> Labels {
     ])
 }
 
-fn matcher(text: &str) {
-    let Ok(m) = Matcher::parse(text) else { return };
-    let _ = (m.matches(&sample_labels()), m.matches_empty());
+fn matcher(text: &str) -> String {
+    let m = match Matcher::parse(text) {
+        Ok(m) => m,
+        Err(err) => return format!("error: {err}"),
+    };
     let _ = (m.matches_value(""), m.matches_value("payments"), m.matches_value(text));
-    let _ = format!("{m:?}");
+    format!(
+        "ok: matches the sample: {}, matches empty: {}",
+        m.matches(&sample_labels()),
+        m.matches_empty()
+    )
 }
 
-fn duration(text: &str) {
-    if let Some(d) = parse_duration(text) {
-        let _ = format_duration(d);
-    }
+fn duration(text: &str) -> String {
+    let parsed = parse_duration(text).map(format_duration);
     let mut diags = Diagnostics::new();
     let mut d = Decoder::new("fuzz.yaml", &mut diags);
     let yaml = format!("x: {text}\n");
@@ -138,6 +149,8 @@ fn duration(text: &str) {
     {
         let _ = format_duration(dur);
     }
+    diags.sort();
+    format!("parse_duration: {parsed:?}\n{diags}")
 }
 
 /// The alert templates render against: every field set, as in a page.
@@ -167,17 +180,27 @@ pub fn sample_alert() -> Alert {
     }
 }
 
-fn template(text: &str) {
-    let _ = firebell_notify::render_annotation(text, &sample_alert());
+fn template(text: &str) -> String {
+    let out = firebell_notify::render_annotation(text, &sample_alert());
+    // Large outputs are described, not printed.
+    if out.len() > 4096 {
+        format!("{} bytes: {}...", out.len(), out.chars().take(200).collect::<String>())
+    } else {
+        out
+    }
 }
 
-fn replay(text: &str) {
-    let Ok(src) = ReplaySource::parse("fuzz.jsonl", text) else {
-        return;
+fn replay(text: &str) -> String {
+    let src = match ReplaySource::parse("fuzz.jsonl", text) {
+        Ok(s) => s,
+        Err(err) => return format!("error: {err}"),
     };
     let _ = (src.time_range(), src.is_empty());
     for s in src.series() {
         let _ = (s.spec(), s.to_line());
     }
-    let _ = ReplaySource::parse("fuzz.jsonl", &src.to_text());
+    match ReplaySource::parse("fuzz.jsonl", &src.to_text()) {
+        Ok(again) => format!("ok: {} series", again.series().len()),
+        Err(err) => format!("error on the re-parse of to_text: {err}"),
+    }
 }
