@@ -66,7 +66,7 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
     let root = repo_root();
     let files = yaml_files(&root);
     let mut out: Vec<String> = match target {
-        Target::Config => files.iter().map(|(_, t)| t.clone()).collect(),
+        Target::Config | Target::Run => files.iter().map(|(_, t)| t.clone()).collect(),
         Target::Expr => {
             let mut v = yaml_values(&files, &["expression", "expr", "good", "total"]);
             v.extend(
@@ -161,6 +161,22 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
             v
         }
     };
+    if target == Target::Run {
+        // The example config as one input (its files joined), and each file alone.
+        let config: Vec<&(PathBuf, String)> = files
+            .iter()
+            .filter(|(p, t)| !p.starts_with(root.join("examples/tests")) && !t.contains("\ntests:"))
+            .collect();
+        let mut all = String::new();
+        for (p, t) in &config {
+            let name = p.strip_prefix(&root).unwrap_or(p).display().to_string();
+            all.push_str(&format!("{}{name}\n{t}", crate::targets::FILE_SEPARATOR));
+            if !t.ends_with('\n') {
+                all.push('\n');
+            }
+        }
+        out.insert(0, all);
+    }
     if out.is_empty() {
         out.push(String::new());
     }

@@ -45,7 +45,7 @@ impl Rng {
 /// Tokens worth inserting, per target: syntax, keywords, edge values.
 fn dictionary(target: Target) -> &'static [&'static str] {
     match target {
-        Target::Config => &[
+        Target::Config | Target::Run => &[
             "- ", "{", "}", "[", "]", ": ", "\n", "\n  ", "  ", "&a ", "*a", "<<: *a\n", "!!str ",
             "!!binary ", "---\n", "...\n", "'", "\"", "|\n", ">\n", "#", "~", "null", "\u{feff}",
             "for: ", "interval: ", "period: ", "keep_firing_for: ", "window: ", "expression: ",
@@ -238,7 +238,7 @@ fn nest(target: Target, rng: &mut Rng, v: &mut Vec<u8>, max_len: usize) {
         1 + rng.below(8)
     };
     match target {
-        Target::Config => {
+        Target::Config | Target::Run => {
             // a nested block sequence or flow collection in front of a line
             let lines = line_spans(v);
             let &(s, _) = rng.pick(&lines);

@@ -1,6 +1,7 @@
 //! The fuzz targets: one `fn(&[u8])` per input format firebell reads.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use firebell_core::alert::{Alert, AlertStatus, fingerprint};
 use firebell_core::decode::{Decoder, format_duration, parse_duration};
@@ -10,6 +11,7 @@ use firebell_core::model::{Labels, Op, Unit};
 use firebell_core::series::Grid;
 use firebell_embedded::ReplaySource;
 use firebell_notify::Matcher;
+use firebell_tools::backtest::Simulator;
 
 /// What a target reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,16 +28,24 @@ pub enum Target {
     Template,
     /// A replay file (JSON lines) through `ReplaySource::parse`, `to_text` and back.
     Replay,
+    /// What `validate` then `run` do with a config: `load_texts` on the files of
+    /// the input (split at lines `#--- NAME`), then — when it loads without
+    /// errors — `lint`, then two engine cycles over the demo replay data.
+    Run,
 }
 
+/// Separates the files of a [`Target::Run`] input: a line `#--- NAME`.
+pub const FILE_SEPARATOR: &str = "#--- ";
+
 impl Target {
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 7] = [
         Target::Config,
         Target::Expr,
         Target::Matcher,
         Target::Duration,
         Target::Template,
         Target::Replay,
+        Target::Run,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +56,7 @@ impl Target {
             Target::Duration => "duration",
             Target::Template => "template",
             Target::Replay => "replay",
+            Target::Run => "run",
         }
     }
 
@@ -66,6 +77,7 @@ impl Target {
             Target::Duration => duration(&text),
             Target::Template => template(&text),
             Target::Replay => replay(&text),
+            Target::Run => run(&text),
         }
     }
 }
@@ -203,4 +215,67 @@ fn replay(text: &str) -> String {
         Ok(again) => format!("ok: {} series", again.series().len()),
         Err(err) => format!("error on the re-parse of to_text: {err}"),
     }
+}
+
+/// The files of a [`Target::Run`] input.
+pub fn split_files(text: &str) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if let Some(name) = line.strip_prefix(FILE_SEPARATOR) {
+            files.push((name.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = files.last_mut() {
+            body.push_str(line);
+        } else {
+            files.push(("fuzz.yaml".to_string(), line.to_string()));
+        }
+    }
+    files
+}
+
+/// The demo's replay data, parsed once per process.
+fn demo_source() -> Option<Arc<ReplaySource>> {
+    static DEMO: OnceLock<Option<Arc<ReplaySource>>> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let path = crate::corpus::repo_root().join("examples/demo/day.jsonl");
+        ReplaySource::from_path(path).ok().map(Arc::new)
+    })
+    .clone()
+}
+
+/// Noon of the demo day, and a minute later.
+const DEMO_TICKS: [i64; 2] = [1_795_392_000 + 43_200, 1_795_392_000 + 43_260];
+
+fn run(text: &str) -> String {
+    let mut diags = Diagnostics::new();
+    let config = firebell_engine::load_texts(&split_files(text), &mut diags, Vec::new());
+    if diags.has_errors() {
+        diags.sort();
+        return diags.to_string();
+    }
+    let lint = firebell_tools::lint::lint(&config);
+    let Some(source) = demo_source() else {
+        return "no demo data".to_string();
+    };
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+        return "no runtime".to_string();
+    };
+    let sim = Simulator::new(Arc::new(config), source, DEMO_TICKS[0] - 60, "fuzz");
+    let mut out = format!("{} lint finding(s)\n", lint.list.len());
+    for now in DEMO_TICKS {
+        match rt.block_on(sim.cycle(now)) {
+            Ok(c) => {
+                out.push_str(&format!(
+                    "cycle {now}: {} rule(s), {} transition(s), {} error(s)\n",
+                    c.report.rules_evaluated,
+                    c.report.transitions.len(),
+                    c.report.errors.len()
+                ));
+                for e in &c.report.errors {
+                    out.push_str(&format!("  {e}\n"));
+                }
+            }
+            Err(e) => out.push_str(&format!("cycle {now}: error: {e}\n")),
+        }
+    }
+    out
 }
