@@ -150,7 +150,10 @@ impl Report {
 /// The input of exec `index`: a pure function of target, seed and index, so a
 /// supervisor can rebuild the input a child died on from its index alone.
 pub fn input(target: Target, seeds: &[Vec<u8>], seed: u64, index: u64, max_len: usize) -> Vec<u8> {
-    let mut rng = Rng::new(seed ^ (target as u64).wrapping_mul(0x100_0000_01b3) ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = Rng::new(
+        seed ^ (target as u64).wrapping_mul(0x100_0000_01b3)
+            ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
     let base = rng.pick(seeds);
     // A few execs per hundred run a seed unchanged.
     if rng.chance(50) {
@@ -186,7 +189,13 @@ fn quiet_panic_hook() {
 /// The child: executes inputs `start..end` of `target`, printing `s <i>`
 /// before each (so the supervisor knows which one killed it), `p <i> <msg>`
 /// for each caught panic, and `done` at the end.
-pub fn child(target: Target, seed: u64, start: u64, end: u64, max_len: usize) -> std::io::Result<()> {
+pub fn child(
+    target: Target,
+    seed: u64,
+    start: u64,
+    end: u64,
+    max_len: usize,
+) -> std::io::Result<()> {
     quiet_panic_hook();
     let seeds = corpus::seeds(target);
     let stdout = std::io::stdout();
@@ -229,7 +238,11 @@ enum Event {
 /// Runs a campaign: every target in turn, each in children of `exe` (this
 /// crate's binary) under the memory limit. `progress` is called with a line
 /// for every finding and once per target.
-pub fn run(exe: &Path, opts: &Options, progress: &mut dyn FnMut(&str)) -> std::io::Result<Vec<Report>> {
+pub fn run(
+    exe: &Path,
+    opts: &Options,
+    progress: &mut dyn FnMut(&str),
+) -> std::io::Result<Vec<Report>> {
     let mut reports = Vec::new();
     for &target in &opts.targets {
         let r = run_target(exe, opts, target, progress)?;
@@ -247,7 +260,12 @@ pub fn run(exe: &Path, opts: &Options, progress: &mut dyn FnMut(&str)) -> std::i
     Ok(reports)
 }
 
-fn run_target(exe: &Path, opts: &Options, target: Target, progress: &mut dyn FnMut(&str)) -> std::io::Result<Report> {
+fn run_target(
+    exe: &Path,
+    opts: &Options,
+    target: Target,
+    progress: &mut dyn FnMut(&str),
+) -> std::io::Result<Report> {
     let started = Instant::now();
     let seeds = corpus::seeds(target);
     let mut findings = Vec::new();
@@ -259,7 +277,10 @@ fn run_target(exe: &Path, opts: &Options, target: Target, progress: &mut dyn FnM
         let mut cmd = if opts.memory_kib > 0 {
             let mut c = Command::new("sh");
             c.arg("-c")
-                .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", opts.memory_kib))
+                .arg(format!(
+                    "ulimit -v {} && exec \"$0\" \"$@\"",
+                    opts.memory_kib
+                ))
                 .arg(exe);
             c
         } else {
@@ -310,7 +331,14 @@ fn run_target(exe: &Path, opts: &Options, target: Target, progress: &mut dyn FnM
                     } else if let Some(rest) = l.strip_prefix("p ") {
                         let (i, msg) = rest.split_once(' ').unwrap_or((rest, ""));
                         let i: u64 = i.parse().unwrap_or(0);
-                        let f = finding(opts, target, &seeds, Kind::Panic, i, msg.replace("\\n", "\n"));
+                        let f = finding(
+                            opts,
+                            target,
+                            &seeds,
+                            Kind::Panic,
+                            i,
+                            msg.replace("\\n", "\n"),
+                        );
                         progress(&format!("  {}", f.signature()));
                         findings.push(f);
                     } else if l == "done" {
@@ -342,7 +370,10 @@ fn run_target(exe: &Path, opts: &Options, target: Target, progress: &mut dyn FnM
         let (kind, reason) = if hung {
             (Kind::Hang, format!("no progress within {:?}", opts.timeout))
         } else {
-            (Kind::Crash, format!("{}\n(child exited: {status})", crash_reason(&err)))
+            (
+                Kind::Crash,
+                format!("{}\n(child exited: {status})", crash_reason(&err)),
+            )
         };
         let f = finding(opts, target, &seeds, kind, i, reason);
         progress(&format!("  {}", f.signature()));
@@ -378,7 +409,14 @@ fn crash_reason(stderr: &str) -> String {
     lines[lines.len().saturating_sub(3)..].join("\n")
 }
 
-fn finding(opts: &Options, target: Target, seeds: &[Vec<u8>], kind: Kind, index: u64, reason: String) -> Finding {
+fn finding(
+    opts: &Options,
+    target: Target,
+    seeds: &[Vec<u8>],
+    kind: Kind,
+    index: u64,
+    reason: String,
+) -> Finding {
     let data = input(target, seeds, opts.seed, index, opts.max_input);
     let mut f = Finding {
         target,

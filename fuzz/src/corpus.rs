@@ -104,11 +104,30 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
         Target::Duration => {
             let mut v = yaml_values(
                 &files,
-                &["for", "interval", "keep_firing_for", "window", "period", "group_wait", "group_interval", "repeat_interval"],
+                &[
+                    "for",
+                    "interval",
+                    "keep_firing_for",
+                    "window",
+                    "period",
+                    "group_wait",
+                    "group_interval",
+                    "repeat_interval",
+                ],
             );
             v.extend(
-                ["0", "30s", "5m", "1h30m", "2d", "1w", "99999999999d", "10000000000000w", "1h 30m"]
-                    .map(String::from),
+                [
+                    "0",
+                    "30s",
+                    "5m",
+                    "1h30m",
+                    "2d",
+                    "1w",
+                    "99999999999d",
+                    "10000000000000w",
+                    "1h 30m",
+                ]
+                .map(String::from),
             );
             v
         }

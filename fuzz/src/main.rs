@@ -105,7 +105,11 @@ fn campaign_main(args: &[String]) -> ExitCode {
         }
     };
     let mut total = 0;
-    println!("\nseed {}, findings saved under {}", opts.seed, opts.findings_dir.display());
+    println!(
+        "\nseed {}, findings saved under {}",
+        opts.seed,
+        opts.findings_dir.display()
+    );
     for r in &reports {
         println!(
             "{:<9} {:>9} execs {:>8.0} execs/s  {} finding(s)",
@@ -115,10 +119,22 @@ fn campaign_main(args: &[String]) -> ExitCode {
             r.findings.len()
         );
         for (sig, (n, f)) in r.unique() {
-            let at = f.saved.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            println!("    {n:>5} x {sig}\n            e.g. exec {} ({} bytes) {at}", f.index, f.input.len());
+            let at = f
+                .saved
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            println!(
+                "    {n:>5} x {sig}\n            e.g. exec {} ({} bytes) {at}",
+                f.index,
+                f.input.len()
+            );
         }
         total += r.findings.len();
     }
-    if total > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if total > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -96,7 +96,12 @@ fn expr(text: &str) -> String {
         Ok(e) => e,
         Err(err) => return format!("error: {err}"),
     };
-    let _ = (e.divisors(), e.rolling_windows(), e.history(), e.as_metric());
+    let _ = (
+        e.divisors(),
+        e.rolling_windows(),
+        e.history(),
+        e.as_metric(),
+    );
     let _ = e.to_string();
     let grid = Grid {
         start: 1_795_392_000,
@@ -142,7 +147,11 @@ fn matcher(text: &str) -> String {
         Ok(m) => m,
         Err(err) => return format!("error: {err}"),
     };
-    let _ = (m.matches_value(""), m.matches_value("payments"), m.matches_value(text));
+    let _ = (
+        m.matches_value(""),
+        m.matches_value("payments"),
+        m.matches_value(text),
+    );
     format!(
         "ok: matches the sample: {}, matches empty: {}",
         m.matches(&sample_labels()),
@@ -196,7 +205,11 @@ fn template(text: &str) -> String {
     let out = firebell_notify::render_annotation(text, &sample_alert());
     // Large outputs are described, not printed.
     if out.len() > 4096 {
-        format!("{} bytes: {}...", out.len(), out.chars().take(200).collect::<String>())
+        format!(
+            "{} bytes: {}...",
+            out.len(),
+            out.chars().take(200).collect::<String>()
+        )
     } else {
         out
     }

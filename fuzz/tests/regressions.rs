@@ -21,7 +21,10 @@ fn saved_findings_no_longer_crash() {
         };
         let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
-        for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "input")) {
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|x| x == "input"))
+        {
             let out = Command::new("sh")
                 .arg("-c")
                 .arg("ulimit -v 524288 && exec \"$0\" \"$@\"")
