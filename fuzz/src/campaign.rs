@@ -339,7 +339,7 @@ fn run_target(
                             i,
                             msg.replace("\\n", "\n"),
                         );
-                        progress(&format!("  {}", f.signature()));
+                        report_new(&findings, &f, progress);
                         findings.push(f);
                     } else if l == "done" {
                         done = true;
@@ -376,7 +376,7 @@ fn run_target(
             )
         };
         let f = finding(opts, target, &seeds, kind, i, reason);
-        progress(&format!("  {}", f.signature()));
+        report_new(&findings, &f, progress);
         findings.push(f);
         next = i + 1;
     }
@@ -387,6 +387,14 @@ fn run_target(
         findings,
         children,
     })
+}
+
+/// Prints a finding the first time its signature shows up.
+fn report_new(seen: &[Finding], f: &Finding, progress: &mut dyn FnMut(&str)) {
+    let sig = f.signature();
+    if !seen.iter().any(|s| s.signature() == sig) {
+        progress(&format!("  new: {sig} (exec {})", f.index));
+    }
 }
 
 /// The telling line of a dead child's stderr: the allocation failure, stack
