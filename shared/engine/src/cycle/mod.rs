@@ -455,43 +455,47 @@ impl Engine {
             report.stopped_early = true;
             return Ok(paced);
         }
+        if !self
+            .decide_and_deliver(guard, &fresh, &covered, now, should_stop, report)
+            .await?
+        {
+            return Ok(paced);
+        }
+        // firebell's own failures, as alerts through the same pipeline.
+        let sw = &self.config.self_monitoring;
         let retention = self.opts.resolved_retention_secs;
-        let alerts = decide::snapshot(
-            guard,
-            &self.config,
-            &fresh,
-            &covered,
-            now,
-            retention,
-            report,
-        )
-        .await?;
+        if selfwatch::observe(guard, sw, now, retention, report).await && !guard.is_lost() {
+            self.decide_and_deliver(guard, &fresh, &covered, now, should_stop, report)
+                .await?;
+        }
+        Ok(paced)
+    }
+
+    /// Decide (the `active` snapshot, dispatch into the outbox), then
+    /// deliver. Returns false when it stopped before delivering (the lease
+    /// was lost, or the deadline is near).
+    async fn decide_and_deliver(
+        &self,
+        guard: &Guarded<'_>,
+        fresh: &HashMap<String, Fresh>,
+        covered: &HashMap<String, HashSet<String>>,
+        now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+        report: &mut CycleReport,
+    ) -> Result<bool, EngineError> {
+        let retention = self.opts.resolved_retention_secs;
+        let alerts =
+            decide::snapshot(guard, &self.config, fresh, covered, now, retention, report).await?;
         decide::dispatch(guard, &self.config, &alerts, now, report).await;
         if guard.is_lost() {
-            return Ok(paced);
+            return Ok(false);
         }
         if should_stop() {
             report.stopped_early = true;
-            return Ok(paced);
+            return Ok(false);
         }
         decide::deliver(guard, &self.config, now, report).await?;
-        // firebell's own failures, as alerts through the same pipeline.
-        let sw = &self.config.self_monitoring;
-        if selfwatch::observe(guard, sw, now, retention, report).await && !guard.is_lost() {
-            let alerts = decide::snapshot(
-                guard,
-                &self.config,
-                &fresh,
-                &covered,
-                now,
-                retention,
-                report,
-            )
-            .await?;
-            decide::dispatch(guard, &self.config, &alerts, now, report).await;
-            decide::deliver(guard, &self.config, now, report).await?;
-        }
-        Ok(paced)
+        Ok(true)
     }
 
     /// Plan, fetch, judge and persist the due rules.
