@@ -379,21 +379,39 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
     if n.notes.len() > MAX_NOTES {
         notes.push(format!("… and {} more notes", n.notes.len() - MAX_NOTES));
     }
-    // Failing `title` templates (of the listed alerts, once per rule).
-    let mut title_failures: Vec<(&str, &str)> = Vec::new();
+    // Failing annotation templates (of the listed alerts, once per rule and
+    // annotation): the message uses its default text there and says why.
+    let mut failures: Vec<(&str, &str, &str)> = Vec::new();
     for v in &views {
-        if let Some(e) = &v.title_error
-            && !title_failures.iter().any(|(name, _)| *name == v.alertname)
-        {
-            title_failures.push((&v.alertname, e));
+        for (key, e) in &v.template_errors {
+            if !failures
+                .iter()
+                .any(|(name, k, _)| *name == v.alertname && k == key)
+            {
+                failures.push((&v.alertname, key, e));
+            }
         }
     }
-    for (name, e) in title_failures.iter().take(3) {
+    for (name, key, e) in failures.iter().take(3) {
+        let fallback = if *key == "title" {
+            "using the default title".to_string()
+        } else {
+            "left out".to_string()
+        };
+        let what = if *key == "title" {
+            "title template".to_string()
+        } else {
+            format!("annotation `{key}`")
+        };
         notes.push(truncate(
-            &one_line(&format!(
-                "title template of {name} failed ({e}); using the default title."
-            )),
+            &one_line(&format!("{what} of {name} failed ({e}); {fallback}.")),
             MAX_NOTE_CHARS,
+        ));
+    }
+    if failures.len() > 3 {
+        notes.push(format!(
+            "… and {} more failed annotation templates",
+            failures.len() - 3
         ));
     }
     if let Some(bad) = &set.zone.unknown {

@@ -260,33 +260,26 @@ fn try_annotation<'s>(
     }
 }
 
-/// Renders every annotation of `alert`; a failing one is its raw text
-/// followed by `[template error: ...]`. The second value is the error of
-/// the `title` template, if it failed.
+/// Renders every annotation of `alert`. One that fails to render is left
+/// out, so the message falls back to its default text there (the default
+/// title, the default headline, no extra section); the second value lists
+/// the failures as `(annotation, error)`, for the message's notes.
 pub(crate) fn annotations<'s>(
     sandbox: &Sandbox<'s>,
     alert: &'s Alert,
-) -> (BTreeMap<String, String>, Option<String>) {
+) -> (BTreeMap<String, String>, Vec<(String, String)>) {
     let ctx = AnnotationContext::new(alert);
-    let mut title_error = None;
-    let rendered = alert
-        .annotations
-        .iter()
-        .map(|(k, t)| {
-            let text = match try_annotation(sandbox, t, &ctx) {
-                Ok(text) => text,
-                Err(e) => {
-                    let text = format!("{t} [template error: {e}]");
-                    if k == "title" {
-                        title_error = Some(e);
-                    }
-                    text
-                }
-            };
-            (k.clone(), text)
-        })
-        .collect();
-    (rendered, title_error)
+    let mut failures = Vec::new();
+    let mut rendered = BTreeMap::new();
+    for (k, t) in &alert.annotations {
+        match try_annotation(sandbox, t, &ctx) {
+            Ok(text) => {
+                rendered.insert(k.clone(), text);
+            }
+            Err(e) => failures.push((k.clone(), e)),
+        }
+    }
+    (rendered, failures)
 }
 
 /// Where a Prometheus/Alertmanager habit shows in `template`, the firebell

@@ -1003,7 +1003,7 @@ fn receiver_templates_override_subject_and_body() {
     let body = &o.bodies["email"];
     assert!(body.starts_with("* Payments error rate hit 5.2% (threshold 1%) since 15:42 CET (12m ago) [page] https://runbooks.example.com/payments/error-rate\n"), "{body}");
     assert!(
-        body.contains("0 omitted; 1 notes; seq 3 at 2024-01-15 15:54 CET\n--\nTrue"),
+        body.contains("0 omitted; 2 notes; seq 3 at 2024-01-15 15:54 CET\n--\nTrue"),
         "{body}"
     );
     assert_eq!(o.bodies["default"], *body);
@@ -1067,7 +1067,9 @@ fn failing_receiver_templates_fall_back_to_defaults() {
         assert!(text.starts_with("Payments error rate hit 5.2%"), "{text}");
         assert!(!text.contains("root:"));
         let v: Value = serde_json::from_str(&o.bodies["sqs"]).unwrap();
-        assert_eq!(v["notes"].as_array().unwrap().len(), 3);
+        // The two receiver templates, and the broken `description`
+        // annotation of the group (left out, with a note).
+        assert_eq!(v["notes"].as_array().unwrap().len(), 4);
     }
 }
 
@@ -1143,10 +1145,13 @@ fn memory_bomb_templates_at_run_time_still_deliver_the_page() {
         text.contains("Note: body_template failed (invalid operation: value too large: "),
         "{text}"
     );
+    // The annotation that cannot render is left out (the default text) and
+    // the note says why; the page still goes out.
     assert!(
-        text.contains("[template error: invalid operation: value too large: "),
+        text.contains("Note: annotation `description` of PaymentsErrorRate failed (invalid operation: value too large: "),
         "{text}"
     );
+    assert!(!text.contains("[template error:"), "{text}");
     assert!(text.starts_with("Payments error rate hit 5.2%"), "{text}");
     assert!(text.len() < 64 * 1024, "{}", text.len());
 }

@@ -100,9 +100,10 @@ pub(crate) struct AlertView {
     /// Times as epoch seconds, for the payload.
     #[serde(skip)]
     pub epochs: Epochs,
-    /// Why the `title` template failed (the default title is used).
+    /// Annotations whose template failed, with why (left out: the message
+    /// uses its default text there).
     #[serde(skip)]
-    pub title_error: Option<String>,
+    pub template_errors: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -147,7 +148,7 @@ impl AlertView {
         let zone = &set.zone;
         let unit = alert.unit;
         let fmt = |v: f64| unit.format(v);
-        let (rendered, title_error) = annotations(&set.sandbox, alert);
+        let (rendered, template_errors) = annotations(&set.sandbox, alert);
         let annotations: BTreeMap<String, String> = rendered
             .into_iter()
             .map(|(k, v)| (k, truncate(&v, MAX_ANNOTATION)))
@@ -158,14 +159,8 @@ impl AlertView {
             .map(|(k, v)| (k.clone(), truncate(v, MAX_LABEL_VALUE)))
             .collect();
         let alertname = truncate(alert.name(), MAX_LABEL_VALUE);
-        // A `title` template that fails gives way to the default title.
-        let (title, title_is_summary) = if title_error.is_some() {
-            let mut without = annotations.clone();
-            without.remove("title");
-            title_of(&without, &alertname)
-        } else {
-            title_of(&annotations, &alertname)
-        };
+        // A `title` template that failed is left out: the default title.
+        let (title, title_is_summary) = title_of(&annotations, &alertname);
         let extra_summary = if title_is_summary {
             None
         } else {
@@ -302,7 +297,7 @@ impl AlertView {
                 active_since: alert.active_since,
                 fired_at: alert.fired_at,
             },
-            title_error,
+            template_errors,
         }
     }
 
