@@ -171,14 +171,25 @@ impl Check {
         match e {
             CycleError::Render(_) => Some(Check::Render),
             CycleError::Fetch(_) | CycleError::Discovery { .. } => Some(Check::Fetch),
-            CycleError::WriteAlert { .. }
-            | CycleError::ResolveOrphan { .. }
-            | CycleError::DispatchGroup { .. }
-            | CycleError::Dispatch(_)
-            | CycleError::RecordTick { .. } => Some(Check::Store),
+            // Losing a race (a conditional write, the lease) is how
+            // concurrent cycles stay correct, not a failing store.
+            CycleError::WriteAlert { source, .. }
+            | CycleError::ResolveOrphan { source, .. }
+            | CycleError::RecordTick { source, .. } => store_failure(source),
+            CycleError::DispatchGroup { source, .. } | CycleError::Dispatch(source) => match source
+            {
+                firebell_notify::DispatchError::Store(e) => store_failure(e),
+                firebell_notify::DispatchError::Contention(_) => None,
+                _ => Some(Check::Store),
+            },
             _ => None,
         }
     }
+}
+
+/// A store error that is a real failure (not a lost race), as a check.
+fn store_failure(e: &firebell_core::ports::StoreError) -> Option<Check> {
+    (!e.is_conflict() && !e.is_lease_lost()).then_some(Check::Store)
 }
 
 /// The `selfwatch/<check>` item: a failing check.
