@@ -60,6 +60,9 @@ pub struct DeliveryReport {
     pub uncommitted: usize,
     /// Items left in the outbox after this call.
     pub remaining: usize,
+    /// The oldest notification left in the outbox (undelivered or not yet
+    /// committed), as stored after this call.
+    pub oldest_remaining: Option<OutboxRecord>,
 }
 
 /// A notification and the messages published for it by one [`deliver`] call.
@@ -169,6 +172,37 @@ async fn dead_letter(
         .await?)
 }
 
+/// Moves a whole outbox item to the dead letters (`<sk>#item`, with `why`)
+/// and removes it: it can never be delivered.
+async fn drop_item(
+    store: &dyn StateStore,
+    item: &Item,
+    why: String,
+    now: Epoch,
+) -> Result<(), DeliveryError> {
+    dead_letter(
+        store,
+        format!("{}#item", item.sk),
+        why,
+        item.data.clone(),
+        now,
+    )
+    .await?;
+    remove(store, item).await?;
+    Ok(())
+}
+
+/// `rec` (the first item a group leaves in the outbox, so its oldest) if it
+/// is older than the oldest kept so far.
+fn keep_oldest(oldest: &mut Option<OutboxRecord>, rec: OutboxRecord) {
+    if oldest
+        .as_ref()
+        .is_none_or(|o| rec.notification.at < o.notification.at)
+    {
+        *oldest = Some(rec);
+    }
+}
+
 /// Removes a handled outbox item; losing to a concurrent writer is fine.
 async fn remove(store: &dyn StateStore, item: &Item) -> Result<(), StoreError> {
     match store
@@ -221,15 +255,7 @@ pub async fn deliver(
             let mut rec: OutboxRecord = match serde_json::from_str(&item.data) {
                 Ok(r) => r,
                 Err(e) => {
-                    dead_letter(
-                        store,
-                        format!("{}#item", item.sk),
-                        format!("unreadable outbox item: {e}"),
-                        item.data.clone(),
-                        now,
-                    )
-                    .await?;
-                    remove(store, item).await?;
+                    drop_item(store, item, format!("unreadable outbox item: {e}"), now).await?;
                     report.dead_lettered += 1;
                     done += 1;
                     continue;
@@ -238,21 +264,15 @@ pub async fn deliver(
             let seq = rec.notification.seq;
             if seq > committed_seq {
                 report.uncommitted += 1;
+                keep_oldest(&mut report.oldest_remaining, rec);
                 break;
             }
             let Some(receiver) = cfg.receivers.get(&rec.notification.receiver) else {
-                dead_letter(
-                    store,
-                    format!("{}#item", item.sk),
-                    format!(
-                        "receiver {:?} is no longer configured",
-                        rec.notification.receiver
-                    ),
-                    item.data.clone(),
-                    now,
-                )
-                .await?;
-                remove(store, item).await?;
+                let why = format!(
+                    "receiver {:?} is no longer configured",
+                    rec.notification.receiver
+                );
+                drop_item(store, item, why, now).await?;
                 report.dead_lettered += 1;
                 done += 1;
                 continue;
@@ -260,15 +280,7 @@ pub async fn deliver(
             let msgs = match render(receiver, &rec.notification) {
                 Ok(msgs) => stamp(msgs, &rec),
                 Err(error) => {
-                    dead_letter(
-                        store,
-                        format!("{}#item", item.sk),
-                        error.to_string(),
-                        item.data.clone(),
-                        now,
-                    )
-                    .await?;
-                    remove(store, item).await?;
+                    drop_item(store, item, error.to_string(), now).await?;
                     report.dead_lettered += 1;
                     report.render_failures.push(RenderFailure {
                         group_key: rec.notification.group_key.clone(),
@@ -337,6 +349,7 @@ pub async fn deliver(
                         _ => {}
                     }
                 }
+                keep_oldest(&mut report.oldest_remaining, rec);
                 break;
             }
             remove(store, item).await?;

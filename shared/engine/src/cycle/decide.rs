@@ -190,6 +190,7 @@ pub(super) async fn deliver<W: StateStore + Notifier>(
     report.publish_failures += delivered.failures;
     report.published.extend(delivered.published);
     report.delivered.extend(delivered.delivered);
+    report.oldest_undelivered = delivered.oldest_remaining;
     report.errors.extend(
         delivered
             .render_failures

@@ -131,6 +131,9 @@ pub struct CycleReport {
     /// The notifications delivered this cycle, with their messages.
     #[serde(skip)]
     pub delivered: Vec<firebell_notify::Delivered>,
+    /// The oldest notification the outbox still holds after delivery.
+    #[serde(skip)]
+    pub oldest_undelivered: Option<firebell_notify::OutboxRecord>,
     /// Problems that did not stop the cycle (fetch failures, conflicts).
     pub errors: Vec<CycleError>,
     /// True when the deadline stopped the cycle early (the rest is done next cycle).

@@ -239,7 +239,7 @@ pub(super) async fn observe(
                 failing.entry(c.name()).or_insert_with(|| e.to_string());
             }
         }
-        if let Some(old) = stale_outbox(writer, now - cfg.outbox_age_secs).await {
+        if let Some(old) = stale_outbox(report, now - cfg.outbox_age_secs) {
             failing.insert(Check::Outbox.name(), old);
         }
     }
@@ -331,12 +331,11 @@ pub(super) async fn observe(
 }
 
 /// The oldest outbox item decided before `cutoff`, described, if any.
-async fn stale_outbox(store: &dyn StateStore, cutoff: Epoch) -> Option<String> {
-    let pending = firebell_notify::pending(store).await.ok()?;
-    pending
-        .iter()
+fn stale_outbox(report: &CycleReport, cutoff: Epoch) -> Option<String> {
+    report
+        .oldest_undelivered
+        .as_ref()
         .filter(|r| r.notification.at <= cutoff)
-        .min_by_key(|r| r.notification.at)
         .map(|r| {
             let mut s = format!(
                 "notification for receiver `{}` (group {}) undelivered since {} after {} attempt(s)",
