@@ -114,18 +114,15 @@ impl<'s> Sandbox<'s> {
             .map_err(|e| one_line(&e.to_string()))
     }
 
-    /// Renders `source` over `ctx`. Rendering stops once the output reaches
-    /// `limit` bytes, and the output so far is returned, marked truncated.
-    pub(super) fn render<S: Serialize>(
+    /// Compiles `source` and renders it over `ctx` within the value budget,
+    /// into a buffer that stops at `limit` bytes (reaching it is no error).
+    fn run<S: Serialize>(
         &self,
         source: &'s str,
         ctx: S,
         limit: usize,
-    ) -> Result<Rendered, String> {
-        let tmpl = self
-            .env
-            .template_from_str(source)
-            .map_err(|e| one_line(&e.to_string()))?;
+    ) -> Result<Capped, minijinja::Error> {
+        let tmpl = self.env.template_from_str(source)?;
         let mut out = Capped {
             buf: Vec::new(),
             limit,
@@ -136,10 +133,22 @@ impl<'s> Sandbox<'s> {
             tmpl.render_captured_to(ctx, &mut out).map(|_| ())
         };
         match result {
-            Ok(()) => {}
-            Err(_) if out.full => {}
-            Err(e) => return Err(one_line(&e.to_string())),
+            Err(e) if !out.full => Err(e),
+            _ => Ok(out),
         }
+    }
+
+    /// Renders `source` over `ctx`. Rendering stops once the output reaches
+    /// `limit` bytes, and the output so far is returned, marked truncated.
+    pub(super) fn render<S: Serialize>(
+        &self,
+        source: &'s str,
+        ctx: S,
+        limit: usize,
+    ) -> Result<Rendered, String> {
+        let out = self
+            .run(source, ctx, limit)
+            .map_err(|e| one_line(&e.to_string()))?;
         let text = match String::from_utf8(out.buf) {
             Ok(s) => s,
             Err(e) => {
@@ -317,24 +326,9 @@ impl<'s> Sandbox<'s> {
     /// syntax or render error, described for `firebell validate`. Output
     /// over the cap is not an error (it is cut at run time).
     pub(crate) fn trial<S: Serialize>(&self, source: &'s str, ctx: S) -> Result<String, String> {
-        let tmpl = self
-            .env
-            .template_from_str(source)
+        let out = self
+            .run(source, ctx, ANNOTATION_LIMIT)
             .map_err(|e| describe(&e))?;
-        let mut out = Capped {
-            buf: Vec::new(),
-            limit: ANNOTATION_LIMIT,
-            full: false,
-        };
-        let result = {
-            let _budget = Budget::install();
-            tmpl.render_captured_to(ctx, &mut out).map(|_| ())
-        };
-        match result {
-            Ok(()) => {}
-            Err(_) if out.full => {}
-            Err(e) => return Err(describe(&e)),
-        }
         Ok(String::from_utf8_lossy(&out.buf).into_owned())
     }
 }
