@@ -64,7 +64,7 @@ async fn cycle(engine: &Engine, clock: &ManualClock, name: &str, tick: i64) -> b
     for e in report.errors.iter().take(3) {
         println!("  error       : {e}");
     }
-    if let Some(m) = report.published.first() {
+    if let Some(m) = report.delivered.iter().flat_map(|d| &d.messages).next() {
         let size = serde_json::to_string(&m.bodies).map_or(0, |s| s.len());
         println!("  message     : {size} bytes, subject {:?}", m.subject);
     }

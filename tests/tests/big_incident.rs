@@ -103,7 +103,9 @@ async fn ten_thousand_alerts_fire_and_resolve_in_one_notification_each() {
         .await
         .expect("deliver");
     assert_eq!((d.notifications_sent, d.remaining), (1, 0));
-    let size = serde_json::to_string(&d.published[0].bodies).unwrap().len();
+    let size = serde_json::to_string(&d.published()[0].bodies)
+        .unwrap()
+        .len();
     assert!(size < SNS_MAX_MESSAGE_BYTES, "{size} bytes");
     let msgs = aws.drain(&queue).await.unwrap();
     assert_eq!(msgs.len(), 1, "one notification");
@@ -119,9 +121,9 @@ async fn ten_thousand_alerts_fire_and_resolve_in_one_notification_each() {
         m.subject
     );
     assert!(
-        d.published[0].bodies["default"].contains(&format!("… and {} more (", N - listed)),
+        d.published()[0].bodies["default"].contains(&format!("… and {} more (", N - listed)),
         "{}",
-        d.published[0].bodies["default"]
+        d.published()[0].bodies["default"]
     );
 
     // A minute later, still firing: nothing new.

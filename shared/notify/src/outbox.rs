@@ -41,8 +41,6 @@ pub struct DeliveryReport {
     pub notifications_sent: usize,
     /// Messages published.
     pub messages_published: usize,
-    /// The messages published, in order.
-    pub published: Vec<Outbound>,
     /// The notifications this call published messages of, in order, each
     /// with the messages published for it in this call (a notification
     /// resumed after a failure lists only the rest).
@@ -63,6 +61,16 @@ pub struct DeliveryReport {
     /// The oldest notification left in the outbox (undelivered or not yet
     /// committed), as stored after this call.
     pub oldest_remaining: Option<OutboxRecord>,
+}
+
+impl DeliveryReport {
+    /// The messages published, in order.
+    pub fn published(&self) -> Vec<Outbound> {
+        self.delivered
+            .iter()
+            .flat_map(|d| d.messages.iter().cloned())
+            .collect()
+    }
 }
 
 /// A notification and the messages published for it by one [`deliver`] call.
@@ -299,7 +307,6 @@ pub async fn deliver(
                 match notifier.publish(m).await {
                     Ok(()) => {
                         report.messages_published += 1;
-                        report.published.push(m.clone());
                         sent.push(m.clone());
                         published = i + 1;
                     }

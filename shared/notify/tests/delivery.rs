@@ -166,7 +166,7 @@ async fn delivery_retries_keep_order_and_lose_nothing() {
         )
         .await
         .unwrap();
-        published.extend(d.published);
+        published.extend(d.published());
     }
     assert_eq!(notifier.attempts(), 3 + 4, "3 failures, 4 messages");
     assert!(w.items(PK_OUTBOX).is_empty());
@@ -327,7 +327,7 @@ async fn an_unrenderable_notification_is_dead_lettered_not_counted_as_sent() {
     assert!(notifier.messages().iter().all(|m| m.receiver == "two"));
     assert_eq!(d.delivered.len(), 1);
     assert_eq!(d.delivered[0].notification.receiver, "two");
-    assert_eq!(d.delivered[0].messages, d.published);
+    assert_eq!(d.delivered[0].messages, d.published());
     // The render failure is reported, typed.
     assert_eq!(d.render_failures.len(), 1);
     let f = &d.render_failures[0];

@@ -188,7 +188,6 @@ pub(super) async fn deliver<W: StateStore + Notifier>(
     report.notifications_sent += delivered.notifications_sent;
     report.messages_published += delivered.messages_published;
     report.publish_failures += delivered.failures;
-    report.published.extend(delivered.published);
     report.delivered.extend(delivered.delivered);
     report.oldest_undelivered = delivered.oldest_remaining;
     report.errors.extend(

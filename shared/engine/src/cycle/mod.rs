@@ -31,7 +31,7 @@ use std::sync::Arc;
 use firebell_core::alert::fingerprint;
 use firebell_core::model::{Labels, Rule};
 use firebell_core::ports::{
-    Expect, Item, Key, MetricSeries, MetricsSource, Notifier, Outbound, StateStore, StoreError,
+    Expect, Item, Key, MetricSeries, MetricsSource, Notifier, StateStore, StoreError,
 };
 use firebell_core::series::Epoch;
 use firebell_core::state::{Event, InstanceState};
@@ -125,9 +125,6 @@ pub struct CycleReport {
     pub notifications_sent: usize,
     pub messages_published: usize,
     pub publish_failures: usize,
-    /// The rendered messages published this cycle (for the terminal timeline).
-    #[serde(skip)]
-    pub published: Vec<Outbound>,
     /// The notifications delivered this cycle, with their messages.
     #[serde(skip)]
     pub delivered: Vec<firebell_notify::Delivered>,
