@@ -89,6 +89,10 @@ pub enum CycleError {
     /// counted as sent.
     #[error(transparent)]
     Render(firebell_notify::RenderFailure),
+    /// A template failed in a notification that was sent: the message
+    /// went out with the default text there (and a note saying why).
+    #[error(transparent)]
+    Template(firebell_notify::TemplateFailure),
     /// Recording the tick failed: the next cycle evaluates it again.
     #[error("recording tick {tick}: {source}")]
     RecordTick { tick: Epoch, source: StoreError },
@@ -138,6 +142,7 @@ impl CycleError {
                 source.is_retryable()
             }
             CycleError::Render(_)
+            | CycleError::Template(_)
             | CycleError::ClockSkew { .. }
             | CycleError::StateClockSkew { .. } => false,
         }
@@ -164,6 +169,7 @@ impl CycleError {
         match self {
             CycleError::DispatchGroup { group, .. } => Some(group),
             CycleError::Render(f) => Some(&f.group_key),
+            CycleError::Template(f) => Some(&f.group_key),
             _ => None,
         }
     }

@@ -281,6 +281,28 @@ async fn a_render_failure_pages_ops() {
 }
 
 #[tokio::test]
+async fn a_failing_template_still_sends_the_page_and_pages_ops() {
+    let w = World::new();
+    let mut cfg = config(CFG);
+    // An annotation template that fails at run time (validate rejects this
+    // one; a template can still fail on values the trial did not see).
+    cfg.rules.rules[0]
+        .annotations
+        .insert("summary".into(), "{{ broken".into());
+    let e = w.engine(cfg);
+    let msgs = run(&w, &e, 1..15).await;
+    // The page goes out, with the default text there.
+    assert!(
+        msgs.iter().any(|s| s.starts_with("13 web [FIRING] HighLatency")),
+        "{msgs:?}"
+    );
+    // And the operators hear of the broken template.
+    let fired = to_ops(&msgs, "FIRING", "render");
+    assert_eq!(fired.len(), 1, "{msgs:?}");
+    assert!(fired[0].starts_with("13 ops"), "{msgs:?}");
+}
+
+#[tokio::test]
 async fn an_outbox_item_older_than_the_threshold_pages_ops_and_resolves_once_sent() {
     let w = World::new();
     let e = w.engine(config(CFG));

@@ -57,10 +57,13 @@ pub use dispatch::{DispatchError, DispatchReport, dispatch, group_logs};
 pub use inhibit::inhibited;
 pub use matcher::{MatchOp, Matcher};
 pub use outbox::{
-    Delivered, DeliveryError, DeliveryReport, PublishFailure, Render, RenderFailure, deliver,
-    pending,
+    Delivered, DeliveryError, DeliveryReport, PublishFailure, Render, RenderFailure,
+    TemplateFailure, deliver, pending,
 };
-pub use render::{RenderError, check_annotation, render, render_annotation, sample_alert};
+pub use render::{
+    MAX_TEMPLATE_FAILURES, RenderError, Rendered, check_annotation, render, render_annotation,
+    sample_alert,
+};
 pub use routing::{RouteMatch, explain, parse_label_arg, route};
 pub use silence::{
     Silence, SilenceError, SilenceSpec, SilenceState, SilenceView, active as active_silences,

@@ -27,7 +27,7 @@ use firebell_core::ports::{
 };
 use firebell_core::series::Epoch;
 
-use crate::render::RenderError;
+use crate::render::{RenderError, Rendered};
 use crate::store::{
     DEAD_LETTER_TTL, DeadLetter, GroupLog, OutboxRecord, PK_DEAD_LETTER, PK_GROUP, PK_OUTBOX,
     group_of_outbox_sk, message_key,
@@ -54,6 +54,9 @@ pub struct DeliveryReport {
     /// Notifications that could not be rendered: dead-lettered, not sent
     /// (also counted in `dead_lettered`).
     pub render_failures: Vec<RenderFailure>,
+    /// Templates that failed in notifications that were sent (each fell
+    /// back to the default text, with a note in the message).
+    pub template_failures: Vec<TemplateFailure>,
     /// Items skipped because their decision is not committed yet.
     pub uncommitted: usize,
     /// Items left in the outbox after this call.
@@ -104,6 +107,19 @@ pub struct RenderFailure {
     pub error: RenderError,
 }
 
+/// A template that failed while a notification was rendered; the message
+/// went out with the default text there. Displays as
+/// `template in <group_key> #<seq> for <receiver>: <what>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template in {group_key} #{seq} for {receiver}: {what}")]
+pub struct TemplateFailure {
+    pub group_key: String,
+    pub seq: u64,
+    pub receiver: String,
+    /// Which template failed, why, and what was used instead.
+    pub what: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error(transparent)]
@@ -130,7 +146,7 @@ impl DeliveryError {
 /// The renderer: one notification to its messages, or why it cannot be
 /// rendered (then it is dead-lettered, never retried).
 pub type Render<'a> =
-    &'a (dyn Fn(&Receiver, &GroupNotification) -> Result<Vec<Outbound>, RenderError> + Sync);
+    &'a (dyn Fn(&Receiver, &GroupNotification) -> Result<Rendered, RenderError> + Sync);
 
 /// Fills the group and idempotency keys of messages the renderer left empty.
 fn stamp(mut msgs: Vec<Outbound>, rec: &OutboxRecord) -> Vec<Outbound> {
@@ -286,7 +302,19 @@ pub async fn deliver(
                 continue;
             };
             let msgs = match render(receiver, &rec.notification) {
-                Ok(msgs) => stamp(msgs, &rec),
+                Ok(rendered) => {
+                    report
+                        .template_failures
+                        .extend(rendered.template_failures.into_iter().map(|what| {
+                            TemplateFailure {
+                                group_key: rec.notification.group_key.clone(),
+                                seq,
+                                receiver: receiver.name.clone(),
+                                what,
+                            }
+                        }));
+                    stamp(rendered.messages, &rec)
+                }
                 Err(error) => {
                     drop_item(store, item, error.to_string(), now).await?;
                     report.dead_lettered += 1;

@@ -194,7 +194,13 @@ pub(super) async fn deliver<W: StateStore + Notifier>(
         delivered
             .render_failures
             .into_iter()
-            .map(CycleError::Render),
+            .map(CycleError::Render)
+            .chain(
+                delivered
+                    .template_failures
+                    .into_iter()
+                    .map(CycleError::Template),
+            ),
     );
     Ok(())
 }

@@ -6,7 +6,7 @@
 //!
 //! | check    | fires when                                          | clears when                                   |
 //! |----------|-----------------------------------------------------|-----------------------------------------------|
-//! | `render` | a notification could not be rendered                | none for `clear_after`                        |
+//! | `render` | a notification could not be rendered, or a template in it failed | none for `clear_after`         |
 //! | `store`  | a store write failed (alert, orphan, dispatch, tick) | none for `clear_after`                        |
 //! | `fetch`  | fetching metrics failed `fetch_failures` cycles in a row | a cycle fetches successfully              |
 //! | `outbox` | an outbox item is older than `outbox_age`           | no outbox item is that old                    |
@@ -159,7 +159,7 @@ impl Check {
 
     fn summary(self) -> &'static str {
         match self {
-            Check::Render => "firebell unhealthy (render): a notification could not be rendered",
+            Check::Render => "firebell unhealthy (render): a notification or template failed",
             Check::Store => "firebell unhealthy (store): a state store write failed",
             Check::Fetch => "firebell unhealthy (fetch): rules are not being evaluated",
             Check::Outbox => "firebell unhealthy (outbox): notifications are not being delivered",
@@ -169,7 +169,7 @@ impl Check {
     /// The check this cycle problem belongs to, if any.
     fn of(e: &CycleError) -> Option<Check> {
         match e {
-            CycleError::Render(_) => Some(Check::Render),
+            CycleError::Render(_) | CycleError::Template(_) => Some(Check::Render),
             CycleError::Fetch(_) | CycleError::Discovery { .. } => Some(Check::Fetch),
             // Losing a race (a conditional write, the lease) is how
             // concurrent cycles stay correct, not a failing store.

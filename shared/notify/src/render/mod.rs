@@ -271,14 +271,14 @@ pub(crate) fn check_receiver_template(what: &str, template: &str) -> Result<(), 
 
 /// Renders `n` for `receiver`: one [`Outbound`] per topic, in topic order,
 /// identical but for `destination` and `idempotency_key`.
-pub fn render(receiver: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound>, RenderError> {
+pub fn render(receiver: &Receiver, n: &GroupNotification) -> Result<Rendered, RenderError> {
     if receiver.topics.is_empty() {
         return Err(RenderError::NoTopics(receiver.name.clone()));
     }
     let key = idempotency_key(&receiver.name, &n.group_key, n.seq);
     let message = compose(receiver, n, &key)?;
     let count = receiver.topics.len();
-    Ok(receiver
+    let messages = receiver
         .topics
         .iter()
         .enumerate()
@@ -291,8 +291,28 @@ pub fn render(receiver: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound
             bodies: message.bodies.clone(),
             attributes: message.attributes.clone(),
         })
-        .collect())
+        .collect();
+    Ok(Rendered {
+        messages,
+        template_failures: message.template_failures,
+    })
 }
+
+/// What [`render`] made of one notification: its messages (one per topic)
+/// and the templates that failed on the way (each fell back to the default
+/// text, with a note in the message; the caller reports them, so a broken
+/// template pages the operators too).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub messages: Vec<Outbound>,
+    /// One line per failed template, e.g. ``annotation `summary` of
+    /// PaymentsErrors failed (…); left out.``; at most
+    /// [`MAX_TEMPLATE_FAILURES`].
+    pub template_failures: Vec<String>,
+}
+
+/// The most template failures one rendering reports.
+pub const MAX_TEMPLATE_FAILURES: usize = 10;
 
 /// A message before it is addressed.
 #[derive(Debug)]
@@ -300,6 +320,7 @@ struct Message {
     subject: String,
     bodies: BTreeMap<String, String>,
     attributes: BTreeMap<String, String>,
+    template_failures: Vec<String>,
 }
 
 fn attributes(status: AlertStatus, first: &AlertView, group: &Labels) -> BTreeMap<String, String> {
@@ -392,7 +413,8 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
             }
         }
     }
-    for (name, key, e) in failures.iter().take(3) {
+    let mut template_failures = Vec::new();
+    for (i, (name, key, e)) in failures.iter().enumerate() {
         let fallback = if *key == "title" {
             "using the default title".to_string()
         } else {
@@ -403,10 +425,16 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
         } else {
             format!("annotation `{key}`")
         };
-        notes.push(truncate(
+        let line = truncate(
             &one_line(&format!("{what} of {name} failed ({e}); {fallback}.")),
             MAX_NOTE_CHARS,
-        ));
+        );
+        if i < 3 {
+            notes.push(line.clone());
+        }
+        if template_failures.len() < MAX_TEMPLATE_FAILURES {
+            template_failures.push(line);
+        }
     }
     if failures.len() > 3 {
         notes.push(format!(
@@ -454,9 +482,9 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
             match rendered {
                 Ok(s) => s,
                 Err(e) => {
-                    notes.push(format!(
-                        "subject_template failed ({e}); using the default subject."
-                    ));
+                    let line = format!("subject_template failed ({e}); using the default subject.");
+                    notes.push(line.clone());
+                    template_failures.push(line);
                     default_subject.clone()
                 }
             }
@@ -518,9 +546,9 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
     if body_template.is_some() {
         let check = templated(&views, &notes, &default_text(&views, &notes));
         if let Some(Err(e)) = check {
-            notes.push(format!(
-                "body_template failed ({e}); using the default body."
-            ));
+            let line = format!("body_template failed ({e}); using the default body.");
+            notes.push(line.clone());
+            template_failures.push(line);
             body_template = None;
         }
     }
@@ -636,10 +664,12 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
             &thread_id,
         )?,
     };
+    template_failures.truncate(MAX_TEMPLATE_FAILURES);
     Ok(Message {
         subject,
         bodies,
         attributes,
+        template_failures,
     })
 }
 

@@ -215,7 +215,7 @@ fn notification(firing: Vec<Alert>, resolved: Vec<Alert>) -> GroupNotification {
 }
 
 fn one(receiver: &Receiver, n: &GroupNotification) -> Outbound {
-    let mut out = render(receiver, n).unwrap();
+    let mut out = render(receiver, n).unwrap().messages;
     assert_eq!(out.len(), 1);
     out.remove(0)
 }
@@ -687,8 +687,8 @@ fn an_unknown_zone_falls_back_to_utc_with_a_note() {
 fn idempotency_keys_are_deterministic() {
     let n = mixed_group();
     let r = receiver("Europe/Berlin");
-    let a = render(&r, &n).unwrap();
-    let b = render(&r, &n).unwrap();
+    let a = render(&r, &n).unwrap().messages;
+    let b = render(&r, &n).unwrap().messages;
     assert_eq!(a, b, "rendering is deterministic");
     assert_eq!(
         a[0].idempotency_key,
@@ -703,14 +703,14 @@ fn idempotency_keys_are_deterministic() {
     let mut next = n.clone();
     next.seq = 4;
     assert_ne!(
-        render(&r, &next).unwrap()[0].idempotency_key,
+        render(&r, &next).unwrap().messages[0].idempotency_key,
         a[0].idempotency_key
     );
 
     let mut two = r.clone();
     two.topics
         .push("arn:aws:sns:eu-central-1:111122223333:payments-chat".into());
-    let out = render(&two, &n).unwrap();
+    let out = render(&two, &n).unwrap().messages;
     assert_eq!(out.len(), 2);
     assert_eq!(
         out[0].idempotency_key,
@@ -1070,7 +1070,31 @@ fn failing_receiver_templates_fall_back_to_defaults() {
         // The two receiver templates, and the broken `description`
         // annotation of the group (left out, with a note).
         assert_eq!(v["notes"].as_array().unwrap().len(), 4);
+        // ... and each failure is reported to the caller, which pages the
+        // operators (`CycleError::Template`, self-monitoring `check=render`).
+        let failures = render(&r, &mixed_group()).unwrap().template_failures;
+        assert_eq!(failures.len(), 3, "{failures:#?}");
+        assert!(
+            failures[0].starts_with("annotation `description` of PaymentsThroughputLow failed ("),
+            "{failures:#?}"
+        );
+        assert!(failures[0].ends_with("); left out."), "{failures:#?}");
+        assert!(
+            failures[1].starts_with("subject_template failed ("),
+            "{failures:#?}"
+        );
+        assert!(
+            failures[2].starts_with("body_template failed ("),
+            "{failures:#?}"
+        );
     }
+    // A message whose templates all render reports none.
+    let ok = render(
+        &receiver("Europe/Berlin"),
+        &notification(vec![error_rate()], vec![]),
+    )
+    .unwrap();
+    assert_eq!(ok.template_failures, Vec::<String>::new());
 }
 
 // ---------------------------------------------------------------- links, details

@@ -15,7 +15,7 @@ use firebell_core::ports::{Expect, Item, Key, Outbound, StateStore, StoreError};
 use firebell_core::series::Epoch;
 use firebell_embedded::{ManualClock, MemoryStore};
 use firebell_notify::{
-    GroupNotification, NotifyConfig, NotifyConfigBuilder, Receiver, RenderError, dispatch,
+    GroupNotification, NotifyConfig, NotifyConfigBuilder, Receiver, RenderError, Rendered, dispatch,
 };
 
 /// Monday 2024-06-03T00:00:00Z.
@@ -161,8 +161,9 @@ impl World {
 }
 
 /// A test renderer: one message per topic, subject `<group_key> #<seq>`.
-pub(crate) fn render(r: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound>, RenderError> {
-    Ok(r.topics
+pub(crate) fn render(r: &Receiver, n: &GroupNotification) -> Result<Rendered, RenderError> {
+    let messages = r
+        .topics
         .iter()
         .map(|t| Outbound {
             idempotency_key: String::new(),
@@ -173,7 +174,11 @@ pub(crate) fn render(r: &Receiver, n: &GroupNotification) -> Result<Vec<Outbound
             bodies: BTreeMap::from([("default".to_string(), summary(n))]),
             attributes: BTreeMap::new(),
         })
-        .collect())
+        .collect();
+    Ok(Rendered {
+        messages,
+        template_failures: Vec::new(),
+    })
 }
 
 /// Wraps a store: can fail writes to one partition (a crash before that
