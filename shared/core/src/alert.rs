@@ -10,6 +10,9 @@ use crate::series::Epoch;
 
 /// The label firebell adds to the alert of an instance without data.
 pub const ALERTSTATE_LABEL: &str = "alertstate";
+/// The `alertname` of firebell's own alerts (self-monitoring); no rule may
+/// be named so.
+pub const SELF_ALERTNAME: &str = "FirebellUnhealthy";
 /// Its value: `alertstate=nodata`.
 pub const NODATA: &str = "nodata";
 

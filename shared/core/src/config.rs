@@ -28,6 +28,25 @@ pub const MAX_LABEL_VALUE_CHARS: usize = 1024;
 /// cut at 4 KiB; alert records must stay far below the 400 KB store item).
 pub const MAX_ANNOTATION_CHARS: usize = 4096;
 
+/// The most `labels` a rule may set (its dimensions add at most
+/// CloudWatch's 30 more): with the value limits, an alert record stays
+/// well under the store's 400 KB item.
+pub const MAX_LABELS: usize = 30;
+/// The most `annotations` a rule may set.
+pub const MAX_ANNOTATIONS: usize = 30;
+/// The longest label name, in characters.
+pub const MAX_LABEL_NAME_CHARS: usize = 128;
+
+/// Reports mapping `n` when it has more than `max` entries.
+fn check_count(d: &mut Decoder<'_>, n: &Node, what: &str, max: usize) -> bool {
+    let Node::Mapping(m) = n else { return true };
+    if m.len() > max {
+        d.error(n, format!("{} {what} (expected at most {max})", m.len()));
+        return false;
+    }
+    true
+}
+
 /// Reports every value of mapping `n` longer than `max` characters.
 fn check_lengths(d: &mut Decoder<'_>, n: &Node, what: &str, max: usize, why: &str) -> bool {
     let Node::Mapping(m) = n else { return true };
@@ -88,6 +107,17 @@ impl RulesBuilder {
     pub fn build(self, diags: &mut Diagnostics) -> RuleSet {
         let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
         for r in &self.rules {
+            if r.name == crate::alert::SELF_ALERTNAME {
+                diags.error(
+                    &r.origin.file,
+                    r.origin.line,
+                    r.origin.column,
+                    format!(
+                        "rule name {:?} is reserved: firebell's own alerts use it (see `self_monitoring`)",
+                        r.name
+                    ),
+                );
+            }
             if let Some(first) = seen.get(r.name.as_str()) {
                 diags.error(
                     &r.origin.file,
@@ -319,6 +349,7 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
 
     let annotations = match f.opt("annotations") {
         Some(n) => {
+            check_count(d, n, "annotations", MAX_ANNOTATIONS);
             check_lengths(d, n, "annotation", MAX_ANNOTATION_CHARS, "");
             d.string_map(n, "annotations")
         }
@@ -451,7 +482,8 @@ pub fn decode_labels(
     reserved_msg: impl Fn(&str) -> String,
 ) -> Option<BTreeMap<String, String>> {
     let m = d.string_map(n, "labels");
-    let mut good = check_lengths(
+    let mut good = check_count(d, n, "labels", MAX_LABELS);
+    good &= check_lengths(
         d,
         n,
         "value of label",
@@ -463,6 +495,16 @@ pub fn decode_labels(
             d.error(
                 n,
                 format!("invalid label name {k:?} (expected [A-Za-z_][A-Za-z0-9_]*)"),
+            );
+            good = false;
+        } else if k.len() > MAX_LABEL_NAME_CHARS {
+            d.error(
+                n,
+                format!(
+                    "label name {:?}… is {} characters long (expected at most {MAX_LABEL_NAME_CHARS})",
+                    k.chars().take(20).collect::<String>(),
+                    k.len()
+                ),
             );
             good = false;
         } else if reserved.contains(&k.as_str()) {
@@ -731,6 +773,19 @@ rules:
             errors(text),
             vec![
                 "bad.yaml:4:13: error: all metrics of a rule must have the same period (found errors: 1m, requests: 5m)"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_self_monitoring_alertname_is_reserved() {
+        let text = "rules:\n  - name: FirebellUnhealthy\n    metrics: {m: {namespace: N, metric: M, stat: Sum, period: 1m}}\n    expression: m\n    condition: {op: \">\", threshold: 1}\n";
+        let err = parse_rules("bad.yaml", text).unwrap_err();
+        let errors: Vec<String> = err.0.errors().map(|d| d.to_string()).collect();
+        assert_eq!(
+            errors,
+            vec![
+                "bad.yaml:2:11: error: rule name \"FirebellUnhealthy\" is reserved: firebell's own alerts use it (see `self_monitoring`)"
             ]
         );
     }

@@ -237,3 +237,45 @@ fn slo_windows_are_bounded_too() {
         ]
     );
 }
+
+#[test]
+fn label_and_annotation_counts_and_label_names_are_bounded() {
+    let many = |n: usize, prefix: &str| {
+        (0..n)
+            .map(|i| format!("{prefix}{i}: x"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = rule(
+        "1m",
+        &format!(
+            "    labels: {{{}}}\n    annotations: {{{}}}\n",
+            many(31, "l"),
+            many(31, "a")
+        ),
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            "bad.yaml:7:13: error: 31 labels (expected at most 30)",
+            "bad.yaml:8:18: error: 31 annotations (expected at most 30)",
+        ]
+    );
+    // The limits themselves are accepted.
+    let text = rule(
+        "1m",
+        &format!(
+            "    labels: {{{}}}\n    annotations: {{{}}}\n",
+            many(30, "l"),
+            many(30, "a")
+        ),
+    );
+    assert_eq!(errors(&text), Vec::<String>::new());
+    let name = "n".repeat(129);
+    assert_eq!(
+        errors(&rule("1m", &format!("    labels: {{{name}: x}}\n"))),
+        vec![
+            "bad.yaml:7:13: error: label name \"nnnnnnnnnnnnnnnnnnnn\"… is 129 characters long (expected at most 128)"
+        ]
+    );
+}

@@ -70,6 +70,10 @@ pub enum CycleError {
     /// written either, so the next cycle derives the same events again.
     #[error("writing alert: {source}")]
     WriteAlert { rule: String, source: StoreError },
+    /// An instance's state could not be stored (over the store's item
+    /// limit): that instance fails alone, the others are written.
+    #[error("rule {rule}: writing instance state: {source}")]
+    WriteState { rule: String, source: StoreError },
     /// Another cycle wrote the instance's state first.
     #[error("rule {rule}: state changed concurrently; re-evaluated next cycle")]
     StateConflict { rule: String },
@@ -134,6 +138,7 @@ impl CycleError {
             | CycleError::ContextExpression { .. }
             | CycleError::Unevaluable { .. } => false,
             CycleError::WriteAlert { source, .. }
+            | CycleError::WriteState { source, .. }
             | CycleError::ResolveOrphan { source, .. }
             | CycleError::RecordTick { source, .. }
             | CycleError::ReleaseLease(source) => source.is_retryable() || source.is_conflict(),
@@ -157,6 +162,7 @@ impl CycleError {
             | CycleError::ContextFetch { rule, .. }
             | CycleError::ContextExpression { rule, .. }
             | CycleError::WriteAlert { rule, .. }
+            | CycleError::WriteState { rule, .. }
             | CycleError::StateConflict { rule }
             | CycleError::ResolveOrphan { rule, .. }
             | CycleError::StateClockSkew { rule, .. } => Some(rule),

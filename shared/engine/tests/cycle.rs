@@ -589,3 +589,38 @@ async fn after_a_cycle_at_a_far_future_tick_a_fire_is_still_notified() {
         "{subjects:?}"
     );
 }
+
+/// An alert record over the store's 400 KB item limit (29 annotations of
+/// 4,096 four-byte characters, each within the validate limits) is shrunk
+/// and written, and the page goes out: it does not fail every cycle.
+#[tokio::test]
+async fn an_alert_too_large_to_store_is_shrunk_and_still_paged() {
+    let huge = "🔥".repeat(firebell_core::config::MAX_ANNOTATION_CHARS);
+    let annotations: Vec<String> = (1..firebell_core::config::MAX_ANNOTATIONS)
+        .map(|i| format!("      note{i:02}: \"{huge}\"\n"))
+        .collect();
+    let text = RULES.replace(
+        "    labels: {team: web, severity: page}\n",
+        &format!(
+            "    labels: {{team: web, severity: page}}\n    annotations:\n      runbook_url: https://wiki/latency\n{}",
+            annotations.concat()
+        ),
+    );
+    let w = World::new();
+    let e = w.engine(config(&text), source(&["slow"]), "a");
+    let subjects = run(&w, &e, 1..15).await;
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("13 [FIRING] HighLatency 900ms > 500ms"),
+        "{subjects:?}"
+    );
+    let active = w.store.query("active", "").await.unwrap();
+    assert_eq!(active.len(), 1);
+    let alert: firebell_core::alert::Alert = serde_json::from_str(&active[0].data).unwrap();
+    assert_eq!(
+        alert.annotations["note01"],
+        "(left out: the alert was too large to store)"
+    );
+    assert_eq!(alert.annotations["runbook_url"], "https://wiki/latency");
+    assert!(alert.recent.is_empty(), "the recent datapoints went first");
+}

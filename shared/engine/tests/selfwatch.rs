@@ -293,7 +293,8 @@ async fn a_failing_template_still_sends_the_page_and_pages_ops() {
     let msgs = run(&w, &e, 1..15).await;
     // The page goes out, with the default text there.
     assert!(
-        msgs.iter().any(|s| s.starts_with("13 web [FIRING] HighLatency")),
+        msgs.iter()
+            .any(|s| s.starts_with("13 web [FIRING] HighLatency")),
         "{msgs:?}"
     );
     // And the operators hear of the broken template.

@@ -34,6 +34,9 @@ pub(super) struct Guarded<'a> {
     tick: Epoch,
     expires_at: Epoch,
     state: std::sync::Mutex<LeaseState>,
+    /// Held while the lease is being taken: concurrent writes of one cycle
+    /// wait for it rather than race each other for the lease item.
+    taking: futures_util::lock::Mutex<()>,
 }
 
 impl<'a> Guarded<'a> {
@@ -53,6 +56,7 @@ impl<'a> Guarded<'a> {
             tick,
             expires_at,
             state: std::sync::Mutex::new(LeaseState::Untaken),
+            taking: futures_util::lock::Mutex::new(()),
         }
     }
 
@@ -87,6 +91,10 @@ impl<'a> Guarded<'a> {
 
     /// Takes the lease unless held; fails for good once lost.
     async fn take(&self) -> Result<(), StoreError> {
+        if let LeaseState::Held(_) = self.state() {
+            return Ok(());
+        }
+        let _taking = self.taking.lock().await;
         match self.state() {
             LeaseState::Held(_) => return Ok(()),
             LeaseState::Lost => return Err(StoreError::LeaseLost),

@@ -48,6 +48,9 @@ pub use selfwatch::{
     CHECK_LABEL, SECTION as SELF_MONITORING_SECTION, SELF_ALERTNAME, SelfMonitoring,
 };
 
+/// Judged instances with changes are written this many at a time.
+const WRITE_CHUNK: usize = 1024;
+
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -197,9 +200,11 @@ struct CycleRecords {
 }
 
 /// One planned instance to judge: its judge input, its stored state item.
-struct InstanceWork<'a> {
+struct InstanceWork<'a, 'p> {
     input: JudgeInput<'a>,
-    inst: &'a Instance,
+    /// The rule and the instance, borrowed from the plan (for the write).
+    rule: &'p Rule,
+    inst: &'p Instance,
     stored: Option<&'a Item>,
 }
 
@@ -531,6 +536,10 @@ impl Engine {
         let by_id: HashMap<&str, &MetricSeries> =
             series.iter().map(|s| (s.id.as_str(), s)).collect();
         let stored = self.load_states(&plan).await?;
+        // Judged instances with changes, written a chunk at a time (the
+        // writes of a chunk run concurrently; memory stays bounded).
+        let mut to_write: Vec<Judged<'_>> = Vec::new();
+        let retention = self.opts.resolved_retention_secs;
         for rp in &plan.rules {
             report.rules_evaluated += 1;
             for inst in &rp.instances {
@@ -546,6 +555,7 @@ impl Engine {
                         inputs: &inputs,
                         arrival_grace_periods: self.opts.arrival_grace_periods,
                     },
+                    rule: rp.rule,
                     inst,
                     stored: stored.get(&keys::state(&rp.rule.name, &fingerprint(&inst.labels))),
                 };
@@ -553,10 +563,16 @@ impl Engine {
                     tick: now,
                     clock: clock_now,
                 };
-                self.judge_and_persist(writer, work, at, &mut evaluated, report)
-                    .await?;
+                if let Some(judged) = self.judge(work, at, &mut evaluated, report).await? {
+                    to_write.push(judged);
+                    if to_write.len() >= WRITE_CHUNK {
+                        let chunk = std::mem::take(&mut to_write);
+                        persist::persist_all(writer, chunk, retention, report).await?;
+                    }
+                }
             }
         }
+        persist::persist_all(writer, to_write, retention, report).await?;
         Ok(evaluated)
     }
 
@@ -575,22 +591,22 @@ impl Engine {
         Ok(stored)
     }
 
-    /// Judges one instance, records its fresh view, and persists what changed.
-    async fn judge_and_persist(
+    /// Judges one instance and records its fresh view; what changed, to be
+    /// persisted.
+    async fn judge<'p>(
         &self,
-        writer: &dyn StateStore,
-        work: InstanceWork<'_>,
+        work: InstanceWork<'_, 'p>,
         at: Now,
         evaluated: &mut Evaluated,
         report: &mut CycleReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<Judged<'p>>, EngineError> {
         let InstanceWork {
             input,
+            rule,
             inst,
             stored,
         } = work;
         let now = at.tick;
-        let rule = input.rule;
         let (mut state, version) =
             match stored.map(|item| (keys::decode::<StoredState>(item), item)) {
                 None => (InstanceState::default(), None),
@@ -603,7 +619,7 @@ impl Engine {
                             rule: rule.name.clone(),
                             source,
                         });
-                        return Ok(());
+                        return Ok(None);
                     }
                     return Err(corrupt);
                 }
@@ -627,7 +643,7 @@ impl Engine {
                     rule: rule.name.clone(),
                     source,
                 });
-                return Ok(());
+                return Ok(None);
             }
         };
         report.instances_evaluated += 1;
@@ -664,17 +680,16 @@ impl Engine {
             });
         }
         if !judgement.changed && !rewound {
-            return Ok(());
+            return Ok(None);
         }
         let annotations = annotations.unwrap_or_else(|| rule.annotations.clone());
         let records = judge::alert_records(rule, &inst.labels, &judgement, &annotations);
-        let judged = Judged {
+        Ok(Some(Judged {
             rule,
             labels: &inst.labels,
             judgement,
             version,
             records,
-        };
-        persist::persist(writer, judged, self.opts.resolved_retention_secs, report).await
+        }))
     }
 }

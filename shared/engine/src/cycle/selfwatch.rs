@@ -31,7 +31,7 @@ use crate::error::CycleError;
 use crate::keys;
 
 /// The `alertname` of firebell's own alerts.
-pub const SELF_ALERTNAME: &str = "FirebellUnhealthy";
+pub use firebell_core::alert::SELF_ALERTNAME;
 /// The label naming the failing check.
 pub const CHECK_LABEL: &str = "check";
 /// The config section (top level of any config file).
@@ -174,6 +174,7 @@ impl Check {
             // Losing a race (a conditional write, the lease) is how
             // concurrent cycles stay correct, not a failing store.
             CycleError::WriteAlert { source, .. }
+            | CycleError::WriteState { source, .. }
             | CycleError::ResolveOrphan { source, .. }
             | CycleError::RecordTick { source, .. } => store_failure(source),
             CycleError::DispatchGroup { source, .. } | CycleError::Dispatch(source) => match source
