@@ -6,7 +6,7 @@
 //! | `active`           | `<fingerprint>`         | an alert the pipeline must know: firing, or resolved (TTL) |
 //! | `cycle`            | `lease`                 | the lease: held by the cycle that writes (TTL), else free (see `cycle`) |
 //! | `cycle`            | `last`                  | the last completed tick that wrote (or paced a long-interval rule) |
-//! | `selfwatch`        | `render` `store` `fetch` `outbox` | a failing self-monitoring check (written only on failure; see `cycle::selfwatch`) |
+//! | `cycle`            | `selfwatch/<check>`     | a failing self-monitoring check: `render` `store` `fetch` `outbox` (written only on failure; see `cycle::selfwatch`) |
 //! | notify's own keys  | (see `firebell_notify`) | silences, groups (notification log), outbox       |
 
 use firebell_core::ports::Key;

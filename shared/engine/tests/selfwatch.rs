@@ -102,6 +102,8 @@ struct Store {
     inner: MemoryStore,
     broken: AtomicBool,
     writes: std::sync::atomic::AtomicUsize,
+    /// The partitions queried, in order.
+    queries: std::sync::Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -125,6 +127,7 @@ impl StateStore for Store {
         self.inner.put(item, expect).await
     }
     async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.queries.lock().unwrap().push(pk.to_string());
         self.inner.query(pk, sk_prefix).await
     }
     async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
@@ -148,6 +151,7 @@ impl World {
                 inner: MemoryStore::new(clock.clone() as Arc<dyn Clock>),
                 broken: AtomicBool::new(false),
                 writes: Default::default(),
+                queries: Default::default(),
             }),
             clock,
             metrics: Arc::new(Flaky {
@@ -236,12 +240,22 @@ async fn fetch_failing_for_n_cycles_pages_ops_and_resolves_when_it_works_again()
     let msgs = run(&w, &e, 31..40).await;
     assert!(!msgs.iter().any(|s| s.contains(" ops ")), "{msgs:?}");
     let before_quiet = w.writes();
+    w.store.queries.lock().unwrap().clear();
     run(&w, &e, 50..55).await;
     assert_eq!(
         w.writes(),
         before_quiet,
         "a healthy quiet cycle writes nothing"
     );
+    // ... and self-monitoring reads nothing of its own: its checks come
+    // with the cycle partition, read once per cycle.
+    let queried = w.store.queries.lock().unwrap().clone();
+    assert_eq!(
+        queried.iter().filter(|pk| *pk == "cycle").count(),
+        5,
+        "{queried:?}"
+    );
+    assert!(!queried.iter().any(|pk| pk == "selfwatch"), "{queried:?}");
     assert!(w.writes() >= before);
 }
 

@@ -197,6 +197,19 @@ struct CycleRecords {
     last_version: Option<u64>,
     /// The lease item: held?, version. (An expired lease is not returned.)
     lease: Option<(bool, u64)>,
+    /// The failing self-monitoring checks (`selfwatch/<check>` items).
+    selfwatch: Vec<Item>,
+}
+
+/// What a cycle knows of its tick when its body starts.
+struct Tick {
+    now: Epoch,
+    /// The clock's now, when the tick was checked against it.
+    clock_now: Option<Epoch>,
+    /// The last recorded tick (`None` after clock skew).
+    last: Option<Epoch>,
+    /// The `selfwatch/<check>` items read with the cycle partition.
+    selfwatch: Vec<Item>,
 }
 
 /// One planned instance to judge: its judge input, its stored state item.
@@ -315,6 +328,7 @@ impl Engine {
             mut last,
             last_version,
             lease,
+            selfwatch,
         } = self.read_cycle_partition().await?;
         let mut skewed = false;
         if let Some(l) = last
@@ -355,7 +369,17 @@ impl Engine {
             now + self.opts.lease_secs,
         );
         let result = self
-            .cycle_body(&guard, now, clock_now, last, should_stop, &mut report)
+            .cycle_body(
+                &guard,
+                Tick {
+                    now,
+                    clock_now,
+                    last,
+                    selfwatch,
+                },
+                should_stop,
+                &mut report,
+            )
             .await;
         let wrote = match guard.state() {
             LeaseState::Lost => {
@@ -395,7 +419,8 @@ impl Engine {
         result.map(|_| report)
     }
 
-    /// One read of the cycle partition: the last recorded tick and the lease.
+    /// One read of the cycle partition: the last recorded tick, the lease
+    /// and the failing self-monitoring checks.
     async fn read_cycle_partition(&self) -> Result<CycleRecords, EngineError> {
         let mut records = CycleRecords::default();
         for item in self.store.query(keys::CYCLE, "").await? {
@@ -404,6 +429,8 @@ impl Engine {
                 records.last_version = Some(item.version);
             } else if item.sk == keys::lease().sk {
                 records.lease = Some((keys::decode::<Lease>(&item)?.held, item.version));
+            } else if item.sk.starts_with(selfwatch::SK_PREFIX) {
+                records.selfwatch.push(item);
             }
         }
         Ok(records)
@@ -442,12 +469,16 @@ impl Engine {
     async fn cycle_body(
         &self,
         guard: &Guarded<'_>,
-        now: Epoch,
-        clock_now: Option<Epoch>,
-        last: Option<Epoch>,
+        tick: Tick,
         should_stop: &(dyn Fn() -> bool + Sync),
         report: &mut CycleReport,
     ) -> Result<bool, EngineError> {
+        let Tick {
+            now,
+            clock_now,
+            last,
+            selfwatch,
+        } = tick;
         let Evaluated {
             fresh,
             covered,
@@ -469,7 +500,9 @@ impl Engine {
         // firebell's own failures, as alerts through the same pipeline.
         let sw = &self.config.self_monitoring;
         let retention = self.opts.resolved_retention_secs;
-        if selfwatch::observe(guard, sw, now, retention, report).await && !guard.is_lost() {
+        if selfwatch::observe(guard, sw, &selfwatch, now, retention, report).await
+            && !guard.is_lost()
+        {
             self.decide_and_deliver(guard, &fresh, &covered, now, should_stop, report)
                 .await?;
         }

@@ -11,10 +11,11 @@
 //! | `fetch`  | fetching metrics failed `fetch_failures` cycles in a row | a cycle fetches successfully              |
 //! | `outbox` | an outbox item is older than `outbox_age`           | no outbox item is that old                    |
 //!
-//! State lives in the `selfwatch` partition, one item per failing check,
-//! written only by a cycle that saw the failure (and deleted, with one
-//! write, when it clears): **a healthy quiet cycle writes nothing** (it
-//! reads the partition and the outbox).
+//! State lives in the `cycle` partition (`selfwatch/<check>`), one item per
+//! failing check, written only by a cycle that saw the failure (and
+//! deleted, with one write, when it clears): **a healthy quiet cycle writes
+//! nothing and reads nothing more** (the cycle partition is read at the
+//! start of every cycle; the outbox's age comes from delivery).
 
 use std::collections::BTreeMap;
 
@@ -36,8 +37,9 @@ pub use firebell_core::alert::SELF_ALERTNAME;
 pub const CHECK_LABEL: &str = "check";
 /// The config section (top level of any config file).
 pub const SECTION: &str = "self_monitoring";
-/// The store partition of the failing checks.
-pub(crate) const PK: &str = "selfwatch";
+/// The failing checks live in the `cycle` partition, read at the start of
+/// every cycle anyway, under this sort-key prefix (`selfwatch/fetch`).
+pub(crate) const SK_PREFIX: &str = "selfwatch/";
 
 /// The `self_monitoring:` section.
 #[derive(Debug, Clone, PartialEq)]
@@ -218,20 +220,19 @@ const MAX_ERROR_CHARS: usize = 500;
 pub(super) async fn observe(
     writer: &dyn StateStore,
     cfg: &SelfMonitoring,
+    items: &[Item],
     now: Epoch,
     retention: Epoch,
     report: &mut CycleReport,
 ) -> bool {
-    let mut stored: BTreeMap<String, (Health, u64)> = BTreeMap::new();
-    match writer.query(PK, "").await {
-        Ok(items) => {
-            for item in items {
-                if let Ok(h) = keys::decode::<Health>(&item) {
-                    stored.insert(item.sk.clone(), (h, item.version));
-                }
-            }
+    let mut stored: BTreeMap<&str, (Health, u64)> = BTreeMap::new();
+    for item in items {
+        if let (Some(name), Ok(h)) = (
+            item.sk.strip_prefix(SK_PREFIX),
+            keys::decode::<Health>(item),
+        ) {
+            stored.insert(name, (h, item.version));
         }
-        Err(_) => return false,
     }
     let mut failing: BTreeMap<&'static str, String> = BTreeMap::new();
     if cfg.enabled {
@@ -250,7 +251,7 @@ pub(super) async fn observe(
     for check in CHECKS {
         let name = check.name();
         let old = stored.get(name);
-        let key = Key::new(PK, name);
+        let key = Key::new(keys::CYCLE, format!("{SK_PREFIX}{name}"));
         if let Some(error) = failing.get(name) {
             let mut h = match old {
                 Some((h, _)) => h.clone(),
