@@ -19,6 +19,7 @@ use firebell_core::model::{Labels, Rule};
 use firebell_core::ports::{Expect, Item, StateStore, StoreError};
 use firebell_core::series::Epoch;
 use firebell_core::state::Event;
+use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{self, StreamExt};
 
 use super::{CycleReport, Transition};
@@ -63,9 +64,12 @@ pub(super) async fn persist_all(
     };
     let outcome = persist(writer, first, resolved_retention).await;
     merge(outcome, report)?;
-    let mut outcomes = stream::iter(rest)
-        .map(|j| persist(writer, j, resolved_retention))
-        .buffered(CONCURRENCY);
+    // (Boxed futures, not a closure over `persist`: a stream of closures
+    // is not provably `Send` to the Lambda's runtime.)
+    let futures: Vec<BoxFuture<'_, Result<Outcome, EngineError>>> = rest
+        .map(|j| persist(writer, j, resolved_retention).boxed())
+        .collect();
+    let mut outcomes = stream::iter(futures).buffered(CONCURRENCY);
     let mut failed = None;
     while let Some(outcome) = outcomes.next().await {
         if let Err(e) = merge(outcome, report) {
