@@ -190,6 +190,12 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     {
         eprintln!("{}: {e}", when(*t));
     }
+    // A rule that could not be evaluated (or any other cycle problem) makes
+    // the report incomplete: say so, and fail.
+    let problems: Vec<String> = std::iter::once(&ra)
+        .chain(rb.as_ref())
+        .filter_map(BacktestReport::problems)
+        .collect();
     let header = Header {
         config: args.config.display().to_string(),
         other: args.compare.as_ref().map(|p| p.display().to_string()),
@@ -217,6 +223,10 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         }
         (Format::Text, None) => print_report(&header, &ra, &a, !args.no_timeline),
         (Format::Text, Some(rb)) => print_comparison(&header, &ra, &rb, &compare(&ra, &rb)),
+    }
+    if !problems.is_empty() {
+        eprintln!("backtest: {}", problems.join("; "));
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

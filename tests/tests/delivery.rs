@@ -478,9 +478,8 @@ impl MetricsSource for FaultySource {
     async fn dimension_values(
         &self,
         spec: &MetricSpec,
-        dimension: &str,
-    ) -> Result<Vec<String>, MetricsError> {
-        self.inner.dimension_values(spec, dimension).await
+    ) -> Result<Vec<firebell_core::model::Labels>, MetricsError> {
+        self.inner.dimension_values(spec).await
     }
 }
 

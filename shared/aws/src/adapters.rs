@@ -50,7 +50,7 @@ impl AwsAdapters {
             period: Duration::from_secs(60),
         };
         let warm_store = self.store.get(key);
-        let warm_metrics = self.metrics.dimension_values(&heartbeat, "Function");
+        let warm_metrics = self.metrics.dimension_values(&heartbeat);
         let (s, m) = tokio::join!(warm_store, warm_metrics);
         if let Err(e) = s {
             tracing::warn!(error = %e, "warming the DynamoDB connection");

@@ -24,7 +24,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     Dimension, DimensionFilter, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
 };
-use firebell_core::model::MetricSpec;
+use firebell_core::model::{Labels, MetricSpec};
 use firebell_core::ports::{Clock, MetricQuery, MetricSeries, MetricsError};
 use firebell_core::series::{Epoch, Point};
 use tokio::sync::Semaphore;
@@ -104,7 +104,7 @@ fn bump(c: &AtomicU64) {
 #[derive(Debug, Clone)]
 struct CacheEntry {
     fetched_at: Epoch,
-    values: Vec<String>,
+    values: Vec<Labels>,
 }
 
 /// [`MetricsSource`](firebell_core::ports::MetricsSource) over CloudWatch.
@@ -174,7 +174,7 @@ impl CloudWatchSource {
         }
     }
 
-    fn cached_dimension_values(&self, key: &str, now: Epoch) -> Option<Vec<String>> {
+    fn cached_dimension_values(&self, key: &str, now: Epoch) -> Option<Vec<Labels>> {
         let cache = self.dimension_cache.lock().ok()?;
         let entry = cache.get(key)?;
         let ttl = i64::try_from(self.options.dimension_cache_ttl.as_secs()).unwrap_or(i64::MAX);
@@ -488,21 +488,17 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
         Ok(out)
     }
 
-    async fn dimension_values(
-        &self,
-        spec: &MetricSpec,
-        dimension: &str,
-    ) -> Result<Vec<String>, MetricsError> {
+    async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
         let key = format!(
-            "{}|{}|{:?}|{}",
-            spec.namespace, spec.metric_name, spec.dimensions, dimension
+            "{}|{}|{:?}",
+            spec.namespace, spec.metric_name, spec.dimensions
         );
         let now = self.clock.now().as_second();
         if let Some(values) = self.cached_dimension_values(&key, now) {
             bump(&self.caller.counters.dimension_cache_hits);
             return Ok(values);
         }
-        match self.list_dimension_values(spec, dimension).await {
+        match self.list_dimension_values(spec).await {
             Ok(values) => {
                 if let Ok(mut cache) = self.dimension_cache.lock() {
                     cache.insert(
@@ -536,26 +532,30 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
 
 impl CloudWatchSource {
     /// `ListMetrics` (all pages) for the metrics of `spec` with exactly the
-    /// spec's dimension names, returning the sorted distinct values of `dimension`.
-    async fn list_dimension_values(
-        &self,
-        spec: &MetricSpec,
-        dimension: &str,
-    ) -> Result<Vec<String>, MetricsError> {
-        let mut names: BTreeSet<&str> = spec.dimensions.keys().map(String::as_str).collect();
-        names.insert(dimension);
-        let filters: Vec<DimensionFilter> = names
+    /// spec's dimension names and its fixed values: the sorted distinct
+    /// combinations of the wildcard dimensions' values.
+    async fn list_dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
+        let names: BTreeSet<&str> = spec.dimensions.keys().map(String::as_str).collect();
+        let wildcards: Vec<&str> = spec
+            .dimensions
             .iter()
-            .map(|name| {
-                let b = DimensionFilter::builder().name(*name);
-                match spec.dimensions.get(*name) {
-                    Some(v) if v != "*" && *name != dimension => b.value(v).build(),
-                    _ => b.build(),
+            .filter(|(_, v)| v.as_str() == "*")
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let filters: Vec<DimensionFilter> = spec
+            .dimensions
+            .iter()
+            .map(|(name, value)| {
+                let b = DimensionFilter::builder().name(name);
+                if value == "*" {
+                    b.build()
+                } else {
+                    b.value(value).build()
                 }
             })
             .collect();
         let caller = &self.caller;
-        let mut values = BTreeSet::new();
+        let mut values: BTreeSet<Labels> = BTreeSet::new();
         let mut next_token: Option<String> = None;
         let mut pages = 0u32;
         loop {
@@ -591,7 +591,7 @@ impl CloudWatchSource {
                 let fixed_match = spec
                     .dimensions
                     .iter()
-                    .filter(|(name, value)| *value != "*" && name.as_str() != dimension)
+                    .filter(|(_, value)| *value != "*")
                     .all(|(name, value)| {
                         dims.iter()
                             .any(|d| d.name() == Some(name) && d.value() == Some(value))
@@ -599,12 +599,15 @@ impl CloudWatchSource {
                 if !fixed_match {
                     continue;
                 }
-                if let Some(v) = dims
+                let combo: Labels = wildcards
                     .iter()
-                    .find(|d| d.name() == Some(dimension))
-                    .and_then(|d| d.value())
-                {
-                    values.insert(v.to_owned());
+                    .filter_map(|w| {
+                        let v = dims.iter().find(|d| d.name() == Some(*w))?.value()?;
+                        Some(((*w).to_owned(), v.to_owned()))
+                    })
+                    .collect();
+                if combo.len() == wildcards.len() {
+                    values.insert(combo);
                 }
             }
             match out.next_token() {

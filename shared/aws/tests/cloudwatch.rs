@@ -15,7 +15,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use common::{eventually, manual_clock, now_secs, sdk_config, unique, unreachable_config};
 use firebell_aws::{CloudWatchOptions, CloudWatchSource};
-use firebell_core::model::{MetricSpec, Stat};
+use firebell_core::model::{Labels, MetricSpec, Stat};
 use firebell_core::ports::{MetricQuery, MetricSeries, MetricsError, MetricsSource, SystemClock};
 use firebell_core::series::Point;
 
@@ -268,23 +268,24 @@ async fn dimension_values_are_listed_filtered_and_cached() {
         },
     );
     let wildcard = spec(&ns, &[("Service", "*")], Stat::Sum, 60);
+    // The Service values of the listed combinations.
+    let services =
+        |v: Vec<Labels>| -> Vec<String> { v.into_iter().map(|l| l["Service"].clone()).collect() };
     let found = eventually("three services", || async {
         source.clear_dimension_cache();
         let v = source
-            .dimension_values(&wildcard, "Service")
+            .dimension_values(&wildcard)
             .await
             .expect("dimension_values");
         (v.len() >= 3).then_some(v)
     })
     .await;
+    let found = services(found);
     assert_eq!(found, ["api", "web", "worker"]);
 
     let calls = source.stats().list_metrics;
-    let again = source
-        .dimension_values(&wildcard, "Service")
-        .await
-        .expect("cached");
-    assert_eq!(again, found);
+    let again = source.dimension_values(&wildcard).await.expect("cached");
+    assert_eq!(services(again), found);
     assert_eq!(
         source.stats().list_metrics,
         calls,
@@ -295,37 +296,50 @@ async fn dimension_values_are_listed_filtered_and_cached() {
     // A new instance shows up once the cache entry is older than its TTL.
     put(&client, &ns, &[("Service", "batch")], t0, vec![1.0]).await;
     clock.advance_secs(299);
-    let cached = source
-        .dimension_values(&wildcard, "Service")
-        .await
-        .expect("cached");
+    let cached = source.dimension_values(&wildcard).await.expect("cached");
     assert_eq!(cached.len(), 3);
     clock.advance_secs(1);
     let refreshed = eventually("the new service", || async {
-        let v = source
-            .dimension_values(&wildcard, "Service")
-            .await
-            .expect("refresh");
+        let v = source.dimension_values(&wildcard).await.expect("refresh");
         if v.len() < 4 {
             source.clear_dimension_cache();
         }
         (v.len() == 4).then_some(v)
     })
     .await;
+    let refreshed = services(refreshed);
     assert_eq!(refreshed, ["api", "batch", "web", "worker"]);
     assert!(source.stats().list_metrics > calls);
 
     // A fixed dimension next to the wildcard narrows the instances.
     let prod = spec(&ns, &[("Env", "prod"), ("Service", "*")], Stat::Sum, 60);
     let v = eventually("prod services", || async {
-        let v = source
-            .dimension_values(&prod, "Service")
-            .await
-            .expect("prod");
+        let v = source.dimension_values(&prod).await.expect("prod");
         (v.len() == 2).then_some(v)
     })
     .await;
-    assert_eq!(v, ["a", "c"]);
+    assert_eq!(services(v), ["a", "c"]);
+
+    // Two wildcards: the (Env, Service) combinations that were reported,
+    // not their cross product.
+    let both = spec(&ns, &[("Env", "*"), ("Service", "*")], Stat::Sum, 60);
+    let v = eventually("env and service pairs", || async {
+        let v = source.dimension_values(&both).await.expect("pairs");
+        (v.len() == 3).then_some(v)
+    })
+    .await;
+    let pairs: Vec<(String, String)> = v
+        .into_iter()
+        .map(|l| (l["Env"].clone(), l["Service"].clone()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("dev".to_string(), "b".to_string()),
+            ("prod".to_string(), "a".to_string()),
+            ("prod".to_string(), "c".to_string()),
+        ]
+    );
 
     // Expanded instances fetch like any other query.
     let expanded: Vec<MetricQuery> = refreshed

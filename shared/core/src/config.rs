@@ -118,6 +118,31 @@ impl RulesBuilder {
                     ),
                 );
             }
+            let wildcards = r.wildcards();
+            if !wildcards.is_empty() && r.wildcard_driver().is_none() {
+                let per_metric: Vec<String> = r
+                    .metrics
+                    .iter()
+                    .filter(|(_, m)| m.has_wildcard())
+                    .map(|(id, m)| {
+                        format!(
+                            "`{id}` has {}",
+                            m.wildcards().collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                    .collect();
+                diags.error(
+                    &r.origin.file,
+                    r.origin.line,
+                    r.origin.column,
+                    format!(
+                        "rule {:?}: no metric has every wildcard dimension ({}; {}): one metric must have them all, its reported dimension values list the instances",
+                        r.name,
+                        wildcards.into_iter().collect::<Vec<_>>().join(", "),
+                        per_metric.join(", ")
+                    ),
+                );
+            }
             if let Some(first) = seen.get(r.name.as_str()) {
                 diags.error(
                     &r.origin.file,
@@ -775,6 +800,22 @@ rules:
                 "bad.yaml:4:13: error: all metrics of a rule must have the same period (found errors: 1m, requests: 5m)"
             ]
         );
+    }
+
+    #[test]
+    fn wildcards_need_one_metric_with_all_of_them() {
+        let text = "rules:\n  - name: Mixed\n    metrics:\n      errors: {namespace: N, metric: E, dimensions: {Service: \"*\"}, stat: Sum, period: 1m}\n      requests: {namespace: N, metric: R, dimensions: {Instance: \"*\"}, stat: Sum, period: 1m}\n    expression: errors / requests\n    condition: {op: \">\", threshold: 1}\n";
+        let err = parse_rules("bad.yaml", text).unwrap_err();
+        let errors: Vec<String> = err.0.errors().map(|d| d.to_string()).collect();
+        assert_eq!(
+            errors,
+            vec![
+                "bad.yaml:2:11: error: rule \"Mixed\": no metric has every wildcard dimension (Instance, Service; `errors` has Service, `requests` has Instance): one metric must have them all, its reported dimension values list the instances"
+            ]
+        );
+        // A metric with a subset of the wildcards is fine next to one with all.
+        let ok = text.replace("{Instance: \"*\"}", "{Instance: \"*\", Service: \"*\"}");
+        assert!(parse_rules("ok.yaml", &ok).is_ok());
     }
 
     #[test]

@@ -106,6 +106,14 @@ impl MetricSpec {
     pub fn has_wildcard(&self) -> bool {
         self.dimensions.values().any(|v| v == "*")
     }
+
+    /// The names of the wildcard dimensions (`*`), sorted.
+    pub fn wildcards(&self) -> impl Iterator<Item = &str> {
+        self.dimensions
+            .iter()
+            .filter(|(_, v)| v.as_str() == "*")
+            .map(|(k, _)| k.as_str())
+    }
 }
 
 /// Comparison operator of a condition.
@@ -432,6 +440,28 @@ impl Rule {
 
     pub fn severity(&self) -> Option<&str> {
         self.labels.get("severity").map(String::as_str)
+    }
+
+    /// Every wildcard dimension of the rule's metrics, sorted.
+    pub fn wildcards(&self) -> std::collections::BTreeSet<&str> {
+        self.metrics
+            .values()
+            .flat_map(MetricSpec::wildcards)
+            .collect()
+    }
+
+    /// The metric whose reported dimension values list the rule's
+    /// instances: the first (by id) with every wildcard dimension of the
+    /// rule. `None` when the rule has no wildcard, or when no metric has
+    /// them all (`validate` rejects such a rule).
+    pub fn wildcard_driver(&self) -> Option<&MetricSpec> {
+        let all = self.wildcards();
+        if all.is_empty() {
+            return None;
+        }
+        self.metrics
+            .values()
+            .find(|m| m.wildcards().count() == all.len())
     }
 }
 

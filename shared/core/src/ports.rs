@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::model::MetricSpec;
+use crate::model::{Labels, MetricSpec};
 use crate::series::{Epoch, Point};
 
 // ---------------------------------------------------------------- clock
@@ -84,14 +84,14 @@ pub trait MetricsSource: Send + Sync {
         end: Epoch,
     ) -> Result<Vec<MetricSeries>, MetricsError>;
 
-    /// Values of dimension `dimension` seen for `spec` (whose `dimension` is a
-    /// wildcard `*`). Sources without discovery return an empty list.
-    async fn dimension_values(
-        &self,
-        spec: &MetricSpec,
-        dimension: &str,
-    ) -> Result<Vec<String>, MetricsError> {
-        let _ = (spec, dimension);
+    /// The values of `spec`'s wildcard dimensions (`*`) for every metric the
+    /// source reports for it (same namespace and metric, exactly the spec's
+    /// dimension names, equal fixed dimensions): one map from wildcard
+    /// dimension to value per metric, sorted and distinct. Only the
+    /// combinations that exist, never their cross product. Sources without
+    /// discovery return an empty list.
+    async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
+        let _ = spec;
         Ok(Vec::new())
     }
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::Path;
 
 use async_trait::async_trait;
-use firebell_core::model::{MetricSpec, Stat};
+use firebell_core::model::{Labels, MetricSpec, Stat};
 use firebell_core::ports::{MetricQuery, MetricSeries, MetricsError, MetricsSource};
 use firebell_core::series::{Epoch, Point};
 use serde::{Deserialize, Serialize};
@@ -363,21 +363,12 @@ impl MetricsSource for ReplaySource {
             .collect()
     }
 
-    /// Distinct values of `dimension` among series with the query's namespace,
-    /// metric and dimension names whose other dimensions match (a `*` matches
-    /// any value). Like CloudWatch's ListMetrics, stat and period are ignored.
-    async fn dimension_values(
-        &self,
-        spec: &MetricSpec,
-        dimension: &str,
-    ) -> Result<Vec<String>, MetricsError> {
-        if !spec.dimensions.contains_key(dimension) {
-            return Err(MetricsError::BadQuery(format!(
-                "{}: no dimension {dimension:?} in the query",
-                describe(spec)
-            )));
-        }
-        let values: BTreeSet<&String> = self
+    /// The wildcard dimensions' values of every series with the query's
+    /// namespace, metric and dimension names whose fixed dimensions match
+    /// (see the port). Like CloudWatch's ListMetrics, stat and period are
+    /// ignored.
+    async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
+        let combos: BTreeSet<Labels> = self
             .series
             .iter()
             .filter(|s| {
@@ -390,9 +381,15 @@ impl MetricsSource for ReplaySource {
                             .is_some_and(|have| v == "*" || have == v)
                     })
             })
-            .filter_map(|s| s.dimensions.get(dimension))
+            .map(|s| {
+                spec.dimensions
+                    .iter()
+                    .filter(|(_, v)| v.as_str() == "*")
+                    .filter_map(|(k, _)| Some((k.clone(), s.dimensions.get(k)?.clone())))
+                    .collect()
+            })
             .collect();
-        Ok(values.into_iter().cloned().collect())
+        Ok(combos.into_iter().collect())
     }
 }
 

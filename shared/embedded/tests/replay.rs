@@ -372,32 +372,57 @@ async fn dimension_values_expand_wildcards() {
     ]
     .join("\n");
     let src = ReplaySource::parse("t", &text).unwrap();
+    let combos = |pairs: &[&[(&str, &str)]]| -> Vec<firebell_core::model::Labels> {
+        pairs
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .collect()
+    };
     let vals = src
-        .dimension_values(&spec("Requests", &[("Service", "*")], "Sum", 60), "Service")
+        .dimension_values(&spec("Requests", &[("Service", "*")], "Sum", 60))
         .await
         .unwrap();
-    assert_eq!(vals, ["payments", "search"]);
+    assert_eq!(
+        vals,
+        combos(&[&[("Service", "payments")], &[("Service", "search")]])
+    );
     let vals = src
-        .dimension_values(
-            &spec("Requests", &[("Service", "*"), ("Region", "eu")], "Sum", 60),
-            "Service",
-        )
+        .dimension_values(&spec(
+            "Requests",
+            &[("Service", "*"), ("Region", "eu")],
+            "Sum",
+            60,
+        ))
         .await
         .unwrap();
-    assert_eq!(vals, ["cart"]);
+    assert_eq!(vals, combos(&[&[("Service", "cart")]]));
+    // Two wildcards: the combinations that exist, not their cross product.
     let vals = src
-        .dimension_values(
-            &spec("Requests", &[("Service", "*"), ("Region", "*")], "p99", 60),
-            "Region",
-        )
+        .dimension_values(&spec(
+            "Requests",
+            &[("Service", "*"), ("Region", "*")],
+            "p99",
+            60,
+        ))
         .await
         .unwrap();
-    assert_eq!(vals, ["eu", "us"]);
-    let err = src
-        .dimension_values(&spec("Requests", &[("Service", "*")], "Sum", 60), "Region")
+    assert_eq!(
+        vals,
+        combos(&[
+            &[("Region", "eu"), ("Service", "cart")],
+            &[("Region", "us"), ("Service", "orders")],
+        ])
+    );
+    // A dimension set no series has: nothing.
+    let vals = src
+        .dimension_values(&spec("Requests", &[("Host", "*")], "Sum", 60))
         .await
-        .unwrap_err();
-    assert!(matches!(err, MetricsError::BadQuery(_)));
+        .unwrap();
+    assert!(vals.is_empty());
 }
 
 fn load_error(text: &str) -> (usize, LineProblem, String) {

@@ -624,3 +624,68 @@ async fn an_alert_too_large_to_store_is_shrunk_and_still_paged() {
     assert_eq!(alert.annotations["runbook_url"], "https://wiki/latency");
     assert!(alert.recent.is_empty(), "the recent datapoints went first");
 }
+
+/// Issue 11: every wildcard dimension is expanded, over the combinations
+/// the source reports (three here), not their cross product (four), and
+/// the other metric of the rule takes its wildcard from the instance.
+#[tokio::test]
+async fn two_wildcard_dimensions_make_one_instance_per_reported_pair() {
+    let series = |metric: &str, dims: &str, f: &dyn Fn(i64) -> f64| {
+        let points: Vec<String> = (0..60)
+            .map(|m| format!("[{},{}]", T0 + 60 * m, f(m)))
+            .collect();
+        format!(
+            "{{\"namespace\":\"Svc\",\"metric\":\"{metric}\",\"dimensions\":{dims},\"stat\":\"Sum\",\"period\":60,\"points\":[{}]}}\n",
+            points.join(",")
+        )
+    };
+    let mut text = String::new();
+    for (svc, inst) in [("api", "i-1"), ("api", "i-2"), ("web", "i-3")] {
+        let dims = format!("{{\"Service\":\"{svc}\",\"Instance\":\"{inst}\"}}");
+        let bad = inst == "i-2";
+        text.push_str(&series("Errors", &dims, &|m| {
+            if bad && (10..30).contains(&m) {
+                50.0
+            } else {
+                0.0
+            }
+        }));
+        text.push_str(&series("Requests", &dims, &|_| 1000.0));
+    }
+    let src = ReplaySource::parse("two.jsonl", &text).unwrap();
+    let rules = r#"
+rules:
+  - name: InstanceErrors
+    metrics:
+      errors: {namespace: Svc, metric: Errors, dimensions: {Service: "*", Instance: "*"}, stat: Sum, period: 1m}
+      requests: {namespace: Svc, metric: Requests, dimensions: {Service: "*", Instance: "*"}, stat: Sum, period: 1m}
+    expression: 100 * errors / requests
+    unit: percent
+    condition: {op: ">", threshold: 1}
+    for: 2m
+    labels: {team: web, severity: page}
+receivers:
+  web: {topics: [web-topic]}
+route:
+  receiver: web
+  group_by: [alertname, Service, Instance]
+  group_wait: 0s
+"#;
+    let w = World::new();
+    let e = w.engine(config(rules), src, "a");
+    w.clock.set_epoch(T0 + 60);
+    let r = e.run_cycle(T0 + 60, &|| false).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.instances_evaluated, 3, "the reported pairs, not 2 x 3");
+    let subjects = run(&w, &e, 2..40).await;
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("13 [FIRING] InstanceErrors 5% > 1%"),
+        "{subjects:?}"
+    );
+    assert!(subjects[1].starts_with("31 [RESOLVED]"), "{subjects:?}");
+    let active = w.store.query("active", "").await.unwrap();
+    let alert: firebell_core::alert::Alert = serde_json::from_str(&active[0].data).unwrap();
+    assert_eq!(alert.labels["Service"], "api");
+    assert_eq!(alert.labels["Instance"], "i-2");
+}

@@ -417,6 +417,29 @@ impl BacktestReport {
         self.notifications.iter().filter(|n| n.is_page()).count()
     }
 
+    /// When a cycle met a problem (a rule that could not be evaluated, a
+    /// failed fetch...): one line saying how many and which rules. The
+    /// report is then incomplete and `firebell backtest` exits non-zero.
+    pub fn problems(&self) -> Option<String> {
+        if self.errors.is_empty() {
+            return None;
+        }
+        let rules: std::collections::BTreeSet<&str> =
+            self.errors.iter().filter_map(|(_, e)| e.rule()).collect();
+        let which = if rules.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (rules: {})",
+                rules.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        };
+        Some(format!(
+            "{} cycle error(s){which}; the report is incomplete",
+            self.errors.len()
+        ))
+    }
+
     /// State changes dated before `from`: the first cycle judged the
     /// rules' lookback before the range (as a fresh deployment would).
     pub fn warmup_transitions(&self) -> usize {
@@ -797,6 +820,28 @@ route:
             ))
             .unwrap();
         analyze(config, &sim)
+    }
+
+    #[test]
+    fn a_rule_that_cannot_be_evaluated_makes_the_report_incomplete() {
+        let ok = run(
+            &config(RULES),
+            ReplaySource::from_series([series("a", &[0.; 5])]),
+            5,
+        );
+        assert_eq!(ok.problems(), None);
+        let mut broken = (*config(RULES)).clone();
+        broken.rules.rules[0].pending =
+            firebell_core::model::Pending::For(std::time::Duration::from_secs(u64::MAX));
+        let report = run(
+            &Arc::new(broken),
+            ReplaySource::from_series([series("a", &[0.; 5])]),
+            5,
+        );
+        assert_eq!(
+            report.problems().as_deref(),
+            Some("5 cycle error(s) (rules: Errors); the report is incomplete")
+        );
     }
 
     #[test]

@@ -61,9 +61,10 @@ impl MetricsSource for Synthetic {
     async fn dimension_values(
         &self,
         _spec: &MetricSpec,
-        _dimension: &str,
-    ) -> Result<Vec<String>, MetricsError> {
-        Ok((0..self.hosts).map(|i| format!("host-{i:05}")).collect())
+    ) -> Result<Vec<firebell_core::model::Labels>, MetricsError> {
+        Ok((0..self.hosts)
+            .map(|i| [("Host".to_string(), format!("host-{i:05}"))].into())
+            .collect())
     }
 }
 

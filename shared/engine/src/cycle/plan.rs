@@ -56,46 +56,37 @@ pub(super) fn due(rule: &Rule, now: Epoch, last: Option<Epoch>) -> bool {
     }
 }
 
-/// Expands a rule into instances. Wildcard dimensions (`*`) become one
-/// instance per value the metrics source knows, labelled with the dimension.
+/// Expands a rule into instances. The rule's wildcard dimensions (`*`)
+/// become one instance per combination of their values that the metrics
+/// source reports, labelled with each dimension. The combinations come from
+/// the metric with every wildcard dimension of the rule (validate makes sure
+/// there is one: [`firebell_core::model::Rule::wildcard_driver`]); the
+/// other metrics take their wildcard values from the instance's labels.
 pub(super) async fn instances(
     metrics: &dyn MetricsSource,
     rule: &Rule,
 ) -> Result<Vec<Instance>, MetricsError> {
     let base = rule_labels(rule);
-    let wildcard = rule.metrics.values().find_map(|m| {
-        m.dimensions
-            .iter()
-            .find(|(_, v)| v.as_str() == "*")
-            .map(|(k, _)| (k.clone(), m.clone()))
-    });
-    let Some((dim, spec)) = wildcard else {
+    let Some(driver) = rule.wildcard_driver() else {
         return Ok(vec![Instance {
             labels: base,
             specs: rule.metrics.clone(),
         }]);
     };
-    let mut values = metrics.dimension_values(&spec, &dim).await?;
-    values.sort();
-    values.dedup();
-    Ok(values
+    let mut combos = metrics.dimension_values(driver).await?;
+    combos.sort();
+    combos.dedup();
+    Ok(combos
         .into_iter()
-        .map(|v| {
+        .filter(|combo| driver.wildcards().all(|w| combo.contains_key(w)))
+        .map(|combo| {
+            let mut labels = base.clone();
+            labels.extend(combo);
             let specs = rule
                 .metrics
                 .iter()
-                .map(|(id, m)| {
-                    let mut m = m.clone();
-                    if let Some(slot) = m.dimensions.get_mut(&dim)
-                        && slot == "*"
-                    {
-                        slot.clone_from(&v);
-                    }
-                    (id.clone(), m)
-                })
+                .map(|(id, m)| (id.clone(), expand_wildcards(m, &labels)))
                 .collect();
-            let mut labels = base.clone();
-            labels.insert(dim.clone(), v);
             Instance { labels, specs }
         })
         .collect())
@@ -140,6 +131,14 @@ impl<'c> Plan<'c> {
                     continue;
                 }
             };
+            if !rule.wildcards().is_empty() && rule.wildcard_driver().is_none() {
+                // (validate rejects this; a config built in code may not be validated.)
+                report.errors.push(CycleError::Unevaluable {
+                    rule: rule.name.clone(),
+                    reason: "no metric has every wildcard dimension of the rule".to_string(),
+                });
+                continue;
+            }
             match instances(metrics, rule).await {
                 Ok(instances) => plan.add(rule, instances, grid),
                 Err(source) => {
