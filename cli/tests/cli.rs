@@ -76,7 +76,7 @@ fn validate_reports_every_mistake_with_its_position() {
         format!(
             "{f}:6:17: error: expression \"100 * errors / request\" uses undefined metric `request` (defined: errors, requests)\n\
              {f}:8:10: error: invalid duration \"soon\" for `for` (expected a duration such as 30s, 5m, 1h or 1h30m)\n\
-             {f}:10:5: error: unknown field `annotation` in rule (expected one of: annotations, condition, datapoints, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit); did you mean `annotations`?\n\
+             {f}:10:5: error: unknown field `annotation` in rule (expected one of: annotations, arrival_grace, condition, datapoints, evaluation_delay, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit); did you mean `annotations`?\n\
              3 errors\n"
         )
     );

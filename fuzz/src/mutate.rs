@@ -74,6 +74,8 @@ fn dictionary(target: Target) -> &'static [&'static str] {
             "interval: ",
             "period: ",
             "keep_firing_for: ",
+            "evaluation_delay: ",
+            "arrival_grace: ",
             "window: ",
             "expression: ",
             "threshold: ",

@@ -330,6 +330,28 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
         None => Some(Duration::ZERO),
     };
 
+    let mut arrival_wait = |key: &str| {
+        match f.opt(key) {
+        Some(n) => d.duration(n, key).and_then(|v| {
+            if v > crate::model::MAX_ARRIVAL_WAIT {
+                d.error(
+                    n,
+                    format!(
+                        "`{key}` {} is too long (expected at most 1h: every alert of the rule would be that late)",
+                        crate::decode::format_duration(v)
+                    ),
+                );
+                None
+            } else {
+                Some(Some(v))
+            }
+        }),
+        None => Some(None),
+    }
+    };
+    let evaluation_delay = arrival_wait("evaluation_delay");
+    let arrival_grace = arrival_wait("arrival_grace");
+
     let missing_data = match f.opt("missing_data") {
         Some(n) => d.str(n, "missing_data").and_then(|s| {
             MissingData::parse(s).or_else(|| {
@@ -403,6 +425,8 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
         condition: condition?,
         pending: pending?,
         keep_firing_for: keep_firing_for?,
+        evaluation_delay: evaluation_delay?.unwrap_or_default(),
+        arrival_grace: arrival_grace?,
         missing_data: missing_data?,
         min_volume: min_volume?,
         unit: unit?,
@@ -779,7 +803,7 @@ rules:
                 "bad.yaml:8:50: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)",
                 "bad.yaml:10:21: error: invalid `op` \"=>\" (expected one of: >, >=, <, <=)",
                 "bad.yaml:11:40: error: invalid `datapoints` 4 out of 3 (expected 1 <= breaching <= out_of <= 1440)",
-                "bad.yaml:12:5: error: unknown field `colour` in rule (expected one of: annotations, condition, datapoints, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit)",
+                "bad.yaml:12:5: error: unknown field `colour` in rule (expected one of: annotations, arrival_grace, condition, datapoints, evaluation_delay, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit)",
             ]
         );
     }

@@ -315,6 +315,14 @@ pub struct Rule {
     pub condition: Condition,
     pub pending: Pending,
     pub keep_firing_for: Duration,
+    /// Datapoints younger than this are not judged yet (their metrics may
+    /// still be arriving): every alert of the rule is this much later, and
+    /// no datapoint is judged before all of its metrics are in.
+    pub evaluation_delay: Duration,
+    /// How long a trailing datapoint some of whose metrics are missing is
+    /// waited for before the missing ones count as missing (`FILL` applies).
+    /// `None`: the engine's default (two periods).
+    pub arrival_grace: Option<Duration>,
     pub missing_data: MissingData,
     pub min_volume: Option<VolumeGuard>,
     pub unit: Unit,
@@ -358,6 +366,9 @@ impl ContextValue {
 /// alerting), and its lookback (five periods of margin at least) must stay
 /// within the 455 days CloudWatch keeps hourly data.
 pub const MAX_PERIOD: Duration = Duration::from_secs(86_400);
+/// The longest `evaluation_delay` and `arrival_grace`: 1 hour (CloudWatch
+/// publishes within minutes; longer only makes every alert late).
+pub const MAX_ARRIVAL_WAIT: Duration = Duration::from_secs(3600);
 
 /// How long CloudWatch keeps datapoints of `period` (its documented
 /// retention by resolution): 15 days below 5 minutes (data of 1 minute and
@@ -416,6 +427,8 @@ impl Rule {
             .saturating_add(guard)
             .saturating_add(history)
             .saturating_add(self.interval)
+            .saturating_add(self.evaluation_delay)
+            .saturating_add(self.arrival_grace.unwrap_or_default())
             .saturating_add(step.saturating_mul(5))
     }
 

@@ -279,3 +279,24 @@ fn label_and_annotation_counts_and_label_names_are_bounded() {
         ]
     );
 }
+
+#[test]
+fn evaluation_delay_and_arrival_grace_are_bounded() {
+    assert_eq!(
+        errors(&rule(
+            "1m",
+            "    evaluation_delay: 2h\n    arrival_grace: 61m\n"
+        )),
+        vec![
+            "bad.yaml:7:23: error: `evaluation_delay` 2h is too long (expected at most 1h: every alert of the rule would be that late)",
+            "bad.yaml:8:20: error: `arrival_grace` 1h1m is too long (expected at most 1h: every alert of the rule would be that late)",
+        ]
+    );
+    assert_eq!(
+        errors(&rule(
+            "1m",
+            "    evaluation_delay: 1h\n    arrival_grace: 5m\n"
+        )),
+        Vec::<String>::new()
+    );
+}

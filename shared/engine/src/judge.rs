@@ -33,7 +33,8 @@ pub struct JudgeInput<'a> {
     /// The instance's metrics, by the rule's metric ids, aligned on `grid`.
     pub inputs: &'a BTreeMap<&'a str, Series>,
     /// Trailing buckets where some input has no datapoint yet are "not
-    /// arrived" (not judged) for this many periods; then they count as missing.
+    /// arrived" (not judged) for this many periods; then they count as
+    /// missing. The default: a rule's own `arrival_grace` wins.
     pub arrival_grace_periods: i64,
 }
 
@@ -67,7 +68,19 @@ pub fn judge(input: JudgeInput<'_>, stored: &InstanceState) -> Result<Judgement,
     let values = rule
         .expression
         .eval(grid, &|id| inputs.get(id).map(|s| s.as_slice()))?;
-    let until = judge_until(grid, inputs, arrival_grace_periods);
+    let step = grid.step.max(1);
+    let grace = rule.arrival_grace.map_or(arrival_grace_periods, |g| {
+        i64::try_from(g.as_secs())
+            .unwrap_or(i64::MAX)
+            .div_euclid(step)
+            + i64::from(g.as_secs() % step.unsigned_abs() != 0)
+    });
+    let mut until = judge_until(grid, inputs, grace);
+    // `evaluation_delay`: only datapoints whose period ended that long ago.
+    let delay = i64::try_from(rule.evaluation_delay.as_secs()).unwrap_or(i64::MAX);
+    if delay > 0 {
+        until = until.min(grid.end().saturating_sub(delay).saturating_sub(step));
+    }
     let guard: Option<Vec<bool>> = rule.min_volume.as_ref().map(|g| {
         inputs
             .get(g.metric.as_str())

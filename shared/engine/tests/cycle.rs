@@ -689,3 +689,107 @@ route:
     assert_eq!(alert.labels["Service"], "api");
     assert_eq!(alert.labels["Instance"], "i-2");
 }
+
+/// A source whose `Errors` datapoints arrive `lag` seconds after their
+/// period ends (CloudWatch's publication delay); `Requests` at once.
+struct LateErrors {
+    inner: ReplaySource,
+    lag: i64,
+}
+
+#[async_trait::async_trait]
+impl firebell_core::ports::MetricsSource for LateErrors {
+    async fn fetch(
+        &self,
+        queries: &[firebell_core::ports::MetricQuery],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<firebell_core::ports::MetricSeries>, firebell_core::ports::MetricsError> {
+        let mut out = self.inner.fetch(queries, start, end).await?;
+        for (s, q) in out.iter_mut().zip(queries) {
+            if q.spec.metric_name == "Errors" {
+                s.points.retain(|p| p.t + 60 + self.lag <= end);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Issue 11, late data: `Errors` is published only when non-zero (sparse)
+/// and arrives three minutes after `Requests`. Without a delay each minute
+/// is judged with `Requests` in and `Errors` not yet, `FILL(errors, 0)`
+/// reads it as 0%, and the fire is never seen; with `evaluation_delay`
+/// (or a longer `arrival_grace`) every minute is judged once both are in.
+#[tokio::test]
+async fn a_late_sparse_error_minute_is_judged_once_it_arrives() {
+    let mut text = String::new();
+    let dims = "{\"Service\":\"pay\"}";
+    let requests: Vec<String> = (0..60).map(|m| format!("[{},1000]", T0 + 60 * m)).collect();
+    // Errors only while failing (minutes 10 to 19): 5%.
+    let errors: Vec<String> = (10..20).map(|m| format!("[{},50]", T0 + 60 * m)).collect();
+    for (metric, points) in [("Requests", requests), ("Errors", errors)] {
+        text.push_str(&format!(
+            "{{\"namespace\":\"Svc\",\"metric\":\"{metric}\",\"dimensions\":{dims},\"stat\":\"Sum\",\"period\":60,\"points\":[{}]}}\n",
+            points.join(",")
+        ));
+    }
+    let rules = |extra: &str| {
+        format!(
+            r#"
+rules:
+  - name: PayErrors
+    metrics:
+      errors: {{namespace: Svc, metric: Errors, dimensions: {{Service: pay}}, stat: Sum, period: 1m}}
+      requests: {{namespace: Svc, metric: Requests, dimensions: {{Service: pay}}, stat: Sum, period: 1m}}
+    expression: 100 * FILL(errors, 0) / requests
+    unit: percent
+    condition: {{op: ">", threshold: 1}}
+    for: 3m
+{extra}    labels: {{team: web, severity: page}}
+receivers:
+  web: {{topics: [web-topic]}}
+route:
+  receiver: web
+  group_wait: 0s
+"#
+        )
+    };
+    let page = |extra: &str| {
+        let text = text.clone();
+        let cfg = config(&rules(extra));
+        async move {
+            let w = World::new();
+            let src = LateErrors {
+                inner: ReplaySource::parse("late.jsonl", &text).unwrap(),
+                lag: 180,
+            };
+            let e = Engine::new(
+                cfg,
+                Arc::new(src),
+                w.store.clone() as Arc<dyn StateStore>,
+                w.notifier.clone(),
+                EngineOptions::default(),
+            );
+            run(&w, &e, 1..45).await
+        }
+    };
+    // The default (two periods of grace) judges each minute before its
+    // errors arrive: the fire is missed entirely.
+    assert_eq!(page("").await, Vec::<String>::new());
+    // Breaching from minute 10, `for: 3m` holds at minute 13, judged once
+    // its errors are in (13 + 1 + 3 = minute 17); resolved likewise.
+    let delayed = page("    evaluation_delay: 3m\n").await;
+    assert_eq!(delayed.len(), 2, "{delayed:?}");
+    assert!(
+        delayed[0].starts_with("17 [FIRING] PayErrors 5% > 1%"),
+        "{delayed:?}"
+    );
+    assert!(delayed[1].starts_with("24 [RESOLVED]"), "{delayed:?}");
+    // A longer grace waits for late metrics only while some are missing.
+    let graced = page("    arrival_grace: 5m\n").await;
+    assert_eq!(graced.len(), 2, "{graced:?}");
+    assert!(
+        graced[0].starts_with("17 [FIRING] PayErrors 5% > 1%"),
+        "{graced:?}"
+    );
+}

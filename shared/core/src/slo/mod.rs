@@ -475,6 +475,8 @@ impl Slo {
             // The short window is the confirmation: no pending period.
             pending: Pending::For(Duration::ZERO),
             keep_firing_for: Duration::ZERO,
+            evaluation_delay: Duration::ZERO,
+            arrival_grace: None,
             missing_data: MissingData::Keep,
             min_volume: self.min_volume.as_ref().map(|v| VolumeGuard {
                 metric: "total".to_string(),
