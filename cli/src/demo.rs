@@ -77,14 +77,14 @@ const EPISODES: &[Episode] = &[
         end: "11:21",
         rule: "PaymentsHighErrorRate",
         what: "payments: 2-minute error spike (8%)",
-        toast: Some("cleared before the 5m pending period (`for: 5m`)"),
+        toast: Some("2 of 5 datapoints breached, not the 4 of 5 that page (`datapoints`)"),
     },
     Episode {
         start: "13:05",
         end: "13:07",
         rule: "PaymentsHighErrorRate",
         what: "payments: 3-minute gap in the data",
-        toast: Some("shorter than the 5m it takes to raise NoData (`missing_data: nodata`)"),
+        toast: Some("shorter than the 4m it takes to raise NoData (`missing_data: nodata`)"),
     },
     Episode {
         start: "15:42",

@@ -121,7 +121,7 @@ fn a_backtest_of_the_demo_day_sends_exactly_what_the_demo_sends() {
         .iter()
         .find(|n| n["alertname"] == "PaymentsHighErrorRate" && n["status"] == "firing")
         .expect("the payments page");
-    assert_eq!(page["at"], "2026-11-23T15:48:00Z");
+    assert_eq!(page["at"], "2026-11-23T15:46:00Z");
     assert_eq!(page["receiver"], "payments-oncall");
     assert_eq!(page["labels"]["service"], "payments");
     assert_eq!(page["severity"], "page");

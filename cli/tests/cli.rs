@@ -169,7 +169,7 @@ fn silences_can_be_added_listed_and_expired() {
 fn run_once_uses_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_str().unwrap();
-    // Replays the bundled day: at 15:48 the payments incident fires and pages.
+    // Replays the bundled day: by 15:48 the payments incident fired and paged (15:46).
     let out = firebell(&[
         "run",
         "--config",

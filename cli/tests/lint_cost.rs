@@ -13,7 +13,8 @@ fn findings(severity: &str) -> String {
          {f}:3:11: {severity}: rule \"HostCpu\" reaches only the root's default receiver \"ops\" (labels severity=page, team=search): no team route claims it [unrouted]\n\
          {f}:3:11: {severity}: rule \"HostCpu\" pages on a single breaching datapoint (`for` 0s is shorter than two periods (2m)): one noisy datapoint wakes someone up [page-on-one-datapoint]\n\
          {f}:3:11: {severity}: rule \"HostCpu\" pages on a cause metric (AWS/EC2 CPUUtilization): page on what users feel (errors, latency, availability) and ticket on causes [page-on-cause]\n\
-         {f}:9:11: {severity}: rule \"ApiErrors\" divides by `requests` without a `min_volume` guard: at low traffic one bad request is a large ratio [ratio-without-guard]\n"
+         {f}:9:11: {severity}: rule \"ApiErrors\" divides by `requests` without a `min_volume` guard: at low traffic one bad request is a large ratio [ratio-without-guard]\n\
+         {f}:9:11: {severity}: rule \"ApiErrors\": `for: 5m` restarts at any single datapoint at or under the threshold: a slow burn near it or a flapping fire pages late or never; use `datapoints: {{breaching: 4, out_of: 5}}` (with `keep_firing_for`), or a windowed ratio (RSUM) [brittle-for]\n"
     )
 }
 
@@ -32,13 +33,13 @@ fn lint_warns_and_strict_fails() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         text(&out.stdout),
-        format!("{}5 warnings in 2 rule(s)\n", findings("warning"))
+        format!("{}6 warnings in 2 rule(s)\n", findings("warning"))
     );
     let out = firebell(&["lint", "--strict", FIXTURE]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stdout),
-        format!("{}5 errors in 2 rule(s)\n", findings("error"))
+        format!("{}6 errors in 2 rule(s)\n", findings("error"))
     );
 }
 
@@ -49,7 +50,7 @@ fn validate_prints_lint_warnings() {
     assert_eq!(text(&out.stderr), findings("warning"));
     assert_eq!(
         text(&out.stdout),
-        "ok: 1 file(s), 2 rule(s), 2 receiver(s), 5 warning(s)\n"
+        "ok: 1 file(s), 2 rule(s), 2 receiver(s), 6 warning(s)\n"
     );
     let out = firebell(&["validate", "--strict", FIXTURE]);
     assert_eq!(out.status.code(), Some(1));

@@ -53,7 +53,7 @@ FAIL tests/fixtures/failing_rule_test.yaml:8: wrongly expects a page after 2 min
   tests/fixtures/failing_rule_test.yaml:25:9: notifications up to 10m
     expected (-) vs got (+):
     - at 2m     payments-oncall  firing
-    + at 6m     payments-oncall  firing  PaymentsHighErrorRate  subject \"[FIRING] Payments error rate 5% > 1% (payments, page)\"
+    + at 4m     payments-oncall  firing  PaymentsHighErrorRate  subject \"[FIRING] Payments error rate 5% > 1% (payments, page)\"
 1 passed, 2 failed
 ";
     assert_eq!(stdout, expected);

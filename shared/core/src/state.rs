@@ -21,7 +21,8 @@
 //! - a datapoint under the minimum-volume guard is not judged: it counts as
 //!   not breaching unless the alert fires, in which case it holds;
 //! - `for`: fires when every datapoint breached from the first breach for at least `for`;
-//! - M of N: fires when at least M of the last N judged datapoints breached; resolves when fewer do;
+//! - M of N: fires when at least M of the last N judged datapoints breached; resolves when fewer do,
+//!   on a datapoint that does not breach;
 //! - `keep_firing_for`: a firing alert resolves only once the condition has
 //!   been clear for that long, counted from the first clear datapoint (as Prometheus).
 
@@ -397,7 +398,12 @@ impl Machine {
         let first_breach = st.window.iter().find(|(_, b)| *b).map(|(t, _)| *t);
         match st.status {
             Status::Firing => {
-                if count < m {
+                // Never resolved on a breaching datapoint: a fire that
+                // flaps back within `keep_firing_for` reaches M of N again
+                // and stays one alert. (A breach does not renew
+                // `keep_firing_for` by itself: sparse breaches that never
+                // make M of N still resolve.)
+                if count < m && !breach {
                     self.maybe_resolve(st, t, events);
                     if st.status == Status::Resolved {
                         st.window.clear();

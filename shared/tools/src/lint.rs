@@ -10,6 +10,7 @@
 //! | `ratio-without-guard` | the expression divides by a metric and there is no `min_volume` guard |
 //! | `page-on-one-datapoint` | a paging rule fires on a single datapoint: `for` shorter than two periods, or `datapoints` with fewer than 2 breaching |
 //! | `page-on-cause` | a paging rule watches a cause metric (CPU, memory, disk, ...) rather than a symptom users feel |
+//! | `brittle-for` | `for` of three periods or more on a per-period value: any single datapoint at or under the threshold restarts it, so a slow burn near the threshold or a flapping fire pages late or never |
 //!
 //! Notes:
 //! - `unrouted` is not reported when the routing tree has no child routes
@@ -45,6 +46,10 @@ pub const CODES: &[(&str, &str)] = &[
         "a paging rule fires on a single datapoint",
     ),
     (PAGE_ON_CAUSE, "a paging rule watches a cause metric"),
+    (
+        BRITTLE_FOR,
+        "a long `for` that any single clear datapoint restarts",
+    ),
 ];
 
 pub const PAGE_WITHOUT_RUNBOOK: &str = "page-without-runbook";
@@ -52,6 +57,7 @@ pub const UNROUTED: &str = "unrouted";
 pub const RATIO_WITHOUT_GUARD: &str = "ratio-without-guard";
 pub const PAGE_ON_ONE_DATAPOINT: &str = "page-on-one-datapoint";
 pub const PAGE_ON_CAUSE: &str = "page-on-cause";
+pub const BRITTLE_FOR: &str = "brittle-for";
 
 /// Parts of metric names (lower case) that mark a cause metric: resource
 /// saturation that may or may not hurt users (`CPUUtilization`,
@@ -148,6 +154,28 @@ pub fn lint_rule(rule: &Rule, notify: &NotifyConfig, out: &mut Diagnostics) {
                 PAGE_ON_ONE_DATAPOINT,
                 format!(
                     "rule {name:?} pages on a single breaching datapoint ({why}): one noisy datapoint wakes someone up"
+                ),
+            );
+        }
+    }
+
+    // A `for` over several periods of a per-period value (no rolling
+    // window): one datapoint at or under the threshold restarts it.
+    if rule.expression.history() == 0
+        && let Pending::For(d) = rule.pending
+    {
+        let step = rule.step().as_secs().max(1);
+        let periods = d.as_secs() / step;
+        if periods >= 3 {
+            let n = periods.min(1440);
+            warn(
+                out,
+                rule,
+                BRITTLE_FOR,
+                format!(
+                    "rule {name:?}: `for: {}` restarts at any single datapoint at or under the threshold: a slow burn near it or a flapping fire pages late or never; use `datapoints: {{breaching: {}, out_of: {n}}}` (with `keep_firing_for`), or a windowed ratio (RSUM)",
+                    firebell_core::decode::format_duration(d),
+                    n - 1,
                 ),
             );
         }

@@ -248,6 +248,20 @@ fn m_of_n_keep_firing_for_is_not_renewed_by_too_few_breaches() {
 }
 
 #[test]
+fn m_of_n_never_resolves_on_a_breaching_datapoint() {
+    // 4 of 5, keep_firing_for 5m: five on, five off, five on. Held through
+    // the first off stretch; the second stretch's breaches are not resolved
+    // on, and make 4 of 5 again: one alert.
+    let mut m = machine(Pending::MofN { m: 4, n: 5 });
+    m.keep_firing_for = 300;
+    let states = run(&m, "2 2 2 2 2 0 0 0 0 0 2 2 2 2 2 0 0 0 0 0 0 0 0 0 0");
+    assert_eq!(
+        states, "P P P F F F F F F F F F F F F F F F F F F R R R R",
+        "fired once, resolved once"
+    );
+}
+
+#[test]
 fn m_of_n_window_forgets_breaches_older_than_n_periods() {
     let m = machine(Pending::MofN { m: 2, n: 3 });
     let mut st = InstanceState::default();
