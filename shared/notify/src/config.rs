@@ -52,7 +52,7 @@ use firebell_core::decode::{Decoder, Pos, closest};
 use firebell_core::diag::Diagnostics;
 use firebell_core::model::Origin;
 
-use crate::matcher::{Matcher, is_label_name, quote};
+use crate::matcher::{Matcher, is_label_name, parse_entry, quote};
 use crate::routing::{describe_receivers, route};
 use crate::timeinterval::{
     TimeInterval, TimeSpec, parse_day_of_month_range, parse_month_range, parse_time_of_day,
@@ -153,13 +153,15 @@ fn strings(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<(String, Origin)
     out
 }
 
+/// A list of matcher strings; an entry may hold several matchers
+/// (`'{team="payments", severity="page"}'`), as in Alertmanager.
 fn matchers(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<Matcher> {
     let mut out = Vec::new();
     for item in d.seq(node, what) {
         if let Some(s) = d.str(item, what) {
-            match Matcher::parse(s) {
-                Ok(m) => out.push(m),
-                Err(e) => err(d, item, e),
+            match parse_entry(s) {
+                Ok(m) => out.extend(m),
+                Err(e) => err(d, item, e.to_string()),
             }
         }
     }
