@@ -279,7 +279,7 @@ fn missing_route_and_bad_templates() {
 
 #[test]
 fn wrong_shapes() {
-    let yaml = "receivers: [a]\ntime_intervals: x\nroute:\n  receiver: r\n  continue: maybe\n  group_wait: soon\ninhibit_rules:\n  - target_matchers: x\n";
+    let yaml = "receivers: [a]\ntime_intervals: x\nroute:\n  receiver: r\n  group_wait: soon\n  routes:\n    - continue: maybe\ninhibit_rules:\n  - target_matchers: x\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(
         diags,
@@ -287,10 +287,10 @@ fn wrong_shapes() {
             "n.yaml:1:12: error: `receivers` must be a mapping of receiver name to settings, found a list",
             "n.yaml:2:17: error: `time_intervals` must be a mapping of interval name to a list of times, found \"x\"",
             "n.yaml:4:13: error: receiver \"r\" is not defined in `receivers` (no receivers are defined)",
-            "n.yaml:5:13: error: `continue` must be true or false, found \"maybe\"",
-            "n.yaml:6:15: error: invalid duration \"soon\" for `group_wait` (expected a duration such as 30s, 5m, 1h or 1h30m)",
-            "n.yaml:8:5: error: inhibit rule is missing required field `source_matchers`",
-            "n.yaml:8:22: error: `target_matchers` must be a list, found \"x\"",
+            "n.yaml:5:15: error: invalid duration \"soon\" for `group_wait` (expected a duration such as 30s, 5m, 1h or 1h30m)",
+            "n.yaml:7:17: error: `continue` must be true or false, found \"maybe\"",
+            "n.yaml:9:5: error: inhibit rule is missing required field `source_matchers`",
+            "n.yaml:9:22: error: `target_matchers` must be a list, found \"x\"",
         ]
     );
 }

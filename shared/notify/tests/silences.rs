@@ -281,12 +281,19 @@ async fn a_matcher_string_may_hold_a_list() {
         w.store.as_ref(),
         &policy(),
         T0,
-        spec(&[r#"{team="payments", env!="dev"}"#, "service=api"], None, T0 + 60),
+        spec(
+            &[r#"{team="payments", env!="dev"}"#, "service=api"],
+            None,
+            T0 + 60,
+        ),
     )
     .await
     .unwrap();
     let shown: Vec<String> = added.matchers.iter().map(ToString::to_string).collect();
-    assert_eq!(shown, [r#"team="payments""#, r#"env!="dev""#, r#"service="api""#]);
+    assert_eq!(
+        shown,
+        [r#"team="payments""#, r#"env!="dev""#, r#"service="api""#]
+    );
     assert!(added.matches(&labels(&[("team", "payments"), ("service", "api")])));
     assert!(!added.matches(&labels(&[("team", "payments"), ("service", "web")])));
     // `foo=bar,dings!=bums` is two matchers, not one value with a comma.

@@ -48,10 +48,9 @@ impl std::fmt::Display for SyntaxError {
                 f,
                 "`!` at character {at} must be followed by `=` or `~` (operators are =, !=, =~ and !~)"
             ),
-            SyntaxError::Unclosed { at } => write!(
-                f,
-                "the double quote at character {at} is never closed"
-            ),
+            SyntaxError::Unclosed { at } => {
+                write!(f, "the double quote at character {at} is never closed")
+            }
             SyntaxError::Quoted { at, text, reason } => {
                 write!(f, "the quoted text {text} at character {at} {reason}")
             }
