@@ -29,6 +29,9 @@
 //!    it goes out at the first cycle when sending is allowed.
 //!
 //!    A notified alert that vanished from the snapshot counts as resolved.
+//!    An alert inhibited until it resolved together with its inhibitors is
+//!    listed among the resolved alerts when its group tells anything, as
+//!    Alertmanager lists it (`docs/routing.md`, "Inhibition").
 //!    A firing alert that a silence muted is remembered in its group's log;
 //!    when the silence ends while the alert still fires, the group's next
 //!    notification carries the note "Silence `<id>` by `<who>` ended; N
