@@ -21,8 +21,8 @@ use super::{MatchOp, Reading};
 /// Why the classic parser refuses an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ClassicError {
-    /// The piece is not `name op value`.
-    Format(String),
+    /// A piece is not `name op value`.
+    Format,
     /// The value has a double quote that is neither escaped nor at its ends.
     Quote(String),
 }
@@ -69,7 +69,7 @@ pub(super) fn parse(input: &str) -> Result<Vec<Reading>, ClassicError> {
 }
 
 fn parse_one(piece: &str) -> Result<Reading, ClassicError> {
-    let bad = || ClassicError::Format(piece.to_string());
+    let bad = || ClassicError::Format;
     let s = piece.trim_start_matches(is_re_space);
     let mut name_len = 0;
     for (i, c) in s.char_indices() {

@@ -149,16 +149,14 @@ pub struct MatcherError {
 }
 
 /// Why one parser did not produce matchers.
-enum Failure {
+enum Failure<E> {
     /// Its syntax rejects the input.
-    Syntax(MatcherProblem),
+    Syntax(E),
     /// It read the input, but a matcher cannot be built from it.
     Build(MatcherProblem),
-    /// Its syntax rejects the input, and it cannot say much more.
-    Unreadable,
 }
 
-fn build_all(readings: Vec<Reading>) -> Result<Vec<Matcher>, Failure> {
+fn build_all<E>(readings: Vec<Reading>) -> Result<Vec<Matcher>, Failure<E>> {
     readings
         .into_iter()
         .map(|r| Matcher::new(&r.name, r.op, &r.value).map_err(Failure::Build))
@@ -198,14 +196,10 @@ impl Matcher {
             problem,
         };
         let utf8 = utf8::parse(input)
-            .map_err(|e| Failure::Syntax(MatcherProblem::Syntax(e)))
+            .map_err(Failure::Syntax)
             .and_then(build_all);
         let classic = classic::parse(input)
-            .map_err(|e| match e {
-                classic::ClassicError::Quote(v) => Failure::Syntax(MatcherProblem::Quote(v)),
-                // The UTF-8 parser's error says where.
-                classic::ClassicError::Format(_) => Failure::Unreadable,
-            })
+            .map_err(Failure::Syntax)
             .and_then(build_all);
         match (utf8, classic) {
             (Ok(u), Ok(c)) if u == c => Ok(u),
@@ -218,10 +212,12 @@ impl Matcher {
             (Err(Failure::Build(p)), _) | (_, Err(Failure::Build(p))) => Err(fail(p)),
             // An unclosed quote is the clearer story; else the classic
             // parser's unescaped quote; else where the UTF-8 parser stopped.
-            (Err(Failure::Syntax(u)), Err(Failure::Syntax(c))) if !is_unclosed(&u) => Err(fail(c)),
-            (Err(Failure::Syntax(u)), Err(_)) => Err(fail(u)),
-            // (The UTF-8 parser always says why.)
-            (Err(Failure::Unreadable), Err(_)) => Err(fail(MatcherProblem::Empty)),
+            (Err(Failure::Syntax(u)), Err(Failure::Syntax(c))) => Err(fail(match c {
+                classic::ClassicError::Quote(v) if !matches!(u, SyntaxError::Unclosed { .. }) => {
+                    MatcherProblem::Quote(v)
+                }
+                _ => MatcherProblem::Syntax(u),
+            })),
         }
     }
 
@@ -261,10 +257,6 @@ impl Matcher {
     pub fn matches_empty(&self) -> bool {
         self.matches_value("")
     }
-}
-
-fn is_unclosed(p: &MatcherProblem) -> bool {
-    matches!(p, MatcherProblem::Syntax(SyntaxError::Unclosed { .. }))
 }
 
 /// The matchers of one entry of a matcher list (a `matchers` item, a
