@@ -11,7 +11,7 @@ pub(crate) struct Args {
     /// Config file or directory.
     #[arg(long, short)]
     pub config: PathBuf,
-    /// The alert's labels: `name=value,name=value`.
+    /// The alert's labels: `name=value,name=value` (or `{name="value", ...}`).
     #[arg(long, short)]
     pub labels: String,
 }

@@ -22,7 +22,8 @@ pub(crate) enum Action {
         /// Config file or directory (for the silence policy, e.g. the maximum duration).
         #[arg(long, short)]
         config: PathBuf,
-        /// A matcher such as `team="payments"` or `alertname=~"Checkout.*"`; repeat for more.
+        /// A matcher such as `team="payments"` or `alertname=~"Checkout.*"`, or several
+        /// (`{team="payments", env!="dev"}`); repeat for more.
         #[arg(long = "matcher", short = 'm', required = true)]
         matchers: Vec<String>,
         /// How long, e.g. `2h`.

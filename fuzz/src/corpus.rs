@@ -96,6 +96,12 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
                     "alertname!~\"\"",
                     "env=\"prod, eu\"",
                     "a=\"\\\"quoted\\\"\"",
+                    "{foo=\"bar\", baz!=\"quux\"}",
+                    "foo=bar,dings!=bums",
+                    "foo=!bar\\n",
+                    "foo🙂=bar",
+                    "\"foo bar\"=\"x\\ty\"",
+                    "a=\"x\\ty\"",
                 ]
                 .map(String::from),
             );

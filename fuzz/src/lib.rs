@@ -2,8 +2,8 @@
 //!
 //! **Targets** ([`Target`]), one `fn(&[u8])` each: the config loader
 //! (`firebell_engine::load_texts`), expressions (`Expr::parse`, analyses,
-//! `eval` over a 16-bucket grid), label matchers (`Matcher::parse` and
-//! matching), durations (`parse_duration`, `format_duration`, the decoder's
+//! `eval` over a 16-bucket grid), label matchers (`Matcher::parse_list`,
+//! each matcher's `Display` read back, matching), durations (`parse_duration`, `format_duration`, the decoder's
 //! `duration`), annotation templates (`render_annotation` on a sample alert),
 //! replay files (`ReplaySource::parse`, `to_text`, parse again), and `run`:
 //! what `validate` then `run` do — `load_texts` on the input's files (split

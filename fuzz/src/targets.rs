@@ -20,7 +20,8 @@ pub enum Target {
     Config,
     /// An expression: `Expr::parse`, its analyses, `Display` and `eval` over a small grid.
     Expr,
-    /// A label matcher: `Matcher::parse` and matching against sample labels.
+    /// Label matchers: `Matcher::parse_list`, each matcher's `Display` read
+    /// back, and matching against sample labels.
     Matcher,
     /// A duration: `parse_duration`, `format_duration`, and the decoder's `duration`.
     Duration,
@@ -143,19 +144,29 @@ fn sample_labels() -> Labels {
 }
 
 fn matcher(text: &str) -> String {
-    let m = match Matcher::parse(text) {
-        Ok(m) => m,
+    let list = match Matcher::parse_list(text) {
+        Ok(list) => list,
         Err(err) => return format!("error: {err}"),
     };
-    let _ = (
-        m.matches_value(""),
-        m.matches_value("payments"),
-        m.matches_value(text),
-    );
+    let sample = sample_labels();
+    for m in &list {
+        // What a matcher displays reads back as the same matcher.
+        let shown = m.to_string();
+        match Matcher::parse(&shown) {
+            Ok(back) if back == *m => {}
+            other => panic!("matcher {shown:?} (read from {text:?}) reads back as {other:?}"),
+        }
+        let _ = (
+            m.matches_value(""),
+            m.matches_value("payments"),
+            m.matches_value(text),
+        );
+    }
     format!(
-        "ok: matches the sample: {}, matches empty: {}",
-        m.matches(&sample_labels()),
-        m.matches_empty()
+        "ok: {} matcher(s); match the sample: {}, match empty: {}",
+        list.len(),
+        list.iter().all(|m| m.matches(&sample)),
+        list.iter().all(Matcher::matches_empty)
     )
 }
 

@@ -182,6 +182,7 @@ impl<'d> Decoder<'d> {
             Node::Mapping(m) => Some(Fields {
                 map: m,
                 used: Vec::new(),
+                unlisted: Vec::new(),
                 what: what.to_string(),
             }),
             other => {
@@ -443,6 +444,9 @@ pub fn format_duration(d: Duration) -> String {
 pub struct Fields<'n> {
     map: &'n MarkedMappingNode,
     used: Vec<String>,
+    /// Fields handled but not offered in "expected one of" (e.g. a
+    /// deprecated spelling answered with its own message).
+    unlisted: Vec<String>,
     what: String,
 }
 
@@ -475,6 +479,15 @@ impl<'n> Fields<'n> {
         n
     }
 
+    /// The key and value of a field the caller reports on itself, such as a
+    /// retired spelling: not reported as unknown by [`Fields::finish`], and
+    /// not listed among the expected fields.
+    pub fn unlisted(&mut self, key: &str) -> Option<(&'n MarkedScalarNode, &'n Node)> {
+        self.unlisted.push(key.to_string());
+        let k = self.key_node(key)?;
+        Some((k, self.map.get_node(key)?))
+    }
+
     /// Whether `key` is present (does not mark it used).
     pub fn has(&self, key: &str) -> bool {
         self.map.get_node(key).is_some()
@@ -488,7 +501,12 @@ impl<'n> Fields<'n> {
     /// Reports every field that was not asked for, naming what is allowed.
     pub fn finish(self, d: &mut Decoder<'_>) {
         for k in self.map.keys() {
-            if !self.used.iter().any(|u| u == k.as_str()) {
+            if !self
+                .used
+                .iter()
+                .chain(&self.unlisted)
+                .any(|u| u == k.as_str())
+            {
                 if d.diags.is_full() {
                     // Counted only: skip the typo search and the message.
                     d.diags.omitted += 1;

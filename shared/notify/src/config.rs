@@ -48,11 +48,11 @@ use std::time::Duration;
 
 use marked_yaml::Node;
 
-use firebell_core::decode::{Decoder, Pos, closest};
+use firebell_core::decode::{Decoder, Fields, Pos, closest};
 use firebell_core::diag::Diagnostics;
 use firebell_core::model::Origin;
 
-use crate::matcher::{Matcher, is_label_name, quote};
+use crate::matcher::{MatchOp, Matcher, is_label_name, parse_entry, quote};
 use crate::routing::{describe_receivers, route};
 use crate::timeinterval::{
     TimeInterval, TimeSpec, parse_day_of_month_range, parse_month_range, parse_time_of_day,
@@ -153,17 +153,83 @@ fn strings(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<(String, Origin)
     out
 }
 
+/// A list of matcher strings; an entry may hold several matchers
+/// (`'{team="payments", severity="page"}'`), as in Alertmanager.
 fn matchers(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<Matcher> {
     let mut out = Vec::new();
     for item in d.seq(node, what) {
         if let Some(s) = d.str(item, what) {
-            match Matcher::parse(s) {
-                Ok(m) => out.push(m),
-                Err(e) => err(d, item, e),
+            match parse_entry(s) {
+                Ok(m) => out.extend(m),
+                Err(e) => err(d, item, e.to_string()),
             }
         }
     }
     out
+}
+
+/// Alertmanager's retired matcher maps, which firebell does not read: the
+/// key, the operator its entries mean, and the list that replaced it.
+const RETIRED_ROUTE: &[(&str, MatchOp, &str)] = &[
+    ("match", MatchOp::Eq, "matchers"),
+    ("match_re", MatchOp::Re, "matchers"),
+];
+const RETIRED_INHIBIT: &[(&str, MatchOp, &str)] = &[
+    ("source_match", MatchOp::Eq, "source_matchers"),
+    ("source_match_re", MatchOp::Re, "source_matchers"),
+    ("target_match", MatchOp::Eq, "target_matchers"),
+    ("target_match_re", MatchOp::Re, "target_matchers"),
+];
+
+/// `'text'` in YAML (a quote doubled).
+fn yaml_single_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Reports each retired key of `retired` present in `f` with the list that
+/// says the same (`match: {service: api}` -> `matchers: ['service="api"']`);
+/// `hint` replaces that advice when given. Returns the replacing lists
+/// whose retired form was present.
+fn retired_matchers<'a>(
+    d: &mut Decoder<'_>,
+    f: &mut Fields<'_>,
+    retired: &[(&str, MatchOp, &'a str)],
+    hint: Option<&str>,
+) -> Vec<&'a str> {
+    let mut found = Vec::new();
+    for &(key, op, new) in retired {
+        let Some((k, v)) = f.unlisted(key) else {
+            continue;
+        };
+        found.push(new);
+        let advice = match (hint, v) {
+            (Some(h), _) => h.to_string(),
+            (None, Node::Mapping(map)) => {
+                let entries: Vec<String> = map
+                    .iter()
+                    .map(|(name, value)| {
+                        let value = match value {
+                            Node::Scalar(s) => s.as_str().to_string(),
+                            other => describe(other),
+                        };
+                        let text = Matcher::new(name.as_str(), op, &value)
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|_| {
+                                format!("{}{}{}", name.as_str(), op.as_str(), quote(&value))
+                            });
+                        yaml_single_quoted(&text)
+                    })
+                    .collect();
+                format!("use `{new}: [{}]`", entries.join(", "))
+            }
+            (None, _) => format!("use `{new}`, a list of matchers such as ['service=\"api\"']"),
+        };
+        d.error_at(
+            Pos::of(k.span()),
+            format!("`{key}` is Alertmanager's retired form of `{new}`, which firebell does not read: {advice}"),
+        );
+    }
+    found
 }
 
 fn label_names(d: &mut Decoder<'_>, node: &Node, what: &str) -> Vec<String> {
@@ -332,6 +398,13 @@ impl NotifyConfigBuilder {
         for (k, v) in map.iter() {
             let name = k.as_str();
             let at = origin_at(d, Pos::of(k.span()));
+            if name.is_empty() {
+                d.error_at(
+                    Pos::of(k.span()),
+                    "a time interval needs a name (found an empty one)",
+                );
+                continue;
+            }
             let mut specs = Vec::new();
             let items = d.seq(v, &format!("time_intervals.{name}"));
             if items.is_empty() && matches!(v, Node::Sequence(_)) {
@@ -405,6 +478,14 @@ impl NotifyConfigBuilder {
             }
             (None, Some(_)) => {}
         }
+        retired_matchers(
+            d,
+            &mut f,
+            RETIRED_ROUTE,
+            parent
+                .is_none()
+                .then_some("the root route must match every alert, so leave it out"),
+        );
         if let Some(n) = f.opt("matchers") {
             if parent.is_none() {
                 err(
@@ -417,7 +498,15 @@ impl NotifyConfigBuilder {
             }
         }
         if let Some(n) = f.opt("continue") {
-            r.continue_matching = d.bool(n, "continue").unwrap_or(false);
+            if parent.is_none() {
+                err(
+                    d,
+                    n,
+                    "the root route cannot have `continue`: it has no sibling routes to continue to",
+                );
+            } else {
+                r.continue_matching = d.bool(n, "continue").unwrap_or(false);
+            }
         }
         if let Some(n) = f.opt("group_by") {
             let names = strings(d, n, "group_by");
@@ -431,9 +520,17 @@ impl NotifyConfigBuilder {
                 }
                 r.group_by = GroupBy::All;
             } else {
-                let mut ok = Vec::new();
+                let mut ok: Vec<String> = Vec::new();
                 for (s, o) in names {
-                    if is_label_name(&s) {
+                    if ok.contains(&s) {
+                        d.error_at(
+                            Pos {
+                                line: o.line,
+                                column: o.column,
+                            },
+                            format!("label {s:?} appears twice in `group_by`"),
+                        );
+                    } else if is_label_name(&s) {
                         ok.push(s);
                     } else {
                         d.error_at(
@@ -468,6 +565,16 @@ impl NotifyConfigBuilder {
             ("active_time_intervals", false),
         ] {
             if let Some(n) = f.opt(key) {
+                if parent.is_none() {
+                    err(
+                        d,
+                        n,
+                        format!(
+                            "the root route cannot have `{key}`: it takes every alert no other route takes (set time intervals on child routes)"
+                        ),
+                    );
+                    continue;
+                }
                 let names = strings(d, n, key);
                 let list: Vec<String> = names.iter().map(|(s, _)| s.clone()).collect();
                 self.interval_refs.extend(names);
@@ -800,14 +907,28 @@ fn decode_time_spec(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Time
 fn decode_inhibit_rule(d: &mut Decoder<'_>, node: &Node) -> Option<InhibitRule> {
     let mut f = d.fields(node, "inhibit rule")?;
     let at = origin_at(d, f.pos());
-    let source = f.req(d, "source_matchers").map(|n| {
+    let retired = retired_matchers(d, &mut f, RETIRED_INHIBIT, None);
+    fn list<'n>(
+        d: &mut Decoder<'_>,
+        f: &mut Fields<'n>,
+        key: &str,
+        retired: &[&str],
+    ) -> Option<&'n Node> {
+        if retired.contains(&key) {
+            // Its retired form was reported; not missing as well.
+            f.opt(key)
+        } else {
+            f.req(d, key)
+        }
+    }
+    let source = list(d, &mut f, "source_matchers", &retired).map(|n| {
         let m = matchers(d, n, "source_matchers");
         if m.is_empty() && matches!(n, Node::Sequence(s) if s.is_empty()) {
             err(d, n, "`source_matchers` needs at least one matcher");
         }
         m
     });
-    let target = f.req(d, "target_matchers").map(|n| {
+    let target = list(d, &mut f, "target_matchers", &retired).map(|n| {
         let m = matchers(d, n, "target_matchers");
         if m.is_empty() && matches!(n, Node::Sequence(s) if s.is_empty()) {
             err(d, n, "`target_matchers` needs at least one matcher");

@@ -29,6 +29,9 @@
 //!    it goes out at the first cycle when sending is allowed.
 //!
 //!    A notified alert that vanished from the snapshot counts as resolved.
+//!    An alert inhibited until it resolved together with its inhibitors is
+//!    listed among the resolved alerts when its group tells anything, as
+//!    Alertmanager lists it (`docs/routing.md`, "Inhibition").
 //!    A firing alert that a silence muted is remembered in its group's log;
 //!    when the silence ends while the alert still fires, the group's next
 //!    notification carries the note "Silence `<id>` by `<who>` ended; N
@@ -52,7 +55,7 @@ use firebell_core::model::Labels;
 use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 
-use crate::inhibit::inhibited;
+use crate::inhibit::{inhibited, resolved_with_inhibitors};
 use crate::render::MAX_LISTED;
 use crate::routing::{RouteMatch, route};
 use crate::silence::{Silence, load_lenient, silenced_by};
@@ -160,6 +163,9 @@ enum Mute {
 struct Member<'a> {
     alert: &'a Alert,
     mute: Option<Mute>,
+    /// Resolved, inhibited until then, and its inhibitors resolved with it
+    /// (`inhibit::resolved_with_inhibitors`).
+    resolved_with_inhibitors: bool,
 }
 
 impl Member<'_> {
@@ -376,18 +382,22 @@ fn decide(
     log.resolved_told.retain(|fp, _| members.contains_key(fp));
     log.muted_seen.retain(|fp, _| members.contains_key(fp));
     let mut missed_notes = Vec::new();
+    // Muted until they resolved, never told: their inhibitors resolved with
+    // them, or not.
+    let mut muted_resolved: Vec<&Member<'_>> = Vec::new();
     for (fp, m) in members {
         let a = m.alert;
         if m.firing() && m.mute.is_some() {
             log.muted_seen.insert(fp.clone(), a.fired_at);
         }
-        if !m.firing()
+        let untold_resolution = !m.firing()
             && m.mute.is_none()
             && a.resolved_at.is_some()
             && !log.notified.contains_key(fp)
-            && log.resolved_told.get(fp) != Some(&a.fired_at)
-            && log.muted_seen.get(fp) != Some(&a.fired_at)
-        {
+            && log.resolved_told.get(fp) != Some(&a.fired_at);
+        if untold_resolution && log.muted_seen.get(fp) == Some(&a.fired_at) {
+            muted_resolved.push(m);
+        } else if untold_resolution {
             let when = |t: Epoch| {
                 jiff::Timestamp::from_second(t)
                     .map(|ts| ts.strftime("%Y-%m-%d %H:%M UTC").to_string())
@@ -400,6 +410,29 @@ fn decide(
                 when(a.resolved_at.unwrap_or(a.fired_at))
             ));
             to_tell.push(a.clone());
+        }
+    }
+
+    // 2c. Alerts inhibited until they resolved together with their
+    // inhibitors are listed with them, as Alertmanager lists them: in the
+    // group's resolved notice, when the group tells anything (it did in
+    // this episode, or it does now). Decided once, at the first cycle that
+    // sees them resolved; every other muted alert's resolution is never told.
+    let group_tells = log.last_notified.is_some()
+        || !to_tell.is_empty()
+        || members.values().any(Member::visible_firing);
+    for m in muted_resolved {
+        let a = m.alert;
+        let tell = m.resolved_with_inhibitors
+            && group_tells
+            && send_resolved
+            && silenced_by(ctx.silences, &a.labels, now).is_none();
+        if tell {
+            // Told like a notified alert that resolved (step 2 from now on).
+            log.notified.insert(a.fingerprint.clone(), slim(a));
+            to_tell.push(a.clone());
+        } else {
+            log.resolved_told.insert(a.fingerprint.clone(), a.fired_at);
         }
     }
 
@@ -519,6 +552,7 @@ pub async fn dispatch(
     report.corrupt_silences = bad;
     let pass = cfg.silence_policy.resolved_pass_through;
     let inhibited = inhibited(&cfg.inhibit_rules, alerts);
+    let with_inhibitors = resolved_with_inhibitors(&cfg.inhibit_rules, alerts);
 
     let mut groups: BTreeMap<String, GroupInput<'_>> = BTreeMap::new();
     for a in alerts {
@@ -550,6 +584,7 @@ pub async fn dispatch(
                 Member {
                     alert: a,
                     mute: mute.clone(),
+                    resolved_with_inhibitors: with_inhibitors.contains(&a.fingerprint),
                 },
             );
         }
@@ -660,8 +695,10 @@ async fn process_group(
             report.deferred += 1;
         }
         let closed = settle(&mut log, has_firing);
-        if current.is_none() && closed && log.seq == 0 {
+        if current.is_none() && closed && log.seq == 0 && log.muted_seen.is_empty() {
             // Nothing ever happened in this group: no need to remember it.
+            // (A group of muted alerts remembers them, so that their
+            // resolution is not taken for a fire nobody was told about.)
             return Ok(());
         }
         let mut squeeze = Squeeze::Normal;

@@ -55,7 +55,7 @@ mod types;
 pub use config::{NotifyConfigBuilder, SECTIONS};
 pub use dispatch::{DispatchError, DispatchReport, dispatch, group_logs};
 pub use inhibit::inhibited;
-pub use matcher::{MatchOp, Matcher};
+pub use matcher::{MatchOp, Matcher, MatcherError, MatcherProblem, SyntaxError};
 pub use outbox::{
     Delivered, DeliveryError, DeliveryReport, PublishFailure, Render, RenderFailure,
     TemplateFailure, deliver, pending,

@@ -5,7 +5,7 @@
 use firebell_core::decode::format_duration;
 use firebell_core::model::Labels;
 
-use crate::matcher::{format_matchers, is_label_name, matches_all, quote};
+use crate::matcher::{MatchOp, Matcher, format_matchers, is_label_name, matches_all, quote};
 use crate::types::{GroupBy, NotifyConfig, Route, Timing};
 
 /// A route an alert reached, with its effective settings.
@@ -119,66 +119,28 @@ pub fn explain(cfg: &NotifyConfig, labels: &Labels) -> String {
     s
 }
 
-/// Parses `team=payments,severity=page` (values may be double-quoted to
-/// hold commas: `summary="a, b"`).
+/// Parses `team=payments,severity=page` for `firebell routes --labels`:
+/// matcher syntax, read as [`Matcher::parse_list`] reads it (so
+/// `{team="payments", summary="a, b"}` too), every matcher an `=`.
 pub fn parse_label_arg(s: &str) -> Result<Labels, String> {
+    const HINT: &str = "labels look like team=payments,severity=page";
+    let list = Matcher::parse_list(s)
+        .map_err(|e| format!("invalid labels {s:?}: {} ({HINT})", e.problem))?;
     let mut out = Labels::new();
-    let mut rest = s.trim();
-    while !rest.is_empty() {
-        let Some((name, after)) = rest.split_once('=') else {
+    for m in list {
+        if m.op != MatchOp::Eq {
             return Err(format!(
-                "expected name=value, found {rest:?} (labels look like team=payments,severity=page)"
+                "label {:?} is given with `{}`: labels take `=` ({HINT})",
+                m.name,
+                m.op.as_str()
             ));
-        };
-        let name = name.trim();
-        if !is_label_name(name) {
-            return Err(format!("invalid label name {name:?}"));
         }
-        let after = after.trim_start();
-        let (value, tail) = if let Some(body) = after.strip_prefix('"') {
-            let mut v = String::new();
-            let mut chars = body.char_indices();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '"' => {
-                        end = Some(i + 1);
-                        break;
-                    }
-                    '\\' => {
-                        if let Some((_, n)) = chars.next() {
-                            v.push(n);
-                        }
-                    }
-                    c => v.push(c),
-                }
-            }
-            let Some(end) = end else {
-                return Err(format!(
-                    "label {name:?}: the quoted value has no closing quote"
-                ));
-            };
-            let tail = body[end..].trim_start();
-            if !(tail.is_empty() || tail.starts_with(',')) {
-                return Err(format!(
-                    "label {name:?}: expected `,` after the quoted value"
-                ));
-            }
-            (v, tail)
-        } else {
-            match after.split_once(',') {
-                Some((v, t)) => (v.trim().to_string(), t),
-                None => (after.trim().to_string(), ""),
-            }
-        };
-        if out.insert(name.to_string(), value).is_some() {
-            return Err(format!("label {name:?} is given twice"));
+        if !is_label_name(&m.name) {
+            return Err(format!("invalid label name {:?}", m.name));
         }
-        rest = tail
-            .trim_start()
-            .strip_prefix(',')
-            .unwrap_or(tail)
-            .trim_start();
+        if out.insert(m.name.clone(), m.value).is_some() {
+            return Err(format!("label {:?} is given twice", m.name));
+        }
     }
     Ok(out)
 }
@@ -198,8 +160,14 @@ mod tests {
         assert_eq!(parse_label_arg("").unwrap(), Labels::new());
         assert_eq!(
             parse_label_arg("team").unwrap_err(),
-            "expected name=value, found \"team\" (labels look like team=payments,severity=page)"
+            "invalid labels \"team\": expected an operator (=, !=, =~ or !~) at the end (labels look like team=payments,severity=page)"
         );
+        assert_eq!(
+            parse_label_arg("team!=x").unwrap_err(),
+            "label \"team\" is given with `!=`: labels take `=` (labels look like team=payments,severity=page)"
+        );
+        let l = parse_label_arg(r#"{team="pay", note="a\nb"}"#).unwrap();
+        assert_eq!(l.get("note").map(String::as_str), Some("a\nb"));
         assert_eq!(
             parse_label_arg("a=1,a=2").unwrap_err(),
             "label \"a\" is given twice"

@@ -25,7 +25,7 @@ use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 use firebell_core::text::sha256_hex;
 
-use crate::matcher::{Matcher, matches_all};
+use crate::matcher::{Matcher, matches_all, parse_entry};
 use crate::store::{PK_SILENCE, SILENCE_RETENTION};
 use crate::types::SilencePolicy;
 
@@ -91,7 +91,8 @@ pub struct SilenceView {
 /// What `add` needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SilenceSpec {
-    /// Matcher strings, e.g. `team="payments"`, `alertname=~"Disk.*"`.
+    /// Matcher strings, e.g. `team="payments"`, `alertname=~"Disk.*"`; one
+    /// string may hold several (`{team="payments", env="prod"}`).
     pub matchers: Vec<String>,
     /// Default: now. A start in the past is moved to now.
     pub starts_at: Option<Epoch>,
@@ -189,13 +190,17 @@ pub(crate) fn validate(
     if spec.matchers.is_empty() {
         problems.push("at least one matcher is required".to_string());
     }
+    let mut parsed = !spec.matchers.is_empty();
     for m in &spec.matchers {
-        match Matcher::parse(m) {
-            Ok(m) => matchers.push(m),
-            Err(e) => problems.push(e),
+        // One `--matcher` may hold several: `{team="payments", env="prod"}`.
+        match parse_entry(m) {
+            Ok(m) => matchers.extend(m),
+            Err(e) => {
+                parsed = false;
+                problems.push(e.to_string());
+            }
         }
     }
-    let parsed = !matchers.is_empty() && matchers.len() == spec.matchers.len();
     if parsed && !spec.force {
         if matchers.iter().all(Matcher::matches_empty) {
             problems.push(

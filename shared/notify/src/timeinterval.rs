@@ -204,6 +204,13 @@ pub(crate) fn parse_day_of_month_range(s: &str) -> Result<(i8, i8), String> {
         Err(format!(
             "invalid day of month range {s:?}: a range cannot run from a day counted from the end to a day counted from the start"
         ))
+    } else if i16::from(a) > 32 + i16::from(b) {
+        // From a day of the month to a day counted from its end: empty in
+        // every month when empty in the longest (31 days).
+        Err(format!(
+            "invalid day of month range {s:?}: it holds on no day of any month ({b} is day {} of a 31-day month, before day {a})",
+            32 + i16::from(b)
+        ))
     } else {
         Ok((a, b))
     }
@@ -269,6 +276,15 @@ mod tests {
         assert_eq!(parse_day_of_month_range("1:-1"), Ok((1, -1)));
         assert!(parse_day_of_month_range("0").is_err());
         assert!(parse_day_of_month_range("-1:1").is_err());
+        // Holds in 31-day months only (days 29 to 31), or in none.
+        assert_eq!(parse_day_of_month_range("29:-1"), Ok((29, -1)));
+        assert_eq!(parse_day_of_month_range("31:-1"), Ok((31, -1)));
+        assert_eq!(
+            parse_day_of_month_range("10:-25").unwrap_err(),
+            "invalid day of month range \"10:-25\": it holds on no day of any month (-25 is day 7 of a 31-day month, before day 10)"
+        );
+        assert!(parse_day_of_month_range("8:-25").is_err());
+        assert_eq!(parse_day_of_month_range("7:-25"), Ok((7, -25)));
         assert_eq!(parse_time_of_day("09:30", false), Some(570));
         assert_eq!(parse_time_of_day("24:00", true), Some(1440));
         assert_eq!(parse_time_of_day("24:00", false), None);

@@ -205,7 +205,7 @@ routing_tests:
             r#"notify.yaml:6:3: error: invalid receiver name "bad name" (use 1 to 64 letters, digits, `_`, `.` or `-`)"#,
             r#"notify.yaml:9:13: error: receiver "empty" needs at least one topic"#,
             r#"notify.yaml:12:19: error: `group_interval` must be longer than 0, found "0s""#,
-            r#"notify.yaml:14:18: error: invalid matcher "team payments": expected an operator after the label name (expected name="value", name!="value", name=~"regex" or name!~"regex")"#,
+            r#"notify.yaml:14:18: error: invalid matcher "team payments": expected an operator (=, !=, =~ or !~) at character 6, found "payments""#,
             r#"notify.yaml:14:35: error: invalid matcher "severity=~\"page|(\"": bad regular expression: unclosed group"#,
             r#"notify.yaml:15:17: error: receiver "paymnts" is not defined in `receivers` (defined: default, empty)"#,
             r#"notify.yaml:16:29: error: time interval "offhours" is not defined in `time_intervals` (defined: weekend)"#,
@@ -279,7 +279,7 @@ fn missing_route_and_bad_templates() {
 
 #[test]
 fn wrong_shapes() {
-    let yaml = "receivers: [a]\ntime_intervals: x\nroute:\n  receiver: r\n  continue: maybe\n  group_wait: soon\ninhibit_rules:\n  - target_matchers: x\n";
+    let yaml = "receivers: [a]\ntime_intervals: x\nroute:\n  receiver: r\n  group_wait: soon\n  routes:\n    - continue: maybe\ninhibit_rules:\n  - target_matchers: x\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(
         diags,
@@ -287,10 +287,10 @@ fn wrong_shapes() {
             "n.yaml:1:12: error: `receivers` must be a mapping of receiver name to settings, found a list",
             "n.yaml:2:17: error: `time_intervals` must be a mapping of interval name to a list of times, found \"x\"",
             "n.yaml:4:13: error: receiver \"r\" is not defined in `receivers` (no receivers are defined)",
-            "n.yaml:5:13: error: `continue` must be true or false, found \"maybe\"",
-            "n.yaml:6:15: error: invalid duration \"soon\" for `group_wait` (expected a duration such as 30s, 5m, 1h or 1h30m)",
-            "n.yaml:8:5: error: inhibit rule is missing required field `source_matchers`",
-            "n.yaml:8:22: error: `target_matchers` must be a list, found \"x\"",
+            "n.yaml:5:15: error: invalid duration \"soon\" for `group_wait` (expected a duration such as 30s, 5m, 1h or 1h30m)",
+            "n.yaml:7:17: error: `continue` must be true or false, found \"maybe\"",
+            "n.yaml:9:5: error: inhibit rule is missing required field `source_matchers`",
+            "n.yaml:9:22: error: `target_matchers` must be a list, found \"x\"",
         ]
     );
 }
@@ -362,4 +362,62 @@ fn receiver_templates_that_cannot_render_are_errors() {
     let yaml = "receivers:\n  r:\n    topics: [t]\n    message:\n      subject_template: \"{{ default_subject }} ({{ counts.firing }})\"\n      body_template: \"{% for a in firing %}{{ a.title }}{% endfor %}\"\nroute:\n  receiver: r\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(diags, Vec::<String>::new());
+}
+
+/// An entry of `matchers`, `source_matchers` or `target_matchers` may hold
+/// several matchers, as in Alertmanager; one holding none is an error.
+#[test]
+fn matcher_entries_may_hold_lists() {
+    let yaml = r#"receivers:
+  r: {topics: [t]}
+  p: {topics: [p]}
+route:
+  receiver: r
+  routes:
+    - matchers: ['{team="payments", severity!="info"}', 'env=prod,region=~"eu-.*"']
+      receiver: p
+inhibit_rules:
+  - source_matchers: ['{severity="page", team="payments"}']
+    target_matchers: [severity=ticket]
+"#;
+    let cfg = config(yaml);
+    let shown: Vec<String> = cfg.route.routes[0]
+        .matchers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            r#"team="payments""#,
+            r#"severity!="info""#,
+            r#"env="prod""#,
+            r#"region=~"eu-.*""#
+        ]
+    );
+    assert_eq!(cfg.inhibit_rules[0].source_matchers.len(), 2);
+    let both = labels(&[("team", "payments"), ("env", "prod"), ("region", "eu-1")]);
+    assert_eq!(route(&cfg, &both)[0].receiver, "p");
+    let other_env = labels(&[("team", "payments"), ("env", "dev"), ("region", "eu-1")]);
+    assert_eq!(route(&cfg, &other_env)[0].receiver, "r");
+
+    let yaml = r#"receivers:
+  r: {topics: [t]}
+route:
+  receiver: r
+  routes:
+    - matchers: ['{}', 'a="x\ty"']
+inhibit_rules:
+  - source_matchers: ['']
+    target_matchers: ['foo=bar}']
+"#;
+    let (_, diags) = load(&[("n.yaml", yaml)]);
+    assert_eq!(
+        diags,
+        vec![
+            r#"n.yaml:6:18: error: invalid matcher "{}": it holds no matcher"#,
+            r#"n.yaml:6:24: error: invalid matcher "a=\"x\\ty\"": Alertmanager's two parsers read it differently (classic: {a="x\\ty"}; UTF-8: {a="x\ty"}), so firebell refuses to guess: double-quote the value and escape only \\, \" and \n in it"#,
+            r#"n.yaml:8:23: error: invalid matcher "": it holds no matcher"#,
+        ]
+    );
 }

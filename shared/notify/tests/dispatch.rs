@@ -608,3 +608,107 @@ async fn an_unconfigured_pipeline_does_nothing() {
     assert!(w.store.items().is_empty());
     let _ = labels(&[]);
 }
+
+const INHIBIT_GROUPED: &str = r#"
+receivers:
+  r: {topics: [t]}
+route:
+  receiver: r
+  group_by: [cluster]
+  group_wait: 30s
+  group_interval: 5m
+  routes:
+    - matchers: ['alertname="Own"']
+      group_by: [alertname]
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [cluster]
+"#;
+
+/// As in Alertmanager: when an inhibiting alert and the alert it inhibited
+/// resolve together, the resolved notice lists both.
+#[tokio::test]
+async fn an_inhibited_alert_resolving_with_its_inhibitor_is_listed_with_it() {
+    let w = World::new(config(INHIBIT_GROUPED));
+    let (x, y) = (sev("X", "critical", "a"), sev("Y", "warning", "a"));
+    assert_eq!(w.at(T0, &[x.clone(), y.clone()]).await, none());
+    assert_eq!(
+        w.at(T0 + 30, &[x.clone(), y.clone()]).await,
+        one("r #1 firing firing[X] resolved[]")
+    );
+    let both = [resolved(&x, T0 + 100), resolved(&y, T0 + 100)];
+    assert!(w.run(T0 + 100, T0 + 329, 60, &both).await.is_empty());
+    assert_eq!(
+        w.at(T0 + 330, &both).await,
+        one("r #2 resolved firing[] resolved[X,Y]")
+    );
+    assert!(w.run(T0 + 390, T0 + 3000, 60, &both).await.is_empty());
+}
+
+/// An inhibited alert that resolved while its inhibitor still fired stays
+/// untold, also once the inhibitor resolves.
+#[tokio::test]
+async fn an_inhibited_alert_resolving_before_its_inhibitor_stays_untold() {
+    let w = World::new(config(INHIBIT_GROUPED));
+    let (x, y) = (sev("X", "critical", "a"), sev("Y", "warning", "a"));
+    assert_eq!(w.at(T0, &[x.clone(), y.clone()]).await, none());
+    assert_eq!(
+        w.at(T0 + 30, &[x.clone(), y.clone()]).await,
+        one("r #1 firing firing[X] resolved[]")
+    );
+    let y_done = resolved(&y, T0 + 100);
+    assert!(
+        w.run(T0 + 100, T0 + 199, 60, &[x.clone(), y_done.clone()])
+            .await
+            .is_empty()
+    );
+    let both = [resolved(&x, T0 + 200), y_done];
+    assert!(w.run(T0 + 200, T0 + 329, 60, &both).await.is_empty());
+    assert_eq!(
+        w.at(T0 + 330, &both).await,
+        one("r #2 resolved firing[] resolved[X]")
+    );
+}
+
+/// An inhibited alert whose group never told anything is not told either
+/// (Alertmanager sends nothing about a group that only ever had muted
+/// alerts); nor is one a silence mutes.
+#[tokio::test]
+async fn inhibited_alerts_resolving_together_in_a_silent_group_or_silenced_stay_untold() {
+    let w = World::new(config(INHIBIT_GROUPED));
+    let x = sev("X", "critical", "a");
+    let own = alert(
+        &[
+            ("alertname", "Own"),
+            ("severity", "warning"),
+            ("cluster", "a"),
+        ],
+        T0,
+    );
+    let z = sev("Z", "warning", "a");
+    add_silence(
+        w.store.as_ref(),
+        &w.cfg.silence_policy,
+        T0,
+        silence_spec("alertname=\"Z\"", T0 + 5000),
+    )
+    .await
+    .unwrap();
+    let all = [x.clone(), own.clone(), z.clone()];
+    assert_eq!(w.at(T0, &all).await, none());
+    assert_eq!(
+        w.at(T0 + 30, &all).await,
+        one("r #1 firing firing[X] resolved[]")
+    );
+    let done = [
+        resolved(&x, T0 + 100),
+        resolved(&own, T0 + 100),
+        resolved(&z, T0 + 100),
+    ];
+    let sent = w.run(T0 + 100, T0 + 3000, 60, &done).await;
+    assert_eq!(
+        sent,
+        vec![(T0 + 340, "r #2 resolved firing[] resolved[X]".to_string())]
+    );
+}

@@ -50,7 +50,7 @@ async fn add_validates_everything_at_once() {
     assert!(!e.is_retryable());
     assert_eq!(
         e.to_string(),
-        "invalid silence: invalid matcher \"team payments\": expected an operator after the label name (expected name=\"value\", name!=\"value\", name=~\"regex\" or name!~\"regex\"); `created_by` must not be empty; `comment` must not be empty; the silence lasts 2d, longer than the maximum of 1d (`silences.max_duration`)"
+        "invalid silence: invalid matcher \"team payments\": expected an operator (=, !=, =~ or !~) at character 6, found \"payments\"; `created_by` must not be empty; `comment` must not be empty; the silence lasts 2d, longer than the maximum of 1d (`silences.max_duration`)"
     );
 
     let e = add_silence(
@@ -265,9 +265,57 @@ fn matches_every_alert_is_about_every_possible_alert() {
     assert!(matches_every_alert(&[m("alertname=~\".+\"")]));
     assert!(matches_every_alert(&[m("alertname=~\".*\"")]));
     assert!(matches_every_alert(&[m("severity=~\".*\"")]));
-    assert!(matches_every_alert(&[m("severity!=\"\\x00\"")]));
+    assert!(matches_every_alert(&[m("severity!=\"\\\\x00\"")]));
     // `severity` may be absent: `.+` does not match absence.
     assert!(!matches_every_alert(&[m("severity=~\".+\"")]));
     assert!(!matches_every_alert(&[m("alertname=~\"[^q].*\"")]));
     assert!(!matches_every_alert(&[m("alertname=\"X\"")]));
+}
+
+/// One matcher string may hold several, as in Alertmanager; one that holds
+/// none, or that Alertmanager's parsers read differently, is refused.
+#[tokio::test]
+async fn a_matcher_string_may_hold_a_list() {
+    let w = World::new(NotifyConfig::default());
+    let added = add_silence(
+        w.store.as_ref(),
+        &policy(),
+        T0,
+        spec(
+            &[r#"{team="payments", env!="dev"}"#, "service=api"],
+            None,
+            T0 + 60,
+        ),
+    )
+    .await
+    .unwrap();
+    let shown: Vec<String> = added.matchers.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [r#"team="payments""#, r#"env!="dev""#, r#"service="api""#]
+    );
+    assert!(added.matches(&labels(&[("team", "payments"), ("service", "api")])));
+    assert!(!added.matches(&labels(&[("team", "payments"), ("service", "web")])));
+    // `foo=bar,dings!=bums` is two matchers, not one value with a comma.
+    let added = add_silence(
+        w.store.as_ref(),
+        &policy(),
+        T0,
+        spec(&["team=payments,env!=dev"], None, T0 + 60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(added.matchers.len(), 2);
+    let e = add_silence(
+        w.store.as_ref(),
+        &policy(),
+        T0,
+        spec(&["team=payments", "{}", r#"a="x\ty""#], None, T0 + 60),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"invalid silence: invalid matcher "{}": it holds no matcher; invalid matcher "a=\"x\\ty\"": Alertmanager's two parsers read it differently (classic: {a="x\\ty"}; UTF-8: {a="x\ty"}), so firebell refuses to guess: double-quote the value and escape only \\, \" and \n in it"#
+    );
 }
