@@ -490,6 +490,7 @@ fn decide(
                 notes: log.notes.clone(),
                 seq: log.seq + 1,
                 at: now,
+                update: log.last_notified.is_some(),
             });
         }
     }

@@ -248,6 +248,13 @@ pub struct GroupNotification {
     pub seq: u64,
     /// Decision time.
     pub at: Epoch,
+    /// An update of a group already notified in this episode (new alerts
+    /// joining, alerts resolving, a reminder), not the incident's first
+    /// notification: one incident, one page. Messages carry it as the SNS
+    /// attribute `update` (`true`/`false`), so a pager subscription can take
+    /// only the first with a filter policy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub update: bool,
 }
 
 impl GroupNotification {

@@ -235,6 +235,8 @@ pub struct Notification {
     pub group_labels: Labels,
     /// The alerts it lists, firing first.
     pub alerts: Vec<NotifiedAlert>,
+    /// A later notification of a group already notified in this episode.
+    pub update: bool,
 }
 
 impl Notification {
@@ -272,12 +274,19 @@ impl Notification {
                 .unwrap_or_default(),
             group_labels: n.group_labels.clone(),
             alerts,
+            update: n.update,
         }
     }
 
-    /// A firing notification of severity [`PAGE_SEVERITY`].
+    /// A firing notification of severity [`PAGE_SEVERITY`] (updates of an
+    /// incident already paged included).
     pub fn is_page(&self) -> bool {
         self.status == AlertStatus::Firing && self.severity.as_deref() == Some(PAGE_SEVERITY)
+    }
+
+    /// The first notification of an incident that pages: not an update.
+    pub fn wakes_someone(&self) -> bool {
+        self.is_page() && !self.update
     }
 
     /// The first alert's labels.

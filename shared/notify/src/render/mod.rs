@@ -16,8 +16,11 @@
 //!   Schema `notification.schema.json` next to this file;
 //! - with `message.chatbot`, an AWS Chatbot custom notification as the
 //!   `default` body (the text body stays for `email`);
-//! - String message attributes `status`, `alertname`, `team`, `severity`,
-//!   `service` (those present; fewer than [`SNS_MAX_MESSAGE_ATTRIBUTES`]).
+//! - String message attributes `status`, `update` (`true` for a group's
+//!   later notifications in one episode: a pager subscription filtering on
+//!   `update: ["false"]` is paged once per incident), `alertname`, `team`,
+//!   `severity`, `service` (those present; fewer than
+//!   [`SNS_MAX_MESSAGE_ATTRIBUTES`]).
 //!
 //! The whole SNS message (bodies, subject and attributes) stays under
 //! [`SNS_MAX_MESSAGE_BYTES`]: a group with many alerts lists as many as fit and
@@ -73,7 +76,8 @@ const MAX_ATTRIBUTE_VALUE: usize = 256;
 /// Message attributes that are sent, from the first alert's labels (or the
 /// group's), plus `status`.
 const ATTRIBUTE_LABELS: [&str; 4] = ["alertname", "team", "severity", "service"];
-const _: () = assert!(ATTRIBUTE_LABELS.len() < SNS_MAX_MESSAGE_ATTRIBUTES);
+// (Plus `status` and `update`.)
+const _: () = assert!(ATTRIBUTE_LABELS.len() + 2 <= SNS_MAX_MESSAGE_ATTRIBUTES);
 
 /// Why a notification cannot be rendered. Rendering is deterministic, so
 /// none of these goes away on a retry.
@@ -240,7 +244,7 @@ pub(crate) fn check_receiver_template(what: &str, template: &str) -> Result<(), 
         .filter(|(k, _)| k.as_str() == "alertname")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let subject = text::subject(AlertStatus::Firing, &counts, &views[0], &group_labels);
+    let subject = text::subject(AlertStatus::Firing, &counts, &views, &group_labels);
     let at_s = rfc3339(at);
     let at_local = set.zone.datetime(at);
     let ctx = MessageContext {
@@ -323,8 +327,16 @@ struct Message {
     template_failures: Vec<String>,
 }
 
-fn attributes(status: AlertStatus, first: &AlertView, group: &Labels) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::from([("status".to_string(), status.as_str().to_string())]);
+fn attributes(
+    status: AlertStatus,
+    update: bool,
+    first: &AlertView,
+    group: &Labels,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::from([
+        ("status".to_string(), status.as_str().to_string()),
+        ("update".to_string(), update.to_string()),
+    ]);
     for key in ATTRIBUTE_LABELS {
         let value = first
             .labels
@@ -446,7 +458,7 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
         notes.push(format!("Times are in UTC: unknown time zone {bad:?}."));
     }
 
-    let default_subject = text::subject(n.status, &counts(total), first, &n.group_labels);
+    let default_subject = text::subject(n.status, &counts(total), &views, &n.group_labels);
     let (firing, resolved) = overrides::split(&views);
     // Subject template.
     let subject = match receiver.message.subject_template.as_deref() {
@@ -491,7 +503,7 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
         }
     };
 
-    let attributes = attributes(n.status, first, &n.group_labels);
+    let attributes = attributes(n.status, n.update, first, &n.group_labels);
     let thread_id = format!(
         "firebell-{}",
         sha256_hex(&format!("{}|{}", receiver.name, n.group_key))

@@ -211,6 +211,7 @@ fn notification(firing: Vec<Alert>, resolved: Vec<Alert>) -> GroupNotification {
         notes: vec![],
         seq: 3,
         at: AT,
+        update: false,
     }
 }
 
@@ -311,9 +312,11 @@ fn golden_resolved_text() {
 #[test]
 fn golden_group_text() {
     let o = one(&receiver("Europe/Berlin"), &mixed_group());
+    // Three rules in one group: the subject names each (one incident, one
+    // page that says what is wrong).
     assert_eq!(
         o.subject,
-        "[FIRING:3] Payments error rate 5.2% > 1% (payments, page)"
+        "[FIRING:3] payments: Payments error rate 5.2%, Checkout p99 latency is 850ms, PaymentsThroughputLow"
     );
     golden("group_mixed.txt", &text_view(&o));
 }
@@ -740,11 +743,17 @@ fn attributes_are_few_and_from_labels() {
         ("severity", "page"),
         ("status", "firing"),
         ("team", "payments"),
+        ("update", "false"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     assert_eq!(o.attributes, expected);
+    // A group's later notification in the same episode is an update.
+    let mut later = notification(vec![error_rate()], vec![]);
+    later.update = true;
+    let o = one(&receiver("UTC"), &later);
+    assert_eq!(o.attributes["update"], "true");
 
     // Missing labels are left out (SNS rejects empty values); the group's
     // labels stand in for the alert's.
@@ -1021,7 +1030,12 @@ fn a_body_template_can_wrap_the_default_body() {
     assert_eq!(o.bodies["email"], default.bodies["email"]);
     r.message.subject_template = Some("{{ default_subject }} [prod]".into());
     let o = one(&r, &mixed_group());
-    assert_eq!(o.subject, format!("{} [prod]", default.subject));
+    // (Cut to SNS's limit: 99 characters.)
+    assert_eq!(
+        o.subject,
+        "[FIRING:3] payments: Payments error rate 5.2%, Checkout p99 latency is 850ms, PaymentsThroughputLo…"
+    );
+    assert!(default.subject.len() + " [prod]".len() > 99);
 }
 
 #[test]

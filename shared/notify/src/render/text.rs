@@ -67,8 +67,74 @@ fn fit_subject(prefix: &str, title: &str, cond: &str, suffix: &str) -> String {
     truncate(&format!("{prefix}{title}{cond}{suffix}"), MAX_SUBJECT_CHARS)
 }
 
-/// `[FIRING:3] Payments error rate 5.2% > 1% (payments, page)`.
+/// `[FIRING:3] Payments error rate 5.2% > 1% (payments, page)`; for a group
+/// of several rules, a summary of them:
+/// `[FIRING:3] payments: Payments error rate 100%, Payments availability burn 18.2, …`.
 pub(crate) fn subject(
+    status: AlertStatus,
+    counts: &Counts,
+    views: &[AlertView],
+    group: &Labels,
+) -> String {
+    let Some(first) = views.first() else {
+        return String::new();
+    };
+    if let Some(summary) = group_summary(status, counts, views, group) {
+        return summary;
+    }
+    single_subject(status, counts, first, group)
+}
+
+/// The subject of a group whose alerts (of `status`) come from several
+/// rules: the service (or the group's label values), then each rule's title
+/// and value once, in order, cut to the limit. `None` for one rule.
+fn group_summary(
+    status: AlertStatus,
+    counts: &Counts,
+    views: &[AlertView],
+    group: &Labels,
+) -> Option<String> {
+    let firing = status == AlertStatus::Firing;
+    let mut seen: Vec<&str> = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for v in views.iter().filter(|v| v.firing == firing) {
+        if seen.contains(&v.alertname.as_str()) {
+            continue;
+        }
+        seen.push(&v.alertname);
+        let title = one_line(&v.title);
+        parts.push(match &v.value_text {
+            Some(val) if !mentions(&title, val) => format!("{title} {val}"),
+            _ => title,
+        });
+    }
+    if parts.len() < 2 {
+        return None;
+    }
+    let (tag, n) = if firing {
+        ("FIRING", counts.firing)
+    } else {
+        ("RESOLVED", counts.resolved)
+    };
+    let head = views[0]
+        .labels
+        .get("service")
+        .or_else(|| group.get("service"))
+        .map(|s| one_line(s))
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            let values: Vec<String> = group.values().map(|v| one_line(v)).collect();
+            (!values.is_empty()).then(|| values.join(", "))
+        })
+        .map(|h| format!("{h}: "))
+        .unwrap_or_default();
+    Some(truncate(
+        &format!("[{tag}:{n}] {head}{}", parts.join(", ")),
+        MAX_SUBJECT_CHARS,
+    ))
+}
+
+fn single_subject(
     status: AlertStatus,
     counts: &Counts,
     first: &AlertView,
