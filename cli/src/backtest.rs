@@ -305,7 +305,11 @@ fn print_report(h: &Header, r: &BacktestReport, config: &Config, timeline: bool)
         rfc3339(h.to),
         r.cycles
     );
-    println!("  source {}\n", h.source);
+    println!("  source {}", h.source);
+    for note in firebell_tools::backtest::short_history_notes(config, h.from, h.to) {
+        println!("  note: {note}");
+    }
+    println!();
     let w = r
         .rules
         .iter()

@@ -173,6 +173,11 @@ fn the_text_report_counts_per_rule_and_receiver() {
     );
     // notifications pages firing resolved
     assert_eq!(row("checkout-oncall")[1..], ["2", "1", "1", "1"]);
+    // A day cannot back a 30-day error budget: the report says so.
+    assert!(
+        stdout.contains("  note: SLO PaymentsAvailability: `budget_spent` is computed over 30d, longer than this backtest's range with its warm-up ("),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("-> payments-oncall")
             && stdout.contains("PAGE [FIRING] Payments error rate"),

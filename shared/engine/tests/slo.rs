@@ -148,6 +148,13 @@ async fn fast_burn_pages_with_the_budget_left() {
         ),
         "{body}"
     );
+    // A day of data backs the 30-day figure: it says so.
+    assert!(
+        body.contains(
+            "gone in 9.0 hours. (Partial: computed from only 24.1 hours of data, not the full 30d.)"
+        ),
+        "{body}"
+    );
     assert!(
         body.contains("https://runbooks.example.com/api/slo"),
         "{body}"

@@ -459,6 +459,39 @@ impl BacktestReport {
     }
 }
 
+/// Notes on figures the range cannot back: a rule whose context value
+/// (an SLO's error budget) looks back further than the range plus the
+/// source's history before it computes it from less than its window; its
+/// messages say "Partial", and the report says it once per rule.
+pub fn short_history_notes(config: &Config, from: Epoch, to: Epoch) -> Vec<String> {
+    let span = (to - from).max(0) + warmup(config);
+    let mut out: Vec<String> = Vec::new();
+    for rule in &config.rules.rules {
+        for cv in &rule.context {
+            let window = i64::try_from(cv.window.as_secs()).unwrap_or(i64::MAX);
+            if window <= span {
+                continue;
+            }
+            let who = match rule.labels.get("slo") {
+                Some(slo) => format!("SLO {slo}"),
+                None => format!("rule {}", rule.name),
+            };
+            let note = format!(
+                "{who}: `{}` is computed over {}, longer than this backtest's range with its warm-up ({}): its figures are partial (marked so in the messages)",
+                cv.name,
+                firebell_core::decode::format_duration(cv.window),
+                firebell_core::decode::format_duration(std::time::Duration::from_secs(
+                    span.unsigned_abs()
+                )),
+            );
+            if !out.contains(&note) {
+                out.push(note);
+            }
+        }
+    }
+    out
+}
+
 /// Counts, flaps, time firing and the timeline of a simulation.
 pub fn analyze(config: &Config, sim: &Simulation) -> BacktestReport {
     let notifications = sim.notifications.clone();

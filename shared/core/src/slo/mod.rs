@@ -497,8 +497,10 @@ impl Slo {
 }
 
 /// The `error_budget` annotation: the budget left over the window and, at
-/// the current burn rate (the alert's value), the time until it is gone.
-/// A template over `budget_spent` (bound by the engine) and `value_raw`.
+/// the current burn rate (the alert's value), the time until it is gone,
+/// marked partial when the data covers less than the window. A template
+/// over `budget_spent` and `budget_spent_covered` (bound by the engine) and
+/// `value_raw`.
 pub fn budget_template(window: Duration) -> String {
     let w = format_duration(window);
     let hours = number(window.as_secs_f64() / HOUR as f64);
@@ -511,7 +513,11 @@ pub fn budget_template(window: Duration) -> String {
 {{% if h >= 48 %}}{{{{ (h / 24) | round(1) }}}} days\
 {{% elif h >= 1 %}}{{{{ h | round(1) }}}} hours\
 {{% else %}}{{{{ (h * 60) | round | int }}}} minutes{{% endif %}}\
-{{% endif %}}.{{% endif %}}"
+{{% endif %}}.{{% endif %}}\
+{{% if {BUDGET_SPENT} is not none and {BUDGET_SPENT}_covered is number and {BUDGET_SPENT}_covered < 0.99 %}} \
+(Partial: computed from only {{% set d = {BUDGET_SPENT}_covered * {hours} %}}\
+{{% if d >= 48 %}}{{{{ (d / 24) | round(1) }}}} days{{% else %}}{{{{ d | round(1) }}}} hours{{% endif %}} \
+of data, not the full {w}.){{% endif %}}"
     )
 }
 

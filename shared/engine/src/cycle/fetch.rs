@@ -98,12 +98,14 @@ pub(super) async fn context_values(
                 spec: expand_wildcards(spec, &inst.labels),
             })
             .collect();
+        let mut covered = None;
         let value = match metrics.fetch(&queries, grid.start, now).await {
             Ok(series) => {
                 let inputs: BTreeMap<&str, Series> = series
                     .iter()
                     .map(|s| (s.id.as_str(), align(&s.points, &grid)))
                     .collect();
+                covered = Some(coverage(&grid, &inputs, now, cv.window.as_secs()));
                 let empty = vec![None; grid.len];
                 let eval = cv.expression.eval(&grid, &|id| {
                     Some(inputs.get(id).map_or(empty.as_slice(), Vec::as_slice))
@@ -130,8 +132,27 @@ pub(super) async fn context_values(
             }
         };
         out.push((cv.name.clone(), value));
+        out.push((format!("{}{COVERED_SUFFIX}", cv.name), covered));
     }
     out
+}
+
+/// The template variable beside each context value `x`: `x_covered`, the
+/// share (0 to 1) of the value's window that had data. A value computed
+/// from less than its window (a new service, a short backtest) says so.
+pub(crate) const COVERED_SUFFIX: &str = "_covered";
+
+/// The share of the window `[now - window, now]` from the first datapoint
+/// of any input on.
+fn coverage(grid: &Grid, inputs: &BTreeMap<&str, Series>, now: Epoch, window: u64) -> f64 {
+    let first = (0..grid.len).find(|&i| {
+        inputs
+            .values()
+            .any(|s| s.get(i).copied().flatten().is_some())
+    });
+    let Some(i) = first else { return 0.0 };
+    let window = window.max(1) as f64;
+    ((now - grid.time(i)) as f64 / window).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]

@@ -1215,3 +1215,37 @@ fn a_failing_title_template_falls_back_to_the_default_title_with_a_note() {
     let v: Value = serde_json::from_str(&o.bodies["sqs"]).unwrap();
     assert_eq!(v["notes"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn slo_budget_figures_from_less_than_the_window_are_marked_partial() {
+    let t = firebell_core::slo::budget_template(std::time::Duration::from_secs(30 * 86_400));
+    let mut a = error_rate();
+    a.value = Some(16.75);
+    let with = |spent: &str, covered: &str| {
+        render_annotation(
+            &format!(
+                "{{% set budget_spent = {spent} %}}{{% set budget_spent_covered = {covered} %}}{t}"
+            ),
+            &a,
+        )
+    };
+    // The whole window had data: the figure as it is.
+    assert_eq!(
+        with("0.792", "1"),
+        "Error budget left: 20.8% of the 30d budget; at 16.8x it is gone in 8.9 hours."
+    );
+    // 14 hours of a 30-day window: said so.
+    assert_eq!(
+        with("1.265", "0.019444"),
+        "Error budget exhausted: 126.5% of the 30d budget spent. (Partial: computed from only 14.0 hours of data, not the full 30d.)"
+    );
+    assert_eq!(
+        with("0.1", "0.5"),
+        "Error budget left: 90.0% of the 30d budget; at 16.8x it is gone in 38.7 hours. (Partial: computed from only 15.0 days of data, not the full 30d.)"
+    );
+    // Unknown: no figure to mark.
+    assert_eq!(
+        with("none", "0"),
+        "Error budget left: unknown (no data over the last 30d)."
+    );
+}
