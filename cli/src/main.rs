@@ -53,7 +53,27 @@ enum Command {
     Backtest(backtest::Args),
 }
 
+/// A closed pipe on stdout (`firebell demo --json | head -1`) ends the
+/// command quietly with exit code 0: the reader has what it wanted. Any
+/// other panic keeps Rust's default report.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => demo::main(&a),

@@ -307,3 +307,39 @@ fn a_silence_of_every_alert_needs_force() {
         text(&out.stdout)
     );
 }
+
+/// `firebell run ... | head -1`: the reader closes the pipe after one line
+/// while firebell still has a day of cycles (150 KB) to print; it ends
+/// quietly with 0 (no panic, no exit 101).
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firebell"))
+        .args([
+            "run",
+            "--config",
+            "examples",
+            "--at",
+            "2026-11-23T00:00:00Z",
+            "--until",
+            "2026-11-23T23:59:00Z",
+            "--state",
+            state.path().to_str().unwrap(),
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // (The reader is dropped here: the pipe is closed.)
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
