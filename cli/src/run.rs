@@ -262,12 +262,12 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
 
 fn print_report(r: &firebell_engine::CycleReport) {
     if let Some(skip) = r.skipped {
-        println!("{} cycle skipped: {skip:?}", rfc3339(r.tick));
+        println!("{} cycle skipped: {skip}", rfc3339(r.tick));
         return;
     }
     for t in &r.transitions {
         println!(
-            "{} {} {:?} {}",
+            "{} {} {} {}",
             hhmm(r.tick),
             t.rule,
             t.event,

@@ -228,7 +228,10 @@ async fn run_once_reads_cloudwatch_keeps_state_in_dynamodb_and_pages_through_sns
         "firebell run failed:\n{stdout}\n{}",
         text(&out.stderr)
     );
-    assert!(stdout.contains("CliAwsHighErrors Fired"), "{stdout}");
+    assert!(
+        stdout.contains("CliAwsHighErrors fired (datapoint "),
+        "{stdout}"
+    );
     assert!(stdout.contains("1 notifications sent"), "{stdout}");
 
     let msgs = receive(&sdk, &queue, Duration::from_secs(20)).await;
@@ -260,7 +263,10 @@ async fn run_once_reads_cloudwatch_keeps_state_in_dynamodb_and_pages_through_sns
     );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("cycle skipped: Duplicate"), "{stdout}");
+    assert!(
+        stdout.contains("cycle skipped: duplicate tick (already evaluated)"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

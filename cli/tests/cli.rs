@@ -183,7 +183,10 @@ fn run_once_uses_the_embedded_default() {
     ]);
     let s = text(&out.stdout);
     assert!(out.status.success(), "{s}{}", text(&out.stderr));
-    assert!(s.contains("PaymentsHighErrorRate Fired"), "{s}");
+    assert!(
+        s.contains("PaymentsHighErrorRate fired (datapoint 2026-11-23T15:45:00Z, value "),
+        "{s}"
+    );
     assert!(s.contains("[FIRING] Payments error rate"), "{s}");
     // State survives: the next cycle in a new process does not page again.
     let out = firebell(&[
@@ -259,7 +262,10 @@ fn run_refuses_a_future_tick_unless_forced() {
         "{stdout}"
     );
     // The payments incident still fires and pages.
-    assert!(stdout.contains("PaymentsHighErrorRate Fired"), "{stdout}");
+    assert!(
+        stdout.contains("PaymentsHighErrorRate fired (datapoint 2026-11-23T15:45:00Z, value "),
+        "{stdout}"
+    );
     assert!(stdout.contains("[FIRING] Payments error rate"), "{stdout}");
 }
 

@@ -98,6 +98,25 @@ impl Event {
     }
 }
 
+/// One line for people: `fired (datapoint 2026-11-23T15:45:00Z, value 5.23)`.
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self {
+            Event::Pending { .. } => "pending",
+            Event::PendingCleared { .. } => "pending cleared",
+            Event::Fired { .. } => "fired",
+            Event::Resolved { .. } => "resolved",
+            Event::NoDataStarted { .. } => "no data",
+            Event::NoDataEnded { .. } => "data back",
+        };
+        write!(f, "{what} (datapoint {}", crate::text::rfc3339(self.at()))?;
+        if let Event::Fired { value: Some(v), .. } | Event::Resolved { value: Some(v), .. } = self {
+            write!(f, ", value {}", crate::slo::number(*v))?;
+        }
+        f.write_str(")")
+    }
+}
+
 /// Everything remembered about one alert instance between cycles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct InstanceState {

@@ -272,3 +272,19 @@ fn m_of_n_window_forgets_breaches_older_than_n_periods() {
     m.step(&mut st, Observation::new(3660, Some(2.0)));
     assert_eq!(st.status, Status::Firing);
 }
+
+#[test]
+fn events_read_as_text() {
+    let fired = Event::Fired {
+        at: 1_795_448_700,
+        value: Some(4.823_333_333),
+    };
+    assert_eq!(
+        fired.to_string(),
+        "fired (datapoint 2026-11-23T15:45:00Z, value 4.823333333)"
+    );
+    assert_eq!(
+        Event::PendingCleared { at: 0 }.to_string(),
+        "pending cleared (datapoint 1970-01-01T00:00:00Z)"
+    );
+}

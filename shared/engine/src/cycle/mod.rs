@@ -81,6 +81,8 @@ impl Default for EngineOptions {
 }
 
 /// Why a cycle did nothing.
+///
+/// Displays as one line for people: `duplicate tick (already evaluated)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Skip {
@@ -89,6 +91,15 @@ pub enum Skip {
     /// Another cycle holds the lease, or wrote since this one started (this
     /// one then wrote and published nothing).
     Overlap,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Skip::Duplicate => "duplicate tick (already evaluated)",
+            Skip::Overlap => "overlap (another cycle holds the lease or wrote first)",
+        })
+    }
 }
 
 /// One state change, for timelines and logs.
