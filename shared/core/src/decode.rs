@@ -377,6 +377,7 @@ fn too_deep(text: &str) -> Option<Pos> {
             }
         }
         let mut quote: Option<u8> = None;
+        let mut inline = 0usize;
         let mut prev = b' ';
         // The last non-blank byte before this one on the line: in block
         // context a bracket opens a flow collection only where a value
@@ -404,6 +405,20 @@ fn too_deep(text: &str) -> Option<Pos> {
                         }
                     }
                     b']' | b'}' => flow = flow.saturating_sub(1),
+                    // `- : : : x`: a mapping indicator with no key right
+                    // after another indicator opens one more level each.
+                    b':' if flow == 0
+                        && matches!(last, None | Some(b':' | b'-' | b'?'))
+                        && bytes.get(c + 1).is_none_or(|n| *n == b' ') =>
+                    {
+                        inline += 1;
+                        if indents.len() + inline > MAX_NESTING {
+                            return Some(Pos {
+                                line: i + 1,
+                                column: c + 1,
+                            });
+                        }
+                    }
                     _ => {}
                 },
             }

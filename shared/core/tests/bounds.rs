@@ -159,6 +159,20 @@ fn deep_yaml_is_an_error_before_parsing() {
         parse_errors(&maps),
         vec!["f.yaml:1:400: error: YAML is nested too deeply (more than 100 levels)"]
     );
+    // Keyless mappings nested on one line (a fuzz finding): `- : : : ...`.
+    let colons = format!("a:\n  - {}x\n", ": ".repeat(14_000));
+    assert_eq!(
+        parse_errors(&colons),
+        vec!["f.yaml:2:199: error: YAML is nested too deeply (more than 100 levels)"]
+    );
+    // `key: value` and `- key: value` are one level, however many on a line.
+    let mut diags = Diagnostics::new();
+    let mut d = Decoder::new("f.yaml", &mut diags);
+    assert!(
+        d.parse("a:\n  - b: c\n  - : d\n  - e: 'x: y: z'\n")
+            .is_some(),
+        "{diags:?}"
+    );
     // Brackets inside quotes and comments do not count.
     let mut diags = Diagnostics::new();
     let mut d = Decoder::new("f.yaml", &mut diags);
