@@ -48,10 +48,16 @@
 //!
 //! Expressions are parsed once into a tree; evaluation walks it with plain
 //! vector loops, borrowing input series and reusing intermediate buffers.
+//!
+//! [`Expr::to_metric_math`] translates an expression to CloudWatch metric
+//! math with the same meaning, for console links; `RSUM`, `SQRT` and
+//! one-argument `MIN`/`MAX`/`SUM`/`AVG` have no equivalent there (see
+//! `metric_math.rs` for the mapping).
 
 mod ast;
 mod eval;
 mod lexer;
+mod metric_math;
 mod parser;
 
 #[cfg(test)]

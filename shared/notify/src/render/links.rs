@@ -16,12 +16,26 @@
 //! The graph holds one entry per metric of the rule,
 //! `[namespace, metric, dim1, value1, ..., {"id": .., "stat": .., "period": ..}]`,
 //! plus the rule's expression as a metric-math entry
-//! (`{"expression": .., "label": alertname, "id": "e1"}`) unless the
+//! (`{"expression": .., "label": alertname, "id": "e1"}`, or the first free
+//! `e<n>` if a metric is called `e1`) unless the
 //! expression is a single metric id, a horizontal annotation at the
 //! threshold, and a time range from an hour before the alert became active to
 //! 15 minutes after it resolved (or after the notification). Metrics are
-//! hidden behind the expression; if a metric id is not a valid console id
-//! (`^[a-z][a-zA-Z0-9_]*$`) the expression is left out and every metric shown.
+//! hidden behind the expression.
+//!
+//! The expression entry is the rule's expression translated to CloudWatch
+//! metric math ([`Expr::to_metric_math`]): its canonical form when every
+//! part means the same in CloudWatch (`100 * FILL(errors, 0) / requests`
+//! stays as it is; `MAX(a, b)` becomes `MAX([a, b])`). An expression with no
+//! CloudWatch equivalent, such as an SLO burn-rate rule's `RSUM` rolling
+//! sums (classic metric math has no rolling window), gets no expression
+//! entry, never a broken one: the link graphs the raw metrics, visible, and
+//! the threshold annotation, labelled `Threshold (expression not graphed)`
+//! since it applies to the expression's value, not to the metrics. So does
+//! an expression whose metric ids are not all console ids
+//! (`^[a-z][a-zA-Z0-9_]*$`); a metric id that is not one is then left out of
+//! its entry.
+//!
 //! A wildcard dimension value (`*`) is replaced by the alert's label of the
 //! same name (the engine labels expanded instances with their dimension
 //! values); without such a label there is no link.
@@ -29,6 +43,7 @@
 use std::fmt::Write as _;
 
 use firebell_core::alert::Alert;
+use firebell_core::expr::Expr;
 use firebell_core::series::Epoch;
 
 use firebell_core::text::rfc3339;
@@ -119,6 +134,15 @@ fn valid_console_id(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// The id of the expression entry: `e1`, or the first `e<n>` that is not a
+/// metric id.
+fn expression_id(alert: &Alert) -> String {
+    (1..)
+        .map(|n| format!("e{n}"))
+        .find(|id| !alert.metrics.contains_key(id))
+        .unwrap_or_default()
+}
+
 /// The alert's label for dimension `name` (exact name first, then ignoring case).
 fn label_for<'a>(alert: &'a Alert, name: &str) -> Option<&'a str> {
     alert
@@ -150,10 +174,16 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
     if alert.metrics.is_empty() {
         return None;
     }
-    let expression = alert.expression.trim();
-    let single = alert.metrics.len() == 1 && alert.metrics.contains_key(expression);
+    let source = alert.expression.trim();
+    let single = alert.metrics.len() == 1 && alert.metrics.contains_key(source);
     let ids_ok = alert.metrics.keys().all(|id| valid_console_id(id));
-    let with_expression = !single && ids_ok && !expression.is_empty();
+    // The expression as CloudWatch metric math, when it has an equivalent.
+    let expression = if single || !ids_ok {
+        None
+    } else {
+        Expr::parse(source).ok().and_then(|e| e.to_metric_math())
+    };
+    let with_expression = expression.is_some();
     let mut metrics = Vec::with_capacity(alert.metrics.len() + 1);
     let mut period = 0u64;
     for (id, spec) in &alert.metrics {
@@ -182,13 +212,18 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
         entry.push(J::O(opts));
         metrics.push(J::A(entry));
     }
-    if with_expression {
+    let threshold_label = if let Some(expression) = expression {
         metrics.push(J::A(vec![J::O(vec![
-            ("expression", J::S(expression.to_string())),
+            ("expression", J::S(expression)),
             ("label", J::S(alert.name().to_string())),
-            ("id", J::S("e1".to_string())),
+            ("id", J::S(expression_id(alert))),
         ])]));
-    }
+        "Threshold"
+    } else if single {
+        "Threshold"
+    } else {
+        "Threshold (expression not graphed)"
+    };
     let start = alert.active_since.min(alert.fired_at).saturating_sub(3600);
     let end = alert
         .resolved_at
@@ -207,7 +242,7 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
             J::O(vec![(
                 "horizontal",
                 J::A(vec![J::O(vec![
-                    ("label", J::S("Threshold".to_string())),
+                    ("label", J::S(threshold_label.to_string())),
                     ("value", J::N(alert.threshold)),
                 ])]),
             )]),
@@ -242,6 +277,131 @@ mod tests {
                 ("b", J::A(vec![J::B(true), J::N(f64::NAN)]))
             ])),
             "~(a~1.5~b~(~true~null))"
+        );
+    }
+
+    const AT: Epoch = 1_700_000_000;
+
+    fn rule(yaml: &str) -> firebell_core::model::Rule {
+        let mut set = firebell_core::config::parse_rules("r.yaml", yaml).unwrap();
+        set.rules.remove(0)
+    }
+
+    /// An SLO burn-rate rule's expression uses RSUM, which CloudWatch does
+    /// not have: the link graphs its metrics, visible, and the threshold.
+    #[test]
+    fn slo_alert_links_raw_metrics_and_threshold() {
+        let slos = firebell_core::slo::parse_slos(
+            "s.yaml",
+            r#"
+slos:
+  - name: Payments
+    team: payments
+    objective: 99.9
+    sli:
+      errors: {namespace: Shop, metric: Errors, dimensions: {Service: payments}, stat: Sum}
+      total: {namespace: Shop, metric: Requests, dimensions: {Service: payments}, stat: Sum}
+"#,
+        )
+        .unwrap();
+        let rules = firebell_core::slo::rules(&slos).unwrap();
+        assert_eq!(rules.len(), 3);
+        for r in &rules {
+            assert!(r.expression_src.contains("RSUM("));
+            let alert = super::super::sample_alert(r, AT);
+            let url = console_url(&alert, "eu-central-1", AT).unwrap();
+            assert!(!url.contains("RSUM"), "{url}");
+            assert!(!url.contains("expression~"), "{url}");
+            assert!(!url.contains("visible"), "{url}");
+            assert!(
+                url.contains("~(~'Shop~'Errors~'Service~'payments~(id~'errors~stat~'Sum~period~"),
+                "{url}"
+            );
+            assert!(
+                url.contains("~(~'Shop~'Requests~'Service~'payments~(id~'total~stat~'Sum~period~"),
+                "{url}"
+            );
+            assert!(
+                url.contains("annotations~(horizontal~(~(label~'Threshold*20*28expression*20not*20graphed*29~value~"),
+                "{url}"
+            );
+        }
+        let page = super::super::sample_alert(&rules[0], AT);
+        assert_eq!(page.threshold, 14.4);
+        assert_eq!(
+            console_url(&page, "eu-central-1", AT).unwrap(),
+            "https://eu-central-1.console.aws.amazon.com/cloudwatch/home?region=eu-central-1#metricsV2:graph=~(metrics~(~(~'Shop~'Errors~'Service~'payments~(id~'errors~stat~'Sum~period~60))~(~'Shop~'Requests~'Service~'payments~(id~'total~stat~'Sum~period~60)))~view~'timeSeries~stacked~false~region~'eu-central-1~title~'Payments*3apage*3a1h~period~60~annotations~(horizontal~(~(label~'Threshold*20*28expression*20not*20graphed*29~value~14.4)))~start~'2023-11-14T21*3a03*3a20Z~end~'2023-11-14T22*3a28*3a20Z)"
+        );
+    }
+
+    #[test]
+    fn translated_expressions() {
+        let yaml = |expr: &str| {
+            format!(
+                r#"
+rules:
+  - name: R
+    metrics:
+      a: {{namespace: N, metric: A, stat: Sum}}
+      b: {{namespace: N, metric: B, stat: Sum}}
+    expression: {expr}
+    condition: {{op: ">", threshold: 1}}
+"#
+            )
+        };
+        let url = |expr: &str| {
+            console_url(
+                &super::super::sample_alert(&rule(&yaml(expr)), AT),
+                "us-east-1",
+                AT,
+            )
+            .unwrap()
+        };
+        // Translated: hidden metrics, the metric-math expression, the threshold.
+        let u = url("MAX(a,b)");
+        assert!(
+            u.contains("(id~'a~stat~'Sum~period~60~visible~false)"),
+            "{u}"
+        );
+        assert!(
+            u.contains("~(~(expression~'MAX*28*5ba*2c*20b*5d*29~label~'R~id~'e1))"),
+            "{u}"
+        );
+        assert!(u.contains("(label~'Threshold~value~1)"), "{u}");
+        let u = url("a*100/b");
+        assert!(u.contains("expression~'a*20*2a*20100*20*2f*20b~"), "{u}");
+        // Not translated: visible metrics, no expression.
+        for expr in ["SQRT(a) + b", "MAX(a) - b", "RSUM(a, 5) / RSUM(b, 5)"] {
+            let u = url(expr);
+            assert!(
+                !u.contains("expression~") && !u.contains("visible"),
+                "{expr}: {u}"
+            );
+            assert!(
+                u.contains("(label~'Threshold*20*28expression*20not*20graphed*29~value~1)"),
+                "{expr}: {u}"
+            );
+        }
+    }
+
+    /// A metric called `e1` does not clash with the expression's id.
+    #[test]
+    fn expression_id_is_free() {
+        let r = rule(
+            r#"
+rules:
+  - name: R
+    metrics:
+      e1: {namespace: N, metric: A, stat: Sum}
+      e2: {namespace: N, metric: B, stat: Sum}
+    expression: e1 + e2
+    condition: {op: ">", threshold: 1}
+"#,
+        );
+        let u = console_url(&super::super::sample_alert(&r, AT), "us-east-1", AT).unwrap();
+        assert!(
+            u.contains("(expression~'e1*20*2b*20e2~label~'R~id~'e3)"),
+            "{u}"
         );
     }
 
