@@ -227,6 +227,23 @@ async fn resolved_notices_then_the_group_closes_and_reopens() {
     );
     assert_eq!(w.items(PK_GROUP)[0].expires_at, None, "open again");
     assert_eq!(w.items(PK_OUTBOX).len(), 4);
+    // The first notification of each episode pages; the others are updates
+    // (SNS attribute `update`), so a pager filtering on it is woken once per
+    // incident, and again for the next one.
+    let mut updates: Vec<(u64, bool)> = w
+        .items(PK_OUTBOX)
+        .iter()
+        .map(|i| {
+            let v: serde_json::Value = serde_json::from_str(&i.data).unwrap();
+            let n = &v["notification"];
+            (
+                n["seq"].as_u64().unwrap(),
+                n["update"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    updates.sort();
+    assert_eq!(updates, [(1, false), (2, true), (3, true), (4, false)]);
 }
 
 #[tokio::test]
