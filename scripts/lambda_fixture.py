@@ -151,6 +151,11 @@ route:
         for k in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             f.write(f"{k}={os.environ.get(k, 'test' if 'KEY' in k else 'us-east-1')}\n")
         f.write("RUST_LOG=info\n")
+        # The first invocation starts the function under `cargo lambda watch`,
+        # which can take over a minute on a busy 2-core machine: the default
+        # 60 s would refuse the fresh tick as stale. The refusal itself is
+        # tested with a tick an hour old.
+        f.write("FIREBELL_MAX_TICK_AGE_SECS=900\n")
     state = {"table": table, "topic": topic, "queue": queue, "namespace": namespace, "tick": tick}
     with open(os.path.join(out_dir, "fixture.json"), "w") as f:
         json.dump(state, f)
