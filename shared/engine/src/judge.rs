@@ -70,10 +70,7 @@ pub fn judge(input: JudgeInput<'_>, stored: &InstanceState) -> Result<Judgement,
         .eval(grid, &|id| inputs.get(id).map(|s| s.as_slice()))?;
     let step = grid.step.max(1);
     let grace = rule.arrival_grace.map_or(arrival_grace_periods, |g| {
-        i64::try_from(g.as_secs())
-            .unwrap_or(i64::MAX)
-            .div_euclid(step)
-            + i64::from(g.as_secs() % step.unsigned_abs() != 0)
+        i64::try_from(g.as_secs().div_ceil(step.unsigned_abs())).unwrap_or(i64::MAX)
     });
     let mut until = judge_until(grid, inputs, grace);
     // `evaluation_delay`: only datapoints whose period ended that long ago.

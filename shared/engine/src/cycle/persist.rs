@@ -50,23 +50,19 @@ struct Outcome {
     transitions: Vec<Transition>,
 }
 
-/// Writes every judged instance (see the module docs). The first one is
-/// written alone, so that it takes the lease before the others run.
+/// Writes every judged instance (see the module docs). The lease is taken
+/// by whichever write comes first; the others wait for it
+/// (`lease::Guarded::take` holds a lock while taking it).
 pub(super) async fn persist_all(
     writer: &dyn StateStore,
     judged: Vec<Judged<'_>>,
     resolved_retention: Epoch,
     report: &mut CycleReport,
 ) -> Result<(), EngineError> {
-    let mut rest = judged.into_iter();
-    let Some(first) = rest.next() else {
-        return Ok(());
-    };
-    let outcome = persist(writer, first, resolved_retention).await;
-    merge(outcome, report)?;
     // (Boxed futures, not a closure over `persist`: a stream of closures
     // is not provably `Send` to the Lambda's runtime.)
-    let futures: Vec<BoxFuture<'_, Result<Outcome, EngineError>>> = rest
+    let futures: Vec<BoxFuture<'_, Result<Outcome, EngineError>>> = judged
+        .into_iter()
         .map(|j| persist(writer, j, resolved_retention).boxed())
         .collect();
     let mut outcomes = stream::iter(futures).buffered(CONCURRENCY);

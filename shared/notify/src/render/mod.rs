@@ -444,9 +444,7 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
         if i < 3 {
             notes.push(line.clone());
         }
-        if template_failures.len() < MAX_TEMPLATE_FAILURES {
-            template_failures.push(line);
-        }
+        template_failures.push(line);
     }
     if failures.len() > 3 {
         notes.push(format!(
