@@ -625,6 +625,15 @@ async fn an_alert_too_large_to_store_is_shrunk_and_still_paged() {
     assert!(alert.recent.is_empty(), "the recent datapoints went first");
 }
 
+/// One replay line: `Svc` metric `metric` (Sum, 1m) with dimensions `dims`
+/// (JSON) and `points` (`[t,v]` each).
+fn sum_line(metric: &str, dims: &str, points: &[String]) -> String {
+    format!(
+        "{{\"namespace\":\"Svc\",\"metric\":\"{metric}\",\"dimensions\":{dims},\"stat\":\"Sum\",\"period\":60,\"points\":[{}]}}\n",
+        points.join(",")
+    )
+}
+
 /// Issue 11: every wildcard dimension is expanded, over the combinations
 /// the source reports (three here), not their cross product (four), and
 /// the other metric of the rule takes its wildcard from the instance.
@@ -634,10 +643,7 @@ async fn two_wildcard_dimensions_make_one_instance_per_reported_pair() {
         let points: Vec<String> = (0..60)
             .map(|m| format!("[{},{}]", T0 + 60 * m, f(m)))
             .collect();
-        format!(
-            "{{\"namespace\":\"Svc\",\"metric\":\"{metric}\",\"dimensions\":{dims},\"stat\":\"Sum\",\"period\":60,\"points\":[{}]}}\n",
-            points.join(",")
-        )
+        sum_line(metric, dims, &points)
     };
     let mut text = String::new();
     for (svc, inst) in [("api", "i-1"), ("api", "i-2"), ("web", "i-3")] {
@@ -728,10 +734,7 @@ async fn a_late_sparse_error_minute_is_judged_once_it_arrives() {
     // Errors only while failing (minutes 10 to 19): 5%.
     let errors: Vec<String> = (10..20).map(|m| format!("[{},50]", T0 + 60 * m)).collect();
     for (metric, points) in [("Requests", requests), ("Errors", errors)] {
-        text.push_str(&format!(
-            "{{\"namespace\":\"Svc\",\"metric\":\"{metric}\",\"dimensions\":{dims},\"stat\":\"Sum\",\"period\":60,\"points\":[{}]}}\n",
-            points.join(",")
-        ));
+        text.push_str(&sum_line(metric, dims, &points));
     }
     let rules = |extra: &str| {
         format!(
