@@ -9,10 +9,13 @@
 //!   deliver — and the lease: [`Engine::run_cycle`].
 //! * [`judge`]: the pure judgement of one instance, shared by every path.
 //! * [`keys`]: the store layout and its records.
+//! * [`history`]: transitions, notifications and cycles remembered, and the
+//!   notification record every output shares.
 
 mod config;
 mod cycle;
 mod error;
+pub mod history;
 pub mod judge;
 pub mod keys;
 

@@ -35,7 +35,7 @@ use firebell_core::ports::{
 };
 use firebell_core::series::Epoch;
 use firebell_core::state::{Event, InstanceState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{CycleError, EngineError};
@@ -103,7 +103,7 @@ impl std::fmt::Display for Skip {
 }
 
 /// One state change, for timelines and logs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
     pub rule: String,
     pub labels: Labels,
