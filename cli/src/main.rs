@@ -7,6 +7,7 @@ mod bundled;
 mod cost;
 mod demo;
 mod lint;
+mod output;
 mod routes;
 mod run;
 mod silence;

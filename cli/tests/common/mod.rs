@@ -15,3 +15,25 @@ pub(crate) fn firebell(args: &[&str]) -> Output {
 pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Checks `doc` against the published schema `docs/schemas/<entity>.schema.json`
+/// (JSON Schema draft 2020-12), panicking with every violation.
+#[allow(dead_code)]
+pub(crate) fn assert_schema(entity: &str, doc: &serde_json::Value) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schemas/").to_string()
+        + entity
+        + ".schema.json";
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let schema: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{entity} document does not follow {path}:\n{}\n{doc:#}",
+        errors.join("\n")
+    );
+}

@@ -10,13 +10,64 @@
 
 use firebell_core::alert::AlertStatus;
 use firebell_core::model::Labels;
+use firebell_core::ports::{Key, StateStore};
 use firebell_core::series::Epoch;
 use firebell_core::text::rfc3339;
 use firebell_notify::Delivered;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::Transition;
+use crate::{EngineError, Transition};
+
+/// The partition key prefix of history entries: `history#<YYYY-MM-DD>`.
+pub const PK_PREFIX: &str = "history#";
+
+/// How long history is kept unless the config says otherwise: 90 days.
+pub const DEFAULT_RETENTION_SECS: Epoch = 90 * 86_400;
+
+/// The most days one [`read`] walks (a year and a bit).
+pub const MAX_READ_DAYS: Epoch = 400;
+
+const DAY: Epoch = 86_400;
+
+/// The partition of the UTC day of `t`: `history#2026-11-26`.
+pub fn day_pk(t: Epoch) -> String {
+    let day = rfc3339(t.div_euclid(DAY) * DAY);
+    format!("{PK_PREFIX}{}", &day[..10])
+}
+
+/// The key of one entry: its day's partition, sort key
+/// `<time, 10 digits>#<kind>#<id>` (time order within the day).
+pub fn key(at: Epoch, kind: &str, id: &str) -> Key {
+    Key::new(day_pk(at), format!("{:010}#{kind}#{id}", at.max(0)))
+}
+
+/// Every history entry with a time in `[since, until]`, oldest first. Walks
+/// one partition per UTC day (at most [`MAX_READ_DAYS`], the latest ones).
+pub async fn read(
+    store: &dyn StateStore,
+    since: Epoch,
+    until: Epoch,
+) -> Result<Vec<HistoryEntry>, EngineError> {
+    let mut out = Vec::new();
+    if until < since {
+        return Ok(out);
+    }
+    let first = since
+        .div_euclid(DAY)
+        .max(until.div_euclid(DAY) - MAX_READ_DAYS + 1);
+    for day in first..=until.div_euclid(DAY) {
+        let mut items = store.query(&day_pk(day * DAY), "").await?;
+        items.sort_by(|a, b| a.sk.cmp(&b.sk));
+        for item in items {
+            let entry: HistoryEntry = crate::keys::decode(&item)?;
+            if (since..=until).contains(&entry.at()) {
+                out.push(entry);
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// The severity label value of a page.
 pub const PAGE_SEVERITY: &str = "page";
@@ -170,6 +221,18 @@ pub struct CycleRecord {
     pub notifications: usize,
     /// The cycle's reported problems, as text.
     pub errors: Vec<String>,
+}
+
+impl HistoryEntry {
+    /// When it happened: the transition's datapoint, the notification's
+    /// cycle, the cycle's tick.
+    pub fn at(&self) -> Epoch {
+        match self {
+            HistoryEntry::Transition(t) => t.event.at(),
+            HistoryEntry::Notification(n) => n.at,
+            HistoryEntry::Cycle(c) => c.tick,
+        }
+    }
 }
 
 /// One entry of the history.

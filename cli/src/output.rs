@@ -1,0 +1,29 @@
+//! The one output contract: every command takes `--output text|json`
+//! (`-o`). JSON documents follow the versioned schemas published under
+//! `docs/schemas/` (`firebell.<entity>/v1`), checked by `cli/tests/schemas.rs`.
+
+/// How a command writes its results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document (or, for streams, one JSON object per line),
+    /// following the published schemas.
+    Json,
+}
+
+/// `--output text|json` (`-o`), flattened into every command's arguments.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(crate) struct OutputArgs {
+    /// Output format: `text` for people, `json` for machines (schemas under docs/schemas/).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[allow(dead_code)] // (until every command takes --output)
+impl OutputArgs {
+    pub(crate) fn json(&self) -> bool {
+        self.output == Format::Json
+    }
+}
