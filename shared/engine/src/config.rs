@@ -24,6 +24,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// The `self_monitoring:` section (firebell's own failures as alerts).
     pub self_monitoring: crate::SelfMonitoring,
+    /// The `history:` section (what firebell remembers, and for how long).
+    pub history: crate::history::HistorySettings,
     /// The files it was read from, in reading order.
     pub files: Vec<PathBuf>,
 }
@@ -215,6 +217,7 @@ pub(crate) fn sections() -> Vec<&'static str> {
     all.extend_from_slice(firebell_core::slo::SECTIONS);
     all.extend_from_slice(firebell_notify::SECTIONS);
     all.push(crate::cycle::SELF_MONITORING_SECTION);
+    all.push(crate::history::SECTION);
     all.sort_unstable();
     all
 }
@@ -271,6 +274,7 @@ pub fn load_texts(
     let mut test_files: Vec<&str> = Vec::new();
     let mut annotations: Vec<Annotations> = Vec::new();
     let mut self_monitoring: Option<crate::SelfMonitoring> = None;
+    let mut history: Option<crate::history::HistorySettings> = None;
     for (file, text) in texts {
         let mut d = Decoder::new(file.clone(), diags);
         let Some(root) = d.parse(text) else { continue };
@@ -329,6 +333,14 @@ pub fn load_texts(
                     );
                 }
                 self_monitoring = Some(crate::SelfMonitoring::decode(&mut d, node));
+            } else if k == crate::history::SECTION {
+                if history.is_some() {
+                    d.error_at(
+                        Pos::of(key.span()),
+                        format!("`{k}` is defined more than once (define it in one file)"),
+                    );
+                }
+                history = Some(crate::history::HistorySettings::decode(&mut d, node));
             } else {
                 let hint = closest(k, &all_sections)
                     .map(|c| format!("; did you mean `{c}`?"))
@@ -355,6 +367,7 @@ pub fn load_texts(
         rules,
         notify,
         self_monitoring: self_monitoring.unwrap_or_default(),
+        history: history.unwrap_or_default(),
         files,
     }
 }

@@ -100,6 +100,10 @@ pub enum CycleError {
     /// Recording the tick failed: the next cycle evaluates it again.
     #[error("recording tick {tick}: {source}")]
     RecordTick { tick: Epoch, source: StoreError },
+    /// Recording the cycle's history failed (alerting went on; the
+    /// history of this cycle is missing).
+    #[error("recording history of tick {tick}: {source}")]
+    History { tick: Epoch, source: StoreError },
     /// Releasing the lease failed: its expiry frees it.
     #[error("releasing the lease: {0}")]
     ReleaseLease(StoreError),
@@ -141,6 +145,7 @@ impl CycleError {
             | CycleError::WriteState { source, .. }
             | CycleError::ResolveOrphan { source, .. }
             | CycleError::RecordTick { source, .. }
+            | CycleError::History { source, .. }
             | CycleError::ReleaseLease(source) => source.is_retryable() || source.is_conflict(),
             CycleError::StateConflict { .. } => true,
             CycleError::DispatchGroup { source, .. } | CycleError::Dispatch(source) => {

@@ -3,21 +3,89 @@
 //! notification record every output shares (`firebell backtest`, `demo
 //! --json`, `run --jsonl`, `history`, the noise report).
 //!
-//! History entries are stored under `history#<YYYY-MM-DD>` (the UTC day of
-//! their time), sort key `<time, 10 digits>#<kind>#<id>`, each with an
-//! expiry (the retention, DynamoDB TTL). They are written only by cycles
-//! that already write: a quiet cycle still writes nothing.
+//! History is stored in pages: one cycle's entries (its transitions, its
+//! notifications, its own record) packed into as few items as fit
+//! ([`PAGE_BYTES`] each), under `history#<YYYY-MM-DD>` (the UTC day of the
+//! tick), sort key `<tick, 10 digits>#page#<n>`, each with an expiry (the
+//! retention; DynamoDB TTL). They are written only by cycles that already
+//! write, through the cycle's lease: a quiet cycle still writes nothing, and
+//! a 10,000-alert incident adds a few dozen items, not 10,000.
+//!
+//! A failed history write is reported ([`crate::CycleError::History`]) and
+//! never stops the cycle: alerting first, the record after.
 
 use firebell_core::alert::AlertStatus;
+use firebell_core::decode::Decoder;
 use firebell_core::model::Labels;
-use firebell_core::ports::{Key, StateStore};
+use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 use firebell_core::text::rfc3339;
 use firebell_notify::Delivered;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{EngineError, Transition};
+use crate::{CycleReport, EngineError, Transition};
+
+/// The config section: `history: {enabled: true, retention: 90d}`.
+pub const SECTION: &str = "history";
+
+/// The most a page's JSON takes (DynamoDB's item limit is 400 KB).
+pub const PAGE_BYTES: usize = 256 * 1024;
+
+/// The most alerts a stored notification lists (the rest are counted in
+/// `more_alerts`): a 10,000-alert page stays one small entry.
+pub const MAX_STORED_ALERTS: usize = 50;
+
+/// The `history:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistorySettings {
+    /// Record history (default true).
+    pub enabled: bool,
+    /// How long entries are kept, in seconds (default 90 days).
+    pub retention_secs: Epoch,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            enabled: true,
+            retention_secs: DEFAULT_RETENTION_SECS,
+        }
+    }
+}
+
+impl HistorySettings {
+    /// Decodes the section: `enabled` (bool), `retention` (1d to 400d).
+    pub fn decode(d: &mut Decoder<'_>, node: &marked_yaml::Node) -> HistorySettings {
+        let mut out = HistorySettings::default();
+        let Some(mut f) = d.fields(node, SECTION) else {
+            return out;
+        };
+        if let Some(n) = f.opt("enabled")
+            && let Some(b) = d.bool(n, "enabled")
+        {
+            out.enabled = b;
+        }
+        if let Some(n) = f.opt("retention")
+            && let Some(v) = d.duration(n, "retention")
+        {
+            let secs = v.as_secs();
+            if (86_400..=MAX_READ_DAYS as u64 * 86_400).contains(&secs) {
+                out.retention_secs = secs as Epoch;
+            } else {
+                d.error(
+                    n,
+                    format!(
+                        "retention must be between 1d and {MAX_READ_DAYS}d, found {}",
+                        firebell_core::decode::format_duration(v)
+                    ),
+                );
+            }
+        }
+        f.finish(d);
+        out
+    }
+}
 
 /// The partition key prefix of history entries: `history#<YYYY-MM-DD>`.
 pub const PK_PREFIX: &str = "history#";
@@ -42,8 +110,9 @@ pub fn key(at: Epoch, kind: &str, id: &str) -> Key {
     Key::new(day_pk(at), format!("{:010}#{kind}#{id}", at.max(0)))
 }
 
-/// Every history entry with a time in `[since, until]`, oldest first. Walks
-/// one partition per UTC day (at most [`MAX_READ_DAYS`], the latest ones).
+/// Every history entry with a time in `[since, until]`, in the order the
+/// cycles wrote them. Walks one partition per UTC day (at most
+/// [`MAX_READ_DAYS`], the latest ones).
 pub async fn read(
     store: &dyn StateStore,
     since: Epoch,
@@ -60,10 +129,12 @@ pub async fn read(
         let mut items = store.query(&day_pk(day * DAY), "").await?;
         items.sort_by(|a, b| a.sk.cmp(&b.sk));
         for item in items {
-            let entry: HistoryEntry = crate::keys::decode(&item)?;
-            if (since..=until).contains(&entry.at()) {
-                out.push(entry);
-            }
+            let page: Page = crate::keys::decode(&item)?;
+            out.extend(
+                page.entries
+                    .into_iter()
+                    .filter(|e| (since..=until).contains(&e.at())),
+            );
         }
     }
     Ok(out)
@@ -102,6 +173,14 @@ pub struct Notification {
     pub alerts: Vec<NotifiedAlert>,
     /// A later notification of a group already notified in this episode.
     pub update: bool,
+    /// Alerts of the notification not listed in `alerts` (a stored
+    /// history entry lists at most [`MAX_STORED_ALERTS`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_alerts: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Notification {
@@ -140,6 +219,7 @@ impl Notification {
             group_labels: n.group_labels.clone(),
             alerts,
             update: n.update,
+            more_alerts: n.more_firing + n.more_resolved,
         }
     }
 
@@ -221,6 +301,88 @@ pub struct CycleRecord {
     pub notifications: usize,
     /// The cycle's reported problems, as text.
     pub errors: Vec<String>,
+}
+
+/// One stored item: entries of one cycle.
+#[derive(Debug, Serialize, Deserialize)]
+struct Page {
+    entries: Vec<HistoryEntry>,
+}
+
+/// The history entries of a cycle that wrote: its transitions, the
+/// notifications it delivered (alerts capped at [`MAX_STORED_ALERTS`]) and
+/// its own record.
+pub(crate) fn entries_of(report: &CycleReport, duration_ms: u64) -> Vec<HistoryEntry> {
+    let mut out: Vec<HistoryEntry> = report
+        .transitions
+        .iter()
+        .cloned()
+        .map(HistoryEntry::Transition)
+        .collect();
+    out.extend(report.delivered.iter().map(|d| {
+        let mut n = Notification::of(report.tick, d);
+        if n.alerts.len() > MAX_STORED_ALERTS {
+            n.more_alerts += n.alerts.len() - MAX_STORED_ALERTS;
+            n.alerts.truncate(MAX_STORED_ALERTS);
+        }
+        HistoryEntry::Notification(n)
+    }));
+    out.push(HistoryEntry::Cycle(CycleRecord {
+        tick: report.tick,
+        duration_ms,
+        rules_evaluated: report.rules_evaluated,
+        instances_evaluated: report.instances_evaluated,
+        transitions: report.transitions.len(),
+        notifications: report.delivered.len(),
+        errors: report.errors.iter().map(ToString::to_string).collect(),
+    }));
+    out
+}
+
+/// Packs `entries` into pages of at most [`PAGE_BYTES`] of JSON each.
+fn pages(entries: Vec<HistoryEntry>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut size = 0;
+    for e in entries {
+        let text = crate::keys::encode(&e);
+        if !current.is_empty() && size + text.len() + 1 > PAGE_BYTES {
+            out.push(format!("{{\"entries\":[{}]}}", current.join(",")));
+            current.clear();
+            size = 0;
+        }
+        size += text.len() + 1;
+        current.push(text);
+    }
+    if !current.is_empty() {
+        out.push(format!("{{\"entries\":[{}]}}", current.join(",")));
+    }
+    out
+}
+
+/// Writes a cycle's entries as pages expiring after `retention`. Returns
+/// the number of items written. (The pages of a tick are its own: a
+/// repeated write of the same tick replaces them.)
+pub(crate) async fn record(
+    writer: &dyn StateStore,
+    entries: Vec<HistoryEntry>,
+    tick: Epoch,
+    retention: Epoch,
+) -> Result<usize, StoreError> {
+    let mut written = 0;
+    for (n, data) in pages(entries).into_iter().enumerate() {
+        let key = key(tick, "page", &format!("{n:04}"));
+        let item = Item {
+            pk: key.pk,
+            sk: key.sk,
+            version: 1,
+            data,
+            expires_at: Some(tick + retention),
+        };
+        writer.put(item, Expect::Any).await?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 impl HistoryEntry {

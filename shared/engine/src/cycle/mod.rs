@@ -245,6 +245,9 @@ struct Evaluated {
 
 /// The engine: config plus ports. Build once, run many cycles.
 pub struct Engine {
+    /// Measures a cycle's duration for its history record (binaries set
+    /// the wall clock; time stays an argument of the cycle itself).
+    stopwatch: Option<Arc<dyn firebell_core::ports::Clock>>,
     config: Arc<Config>,
     metrics: Arc<dyn MetricsSource>,
     store: Arc<dyn StateStore>,
@@ -270,12 +273,20 @@ impl Engine {
         opts: EngineOptions,
     ) -> Engine {
         Engine {
+            stopwatch: None,
             config,
             metrics,
             store,
             notifier,
             opts,
         }
+    }
+
+    /// Times each cycle with `clock` for its history record
+    /// ([`crate::history::CycleRecord::duration_ms`]; 0 without one).
+    pub fn with_stopwatch(mut self, clock: Arc<dyn firebell_core::ports::Clock>) -> Engine {
+        self.stopwatch = Some(clock);
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -331,6 +342,7 @@ impl Engine {
         clock_now: Option<Epoch>,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
+        let started = self.stopwatch.as_ref().map(|c| c.now());
         let mut report = CycleReport {
             tick: now,
             ..CycleReport::default()
@@ -408,6 +420,24 @@ impl Engine {
             }
             LeaseState::Untaken => false,
         };
+        // History, only from a cycle that wrote (a quiet cycle writes
+        // nothing), through the lease; a failure is reported, never fatal.
+        if wrote && self.config.history.enabled {
+            let duration_ms = match (&self.stopwatch, started) {
+                (Some(c), Some(t0)) => {
+                    u64::try_from(c.now().duration_since(t0).as_millis()).unwrap_or(0)
+                }
+                _ => 0,
+            };
+            let entries = crate::history::entries_of(&report, duration_ms);
+            let retention = self.config.history.retention_secs;
+            match crate::history::record(&guard, entries, now, retention).await {
+                Ok(n) => report.store_writes += n,
+                Err(source) => report
+                    .errors
+                    .push(CycleError::History { tick: now, source }),
+            }
+        }
         let completed = result.is_ok() && !report.stopped_early && !report.incomplete;
         let paced = matches!(result, Ok(true));
         if completed && (wrote || paced || skewed) {
