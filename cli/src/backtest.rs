@@ -329,7 +329,7 @@ struct Header {
     to: Epoch,
     /// What the history cannot back, per rule (printed before the results).
     notes: Vec<String>,
-    /// Rules whose SLO figures come from less history than their window.
+    /// Rules whose figures come from less history than their window.
     partial: BTreeMap<String, String>,
 }
 
@@ -384,7 +384,7 @@ fn print_report(h: &Header, r: &BacktestReport, config: &Config, timeline: bool)
                     .then(|| format!("  ({} still firing at the end)", s.firing_at_end)),
                 h.partial
                     .get(&s.rule)
-                    .map(|p| format!("  (partial: SLO figures from {p})")),
+                    .map(|p| format!("  (partial: computed from {p} of history)")),
             ]
             .into_iter()
             .flatten()

@@ -334,8 +334,8 @@ fn who(rule: &firebell_core::model::Rule) -> String {
 pub struct HistoryNotes {
     /// One line each, without a `note: ` prefix, in config order.
     pub notes: Vec<String>,
-    /// Rules whose context values (an SLO's error budget) are computed from
-    /// less history than their window: rule -> `2h of 30d`.
+    /// Rules whose values or context values (an SLO's error budget) are
+    /// computed from less history than their window: rule -> `2h of 30d`.
     pub partial: BTreeMap<String, String>,
 }
 
@@ -366,10 +366,11 @@ fn series_of<'a>(
 
 /// Per rule, what `data` (named `what`: `replay`, `CloudWatch`) cannot
 /// back for results up to `to`: a metric with no datapoints at all (the
-/// rule then sees missing data), and a context value (an SLO's error
-/// budget) whose window reaches back before the data (its figures are
-/// computed from less history, and marked so: "Partial" in the messages,
-/// [`HistoryNotes::partial`] in reports).
+/// rule then sees missing data), an expression whose rolling windows
+/// (`RSUM` over 3d) reach back before the data, and a context value (an
+/// SLO's error budget) whose window does (its figures are computed from
+/// less history, and marked so: "Partial" in the messages). Both are
+/// listed in [`HistoryNotes::partial`] for reports to mark.
 pub fn history_notes(
     config: &Config,
     data: &[ReplaySeries],
@@ -377,6 +378,9 @@ pub fn history_notes(
     to: Epoch,
 ) -> HistoryNotes {
     let mut out = HistoryNotes::default();
+    let span = |secs: i64| {
+        firebell_core::decode::format_duration(std::time::Duration::from_secs(secs.unsigned_abs()))
+    };
     let push = |out: &mut HistoryNotes, note: String| {
         if !out.notes.contains(&note) {
             out.notes.push(note);
@@ -395,6 +399,34 @@ pub fn history_notes(
                 );
             }
         }
+        // The expression's rolling windows (RSUM over 3d): every judged
+        // value needs that much history before it.
+        let step = rule.step();
+        let window = u32::try_from(rule.expression.history().saturating_add(1))
+            .ok()
+            .and_then(|n| step.checked_mul(n))
+            .map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let first = rule
+            .metrics
+            .values()
+            .flat_map(|m| series_of(data, m))
+            .filter_map(|s| s.points.first())
+            .map(|p| p.t)
+            .min();
+        if let Some(first) = first
+            && to - first < window
+        {
+            let (covered, window) = (span((to - first).max(0)), span(window));
+            out.partial
+                .insert(rule.name.clone(), format!("{covered} of {window}"));
+            push(
+                &mut out,
+                format!(
+                    "rule {}: {what} covers {covered} of the {window} its expression looks back; its values are computed from less history",
+                    rule.name
+                ),
+            );
+        }
         for cv in &rule.context {
             let window = i64::try_from(cv.window.as_secs()).unwrap_or(i64::MAX);
             let first = cv
@@ -411,11 +443,6 @@ pub fn history_notes(
             if covered >= window {
                 continue;
             }
-            let span = |secs: i64| {
-                firebell_core::decode::format_duration(std::time::Duration::from_secs(
-                    secs.unsigned_abs(),
-                ))
-            };
             let (covered, window) = (span(covered), span(window));
             out.partial
                 .insert(rule.name.clone(), format!("{covered} of {window}"));
