@@ -265,3 +265,24 @@ pub(crate) fn junit(results: &[FileResult], errors: &[&Diagnostic]) -> String {
     s.push_str("</testsuites>\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escape_escapes_markup_and_replaces_what_xml_cannot_hold() {
+        assert_eq!(
+            xml_escape("a<b>&\"c\"'d'\tok\n\u{1}\u{1b}[0m\u{FFFF}é"),
+            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;\tok\n\u{FFFD}\u{FFFD}[0m\u{FFFD}é"
+        );
+    }
+
+    #[test]
+    fn junit_of_no_results_is_an_empty_suite_list() {
+        assert_eq!(
+            junit(&[], &[]),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"firebell test\" tests=\"0\" failures=\"0\" errors=\"0\">\n</testsuites>\n"
+        );
+    }
+}
