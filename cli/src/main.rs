@@ -48,7 +48,8 @@ pub(crate) struct ConfigArgs {
 /// DIR`, kept for compatibility) or as `--config` / `$FIREBELL_CONFIG`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ConfigPathArgs {
-    /// A config file or directory (every *.yaml / *.yml below it); the same as --config.
+    /// A config file or directory (every *.yaml / *.yml below it); the same as
+    /// --config, and used over it when both are given.
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
     /// Config file or directory. Default: $FIREBELL_CONFIG.
