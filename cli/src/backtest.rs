@@ -2,9 +2,16 @@
 //! grouping, silences, rendering) over history, one cycle per minute on an
 //! in-memory store; see `firebell_tools::backtest`. Prints per rule and per
 //! receiver what would have been sent, and the timeline; `--compare` shows
-//! what changing the config would alter; `--format json` prints one object
-//! per notification.
+//! what changing the config would alter; `-o json` (or `--format json`)
+//! prints one notification record per line (`firebell.notification-record/v1`).
+//!
+//! The history is a replay file or CloudWatch; the bundled demo day only
+//! for the bundled example config (its own history). Before the results, a
+//! note per rule says what the history cannot back: a metric with no
+//! datapoints, an SLO window longer than the data (those SLO figures are
+//! marked partial).
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,31 +31,28 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 
 use crate::bundled;
+use crate::output::Format;
 use crate::timefmt::{parse, rfc3339, span};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Format {
-    Text,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Config file or directory.
-    #[arg(long, short)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: crate::ConfigArgs,
     /// Start of the history, RFC 3339 (default: the start of a replay file's data).
     #[arg(long)]
     pub from: Option<String>,
     /// End of the history, RFC 3339 (default: the end of a replay file's data).
     #[arg(long)]
     pub to: Option<String>,
-    /// `cloudwatch`, or a replay file (REPLAY.md). Default: the bundled demo day.
+    /// `cloudwatch`, or a replay file (REPLAY.md). Required unless the config
+    /// is the bundled examples (whose history is the bundled demo day).
     #[arg(long, value_name = "cloudwatch|FILE")]
     pub source: Option<String>,
-    /// Output: a readable report, or one JSON object per notification.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    /// The same as `-o`: a readable report, or one notification record per line.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    #[command(flatten)]
+    pub output: crate::output::OutputArgs,
     /// Also run this config over the same history and show what changes.
     #[arg(long, value_name = "OTHER_CONFIG")]
     pub compare: Option<PathBuf>,
@@ -98,25 +102,34 @@ fn when(t: Epoch) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// Where the history comes from, and its name for the report.
+/// Where the history comes from, its name for the report, and what to
+/// call it in notes (`replay`, `CloudWatch`).
 struct History {
-    source: Arc<dyn MetricsSource>,
+    data: Arc<ReplaySource>,
     name: String,
+    what: &'static str,
 }
 
-fn replay(source: ReplaySource, name: String) -> (History, Option<(Epoch, Epoch)>) {
+fn replay(
+    source: ReplaySource,
+    name: String,
+    what: &'static str,
+) -> (History, Option<(Epoch, Epoch)>) {
     let range = source.time_range();
     (
         History {
-            source: Arc::new(source),
+            data: Arc::new(source),
             name,
+            what,
         },
         range,
     )
 }
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
-    let a = match load_config(&args.config) {
+    let json = args.format == Some(Format::Json) || args.output.json();
+    let config_path = &args.config.config;
+    let a = match load_config(config_path) {
         Ok(c) => Arc::new(c),
         Err(code) => return Ok(code),
     };
@@ -149,12 +162,20 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                 Some(file) => replay(
                     ReplaySource::from_path(file).with_context(|| format!("loading {file}"))?,
                     file.to_string(),
+                    "replay",
                 ),
-                None => replay(
+                None if bundled::is_example_config(&a) => replay(
                     ReplaySource::parse(bundled::DEMO_DAY_NAME, bundled::DEMO_DAY)
                         .context("loading the bundled demo day")?,
                     format!("{} (bundled)", bundled::DEMO_DAY_NAME),
+                    "the demo day",
                 ),
+                None => {
+                    return Err(anyhow!(
+                        "{}",
+                        bundled::no_history(config_path, "--source FILE")
+                    ));
+                }
             };
             let (first, end) = range.unwrap_or((0, 0));
             let from = from.unwrap_or(first);
@@ -169,7 +190,7 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let bar = progress(opts.cycles() * runs, "cycles");
     let run = |config: Arc<Config>| {
         let bar = bar.clone();
-        let source = history.source.clone();
+        let source: Arc<dyn MetricsSource> = history.data.clone();
         let opts = opts.clone();
         async move {
             let sim = simulate(config.clone(), source, &opts, &mut |_| bar.inc(1)).await?;
@@ -196,20 +217,29 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         .chain(rb.as_ref())
         .filter_map(BacktestReport::problems)
         .collect();
+    let notes =
+        firebell_tools::backtest::history_notes(&a, history.data.series(), history.what, to);
     let header = Header {
-        config: args.config.display().to_string(),
+        config: config_path.display().to_string(),
         other: args.compare.as_ref().map(|p| p.display().to_string()),
         source: history.name,
         from,
         to,
+        notes: notes.notes,
+        partial: notes.partial,
     };
-    match (args.format, rb) {
-        (Format::Json, None) => {
+    if json {
+        for note in &header.notes {
+            eprintln!("note: {note}");
+        }
+    }
+    match (json, rb) {
+        (true, None) => {
             for n in &ra.notifications {
                 println!("{}", n.to_json());
             }
         }
-        (Format::Json, Some(rb)) => {
+        (true, Some(rb)) => {
             let c = compare(&ra, &rb);
             for (side, list) in [("a", &c.only_a), ("b", &c.only_b)] {
                 for n in list {
@@ -221,8 +251,8 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                 }
             }
         }
-        (Format::Text, None) => print_report(&header, &ra, &a, !args.no_timeline),
-        (Format::Text, Some(rb)) => print_comparison(&header, &ra, &rb, &compare(&ra, &rb)),
+        (false, None) => print_report(&header, &ra, &a, !args.no_timeline),
+        (false, Some(rb)) => print_comparison(&header, &ra, &rb, &compare(&ra, &rb)),
     }
     if !problems.is_empty() {
         eprintln!("backtest: {}", problems.join("; "));
@@ -276,7 +306,8 @@ async fn cloudwatch(
     }
     let points: usize = captured.series.iter().map(|s| s.points.len()).sum();
     Ok(History {
-        source: Arc::new(ReplaySource::from_series(captured.series)),
+        data: Arc::new(ReplaySource::from_series(captured.series)),
+        what: "CloudWatch",
         name: format!(
             "CloudWatch ({} queries, {points} datapoints from {})",
             captured.queries,
@@ -291,6 +322,10 @@ struct Header {
     source: String,
     from: Epoch,
     to: Epoch,
+    /// What the history cannot back, per rule (printed before the results).
+    notes: Vec<String>,
+    /// Rules whose figures come from less history than their window.
+    partial: BTreeMap<String, String>,
 }
 
 fn secs(s: i64) -> String {
@@ -306,7 +341,7 @@ fn print_report(h: &Header, r: &BacktestReport, config: &Config, timeline: bool)
         r.cycles
     );
     println!("  source {}", h.source);
-    for note in firebell_tools::backtest::short_history_notes(config, h.from, h.to) {
+    for note in &h.notes {
         println!("  note: {note}");
     }
     println!();
@@ -339,11 +374,16 @@ fn print_report(h: &Header, r: &BacktestReport, config: &Config, timeline: bool)
             s.notifications,
             s.pages,
             secs(s.firing_secs),
-            if s.firing_at_end > 0 {
-                format!("  ({} still firing at the end)", s.firing_at_end)
-            } else {
-                String::new()
-            }
+            [
+                (s.firing_at_end > 0)
+                    .then(|| format!("  ({} still firing at the end)", s.firing_at_end)),
+                h.partial
+                    .get(&s.rule)
+                    .map(|p| format!("  (partial: computed from {p} of history)")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<String>()
         );
     }
     println!(
@@ -485,7 +525,11 @@ fn print_comparison(h: &Header, a: &BacktestReport, b: &BacktestReport, c: &Comp
         rfc3339(h.to),
         a.cycles
     );
-    println!("  source {}\n", h.source);
+    println!("  source {}", h.source);
+    for note in &h.notes {
+        println!("  note: {note}");
+    }
+    println!();
     let w = c
         .rules
         .iter()

@@ -1,8 +1,8 @@
 //! `firebell cost --config PATH`: the monthly cost of running a config with
 //! firebell, per rule and in total, beside the equivalent CloudWatch alarms.
-//! The model and its assumptions: `firebell_tools::cost`.
+//! The model and its assumptions: `firebell_tools::cost`. `-o json`: one
+//! object (`firebell.cost/v1`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,9 +15,10 @@ use firebell_tools::cost::{
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A config file or directory (every *.yaml / *.yml below it).
-    #[arg(long)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: crate::ConfigArgs,
+    #[command(flatten)]
+    pub output: crate::output::OutputArgs,
     /// Lambda memory, in MB.
     #[arg(long, default_value_t = 256.0)]
     pub memory_mb: f64,
@@ -67,7 +68,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
-    let config = match firebell_engine::load(&args.config) {
+    let config = match firebell_engine::load(&args.config.config) {
         Ok((config, _)) => config,
         Err(e) => {
             eprintln!("{e}");
@@ -95,10 +96,12 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         wildcard_values: args.wildcard_values,
     };
     let e = estimate(&config, &prices, &a);
-    print!(
-        "{}",
-        report(&args.config.display().to_string(), &e, &prices, &a)
-    );
+    let source = args.config.config.display().to_string();
+    if args.output.json() {
+        crate::json::print(&crate::json::cost(&source, &e));
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", report(&source, &e, &prices, &a));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -24,9 +24,11 @@ pub(crate) struct Args {
     /// Print only subjects, not full message bodies.
     #[arg(long)]
     pub brief: bool,
-    /// Print the notifications as JSON Lines instead (one object each).
+    /// The same as `-o json`: one notification record per line (`firebell.notification-record/v1`).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub output: crate::output::OutputArgs,
 }
 
 /// What the scripted day contains, to check against what firebell did.
@@ -113,8 +115,8 @@ pub(crate) struct Outcome {
     pub messages: Vec<(Epoch, Outbound)>,
 }
 
-/// Called after every cycle with its time, transitions and sent messages.
-pub(crate) type OnCycle<'a> = dyn FnMut(Epoch, &[Transition], &[Outbound]) + 'a;
+/// Called after every cycle with its time, report and sent messages.
+pub(crate) type OnCycle<'a> = dyn FnMut(Epoch, &firebell_engine::CycleReport, &[Outbound]) + 'a;
 
 /// Replays the bundled day through the engine.
 pub(crate) async fn replay_day(on_cycle: &mut OnCycle<'_>) -> Result<Outcome> {
@@ -130,7 +132,7 @@ pub(crate) async fn replay_day(on_cycle: &mut OnCycle<'_>) -> Result<Outcome> {
         for e in &c.report.errors {
             eprintln!("{}: {e}", hhmm(c.now));
         }
-        on_cycle(c.now, &c.report.transitions, &c.sent);
+        on_cycle(c.now, &c.report, &c.sent);
     })
     .await?;
     Ok(Outcome {
@@ -176,7 +178,8 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let started = std::time::Instant::now();
-    if !args.json {
+    let json = args.json || args.output.json();
+    if !json {
         println!("firebell demo: replaying 2026-11-23 (UTC) for payments and checkout");
         println!(
             "  source {} · rules examples/rules/*.yaml · routing examples/routing.yaml",
@@ -185,26 +188,18 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         println!("  one evaluation cycle per minute on the in-memory store\n");
         println!("Timeline (datapoint times, UTC)");
     }
-    let json = args.json;
     let brief = args.brief;
     let config = bundled::example_config()?;
-    let mut print = |now: Epoch, transitions: &[Transition], sent: &[Outbound]| {
+    let mut print = |now: Epoch, report: &firebell_engine::CycleReport, sent: &[Outbound]| {
         if json {
-            for m in sent {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "at": crate::timefmt::rfc3339(now),
-                        "receiver": m.receiver,
-                        "destination": m.destination,
-                        "subject": m.subject,
-                        "attributes": m.attributes,
-                    })
-                );
+            for d in &report.delivered {
+                crate::json::print(&crate::json::notification(
+                    &firebell_engine::history::Notification::of(now, d),
+                ));
             }
             return;
         }
-        for t in transitions {
+        for t in &report.transitions {
             let (word, detail) = describe(t, &config);
             println!(
                 "  {}  {:<24} {:<9} {}",

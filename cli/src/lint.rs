@@ -1,27 +1,36 @@
-//! `firebell lint PATH`: rules that load fine but are likely to page badly
-//! (see `firebell_tools::lint`). Warnings by default; with `--strict` they
-//! are errors and the exit status is 1.
+//! `firebell lint [PATH | --config DIR]`: rules that load fine but are
+//! likely to page badly (see `firebell_tools::lint`). Warnings by default;
+//! with `--strict` they are errors and the exit status is 1. `-o json`: one
+//! array of diagnostics (`firebell.diagnostic/v1`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use firebell_core::diag::Severity;
 
+use crate::output::OutputArgs;
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A config file or directory (every *.yaml / *.yml below it).
-    pub path: PathBuf,
+    #[command(flatten)]
+    pub config: crate::ConfigPathArgs,
     /// Report findings as errors and exit 1 if there are any.
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
-    let config = match firebell_engine::load(&args.path) {
+    let json = args.output.json();
+    let config = match firebell_engine::load(args.config.path()?) {
         Ok((config, _)) => config,
         Err(e) => {
-            eprintln!("{e}");
+            if json {
+                crate::validate::print_json(&e.0.list);
+            } else {
+                eprintln!("{e}");
+            }
             return Ok(ExitCode::from(1));
         }
     };
@@ -31,10 +40,19 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
             d.severity = Severity::Error;
         }
     }
+    let n = found.list.len();
+    let code = if args.strict && n > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    if json {
+        crate::validate::print_json(&found.list);
+        return Ok(code);
+    }
     for d in &found.list {
         println!("{d}");
     }
-    let n = found.list.len();
     let rules = config.rules.rules.len();
     if n == 0 {
         println!("ok: {rules} rule(s), nothing to report");
@@ -45,9 +63,5 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         "{n} {what}{} in {rules} rule(s)",
         if n == 1 { "" } else { "s" }
     );
-    Ok(if args.strict {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(code)
 }

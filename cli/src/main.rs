@@ -6,6 +6,7 @@ mod backtest;
 mod bundled;
 mod cost;
 mod demo;
+mod json;
 mod lint;
 mod output;
 mod routes;
@@ -18,12 +19,62 @@ mod validate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// `firebell --version`: the version, the git commit and the build date
+/// (`cli/build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FIREBELL_GIT_COMMIT"),
+    ", built ",
+    env!("FIREBELL_BUILD_DATE"),
+    ")"
+);
+
+/// The environment variable naming the config directory, as the Lambda reads it.
+pub(crate) const CONFIG_ENV: &str = "FIREBELL_CONFIG";
+
+/// `--config DIR` (`-c`), default `$FIREBELL_CONFIG`: flattened into every
+/// command that reads a config.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConfigArgs {
+    /// Config file or directory (every *.yaml / *.yml below it). Default: $FIREBELL_CONFIG.
+    #[arg(long, short, env = CONFIG_ENV, value_name = "DIR")]
+    pub config: PathBuf,
+}
+
+/// A config path given either as a positional argument (`firebell validate
+/// DIR`, kept for compatibility) or as `--config` / `$FIREBELL_CONFIG`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConfigPathArgs {
+    /// A config file or directory (every *.yaml / *.yml below it); the same as
+    /// --config, and used over it when both are given.
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Config file or directory. Default: $FIREBELL_CONFIG.
+    #[arg(long, short, env = CONFIG_ENV, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigPathArgs {
+    /// The positional path, else `--config`, else `$FIREBELL_CONFIG`.
+    pub(crate) fn path(&self) -> anyhow::Result<&std::path::Path> {
+        self.path
+            .as_deref()
+            .or(self.config.as_deref())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no config given: pass a config file or directory (PATH or --config DIR), or set {CONFIG_ENV}"
+                )
+            })
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
     name = "firebell",
-    version,
+    version = VERSION,
     about = "Alert rules as code for services on AWS: evaluate, route, notify.",
     long_about = None
 )]
@@ -52,6 +103,12 @@ enum Command {
     Test(test::Args),
     /// Run the whole pipeline over history and report what would have been sent.
     Backtest(backtest::Args),
+    /// Print a shell completion script: `firebell completions bash > /etc/bash_completion.d/firebell`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// A closed pipe on stdout (`firebell demo --json | head -1`) ends the
@@ -86,6 +143,15 @@ fn main() -> ExitCode {
         Command::Silence(a) => silence::main(a),
         Command::Test(a) => test::main(&a),
         Command::Backtest(a) => backtest::main(&a),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "firebell",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -21,7 +21,6 @@ pub(crate) struct OutputArgs {
     pub output: Format,
 }
 
-#[allow(dead_code)] // (until every command takes --output)
 impl OutputArgs {
     pub(crate) fn json(&self) -> bool {
         self.output == Format::Json

@@ -1,23 +1,26 @@
 //! `firebell routes --config PATH --labels team=payments,severity=page`:
 //! which receivers a label set reaches, and the route path that matched.
+//! `-o json`: an array of routes (`firebell.route/v1`), in tree order.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::output::OutputArgs;
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Config file or directory.
-    #[arg(long, short)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: crate::ConfigArgs,
     /// The alert's labels: `name=value,name=value` (or `{name="value", ...}`).
     #[arg(long, short)]
     pub labels: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
-    let (config, _) = match firebell_engine::load(&args.config) {
+    let (config, _) = match firebell_engine::load(&args.config.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -31,6 +34,16 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if args.output.json() {
+        let routes = firebell_notify::route(&config.notify, &labels);
+        crate::json::print(&serde_json::Value::Array(
+            routes
+                .iter()
+                .map(|m| crate::json::route(m, &labels))
+                .collect(),
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
     print!("{}", firebell_notify::explain(&config.notify, &labels));
     Ok(ExitCode::SUCCESS)
 }

@@ -9,12 +9,24 @@
 //!   them. `--once [--at T]` runs one cycle as of T; without `--once` cycles
 //!   follow the wall clock, one a minute, until Ctrl-C.
 //!
+//! With a config other than the bundled examples, the embedded backend
+//! needs `--replay FILE`: the bundled demo day is only the examples'
+//! history. Before the cycles, a note per rule says what the replay cannot
+//! back (a metric with no datapoints, an SLO window longer than the data).
+//!
+//! `-o json`: one JSON object per line, in order: each cycle's state
+//! changes (`firebell.transition/v1`), the notifications it sent
+//! (`firebell.notification-record/v1`), then its summary
+//! (`firebell.cycle/v1`). `--jsonl FILE` appends the same notification
+//! records to a file.
+//!
 //! A time (`--at`, `--until`) more than [`MAX_TICK_SKEW_SECS`] ahead of the
 //! clock is refused unless `--force`: a cycle at a future tick is recorded
 //! as the last tick. The engine gets the clock's now next to every tick, so
 //! a future last tick already in the store is reported as clock skew and
 //! evaluation goes on.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,7 +36,7 @@ use anyhow::{Context, Result, bail};
 use firebell_aws::AwsAdapters;
 use firebell_core::ports::{Clock, MetricsSource, Notifier, StateStore, SystemClock};
 use firebell_core::series::Epoch;
-use firebell_embedded::{FileStore, JsonlNotifier, ManualClock, ReplaySource, TerminalNotifier};
+use firebell_embedded::{FileStore, ManualClock, ReplaySource, TerminalNotifier};
 use firebell_engine::{Engine, EngineOptions};
 
 use crate::backend::{Backend, StoreArgs};
@@ -32,9 +44,8 @@ use crate::timefmt::{hhmm, parse, rfc3339};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Config file or directory.
-    #[arg(long, short)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: crate::ConfigArgs,
     /// Run a single cycle and exit.
     #[arg(long)]
     pub once: bool,
@@ -44,14 +55,18 @@ pub(crate) struct Args {
     /// With --at: run cycles minute by minute up to this time, as fast as possible (embedded).
     #[arg(long)]
     pub until: Option<String>,
-    /// Replay file of datapoints (REPLAY.md), embedded. Default: the bundled demo day.
+    /// Replay file of datapoints (REPLAY.md), embedded. Required unless the
+    /// config is the bundled examples (whose history is the bundled demo day).
     #[arg(long)]
     pub replay: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Also append every notification as JSON to this file.
-    #[arg(long)]
+    /// Also append every notification to this file, one record a line
+    /// (`firebell.notification-record/v1`, as `-o json` prints them).
+    #[arg(long, value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: crate::output::OutputArgs,
     /// Run cycles at ticks ahead of the clock (`--at`/`--until` in the future).
     #[arg(long)]
     pub force: bool,
@@ -93,7 +108,9 @@ fn wall() -> Epoch {
 
 pub(crate) fn main(args: Args) -> Result<ExitCode> {
     let Args {
-        config: config_path,
+        config: crate::ConfigArgs {
+            config: config_path,
+        },
         once,
         at,
         until,
@@ -101,7 +118,9 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
         store: store_args,
         jsonl,
         force,
+        output,
     } = args;
+    let json = output.json();
     store_args.check()?;
     if store_args.backend == Backend::Aws {
         if replay.is_some() {
@@ -142,6 +161,46 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
             }
         }
     }
+    // The history of an embedded run: the replay file, else the demo day
+    // (the examples' own history only).
+    let source = match (store_args.backend, &replay) {
+        (Backend::Aws, _) => None,
+        (Backend::Embedded, Some(p)) => {
+            Some(ReplaySource::from_path(p).with_context(|| format!("loading {}", p.display()))?)
+        }
+        (Backend::Embedded, None) if crate::bundled::is_example_config(&config) => Some(
+            ReplaySource::parse(crate::bundled::DEMO_DAY_NAME, crate::bundled::DEMO_DAY)?,
+        ),
+        (Backend::Embedded, None) => {
+            bail!(
+                "{}",
+                crate::bundled::no_history(&config_path, "--replay FILE")
+            )
+        }
+    };
+    if let Some(source) = &source {
+        let to = until.unwrap_or(start);
+        let what = if replay.is_some() {
+            "replay"
+        } else {
+            "the demo day"
+        };
+        for note in
+            firebell_tools::backtest::history_notes(&config, source.series(), what, to).notes
+        {
+            eprintln!("note: {note}");
+        }
+    }
+    let mut records = match &jsonl {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))?,
+        ),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -151,19 +210,14 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
         let (source, store, clock): (Arc<dyn MetricsSource>, Arc<dyn StateStore>, _) =
             match store_args.backend {
                 Backend::Embedded => {
-                    let source = match &replay {
-                        Some(p) => ReplaySource::from_path(p)
-                            .with_context(|| format!("loading {}", p.display()))?,
-                        None => ReplaySource::parse(
-                            crate::bundled::DEMO_DAY_NAME,
-                            crate::bundled::DEMO_DAY,
-                        )?,
-                    };
+                    let source = source.unwrap_or_default();
                     let clock = Arc::new(ManualClock::at_epoch(start));
                     let state_dir = store_args.state_dir();
                     let store = FileStore::open(&state_dir, clock.clone() as Arc<dyn Clock>)
                         .with_context(|| format!("opening state store {}", state_dir.display()))?;
-                    notifiers.push(Arc::new(TerminalNotifier::stdout()));
+                    if !json {
+                        notifiers.push(Arc::new(TerminalNotifier::stdout()));
+                    }
                     (
                         Arc::new(source) as Arc<dyn MetricsSource>,
                         Arc::new(store) as Arc<dyn StateStore>,
@@ -186,9 +240,6 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                     )
                 }
             };
-        if let Some(p) = &jsonl {
-            notifiers.push(Arc::new(JsonlNotifier::open(p)?));
-        }
         let engine = Engine::new(
             Arc::new(config),
             source,
@@ -219,10 +270,22 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
             }
             // The clock's now next to the tick: a later recorded tick is
             // skew, not a duplicate (a forced future tick is its own now).
+            let began = std::time::Instant::now();
             let report = engine
                 .run_cycle_at(now, wall().max(now), &should_stop)
                 .await?;
-            print_report(&report);
+            let took = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if let Some(f) = &mut records {
+                for d in &report.delivered {
+                    let n = firebell_engine::history::Notification::of(report.tick, d);
+                    writeln!(f, "{}", crate::json::notification(&n)).context("writing --jsonl")?;
+                }
+            }
+            if json {
+                print_json(&report, took);
+            } else {
+                print_report(&report);
+            }
             if once || interrupted.load(Ordering::SeqCst) {
                 break;
             }
@@ -258,6 +321,22 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A cycle as JSON Lines: its state changes, the notifications it sent,
+/// its summary.
+fn print_json(r: &firebell_engine::CycleReport, took_ms: u64) {
+    for t in &r.transitions {
+        crate::json::print(&crate::json::transition(r.tick, t));
+    }
+    for d in &r.delivered {
+        let n = firebell_engine::history::Notification::of(r.tick, d);
+        crate::json::print(&crate::json::notification(&n));
+    }
+    crate::json::print(&crate::json::cycle(r, took_ms));
+    for e in &r.errors {
+        eprintln!("{} error: {e}", rfc3339(r.tick));
+    }
 }
 
 fn print_report(r: &firebell_engine::CycleReport) {

@@ -1,13 +1,36 @@
 //! `firebell silence add|list|expire` against the configured store.
+//! `-o json`: `add` and `expire` print the silence, `list` an array of them
+//! (`firebell.silence/v1`).
+//!
+//! Reading never creates state: `list` and `expire` on an embedded store
+//! whose directory does not exist report no silences (or none to expire)
+//! without creating `.firebell/state`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use firebell_notify::{SilenceSpec, add_silence, expire_silence, list_silences};
 
-use crate::backend::StoreArgs;
+use crate::backend::{Backend, StoreArgs};
+use crate::output::OutputArgs;
 use crate::timefmt::{parse, rfc3339};
+
+/// Where silences were read: `.firebell/state (embedded)`, `DynamoDB table T`.
+fn store_name(store: &StoreArgs) -> String {
+    match store.backend {
+        Backend::Embedded => format!("{} (embedded)", store.state_dir().display()),
+        Backend::Aws => match store.table_name() {
+            Ok(t) => format!("DynamoDB table {t}"),
+            Err(_) => "DynamoDB".to_string(),
+        },
+    }
+}
+
+/// An embedded store that was never written: nothing to read, and opening
+/// it would create its directory.
+fn never_written(store: &StoreArgs) -> bool {
+    store.backend == Backend::Embedded && !store.state_dir().exists()
+}
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -19,9 +42,10 @@ pub(crate) struct Args {
 pub(crate) enum Action {
     /// Mute alerts matching every matcher, for a while.
     Add {
-        /// Config file or directory (for the silence policy, e.g. the maximum duration).
-        #[arg(long, short)]
-        config: PathBuf,
+        /// Config file or directory (for the silence policy, e.g. the maximum
+        /// duration). Default: $FIREBELL_CONFIG.
+        #[arg(long, short, env = crate::CONFIG_ENV, value_name = "DIR")]
+        config: std::path::PathBuf,
         /// A matcher such as `team="payments"` or `alertname=~"Checkout.*"`, or several
         /// (`{team="payments", env!="dev"}`); repeat for more.
         #[arg(long = "matcher", short = 'm', required = true)]
@@ -44,17 +68,23 @@ pub(crate) enum Action {
         force: bool,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// List silences with their state.
     List {
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// End a silence now.
     Expire {
         id: String,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -74,6 +104,7 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                 comment,
                 force,
                 store,
+                output,
             } => {
                 let (cfg, _) = match firebell_engine::load(&config) {
                     Ok(c) => c,
@@ -100,6 +131,14 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                 };
                 let store = store.open().await?;
                 match add_silence(store.as_ref(), &cfg.notify.silence_policy, now, spec).await {
+                    Ok(s) if output.json() => {
+                        let state = s.state(now);
+                        crate::json::print(&crate::json::silence(&firebell_notify::SilenceView {
+                            silence: s,
+                            state,
+                        }));
+                        Ok(ExitCode::SUCCESS)
+                    }
                     Ok(s) => {
                         println!(
                             "silence {} added: {} until {}",
@@ -119,11 +158,29 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                     }
                 }
             }
-            Action::List { store } => {
-                let store = store.open().await?;
-                let list = list_silences(store.as_ref(), now).await?;
+            Action::List { store, output } => {
+                let name = store_name(&store);
+                let list = if never_written(&store) {
+                    store.check()?;
+                    Vec::new()
+                } else {
+                    let store = store.open().await?;
+                    list_silences(store.as_ref(), now).await?
+                };
+                if output.json() {
+                    crate::json::print(&serde_json::Value::Array(
+                        list.iter().map(crate::json::silence).collect(),
+                    ));
+                    return Ok(ExitCode::SUCCESS);
+                }
                 if list.is_empty() {
-                    println!("no silences");
+                    println!("no silences in {name}");
+                } else {
+                    println!(
+                        "{} silence{} in {name}",
+                        list.len(),
+                        if list.len() == 1 { "" } else { "s" }
+                    );
                 }
                 for v in list {
                     let s = &v.silence;
@@ -144,9 +201,25 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Action::Expire { id, store } => {
+            Action::Expire { id, store, output } => {
+                if never_written(&store) {
+                    store.check()?;
+                    eprintln!(
+                        "error: no silence with id \"{id}\" in {}",
+                        store_name(&store)
+                    );
+                    return Ok(ExitCode::from(1));
+                }
                 let store = store.open().await?;
                 match expire_silence(store.as_ref(), now, &id).await {
+                    Ok(s) if output.json() => {
+                        let state = s.state(now);
+                        crate::json::print(&crate::json::silence(&firebell_notify::SilenceView {
+                            silence: s,
+                            state,
+                        }));
+                        Ok(ExitCode::SUCCESS)
+                    }
                     Ok(s) => {
                         println!("silence {} expired at {}", s.id, rfc3339(s.ends_at));
                         Ok(ExitCode::SUCCESS)

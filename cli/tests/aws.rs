@@ -321,7 +321,13 @@ async fn silences_live_in_dynamodb_with_backend_aws() {
         &["silence", "list", "--state", state.path().to_str().unwrap()],
         &[],
     );
-    assert_eq!(text(&out.stdout).trim(), "no silences");
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "no silences in {} (embedded)\n",
+            state.path().to_str().unwrap()
+        )
+    );
 
     let mut expire = vec!["silence", "expire", id.as_str()];
     expire.extend(aws);

@@ -35,19 +35,26 @@ fn s(v: &Value, path: &[&str]) -> String {
 type Sent = (String, String, String, String, String, String);
 
 fn demo_sent() -> Vec<Sent> {
-    json_lines(&firebell(&["demo", "--json"]))
-        .iter()
-        .map(|m| {
-            (
-                s(m, &["at"]),
-                s(m, &["receiver"]),
-                s(m, &["destination"]),
-                s(m, &["subject"]),
-                s(m, &["attributes", "status"]),
-                s(m, &["attributes", "alertname"]),
-            )
-        })
-        .collect()
+    sent(&json_lines(&firebell(&["demo", "--json"])))
+}
+
+/// Every message of notification records (one per topic of the receiver).
+fn sent(records: &[Value]) -> Vec<Sent> {
+    let mut sent: Vec<Sent> = Vec::new();
+    for n in records {
+        common::assert_schema("notification-record", n);
+        for d in n["destinations"].as_array().expect("destinations") {
+            sent.push((
+                s(n, &["at"]),
+                s(n, &["receiver"]),
+                d.as_str().unwrap_or_default().to_string(),
+                s(n, &["subject"]),
+                s(n, &["status"]),
+                s(n, &["alertname"]),
+            ));
+        }
+    }
+    sent
 }
 
 /// The backtest's notifications over the demo day, as messages (one per
@@ -64,20 +71,7 @@ fn backtest_sent(config: &str) -> (Vec<Sent>, Vec<Value>) {
         "--format",
         "json",
     ]));
-    let mut sent: Vec<Sent> = Vec::new();
-    for n in &backtest {
-        for d in n["destinations"].as_array().expect("destinations") {
-            sent.push((
-                s(n, &["at"]),
-                s(n, &["receiver"]),
-                d.as_str().unwrap_or_default().to_string(),
-                s(n, &["subject"]),
-                s(n, &["status"]),
-                s(n, &["alertname"]),
-            ));
-        }
-    }
-    (sent, backtest)
+    (sent(&backtest), backtest)
 }
 
 /// The example files the demo compiles in (`cli/src/bundled.rs`), copied to
@@ -173,9 +167,19 @@ fn the_text_report_counts_per_rule_and_receiver() {
     );
     // notifications pages firing resolved
     assert_eq!(row("checkout-oncall")[1..], ["2", "1", "1", "1"]);
-    // A day cannot back a 30-day error budget: the report says so.
+    // A day cannot back a 30-day error budget nor a 3-day window: the
+    // report says so before the results, and marks the rules.
     assert!(
-        stdout.contains("  note: SLO PaymentsAvailability: `budget_spent` is computed over 30d, longer than this backtest's range with its warm-up ("),
+        stdout.starts_with(
+            "firebell backtest: examples over 2026-11-23T00:00:00Z .. 2026-11-24T00:00:00Z (1440 cycles)\n  \
+             source examples/demo/day.jsonl (bundled)\n  \
+             note: slo PaymentsAvailability: the demo day covers 1d of its 30d window (`budget_spent`); figures computed from less history are marked Partial\n  \
+             note: rule PaymentsAvailability:ticket:3d: the demo day covers 1d of the 3d its expression looks back; its values are computed from less history\n\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n  PaymentsAvailability:ticket:3d      0       0      0              0      0            -  (partial: computed from 1d of 30d of history)\n"),
         "{stdout}"
     );
     assert!(
@@ -204,7 +208,8 @@ fn compare_shows_what_a_stricter_rule_would_change() {
         }
     }
     let (a, b) = (a.display().to_string(), b.display().to_string());
-    let out = firebell(&["backtest", "--config", &a, "--compare", &b]);
+    let day = "examples/demo/day.jsonl";
+    let out = firebell(&["backtest", "--config", &a, "--compare", &b, "--source", day]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("Notifications only in A (2)"), "{stdout}");
@@ -227,10 +232,15 @@ fn compare_shows_what_a_stricter_rule_would_change() {
         &a,
         "--compare",
         &b,
+        "--source",
+        day,
         "--format",
         "json",
     ]));
     assert_eq!(json.len(), 2);
+    for n in &json {
+        common::assert_schema("notification-record", n);
+    }
     assert!(
         json.iter()
             .all(|n| n["only_in"] == "a" && n["alertname"] == "CheckoutLatencyP99")
@@ -242,4 +252,56 @@ fn cloudwatch_needs_a_range() {
     let out = firebell(&["backtest", "--config", "examples", "--source", "cloudwatch"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--source cloudwatch needs --from and --to"));
+}
+
+/// A config other than the examples has no bundled history: the backtest
+/// says what to pass instead of replaying the demo day.
+#[test]
+fn a_user_config_needs_a_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let rules =
+        std::fs::read_to_string(format!("{root}/examples/rules/payments.yaml")).expect("read");
+    std::fs::write(dir.path().join("rules.yaml"), rules).expect("write");
+    let config = dir.path().display().to_string();
+    let out = firebell(&["backtest", "--config", &config]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: {config} is not the bundled example config, so the bundled demo day is not its history: pass --source FILE (a replay file, REPLAY.md) or --source cloudwatch --from T --to T\n"
+        )
+    );
+    assert_eq!(text(&out.stdout), "");
+}
+
+/// A replay without a rule's metrics: a note per rule before the results.
+#[test]
+fn a_replay_without_a_rules_metrics_is_noted_per_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let replay = dir.path().join("other.jsonl");
+    std::fs::write(
+        &replay,
+        "{\"namespace\":\"Shop\",\"metric\":\"Requests\",\"dimensions\":{\"Service\":\"payments\"},\"stat\":\"Sum\",\"period\":60,\"points\":[[1795392000,100],[1795392060,100]]}\n",
+    )
+    .expect("write");
+    let replay = replay.display().to_string();
+    let out = firebell(&[
+        "backtest",
+        "--config",
+        "examples/rules/payments.yaml",
+        "--source",
+        &replay,
+        "--no-timeline",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with(&format!(
+            "firebell backtest: examples/rules/payments.yaml over 2026-11-23T00:00:00Z .. 2026-11-23T00:02:00Z (2 cycles)\n  \
+             source {replay}\n  \
+             note: rule PaymentsHighErrorRate: replay has no datapoints for metric Shop/Errors {{Service=\"payments\"}} (`errors`)\n\n"
+        )),
+        "{stdout}"
+    );
 }

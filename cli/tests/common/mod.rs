@@ -26,7 +26,11 @@ pub(crate) fn assert_schema(entity: &str, doc: &serde_json::Value) {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let schema: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // Formats (`date-time`) are checked too: times are RFC 3339.
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     let errors: Vec<String> = validator
         .iter_errors(doc)
         .map(|e| format!("{} at {}", e, e.instance_path()))

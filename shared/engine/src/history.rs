@@ -143,6 +143,10 @@ pub async fn read(
 /// The severity label value of a page.
 pub const PAGE_SEVERITY: &str = "page";
 
+/// The schema of [`Notification::to_json`]: the CLI's notification record
+/// (not the SNS payload, `firebell.notification/v1`).
+pub const RECORD_SCHEMA: &str = "firebell.notification-record/v1";
+
 /// One alert of a notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotifiedAlert {
@@ -252,9 +256,12 @@ impl Notification {
         self.alertname == rule || self.alerts.iter().any(|a| a.alertname == rule)
     }
 
-    /// The JSON object `firebell backtest --format json` prints.
+    /// The notification record every CLI output prints (`firebell demo`,
+    /// `run` and `backtest` with `-o json`): schema [`RECORD_SCHEMA`],
+    /// published as `docs/schemas/notification-record.schema.json`.
     pub fn to_json(&self) -> Value {
         json!({
+            "schema": RECORD_SCHEMA,
             "at": rfc3339(self.at),
             "receiver": self.receiver,
             "status": self.status.as_str(),
@@ -271,6 +278,8 @@ impl Notification {
                 "labels": a.labels,
                 "value": a.value,
             })).collect::<Vec<_>>(),
+            "group_key": self.group_key,
+            "update": self.update,
         })
     }
 

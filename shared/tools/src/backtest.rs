@@ -320,34 +320,140 @@ impl BacktestReport {
     }
 }
 
-/// Notes on figures the range cannot back: a rule whose context value
-/// (an SLO's error budget) looks back further than the range plus the
-/// source's history before it computes it from less than its window; its
-/// messages say "Partial", and the report says it once per rule.
-pub fn short_history_notes(config: &Config, from: Epoch, to: Epoch) -> Vec<String> {
-    let span = (to - from).max(0) + warmup(config);
-    let mut out: Vec<String> = Vec::new();
+/// `slo payments-availability` for an SLO's rules, `rule X` otherwise.
+fn who(rule: &firebell_core::model::Rule) -> String {
+    match rule.labels.get("slo") {
+        Some(slo) => format!("slo {slo}"),
+        None => format!("rule {}", rule.name),
+    }
+}
+
+/// What a history (a replay file, or the history fetched from CloudWatch)
+/// cannot back, said per rule before the results.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryNotes {
+    /// One line each, without a `note: ` prefix, in config order.
+    pub notes: Vec<String>,
+    /// Rules whose values or context values (an SLO's error budget) are
+    /// computed from less history than their window: rule -> `2h of 30d`.
+    pub partial: BTreeMap<String, String>,
+}
+
+/// `Shop/Errors {Service="payments"}`.
+fn describe_metric(m: &firebell_core::model::MetricSpec) -> String {
+    let dims: Vec<String> = m
+        .dimensions
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    format!("{}/{} {{{}}}", m.namespace, m.metric_name, dims.join(", "))
+}
+
+/// The series of `data` that `m` reads (a wildcard dimension matches any value).
+fn series_of<'a>(
+    data: &'a [ReplaySeries],
+    m: &'a firebell_core::model::MetricSpec,
+) -> impl Iterator<Item = &'a ReplaySeries> + 'a {
+    data.iter().filter(move |s| {
+        s.namespace == m.namespace
+            && s.metric == m.metric_name
+            && s.dimensions.len() == m.dimensions.len()
+            && m.dimensions
+                .iter()
+                .all(|(k, v)| s.dimensions.get(k).is_some_and(|sv| v == "*" || sv == v))
+    })
+}
+
+/// Per rule, what `data` (named `what`: `replay`, `CloudWatch`) cannot
+/// back for results up to `to`: a metric with no datapoints at all (the
+/// rule then sees missing data), an expression whose rolling windows
+/// (`RSUM` over 3d) reach back before the data, and a context value (an
+/// SLO's error budget) whose window does (its figures are computed from
+/// less history, and marked so: "Partial" in the messages). Both are
+/// listed in [`HistoryNotes::partial`] for reports to mark.
+pub fn history_notes(
+    config: &Config,
+    data: &[ReplaySeries],
+    what: &str,
+    to: Epoch,
+) -> HistoryNotes {
+    let mut out = HistoryNotes::default();
+    let span = |secs: i64| {
+        firebell_core::decode::format_duration(std::time::Duration::from_secs(secs.unsigned_abs()))
+    };
+    let push = |out: &mut HistoryNotes, note: String| {
+        if !out.notes.contains(&note) {
+            out.notes.push(note);
+        }
+    };
     for rule in &config.rules.rules {
+        for (name, m) in &rule.metrics {
+            if !series_of(data, m).any(|s| !s.points.is_empty()) {
+                push(
+                    &mut out,
+                    format!(
+                        "rule {}: {what} has no datapoints for metric {} (`{name}`)",
+                        rule.name,
+                        describe_metric(m)
+                    ),
+                );
+            }
+        }
+        // The expression's rolling windows (RSUM over 3d): every judged
+        // value needs that much history before it.
+        let step = rule.step();
+        let window = u32::try_from(rule.expression.history().saturating_add(1))
+            .ok()
+            .and_then(|n| step.checked_mul(n))
+            .map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let first = rule
+            .metrics
+            .values()
+            .flat_map(|m| series_of(data, m))
+            .filter_map(|s| s.points.first())
+            .map(|p| p.t)
+            .min();
+        if let Some(first) = first
+            && to - first < window
+        {
+            let (covered, window) = (span((to - first).max(0)), span(window));
+            out.partial
+                .insert(rule.name.clone(), format!("{covered} of {window}"));
+            push(
+                &mut out,
+                format!(
+                    "rule {}: {what} covers {covered} of the {window} its expression looks back; its values are computed from less history",
+                    rule.name
+                ),
+            );
+        }
         for cv in &rule.context {
             let window = i64::try_from(cv.window.as_secs()).unwrap_or(i64::MAX);
-            if window <= span {
+            let first = cv
+                .metrics
+                .values()
+                .flat_map(|m| series_of(data, m))
+                .filter_map(|s| s.points.first())
+                .map(|p| p.t)
+                .min();
+            let covered = match first {
+                Some(first) => (to - first.max(to.saturating_sub(window))).clamp(0, window),
+                None => 0,
+            };
+            if covered >= window {
                 continue;
             }
-            let who = match rule.labels.get("slo") {
-                Some(slo) => format!("SLO {slo}"),
-                None => format!("rule {}", rule.name),
-            };
-            let note = format!(
-                "{who}: `{}` is computed over {}, longer than this backtest's range with its warm-up ({}): its figures are partial (marked so in the messages)",
-                cv.name,
-                firebell_core::decode::format_duration(cv.window),
-                firebell_core::decode::format_duration(std::time::Duration::from_secs(
-                    span.unsigned_abs()
-                )),
+            let (covered, window) = (span(covered), span(window));
+            out.partial
+                .insert(rule.name.clone(), format!("{covered} of {window}"));
+            push(
+                &mut out,
+                format!(
+                    "{}: {what} covers {covered} of its {window} window (`{}`); figures computed from less history are marked Partial",
+                    who(rule),
+                    cv.name
+                ),
             );
-            if !out.contains(&note) {
-                out.push(note);
-            }
         }
     }
     out
