@@ -249,7 +249,8 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                 owner,
                 ..EngineOptions::default()
             },
-        );
+        )
+        .with_stopwatch(Arc::new(SystemClock));
         // Ctrl-C: the running cycle stops cleanly (the outbox and the next
         // cycle finish its work) and no further cycle starts.
         let interrupted = Arc::new(AtomicBool::new(false));

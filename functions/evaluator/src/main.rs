@@ -67,7 +67,8 @@ async fn init() -> Result<Deps> {
                 .unwrap_or_else(|_| format!("evaluator-{}", std::process::id())),
             ..EngineOptions::default()
         },
-    );
+    )
+    .with_stopwatch(clock.clone());
     Ok(Deps {
         settings,
         cycle: Arc::new(engine),
