@@ -75,6 +75,27 @@ impl StoreArgs {
             })
     }
 
+    /// Where state is read from, for people: `DIR (embedded)` or `DynamoDB table T`.
+    pub(crate) fn name(&self) -> String {
+        match self.backend {
+            Backend::Embedded => format!("{} (embedded)", self.state_dir().display()),
+            Backend::Aws => match self.table_name() {
+                Ok(t) => format!("DynamoDB table {t}"),
+                Err(_) => "DynamoDB".to_string(),
+            },
+        }
+    }
+
+    /// The store to read from, or `None` for an embedded store that was
+    /// never written (reading never creates its directory).
+    pub(crate) async fn open_for_read(&self) -> Result<Option<Arc<dyn StateStore>>> {
+        self.check()?;
+        if self.backend == Backend::Embedded && !self.state_dir().exists() {
+            return Ok(None);
+        }
+        self.open().await.map(Some)
+    }
+
     /// The configured store, on the wall clock.
     pub(crate) async fn open(&self) -> Result<Arc<dyn StateStore>> {
         self.check()?;

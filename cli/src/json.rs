@@ -86,6 +86,24 @@ pub(crate) fn cycle(r: &CycleReport, duration_ms: u64) -> Value {
     })
 }
 
+/// A cycle as the history keeps it (`firebell.cycle/v1`, as [`cycle`]).
+pub(crate) fn cycle_record(c: &firebell_engine::history::CycleRecord) -> Value {
+    json!({
+        "schema": CYCLE,
+        "tick": rfc3339(c.tick),
+        "skipped": null,
+        "duration_ms": c.duration_ms,
+        "rules_evaluated": c.rules_evaluated,
+        "instances_evaluated": c.instances_evaluated,
+        "transitions": c.transitions,
+        "notifications": c.notifications,
+        "store_writes": c.store_writes,
+        "incomplete": c.incomplete,
+        "stopped_early": c.stopped_early,
+        "errors": c.errors,
+    })
+}
+
 /// A silence and its state now (`firebell.silence/v1`).
 pub(crate) fn silence(v: &SilenceView) -> Value {
     let s = &v.silence;

@@ -6,12 +6,14 @@ mod backtest;
 mod bundled;
 mod cost;
 mod demo;
+mod history;
 mod json;
 mod lint;
 mod output;
 mod routes;
 mod run;
 mod silence;
+mod status;
 mod test;
 mod timefmt;
 mod validate;
@@ -103,6 +105,10 @@ enum Command {
     Test(test::Args),
     /// Run the whole pipeline over history and report what would have been sent.
     Backtest(backtest::Args),
+    /// What fired, resolved and was sent: the store's history (`--since 7d`, matchers, --rule, --receiver).
+    History(history::Args),
+    /// Is firebell healthy? Recent cycles, lease, outbox backlog, silences, config version; exit 1 when degraded.
+    Status(status::Args),
     /// Print a shell completion script: `firebell completions bash > /etc/bash_completion.d/firebell`.
     Completions {
         /// The shell.
@@ -143,6 +149,8 @@ fn main() -> ExitCode {
         Command::Silence(a) => silence::main(a),
         Command::Test(a) => test::main(&a),
         Command::Backtest(a) => backtest::main(&a),
+        Command::History(a) => history::main(&a),
+        Command::Status(a) => status::main(&a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

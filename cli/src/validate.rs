@@ -57,7 +57,7 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
             println!(
-                "ok: {} file(s), {} rule(s), {} receiver(s){}",
+                "ok: {} file(s), {} rule(s), {} receiver(s){}; config version {}",
                 config.files.len(),
                 config.rules.rules.len(),
                 config.notify.receivers.len(),
@@ -65,7 +65,8 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                     format!(", {n_warn} warning(s)")
                 } else {
                     String::new()
-                }
+                },
+                config.version
             );
             Ok(ExitCode::SUCCESS)
         }

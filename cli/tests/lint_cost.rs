@@ -50,7 +50,7 @@ fn validate_prints_lint_warnings() {
     assert_eq!(text(&out.stderr), findings("warning"));
     assert_eq!(
         text(&out.stdout),
-        "ok: 1 file(s), 2 rule(s), 2 receiver(s), 6 warning(s)\n"
+        "ok: 1 file(s), 2 rule(s), 2 receiver(s), 6 warning(s); config version e68a5a04dcb5\n"
     );
     let out = firebell(&["validate", "--strict", FIXTURE]);
     assert_eq!(out.status.code(), Some(1));

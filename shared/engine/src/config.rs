@@ -28,6 +28,10 @@ pub struct Config {
     pub history: crate::history::HistorySettings,
     /// The files it was read from, in reading order.
     pub files: Vec<PathBuf>,
+    /// The config version: a content hash of its files (12 hex digits of
+    /// SHA-256 over their texts in reading order; test files left out).
+    /// Shown by `validate`, recorded by every cycle that writes (`status`).
+    pub version: String,
 }
 
 /// The config files under `path`: the file itself, or every YAML file below
@@ -359,6 +363,14 @@ pub fn load_texts(
     let rules = rules.build(diags);
     check_annotations(&rules, &annotations, diags);
     let notify = notify.build(diags);
+    let mut hashed = String::new();
+    for (file, text) in texts {
+        if !test_files.contains(&file.as_str()) {
+            hashed.push_str(text);
+            hashed.push('\0');
+        }
+    }
+    let version = firebell_core::text::sha256_hex(&hashed)[..12].to_string();
     let files = files
         .into_iter()
         .filter(|f| !test_files.contains(&f.display().to_string().as_str()))
@@ -369,6 +381,7 @@ pub fn load_texts(
         self_monitoring: self_monitoring.unwrap_or_default(),
         history: history.unwrap_or_default(),
         files,
+        version,
     }
 }
 

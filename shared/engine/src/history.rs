@@ -308,6 +308,18 @@ pub struct CycleRecord {
     pub instances_evaluated: usize,
     pub transitions: usize,
     pub notifications: usize,
+    /// The version of the config it ran ([`crate::Config::version`]).
+    #[serde(default)]
+    pub config_version: String,
+    /// Items the cycle wrote before its history.
+    #[serde(default)]
+    pub store_writes: usize,
+    /// Some due rule could not be evaluated (see `CycleReport::incomplete`).
+    #[serde(default)]
+    pub incomplete: bool,
+    /// The deadline stopped it early.
+    #[serde(default)]
+    pub stopped_early: bool,
     /// The cycle's reported problems, as text.
     pub errors: Vec<String>,
 }
@@ -321,7 +333,11 @@ struct Page {
 /// The history entries of a cycle that wrote: its transitions, the
 /// notifications it delivered (alerts capped at [`MAX_STORED_ALERTS`]) and
 /// its own record.
-pub(crate) fn entries_of(report: &CycleReport, duration_ms: u64) -> Vec<HistoryEntry> {
+pub(crate) fn entries_of(
+    report: &CycleReport,
+    duration_ms: u64,
+    config_version: &str,
+) -> Vec<HistoryEntry> {
     let mut out: Vec<HistoryEntry> = report
         .transitions
         .iter()
@@ -343,6 +359,10 @@ pub(crate) fn entries_of(report: &CycleReport, duration_ms: u64) -> Vec<HistoryE
         instances_evaluated: report.instances_evaluated,
         transitions: report.transitions.len(),
         notifications: report.delivered.len(),
+        config_version: config_version.to_string(),
+        store_writes: report.store_writes,
+        incomplete: report.incomplete,
+        stopped_early: report.stopped_early,
         errors: report.errors.iter().map(ToString::to_string).collect(),
     }));
     out

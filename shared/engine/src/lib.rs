@@ -9,6 +9,8 @@
 //!   deliver — and the lease: [`Engine::run_cycle`].
 //! * [`judge`]: the pure judgement of one instance, shared by every path.
 //! * [`keys`]: the store layout and its records.
+//! * [`status`]: what `firebell status` reads: recent cycles, the lease,
+//!   the outbox backlog, silences, failing checks, and the verdict.
 //! * [`history`]: transitions, notifications and cycles remembered, and the
 //!   notification record every output shares.
 
@@ -18,13 +20,15 @@ mod error;
 pub mod history;
 pub mod judge;
 pub mod keys;
+pub mod status;
 
 pub use config::{
     Config, LoadProblem, TEST_FILE_MARKER, config_files, config_files_checked, load, load_texts,
     read_config_file,
 };
 pub use cycle::{
-    CHECK_LABEL, CycleReport, Engine, EngineOptions, Instance, InstanceView, SELF_ALERTNAME,
-    SELF_MONITORING_SECTION, SelfMonitoring, Skip, TICK_SECS, Transition, rule_labels,
+    CHECK_LABEL, CycleReport, Engine, EngineOptions, FailingCheck, Instance, InstanceView,
+    SELF_ALERTNAME, SELF_MONITORING_SECTION, SelfMonitoring, Skip, TICK_SECS, Transition,
+    rule_labels,
 };
 pub use error::{CycleError, EngineError};

@@ -221,3 +221,49 @@ fn day_partitions_and_sort_keys() {
     assert_eq!(k.pk, "history#2026-11-23");
     assert_eq!(k.sk, "1795392061#page#0000");
 }
+
+#[tokio::test]
+async fn status_shows_the_cycles_and_a_stuck_outbox_degrades_it() {
+    use firebell_engine::status;
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let notifier = Arc::new(MemoryNotifier::new());
+    let cfg = config("");
+    let version = cfg.version.clone();
+    let engine = Engine::new(
+        cfg,
+        Arc::new(source()),
+        store.clone() as Arc<dyn StateStore>,
+        notifier.clone(),
+        EngineOptions::default(),
+    );
+    for m in 1..13 {
+        clock.set_epoch(T0 + 60 * m);
+        engine.run_cycle(T0 + 60 * m, &|| false).await.unwrap();
+    }
+    let st = status::read(store.as_ref(), T0 + 13 * 60, 5).await.unwrap();
+    assert_eq!(st.verdict(), "healthy");
+    assert_eq!(st.config_version(), Some(version.as_str()));
+    assert_eq!(st.cycles.len(), 1);
+    assert_eq!(st.cycles[0].tick, T0 + 11 * 60);
+    assert_eq!(st.last_tick, Some(T0 + 11 * 60));
+    // The page cannot be published for the next 10 minutes.
+    notifier.fail_next(1000);
+    for m in 13..24 {
+        clock.set_epoch(T0 + 60 * m);
+        engine.run_cycle(T0 + 60 * m, &|| false).await.unwrap();
+    }
+    let st = status::read(store.as_ref(), T0 + 24 * 60, 5).await.unwrap();
+    assert_eq!(st.outbox.len(), 1);
+    assert_eq!(st.outbox[0].receiver, "web");
+    assert_eq!(st.outbox[0].oldest, T0 + 13 * 60);
+    assert!(!st.healthy());
+    assert_eq!(st.problems[0], "2 notifications to web undelivered for 11m");
+    assert!(
+        st.problems
+            .iter()
+            .any(|p| p.starts_with("self-monitoring check outbox failing for ")),
+        "{:?}",
+        st.problems
+    );
+}

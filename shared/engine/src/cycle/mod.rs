@@ -44,8 +44,9 @@ use crate::keys::{self, LastTick, Lease, StoredState};
 use lease::{Guarded, LeaseState};
 use persist::Judged;
 pub use plan::{Instance, rule_labels};
+pub(crate) use selfwatch::failing_checks;
 pub use selfwatch::{
-    CHECK_LABEL, SECTION as SELF_MONITORING_SECTION, SELF_ALERTNAME, SelfMonitoring,
+    CHECK_LABEL, FailingCheck, SECTION as SELF_MONITORING_SECTION, SELF_ALERTNAME, SelfMonitoring,
 };
 
 /// Judged instances with changes are written this many at a time.
@@ -429,7 +430,7 @@ impl Engine {
                 }
                 _ => 0,
             };
-            let entries = crate::history::entries_of(&report, duration_ms);
+            let entries = crate::history::entries_of(&report, duration_ms, &self.config.version);
             let retention = self.config.history.retention_secs;
             match crate::history::record(&guard, entries, now, retention).await {
                 Ok(n) => report.store_writes += n,

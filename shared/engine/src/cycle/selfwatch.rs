@@ -211,6 +211,41 @@ struct Health {
     fired: Epoch,
 }
 
+/// A failing self-monitoring check as stored (`cycle/selfwatch/<check>`),
+/// for `firebell status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailingCheck {
+    /// `render`, `store`, `fetch` or `outbox`.
+    pub check: String,
+    /// Cycles in a row that saw it.
+    pub failures: u32,
+    pub first: Epoch,
+    pub last: Epoch,
+    /// The latest failure, as text.
+    pub error: String,
+    /// Whether its `FirebellUnhealthy` alert fires.
+    pub firing: bool,
+}
+
+/// The failing checks among the `cycle` partition's items.
+pub(crate) fn failing_checks(items: &[Item]) -> Vec<FailingCheck> {
+    items
+        .iter()
+        .filter_map(|item| {
+            let check = item.sk.strip_prefix(SK_PREFIX)?;
+            let h = keys::decode::<Health>(item).ok()?;
+            Some(FailingCheck {
+                check: check.to_string(),
+                failures: h.failures,
+                first: h.first,
+                last: h.last,
+                error: h.error,
+                firing: h.firing,
+            })
+        })
+        .collect()
+}
+
 /// Longest error text carried into an alert's annotations.
 const MAX_ERROR_CHARS: usize = 500;
 
