@@ -244,6 +244,59 @@ async fn run_once_reads_cloudwatch_keeps_state_in_dynamodb_and_pages_through_sns
     assert_eq!(payload["alerts"][0]["alertname"], "CliAwsHighErrors");
     assert_eq!(payload["alerts"][0]["value"], 10.0);
 
+    // What happened is in the table's history, and the status is healthy.
+    let out = firebell(
+        &[
+            "history",
+            "--backend",
+            "aws",
+            "--table",
+            &table,
+            "--since",
+            "now-2h",
+            "--until",
+            "now+5m",
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with(&format!("history in DynamoDB table {table} from ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "\n{at}  paged           api-oncall: [FIRING] API errors"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  fired           CliAwsHighErrors {"),
+        "{stdout}"
+    );
+    let out = firebell(
+        &[
+            "status",
+            "--backend",
+            "aws",
+            "--table",
+            &table,
+            "--config",
+            config,
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with(&format!("store: DynamoDB table {table}\nconfig version: ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(the same as --config)"), "{stdout}");
+    assert!(stdout.contains("outbox: 0 undelivered"), "{stdout}");
+    assert!(stdout.ends_with("verdict: healthy\n"), "{stdout}");
+
     // The state is in DynamoDB: the same tick again is a duplicate, a new
     // process pages nobody twice.
     let out = firebell(

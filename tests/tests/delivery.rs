@@ -31,6 +31,7 @@ use firebell_core::ports::{
 use firebell_core::series::Epoch;
 use firebell_core::state::Event;
 use firebell_embedded::ManualClock;
+use firebell_engine::history::HistoryEntry;
 use firebell_engine::{Config, CycleReport, Engine, EngineOptions, Skip};
 use firebell_tests::{Aws, Datum, Received, aws, counts, minute_now, unique, unreachable_config};
 
@@ -598,6 +599,34 @@ async fn no_faults_baseline_and_quiet_cycles_write_nothing() {
     assert_eq!(resolved, [RESOLVE_TICK; 3], "{seen:?}");
     w.assert_exactly_once().await;
     w.assert_outbox_empty().await;
+    // History is on (the default), written by the two cycles that wrote
+    // anyway: their transitions, notifications and own records.
+    let history =
+        firebell_engine::history::read(store.as_ref(), w.tick(1), w.tick(LAST_TICK) + 3600)
+            .await
+            .unwrap();
+    let kinds: Vec<(i64, &str)> = history
+        .iter()
+        .map(|e| {
+            let kind = match e {
+                HistoryEntry::Transition(_) => "transition",
+                HistoryEntry::Notification(_) => "notification",
+                HistoryEntry::Cycle(_) => "cycle",
+            };
+            ((e.at() - w.tick(0)) / 60, kind)
+        })
+        .collect();
+    let fire_cycles = kinds.iter().filter(|(_, k)| *k == "cycle").count();
+    assert_eq!(fire_cycles, 2, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|(_, k)| *k == "transition").count(),
+        6,
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().filter(|(_, k)| *k == "notification").count() >= 2,
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
