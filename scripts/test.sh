@@ -62,6 +62,9 @@ step "architecture: pure crates depend on no AWS, Lambda or tokio crate; the eng
 check_pure_crates
 check_engine_without_adapters
 
+step "feature unification: the README's first command builds what the tests reuse"
+scripts/feature-drift.sh
+
 step "emulator: ministack"
 if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
     log "using the emulator at AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL (left running)"
