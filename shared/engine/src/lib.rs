@@ -9,9 +9,12 @@
 //!   deliver — and the lease: [`Engine::run_cycle`].
 //! * [`judge`]: the pure judgement of one instance, shared by every path.
 //! * [`keys`]: the store layout and its records.
+//! * [`alerts`]: the alerts active now, annotated with routes, groups,
+//!   silences and inhibition (`firebell alerts`).
 //! * [`history`]: transitions, notifications and cycles remembered, and the
 //!   notification record every output shares.
 
+pub mod alerts;
 mod config;
 mod cycle;
 mod error;
