@@ -1,6 +1,7 @@
 //! The `firebell` command. Thin: parses arguments and hands off to the
 //! library crates; each subcommand lives in its own module.
 
+mod alerts;
 mod backend;
 mod backtest;
 mod bundled;
@@ -52,6 +53,8 @@ enum Command {
     Test(test::Args),
     /// Run the whole pipeline over history and report what would have been sent.
     Backtest(backtest::Args),
+    /// List active alerts (pending, firing, nodata, recently resolved): routes, groups, silences, inhibition.
+    Alerts(alerts::Args),
 }
 
 /// A closed pipe on stdout (`firebell demo --json | head -1`) ends the
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Silence(a) => silence::main(a),
         Command::Test(a) => test::main(&a),
         Command::Backtest(a) => backtest::main(&a),
+        Command::Alerts(a) => alerts::main(a),
     };
     match result {
         Ok(code) => code,
