@@ -41,7 +41,12 @@ pub(crate) struct Args {
     #[arg(long, short)]
     pub config: PathBuf,
     /// Only alerts in these states (repeat or comma-separate).
-    #[arg(long = "status", value_enum, value_delimiter = ',', value_name = "STATE")]
+    #[arg(
+        long = "status",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "STATE"
+    )]
     pub status: Vec<StateArg>,
     /// Only alerts routed to this receiver.
     #[arg(long, value_name = "NAME")]
@@ -171,7 +176,11 @@ fn labels_text(labels: &Labels) -> String {
 fn local(t: Epoch, zone: &str) -> String {
     let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
     jiff::Timestamp::from_second(t)
-        .map(|ts| ts.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M %Z").to_string())
+        .map(|ts| {
+            ts.to_zoned_datetime(tz)
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
         .unwrap_or_else(|_| rfc3339(t))
 }
 
@@ -179,7 +188,11 @@ fn local(t: Epoch, zone: &str) -> String {
 fn local_rfc3339(t: Epoch, zone: &str) -> String {
     let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
     jiff::Timestamp::from_second(t)
-        .map(|ts| ts.to_zoned_datetime(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        .map(|ts| {
+            ts.to_zoned_datetime(tz)
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
+        })
         .unwrap_or_else(|_| rfc3339(t))
 }
 
@@ -201,7 +214,7 @@ fn shown_labels(a: &ActiveAlert) -> Labels {
 ///
 /// ```text
 /// firing   PaymentsHighErrorRate {service="payments", severity="page"}
-///   value 5.2% (threshold > 1%), firing since 2026-11-23 15:46 UTC (14m)
+///   value 5.2% (threshold > 1%), firing since 2026-11-23 15:46 UTC (for 14m)
 ///   -> payments-oncall via root/0, group {service="payments"} (payments-oncall:0123456789abcdef)
 ///   silenced by 3f2a1b2c3d4e (alice, until 2026-11-23 17:46 UTC): provider maintenance
 ///   inhibited by PaymentsSlo {service="payments", slo="availability"}
@@ -223,12 +236,21 @@ pub(crate) fn text(alerts: &[ActiveAlert], now: Epoch) -> String {
             (_, Some(v)) => format!("value {} ({threshold})", al.unit.format(v)),
             (_, None) => format!("no value ({threshold})"),
         };
-        out.push_str(&format!(
-            "  {value}, {} since {} ({})\n",
-            a.state.as_str(),
-            local(a.since, z),
-            span(now - a.since)
-        ));
+        let when = if a.state == AlertState::Resolved {
+            format!(
+                "resolved at {} ({} ago)",
+                local(a.since, z),
+                span(now - a.since)
+            )
+        } else {
+            format!(
+                "{} since {} (for {})",
+                a.state.as_str(),
+                local(a.since, z),
+                span(now - a.since)
+            )
+        };
+        out.push_str(&format!("  {value}, {when}\n"));
         if a.routes.is_empty() {
             out.push_str("  -> no route (the config has no routing tree)\n");
         }
@@ -262,10 +284,7 @@ pub(crate) fn text(alerts: &[ActiveAlert], now: Epoch) -> String {
         out.push('\n');
     }
     let n = alerts.len();
-    out.push_str(&format!(
-        "{n} alert{}\n",
-        if n == 1 { "" } else { "s" }
-    ));
+    out.push_str(&format!("{n} alert{}\n", if n == 1 { "" } else { "s" }));
     out
 }
 
