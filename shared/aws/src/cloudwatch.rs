@@ -758,6 +758,7 @@ mod tests {
             fault,
             code: Some("ThrottlingException".into()),
             message: "slow down".into(),
+            kind: None,
         }
     }
 

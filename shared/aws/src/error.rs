@@ -360,6 +360,14 @@ where
             let code = ctx.err().code().map(str::to_owned);
             let status = ctx.raw().status().as_u16();
             let fault = classify_code(code.as_deref(), Some(status));
+            // The service's own words (an unhandled error's chain ends in
+            // its metadata's Debug-like text).
+            let message = match (code.as_deref(), ctx.err().message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => format!("{c} (HTTP {status})"),
+                (None, Some(m)) => format!("{m} (HTTP {status})"),
+                (None, None) => message,
+            };
             Classified {
                 fault,
                 kind: kind_of_code(code.as_deref().unwrap_or(""), fault),
@@ -410,7 +418,142 @@ where
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_dynamodb::operation::query::QueryError;
+    use aws_smithy_types::body::SdkBody;
+
+    // Constructed SDK errors: the emulator cannot deny access, throttle or
+    // reject credentials on demand, so these build what the SDK returns for
+    // such responses (a service error with AWS's code and message, or a
+    // dispatch failure carrying a credentials provider's error). The table
+    // and topic not found, no region and no credentials are also tested
+    // end to end (cli/tests/aws.rs, tests/sns.rs).
+
+    fn service_error(code: &str, message: &str, status: u16) -> SdkError<QueryError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        SdkError::service_error(
+            QueryError::generic(meta),
+            HttpResponse::new(status.try_into().unwrap(), SdkBody::empty()),
+        )
+    }
+
+    fn describe(err: &SdkError<QueryError, HttpResponse>, region: Option<&str>) -> String {
+        classify(err).describe(
+            "dynamodb",
+            "Query",
+            Resource::Table("firebell-state"),
+            region,
+        )
+    }
+
+    #[test]
+    fn table_not_found_names_table_region_and_fix() {
+        let e = service_error(
+            "ResourceNotFoundException",
+            "Requested resource not found",
+            400,
+        );
+        assert_eq!(
+            describe(&e, Some("eu-west-1")),
+            "DynamoDB table firebell-state not found in region eu-west-1: check --table / the stack output StateTableName (and --region)"
+        );
+        let c = classify(&e);
+        assert_eq!(
+            c.describe(
+                "sns",
+                "Publish",
+                Resource::Topic("arn:aws:sns:eu-west-1:1:t"),
+                Some("eu-west-1")
+            ),
+            "SNS topic arn:aws:sns:eu-west-1:1:t not found in region eu-west-1: check the receiver's topics in the config (and --region)"
+        );
+    }
+
+    #[test]
+    fn access_denied_names_the_action_and_resource_aws_names() {
+        let e = service_error(
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/bob is not authorized to perform: dynamodb:Query on resource: arn:aws:dynamodb:eu-west-1:123456789012:table/firebell-state because no identity-based policy allows the dynamodb:Query action",
+            400,
+        );
+        assert_eq!(
+            describe(&e, Some("eu-west-1")),
+            "access denied (AccessDeniedException): not allowed to dynamodb:Query on arn:aws:dynamodb:eu-west-1:123456789012:table/firebell-state: allow it in the IAM policy of the identity in use, or pick another --profile"
+        );
+        // A denial without AWS's usual sentence: the call and the table.
+        let e = service_error("AccessDeniedException", "denied", 400);
+        assert_eq!(
+            describe(&e, Some("eu-west-1")),
+            "access denied (AccessDeniedException): not allowed to dynamodb:Query on DynamoDB table firebell-state: allow it in the IAM policy of the identity in use, or pick another --profile"
+        );
+    }
+
+    #[test]
+    fn throttling_and_rejected_credentials_say_what_to_do() {
+        let e = service_error(
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded",
+            400,
+        );
+        assert_eq!(
+            describe(&e, Some("eu-west-1")),
+            "throttled by AWS (dynamodb:Query: ProvisionedThroughputExceededException); retry later"
+        );
+        let e = service_error(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            400,
+        );
+        assert_eq!(
+            describe(&e, Some("eu-west-1")),
+            "AWS rejected the credentials (UnrecognizedClientException): refresh them (`aws sso login`, new keys) or pick another --profile"
+        );
+    }
+
+    #[test]
+    fn credentials_that_do_not_load_and_a_missing_region_are_recognised_by_type() {
+        let e: SdkError<QueryError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(
+                Box::new(CredentialsError::not_loaded(
+                    "no providers in chain provided credentials",
+                )),
+                None,
+            ));
+        let c = classify(&e);
+        assert_eq!(
+            c.fault,
+            Fault::Client,
+            "not retried: they will not load later"
+        );
+        assert_eq!(
+            describe(&e, Some("eu-west-1")),
+            "no AWS credentials: set AWS_PROFILE / --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or run `aws sso login`) (dispatch failure: other: the credential provider was not enabled: no providers in chain provided credentials)"
+        );
+        // No region: the request fails before it is sent, whatever the words.
+        let e: SdkError<QueryError, HttpResponse> = SdkError::construction_failure("anything");
+        assert_eq!(
+            describe(&e, None),
+            "no AWS region: pass --region or set AWS_REGION (or a region in the profile)"
+        );
+    }
+
+    #[test]
+    fn other_errors_keep_the_chain_on_one_line_without_the_debug_dump() {
+        let e = service_error(
+            "ValidationException",
+            "One or more parameter values were invalid",
+            400,
+        );
+        let text = describe(&e, Some("eu-west-1"));
+        assert_eq!(
+            text,
+            "Query: ValidationException: One or more parameter values were invalid"
+        );
+    }
 
     #[test]
     fn codes_classify() {
