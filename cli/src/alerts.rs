@@ -80,7 +80,7 @@ impl From<StateArg> for AlertState {
     }
 }
 
-pub(crate) fn main(args: Args) -> Result<ExitCode> {
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     args.store.check()?;
     let mut matchers: Vec<Matcher> = Vec::new();
     for m in &args.matchers {

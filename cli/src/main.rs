@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         Command::Silence(a) => silence::main(a),
         Command::Test(a) => test::main(&a),
         Command::Backtest(a) => backtest::main(&a),
-        Command::Alerts(a) => alerts::main(a),
+        Command::Alerts(a) => alerts::main(&a),
     };
     match result {
         Ok(code) => code,
