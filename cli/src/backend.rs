@@ -3,13 +3,17 @@
 //! `--backend embedded` (the default): the on-disk store under `--state DIR`.
 //! `--backend aws`: the DynamoDB table `--table NAME` (or `FIREBELL_TABLE`),
 //! with clients from the standard AWS environment (credentials, profiles,
-//! `AWS_REGION`, `AWS_ENDPOINT_URL`), exactly as the Lambda builds them.
+//! `AWS_REGION`, `AWS_ENDPOINT_URL`), exactly as the Lambda builds them,
+//! with `--region` / `--profile` ([`AwsArgs`], flattened into every command
+//! that talks to AWS) on top. A missing region, missing credentials or an
+//! unknown profile fail at once, in one line with the fix
+//! ([`firebell_aws::AwsProblem`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use firebell_aws::DynamoStore;
+use firebell_aws::{AwsSettings, DynamoStore, SdkConfig};
 use firebell_core::ports::{Clock, StateStore, SystemClock};
 use firebell_embedded::FileStore;
 
@@ -26,6 +30,35 @@ pub(crate) enum Backend {
 /// The environment variable naming the DynamoDB table (as in the Lambda).
 pub(crate) const TABLE_ENV: &str = "FIREBELL_TABLE";
 
+/// `--region`, `--profile`: which AWS region and credentials a command
+/// uses. Flattened into every command that talks to AWS.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct AwsArgs {
+    /// AWS region (aws backend / CloudWatch). Default: $AWS_REGION, else the profile's region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile of ~/.aws/config (aws backend / CloudWatch). Default: $AWS_PROFILE, else `default`.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+impl AwsArgs {
+    /// Whether either flag was given.
+    pub(crate) fn given(&self) -> bool {
+        self.region.is_some() || self.profile.is_some()
+    }
+
+    /// The SDK config: the standard environment with `--region` and
+    /// `--profile` applied, checked (a region, credentials that load).
+    pub(crate) async fn sdk_config(&self) -> Result<SdkConfig> {
+        let settings = AwsSettings {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+        };
+        Ok(firebell_aws::load_sdk_config_for(&settings).await?)
+    }
+}
+
 /// Where state lives. Embedded (on-disk) by default.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct StoreArgs {
@@ -38,6 +71,8 @@ pub(crate) struct StoreArgs {
     /// DynamoDB table holding alert state (aws backend). Default: $FIREBELL_TABLE.
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 impl StoreArgs {
@@ -47,6 +82,11 @@ impl StoreArgs {
             Backend::Embedded if self.table.is_some() => {
                 bail!(
                     "--table is for --backend aws (the embedded backend keeps state in --state DIR)"
+                )
+            }
+            Backend::Embedded if self.aws.given() => {
+                bail!(
+                    "--region and --profile are for --backend aws (the embedded backend talks to no AWS service)"
                 )
             }
             Backend::Aws if self.state.is_some() => {
@@ -109,7 +149,7 @@ impl StoreArgs {
             }
             Backend::Aws => {
                 let table = self.table_name()?;
-                let sdk = firebell_aws::load_sdk_config().await;
+                let sdk = self.aws.sdk_config().await?;
                 let clock: Arc<dyn Clock> = Arc::new(SystemClock);
                 Ok(Arc::new(DynamoStore::from_sdk_config(&sdk, table, clock)))
             }

@@ -62,6 +62,9 @@ pub(crate) struct Args {
     /// With `--source cloudwatch`: history fetched per GetMetricData round.
     #[arg(long, default_value = "1d", value_parser = humantime_secs)]
     pub chunk: i64,
+    /// `--region`, `--profile` for `--source cloudwatch`.
+    #[command(flatten)]
+    pub aws: crate::backend::AwsArgs,
 }
 
 fn humantime_secs(s: &str) -> Result<i64, String> {
@@ -154,10 +157,16 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                 ));
             };
             check_range(from, to)?;
-            let history = rt.block_on(cloudwatch(&a, b.as_ref(), from, to, args.chunk))?;
+            let history =
+                rt.block_on(cloudwatch(&a, b.as_ref(), from, to, args.chunk, &args.aws))?;
             (history, from, to)
         }
         other => {
+            if args.aws.given() {
+                return Err(anyhow!(
+                    "--region and --profile are for --source cloudwatch (a replay file needs no AWS)"
+                ));
+            }
             let (history, range) = match other {
                 Some(file) => replay(
                     ReplaySource::from_path(file).with_context(|| format!("loading {file}"))?,
@@ -280,13 +289,14 @@ async fn cloudwatch(
     from: Epoch,
     to: Epoch,
     chunk: i64,
+    aws: &crate::backend::AwsArgs,
 ) -> Result<History> {
     let mut both = (**a).clone();
     if let Some(b) = b {
         both.rules.rules.extend(b.rules.rules.iter().cloned());
     }
     let start = from - warmup(&both);
-    let sdk = firebell_aws::load_sdk_config().await;
+    let sdk = aws.sdk_config().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let cw: Arc<dyn MetricsSource> =
         Arc::new(firebell_aws::CloudWatchSource::from_sdk_config(&sdk, clock));

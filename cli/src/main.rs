@@ -1,6 +1,7 @@
 //! The `firebell` command. Thin: parses arguments and hands off to the
 //! library crates; each subcommand lives in its own module.
 
+mod alerts;
 mod backend;
 mod backtest;
 mod bundled;
@@ -115,6 +116,8 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// List active alerts (pending, firing, nodata, recently resolved): routes, groups, silences, inhibition.
+    Alerts(alerts::Args),
 }
 
 /// A closed pipe on stdout (`firebell demo --json | head -1`) ends the
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Alerts(a) => alerts::main(&a),
     };
     match result {
         Ok(code) => code,

@@ -5,8 +5,8 @@
 //!   `--until`, cycles run minute by minute as fast as possible.
 //! - `--backend aws`: CloudWatch, DynamoDB (`--table` or `FIREBELL_TABLE`)
 //!   and SNS, with clients from the standard AWS environment (credentials,
-//!   profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`), built as the Lambda builds
-//!   them. `--once [--at T]` runs one cycle as of T; without `--once` cycles
+//!   profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`; `--region`, `--profile`),
+//!   built as the Lambda builds them. `--once [--at T]` runs one cycle as of T; without `--once` cycles
 //!   follow the wall clock, one a minute, until Ctrl-C.
 //!
 //! With a config other than the bundled examples, the embedded backend
@@ -226,7 +226,7 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                 }
                 Backend::Aws => {
                     // The Lambda's wiring: one SDK config, the wall clock.
-                    let sdk = firebell_aws::load_sdk_config().await;
+                    let sdk = store_args.aws.sdk_config().await?;
                     let aws = AwsAdapters::from_sdk_config(
                         &sdk,
                         store_args.table_name()?,

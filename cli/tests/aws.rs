@@ -1,10 +1,14 @@
-//! `firebell run --backend aws` and `firebell silence --backend aws` against
+//! `firebell run --backend aws`, `firebell silence --backend aws` and
+//! `firebell alerts --backend aws` against
 //! the AWS wire-protocol emulator (`scripts/emulator.sh`): CloudWatch in,
 //! DynamoDB state, SNS out, read back through an SQS queue subscribed to the
 //! receiver's topic. The tests take the endpoint from `AWS_ENDPOINT_URL` and
 //! fail, never skip, when it is missing.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+#[allow(dead_code)]
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -448,4 +452,269 @@ fn backend_flags_are_checked() {
         text(&out.stderr).trim(),
         "error: --table is for --backend aws (the embedded backend keeps state in --state DIR)"
     );
+}
+
+/// Errors per minute of the api service up to the minute before `tick`.
+async fn put_errors(sdk: &firebell_aws::SdkConfig, namespace: &str, tick: i64) {
+    let data: Vec<MetricDatum> = (1..=10)
+        .map(|k| {
+            MetricDatum::builder()
+                .metric_name("Errors")
+                .dimensions(Dimension::builder().name("Service").value("api").build())
+                .timestamp(DateTime::from_secs(tick - 60 * k))
+                .value(10.0)
+                .unit(StandardUnit::Count)
+                .build()
+        })
+        .collect();
+    aws_sdk_cloudwatch::Client::new(sdk)
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("PutMetricData");
+}
+
+#[tokio::test]
+async fn alerts_reads_the_dynamodb_table_with_backend_aws() {
+    let sdk = sdk().await;
+    let table = table(&sdk).await;
+    let (topic, _queue) = topic_with_queue(&sdk).await;
+    let namespace = format!("Firebell/CliTest/{}", unique("alerts"));
+    let tick = now_secs().div_euclid(60) * 60;
+    put_errors(&sdk, &namespace, tick).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &namespace, &topic);
+    let config = dir.path().to_str().unwrap();
+    let aws = ["--backend", "aws", "--table", table.as_str()];
+
+    let mut run = vec!["run", "--config", config, "--once", "--at"];
+    let at = rfc3339(tick);
+    run.push(&at);
+    run.extend(aws);
+    let out = firebell(&run, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let alerts = |extra: &[&str]| {
+        let mut args = vec!["alerts", "--config", config, "-o", "json"];
+        args.extend(aws);
+        args.extend_from_slice(extra);
+        let out = firebell(&args, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let doc: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+        doc.as_array().unwrap().clone()
+    };
+    let list = alerts(&[]);
+    assert_eq!(list.len(), 1, "{list:#?}");
+    common::assert_schema("alert", &list[0]);
+    assert_eq!(list[0]["rule"], "CliAwsHighErrors");
+    assert_eq!(list[0]["state"], "firing");
+    assert_eq!(list[0]["value"], 10.0);
+    assert_eq!(list[0]["receivers"][0]["receiver"], "api-oncall");
+    assert_eq!(list[0]["silenced_by"], Value::Null);
+    assert!(alerts(&["team=web"]).is_empty());
+
+    // A silence in the table mutes it.
+    let mut add = vec![
+        "silence",
+        "add",
+        "--config",
+        config,
+        "-m",
+        "team=\"api\"",
+        "--created-by",
+        "alice",
+        "--comment",
+        "deploy",
+    ];
+    add.extend(aws);
+    let out = firebell(&add, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = alerts(&["--status", "firing"]);
+    assert_eq!(list[0]["silenced_by"]["created_by"], "alice");
+    common::assert_schema("alert", &list[0]);
+}
+
+/// The one line `firebell` prints for a table that does not exist.
+fn table_not_found(table: &str, region: &str) -> String {
+    format!(
+        "error: store error: DynamoDB table {table} not found in region {region}: check --table / the stack output StateTableName (and --region)\n"
+    )
+}
+
+#[tokio::test]
+async fn a_missing_table_is_one_line_naming_table_region_and_fix() {
+    let sdk = sdk().await;
+    let region = sdk.region().unwrap().to_string();
+    let table = unique("firebell-no-such-table");
+    for cmd in [
+        vec!["run", "--config", "examples", "--once"],
+        vec!["alerts", "--config", "examples"],
+        vec!["silence", "list"],
+    ] {
+        let mut args = cmd.clone();
+        args.extend(["--backend", "aws", "--table", table.as_str()]);
+        let out = firebell(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        assert_eq!(
+            text(&out.stderr),
+            table_not_found(&table, &region),
+            "{cmd:?}"
+        );
+    }
+    // --region overrides AWS_REGION.
+    let out = firebell(
+        &[
+            "alerts",
+            "--config",
+            "examples",
+            "--backend",
+            "aws",
+            "--table",
+            &table,
+            "--region",
+            "eu-west-3",
+        ],
+        &[],
+    );
+    assert_eq!(text(&out.stderr), table_not_found(&table, "eu-west-3"));
+
+    // --profile reads region and credentials from the shared files.
+    let files = tempfile::tempdir().unwrap();
+    let config_file = files.path().join("config");
+    let credentials_file = files.path().join("credentials");
+    std::fs::write(
+        &config_file,
+        "[profile firebell-test]\nregion = ap-south-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &credentials_file,
+        "[firebell-test]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firebell"));
+    cmd.args([
+        "alerts",
+        "--config",
+        "examples",
+        "--backend",
+        "aws",
+        "--table",
+        &table,
+        "--profile",
+        "firebell-test",
+    ])
+    .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    .env("AWS_CONFIG_FILE", &config_file)
+    .env("AWS_SHARED_CREDENTIALS_FILE", &credentials_file);
+    for var in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(text(&out.stderr), table_not_found(&table, "ap-south-1"));
+}
+
+/// `firebell` with the AWS environment cleared but for `keep`: no region,
+/// no credentials, no shared files, no instance metadata.
+fn firebell_without_aws(args: &[&str], keep: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firebell"));
+    cmd.args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("AWS_CONFIG_FILE", "/nonexistent/firebell-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/firebell-test/credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for var in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "FIREBELL_TABLE",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in keep {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run firebell")
+}
+
+#[test]
+fn no_region_no_credentials_and_an_unknown_profile_fail_at_once_in_one_line() {
+    // These fail before any call: no emulator needed.
+    for cmd in [
+        vec![
+            "run",
+            "--backend",
+            "aws",
+            "--table",
+            "t",
+            "--config",
+            "examples",
+            "--once",
+        ],
+        vec![
+            "alerts",
+            "--backend",
+            "aws",
+            "--table",
+            "t",
+            "--config",
+            "examples",
+        ],
+        vec!["silence", "list", "--backend", "aws", "--table", "t"],
+        vec![
+            "backtest",
+            "--config",
+            "examples",
+            "--source",
+            "cloudwatch",
+            "--from",
+            "2026-11-23T00:00:00Z",
+            "--to",
+            "2026-11-23T01:00:00Z",
+        ],
+    ] {
+        let out = firebell_without_aws(&cmd, &[]);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        assert_eq!(
+            text(&out.stderr),
+            "error: no AWS region: pass --region or set AWS_REGION (or a region in the profile)\n",
+            "{cmd:?}"
+        );
+        let mut with_region = cmd.clone();
+        with_region.extend(["--region", "eu-west-1"]);
+        let out = firebell_without_aws(&with_region, &[]);
+        let stderr = text(&out.stderr);
+        // The SDK's account of the providers it tried follows, on the same line.
+        assert!(
+            stderr.starts_with("error: no AWS credentials: set AWS_PROFILE / --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or run `aws sso login`) ("),
+            "{cmd:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{cmd:?}: {stderr}");
+        let mut with_profile = cmd.clone();
+        with_profile.extend(["--profile", "nosuch"]);
+        let out = firebell_without_aws(&with_profile, &[]);
+        assert_eq!(
+            text(&out.stderr),
+            "error: no AWS profile \"nosuch\" in the shared config files (~/.aws/config, ~/.aws/credentials): check --profile / AWS_PROFILE\n",
+            "{cmd:?}"
+        );
+    }
 }

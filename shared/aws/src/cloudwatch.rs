@@ -30,7 +30,7 @@ use firebell_core::series::{Epoch, Point};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::error::{AwaitClassified, Classified, Fault};
+use crate::error::{AwaitClassified, Classified, Fault, Resource};
 use crate::retry::Backoff;
 
 /// `GetMetricData` accepts at most this many queries per call.
@@ -337,13 +337,14 @@ fn finish_points(mut points: Vec<Point>) -> Vec<Point> {
     out
 }
 
-fn metrics_error(c: &Classified, what: &str) -> MetricsError {
+/// The port error of a failed call `what`: its one-line message names the
+/// problem and the fix when recognised (`crate::AwsProblem`).
+fn metrics_error(c: &Classified, what: &str, region: Option<&str>) -> MetricsError {
+    let message = c.describe("cloudwatch", what, Resource::Metrics, region);
     match c.fault {
-        Fault::Throttled => MetricsError::Throttled(format!("{what}: {}", c.message)),
-        Fault::Transient => MetricsError::Unavailable(format!("{what}: {}", c.message)),
-        Fault::Client | Fault::ConditionFailed => {
-            MetricsError::BadQuery(format!("{what}: {}", c.message))
-        }
+        Fault::Throttled => MetricsError::Throttled(message),
+        Fault::Transient => MetricsError::Unavailable(message),
+        Fault::Client | Fault::ConditionFailed => MetricsError::BadQuery(message),
     }
 }
 
@@ -366,7 +367,14 @@ impl Caller {
                     bump(&self.counters.throttle_retries);
                     tokio::time::sleep(delay).await;
                 }
-                Err(c) => return Err(metrics_error(&c, what)),
+                Err(c) => {
+                    let region = self
+                        .client
+                        .config()
+                        .region()
+                        .map(|r| r.as_ref().to_string());
+                    return Err(metrics_error(&c, what, region.as_deref()));
+                }
             }
         }
     }
@@ -750,6 +758,7 @@ mod tests {
             fault,
             code: Some("ThrottlingException".into()),
             message: "slow down".into(),
+            kind: None,
         }
     }
 

@@ -48,7 +48,7 @@ use aws_sdk_dynamodb::types::{
 use firebell_core::ports::{Clock, Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 
-use crate::error::{AwaitClassified, Classified, Fault, classify};
+use crate::error::{AwaitClassified, Classified, Fault, Resource, classify};
 use crate::retry::Backoff;
 
 const PK: &str = "pk";
@@ -281,16 +281,24 @@ fn check_key(pk: &str, sk: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn store_error(c: &Classified, what: &str, key: Option<&Key>) -> StoreError {
+/// The port error of a failed call `what` on `table`: its one-line message
+/// names the problem and the fix when recognised (`crate::AwsProblem`).
+fn store_error(
+    c: &Classified,
+    what: &str,
+    key: Option<&Key>,
+    client: &Client,
+    table: &str,
+) -> StoreError {
+    let region = client.config().region().map(|r| r.as_ref().to_string());
+    let message = || c.describe("dynamodb", what, Resource::Table(table), region.as_deref());
     match (c.fault, key) {
         (Fault::ConditionFailed, Some(k)) => StoreError::Conflict {
             pk: k.pk.clone(),
             sk: k.sk.clone(),
         },
-        (Fault::Throttled | Fault::Transient, _) => {
-            StoreError::Unavailable(format!("{what}: {}", c.message))
-        }
-        _ => StoreError::Invalid(format!("{what}: {}", c.message)),
+        (Fault::Throttled | Fault::Transient, _) => StoreError::Unavailable(message()),
+        _ => StoreError::Invalid(message()),
     }
 }
 
@@ -331,7 +339,7 @@ impl StateStore for DynamoStore {
             .send()
             .await_classified()
             .await
-            .map_err(|c| store_error(&c, "GetItem", None))?;
+            .map_err(|c| store_error(&c, "GetItem", None, &self.client, &self.table))?;
         let now = self.now();
         match out.item() {
             Some(m) => Ok(Some(decode(m)?).filter(|i| is_live(i, now))),
@@ -364,7 +372,9 @@ impl StateStore for DynamoStore {
                     .send()
                     .await_classified()
                     .await
-                    .map_err(|c| store_error(&c, "BatchGetItem", None))?;
+                    .map_err(|c| {
+                        store_error(&c, "BatchGetItem", None, &self.client, &self.table)
+                    })?;
                 if let Some(found) = out.responses().and_then(|r| r.get(&self.table)) {
                     for m in found {
                         items.push(decode(m)?);
@@ -417,7 +427,7 @@ impl StateStore for DynamoStore {
         req.send()
             .await_classified()
             .await
-            .map_err(|c| store_error(&c, "PutItem", Some(&key)))?;
+            .map_err(|c| store_error(&c, "PutItem", Some(&key), &self.client, &self.table))?;
         Ok(())
     }
 
@@ -448,7 +458,7 @@ impl StateStore for DynamoStore {
                 .send()
                 .await_classified()
                 .await
-                .map_err(|c| store_error(&c, "Query", None))?;
+                .map_err(|c| store_error(&c, "Query", None, &self.client, &self.table))?;
             for m in out.items() {
                 items.push(decode(m)?);
             }
@@ -483,7 +493,7 @@ impl StateStore for DynamoStore {
         req.send()
             .await_classified()
             .await
-            .map_err(|c| store_error(&c, "DeleteItem", Some(key)))?;
+            .map_err(|c| store_error(&c, "DeleteItem", Some(key), &self.client, &self.table))?;
         Ok(())
     }
 }
@@ -496,7 +506,15 @@ pub async fn create_table_if_missing(client: &Client, name: &str) -> Result<(), 
     let exists = match client.describe_table().table_name(name).send().await {
         Ok(_) => true,
         Err(e) if e.code() == Some("ResourceNotFoundException") => false,
-        Err(e) => return Err(store_error(&classify(&e), "DescribeTable", None)),
+        Err(e) => {
+            return Err(store_error(
+                &classify(&e),
+                "DescribeTable",
+                None,
+                client,
+                name,
+            ));
+        }
     };
     if !exists {
         let attr = |n: &str| {
@@ -526,7 +544,15 @@ pub async fn create_table_if_missing(client: &Client, name: &str) -> Result<(), 
             Ok(_) => tracing::info!(table = name, "created DynamoDB table"),
             // Created concurrently by someone else: fine.
             Err(e) if e.code() == Some("ResourceInUseException") => {}
-            Err(e) => return Err(store_error(&classify(&e), "CreateTable", None)),
+            Err(e) => {
+                return Err(store_error(
+                    &classify(&e),
+                    "CreateTable",
+                    None,
+                    client,
+                    name,
+                ));
+            }
         }
     }
     wait_active(client, name).await?;
@@ -542,7 +568,7 @@ async fn wait_active(client: &Client, name: &str) -> Result<(), StoreError> {
             .table_name(name)
             .send()
             .await
-            .map_err(|e| store_error(&classify(&e), "DescribeTable", None))?;
+            .map_err(|e| store_error(&classify(&e), "DescribeTable", None, client, name))?;
         let status = out.table().and_then(|t| t.table_status()).cloned();
         // An emulator may not report a status at all: take that as ready.
         if matches!(status, None | Some(TableStatus::Active)) {

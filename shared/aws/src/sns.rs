@@ -22,7 +22,7 @@ use firebell_core::ports::{
 };
 use firebell_core::text::sha256_hex;
 
-use crate::error::{AwaitClassified, Classified, Fault};
+use crate::error::{AwaitClassified, Classified, Fault, Resource};
 
 const MAX_BATCH_ENTRIES: usize = 10;
 const MAX_GROUP_ID_CHARS: usize = 128;
@@ -224,16 +224,16 @@ fn prepare(msg: &Outbound) -> Result<Prepared, NotifyError> {
     })
 }
 
-fn notify_error(c: &Classified, what: &str) -> NotifyError {
+/// The port error of a failed call `what` to `topic`: its one-line message
+/// names the problem and the fix when recognised (`crate::AwsProblem`).
+fn notify_error(c: &Classified, what: &str, client: &Client, topic: &str) -> NotifyError {
+    let region = client.config().region().map(|r| r.as_ref().to_string());
+    let message = c.describe("sns", what, Resource::Topic(topic), region.as_deref());
     match c.fault {
-        Fault::Throttled | Fault::Transient => {
-            NotifyError::Unavailable(format!("{what}: {}", c.message))
-        }
+        Fault::Throttled | Fault::Transient => NotifyError::Unavailable(message),
         // InvalidParameter (AWS), InvalidParameterException (emulators),
         // NotFound, AuthorizationError, ...: the same message fails again.
-        Fault::Client | Fault::ConditionFailed => {
-            NotifyError::Rejected(format!("{what}: {}", c.message))
-        }
+        Fault::Client | Fault::ConditionFailed => NotifyError::Rejected(message),
     }
 }
 
@@ -379,14 +379,9 @@ impl SnsNotifier {
                 }
             }
             Err(c) => {
-                let is_retryable = c.is_retryable();
+                let why = notify_error(&c, "PublishBatch", &self.client, topic);
                 for &i in ids.values() {
-                    let why = format!("PublishBatch: {}", c.message);
-                    results[i] = Some(Err(if is_retryable {
-                        NotifyError::Unavailable(why)
-                    } else {
-                        NotifyError::Rejected(why)
-                    }));
+                    results[i] = Some(Err(why.clone()));
                 }
             }
         }
@@ -397,6 +392,7 @@ impl SnsNotifier {
 impl Notifier for SnsNotifier {
     async fn publish(&self, msg: &Outbound) -> Result<(), NotifyError> {
         let p = prepare(msg)?;
+        let topic = p.topic_arn.clone();
         self.counters.publish.fetch_add(1, Ordering::Relaxed);
         self.client
             .publish()
@@ -410,7 +406,7 @@ impl Notifier for SnsNotifier {
             .send()
             .await_classified()
             .await
-            .map_err(|c| notify_error(&c, "Publish"))?;
+            .map_err(|c| notify_error(&c, "Publish", &self.client, &topic))?;
         Ok(())
     }
 }

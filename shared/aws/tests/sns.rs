@@ -327,6 +327,14 @@ async fn rejections_and_outages_are_classified() {
         .expect_err("missing topic");
     assert!(matches!(err, NotifyError::Rejected(_)), "{err}");
     assert!(!err.is_retryable());
+    // One line with the fix, from the service's NotFound code.
+    let region = f.sns.config().region().unwrap().to_string();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "message rejected: SNS topic {gone} not found in region {region}: check the receiver's topics in the config (and --region)"
+        )
+    );
 
     // A malformed ARN: a validation error (AWS says InvalidParameter, the
     // emulator InvalidParameterException), rejected either way.

@@ -11,9 +11,12 @@
 //! * [`keys`]: the store layout and its records.
 //! * [`status`]: what `firebell status` reads: recent cycles, the lease,
 //!   the outbox backlog, silences, failing checks, and the verdict.
+//! * [`alerts`]: the alerts active now, annotated with routes, groups,
+//!   silences and inhibition (`firebell alerts`).
 //! * [`history`]: transitions, notifications and cycles remembered, and the
 //!   notification record every output shares.
 
+pub mod alerts;
 mod config;
 mod cycle;
 mod error;

@@ -19,7 +19,7 @@
 //!   `time_intervals`, `silences` and `routing_tests` sections
 //!   ([`NotifyConfigBuilder`], [`SECTIONS`]).
 //! * `silence`: silences in the store ([`add_silence`], [`list_silences`],
-//!   [`expire_silence`]); `inhibit`: [`inhibited`].
+//!   [`expire_silence`], [`silenced_by`]); `inhibit`: [`inhibited`], [`inhibitors`].
 //! * `dispatch`: grouping, timing and the notification log ([`dispatch`]),
 //!   writing decisions to the outbox.
 //! * `render`: messages with sandboxed templates and the
@@ -54,7 +54,7 @@ mod types;
 
 pub use config::{NotifyConfigBuilder, SECTIONS};
 pub use dispatch::{DispatchError, DispatchReport, dispatch, group_logs};
-pub use inhibit::inhibited;
+pub use inhibit::{inhibited, inhibitors};
 pub use matcher::{MatchOp, Matcher, MatcherError, MatcherProblem, SyntaxError};
 pub use outbox::{
     Delivered, DeliveryError, DeliveryReport, PublishFailure, Render, RenderFailure,
@@ -67,11 +67,12 @@ pub use render::{
 pub use routing::{RouteMatch, explain, parse_label_arg, route};
 pub use silence::{
     Silence, SilenceError, SilenceSpec, SilenceState, SilenceView, active as active_silences,
-    add as add_silence, expire as expire_silence, list as list_silences, matches_every_alert,
+    add as add_silence, expire as expire_silence, list as list_silences,
+    load_lenient as load_silences, matches_every_alert, silenced_by,
 };
 pub use store::{
     CLOSED_GROUP_TTL, GroupLog, GroupTiming, OutboxRecord, PK_DEAD_LETTER, PK_GROUP, PK_OUTBOX,
-    PK_SILENCE, SILENCE_RETENTION, SilenceRef, idempotency_key,
+    PK_SILENCE, SILENCE_RETENTION, SilenceRef, group_key, idempotency_key,
 };
 pub use timeinterval::{TimeInterval, TimeSpec};
 pub use types::{

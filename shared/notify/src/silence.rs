@@ -325,11 +325,9 @@ pub async fn add(
     }
 }
 
-/// Every stored silence, skipping unreadable items; also returns how many
-/// were skipped.
-pub(crate) async fn load_lenient(
-    store: &dyn StateStore,
-) -> Result<(Vec<Silence>, usize), StoreError> {
+/// Every stored silence, skipping unreadable items (as the dispatcher
+/// does); also returns how many were skipped.
+pub async fn load_lenient(store: &dyn StateStore) -> Result<(Vec<Silence>, usize), StoreError> {
     let items = store.query(PK_SILENCE, "").await?;
     let mut out = Vec::with_capacity(items.len());
     let mut bad = 0;
@@ -375,8 +373,8 @@ pub async fn active(store: &dyn StateStore, now: Epoch) -> Result<Vec<Silence>, 
 }
 
 /// Of `silences`, the active one muting `labels` at `now` (the one ending
-/// last, if several).
-pub(crate) fn silenced_by<'a>(
+/// last, if several): the silence the dispatcher names.
+pub fn silenced_by<'a>(
     silences: &'a [Silence],
     labels: &Labels,
     now: Epoch,

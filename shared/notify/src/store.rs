@@ -50,7 +50,7 @@ pub(crate) const PLAIN_ENTRIES: usize = 100;
 
 /// `<receiver>:<16 hex digits of SHA-256(route path, group labels)>`. Short,
 /// and valid as an SNS FIFO MessageGroupId.
-pub(crate) fn group_key(receiver: &str, route_path: &str, group_labels: &Labels) -> String {
+pub fn group_key(receiver: &str, route_path: &str, group_labels: &Labels) -> String {
     let mut h = Sha256::new();
     h.update(route_path.as_bytes());
     for (k, v) in group_labels {
