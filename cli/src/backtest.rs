@@ -99,8 +99,8 @@ fn when(t: Epoch) -> String {
 }
 
 /// Where the history comes from, and its name for the report.
-struct History {
-    source: Arc<dyn MetricsSource>,
+pub(crate) struct History {
+    pub(crate) source: Arc<dyn MetricsSource>,
     name: String,
 }
 
@@ -244,7 +244,7 @@ fn check_range(from: Epoch, to: Epoch) -> Result<()> {
 
 /// Fetches the history every rule of both configs needs from CloudWatch, in
 /// chunks, into memory; the simulation then replays it.
-async fn cloudwatch(
+pub(crate) async fn cloudwatch(
     a: &Arc<Config>,
     b: Option<&Arc<Config>>,
     from: Epoch,

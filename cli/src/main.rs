@@ -8,6 +8,7 @@ mod cost;
 mod demo;
 mod lint;
 mod output;
+mod report;
 mod routes;
 mod run;
 mod silence;
@@ -52,6 +53,8 @@ enum Command {
     Test(test::Args),
     /// Run the whole pipeline over history and report what would have been sent.
     Backtest(backtest::Args),
+    /// The noise report: pages, out-of-hours pages, flaps, toast and the noisiest rules per team.
+    Report(report::Args),
 }
 
 /// A closed pipe on stdout (`firebell demo --json | head -1`) ends the
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Silence(a) => silence::main(a),
         Command::Test(a) => test::main(&a),
         Command::Backtest(a) => backtest::main(&a),
+        Command::Report(a) => report::main(&a),
     };
     match result {
         Ok(code) => code,

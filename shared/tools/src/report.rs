@@ -44,8 +44,8 @@ use firebell_engine::history::{HistoryEntry, Notification};
 use firebell_notify::{MatchOp, Silence};
 use serde_json::{Value, json};
 
-use crate::backtest::Simulation;
 pub use crate::backtest::FLAP_WINDOW;
+use crate::backtest::Simulation;
 
 /// A page whose alerts all resolved this soon after firing is toast.
 pub const TOAST_SECS: Epoch = 300;
@@ -553,7 +553,10 @@ impl NoiseReport {
             .filter(|t| t.receiver == receiver)
             .cloned()
             .collect();
-        let silences = teams.first().map(|t| t.silences.clone()).unwrap_or_default();
+        let silences = teams
+            .first()
+            .map(|t| t.silences.clone())
+            .unwrap_or_default();
         NoiseReport {
             since: self.since,
             until: self.until,
@@ -586,9 +589,11 @@ impl NoiseReport {
             );
             let _ = writeln!(
                 out,
-                "  {} notifications, {} pages, {} out of hours, {} toast ({})",
+                "  {} notification{}, {} page{}, {} out of hours, {} toast ({})",
                 t.notifications,
+                plural(t.notifications),
                 t.pages,
+                plural(t.pages),
                 t.pages_out_of_hours,
                 t.toast_pages,
                 percent(t.toast_share())
@@ -600,7 +605,16 @@ impl NoiseReport {
             let _ = writeln!(
                 out,
                 "  {:<28} {:>6} {:>5} {:>4} {:>5} {:>5} {:>8} {:>8} {:>6} {:>8}",
-                "rule", "notifs", "pages", "ooh", "toast", "flaps", "median", "p90", "fires", "firing"
+                "rule",
+                "notifs",
+                "pages",
+                "ooh",
+                "toast",
+                "flaps",
+                "median",
+                "p90",
+                "fires",
+                "firing"
             );
             for r in &t.rules {
                 let _ = writeln!(
@@ -640,11 +654,7 @@ impl NoiseReport {
             );
             let _ = writeln!(out, "     -> {}", n.advice);
         }
-        let _ = writeln!(
-            out,
-            "\nSilences created: {}",
-            silences_line(&self.silences)
-        );
+        let _ = writeln!(out, "\nSilences created: {}", silences_line(&self.silences));
         out
     }
 
@@ -864,40 +874,120 @@ rules:
             // Berlin, summer time), then an hour-long one out of hours
             // (Mon 08:30 in Berlin, winter time: the same 07:30 UTC).
             fired("CheckoutErrors", "", at(0, 7, 28)),
-            sent(at(0, 7, 30), "payments", "CheckoutErrors", "page", Firing, false, &[""]),
+            sent(
+                at(0, 7, 30),
+                "payments",
+                "CheckoutErrors",
+                "page",
+                Firing,
+                false,
+                &[""],
+            ),
             resolved("CheckoutErrors", "", at(0, 7, 31)),
             fired("CheckoutErrors", "", at(7, 7, 28)),
-            sent(at(7, 7, 30), "payments", "CheckoutErrors", "page", Firing, false, &[""]),
-            sent(at(7, 7, 45), "payments", "CheckoutErrors", "page", Firing, true, &[""]),
+            sent(
+                at(7, 7, 30),
+                "payments",
+                "CheckoutErrors",
+                "page",
+                Firing,
+                false,
+                &[""],
+            ),
+            sent(
+                at(7, 7, 45),
+                "payments",
+                "CheckoutErrors",
+                "page",
+                Firing,
+                true,
+                &[""],
+            ),
             resolved("CheckoutErrors", "", at(7, 8, 28)),
-            sent(at(7, 8, 29), "payments", "CheckoutErrors", "page", Resolved, false, &[""]),
+            sent(
+                at(7, 8, 29),
+                "payments",
+                "CheckoutErrors",
+                "page",
+                Resolved,
+                false,
+                &[""],
+            ),
             // Latency: firing since before the period; then fires, flaps
             // back 30 minutes after resolving, and fires again 90 minutes
             // after (no flap), for exactly five minutes (toast).
             resolved("Latency", "", at(0, 0, 10)),
             fired("Latency", "", at(1, 12, 0)),
-            sent(at(1, 12, 1), "payments", "Latency", "page", Firing, false, &[""]),
+            sent(
+                at(1, 12, 1),
+                "payments",
+                "Latency",
+                "page",
+                Firing,
+                false,
+                &[""],
+            ),
             resolved("Latency", "", at(1, 12, 10)),
             fired("Latency", "", at(1, 12, 40)),
-            sent(at(1, 12, 41), "payments", "Latency", "page", Firing, false, &[""]),
+            sent(
+                at(1, 12, 41),
+                "payments",
+                "Latency",
+                "page",
+                Firing,
+                false,
+                &[""],
+            ),
             resolved("Latency", "", at(1, 13, 0)),
             fired("Latency", "", at(1, 14, 30)),
-            sent(at(1, 14, 31), "payments", "Latency", "page", Firing, false, &[""]),
+            sent(
+                at(1, 14, 31),
+                "payments",
+                "Latency",
+                "page",
+                Firing,
+                false,
+                &[""],
+            ),
             resolved("Latency", "", at(1, 14, 35)),
             // DiskFull: two toast pages, one on a Saturday night.
             fired("DiskFull", "a", at(5, 3, 0)),
             fired("DiskFull", "b", at(5, 3, 0)),
-            sent(at(5, 3, 1), "search", "DiskFull", "page", Firing, false, &["a"]),
+            sent(
+                at(5, 3, 1),
+                "search",
+                "DiskFull",
+                "page",
+                Firing,
+                false,
+                &["a"],
+            ),
             resolved("DiskFull", "a", at(5, 3, 4)),
             resolved("DiskFull", "b", at(5, 3, 20)),
             fired("DiskFull", "b", at(8, 9, 59)),
-            sent(at(8, 10, 0), "search", "DiskFull", "page", Firing, false, &["b"]),
+            sent(
+                at(8, 10, 0),
+                "search",
+                "DiskFull",
+                "page",
+                Firing,
+                false,
+                &["b"],
+            ),
             resolved("DiskFull", "b", at(8, 10, 2)),
             // Slow: pages at 02:01 on a Wednesday and fires to the end.
             fired("Slow", "", at(9, 2, 0)),
             sent(at(9, 2, 1), "search", "Slow", "page", Firing, false, &[""]),
             // A ticket from a rule no longer in the config.
-            sent(at(9, 11, 0), "search", "QueueDepth", "ticket", Firing, false, &[""]),
+            sent(
+                at(9, 11, 0),
+                "search",
+                "QueueDepth",
+                "ticket",
+                Firing,
+                false,
+                &[""],
+            ),
             // Outside the period, and a cycle record: not counted.
             sent(UNTIL + 60, "search", "Slow", "page", Firing, false, &[""]),
             HistoryEntry::Cycle(CycleRecord {
@@ -999,7 +1089,12 @@ rules:
         assert_eq!(names, ["ops", "payments", "search"]);
         let p = &r.teams[1];
         assert_eq!(
-            (p.notifications, p.pages, p.pages_out_of_hours, p.toast_pages),
+            (
+                p.notifications,
+                p.pages,
+                p.pages_out_of_hours,
+                p.toast_pages
+            ),
             (7, 5, 1, 2)
         );
         assert_eq!(p.working_hours, "09:00-18:00 Monday-Friday Europe/Berlin");
@@ -1007,7 +1102,12 @@ rules:
         assert_eq!(rules, ["Latency", "CheckoutErrors"]);
         let s = &r.teams[2];
         assert_eq!(
-            (s.notifications, s.pages, s.pages_out_of_hours, s.toast_pages),
+            (
+                s.notifications,
+                s.pages,
+                s.pages_out_of_hours,
+                s.toast_pages
+            ),
             (4, 3, 2, 2)
         );
         assert_eq!(r.silences.created, 2);
