@@ -10,6 +10,12 @@
 #   3. the function's stdout carries the EMF heartbeat line (Heartbeat 1);
 #   4. a stale tick is refused, with an EMF line whose Heartbeat is 0.
 #
+# Then the reporter (`reporter` binary) runs the same way on the same table
+# and config: invoked with its weekly event, it publishes the noise report,
+# which arrives on the same queue (the ops summary: the receiver is the
+# routing tree's root) with the `firebell.report/v1` document and the cost,
+# and prints its EMF heartbeat.
+#
 # Usage: scripts/lambda-test.sh
 #   Uses the emulator at AWS_ENDPOINT_URL when set (scripts/test.sh exports
 #   one); otherwise starts a private ministack and stops it on exit. Fails
@@ -33,8 +39,9 @@ on_failure() {
 private_emulator
 
 # Debug build, shared target dir: `cargo test` already built the dependencies.
-log "building the evaluator (debug)"
+log "building the evaluator and the reporter (debug)"
 cargo build -q -p firebell-evaluator --bin evaluator
+cargo build -q -p firebell-reporter --bin reporter
 
 # After the build: the scheduled tick must be fresh when it is invoked.
 log "fixture: table, topic, subscribed queue, breaching metric data, config ($WORK)"
@@ -44,10 +51,10 @@ port="$(free_port)"
 log "cargo lambda watch on 127.0.0.1:$port"
 lambda_watch "$port" --bin evaluator --ignore-changes --env-file "$WORK/env"
 
-invoke() { # event file -> response file
-    timeout "$INVOKE_TIMEOUT_SECS" "$CARGO_LAMBDA" lambda invoke evaluator \
+invoke() { # event file -> response file [function, default evaluator]
+    timeout "$INVOKE_TIMEOUT_SECS" "$CARGO_LAMBDA" lambda invoke "${3:-evaluator}" \
         -A 127.0.0.1 -P "$port" --data-file "$1" >"$2" ||
-        die "invoking with $1 failed or took over ${INVOKE_TIMEOUT_SECS}s: $(cat "$2")"
+        die "invoking ${3:-evaluator} with $1 failed or took over ${INVOKE_TIMEOUT_SECS}s: $(cat "$2")"
 }
 
 # The EMF line of the invocation for tick $1 (waits for stdout to catch up).
@@ -118,4 +125,54 @@ assert e["Heartbeat"] == 0 and e["status"] == "stale", e
 EOF
 echo "stale: $(cat "$WORK/stale.json")"
 
-log "ok: the evaluator ran under the Lambda runtime emulator, paged through SNS and beat"
+log "the reporter: cargo lambda watch --bin reporter"
+kill -- "-$WATCH_PID" 2>/dev/null || true
+wait "$WATCH_PID" 2>/dev/null || true
+WATCH_PID=""
+port="$(free_port)"
+lambda_watch "$port" --bin reporter --ignore-changes --env-file "$WORK/env"
+
+log "invoke: the weekly report"
+invoke "$WORK/report-event.json" "$WORK/report-response.json" reporter
+"$PY" - "$WORK/report-response.json" "$tick" <<'EOF' || die "unexpected reporter response: $(cat "$WORK/report-response.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["status"] == "completed", r
+assert r["until"] == int(sys.argv[2]) and r["since"] == int(sys.argv[2]) - 7 * 86400, r
+assert (r["receivers"], r["messages_sent"], r["publish_failures"]) == (1, 1, 0), r
+EOF
+echo "reporter response: $(cat "$WORK/report-response.json")"
+
+log "the report on the queue"
+"$PY" scripts/lambda_fixture.py receive "$WORK" 30 >"$WORK/report.json" ||
+    die "no report arrived on the queue"
+"$PY" - "$WORK/report.json" "$WORK/fixture.json" <<'EOF' || die "unexpected report: $(cat "$WORK/report.json")"
+import json, sys
+env = json.load(open(sys.argv[1]))
+fixture = json.load(open(sys.argv[2]))
+assert env["TopicArn"] == fixture["topic"], env["TopicArn"]
+assert env["Subject"].startswith("firebell ops summary "), env["Subject"]
+doc = json.loads(env["Message"])
+assert doc["schema"] == "firebell.report/v1", doc["schema"]
+assert [t["receiver"] for t in doc["teams"]] == ["test-oncall"], doc["teams"]
+assert doc["cost"]["total"] > 0, doc.get("cost")
+print("report:", env["Subject"])
+EOF
+
+line=""
+for _ in $(seq 1 40); do
+    line="$(grep -F '"_aws"' "$WORK/watch.log" | grep -F '"ReportsSent"' | tail -n 1 || true)"
+    [[ -n "$line" ]] && break
+    sleep 0.25
+done
+[[ -n "$line" ]] || die "no EMF line of the reporter on its stdout"
+"$PY" - "$line" <<'EOF' || die "bad reporter EMF line: $line"
+import json, sys
+e = json.loads(sys.argv[1])
+assert e["Function"] == "reporter", e["Function"]
+assert e["Heartbeat"] == 1 and e["status"] == "completed" and e["ReportsSent"] == 1, e
+assert e["SNSCalls"] >= 1 and e["DynamoDBCalls"] >= 1, e
+EOF
+echo "reporter emf: $line"
+
+log "ok: the evaluator ran under the Lambda runtime emulator, paged through SNS and beat; the reporter published the noise report"

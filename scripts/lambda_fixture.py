@@ -5,7 +5,8 @@ botocore, which the pinned ministack in ./.venv brings along.
 
     lambda_fixture.py setup DIR      # table, topic, subscribed queue, breaching
                                      # metric data, DIR/config/, DIR/event.json,
-                                     # DIR/stale-event.json, DIR/env, DIR/fixture.json
+                                     # DIR/stale-event.json, DIR/report-event.json,
+                                     # DIR/env, DIR/fixture.json
     lambda_fixture.py receive DIR SECONDS
                                      # waits (bounded) for one notification on
                                      # the queue and prints its SNS envelope
@@ -134,6 +135,9 @@ route:
   group_wait: 0s
 """
         )
+    # The reporter's weekly event (infra/template.yaml, ReporterSchedule).
+    with open(os.path.join(out_dir, "report-event.json"), "w") as f:
+        json.dump({"source": "firebell.report", "scheduled_time": rfc3339(tick)}, f)
     # What EventBridge Scheduler sends (infra/README.md, "Contract").
     for name, at in (("event.json", tick), ("stale-event.json", tick - 3600)):
         with open(os.path.join(out_dir, name), "w") as f:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds firebell's AWS deployment package, offline, and prints its sizes:
 #
-#   1. the evaluator: `cargo lambda build --release --arm64 -p firebell-evaluator`
+#   1. the evaluator and the reporter: `cargo lambda build --release --arm64
+#      -p firebell-evaluator -p firebell-reporter`
 #      (cross-compiled for Lambda's arm64 runtime with zig; no Docker)
 #   2. `sam build` from infra/: copies that bootstrap into the function artifact (its
 #      cargo lambda build is then a no-op) and builds ConfigLayer from the config
@@ -65,8 +66,8 @@ export PATH="$CL_VENV/bin:$PATH"
 cargo lambda --version
 
 start=$SECONDS
-step "cargo lambda build --release --arm64 -p firebell-evaluator"
-cargo lambda build --release --arm64 -p firebell-evaluator
+step "cargo lambda build --release --arm64 -p firebell-evaluator -p firebell-reporter"
+cargo lambda build --release --arm64 -p firebell-evaluator -p firebell-reporter
 cargo_secs=$((SECONDS - start))
 
 step "sam build (infra/template.yaml; config: ${FIREBELL_CONFIG_DIR:-examples/})"
@@ -79,6 +80,7 @@ bootstrap="$BUILD/EvaluatorFunction/bootstrap"
 layer="$BUILD/ConfigLayer"
 [[ -x "$bootstrap" ]] || die "$bootstrap missing"
 [[ -d "$layer/config" ]] || die "$layer/config missing"
+[[ -x "$BUILD/ReporterFunction/bootstrap" ]] || die "$BUILD/ReporterFunction/bootstrap missing"
 # ELF e_machine (bytes 18-19, little endian): 183 = AArch64.
 machine="$(od -An -tu2 -j18 -N2 "$bootstrap" | tr -d ' ')"
 [[ "$machine" == "183" ]] || die "$bootstrap is not an AArch64 ELF (e_machine $machine)"
@@ -95,7 +97,7 @@ mkdir -p "$ZIPS"
 import sys
 from samcli.lib.package.utils import make_zip_with_lambda_permissions as make_zip
 build, zips = sys.argv[1:]
-for name in ("EvaluatorFunction", "ConfigLayer"):
+for name in ("EvaluatorFunction", "ReporterFunction", "ConfigLayer"):
     make_zip(f"{zips}/{name}", f"{build}/{name}")
 EOF
 

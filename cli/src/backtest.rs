@@ -107,8 +107,8 @@ fn when(t: Epoch) -> String {
 
 /// Where the history comes from, its name for the report, and what to
 /// call it in notes (`replay`, `CloudWatch`).
-struct History {
-    data: Arc<ReplaySource>,
+pub(crate) struct History {
+    pub(crate) data: Arc<ReplaySource>,
     name: String,
     what: &'static str,
 }
@@ -283,7 +283,7 @@ fn check_range(from: Epoch, to: Epoch) -> Result<()> {
 
 /// Fetches the history every rule of both configs needs from CloudWatch, in
 /// chunks, into memory; the simulation then replays it.
-async fn cloudwatch(
+pub(crate) async fn cloudwatch(
     a: &Arc<Config>,
     b: Option<&Arc<Config>>,
     from: Epoch,

@@ -11,6 +11,7 @@ mod history;
 mod json;
 mod lint;
 mod output;
+mod report;
 mod routes;
 mod run;
 mod silence;
@@ -118,6 +119,8 @@ enum Command {
     },
     /// List active alerts (pending, firing, nodata, recently resolved): routes, groups, silences, inhibition.
     Alerts(alerts::Args),
+    /// The noise report: pages, out-of-hours pages, flaps, toast and the noisiest rules per team.
+    Report(report::Args),
 }
 
 /// A closed pipe on stdout (`firebell demo --json | head -1`) ends the
@@ -164,6 +167,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts(a) => alerts::main(&a),
+        Command::Report(a) => report::main(&a),
     };
     match result {
         Ok(code) => code,

@@ -79,6 +79,31 @@ FUNCTION_RESOURCE_SCOPE = {
 # AWS authorises these only on Resource "*"; nothing else may use it.
 STAR_RESOURCE_ACTIONS = {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"}
 
+REPORTER = "ReporterFunction"
+REPORTER_ROLE = "ReporterRole"
+REPORTER_SCHEDULE = "ReporterSchedule"
+REPORTER_FAILURE_QUEUE = "ReporterFailureQueue"
+REPORTER_LOG_GROUP = "ReporterLogGroup"
+# The reporter reads the table and publishes to the team topics; nothing else.
+EXPECTED_REPORTER_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "sns:Publish",
+    "sqs:SendMessage",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+}
+REPORTER_RESOURCE_SCOPE = {
+    "dynamodb": {TABLE},
+    "sns": {TEAM_TOPICS_PARAM},
+    "sqs": {REPORTER_FAILURE_QUEUE},
+    "kms": {KEY},
+    "logs": {REPORTER_LOG_GROUP},
+}
+
 
 # ----------------------------------------------------------------- helpers
 
@@ -237,7 +262,7 @@ def check_scheduler_role(template: dict[str, Any]) -> None:
     stmts = role_statements(template, SCHEDULER_ROLE)
     got = {a for s in stmts for a in actions(s)}
     assert got == EXPECTED_SCHEDULER_ACTIONS, f"scheduler role actions: {sorted(got)}"
-    scope = {"lambda": {FUNCTION}, "sqs": {SCHEDULE_DLQ}, "kms": {KEY}}
+    scope = {"lambda": {FUNCTION, REPORTER}, "sqs": {SCHEDULE_DLQ}, "kms": {KEY}}
     for s in stmts:
         services = {a.split(":", 1)[0] for a in actions(s)}
         assert len(services) == 1, f"one service per statement: {s}"
@@ -245,6 +270,43 @@ def check_scheduler_role(template: dict[str, Any]) -> None:
         for r in as_list(s["Resource"]):
             assert r != "*" and isinstance(r, dict), s
             assert refs(r) and refs(r) <= allowed, f"{actions(s)} on {sorted(refs(r))}"
+
+
+def check_reporter(template: dict[str, Any]) -> None:
+    """The reporter: its own role, read-only on the table, publish to the team
+    topics only; weekly by default; packaged like the evaluator."""
+    p = props(template, REPORTER)
+    assert refs(p["Role"]) == {REPORTER_ROLE}
+    trust = statements(props(template, REPORTER_ROLE)["AssumeRolePolicyDocument"])
+    assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}], trust
+    stmts = role_statements(template, REPORTER_ROLE)
+    got = {a for s in stmts for a in actions(s)}
+    assert got == EXPECTED_REPORTER_ACTIONS, (
+        f"reporter role actions differ: extra {sorted(got - EXPECTED_REPORTER_ACTIONS)}, "
+        f"missing {sorted(EXPECTED_REPORTER_ACTIONS - got)}"
+    )
+    for s in stmts:
+        assert s.get("Effect") == "Allow", s
+        services = {a.split(":", 1)[0] for a in actions(s)}
+        assert len(services) == 1, f"one service per statement: {s}"
+        allowed = REPORTER_RESOURCE_SCOPE[services.pop()]
+        for r in as_list(s["Resource"]):
+            assert r != "*" and isinstance(r, dict), f"{actions(s)}: literal/star resource {r!r}"
+            assert refs(r) and refs(r) <= allowed, f"{actions(s)} on {sorted(refs(r))}, allowed {sorted(allowed)}"
+    fn = resource(template, REPORTER)
+    assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    assert fn["Metadata"]["BuildProperties"]["Binary"] == "reporter"
+    assert p["Runtime"] == "provided.al2023" and p["Architectures"] == ["arm64"]
+    assert refs(p["Layers"]) == {CONFIG_LAYER}
+    env = p["Environment"]["Variables"]
+    assert env["FIREBELL_CONFIG"] == CONFIG_MOUNT
+    assert refs(env["FIREBELL_TABLE"]) == {TABLE}
+    assert refs(p["LoggingConfig"]["LogGroup"]) == {REPORTER_LOG_GROUP}
+    sched = props(template, REPORTER_SCHEDULE)
+    assert refs(sched["ScheduleExpression"]) == {"ReportSchedule"}
+    assert template["Parameters"]["ReportSchedule"]["Default"] == "cron(0 8 ? * MON *)"
+    assert refs(sched["Target"]["Arn"]) == {REPORTER}
+    assert sched["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
 
 
 def check_function_packaging(template: dict[str, Any]) -> None:
@@ -295,7 +357,11 @@ def check_retries(template: dict[str, Any]) -> None:
     assert props(template, SCHEDULE)["FlexibleTimeWindow"] == {"Mode": "OFF"}
 
     configs = [n for n, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
-    assert configs == [INVOKE_CONFIG], configs
+    assert sorted(configs) == sorted([INVOKE_CONFIG, "ReporterInvokeConfig"]), configs
+    rc = props(template, "ReporterInvokeConfig")
+    assert refs(rc["FunctionName"]) == {REPORTER}
+    assert rc["MaximumRetryAttempts"] == 0, "a retried report reaches teams twice"
+    assert refs(rc["DestinationConfig"]["OnFailure"]["Destination"]) == {REPORTER_FAILURE_QUEUE}
     ic = props(template, INVOKE_CONFIG)
     assert refs(ic["FunctionName"]) == {FUNCTION}
     assert ic["MaximumRetryAttempts"] == 0
@@ -434,6 +500,7 @@ ALL_CHECKS = [
     check_no_wildcard_actions,
     check_function_role,
     check_scheduler_role,
+    check_reporter,
     check_function_packaging,
     check_config_layer,
     check_retries,
@@ -459,10 +526,10 @@ def test_transformed_template_adds_no_permissions(template: dict[str, Any]) -> N
     kinds: dict[str, list[str]] = {}
     for name, r in cfn["Resources"].items():
         kinds.setdefault(r["Type"], []).append(name)
-    assert sorted(kinds["AWS::IAM::Role"]) == sorted([FUNCTION_ROLE, SCHEDULER_ROLE]), kinds
+    assert sorted(kinds["AWS::IAM::Role"]) == sorted([FUNCTION_ROLE, SCHEDULER_ROLE, REPORTER_ROLE]), kinds
     for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission"):
         assert kind not in kinds, f"SAM generated {kind}: {kinds.get(kind)}"
-    assert kinds["AWS::Lambda::Function"] == [FUNCTION]
+    assert sorted(kinds["AWS::Lambda::Function"]) == sorted([FUNCTION, REPORTER])
     check_no_wildcard_actions(cfn)
     fn = cfn["Resources"][FUNCTION]
     assert refs(fn["Properties"]["Role"]) == {FUNCTION_ROLE}
@@ -491,6 +558,21 @@ def _set(path: list[Any], value: Any):
 
 
 NEGATIVE_CASES = [
+    (
+        "the reporter writes the table",
+        _add_statement(REPORTER_ROLE, {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": {"Fn::GetAtt": [TABLE, "Arn"]}}),
+        check_reporter,
+    ),
+    (
+        "the reporter publishes to the ops topic",
+        _add_statement(REPORTER_ROLE, {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": OPS_TOPIC}}),
+        check_reporter,
+    ),
+    (
+        "the reporter publishes to any topic",
+        _add_statement(REPORTER_ROLE, {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}),
+        check_reporter,
+    ),
     (
         "wildcard dynamodb action",
         _add_statement(FUNCTION_ROLE, {"Effect": "Allow", "Action": "dynamodb:*", "Resource": {"Fn::GetAtt": [TABLE, "Arn"]}}),

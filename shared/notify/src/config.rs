@@ -16,6 +16,7 @@
 //!   payments:
 //!     topics: [arn:aws:sns:eu-west-1:123456789012:payments.fifo]
 //!     time_zone: Europe/Berlin
+//!     working_hours: office   # pages outside it count as out of hours (noise report)
 //!     send_resolved: true
 //!     message: {chatbot: true, console_region: eu-west-1}
 //! route:
@@ -27,6 +28,10 @@
 //!       group_by: [alertname, service]
 //!       mute_time_intervals: [maintenance]
 //! time_intervals:
+//!   office:
+//!     - weekdays: ['monday:friday']
+//!       times: [{start_time: "08:00", end_time: "20:00"}]
+//!       location: Europe/Berlin
 //!   maintenance:
 //!     - weekdays: [sunday]
 //!       times: [{start_time: "02:00", end_time: "04:00"}]
@@ -371,7 +376,7 @@ impl NotifyConfigBuilder {
                 );
                 continue;
             }
-            let receiver = decode_receiver(d, name, v);
+            let receiver = decode_receiver(d, name, v, &mut self.interval_refs);
             if let Some((_, first)) = self.receivers.get(name) {
                 let msg = format!("duplicate receiver {name:?} (first defined at {first})");
                 d.error_at(Pos::of(k.span()), msg);
@@ -719,7 +724,12 @@ fn undefined(kind: &str, name: &str, section: &str, defined: &[&str]) -> String 
     format!("{kind} {name:?} is not defined in `{section}` ({list}){hint}")
 }
 
-fn decode_receiver(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Receiver> {
+fn decode_receiver(
+    d: &mut Decoder<'_>,
+    name: &str,
+    node: &Node,
+    interval_refs: &mut Vec<(String, Origin)>,
+) -> Option<Receiver> {
     let mut f = d.fields(node, &format!("receiver {name:?}"))?;
     let mut topics = Vec::new();
     if let Some(n) = f.req(d, "topics") {
@@ -743,6 +753,13 @@ fn decode_receiver(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Recei
         } else {
             err(d, n, bad_zone(s, "time_zone"));
         }
+    }
+    let mut working_hours = None;
+    if let Some(n) = f.opt("working_hours")
+        && let Some(s) = d.str(n, "working_hours")
+    {
+        interval_refs.push((s.to_string(), origin(d, n)));
+        working_hours = Some(s.to_string());
     }
     let send_resolved = f
         .opt("send_resolved")
@@ -789,6 +806,7 @@ fn decode_receiver(d: &mut Decoder<'_>, name: &str, node: &Node) -> Option<Recei
         name: name.to_string(),
         topics,
         time_zone,
+        working_hours,
         send_resolved,
         message,
     })

@@ -26,6 +26,25 @@ pub struct TimeInterval {
 }
 
 impl TimeInterval {
+    /// 09:00-18:00, Monday to Friday, in the time zone `zone` (UTC when it
+    /// is not a known IANA name): the default working hours of a receiver.
+    pub fn office_hours(zone: &str) -> TimeInterval {
+        let (location_name, location) = match parse_time_zone(zone) {
+            Some(tz) => (zone.to_string(), tz),
+            None => ("UTC".to_string(), TimeZone::UTC),
+        };
+        TimeInterval {
+            name: format!("09:00-18:00 Monday-Friday {location_name}"),
+            specs: vec![TimeSpec {
+                times: vec![(9 * 60, 18 * 60)],
+                weekdays: vec![(1, 5)],
+                location_name,
+                location,
+                ..TimeSpec::default()
+            }],
+        }
+    }
+
     /// Whether any spec holds at `t`.
     pub fn contains(&self, t: Epoch) -> bool {
         self.specs.iter().any(|s| s.contains(t))

@@ -181,6 +181,19 @@ pub struct NotifyConfig {
 }
 
 impl NotifyConfig {
+    /// The working hours of `receiver`: its `working_hours` interval, or
+    /// 09:00-18:00 Monday to Friday in its `time_zone` (UTC for an unknown
+    /// receiver or zone).
+    pub fn working_hours(&self, receiver: &str) -> TimeInterval {
+        let r = self.receivers.get(receiver);
+        if let Some(name) = r.and_then(|r| r.working_hours.as_ref())
+            && let Some(t) = self.time_intervals.get(name)
+        {
+            return t.clone();
+        }
+        TimeInterval::office_hours(r.map_or("UTC", |r| r.time_zone.as_str()))
+    }
+
     /// True when no notification section was given at all.
     pub fn is_empty(&self) -> bool {
         self.receivers.is_empty() && self.route.receiver.is_empty()
@@ -195,6 +208,12 @@ pub struct Receiver {
     pub topics: Vec<String>,
     /// IANA time zone name used for times in messages, e.g. `Europe/Berlin`. Default `UTC`.
     pub time_zone: String,
+    /// The time interval (of `time_intervals`) of the team's working hours:
+    /// pages outside it are counted as out of hours by the noise report.
+    /// `None`: 09:00-18:00 Monday to Friday in `time_zone`
+    /// ([`NotifyConfig::working_hours`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_hours: Option<String>,
     /// Send a notice when a group's alerts resolve.
     pub send_resolved: bool,
     pub message: MessageOptions,

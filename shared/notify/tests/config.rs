@@ -201,7 +201,7 @@ routing_tests:
         diags,
         vec![
             r#"notify.yaml:4:16: error: unknown time zone "Europe/Berln" for `time_zone` (expected an IANA name such as "Europe/Berlin" or "UTC")"#,
-            r#"notify.yaml:5:5: error: unknown field `send_resolvd` in receiver "default" (expected one of: message, send_resolved, time_zone, topics); did you mean `send_resolved`?"#,
+            r#"notify.yaml:5:5: error: unknown field `send_resolvd` in receiver "default" (expected one of: message, send_resolved, time_zone, topics, working_hours); did you mean `send_resolved`?"#,
             r#"notify.yaml:6:3: error: invalid receiver name "bad name" (use 1 to 64 letters, digits, `_`, `.` or `-`)"#,
             r#"notify.yaml:9:13: error: receiver "empty" needs at least one topic"#,
             r#"notify.yaml:12:19: error: `group_interval` must be longer than 0, found "0s""#,
@@ -419,5 +419,37 @@ inhibit_rules:
             r#"n.yaml:6:24: error: invalid matcher "a=\"x\\ty\"": Alertmanager's two parsers read it differently (classic: {a="x\\ty"}; UTF-8: {a="x\ty"}), so firebell refuses to guess: double-quote the value and escape only \\, \" and \n in it"#,
             r#"n.yaml:8:23: error: invalid matcher "": it holds no matcher"#,
         ]
+    );
+}
+
+#[test]
+fn working_hours_name_a_time_interval() {
+    let yaml = "receivers:\n  a:\n    topics: [t]\n    working_hours: office\n  b:\n    topics: [u]\n    working_hours: ofice\n    time_zone: Europe/Berlin\n  c:\n    topics: [v]\n    time_zone: America/New_York\ntime_intervals:\n  office:\n    - weekdays: ['monday:thursday']\n      times: [{start_time: \"08:00\", end_time: \"16:00\"}]\nroute:\n  receiver: a\n";
+    let (_, diags) = load(&[("n.yaml", yaml)]);
+    assert_eq!(
+        diags,
+        vec![
+            r#"n.yaml:7:20: error: time interval "ofice" is not defined in `time_intervals` (defined: office); did you mean "office"?"#
+        ]
+    );
+    let yaml = yaml.replace("ofice", "office");
+    let (cfg, diags) = load(&[("n.yaml", &yaml)]);
+    assert_eq!(diags, Vec::<String>::new());
+    // 2026-11-26 is a Thursday, 2026-11-27 a Friday.
+    let thu_0900_utc = 1_795_683_600;
+    let fri_0900_utc = thu_0900_utc + 86_400;
+    let a = cfg.working_hours("a");
+    assert_eq!(a.name, "office");
+    assert!(a.contains(thu_0900_utc));
+    assert!(!a.contains(fri_0900_utc));
+    // The default: 09:00-18:00 Monday to Friday in the receiver's zone.
+    let c = cfg.working_hours("c");
+    assert_eq!(c.name, "09:00-18:00 Monday-Friday America/New_York");
+    assert!(!c.contains(fri_0900_utc)); // 04:00 in New York
+    assert!(c.contains(fri_0900_utc + 5 * 3600)); // 09:00 EST
+    assert!(!c.contains(fri_0900_utc + 14 * 3600)); // 18:00 EST
+    assert_eq!(
+        cfg.working_hours("nobody").name,
+        "09:00-18:00 Monday-Friday UTC"
     );
 }

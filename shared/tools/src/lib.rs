@@ -7,9 +7,11 @@
 //!   and the per-rule / per-receiver analysis of what it did;
 //! * [`unittest`]: rule unit tests (`firebell test`);
 //! * [`lint`]: warnings about rules that page on toast or reach nobody;
-//! * [`cost`]: the monthly cost estimate (`firebell cost`).
+//! * [`cost`]: the monthly cost estimate (`firebell cost`);
+//! * [`report`]: the noise report (`firebell report`, the reporter Lambda).
 
 pub mod backtest;
 pub mod cost;
 pub mod lint;
+pub mod report;
 pub mod unittest;

@@ -184,6 +184,7 @@ fn receiver(tz: &str) -> Receiver {
         name: "payments-oncall".into(),
         topics: vec!["arn:aws:sns:eu-central-1:111122223333:payments-alerts".into()],
         time_zone: tz.into(),
+        working_hours: None,
         send_resolved: true,
         message: MessageOptions {
             chatbot: false,
