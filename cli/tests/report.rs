@@ -104,7 +104,7 @@ fn put(store: &FileStore, pk: String, sk: String, data: String) {
 
 fn entry(store: &FileStore, kind: &str, id: &str, e: &HistoryEntry) {
     let k = history::key(e.at(), kind, id);
-    put(store, k.pk, k.sk, serde_json::to_string(e).unwrap());
+    put(store, k.pk, k.sk, history::pages(vec![e.clone()]).remove(0));
 }
 
 /// Saturday 2026-11-21 03:00 UTC.
@@ -136,6 +136,7 @@ fn page(at: i64, update: bool) -> HistoryEntry {
             value: Some(0.2),
         }],
         update,
+        more_alerts: 0,
     })
 }
 

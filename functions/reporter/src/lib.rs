@@ -542,7 +542,7 @@ rules:
             pk: k.pk,
             sk: k.sk,
             version: 1,
-            data: serde_json::to_string(e).unwrap(),
+            data: firebell_engine::history::pages(vec![e.clone()]).remove(0),
             expires_at: Some(MONDAY_0800 + 90 * 86_400),
         };
         store.put(item, Expect::Absent).await.unwrap();
@@ -570,6 +570,7 @@ rules:
                 value: None,
             }],
             update: false,
+            more_alerts: 0,
         })
     }
 

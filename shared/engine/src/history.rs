@@ -299,7 +299,7 @@ impl Notification {
 
 /// One cycle that wrote, as history keeps it (quiet cycles write nothing,
 /// so they are not in it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CycleRecord {
     pub tick: Epoch,
     /// Wall time the cycle took, in milliseconds (0 when the caller has no clock).
@@ -368,8 +368,9 @@ pub(crate) fn entries_of(
     out
 }
 
-/// Packs `entries` into pages of at most [`PAGE_BYTES`] of JSON each.
-fn pages(entries: Vec<HistoryEntry>) -> Vec<String> {
+/// Packs `entries` into pages of at most [`PAGE_BYTES`] of JSON each: the
+/// stored items' data (what [`read`] decodes).
+pub fn pages(entries: Vec<HistoryEntry>) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Vec<String> = Vec::new();
     let mut size = 0;

@@ -851,6 +851,7 @@ rules:
             group_labels: labels(&[("alertname", rule)]),
             alerts,
             update,
+            more_alerts: 0,
         })
     }
 
@@ -998,6 +999,7 @@ rules:
                 transitions: 1,
                 notifications: 1,
                 errors: Vec::new(),
+                ..CycleRecord::default()
             }),
         ]
     }
