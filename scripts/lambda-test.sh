@@ -155,6 +155,8 @@ assert env["Subject"].startswith("firebell ops summary "), env["Subject"]
 doc = json.loads(env["Message"])
 assert doc["schema"] == "firebell.report/v1", doc["schema"]
 assert [t["receiver"] for t in doc["teams"]] == ["test-oncall"], doc["teams"]
+# The evaluator's page above is in the history the reporter read.
+assert (doc["teams"][0]["notifications"], doc["teams"][0]["pages"]) == (1, 1), doc["teams"]
 assert doc["cost"]["total"] > 0, doc.get("cost")
 print("report:", env["Subject"])
 EOF
