@@ -52,7 +52,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME")]
     pub receiver: Option<String>,
     /// Show the alerts as of this time (RFC 3339): silences, ages and expiry. Default: now.
-    #[arg(long)]
+    #[arg(allow_hyphen_values = true, long)]
     pub at: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,

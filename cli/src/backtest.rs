@@ -39,10 +39,10 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub config: crate::ConfigArgs,
     /// Start of the history, RFC 3339 (default: the start of a replay file's data).
-    #[arg(long)]
+    #[arg(allow_hyphen_values = true, long)]
     pub from: Option<String>,
     /// End of the history, RFC 3339 (default: the end of a replay file's data).
-    #[arg(long)]
+    #[arg(allow_hyphen_values = true, long)]
     pub to: Option<String>,
     /// `cloudwatch`, or a replay file (REPLAY.md). Required unless the config
     /// is the bundled examples (whose history is the bundled demo day).

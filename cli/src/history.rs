@@ -22,10 +22,20 @@ pub(crate) struct Args {
     #[arg(value_name = "MATCHER")]
     pub matchers: Vec<String>,
     /// From this time: RFC 3339, a day, Unix seconds, or relative (`7d`, `-1d`, `now-6h`).
-    #[arg(long, default_value = "7d", value_name = "TIME")]
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        default_value = "7d",
+        value_name = "TIME"
+    )]
     pub since: String,
     /// Up to this time (same forms). Default: now.
-    #[arg(long, default_value = "now", value_name = "TIME")]
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        default_value = "now",
+        value_name = "TIME"
+    )]
     pub until: String,
     /// Only this rule's transitions and the notifications listing it.
     #[arg(long, value_name = "RULE")]

@@ -30,11 +30,11 @@ pub(crate) struct Args {
     /// Start of the period: a duration back from --until (`30d`, `7d`,
     /// `12h`) or an RFC 3339 time. Default: 30d (a backtest of a file: the
     /// start of its data).
-    #[arg(long)]
+    #[arg(allow_hyphen_values = true, long)]
     pub since: Option<String>,
     /// End of the period, RFC 3339. Default: now (a backtest of a file: the
     /// end of its data).
-    #[arg(long)]
+    #[arg(allow_hyphen_values = true, long)]
     pub until: Option<String>,
     /// Report on a backtest instead of the stored history: `cloudwatch` or a
     /// replay file (REPLAY.md).

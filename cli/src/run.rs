@@ -50,10 +50,10 @@ pub(crate) struct Args {
     #[arg(long)]
     pub once: bool,
     /// Time of the (first) cycle, RFC 3339. Default: now.
-    #[arg(long)]
+    #[arg(allow_hyphen_values = true, long)]
     pub at: Option<String>,
     /// With --at: run cycles minute by minute up to this time, as fast as possible (embedded).
-    #[arg(long)]
+    #[arg(allow_hyphen_values = true, long)]
     pub until: Option<String>,
     /// Replay file of datapoints (REPLAY.md), embedded. Required unless the
     /// config is the bundled examples (whose history is the bundled demo day).

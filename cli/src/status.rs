@@ -17,7 +17,12 @@ use crate::timefmt::{rfc3339, span};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// As of this time (RFC 3339 or relative, e.g. `now-1h`). Default: now.
-    #[arg(long, default_value = "now", value_name = "TIME")]
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        default_value = "now",
+        value_name = "TIME"
+    )]
     pub at: String,
     /// How many recent cycles to list.
     #[arg(long, default_value_t = 5)]
