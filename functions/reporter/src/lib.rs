@@ -106,14 +106,7 @@ impl ReportEvent {
     /// The end of the period, aligned down to the minute; falls back to `now`.
     pub fn until(&self, now: Epoch) -> Result<Epoch, String> {
         let raw = self.scheduled_time.as_deref().or(self.time.as_deref());
-        let t = match raw {
-            None => now,
-            Some(s) => s
-                .parse::<jiff::Timestamp>()
-                .map_err(|e| format!("scheduled time {s:?} is not RFC 3339: {e}"))?
-                .as_second(),
-        };
-        Ok(t.div_euclid(60) * 60)
+        firebell_core::text::scheduled_minute(raw, now)
     }
 }
 

@@ -33,6 +33,20 @@ pub fn rfc3339(t: Epoch) -> String {
         .to_string()
 }
 
+/// The minute a scheduled invocation is for: the schedule's time (RFC 3339,
+/// as EventBridge sends it) or, without one, `now`; aligned down to the
+/// minute. Shared by the scheduled functions.
+pub fn scheduled_minute(raw: Option<&str>, now: Epoch) -> Result<Epoch, String> {
+    let t = match raw {
+        None => now,
+        Some(s) => s
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| format!("scheduled time {s:?} is not RFC 3339: {e}"))?
+            .as_second(),
+    };
+    Ok(t.div_euclid(60) * 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
