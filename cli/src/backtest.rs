@@ -194,6 +194,48 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         }
     };
 
+    simulate_and_print(
+        &rt,
+        history,
+        Sides {
+            a,
+            a_name: config_path.display().to_string(),
+            b,
+            b_name: args.compare.as_ref().map(|p| p.display().to_string()),
+        },
+        from,
+        to,
+        json,
+        !args.no_timeline,
+    )
+}
+
+/// The configs a backtest runs, and their names for the header.
+pub(crate) struct Sides {
+    pub a: Arc<Config>,
+    pub a_name: String,
+    pub b: Option<Arc<Config>>,
+    pub b_name: Option<String>,
+}
+
+/// Runs one config (or two, compared) over `history` and prints the report
+/// (or the comparison); exit 1 when a cycle had problems.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn simulate_and_print(
+    rt: &tokio::runtime::Runtime,
+    history: History,
+    sides: Sides,
+    from: Epoch,
+    to: Epoch,
+    json: bool,
+    timeline: bool,
+) -> Result<ExitCode> {
+    let Sides {
+        a,
+        a_name,
+        b,
+        b_name,
+    } = sides;
     let opts = SimOptions::new(from, to);
     let runs = if b.is_some() { 2 } else { 1 };
     let bar = progress(opts.cycles() * runs, "cycles");
@@ -229,8 +271,8 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let notes =
         firebell_tools::backtest::history_notes(&a, history.data.series(), history.what, to);
     let header = Header {
-        config: config_path.display().to_string(),
-        other: args.compare.as_ref().map(|p| p.display().to_string()),
+        config: a_name,
+        other: b_name,
         source: history.name,
         from,
         to,
@@ -260,7 +302,7 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                 }
             }
         }
-        (false, None) => print_report(&header, &ra, &a, !args.no_timeline),
+        (false, None) => print_report(&header, &ra, &a, timeline),
         (false, Some(rb)) => print_comparison(&header, &ra, &rb, &compare(&ra, &rb)),
     }
     if !problems.is_empty() {

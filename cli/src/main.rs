@@ -7,6 +7,7 @@ mod backtest;
 mod bundled;
 mod cost;
 mod demo;
+mod deploy;
 mod history;
 mod json;
 mod lint;
@@ -121,6 +122,12 @@ enum Command {
     Alerts(alerts::Args),
     /// The noise report: pages, out-of-hours pages, flaps, toast and the noisiest rules per team.
     Report(report::Args),
+    /// Ship a config to a deployed environment (AppConfig): validate, diff, deploy, follow to the end or rollback.
+    Push(deploy::PushArgs),
+    /// What a push would change against the deployed config (`--backtest 7d`: and to notifications).
+    Diff(deploy::DiffArgs),
+    /// The config's SNS topics, comma-joined: the stack's TeamTopicArns parameter.
+    Topics(deploy::TopicsArgs),
 }
 
 /// A closed pipe on stdout (`firebell demo --json | head -1`) ends the
@@ -168,6 +175,9 @@ fn main() -> ExitCode {
         }
         Command::Alerts(a) => alerts::main(&a),
         Command::Report(a) => report::main(&a),
+        Command::Push(a) => deploy::push(&a),
+        Command::Diff(a) => deploy::diff(&a),
+        Command::Topics(a) => deploy::topics(&a),
     };
     match result {
         Ok(code) => code,

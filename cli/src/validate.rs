@@ -1,11 +1,16 @@
-//! `firebell validate [PATH | --config DIR]`: every error of every file at
-//! once, exit 1 on any; then the lint warnings (`firebell lint`), errors
-//! with `--strict`. `-o json`: one array of diagnostics (`firebell.diagnostic/v1`).
+//! `firebell validate [PATH | --config DIR] [--env NAME]`: every error of
+//! every file at once, exit 1 on any; then the lint warnings (`firebell
+//! lint`), errors with `--strict`. With `--env`, every receiver topic must
+//! be one the environment's stack may publish to. `-o json`: one array of
+//! diagnostics (`firebell.diagnostic/v1`). The checks are
+//! `firebell_tools::validate::check`, which the AppConfig validator Lambda
+//! runs too.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use firebell_core::diag::{Diagnostic, Severity};
+use firebell_core::diag::Diagnostic;
+use firebell_tools::validate::{Options, check};
 
 use crate::output::OutputArgs;
 
@@ -16,6 +21,10 @@ pub(crate) struct Args {
     /// Treat warnings as errors.
     #[arg(long)]
     pub strict: bool,
+    /// Also check the receiver topics against the topics this environment's
+    /// stack may publish to (read from AppConfig; see `firebell push`).
+    #[command(flatten)]
+    pub env: crate::deploy::EnvArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -29,54 +38,28 @@ pub(crate) fn print_json(list: &[Diagnostic]) {
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let path = args.config.path()?;
-    let json = args.output.json();
-    match firebell_engine::load(path) {
-        Ok((config, mut warnings)) => {
-            warnings.extend(firebell_tools::lint::lint(&config));
-            let n_warn = warnings.warnings().count();
-            let failed = args.strict && n_warn > 0;
-            if json {
-                let mut list: Vec<Diagnostic> = warnings.warnings().cloned().collect();
-                if args.strict {
-                    for d in &mut list {
-                        d.severity = Severity::Error;
-                    }
-                }
-                print_json(&list);
-                return Ok(if failed {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                });
-            }
-            for w in warnings.warnings() {
-                eprintln!("{w}");
-            }
-            if failed {
-                eprintln!("{n_warn} warning(s) (errors with --strict)");
-                return Ok(ExitCode::from(1));
-            }
-            println!(
-                "ok: {} file(s), {} rule(s), {} receiver(s){}; config version {}",
-                config.files.len(),
-                config.rules.rules.len(),
-                config.notify.receivers.len(),
-                if n_warn > 0 {
-                    format!(", {n_warn} warning(s)")
-                } else {
-                    String::new()
-                },
-                config.version
-            );
-            Ok(ExitCode::SUCCESS)
+    let allowed_topics = match &args.env.env {
+        Some(_) => {
+            Some(crate::deploy::runtime()?.block_on(crate::deploy::allowed_topics(&args.env))?)
         }
-        Err(e) => {
-            if json {
-                print_json(&e.0.list);
-            } else {
-                eprintln!("{e}");
-            }
-            Ok(ExitCode::from(1))
+        None => None,
+    };
+    let opts = Options {
+        strict: args.strict,
+        allowed_topics,
+    };
+    let checked = check(firebell_engine::load(path), &opts);
+    if args.output.json() {
+        print_json(&checked.json_list());
+    } else {
+        eprint!("{}", checked.report());
+        if let Some(ok) = checked.summary() {
+            println!("{ok}");
         }
     }
+    Ok(if checked.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -53,13 +53,13 @@ rules:
     labels: {team: batch, service: batch, severity: ticket}
 receivers:
   ops:
-    topics: [ops]
+    topics: [arn:aws:sns:us-east-1:123456789012:ops]
     time_zone: America/New_York
   api-oncall:
-    topics: [api]
+    topics: [arn:aws:sns:us-east-1:123456789012:api]
     time_zone: Europe/Berlin
   web-oncall:
-    topics: [web]
+    topics: [arn:aws:sns:us-east-1:123456789012:web]
 route:
   receiver: ops
   group_by: [service]

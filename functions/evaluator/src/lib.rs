@@ -36,7 +36,8 @@ use firebell_aws::AwsAdapters;
 use firebell_core::Timestamp;
 use firebell_core::ports::Clock;
 use firebell_core::series::Epoch;
-use firebell_engine::{CycleReport, Engine, EngineError, Skip};
+use firebell_engine::deployed::{Deployed, Refresh};
+use firebell_engine::{Config, CycleReport, Engine, EngineError, Skip};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -56,6 +57,13 @@ pub struct Settings {
     /// Refuse ticks more than this ahead of the clock
     /// (`FIREBELL_MAX_TICK_SKEW_SECS`, default 300: five minutes).
     pub max_tick_skew_secs: i64,
+    /// Where the deployed config lives (`FIREBELL_APPCONFIG_APPLICATION`,
+    /// `_ENVIRONMENT`, `_PROFILE`: all three or none). `None`: the bundled
+    /// config only.
+    pub appconfig: Option<firebell_aws::appconfig::ConfigIds>,
+    /// The topics the function may publish to (`FIREBELL_ALLOWED_TOPICS`,
+    /// comma-separated): a deployed config naming another does not load.
+    pub allowed_topics: Option<Vec<String>>,
 }
 
 /// The default of [`Settings::max_tick_skew_secs`]: five minutes.
@@ -92,8 +100,59 @@ impl Settings {
                 DEFAULT_MAX_TICK_SKEW_SECS as u64,
             )?)
             .unwrap_or(DEFAULT_MAX_TICK_SKEW_SECS),
+            appconfig: appconfig_ids(&get)?,
+            allowed_topics: allowed_topics(&get),
         })
     }
+}
+
+/// The AppConfig identifiers from `FIREBELL_APPCONFIG_APPLICATION`,
+/// `FIREBELL_APPCONFIG_ENVIRONMENT` and `FIREBELL_APPCONFIG_PROFILE`: all
+/// three, or none (the bundled config only); some but not all is an error.
+pub fn appconfig_ids(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<firebell_aws::appconfig::ConfigIds>, String> {
+    const NAMES: [&str; 3] = [
+        "FIREBELL_APPCONFIG_APPLICATION",
+        "FIREBELL_APPCONFIG_ENVIRONMENT",
+        "FIREBELL_APPCONFIG_PROFILE",
+    ];
+    let values: Vec<Option<String>> = NAMES
+        .iter()
+        .map(|k| get(k).filter(|v| !v.trim().is_empty()))
+        .collect();
+    match &values[..] {
+        [Some(a), Some(e), Some(p)] => Ok(Some(firebell_aws::appconfig::ConfigIds {
+            application: a.clone(),
+            environment: e.clone(),
+            profile: p.clone(),
+        })),
+        [None, None, None] => Ok(None),
+        _ => {
+            let missing: Vec<&str> = NAMES
+                .iter()
+                .zip(&values)
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| *k)
+                .collect();
+            Err(format!(
+                "{} not set: the AppConfig application, environment and profile go together",
+                missing.join(", ")
+            ))
+        }
+    }
+}
+
+/// `FIREBELL_ALLOWED_TOPICS`: comma-separated topic ARNs.
+pub fn allowed_topics(get: &impl Fn(&str) -> Option<String>) -> Option<Vec<String>> {
+    let raw = get("FIREBELL_ALLOWED_TOPICS")?;
+    Some(
+        raw.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// The scheduled event. Unknown fields are ignored.
@@ -197,6 +256,18 @@ pub trait RunCycle: Send + Sync {
         clock_now: Epoch,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError>;
+
+    /// Runs `config` from the next cycle on (a newly deployed config).
+    fn use_config(&self, _config: Config) {}
+
+    /// Sets the config problem the next cycles report (`None` clears it):
+    /// [`Engine::set_config_problem`].
+    fn set_config_problem(&self, _problem: Option<String>) {}
+
+    /// The running config's version.
+    fn config_version(&self) -> Option<String> {
+        None
+    }
 }
 
 #[async_trait]
@@ -208,6 +279,67 @@ impl RunCycle for Engine {
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         Engine::run_cycle_at(self, tick, clock_now, should_stop).await
+    }
+
+    fn set_config_problem(&self, problem: Option<String>) {
+        Engine::set_config_problem(self, problem);
+    }
+
+    fn config_version(&self) -> Option<String> {
+        Some(self.config().version.clone())
+    }
+}
+
+/// An [`Engine`] whose config can be switched between cycles: each cycle
+/// runs the engine current when it starts, so a switch never lands
+/// mid-cycle.
+#[derive(Debug)]
+pub struct Switching {
+    engine: std::sync::RwLock<Arc<Engine>>,
+}
+
+impl Switching {
+    pub fn new(engine: Engine) -> Switching {
+        Switching {
+            engine: std::sync::RwLock::new(Arc::new(engine)),
+        }
+    }
+
+    /// The engine the next cycle runs.
+    pub fn current(&self) -> Arc<Engine> {
+        match self.engine.read() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl RunCycle for Switching {
+    async fn run_cycle(
+        &self,
+        tick: Epoch,
+        clock_now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        let engine = self.current();
+        engine.run_cycle_at(tick, clock_now, should_stop).await
+    }
+
+    fn use_config(&self, config: Config) {
+        let next = Arc::new(self.current().with_config(Arc::new(config)));
+        match self.engine.write() {
+            Ok(mut e) => *e = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
+    fn set_config_problem(&self, problem: Option<String>) {
+        self.current().set_config_problem(problem);
+    }
+
+    fn config_version(&self) -> Option<String> {
+        Some(self.current().config().version.clone())
     }
 }
 
@@ -224,6 +356,23 @@ impl ApiCalls for AwsAdapters {
     }
 }
 
+/// The AWS adapters' calls and the AppConfig source's (`AppConfig`).
+#[derive(Debug)]
+pub struct AwsCalls {
+    pub adapters: Arc<AwsAdapters>,
+    pub appconfig: Option<Arc<firebell_aws::appconfig::DeployedConfigSource>>,
+}
+
+impl ApiCalls for AwsCalls {
+    fn calls(&self) -> BTreeMap<&'static str, u64> {
+        let mut calls = self.adapters.api_calls();
+        if let Some(a) = &self.appconfig {
+            calls.insert("AppConfig", a.calls());
+        }
+        calls
+    }
+}
+
 /// What the handler needs, behind traits; `main.rs` wires the AWS adapters.
 pub struct Deps {
     pub settings: Settings,
@@ -233,6 +382,9 @@ pub struct Deps {
     pub api_calls: Arc<dyn ApiCalls>,
     /// "Now" (the wall clock in the Lambda).
     pub clock: Arc<dyn Clock>,
+    /// The deployed config, polled before each cycle (`None`: the bundled
+    /// config only).
+    pub deployed: Option<Arc<Deployed>>,
 }
 
 impl fmt::Debug for Deps {
@@ -321,6 +473,9 @@ pub async fn invoke(
         );
         return Ok(finish(deps, outcome, &before, None));
     }
+    if let Some(deployed) = &deps.deployed {
+        refresh_config(deps.cycle.as_ref(), deployed, now).await;
+    }
     let margin = Duration::from_millis(deps.settings.safety_margin_ms);
     let deadline = effective_deadline(deadline, system_time(clock.now()));
     let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
@@ -350,6 +505,7 @@ pub async fn invoke(
                 tick,
                 status = status.as_str(),
                 duration_ms,
+                config = %deps.cycle.config_version().unwrap_or_default(),
                 summary = %summary(&outcome),
                 "cycle finished"
             );
@@ -365,6 +521,35 @@ pub async fn invoke(
             Ok(finish(deps, outcome, &before, Some(e)))
         }
     }
+}
+
+/// Between cycles: polls the deployed config (at most one call, when due),
+/// switches to a new one that loads, and hands the problem, if any, to the
+/// engine (a config that did not load pages ops while the last good one
+/// runs).
+pub async fn refresh_config(cycle: &dyn RunCycle, deployed: &Deployed, now: Epoch) {
+    match deployed.refresh(now).await {
+        Refresh::Switch(running) => {
+            for note in &running.notes {
+                tracing::warn!(note = %note, "deployed config");
+            }
+            let from = cycle.config_version().unwrap_or_default();
+            tracing::info!(
+                from = %from,
+                to = %running.config.version,
+                origin = %running.origin,
+                rules = running.config.rules.rules.len(),
+                "switching to the deployed config"
+            );
+            cycle.use_config(running.config);
+        }
+        Refresh::Keep { notes } => {
+            for note in &notes {
+                tracing::error!(note = %note, "deployed config");
+            }
+        }
+    }
+    cycle.set_config_problem(deployed.problem());
 }
 
 /// The outcome with its EMF line: API calls since `before`, stamped now.

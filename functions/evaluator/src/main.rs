@@ -1,14 +1,19 @@
-//! The evaluator Lambda's main: read settings and config once, build the AWS
-//! adapters and the engine once (and open the connections during init), then
-//! hand every invocation to the tested handler in `lib.rs`.
+//! The evaluator Lambda's main: read settings once, pick the config (the
+//! deployed one from AppConfig, else the last good one, else the bundled
+//! one), build the AWS adapters and the engine once (and open the
+//! connections during init), then hand every invocation to the tested
+//! handler in `lib.rs`, which switches to a newly deployed config between
+//! cycles.
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use firebell_aws::AwsAdapters;
+use firebell_aws::appconfig::DeployedConfigSource;
 use firebell_core::ports::{Clock, SystemClock};
+use firebell_engine::deployed::Deployed;
 use firebell_engine::{Engine, EngineOptions};
-use firebell_evaluator::{Deps, Settings, TickEvent, handle};
+use firebell_evaluator::{AwsCalls, Deps, Settings, Switching, TickEvent, handle};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -41,12 +46,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn init() -> Result<Deps> {
     let settings = Settings::from_env().map_err(|e| anyhow!(e))?;
-    let (config, warnings) = firebell_engine::load(&settings.config_dir)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("loading config from {}", settings.config_dir.display()))?;
-    for w in warnings.warnings() {
-        tracing::warn!(warning = %w, "config");
-    }
     let sdk = firebell_aws::load_sdk_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let aws = Arc::new(AwsAdapters::from_sdk_config(
@@ -54,6 +53,48 @@ async fn init() -> Result<Deps> {
         settings.table.clone(),
         clock.clone(),
     ));
+    let config_dir = settings.config_dir.clone();
+    let bundled = move || {
+        firebell_engine::load(&config_dir)
+            .map(|(config, _)| config)
+            .map_err(|e| {
+                format!(
+                    "loading the bundled config from {}: {e}",
+                    config_dir.display()
+                )
+            })
+    };
+    let (config, deployed, source) = match &settings.appconfig {
+        Some(ids) => {
+            let source = Arc::new(DeployedConfigSource::from_sdk_config(&sdk, ids.clone()));
+            let deployed = Arc::new(Deployed::new(
+                source.clone(),
+                aws.store.clone(),
+                settings.allowed_topics.clone(),
+            ));
+            let running = deployed
+                .start(clock.now().as_second(), bundled)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            for note in &running.notes {
+                tracing::warn!(note = %note, "deployed config");
+            }
+            tracing::info!(
+                version = %running.config.version,
+                origin = %running.origin,
+                rules = running.config.rules.rules.len(),
+                "running config"
+            );
+            (running.config, Some(deployed), Some(source))
+        }
+        None => (
+            bundled()
+                .map_err(|e| anyhow!(e))
+                .context("no AppConfig settings")?,
+            None,
+            None,
+        ),
+    };
     // Open connections now, during init (billed at no extra latency to the
     // first tick): one cheap read on each service the role may call.
     aws.warm(&firebell_engine::keys::last_tick()).await;
@@ -69,10 +110,17 @@ async fn init() -> Result<Deps> {
         },
     )
     .with_stopwatch(clock.clone());
+    if let Some(d) = &deployed {
+        engine.set_config_problem(d.problem());
+    }
     Ok(Deps {
         settings,
-        cycle: Arc::new(engine),
-        api_calls: aws,
+        cycle: Arc::new(Switching::new(engine)),
+        api_calls: Arc::new(AwsCalls {
+            adapters: aws,
+            appconfig: source,
+        }),
         clock,
+        deployed,
     })
 }

@@ -8,6 +8,9 @@
 //! - [`SnsNotifier`] ([`Notifier`](firebell_core::ports::Notifier)): SNS
 //!   `Publish` with `MessageStructure=json`, FIFO topics supported.
 //!
+//! - [`appconfig`]: the deployed config (AppConfig data plane, for the
+//!   functions) and deploying it (control plane, for `firebell push`).
+//!
 //! Clients come from [`load_sdk_config`], which honours the standard AWS
 //! environment (credentials, profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`), so
 //! the same code runs against AWS or a local wire-protocol emulator
@@ -26,6 +29,7 @@
 //! benchmarks and tests.
 
 mod adapters;
+pub mod appconfig;
 mod cloudwatch;
 mod dynamo;
 mod error;

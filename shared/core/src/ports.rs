@@ -255,6 +255,40 @@ pub trait Notifier: Send + Sync {
     async fn publish(&self, msg: &Outbound) -> Result<(), NotifyError>;
 }
 
+// ---------------------------------------------------------------- deployed config
+
+/// What a [`ConfigSource`] poll found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigPoll {
+    /// Not time to ask yet (the source's poll interval): nothing was asked.
+    NotDue,
+    /// Nothing newer than what this source already returned (or, on a first
+    /// poll, nothing deployed).
+    Unchanged,
+    /// A deployed configuration not returned before: its bytes, and the
+    /// deployment's label for it, if any.
+    New {
+        content: Vec<u8>,
+        label: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigSourceError {
+    pub message: String,
+    /// The same poll may succeed later.
+    pub retryable: bool,
+}
+
+/// Where the deployed config comes from (AWS AppConfig in the functions):
+/// polled between cycles, never during one.
+#[async_trait]
+pub trait ConfigSource: Send + Sync + std::fmt::Debug {
+    /// Polls as of `now` (Unix seconds).
+    async fn poll(&self, now: Epoch) -> Result<ConfigPoll, ConfigSourceError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,10 @@ pub enum CycleError {
     /// Releasing the lease failed: its expiry frees it.
     #[error("releasing the lease: {0}")]
     ReleaseLease(StoreError),
+    /// The deployed config could not be fetched or loaded: the cycle ran
+    /// the last good config (`running`, its version).
+    #[error("config: {problem}; running config version {running}")]
+    Config { running: String, problem: String },
     /// The recorded last tick (`cycle/last`) is later than the clock's now:
     /// clock skew, or a cycle once ran at a future tick. Not taken as "this
     /// tick is a duplicate": the cycle evaluates and records its own tick.
@@ -155,6 +159,8 @@ impl CycleError {
             | CycleError::Template(_)
             | CycleError::ClockSkew { .. }
             | CycleError::StateClockSkew { .. } => false,
+            // The next poll may find a config that loads.
+            CycleError::Config { .. } => true,
         }
     }
 

@@ -13,12 +13,18 @@
 //!   the outbox backlog, silences, failing checks, and the verdict.
 //! * [`alerts`]: the alerts active now, annotated with routes, groups,
 //!   silences and inhibition (`firebell alerts`).
+//! * [`bundle`]: a config directory as one document (what `firebell push`
+//!   deploys to AppConfig), and the last good one kept in the store.
+//! * [`deployed`]: the deployed config a function runs, switched between
+//!   cycles, with the last good one and the bundled one as fallbacks.
 //! * [`history`]: transitions, notifications and cycles remembered, and the
 //!   notification record every output shares.
 
 pub mod alerts;
+pub mod bundle;
 mod config;
 mod cycle;
+pub mod deployed;
 mod error;
 pub mod history;
 pub mod judge;

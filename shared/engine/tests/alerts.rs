@@ -13,8 +13,8 @@ use firebell_notify::{Matcher, Silence};
 
 const CONFIG: &str = r#"
 receivers:
-  ops: {topics: [ops], time_zone: Europe/Berlin}
-  api: {topics: [api]}
+  ops: {topics: [arn:aws:sns:us-east-1:123456789012:ops], time_zone: Europe/Berlin}
+  api: {topics: [arn:aws:sns:us-east-1:123456789012:api]}
 route:
   receiver: ops
   group_by: [service]

@@ -22,7 +22,7 @@ rules:
     for: 2m
     labels: {team: web, severity: page}
 receivers:
-  web: {topics: [web-topic]}
+  web: {topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}
 route:
   receiver: web
   group_by: [alertname, Service]
@@ -216,7 +216,7 @@ rules:
     condition: {op: ">", threshold: 500}
     labels: {team: web}
 receivers:
-  web: {topics: [web-topic]}
+  web: {topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}
 route:
   receiver: web
   group_wait: 0s
@@ -271,7 +271,7 @@ rules:
     missing_data: ok
     labels: {team: web}
 receivers:
-  web: {topics: [web-topic]}
+  web: {topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}
 route:
   receiver: web
   group_wait: 0s
@@ -671,7 +671,7 @@ rules:
     for: 2m
     labels: {team: web, severity: page}
 receivers:
-  web: {topics: [web-topic]}
+  web: {topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}
 route:
   receiver: web
   group_by: [alertname, Service, Instance]
@@ -750,7 +750,7 @@ rules:
     for: 3m
 {extra}    labels: {{team: web, severity: page}}
 receivers:
-  web: {{topics: [web-topic]}}
+  web: {{topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}}
 route:
   receiver: web
   group_wait: 0s

@@ -24,7 +24,7 @@ rules:
     for: 2m
     labels: {team: web, severity: page}
 receivers:
-  web: {topics: [web-topic]}
+  web: {topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}
 route:
   receiver: web
   group_by: [alertname]

@@ -12,7 +12,7 @@ const RULE: &str = r#"rules:
     expression: m
     condition: {op: ">", threshold: 1}
 receivers:
-  web: {topics: [web-topic]}
+  web: {topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}
 route:
   receiver: web
 "#;
@@ -182,7 +182,7 @@ fn a_test_file_with_a_config_section_is_an_error_naming_only_that_section() {
     dir.write("rules.yaml", RULE);
     dir.write(
         "t.yaml",
-        "config: .\nrules: [R]\nevaluation_interval: 1m\nreceivers:\n  ops: {topics: [ops-topic]}\ntests: []\n",
+        "config: .\nrules: [R]\nevaluation_interval: 1m\nreceivers:\n  ops: {topics: [arn:aws:sns:us-east-1:123456789012:ops-topic]}\ntests: []\n",
     );
     assert_eq!(
         errors(&dir),

@@ -31,8 +31,8 @@ rules:
     for: 2m
     labels: {team: web, severity: page}
 receivers:
-  web: {topics: [web-topic]}
-  ops: {topics: [ops-topic]}
+  web: {topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}
+  ops: {topics: [arn:aws:sns:us-east-1:123456789012:ops-topic]}
 route:
   receiver: web
   group_by: [alertname, Service, check]

@@ -64,7 +64,8 @@ use crate::timeinterval::{
     parse_time_zone, parse_weekday_range, parse_year_range,
 };
 use crate::types::{
-    GroupBy, InhibitRule, MessageOptions, NotifyConfig, Receiver, Route, RoutingTest, SilencePolicy,
+    GroupBy, InhibitRule, MessageOptions, NotifyConfig, Receiver, Route, RoutingTest,
+    SilencePolicy, TopicRef,
 };
 
 /// The top-level keys this crate decodes.
@@ -92,6 +93,8 @@ pub struct NotifyConfigBuilder {
     test_receiver_refs: Vec<(String, Origin)>,
     /// Time interval names used by routes, where written.
     interval_refs: Vec<(String, Origin)>,
+    /// Every receiver topic, where written.
+    topic_refs: Vec<TopicRef>,
     /// Where the first notification section was seen.
     first_section: Option<Origin>,
     /// Whether decoding reported errors (routing tests are then skipped:
@@ -376,7 +379,8 @@ impl NotifyConfigBuilder {
                 );
                 continue;
             }
-            let receiver = decode_receiver(d, name, v, &mut self.interval_refs);
+            let receiver =
+                decode_receiver(d, name, v, &mut self.interval_refs, &mut self.topic_refs);
             if let Some((_, first)) = self.receivers.get(name) {
                 let msg = format!("duplicate receiver {name:?} (first defined at {first})");
                 d.error_at(Pos::of(k.span()), msg);
@@ -677,6 +681,7 @@ impl NotifyConfigBuilder {
             time_intervals: intervals,
             silence_policy: self.silence_policy.map(|(p, _)| p).unwrap_or_default(),
             routing_tests: self.routing_tests,
+            topic_refs: self.topic_refs,
         };
         if !had_errors && !cfg.route.receiver.is_empty() {
             for t in &cfg.routing_tests {
@@ -729,19 +734,35 @@ fn decode_receiver(
     name: &str,
     node: &Node,
     interval_refs: &mut Vec<(String, Origin)>,
+    topic_refs: &mut Vec<TopicRef>,
 ) -> Option<Receiver> {
     let mut f = d.fields(node, &format!("receiver {name:?}"))?;
     let mut topics = Vec::new();
     if let Some(n) = f.req(d, "topics") {
-        topics = strings(d, n, "topics")
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect::<Vec<_>>();
-        if topics.is_empty() && matches!(n, Node::Sequence(_)) {
+        let written = strings(d, n, "topics");
+        if written.is_empty() && matches!(n, Node::Sequence(_)) {
             err(d, n, format!("receiver {name:?} needs at least one topic"));
         }
-        if topics.iter().any(|t| t.trim().is_empty()) {
-            err(d, n, format!("receiver {name:?} has an empty topic"));
+        for (topic, at) in written {
+            if topic.trim().is_empty() {
+                let pos = Pos {
+                    line: at.line,
+                    column: at.column,
+                };
+                d.error_at(pos, format!("receiver {name:?} has an empty topic"));
+            } else if let Err(why) = crate::arn::check_sns_topic_arn(&topic) {
+                let pos = Pos {
+                    line: at.line,
+                    column: at.column,
+                };
+                d.error_at(pos, format!("receiver {name:?}: topic {topic:?} {why}"));
+            }
+            topic_refs.push(TopicRef {
+                receiver: name.to_string(),
+                topic: topic.clone(),
+                origin: at,
+            });
+            topics.push(topic);
         }
     }
     let mut time_zone = "UTC".to_string();

@@ -40,6 +40,7 @@
 //! | `outbox` ([`PK_OUTBOX`]) | `<group key>#<seq, 10 digits>` | [`OutboxRecord`] | 7 days after the decision |
 //! | `outbox-dead` ([`PK_DEAD_LETTER`]) | `<outbox sk>#item` or `#<message index>` | reason, time, payload | 14 days |
 
+pub mod arn;
 mod config;
 mod dispatch;
 mod inhibit;
@@ -77,5 +78,5 @@ pub use store::{
 pub use timeinterval::{TimeInterval, TimeSpec};
 pub use types::{
     GroupBy, GroupNotification, InhibitRule, MessageOptions, NotifyConfig, Receiver, Route,
-    RoutingTest, SilencePolicy, Timing,
+    RoutingTest, SilencePolicy, Timing, TopicRef,
 };

@@ -178,9 +178,32 @@ pub struct NotifyConfig {
     pub time_intervals: BTreeMap<String, TimeInterval>,
     pub silence_policy: SilencePolicy,
     pub routing_tests: Vec<RoutingTest>,
+    /// Every receiver topic with where it is written (for checks against a
+    /// deployment's allowed topics, `firebell validate --env`).
+    pub topic_refs: Vec<TopicRef>,
+}
+
+/// A topic of a receiver, where it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicRef {
+    pub receiver: String,
+    pub topic: String,
+    pub origin: firebell_core::model::Origin,
 }
 
 impl NotifyConfig {
+    /// Every distinct topic of every receiver, sorted.
+    pub fn topics(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .receivers
+            .values()
+            .flat_map(|r| r.topics.iter().map(String::as_str))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// The working hours of `receiver`: its `working_hours` interval, or
     /// 09:00-18:00 Monday to Friday in its `time_zone` (UTC for an unknown
     /// receiver or zone).

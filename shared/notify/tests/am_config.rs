@@ -18,7 +18,9 @@ fn errors(yaml: &str) -> Vec<String> {
 #[test]
 fn the_root_route_needs_a_receiver() {
     assert_eq!(
-        errors("receivers:\n  r: {topics: [t]}\nroute:\n  group_wait: 30s\n"),
+        errors(
+            "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  group_wait: 30s\n"
+        ),
         [
             r#"am.yaml:4:3: error: the root route must have a `receiver` (it receives every alert no other route takes)"#
         ]
@@ -32,9 +34,12 @@ fn receiver_names_are_unique() {
     let (_, diags) = load(&[
         (
             "a.yaml",
-            "receivers:\n  team-X: {topics: [t]}\nroute:\n  receiver: team-X\n",
+            "receivers:\n  team-X: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: team-X\n",
         ),
-        ("b.yaml", "receivers:\n  team-X: {topics: [u]}\n"),
+        (
+            "b.yaml",
+            "receivers:\n  team-X: {topics: [arn:aws:sns:us-east-1:123456789012:u]}\n",
+        ),
     ]);
     assert_eq!(
         diags,
@@ -46,14 +51,16 @@ fn receiver_names_are_unique() {
 #[test]
 fn receivers_must_exist_at_any_depth() {
     assert_eq!(
-        errors("receivers:\n  team-Y: {topics: [t]}\nroute:\n  receiver: team-X\n"),
+        errors(
+            "receivers:\n  team-Y: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: team-X\n"
+        ),
         [
             r#"am.yaml:4:13: error: receiver "team-X" is not defined in `receivers` (defined: team-Y); did you mean "team-Y"?"#
         ]
     );
     assert_eq!(
         errors(
-            "receivers:\n  team-X: {topics: [t]}\nroute:\n  receiver: team-X\n  routes:\n    - matchers: [foo=bar]\n      routes:\n        - matchers: [foo=bar]\n          receiver: nonexistent\n"
+            "receivers:\n  team-X: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: team-X\n  routes:\n    - matchers: [foo=bar]\n      routes:\n        - matchers: [foo=bar]\n          receiver: nonexistent\n"
         ),
         [
             r#"am.yaml:9:21: error: receiver "nonexistent" is not defined in `receivers` (defined: team-X)"#
@@ -65,7 +72,9 @@ fn receivers_must_exist_at_any_depth() {
 #[test]
 fn receivers_have_names() {
     assert_eq!(
-        errors("receivers:\n  '': {topics: [t]}\nroute:\n  receiver: r\n"),
+        errors(
+            "receivers:\n  '': {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n"
+        ),
         [
             r#"am.yaml:2:3: error: invalid receiver name "" (use 1 to 64 letters, digits, `_`, `.` or `-`)"#,
             r#"am.yaml:4:13: error: receiver "r" is not defined in `receivers` (no receivers are defined)"#
@@ -79,7 +88,7 @@ fn time_intervals_must_exist() {
     for key in ["mute_time_intervals", "active_time_intervals"] {
         assert_eq!(
             errors(&format!(
-                "receivers:\n  team-Y: {{topics: [t]}}\nroute:\n  receiver: team-Y\n  routes:\n    - matchers: [severity=critical]\n      {key}: [business_hours]\n"
+                "receivers:\n  team-Y: {{topics: [arn:aws:sns:us-east-1:123456789012:t]}}\nroute:\n  receiver: team-Y\n  routes:\n    - matchers: [severity=critical]\n      {key}: [business_hours]\n"
             )),
             [format!(
                 r#"am.yaml:7:{}: error: time interval "business_hours" is not defined in `time_intervals` (no time intervals are defined)"#,
@@ -94,7 +103,7 @@ fn time_intervals_must_exist() {
 fn time_intervals_have_names() {
     assert_eq!(
         errors(
-            "time_intervals:\n  '':\n    - times: [{start_time: '09:00', end_time: '17:00'}]\nreceivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n"
+            "time_intervals:\n  '':\n    - times: [{start_time: '09:00', end_time: '17:00'}]\nreceivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n"
         ),
         [r#"am.yaml:2:3: error: a time interval needs a name (found an empty one)"#]
     );
@@ -106,7 +115,7 @@ fn time_interval_names_are_unique() {
     let (_, diags) = load(&[
         (
             "a.yaml",
-            "time_intervals:\n  duplicate:\n    - times: [{start_time: '09:00', end_time: '17:00'}]\nreceivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n",
+            "time_intervals:\n  duplicate:\n    - times: [{start_time: '09:00', end_time: '17:00'}]\nreceivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n",
         ),
         (
             "b.yaml",
@@ -124,7 +133,7 @@ fn time_interval_names_are_unique() {
 fn group_by_has_no_duplicate_labels() {
     assert_eq!(
         errors(
-            "receivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n  group_by: ['alertname', 'cluster', 'service', 'cluster']\n  routes:\n    - matchers: [a=b]\n      group_by: [x, x, x]\n"
+            "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n  group_by: ['alertname', 'cluster', 'service', 'cluster']\n  routes:\n    - matchers: [a=b]\n      group_by: [x, x, x]\n"
         ),
         [
             r#"am.yaml:5:49: error: label "cluster" appears twice in `group_by`"#,
@@ -139,7 +148,7 @@ fn group_by_has_no_duplicate_labels() {
 fn group_by_every_label_stands_alone() {
     assert_eq!(
         errors(
-            "receivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n  group_by: ['alertname', 'cluster', '...']\n"
+            "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n  group_by: ['alertname', 'cluster', '...']\n"
         ),
         [
             r#"am.yaml:5:13: error: `...` (group by every label) must be the only entry of `group_by`"#
@@ -152,7 +161,7 @@ fn group_by_every_label_stands_alone() {
 fn group_by_labels_are_label_names() {
     assert_eq!(
         errors(
-            "receivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n  group_by: ['-invalid-']\n"
+            "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n  group_by: ['-invalid-']\n"
         ),
         [
             r#"am.yaml:5:14: error: invalid label name "-invalid-" in `group_by` (expected letters, digits and `_`, or `...` for every label)"#
@@ -165,7 +174,7 @@ fn group_by_labels_are_label_names() {
 #[test]
 fn group_by_empty_overrides_and_every_label() {
     let cfg = config(
-        "receivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n  group_by: ['alertname', 'cluster']\n  routes:\n    - matchers: [a=b]\n      group_by: []\n    - matchers: [a=c]\n      group_by: ['...']\n",
+        "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n  group_by: ['alertname', 'cluster']\n  routes:\n    - matchers: [a=b]\n      group_by: []\n    - matchers: [a=c]\n      group_by: ['...']\n",
     );
     assert_eq!(
         cfg.route.group_by,
@@ -181,7 +190,7 @@ fn group_by_empty_overrides_and_every_label() {
 #[test]
 fn a_route_is_required() {
     assert_eq!(
-        errors("receivers:\n  team-X-mails: {topics: [t]}\n"),
+        errors("receivers:\n  team-X-mails: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\n"),
         [
             r#"am.yaml:2:3: error: no `route` is defined: notifications need a routing tree whose root names a receiver"#
         ]
@@ -194,7 +203,7 @@ fn the_root_route_has_no_time_intervals() {
     for key in ["mute_time_intervals", "active_time_intervals"] {
         assert_eq!(
             errors(&format!(
-                "time_intervals:\n  my_time:\n    - times: [{{start_time: '09:00', end_time: '17:00'}}]\nreceivers:\n  r: {{topics: [t]}}\nroute:\n  receiver: r\n  {key}: [my_time]\n"
+                "time_intervals:\n  my_time:\n    - times: [{{start_time: '09:00', end_time: '17:00'}}]\nreceivers:\n  r: {{topics: [arn:aws:sns:us-east-1:123456789012:t]}}\nroute:\n  receiver: r\n  {key}: [my_time]\n"
             )),
             [format!(
                 "am.yaml:8:{}: error: the root route cannot have `{key}`: it takes every alert no other route takes (set time intervals on child routes)",
@@ -209,13 +218,13 @@ fn the_root_route_has_no_time_intervals() {
 fn the_root_route_has_no_matchers() {
     assert_eq!(
         errors(
-            "receivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n  matchers:\n    - severity=critical\n"
+            "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n  matchers:\n    - severity=critical\n"
         ),
         [r#"am.yaml:6:5: error: the root route cannot have `matchers`: it must match every alert"#]
     );
     assert_eq!(
         errors(
-            "receivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n  match:\n    severity: critical\n"
+            "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n  match:\n    severity: critical\n"
         ),
         [
             r#"am.yaml:5:3: error: `match` is Alertmanager's retired form of `matchers`, which firebell does not read: the root route must match every alert, so leave it out"#
@@ -227,7 +236,9 @@ fn the_root_route_has_no_matchers() {
 #[test]
 fn the_root_route_has_no_continue() {
     assert_eq!(
-        errors("receivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n  continue: true\n"),
+        errors(
+            "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n  continue: true\n"
+        ),
         [
             r#"am.yaml:5:13: error: the root route cannot have `continue`: it has no sibling routes to continue to"#
         ]
@@ -239,7 +250,7 @@ fn the_root_route_has_no_continue() {
 fn intervals_are_longer_than_zero() {
     assert_eq!(
         errors(
-            "receivers:\n  r: {topics: [t]}\nroute:\n  receiver: r\n  group_interval: 0s\n  repeat_interval: 0s\n"
+            "receivers:\n  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}\nroute:\n  receiver: r\n  group_interval: 0s\n  repeat_interval: 0s\n"
         ),
         [
             r#"am.yaml:5:19: error: `group_interval` must be longer than 0, found "0s""#,
@@ -254,7 +265,7 @@ fn intervals_are_longer_than_zero() {
 fn days_of_month_ranges() {
     let yaml = |range: &str| {
         format!(
-            "time_intervals:\n  t:\n    - days_of_month: ['{range}']\nreceivers:\n  r: {{topics: [t]}}\nroute:\n  receiver: r\n"
+            "time_intervals:\n  t:\n    - days_of_month: ['{range}']\nreceivers:\n  r: {{topics: [arn:aws:sns:us-east-1:123456789012:t]}}\nroute:\n  receiver: r\n"
         )
     };
     assert_eq!(
@@ -300,7 +311,7 @@ fn days_of_month_ranges() {
 #[test]
 fn retired_match_forms_show_their_matchers() {
     let yaml = r#"receivers:
-  r: {topics: [t]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
 route:
   receiver: r
   routes:
@@ -333,8 +344,8 @@ inhibit_rules:
     // The advice, taken, says the same as Alertmanager's retired forms.
     let cfg = config(
         r#"receivers:
-  r: {topics: [t]}
-  p: {topics: [p]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
+  p: {topics: [arn:aws:sns:us-east-1:123456789012:p]}
 route:
   receiver: r
   routes:

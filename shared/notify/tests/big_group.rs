@@ -21,7 +21,7 @@ use firebell_notify::{
 
 const CFG: &str = r#"
 receivers:
-  team: {topics: [t]}
+  team: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
 route:
   receiver: team
   group_by: [alertname]

@@ -28,7 +28,7 @@ receivers:
       subject_template: "{{ status }}: {{ group_labels.alertname }}"
       console_region: eu-west-1
   oncall:
-    topics: [oncall]
+    topics: [arn:aws:sns:us-east-1:123456789012:oncall]
 route:
   receiver: default
   group_by: [alertname]
@@ -141,12 +141,18 @@ fn full_config_decodes_with_inheritance_and_defaults() {
 #[test]
 fn sections_may_be_spread_over_files() {
     let (cfg, diags) = load(&[
-        ("a.yaml", "receivers:\n  default:\n    topics: [t]\n"),
+        (
+            "a.yaml",
+            "receivers:\n  default:\n    topics: [arn:aws:sns:us-east-1:123456789012:t]\n",
+        ),
         (
             "b.yaml",
             "route:\n  receiver: team\n  routes:\n    - matchers: ['x=\"1\"']\n      receiver: default\n",
         ),
-        ("c.yaml", "receivers:\n  team:\n    topics: [u]\n"),
+        (
+            "c.yaml",
+            "receivers:\n  team:\n    topics: [arn:aws:sns:us-east-1:123456789012:u]\n",
+        ),
     ]);
     assert!(diags.is_empty(), "{diags:#?}");
     assert_eq!(cfg.receivers.len(), 2);
@@ -164,11 +170,11 @@ fn no_notification_sections_is_an_empty_config() {
 fn every_error_is_reported_with_its_position() {
     let yaml = r#"receivers:
   default:
-    topics: [t]
+    topics: [arn:aws:sns:us-east-1:123456789012:t]
     time_zone: Europe/Berln
     send_resolvd: true
   "bad name":
-    topics: [t]
+    topics: [arn:aws:sns:us-east-1:123456789012:t]
   empty:
     topics: []
 route:
@@ -227,7 +233,7 @@ routing_tests:
 
 #[test]
 fn root_route_rules() {
-    let yaml = "receivers:\n  r:\n    topics: [t]\nroute:\n  matchers: ['a=\"b\"']\n  routes:\n    - receiver: r\n      groop_by: [x]\n";
+    let yaml = "receivers:\n  r:\n    topics: [arn:aws:sns:us-east-1:123456789012:t]\nroute:\n  matchers: ['a=\"b\"']\n  routes:\n    - receiver: r\n      groop_by: [x]\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(
         diags,
@@ -244,11 +250,11 @@ fn duplicates_across_files() {
     let (_, diags) = load(&[
         (
             "a.yaml",
-            "receivers:\n  r:\n    topics: [t]\ntime_intervals:\n  nights:\n    - times: [{start_time: \"00:00\", end_time: \"06:00\"}]\nroute:\n  receiver: r\nsilences:\n  max_duration: 1d\n",
+            "receivers:\n  r:\n    topics: [arn:aws:sns:us-east-1:123456789012:t]\ntime_intervals:\n  nights:\n    - times: [{start_time: \"00:00\", end_time: \"06:00\"}]\nroute:\n  receiver: r\nsilences:\n  max_duration: 1d\n",
         ),
         (
             "b.yaml",
-            "receivers:\n  r:\n    topics: [u]\ntime_intervals:\n  nights:\n    - weekdays: [monday]\nroute:\n  receiver: r\nsilences:\n  max_duration: 2d\n",
+            "receivers:\n  r:\n    topics: [arn:aws:sns:us-east-1:123456789012:u]\ntime_intervals:\n  nights:\n    - weekdays: [monday]\nroute:\n  receiver: r\nsilences:\n  max_duration: 2d\n",
         ),
     ]);
     assert_eq!(
@@ -264,7 +270,7 @@ fn duplicates_across_files() {
 
 #[test]
 fn missing_route_and_bad_templates() {
-    let yaml = "receivers:\n  r:\n    topics: [t]\n    message:\n      body_template: \"{% if x %}\"\n      console_region: moon\n      colour: red\n";
+    let yaml = "receivers:\n  r:\n    topics: [arn:aws:sns:us-east-1:123456789012:t]\n    message:\n      body_template: \"{% if x %}\"\n      console_region: moon\n      colour: red\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(
         diags,
@@ -298,9 +304,9 @@ fn wrong_shapes() {
 #[test]
 fn routing_tests_report_expected_and_actual_receivers() {
     let yaml = r#"receivers:
-  default: {topics: [d]}
-  payments: {topics: [p]}
-  oncall: {topics: [o]}
+  default: {topics: [arn:aws:sns:us-east-1:123456789012:d]}
+  payments: {topics: [arn:aws:sns:us-east-1:123456789012:p]}
+  oncall: {topics: [arn:aws:sns:us-east-1:123456789012:o]}
 route:
   receiver: default
   routes:
@@ -341,7 +347,7 @@ routing_tests:
 /// with the Alertmanager hint where it applies.
 #[test]
 fn receiver_templates_that_cannot_render_are_errors() {
-    let yaml = "receivers:\n  r:\n    topics: [t]\n    message:\n      subject_template: \"{{ alerts[0].labels.nope.upper }}\"\n      body_template: \"{{ '%2000000000s' | format('x') }}\"\nroute:\n  receiver: r\n";
+    let yaml = "receivers:\n  r:\n    topics: [arn:aws:sns:us-east-1:123456789012:t]\n    message:\n      subject_template: \"{{ alerts[0].labels.nope.upper }}\"\n      body_template: \"{{ '%2000000000s' | format('x') }}\"\nroute:\n  receiver: r\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(
         diags,
@@ -350,7 +356,7 @@ fn receiver_templates_that_cannot_render_are_errors() {
             "n.yaml:6:22: error: template in `body_template` fails: invalid operation: value too large: 2000000013 bytes (limit 262144 bytes) (line 1 of the template), rendering a sample group",
         ]
     );
-    let yaml = "receivers:\n  r:\n    topics: [t]\n    message:\n      body_template: \"{{ range(3) | join(x.Labels) }}\"\nroute:\n  receiver: r\n";
+    let yaml = "receivers:\n  r:\n    topics: [arn:aws:sns:us-east-1:123456789012:t]\n    message:\n      body_template: \"{{ range(3) | join(x.Labels) }}\"\nroute:\n  receiver: r\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(
         diags,
@@ -359,7 +365,7 @@ fn receiver_templates_that_cannot_render_are_errors() {
         ]
     );
     // A template that renders is accepted.
-    let yaml = "receivers:\n  r:\n    topics: [t]\n    message:\n      subject_template: \"{{ default_subject }} ({{ counts.firing }})\"\n      body_template: \"{% for a in firing %}{{ a.title }}{% endfor %}\"\nroute:\n  receiver: r\n";
+    let yaml = "receivers:\n  r:\n    topics: [arn:aws:sns:us-east-1:123456789012:t]\n    message:\n      subject_template: \"{{ default_subject }} ({{ counts.firing }})\"\n      body_template: \"{% for a in firing %}{{ a.title }}{% endfor %}\"\nroute:\n  receiver: r\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(diags, Vec::<String>::new());
 }
@@ -369,8 +375,8 @@ fn receiver_templates_that_cannot_render_are_errors() {
 #[test]
 fn matcher_entries_may_hold_lists() {
     let yaml = r#"receivers:
-  r: {topics: [t]}
-  p: {topics: [p]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
+  p: {topics: [arn:aws:sns:us-east-1:123456789012:p]}
 route:
   receiver: r
   routes:
@@ -402,7 +408,7 @@ inhibit_rules:
     assert_eq!(route(&cfg, &other_env)[0].receiver, "r");
 
     let yaml = r#"receivers:
-  r: {topics: [t]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
 route:
   receiver: r
   routes:
@@ -424,7 +430,7 @@ inhibit_rules:
 
 #[test]
 fn working_hours_name_a_time_interval() {
-    let yaml = "receivers:\n  a:\n    topics: [t]\n    working_hours: office\n  b:\n    topics: [u]\n    working_hours: ofice\n    time_zone: Europe/Berlin\n  c:\n    topics: [v]\n    time_zone: America/New_York\ntime_intervals:\n  office:\n    - weekdays: ['monday:thursday']\n      times: [{start_time: \"08:00\", end_time: \"16:00\"}]\nroute:\n  receiver: a\n";
+    let yaml = "receivers:\n  a:\n    topics: [arn:aws:sns:us-east-1:123456789012:t]\n    working_hours: office\n  b:\n    topics: [arn:aws:sns:us-east-1:123456789012:u]\n    working_hours: ofice\n    time_zone: Europe/Berlin\n  c:\n    topics: [arn:aws:sns:us-east-1:123456789012:v]\n    time_zone: America/New_York\ntime_intervals:\n  office:\n    - weekdays: ['monday:thursday']\n      times: [{start_time: \"08:00\", end_time: \"16:00\"}]\nroute:\n  receiver: a\n";
     let (_, diags) = load(&[("n.yaml", yaml)]);
     assert_eq!(
         diags,

@@ -24,8 +24,8 @@ use firebell_notify::{
 
 const CFG: &str = r#"
 receivers:
-  r: {topics: [t]}
-  two: {topics: [t1, t2]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
+  two: {topics: [arn:aws:sns:us-east-1:123456789012:t1, arn:aws:sns:us-east-1:123456789012:t2]}
 route:
   receiver: r
   group_by: [team]
@@ -231,7 +231,7 @@ async fn a_partly_published_notification_resumes_where_it_failed() {
     w.at(T0, &[x.clone()]).await;
     w.at(T0 + 30, &[x.clone()]).await;
     let picky = Picky {
-        fail_dest: "t2".to_string(),
+        fail_dest: "arn:aws:sns:us-east-1:123456789012:t2".to_string(),
         failures_left: AtomicUsize::new(2),
         reject_dest: String::new(),
         sent: Mutex::new(Vec::new()),
@@ -251,7 +251,13 @@ async fn a_partly_published_notification_resumes_where_it_failed() {
     assert_eq!((d.messages_published, d.notifications_sent), (1, 1));
     let sent = picky.sent.lock().unwrap().clone();
     let dests: Vec<&str> = sent.iter().map(|m| m.destination.as_str()).collect();
-    assert_eq!(dests, vec!["t1", "t2"]);
+    assert_eq!(
+        dests,
+        vec![
+            "arn:aws:sns:us-east-1:123456789012:t1",
+            "arn:aws:sns:us-east-1:123456789012:t2"
+        ]
+    );
     let key = idempotency_key("two", &sent[0].group_key, 1);
     assert_eq!(sent[0].idempotency_key, format!("{key}-0"));
     assert_eq!(sent[1].idempotency_key, format!("{key}-1"));
@@ -266,7 +272,7 @@ async fn rejected_messages_and_removed_receivers_go_to_dead_letters() {
     let picky = Picky {
         fail_dest: String::new(),
         failures_left: AtomicUsize::new(0),
-        reject_dest: "t1".to_string(),
+        reject_dest: "arn:aws:sns:us-east-1:123456789012:t1".to_string(),
         sent: Mutex::new(Vec::new()),
     };
     // The config no longer has receiver `r`.

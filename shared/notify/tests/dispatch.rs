@@ -18,8 +18,8 @@ use firebell_notify::{
 
 const BASE: &str = r#"
 receivers:
-  team: {topics: [t]}
-  quiet: {topics: [q], send_resolved: false}
+  team: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
+  quiet: {topics: [arn:aws:sns:us-east-1:123456789012:q], send_resolved: false}
 route:
   receiver: team
   group_by: [team]
@@ -104,7 +104,7 @@ async fn grouping_by_labels_and_by_every_label() {
     let cfg = config(
         r#"
 receivers:
-  r: {topics: [t]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
 route:
   receiver: r
   group_by: [alertname]
@@ -431,7 +431,7 @@ async fn resolved_notices_stay_silenced_when_pass_through_is_off() {
 
 const INHIBIT: &str = r#"
 receivers:
-  r: {topics: [t]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
 route:
   receiver: r
   group_by: ["..."]
@@ -519,7 +519,7 @@ async fn inhibited_alerts_are_not_sent_until_the_source_resolves() {
 
 const TIMED: &str = r#"
 receivers:
-  r: {topics: [t]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
 route:
   receiver: r
   group_wait: 30s
@@ -628,7 +628,7 @@ async fn an_unconfigured_pipeline_does_nothing() {
 
 const INHIBIT_GROUPED: &str = r#"
 receivers:
-  r: {topics: [t]}
+  r: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
 route:
   receiver: r
   group_by: [cluster]

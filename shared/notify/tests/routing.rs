@@ -15,11 +15,11 @@ use firebell_notify::{GroupBy, explain, parse_label_arg, route};
 
 const TREE: &str = r#"
 receivers:
-  default: {topics: [d]}
-  payments: {topics: [p]}
-  payments-db: {topics: [pdb]}
-  oncall: {topics: [o]}
-  audit: {topics: [a]}
+  default: {topics: [arn:aws:sns:us-east-1:123456789012:d]}
+  payments: {topics: [arn:aws:sns:us-east-1:123456789012:p]}
+  payments-db: {topics: [arn:aws:sns:us-east-1:123456789012:pdb]}
+  oncall: {topics: [arn:aws:sns:us-east-1:123456789012:o]}
+  audit: {topics: [arn:aws:sns:us-east-1:123456789012:a]}
 route:
   receiver: default
   group_by: [alertname]

@@ -25,7 +25,7 @@ const BERLIN_FALL: Epoch = 1_729_987_200;
 
 fn interval(yaml_specs: &str) -> TimeInterval {
     let yaml = format!(
-        "receivers:\n  r: {{topics: [t]}}\nroute:\n  receiver: r\ntime_intervals:\n  i:\n{yaml_specs}"
+        "receivers:\n  r: {{topics: [arn:aws:sns:us-east-1:123456789012:t]}}\nroute:\n  receiver: r\ntime_intervals:\n  i:\n{yaml_specs}"
     );
     let cfg = config(&yaml);
     cfg.time_intervals["i"].clone()

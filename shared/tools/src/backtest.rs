@@ -773,7 +773,7 @@ rules:
     condition: {op: ">", threshold: 5}
     labels: {team: a, severity: page}
 receivers:
-  a: {topics: [topic-a, topic-b]}
+  a: {topics: [arn:aws:sns:us-east-1:123456789012:topic-a, arn:aws:sns:us-east-1:123456789012:topic-b]}
 route:
   receiver: a
   group_by: [alertname, Service]

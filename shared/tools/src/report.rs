@@ -733,9 +733,9 @@ mod tests {
 
     const CONFIG: &str = r#"
 receivers:
-  ops: {topics: [ops]}
-  payments: {topics: [payments], time_zone: Europe/Berlin}
-  search: {topics: [search]}
+  ops: {topics: [arn:aws:sns:us-east-1:123456789012:ops]}
+  payments: {topics: [arn:aws:sns:us-east-1:123456789012:payments], time_zone: Europe/Berlin}
+  search: {topics: [arn:aws:sns:us-east-1:123456789012:search]}
 route:
   receiver: ops
   routes:

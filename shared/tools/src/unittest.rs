@@ -1564,7 +1564,7 @@ rules:
     labels: {team: a}
     annotations: {summary: "{{ labels.Service }} has {{ value }} errors"}
 receivers:
-  a: {topics: [t]}
+  a: {topics: [arn:aws:sns:us-east-1:123456789012:t]}
 route:
   receiver: a
   group_by: [alertname, Service]

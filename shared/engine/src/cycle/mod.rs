@@ -254,6 +254,10 @@ pub struct Engine {
     store: Arc<dyn StateStore>,
     notifier: Arc<dyn Notifier>,
     opts: EngineOptions,
+    /// Why the config the binary was told to run could not be loaded (it
+    /// runs the last good one): reported by every cycle as
+    /// [`CycleError::Config`], the `config` self-monitoring check.
+    config_problem: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -280,7 +284,38 @@ impl Engine {
             store,
             notifier,
             opts,
+            config_problem: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The same engine (adapters, options, stopwatch, config problem) over
+    /// another config: how a binary switches to a newly deployed config
+    /// between cycles, never during one.
+    pub fn with_config(&self, config: Arc<Config>) -> Engine {
+        Engine {
+            stopwatch: self.stopwatch.clone(),
+            config,
+            metrics: self.metrics.clone(),
+            store: self.store.clone(),
+            notifier: self.notifier.clone(),
+            opts: self.opts.clone(),
+            config_problem: std::sync::Mutex::new(self.config_problem()),
+        }
+    }
+
+    /// Sets (or, with `None`, clears) the config problem every cycle
+    /// reports until cleared: a deployed config that failed to load while
+    /// this engine keeps running its own. It fires `FirebellUnhealthy`
+    /// `check=config`, which resolves on the first cycle after it clears.
+    pub fn set_config_problem(&self, problem: Option<String>) {
+        if let Ok(mut p) = self.config_problem.lock() {
+            *p = problem;
+        }
+    }
+
+    /// The config problem set by [`Engine::set_config_problem`].
+    pub fn config_problem(&self) -> Option<String> {
+        self.config_problem.lock().ok().and_then(|p| p.clone())
     }
 
     /// Times each cycle with `clock` for its history record
@@ -348,6 +383,12 @@ impl Engine {
             tick: now,
             ..CycleReport::default()
         };
+        if let Some(problem) = self.config_problem() {
+            report.errors.push(CycleError::Config {
+                running: self.config.version.clone(),
+                problem,
+            });
+        }
         let CycleRecords {
             mut last,
             last_version,

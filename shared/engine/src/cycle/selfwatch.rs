@@ -10,6 +10,7 @@
 //! | `store`  | a store write failed (alert, orphan, dispatch, tick) | none for `clear_after`                        |
 //! | `fetch`  | fetching metrics failed `fetch_failures` cycles in a row | a cycle fetches successfully              |
 //! | `outbox` | an outbox item is older than `outbox_age`           | no outbox item is that old                    |
+//! | `config` | the deployed config could not be fetched or loaded (the last good one runs) | a cycle runs without that problem |
 //!
 //! State lives in the `cycle` partition (`selfwatch/<check>`), one item per
 //! failing check, written only by a cycle that saw the failure (and
@@ -145,9 +146,16 @@ enum Check {
     Store,
     Fetch,
     Outbox,
+    Config,
 }
 
-const CHECKS: [Check; 4] = [Check::Render, Check::Store, Check::Fetch, Check::Outbox];
+const CHECKS: [Check; 5] = [
+    Check::Render,
+    Check::Store,
+    Check::Fetch,
+    Check::Outbox,
+    Check::Config,
+];
 
 impl Check {
     fn name(self) -> &'static str {
@@ -156,6 +164,7 @@ impl Check {
             Check::Store => "store",
             Check::Fetch => "fetch",
             Check::Outbox => "outbox",
+            Check::Config => "config",
         }
     }
 
@@ -165,6 +174,9 @@ impl Check {
             Check::Store => "firebell unhealthy (store): a state store write failed",
             Check::Fetch => "firebell unhealthy (fetch): rules are not being evaluated",
             Check::Outbox => "firebell unhealthy (outbox): notifications are not being delivered",
+            Check::Config => {
+                "firebell unhealthy (config): the deployed config did not load; the last good one runs"
+            }
         }
     }
 
@@ -173,6 +185,7 @@ impl Check {
         match e {
             CycleError::Render(_) | CycleError::Template(_) => Some(Check::Render),
             CycleError::Fetch(_) | CycleError::Discovery { .. } => Some(Check::Fetch),
+            CycleError::Config { .. } => Some(Check::Config),
             // Losing a race (a conditional write, the lease) is how
             // concurrent cycles stay correct, not a failing store.
             CycleError::WriteAlert { source, .. }
@@ -335,7 +348,7 @@ pub(super) async fn observe(
         let cleared = !cfg.enabled
             || match check {
                 Check::Fetch => fetched,
-                Check::Outbox => true,
+                Check::Outbox | Check::Config => true,
                 Check::Render | Check::Store => now - h.last >= cfg.clear_after_secs,
             };
         if !cleared {

@@ -1,0 +1,620 @@
+//! AWS AppConfig: where the deployed firebell config lives.
+//!
+//! - [`DeployedConfigSource`] (data plane, the functions): one configuration
+//!   session per process, its token kept across invocations;
+//!   `GetLatestConfiguration` at most once per [`DeployedConfigSource::poll`]
+//!   and never before the poll interval AppConfig asked for has passed. The
+//!   content comes back only when it changed (AppConfig sends an empty body
+//!   otherwise): [`Poll::New`] or [`Poll::Unchanged`].
+//! - [`ConfigAdmin`] (control plane, `firebell push` / `diff` / `validate
+//!   --env`): resolve an environment by name, read the deployed version and
+//!   the stack's topic list, create a hosted version, start a deployment
+//!   with the environment's strategy and follow it.
+//!
+//! Content is bytes here: what it means (a firebell bundle) is the
+//! engine's business.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_appconfig::primitives::Blob;
+use aws_sdk_appconfig::types::DeploymentState;
+use firebell_core::series::Epoch;
+
+use crate::SdkConfig;
+use crate::error::{Fault, classify};
+
+/// The smallest poll interval AppConfig accepts, in seconds (the functions
+/// run a cycle a minute: every cycle may poll).
+pub const MIN_POLL_SECS: i32 = 15;
+
+/// A failed AppConfig call, as one line; whether retrying makes sense.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfigError {
+    pub message: String,
+    pub retryable: bool,
+    /// The resource asked for does not exist.
+    pub not_found: bool,
+}
+
+impl std::fmt::Display for AppConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AppConfigError {}
+
+impl AppConfigError {
+    fn new(message: impl Into<String>) -> AppConfigError {
+        AppConfigError {
+            message: message.into(),
+            retryable: false,
+            not_found: false,
+        }
+    }
+}
+
+fn sdk_error<E>(action: &str, e: &aws_sdk_appconfig::error::SdkError<E>) -> AppConfigError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let c = classify(e);
+    AppConfigError {
+        message: format!("appconfig:{action}: {}", c.message),
+        retryable: matches!(c.fault, Fault::Throttled | Fault::Transient),
+        not_found: c.code.as_deref() == Some("ResourceNotFoundException"),
+    }
+}
+
+/// Which configuration: identifiers (ids or names) of the application, the
+/// environment and the configuration profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIds {
+    pub application: String,
+    pub environment: String,
+    pub profile: String,
+}
+
+/// What a poll found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Poll {
+    /// The poll interval has not passed: no call was made.
+    NotDue,
+    /// Nothing newer than what this session already received (or nothing
+    /// deployed yet, on a session's first poll).
+    Unchanged,
+    /// A configuration this session has not received before.
+    New {
+        content: Vec<u8>,
+        content_type: Option<String>,
+        version_label: Option<String>,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    token: Option<String>,
+    next_poll_at: Epoch,
+}
+
+/// The deployed configuration, through the AppConfig data plane.
+#[derive(Debug)]
+pub struct DeployedConfigSource {
+    client: aws_sdk_appconfigdata::Client,
+    ids: ConfigIds,
+    session: tokio::sync::Mutex<Session>,
+    calls: AtomicU64,
+}
+
+impl DeployedConfigSource {
+    pub fn from_sdk_config(sdk: &SdkConfig, ids: ConfigIds) -> DeployedConfigSource {
+        DeployedConfigSource {
+            client: aws_sdk_appconfigdata::Client::new(sdk),
+            ids,
+            session: tokio::sync::Mutex::new(Session::default()),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    pub fn ids(&self) -> &ConfigIds {
+        &self.ids
+    }
+
+    /// AppConfig calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Polls for a new configuration as of `now` (Unix seconds): no call
+    /// before the poll interval has passed; otherwise one
+    /// `GetLatestConfiguration` (preceded, on the first poll or after a
+    /// token was refused, by `StartConfigurationSession`).
+    pub async fn poll(&self, now: Epoch) -> Result<Poll, AppConfigError> {
+        let mut session = self.session.lock().await;
+        if session.token.is_some() && now < session.next_poll_at {
+            return Ok(Poll::NotDue);
+        }
+        let token = match session.token.take() {
+            Some(t) => t,
+            None => {
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                let out = self
+                    .client
+                    .start_configuration_session()
+                    .application_identifier(&self.ids.application)
+                    .environment_identifier(&self.ids.environment)
+                    .configuration_profile_identifier(&self.ids.profile)
+                    .required_minimum_poll_interval_in_seconds(MIN_POLL_SECS)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("StartConfigurationSession", &e))?;
+                out.initial_configuration_token()
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        AppConfigError::new("appconfig:StartConfigurationSession returned no token")
+                    })?
+            }
+        };
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let out = match self
+            .client
+            .get_latest_configuration()
+            .configuration_token(&token)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let err = sdk_error("GetLatestConfiguration", &e);
+                // A token is good for one call (and expires in 24 hours): a
+                // refused one starts a new session next time; after a
+                // transient failure the same token is tried again.
+                if err.retryable {
+                    session.token = Some(token);
+                }
+                return Err(err);
+            }
+        };
+        session.token = out.next_poll_configuration_token().map(str::to_owned);
+        let interval = Epoch::from(out.next_poll_interval_in_seconds().max(MIN_POLL_SECS));
+        // A little early: the next cycle (a minute on) must not find it
+        // still a second short.
+        session.next_poll_at = now + interval - 1;
+        let content = out
+            .configuration()
+            .map(|b| b.as_ref().to_vec())
+            .unwrap_or_default();
+        if content.is_empty() {
+            return Ok(Poll::Unchanged);
+        }
+        Ok(Poll::New {
+            content,
+            content_type: out.content_type().map(str::to_owned),
+            version_label: out.version_label().map(str::to_owned),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl firebell_core::ports::ConfigSource for DeployedConfigSource {
+    async fn poll(
+        &self,
+        now: Epoch,
+    ) -> Result<firebell_core::ports::ConfigPoll, firebell_core::ports::ConfigSourceError> {
+        use firebell_core::ports::{ConfigPoll, ConfigSourceError};
+        match DeployedConfigSource::poll(self, now).await {
+            Ok(Poll::NotDue) => Ok(ConfigPoll::NotDue),
+            Ok(Poll::Unchanged) => Ok(ConfigPoll::Unchanged),
+            Ok(Poll::New {
+                content,
+                version_label,
+                ..
+            }) => Ok(ConfigPoll::New {
+                content,
+                label: version_label,
+            }),
+            Err(e) => Err(ConfigSourceError {
+                message: e.message,
+                retryable: e.retryable,
+            }),
+        }
+    }
+}
+
+/// An environment resolved to ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub application_id: String,
+    pub application: String,
+    pub environment_id: String,
+    pub environment: String,
+    pub profile_id: String,
+    pub profile: String,
+}
+
+/// A deployment's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentStatus {
+    pub number: i32,
+    /// The configuration version it deploys.
+    pub version: String,
+    /// `DEPLOYING`, `BAKING`, `COMPLETE`, `ROLLED_BACK`, `REVERTED`, ...
+    pub state: String,
+    pub percent: f32,
+    /// The event log, oldest first: `<type> (<triggered by>): <description>`.
+    pub events: Vec<String>,
+}
+
+impl DeploymentStatus {
+    /// Whether the deployment is over (completed, rolled back, reverted).
+    pub fn finished(&self) -> bool {
+        !matches!(
+            self.state.as_str(),
+            "DEPLOYING" | "BAKING" | "VALIDATING" | "ROLLING_BACK"
+        )
+    }
+}
+
+/// The AppConfig control plane.
+#[derive(Debug, Clone)]
+pub struct ConfigAdmin {
+    client: aws_sdk_appconfig::Client,
+}
+
+impl ConfigAdmin {
+    pub fn from_sdk_config(sdk: &SdkConfig) -> ConfigAdmin {
+        ConfigAdmin {
+            client: aws_sdk_appconfig::Client::new(sdk),
+        }
+    }
+
+    /// The ids of application `application`, its environment `environment`
+    /// and its profile `profile` (names). Not found: an error naming what
+    /// is missing.
+    pub async fn resolve(
+        &self,
+        application: &str,
+        environment: &str,
+        profile: &str,
+    ) -> Result<Target, AppConfigError> {
+        let application_id = self.application_id(application).await?;
+        let mut environment_id = None;
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_environments()
+                .application_id(&application_id)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListEnvironments", &e))?;
+            if let Some(e) = out.items().iter().find(|e| e.name() == Some(environment)) {
+                environment_id = e.id().map(str::to_owned);
+                break;
+            }
+            match out.next_token() {
+                Some(t) => next = Some(t.to_string()),
+                None => break,
+            }
+        }
+        let environment_id = environment_id.ok_or_else(|| AppConfigError {
+            not_found: true,
+            ..AppConfigError::new(format!(
+                "AppConfig application {application:?} has no environment {environment:?}"
+            ))
+        })?;
+        let profile_id = self
+            .profile_id(&application_id, application, profile)
+            .await?;
+        Ok(Target {
+            application_id,
+            application: application.to_string(),
+            environment_id,
+            environment: environment.to_string(),
+            profile_id,
+            profile: profile.to_string(),
+        })
+    }
+
+    async fn application_id(&self, name: &str) -> Result<String, AppConfigError> {
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_applications()
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListApplications", &e))?;
+            if let Some(id) = out
+                .items()
+                .iter()
+                .find(|a| a.name() == Some(name))
+                .and_then(|a| a.id())
+            {
+                return Ok(id.to_string());
+            }
+            match out.next_token() {
+                Some(t) => next = Some(t.to_string()),
+                None => {
+                    return Err(AppConfigError {
+                        not_found: true,
+                        ..AppConfigError::new(format!("no AppConfig application {name:?}"))
+                    });
+                }
+            }
+        }
+    }
+
+    /// The id of profile `name` of an application.
+    pub async fn profile_id(
+        &self,
+        application_id: &str,
+        application: &str,
+        name: &str,
+    ) -> Result<String, AppConfigError> {
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_configuration_profiles()
+                .application_id(application_id)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListConfigurationProfiles", &e))?;
+            if let Some(id) = out
+                .items()
+                .iter()
+                .find(|p| p.name() == Some(name))
+                .and_then(|p| p.id())
+            {
+                return Ok(id.to_string());
+            }
+            match out.next_token() {
+                Some(t) => next = Some(t.to_string()),
+                None => {
+                    return Err(AppConfigError {
+                        not_found: true,
+                        ..AppConfigError::new(format!(
+                            "AppConfig application {application:?} has no configuration profile {name:?}"
+                        ))
+                    });
+                }
+            }
+        }
+    }
+
+    /// The id of the deployment strategy named `name`.
+    pub async fn strategy_id(&self, name: &str) -> Result<String, AppConfigError> {
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_deployment_strategies()
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListDeploymentStrategies", &e))?;
+            if let Some(id) = out
+                .items()
+                .iter()
+                .find(|s| s.name() == Some(name))
+                .and_then(|s| s.id())
+            {
+                return Ok(id.to_string());
+            }
+            match out.next_token() {
+                Some(t) => next = Some(t.to_string()),
+                None => {
+                    return Err(AppConfigError {
+                        not_found: true,
+                        ..AppConfigError::new(format!("no AppConfig deployment strategy {name:?}"))
+                    });
+                }
+            }
+        }
+    }
+
+    /// The environment's deployments of the target's profile, newest first.
+    pub async fn deployments(&self, t: &Target) -> Result<Vec<DeploymentStatus>, AppConfigError> {
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_deployments()
+                .application_id(&t.application_id)
+                .environment_id(&t.environment_id)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListDeployments", &e))?;
+            for d in out.items() {
+                let ours = match d.configuration_profile_id() {
+                    Some(id) => id == t.profile_id,
+                    None => d.configuration_name() == Some(t.profile.as_str()),
+                };
+                if ours {
+                    all.push(DeploymentStatus {
+                        number: d.deployment_number(),
+                        version: d.configuration_version().unwrap_or_default().to_string(),
+                        state: d
+                            .state()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                        percent: d.percentage_complete().unwrap_or(0.0),
+                        events: Vec::new(),
+                    });
+                }
+            }
+            match out.next_token() {
+                Some(tok) => next = Some(tok.to_string()),
+                None => break,
+            }
+        }
+        all.sort_by(|a, b| b.number.cmp(&a.number));
+        Ok(all)
+    }
+
+    /// The deployment the environment serves: the newest that is complete,
+    /// baking or deploying (a rolled back or reverted one serves its
+    /// predecessor). `None`: nothing deployed yet.
+    pub async fn deployed(&self, t: &Target) -> Result<Option<DeploymentStatus>, AppConfigError> {
+        Ok(self
+            .deployments(t)
+            .await?
+            .into_iter()
+            .find(|d| matches!(d.state.as_str(), "COMPLETE" | "BAKING" | "DEPLOYING")))
+    }
+
+    /// A hosted version's content.
+    pub async fn hosted_content(
+        &self,
+        application_id: &str,
+        profile_id: &str,
+        version: i32,
+    ) -> Result<Vec<u8>, AppConfigError> {
+        let out = self
+            .client
+            .get_hosted_configuration_version()
+            .application_id(application_id)
+            .configuration_profile_id(profile_id)
+            .version_number(version)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetHostedConfigurationVersion", &e))?;
+        Ok(out
+            .content()
+            .map(|b| b.as_ref().to_vec())
+            .unwrap_or_default())
+    }
+
+    /// The newest hosted version of a profile, with its number.
+    pub async fn latest_hosted(
+        &self,
+        application_id: &str,
+        profile_id: &str,
+    ) -> Result<Option<(i32, Vec<u8>)>, AppConfigError> {
+        let mut newest: Option<i32> = None;
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_hosted_configuration_versions()
+                .application_id(application_id)
+                .configuration_profile_id(profile_id)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListHostedConfigurationVersions", &e))?;
+            for v in out.items() {
+                newest = Some(newest.map_or(v.version_number(), |n| n.max(v.version_number())));
+            }
+            match out.next_token() {
+                Some(tok) => next = Some(tok.to_string()),
+                None => break,
+            }
+        }
+        match newest {
+            None => Ok(None),
+            Some(n) => Ok(Some((
+                n,
+                self.hosted_content(application_id, profile_id, n).await?,
+            ))),
+        }
+    }
+
+    /// Creates a hosted version of the target's profile; its number.
+    pub async fn create_version(
+        &self,
+        t: &Target,
+        content: Vec<u8>,
+        content_type: &str,
+        description: &str,
+        label: &str,
+    ) -> Result<i32, AppConfigError> {
+        let out = self
+            .client
+            .create_hosted_configuration_version()
+            .application_id(&t.application_id)
+            .configuration_profile_id(&t.profile_id)
+            .content(Blob::new(content))
+            .content_type(content_type)
+            .description(description)
+            .version_label(label)
+            .send()
+            .await
+            .map_err(|e| sdk_error("CreateHostedConfigurationVersion", &e))?;
+        Ok(out.version_number())
+    }
+
+    /// Starts deploying `version` of the target's profile with a strategy;
+    /// the deployment's number.
+    pub async fn start_deployment(
+        &self,
+        t: &Target,
+        strategy_id: &str,
+        version: i32,
+        description: &str,
+    ) -> Result<i32, AppConfigError> {
+        let out = self
+            .client
+            .start_deployment()
+            .application_id(&t.application_id)
+            .environment_id(&t.environment_id)
+            .configuration_profile_id(&t.profile_id)
+            .deployment_strategy_id(strategy_id)
+            .configuration_version(version.to_string())
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| sdk_error("StartDeployment", &e))?;
+        Ok(out.deployment_number())
+    }
+
+    /// A deployment's state and event log.
+    pub async fn deployment(
+        &self,
+        t: &Target,
+        number: i32,
+    ) -> Result<DeploymentStatus, AppConfigError> {
+        let out = self
+            .client
+            .get_deployment()
+            .application_id(&t.application_id)
+            .environment_id(&t.environment_id)
+            .deployment_number(number)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetDeployment", &e))?;
+        let mut events: Vec<(String, String)> = out
+            .event_log()
+            .iter()
+            .map(|e| {
+                let at = e.occurred_at().map(|t| t.to_string()).unwrap_or_default();
+                let line = format!(
+                    "{} ({}): {}",
+                    e.event_type().map(|t| t.as_str()).unwrap_or("?"),
+                    e.triggered_by().map(|t| t.as_str()).unwrap_or("?"),
+                    e.description().unwrap_or_default()
+                );
+                (at, line)
+            })
+            .collect();
+        // The log is newest first; oldest first reads as a story.
+        events.reverse();
+        Ok(DeploymentStatus {
+            number,
+            version: out.configuration_version().unwrap_or_default().to_string(),
+            state: out
+                .state()
+                .map(DeploymentState::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            percent: out.percentage_complete().unwrap_or(0.0),
+            events: events.into_iter().map(|(_, l)| l).collect(),
+        })
+    }
+}

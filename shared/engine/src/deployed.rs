@@ -1,0 +1,263 @@
+//! The deployed config a function runs: fetched from a [`ConfigSource`]
+//! (AWS AppConfig) between cycles, never during one.
+//!
+//! - **Cold start** ([`Deployed::start`]): the deployed config if it can be
+//!   fetched and loaded; else the last good one kept in the store
+//!   ([`crate::bundle::load_good`]); else the bundled config (a first
+//!   deploy, before any `firebell push`).
+//! - **Between cycles** ([`Deployed::refresh`]): at most one poll (the
+//!   source keeps to its poll interval). A new config that loads (and
+//!   whose topics the function may publish to) is switched to and kept as
+//!   the last good one; one that does not load keeps the running config
+//!   and sets [`Deployed::problem`] until a later version loads: the
+//!   binary hands it to [`crate::Engine::set_config_problem`], which pages
+//!   ops (`FirebellUnhealthy`, `check=config`). Fetching that fails
+//!   [`FETCH_FAILURES`] polls in a row is a problem too, cleared by the
+//!   next successful poll.
+
+use std::sync::{Arc, Mutex};
+
+use firebell_core::ports::{ConfigPoll, ConfigSource, StateStore};
+use firebell_core::series::Epoch;
+
+use crate::bundle::{self, Bundle};
+use crate::config::Config;
+
+/// Failed polls in a row before fetching is a problem.
+pub const FETCH_FAILURES: u32 = 3;
+/// Errors of a config that did not load, quoted in the problem.
+const QUOTED_ERRORS: usize = 5;
+
+/// Where the running config came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Deployed (with the deployment's label, if any).
+    Deployed { label: Option<String> },
+    /// The last good deployed config kept in the store.
+    LastGood,
+    /// The config bundled with the function.
+    Bundled,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Deployed { label: Some(l) } => write!(f, "deployed ({l})"),
+            Origin::Deployed { label: None } => f.write_str("deployed"),
+            Origin::LastGood => f.write_str("last good (kept in the store)"),
+            Origin::Bundled => f.write_str("bundled"),
+        }
+    }
+}
+
+/// A config to run, and where it came from.
+#[derive(Debug)]
+pub struct Running {
+    pub config: Config,
+    pub origin: Origin,
+    /// What went wrong on the way (for the log): fetch or load failures,
+    /// a failed write of the last good bundle.
+    pub notes: Vec<String>,
+}
+
+/// What [`Deployed::refresh`] decided.
+#[derive(Debug)]
+pub enum Refresh {
+    /// Keep the running config.
+    Keep { notes: Vec<String> },
+    /// Switch to this one before the next cycle.
+    Switch(Running),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Why the newest deployed config did not load.
+    load_problem: Option<String>,
+    fetch_failures: u32,
+    last_fetch_error: String,
+}
+
+/// The deployed config of one function process.
+pub struct Deployed {
+    source: Arc<dyn ConfigSource>,
+    store: Arc<dyn StateStore>,
+    allowed_topics: Option<Vec<String>>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Deployed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployed")
+            .field("source", &self.source)
+            .field("allowed_topics", &self.allowed_topics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deployed {
+    /// `allowed_topics`: the topics the function may publish to; a config
+    /// naming another does not load (`None`: not checked).
+    pub fn new(
+        source: Arc<dyn ConfigSource>,
+        store: Arc<dyn StateStore>,
+        allowed_topics: Option<Vec<String>>,
+    ) -> Deployed {
+        Deployed {
+            source,
+            store,
+            allowed_topics,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The problem to report while it lasts: the newest deployed config did
+    /// not load, or fetching failed [`FETCH_FAILURES`] times in a row.
+    pub fn problem(&self) -> Option<String> {
+        let s = self.state.lock().ok()?;
+        if let Some(p) = &s.load_problem {
+            return Some(p.clone());
+        }
+        (s.fetch_failures >= FETCH_FAILURES).then(|| {
+            format!(
+                "fetching the deployed config failed {} times in a row: {}",
+                s.fetch_failures, s.last_fetch_error
+            )
+        })
+    }
+
+    /// The config a cold start runs: the deployed one, else the last good
+    /// one in the store, else `bundled()`.
+    pub async fn start(
+        &self,
+        now: Epoch,
+        bundled: impl FnOnce() -> Result<Config, String>,
+    ) -> Result<Running, String> {
+        let mut notes = Vec::new();
+        match self.refresh(now).await {
+            Refresh::Switch(running) => return Ok(running),
+            Refresh::Keep { notes: n } => notes.extend(n),
+        }
+        match bundle::load_good(self.store.as_ref()).await {
+            Ok(Some((bundle, _))) => match self.load(&bundle) {
+                Ok(config) => {
+                    return Ok(Running {
+                        config,
+                        origin: Origin::LastGood,
+                        notes,
+                    });
+                }
+                Err(e) => notes.push(format!("the last good config no longer loads: {e}")),
+            },
+            Ok(None) => {}
+            Err(e) => notes.push(format!("reading the last good config: {e}")),
+        }
+        let config = bundled()?;
+        Ok(Running {
+            config,
+            origin: Origin::Bundled,
+            notes,
+        })
+    }
+
+    /// Polls once (if due) and decides whether to switch.
+    pub async fn refresh(&self, now: Epoch) -> Refresh {
+        let polled = self.source.poll(now).await;
+        let mut notes = Vec::new();
+        let (content, label) = match polled {
+            Ok(ConfigPoll::NotDue | ConfigPoll::Unchanged) => {
+                self.with_state(|s| s.fetch_failures = 0);
+                return Refresh::Keep { notes };
+            }
+            Ok(ConfigPoll::New { content, label }) => {
+                self.with_state(|s| s.fetch_failures = 0);
+                (content, label)
+            }
+            Err(e) => {
+                notes.push(format!("fetching the deployed config: {e}"));
+                self.with_state(|s| {
+                    s.fetch_failures = s.fetch_failures.saturating_add(1);
+                    s.last_fetch_error = e.message.clone();
+                });
+                return Refresh::Keep { notes };
+            }
+        };
+        let shown = label
+            .as_deref()
+            .map(|l| format!(" {l}"))
+            .unwrap_or_default();
+        let bundle = match Bundle::from_json(&content) {
+            Ok(b) => b,
+            Err(e) => {
+                let p = format!("the deployed config{shown} is not usable: {e}");
+                notes.push(p.clone());
+                self.with_state(|s| s.load_problem = Some(p));
+                return Refresh::Keep { notes };
+            }
+        };
+        match self.load(&bundle) {
+            Ok(config) => {
+                self.with_state(|s| s.load_problem = None);
+                if let Err(e) =
+                    bundle::save_good(self.store.as_ref(), &bundle, &config.version, now).await
+                {
+                    notes.push(format!("keeping the last good config: {e}"));
+                }
+                Refresh::Switch(Running {
+                    config,
+                    origin: Origin::Deployed { label },
+                    notes,
+                })
+            }
+            Err(e) => {
+                let p = format!("the deployed config{shown} did not load: {e}");
+                notes.push(p.clone());
+                self.with_state(|s| s.load_problem = Some(p));
+                Refresh::Keep { notes }
+            }
+        }
+    }
+
+    fn with_state(&self, f: impl FnOnce(&mut State)) {
+        if let Ok(mut s) = self.state.lock() {
+            f(&mut s);
+        }
+    }
+
+    /// Loads a bundle as the function would run it: every loader check, and
+    /// the topics against the allowed ones. The error quotes the first
+    /// errors, one line.
+    fn load(&self, bundle: &Bundle) -> Result<Config, String> {
+        let config = match bundle.load() {
+            Ok((config, _)) => config,
+            Err(e) => {
+                let errors: Vec<String> = e.0.errors().map(ToString::to_string).collect();
+                let more = (e.0.errors().count() + e.0.omitted).saturating_sub(QUOTED_ERRORS);
+                let mut s = errors
+                    .into_iter()
+                    .take(QUOTED_ERRORS)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if more > 0 {
+                    s.push_str(&format!("; ... and {more} more"));
+                }
+                return Err(s);
+            }
+        };
+        if let Some(allowed) = &self.allowed_topics {
+            let outside: Vec<String> = config
+                .notify
+                .topic_refs
+                .iter()
+                .filter(|r| !firebell_notify::arn::allowed(&r.topic, allowed))
+                .map(|r| format!("{}: receiver {:?}: topic {}", r.origin, r.receiver, r.topic))
+                .collect();
+            if !outside.is_empty() {
+                return Err(format!(
+                    "topics this function may not publish to: {}",
+                    outside.join("; ")
+                ));
+            }
+        }
+        Ok(config)
+    }
+}
