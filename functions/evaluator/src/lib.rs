@@ -100,59 +100,10 @@ impl Settings {
                 DEFAULT_MAX_TICK_SKEW_SECS as u64,
             )?)
             .unwrap_or(DEFAULT_MAX_TICK_SKEW_SECS),
-            appconfig: appconfig_ids(&get)?,
-            allowed_topics: allowed_topics(&get),
+            appconfig: firebell_aws::appconfig::ids_from_env(&get)?,
+            allowed_topics: firebell_aws::appconfig::allowed_topics_from_env(&get),
         })
     }
-}
-
-/// The AppConfig identifiers from `FIREBELL_APPCONFIG_APPLICATION`,
-/// `FIREBELL_APPCONFIG_ENVIRONMENT` and `FIREBELL_APPCONFIG_PROFILE`: all
-/// three, or none (the bundled config only); some but not all is an error.
-pub fn appconfig_ids(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<firebell_aws::appconfig::ConfigIds>, String> {
-    const NAMES: [&str; 3] = [
-        "FIREBELL_APPCONFIG_APPLICATION",
-        "FIREBELL_APPCONFIG_ENVIRONMENT",
-        "FIREBELL_APPCONFIG_PROFILE",
-    ];
-    let values: Vec<Option<String>> = NAMES
-        .iter()
-        .map(|k| get(k).filter(|v| !v.trim().is_empty()))
-        .collect();
-    match &values[..] {
-        [Some(a), Some(e), Some(p)] => Ok(Some(firebell_aws::appconfig::ConfigIds {
-            application: a.clone(),
-            environment: e.clone(),
-            profile: p.clone(),
-        })),
-        [None, None, None] => Ok(None),
-        _ => {
-            let missing: Vec<&str> = NAMES
-                .iter()
-                .zip(&values)
-                .filter(|(_, v)| v.is_none())
-                .map(|(k, _)| *k)
-                .collect();
-            Err(format!(
-                "{} not set: the AppConfig application, environment and profile go together",
-                missing.join(", ")
-            ))
-        }
-    }
-}
-
-/// `FIREBELL_ALLOWED_TOPICS`: comma-separated topic ARNs.
-pub fn allowed_topics(get: &impl Fn(&str) -> Option<String>) -> Option<Vec<String>> {
-    let raw = get("FIREBELL_ALLOWED_TOPICS")?;
-    Some(
-        raw.split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    )
 }
 
 /// The scheduled event. Unknown fields are ignored.

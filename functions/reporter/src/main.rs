@@ -1,12 +1,15 @@
-//! The reporter Lambda's main: read settings and config once, build the AWS
-//! adapters once, then hand every scheduled invocation to the tested
+//! The reporter Lambda's main: read settings and the config once (the
+//! deployed one, else the last good one, else the bundled one), build the
+//! AWS adapters once, then hand every scheduled invocation to the tested
 //! handler in `lib.rs`.
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use firebell_aws::AwsAdapters;
+use firebell_aws::appconfig::DeployedConfigSource;
 use firebell_core::ports::{Clock, SystemClock};
+use firebell_engine::deployed::Deployed;
 use firebell_reporter::{Deps, ReportEvent, Settings, handle};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -39,19 +42,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn init() -> Result<Deps> {
     let settings = Settings::from_env().map_err(|e| anyhow!(e))?;
-    let (config, warnings) = firebell_engine::load(&settings.config_dir)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("loading config from {}", settings.config_dir.display()))?;
-    for w in warnings.warnings() {
-        tracing::warn!(warning = %w, "config");
-    }
-    if let Some(ops) = &settings.ops_receiver
-        && !config.notify.receivers.contains_key(ops)
-    {
-        return Err(anyhow!(
-            "FIREBELL_OPS_RECEIVER={ops:?} is not a receiver of the config"
-        ));
-    }
     let sdk = firebell_aws::load_sdk_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let aws = Arc::new(AwsAdapters::from_sdk_config(
@@ -59,6 +49,50 @@ async fn init() -> Result<Deps> {
         settings.table.clone(),
         clock.clone(),
     ));
+    let config_dir = settings.config_dir.clone();
+    let bundled = move || {
+        firebell_engine::load(&config_dir)
+            .map(|(config, _)| config)
+            .map_err(|e| {
+                format!(
+                    "loading the bundled config from {}: {e}",
+                    config_dir.display()
+                )
+            })
+    };
+    let get = |k: &str| std::env::var(k).ok();
+    // The deployed config (AppConfig), else the last good one, else the
+    // bundled one: what the evaluator runs. The reporter runs once a week,
+    // each run a cold start: it fetches at init.
+    let config = match firebell_aws::appconfig::ids_from_env(&get).map_err(|e| anyhow!(e))? {
+        Some(ids) => {
+            let source = Arc::new(DeployedConfigSource::from_sdk_config(&sdk, ids));
+            let deployed = Deployed::new(
+                source,
+                aws.store.clone(),
+                firebell_aws::appconfig::allowed_topics_from_env(&get),
+            );
+            let running = deployed
+                .start(clock.now().as_second(), bundled)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            for note in &running.notes {
+                tracing::warn!(note = %note, "deployed config");
+            }
+            tracing::info!(version = %running.config.version, origin = %running.origin, "running config");
+            running.config
+        }
+        None => bundled()
+            .map_err(|e| anyhow!(e))
+            .context("no AppConfig settings")?,
+    };
+    if let Some(ops) = &settings.ops_receiver
+        && !config.notify.receivers.contains_key(ops)
+    {
+        return Err(anyhow!(
+            "FIREBELL_OPS_RECEIVER={ops:?} is not a receiver of the config"
+        ));
+    }
     Ok(Deps {
         settings,
         config: Arc::new(config),

@@ -75,6 +75,53 @@ pub struct ConfigIds {
     pub profile: String,
 }
 
+/// The AppConfig identifiers from `FIREBELL_APPCONFIG_APPLICATION`,
+/// `FIREBELL_APPCONFIG_ENVIRONMENT` and `FIREBELL_APPCONFIG_PROFILE`: all
+/// three, or none (the bundled config only); some but not all is an error.
+pub fn ids_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option<ConfigIds>, String> {
+    const NAMES: [&str; 3] = [
+        "FIREBELL_APPCONFIG_APPLICATION",
+        "FIREBELL_APPCONFIG_ENVIRONMENT",
+        "FIREBELL_APPCONFIG_PROFILE",
+    ];
+    let values: Vec<Option<String>> = NAMES
+        .iter()
+        .map(|k| get(k).filter(|v| !v.trim().is_empty()))
+        .collect();
+    match &values[..] {
+        [Some(a), Some(e), Some(p)] => Ok(Some(ConfigIds {
+            application: a.clone(),
+            environment: e.clone(),
+            profile: p.clone(),
+        })),
+        [None, None, None] => Ok(None),
+        _ => {
+            let missing: Vec<&str> = NAMES
+                .iter()
+                .zip(&values)
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| *k)
+                .collect();
+            Err(format!(
+                "{} not set: the AppConfig application, environment and profile go together",
+                missing.join(", ")
+            ))
+        }
+    }
+}
+
+/// `FIREBELL_ALLOWED_TOPICS`: comma-separated topic ARNs.
+pub fn allowed_topics_from_env(get: &impl Fn(&str) -> Option<String>) -> Option<Vec<String>> {
+    let raw = get("FIREBELL_ALLOWED_TOPICS")?;
+    Some(
+        raw.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
 /// What a poll found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Poll {

@@ -1,0 +1,97 @@
+//! The AppConfig Lambda validator's tested handler: AppConfig invokes it
+//! with a configuration version about to be deployed (created by `firebell
+//! push`, or by hand in the console); it runs exactly `firebell validate`
+//! (`firebell_tools::validate::check`: schema, cross-checks, topic ARNs,
+//! templates, routing tests, lint at the configured strictness, and the
+//! topics against the stack's) on the bundle. An error fails the
+//! validation, and AppConfig refuses the deployment with its message: the
+//! text `firebell validate` prints.
+
+use base64::Engine as _;
+use firebell_engine::bundle::Bundle;
+use firebell_tools::validate::{AllowedTopics, Options, check};
+use serde::Deserialize;
+
+/// AppConfig's validator event (unknown fields are ignored).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorEvent {
+    #[serde(default)]
+    pub application_id: String,
+    #[serde(default)]
+    pub configuration_profile_id: String,
+    #[serde(default)]
+    pub configuration_version: String,
+    /// The configuration, base64.
+    #[serde(default)]
+    pub content: String,
+    #[serde(default)]
+    pub uri: String,
+}
+
+/// Settings from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `FIREBELL_STRICT=true`: lint warnings are errors (default true).
+    pub strict: bool,
+    /// `FIREBELL_ALLOWED_TOPICS`: the topics the stack may publish to,
+    /// comma-separated (unset: not checked).
+    pub allowed_topics: Option<Vec<String>>,
+}
+
+impl Settings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let strict = match get("FIREBELL_STRICT").as_deref().map(str::trim) {
+            None | Some("") | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(format!("FIREBELL_STRICT={other:?}: expected true or false"));
+            }
+        };
+        let allowed_topics = get("FIREBELL_ALLOWED_TOPICS").map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
+        Ok(Settings {
+            strict,
+            allowed_topics,
+        })
+    }
+
+    pub fn from_env() -> Result<Settings, String> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+/// Validates one configuration version: `Ok` with `validate`'s summary
+/// line (and warnings), or `Err` with exactly what `validate` prints.
+pub fn validate(settings: &Settings, event: &ValidatorEvent) -> Result<String, String> {
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(event.content.trim())
+        .map_err(|e| {
+            format!(
+                "version {}: the content is not base64: {e}",
+                event.configuration_version
+            )
+        })?;
+    let bundle = Bundle::from_json(&content)
+        .map_err(|e| format!("version {}: {e}", event.configuration_version))?;
+    let checked = check(
+        bundle.load(),
+        &Options {
+            strict: settings.strict,
+            allowed_topics: settings.allowed_topics.clone().map(|topics| AllowedTopics {
+                topics,
+                source: "this stack".to_string(),
+            }),
+        },
+    );
+    let report = checked.report();
+    match checked.summary() {
+        Some(ok) => Ok(format!("{report}{ok}")),
+        None => Err(report.trim_end().to_string()),
+    }
+}
