@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Builds firebell's AWS deployment package, offline, and prints its sizes:
 #
-#   1. the evaluator and the reporter: `cargo lambda build --release --arm64
-#      -p firebell-evaluator -p firebell-reporter`
+#   1. the evaluator, the reporter and the AppConfig validator: `cargo lambda build
+#      --release --arm64 -p firebell-evaluator -p firebell-reporter -p firebell-validator`
 #      (cross-compiled for Lambda's arm64 runtime with zig; no Docker)
 #   2. `sam build` from infra/: copies that bootstrap into the function artifact (its
 #      cargo lambda build is then a no-op) and builds ConfigLayer from the config
 #      directory (FIREBELL_CONFIG_DIR, default examples/), validating it first
 #   3. zips the function and the layer the way `sam deploy` does and prints the sizes
 #
-# The result is infra/.aws-sam/build (what `sam deploy` uploads) plus the two zips under
+# The result is infra/.aws-sam/build (what `sam deploy` uploads) plus the zips under
 # infra/.aws-sam/zips/ for inspection. Deploying is a separate step: `cd infra && sam deploy`.
 #
 # NOT part of CI (scripts/test.sh): a release cross-build of the AWS SDK takes several
@@ -66,8 +66,8 @@ export PATH="$CL_VENV/bin:$PATH"
 cargo lambda --version
 
 start=$SECONDS
-step "cargo lambda build --release --arm64 -p firebell-evaluator -p firebell-reporter"
-cargo lambda build --release --arm64 -p firebell-evaluator -p firebell-reporter
+step "cargo lambda build --release --arm64 -p firebell-evaluator -p firebell-reporter -p firebell-validator"
+cargo lambda build --release --arm64 -p firebell-evaluator -p firebell-reporter -p firebell-validator
 cargo_secs=$((SECONDS - start))
 
 step "sam build (infra/template.yaml; config: ${FIREBELL_CONFIG_DIR:-examples/})"
@@ -81,6 +81,7 @@ layer="$BUILD/ConfigLayer"
 [[ -x "$bootstrap" ]] || die "$bootstrap missing"
 [[ -d "$layer/config" ]] || die "$layer/config missing"
 [[ -x "$BUILD/ReporterFunction/bootstrap" ]] || die "$BUILD/ReporterFunction/bootstrap missing"
+[[ -x "$BUILD/ValidatorFunction/bootstrap" ]] || die "$BUILD/ValidatorFunction/bootstrap missing"
 # ELF e_machine (bytes 18-19, little endian): 183 = AArch64.
 machine="$(od -An -tu2 -j18 -N2 "$bootstrap" | tr -d ' ')"
 [[ "$machine" == "183" ]] || die "$bootstrap is not an AArch64 ELF (e_machine $machine)"
@@ -97,7 +98,7 @@ mkdir -p "$ZIPS"
 import sys
 from samcli.lib.package.utils import make_zip_with_lambda_permissions as make_zip
 build, zips = sys.argv[1:]
-for name in ("EvaluatorFunction", "ReporterFunction", "ConfigLayer"):
+for name in ("EvaluatorFunction", "ReporterFunction", "ValidatorFunction", "ConfigLayer"):
     make_zip(f"{zips}/{name}", f"{build}/{name}")
 EOF
 

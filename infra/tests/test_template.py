@@ -1,5 +1,6 @@
 """Regression tests for infra/template.yaml: least privilege, retry settings, watchdog,
-packaging (the config layer and its Makefile build).
+the AppConfig config delivery (application, environment, profiles, validator, strategy),
+packaging (the config layer and its Makefile build) and infra/samconfig.toml.
 
 Run by scripts/infra-check.sh (pytest in the infra venv). Each `check_*` function takes
 a parsed template and raises AssertionError on a violation; the `test_*` functions run
@@ -12,10 +13,12 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -44,6 +47,43 @@ HEARTBEAT_ALARM = "HeartbeatAlarm"
 CYCLE_ERRORS_ALARM = "CycleErrorsAlarm"
 CONFIG_LAYER = "ConfigLayer"
 CONFIG_MOUNT = "/opt/config"  # a layer's content is mounted at /opt
+ERRORS_ALARM = "ErrorsAlarm"
+
+# AppConfig: the rules config deployed by `firebell push` (names are a contract with
+# the Rust side: the functions' env vars, the CLI's --env resolution).
+CONFIG_APP = "ConfigApplication"
+CONFIG_ENV = "ConfigEnvironment"
+CONFIG_PROFILE = "ConfigProfile"
+STACK_PROFILE = "StackProfile"
+STACK_INFO = "StackInfo"
+CONFIG_STRATEGY = "ConfigDeploymentStrategy"
+CONFIG_MONITOR_ROLE = "ConfigMonitorRole"
+ENVIRONMENT_PARAM = "Environment"
+BAKE_PARAM = "ConfigBakeMinutes"
+DEPLOY_MINUTES_PARAM = "ConfigDeployMinutes"
+STRICT_PARAM = "StrictValidation"
+# The alarms a config deployment rolls back on during its bake.
+ROLLBACK_ALARMS = {HEARTBEAT_ALARM, ERRORS_ALARM, CYCLE_ERRORS_ALARM}
+# The only AppConfig actions a function may call: the data API on its own environment's
+# configuration, `arn:...:application/<app>/environment/<env>/configuration/<profile>`.
+APPCONFIG_READ_ACTIONS = {"appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"}
+APPCONFIG_CONFIGURATION_ARN = (
+    "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:"
+    "application/${ConfigApplication}/environment/${ConfigEnvironment}/configuration/${ConfigProfile}"
+)
+# Every function that runs the rules config gets these, with these values.
+APPCONFIG_ENV_VARS = {
+    "FIREBELL_APPCONFIG_APPLICATION": {"Ref": CONFIG_APP},
+    "FIREBELL_APPCONFIG_ENVIRONMENT": {"Ref": CONFIG_ENV},
+    "FIREBELL_APPCONFIG_PROFILE": {"Ref": CONFIG_PROFILE},
+}
+
+VALIDATOR = "ValidatorFunction"
+VALIDATOR_ROLE = "ValidatorRole"
+VALIDATOR_LOG_GROUP = "ValidatorLogGroup"
+VALIDATOR_PERMISSION = "ValidatorPermission"
+# The validator writes its logs (and Lambda decrypts its environment); nothing else.
+EXPECTED_VALIDATOR_ACTIONS = {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents"}
 
 # The evaluator's complete permission set. Adding an action is a deliberate change:
 # update the template, this set, and infra/README.md together.
@@ -61,6 +101,8 @@ EXPECTED_FUNCTION_ACTIONS = {
     "kms:GenerateDataKey",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
+    "appconfig:StartConfigurationSession",
+    "appconfig:GetLatestConfiguration",
 }
 EXPECTED_SCHEDULER_ACTIONS = {
     "lambda:InvokeFunction",
@@ -75,6 +117,7 @@ FUNCTION_RESOURCE_SCOPE = {
     "sqs": {FAILURE_QUEUE},
     "kms": {KEY},
     "logs": {LOG_GROUP},
+    "appconfig": {CONFIG_APP, CONFIG_ENV, CONFIG_PROFILE},
 }
 # AWS authorises these only on Resource "*"; nothing else may use it.
 STAR_RESOURCE_ACTIONS = {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"}
@@ -84,7 +127,8 @@ REPORTER_ROLE = "ReporterRole"
 REPORTER_SCHEDULE = "ReporterSchedule"
 REPORTER_FAILURE_QUEUE = "ReporterFailureQueue"
 REPORTER_LOG_GROUP = "ReporterLogGroup"
-# The reporter reads the table and publishes to the team topics; nothing else.
+# The reporter reads the table and the deployed config, and publishes to the team
+# topics; nothing else.
 EXPECTED_REPORTER_ACTIONS = {
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -95,6 +139,8 @@ EXPECTED_REPORTER_ACTIONS = {
     "kms:GenerateDataKey",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
+    "appconfig:StartConfigurationSession",
+    "appconfig:GetLatestConfiguration",
 }
 REPORTER_RESOURCE_SCOPE = {
     "dynamodb": {TABLE},
@@ -102,6 +148,7 @@ REPORTER_RESOURCE_SCOPE = {
     "sqs": {REPORTER_FAILURE_QUEUE},
     "kms": {KEY},
     "logs": {REPORTER_LOG_GROUP},
+    "appconfig": {CONFIG_APP, CONFIG_ENV, CONFIG_PROFILE},
 }
 
 
@@ -188,6 +235,67 @@ def function_role_name(template: dict[str, Any]) -> str:
     names = refs(role)
     assert len(names) == 1, f"{FUNCTION} must use a role defined in this template, got {role!r}"
     return names.pop()
+
+
+def evaluator_name(template: dict[str, Any]) -> Any:
+    """The evaluator's FunctionName expression: the alarms' Function dimensions repeat it
+    (a !Ref would close a cycle through ConfigEnvironment's monitors)."""
+    name = props(template, FUNCTION).get("FunctionName")
+    assert name is not None, f"{FUNCTION} needs an explicit FunctionName (the alarms name it)"
+    assert not refs(name), f"{FUNCTION} FunctionName must not depend on other resources: {name!r}"
+    return name
+
+
+# Sample deploy-time values, to evaluate the expressions that build strings.
+SAMPLE_TEAM_TOPICS = [
+    "arn:aws:sns:us-east-1:123456789012:payments-oncall",
+    "arn:aws:sns:us-east-1:123456789012:checkout-oncall.fifo",
+]
+SAMPLE_OPS_TOPIC = "arn:aws:sns:us-east-1:123456789012:firebell-staging-OpsTopic-AbC123"
+SAMPLE_VALUES: dict[str, Any] = {
+    TEAM_TOPICS_PARAM: SAMPLE_TEAM_TOPICS,
+    OPS_TOPIC: SAMPLE_OPS_TOPIC,
+    ENVIRONMENT_PARAM: "staging",
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "firebell-staging",
+}
+
+
+def resolve(node: Any, values: dict[str, Any] = SAMPLE_VALUES) -> Any:
+    """Evaluate Ref, Fn::GetAtt, Fn::Join and Fn::Sub with `values` (KeyError on a name
+    without a value)."""
+    if isinstance(node, list):
+        return [resolve(x, values) for x in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        (fn, arg), = node.items()
+        if fn == "Ref":
+            return values[arg]
+        if fn == "Fn::GetAtt":
+            return values[arg if isinstance(arg, str) else ".".join(arg)]
+        if fn == "Fn::Join":
+            sep, items = arg
+            items = resolve(items, values)
+            assert all(isinstance(i, str) for i in items), items
+            return sep.join(items)
+        if fn == "Fn::Sub":
+            text, extra = (arg, {}) if isinstance(arg, str) else arg
+            local = {**values, **{k: resolve(v, values) for k, v in extra.items()}}
+
+            def var(m: re.Match[str]) -> str:
+                value = local[m.group(1)]
+                assert isinstance(value, str), (m.group(1), value)
+                return value
+
+            return re.sub(r"\$\{([^}!]+)\}", var, text)
+    return {k: resolve(v, values) for k, v in node.items()}
+
+
+def env_vars(template: dict[str, Any], function: str) -> dict[str, Any]:
+    return props(template, function).get("Environment", {}).get("Variables", {})
 
 
 # ------------------------------------------------------------------ checks
@@ -377,7 +485,7 @@ def check_watchdog(template: dict[str, Any]) -> None:
     assert a["Namespace"] == "Firebell"
     assert a["MetricName"] == "Heartbeat"
     assert [d["Name"] for d in a["Dimensions"]] == ["Function"]
-    assert refs(a["Dimensions"][0]["Value"]) == {FUNCTION}
+    assert a["Dimensions"][0]["Value"] == evaluator_name(template), "heartbeat of another function"
     assert a["Statistic"] == "Sum"
     assert a["ComparisonOperator"] == "LessThanThreshold" and a["Threshold"] == 1
     assert a["TreatMissingData"] == "breaching"
@@ -390,7 +498,9 @@ def check_watchdog(template: dict[str, Any]) -> None:
         r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
     errors = [p for p in alarms if (p["Namespace"], p["MetricName"]) == ("AWS/Lambda", "Errors")]
-    assert len(errors) == 1 and refs(errors[0]["Dimensions"]) == {FUNCTION}, "Errors alarm"
+    assert len(errors) == 1 and errors[0] is props(template, ERRORS_ALARM), "Errors alarm"
+    assert [d["Name"] for d in errors[0]["Dimensions"]] == ["FunctionName"]
+    assert errors[0]["Dimensions"][0]["Value"] == evaluator_name(template), "Errors of another function"
     check_cycle_errors_alarm(template)
     queues = {q for p in alarms if p["Namespace"] == "AWS/SQS" for q in refs(p["Dimensions"])}
     assert queues == {FAILURE_QUEUE, SCHEDULE_DLQ}, f"queue depth alarms cover {queues}"
@@ -404,7 +514,7 @@ def check_cycle_errors_alarm(template: dict[str, Any]) -> None:
     a = props(template, CYCLE_ERRORS_ALARM)
     assert (a["Namespace"], a["MetricName"]) == ("Firebell", "Errors"), "Firebell/Errors"
     assert [d["Name"] for d in a["Dimensions"]] == ["Function"]
-    assert refs(a["Dimensions"][0]["Value"]) == {FUNCTION}
+    assert a["Dimensions"][0]["Value"] == evaluator_name(template)
     assert a["Statistic"] == "Sum"
     assert a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and a["Threshold"] == 1
     assert a["DatapointsToAlarm"] <= a["EvaluationPeriods"]
@@ -429,8 +539,22 @@ def check_storage_and_keys(template: dict[str, Any]) -> None:
             for s in statements(r["Properties"]["KeyPolicy"]):
                 assert s["Principal"] != "*" and s["Principal"].get("AWS") != "*", (name, s)
     assert refs(props(template, OPS_TOPIC)["KmsMasterKeyId"]) == {KEY}
-    assert refs(props(template, LOG_GROUP)["KmsKeyId"]) == {KEY}
-    assert props(template, LOG_GROUP)["RetentionInDays"] > 0
+    groups = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert groups == {LOG_GROUP, REPORTER_LOG_GROUP, VALIDATOR_LOG_GROUP}, groups
+    # CloudWatch Logs may use the key for exactly this stack's log groups.
+    logs_stmt = [
+        s for s in statements(props(template, KEY)["KeyPolicy"])
+        if s.get("Principal", {}).get("Service") == {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}
+    ]
+    assert len(logs_stmt) == 1, logs_stmt
+    allowed_groups = logs_stmt[0]["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+    for g in groups:
+        gp = props(template, g)
+        assert refs(gp["KmsKeyId"]) == {KEY}, g
+        assert gp["RetentionInDays"] > 0, g
+        arn = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+               + gp["LogGroupName"]["Fn::Sub"]}
+        assert arn in allowed_groups, f"the key policy does not let CloudWatch Logs encrypt {g}"
 
 
 def check_key_service_principals_are_scoped(template: dict[str, Any]) -> None:
@@ -496,6 +620,234 @@ def check_checkov_skips_have_reasons(template: dict[str, Any]) -> None:
             assert len(str(skip.get("comment", "")).strip()) >= 20, f"{name}: skip {skip} needs a reason"
 
 
+def check_star_resources(template: dict[str, Any]) -> None:
+    """Across every role of the stack: a "*" in a Resource only for the evaluator's
+    CloudWatch metric reads (which AWS authorises on nothing else); the stack has
+    exactly these roles."""
+    roles = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert roles == {FUNCTION_ROLE, SCHEDULER_ROLE, REPORTER_ROLE, VALIDATOR_ROLE, CONFIG_MONITOR_ROLE}, roles
+    for role in roles:
+        for s in role_statements(template, role):
+            assert "NotResource" not in s, (role, s)
+            if any("*" in json.dumps(r) for r in as_list(s.get("Resource"))):
+                assert role == FUNCTION_ROLE and set(actions(s)) <= STAR_RESOURCE_ACTIONS, (
+                    f"{role}: {actions(s)} on {s['Resource']!r}"
+                )
+
+
+def check_reads_deployed_config(template: dict[str, Any]) -> None:
+    """The evaluator and the reporter may start a configuration session and get the
+    latest configuration, only of their environment's configuration profile; nothing
+    else of AppConfig."""
+    for role in (FUNCTION_ROLE, REPORTER_ROLE):
+        stmts = [s for s in role_statements(template, role) if any(a.startswith("appconfig:") for a in actions(s))]
+        assert len(stmts) == 1, f"{role}: one AppConfig statement, got {stmts}"
+        s = stmts[0]
+        assert s.get("Sid") == "ReadDeployedConfig", s
+        assert s.get("Effect") == "Allow" and "Condition" not in s, s
+        assert set(actions(s)) == APPCONFIG_READ_ACTIONS and len(actions(s)) == 2, f"{role}: {actions(s)}"
+        resources = as_list(s["Resource"])
+        assert len(resources) == 1, f"{role}: {resources}"
+        arn = resources[0]
+        assert isinstance(arn, dict) and set(arn) == {"Fn::Sub"}, f"{role}: {arn!r}"
+        text = arn["Fn::Sub"]
+        assert isinstance(text, str) and "*" not in text, f"{role}: wildcard in {text!r}"
+        assert refs(arn) == {CONFIG_APP, CONFIG_ENV, CONFIG_PROFILE}, refs(arn)
+        assert text == APPCONFIG_CONFIGURATION_ARN, f"{role}: {text!r}"
+
+
+def check_functions_config_env(template: dict[str, Any]) -> None:
+    """The evaluator and the reporter read the deployed config (the AppConfig names), fall
+    back to the bundled layer, and know the topics the stack allows; the validator gets
+    the same topics and the strictness, nothing of AppConfig."""
+    allowed = env_vars(template, FUNCTION).get("FIREBELL_ALLOWED_TOPICS")
+    assert allowed is not None, "FIREBELL_ALLOWED_TOPICS missing"
+    assert resolve(allowed) == ",".join(SAMPLE_TEAM_TOPICS + [SAMPLE_OPS_TOPIC]), resolve(allowed)
+    for fn in (FUNCTION, REPORTER):
+        env = env_vars(template, fn)
+        for name, value in APPCONFIG_ENV_VARS.items():
+            assert env.get(name) == value, f"{fn}: {name} = {env.get(name)!r}, expected {value!r}"
+        assert env.get("FIREBELL_ALLOWED_TOPICS") == allowed, f"{fn}: FIREBELL_ALLOWED_TOPICS differs"
+        assert env.get("FIREBELL_CONFIG") == CONFIG_MOUNT, f"{fn}: the bundled fallback"
+        assert [refs(x) for x in props(template, fn).get("Layers", [])] == [{CONFIG_LAYER}], fn
+    env = env_vars(template, VALIDATOR)
+    assert env.get("FIREBELL_ALLOWED_TOPICS") == allowed, "validator: FIREBELL_ALLOWED_TOPICS differs"
+    assert env.get("FIREBELL_STRICT") == {"Ref": STRICT_PARAM}, env.get("FIREBELL_STRICT")
+    assert set(env) == {"FIREBELL_ALLOWED_TOPICS", "FIREBELL_STRICT", "RUST_LOG"}, sorted(env)
+    assert not props(template, VALIDATOR).get("Layers"), "the validator checks what it is given, no layer"
+
+
+def check_validator(template: dict[str, Any]) -> None:
+    """The AppConfig Lambda validator: built like the evaluator, its own role with its
+    own logs only, invoked by AppConfig only (this account, this application)."""
+    fn = resource(template, VALIDATOR)
+    assert fn["Type"] == "AWS::Serverless::Function"
+    assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    assert fn["Metadata"]["BuildProperties"]["Binary"] == "validator"
+    p = fn["Properties"]
+    assert p["CodeUri"] == props(template, FUNCTION)["CodeUri"] == "../"
+    assert (p["Runtime"], p["Architectures"], p["Handler"]) == ("provided.al2023", ["arm64"], "bootstrap")
+    assert (p["MemorySize"], p["Timeout"]) == (256, 60)
+    assert not p.get("Events"), "no schedule, no event source: AppConfig invokes it"
+    assert refs(p["KmsKeyArn"]) == {KEY}
+    assert refs(p["LoggingConfig"]["LogGroup"]) == {VALIDATOR_LOG_GROUP}
+    assert props(template, VALIDATOR_LOG_GROUP)["LogGroupName"] == {"Fn::Sub": "/firebell/${AWS::StackName}/validator"}
+
+    assert refs(p["Role"]) == {VALIDATOR_ROLE}
+    trust = statements(props(template, VALIDATOR_ROLE)["AssumeRolePolicyDocument"])
+    assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}], trust
+    stmts = role_statements(template, VALIDATOR_ROLE)
+    got = {a for s in stmts for a in actions(s)}
+    assert got == EXPECTED_VALIDATOR_ACTIONS, (
+        f"validator role actions differ: extra {sorted(got - EXPECTED_VALIDATOR_ACTIONS)}, "
+        f"missing {sorted(EXPECTED_VALIDATOR_ACTIONS - got)}"
+    )
+    for s in stmts:
+        assert s.get("Effect") == "Allow", s
+        services = {a.split(":", 1)[0] for a in actions(s)}
+        assert len(services) == 1, f"one service per statement: {s}"
+        service = services.pop()
+        for r in as_list(s["Resource"]):
+            assert r != "*" and isinstance(r, dict), f"{actions(s)}: literal/star resource {r!r}"
+            expected = {"kms": {KEY}, "logs": {VALIDATOR_LOG_GROUP}}[service]
+            assert refs(r) == expected, f"{actions(s)} on {sorted(refs(r))}"
+        if service == "kms":
+            assert s.get("Condition") == {
+                "StringEquals": {"kms:ViaService": {"Fn::Sub": "lambda.${AWS::Region}.amazonaws.com"}}
+            }, f"the stack key only through Lambda (environment variables): {s.get('Condition')}"
+
+    # Who may invoke it: AppConfig, for this account's application, nobody else.
+    perms = {
+        n: r["Properties"] for n, r in template["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Permission"
+    }
+    assert set(perms) == {VALIDATOR_PERMISSION}, sorted(perms)
+    perm = perms[VALIDATOR_PERMISSION]
+    assert refs(perm["FunctionName"]) == {VALIDATOR}
+    assert perm["Action"] == "lambda:InvokeFunction"
+    assert perm["Principal"] == "appconfig.amazonaws.com", perm["Principal"]
+    assert perm.get("SourceAccount") == {"Ref": "AWS::AccountId"}, perm.get("SourceAccount")
+    source = perm.get("SourceArn", {})
+    assert refs(source) == {CONFIG_APP}, f"SourceArn must name this stack's application: {source!r}"
+    assert resolve(source, {**SAMPLE_VALUES, CONFIG_APP: "abc1234"}) == (
+        "arn:aws:appconfig:us-east-1:123456789012:application/abc1234*"
+    ), source
+    # Nothing schedules or otherwise invokes it.
+    for name, r in template["Resources"].items():
+        if r["Type"] == "AWS::Scheduler::Schedule":
+            assert VALIDATOR not in refs(r["Properties"]["Target"]), name
+
+
+def check_appconfig(template: dict[str, Any]) -> None:
+    """Application, environment (rollback on the watchdog and error alarms), the config
+    profile with its Lambda validator, the stack profile with the topics, the strategy;
+    and no deployment (the bundled layer until the first `firebell push`)."""
+    app = props(template, CONFIG_APP)
+    assert resource(template, CONFIG_APP)["Type"] == "AWS::AppConfig::Application"
+    assert app["Name"] == {"Fn::Sub": "firebell-${Environment}"}, app["Name"]
+
+    env = props(template, CONFIG_ENV)
+    assert resource(template, CONFIG_ENV)["Type"] == "AWS::AppConfig::Environment"
+    assert env["ApplicationId"] == {"Ref": CONFIG_APP}
+    assert env["Name"] == {"Ref": ENVIRONMENT_PARAM}
+    monitored = set()
+    for m in env.get("Monitors", []):
+        assert set(m) == {"AlarmArn", "AlarmRoleArn"}, m
+        assert m["AlarmArn"] == {"Fn::GetAtt": [m["AlarmArn"]["Fn::GetAtt"][0], "Arn"]}, m
+        assert m["AlarmRoleArn"] == {"Fn::GetAtt": [CONFIG_MONITOR_ROLE, "Arn"]}, m
+        monitored |= refs(m["AlarmArn"])
+    assert monitored == ROLLBACK_ALARMS, f"rollback alarms: {sorted(monitored)}"
+    for alarm in ROLLBACK_ALARMS:
+        assert resource(template, alarm)["Type"] == "AWS::CloudWatch::Alarm", alarm
+
+    # The monitor role: AppConfig only, DescribeAlarms on the monitored alarms only.
+    trust = statements(props(template, CONFIG_MONITOR_ROLE)["AssumeRolePolicyDocument"])
+    assert [s["Principal"] for s in trust] == [{"Service": "appconfig.amazonaws.com"}], trust
+    assert all(actions(s) == ["sts:AssumeRole"] for s in trust), trust
+    stmts = role_statements(template, CONFIG_MONITOR_ROLE)
+    assert {a for s in stmts for a in actions(s)} == {"cloudwatch:DescribeAlarms"}, stmts
+    described = set()
+    for s in stmts:
+        assert s.get("Effect") == "Allow", s
+        for r in as_list(s["Resource"]):
+            assert r != "*" and isinstance(r, dict) and "Fn::GetAtt" in r, f"DescribeAlarms on {r!r}"
+            described |= refs(r)
+    assert described == ROLLBACK_ALARMS, f"DescribeAlarms on {sorted(described)}"
+
+    profile = props(template, CONFIG_PROFILE)
+    assert resource(template, CONFIG_PROFILE)["Type"] == "AWS::AppConfig::ConfigurationProfile"
+    assert profile["ApplicationId"] == {"Ref": CONFIG_APP}
+    assert (profile["Name"], profile["LocationUri"], profile["Type"]) == ("config", "hosted", "AWS.Freeform")
+    assert profile.get("Validators") == [
+        {"Type": "LAMBDA", "Content": {"Fn::GetAtt": [VALIDATOR, "Arn"]}}
+    ], profile.get("Validators")
+
+    stack = props(template, STACK_PROFILE)
+    assert stack["ApplicationId"] == {"Ref": CONFIG_APP}
+    assert (stack["Name"], stack["LocationUri"], stack["Type"]) == ("stack", "hosted", "AWS.Freeform")
+    info = resource(template, STACK_INFO)
+    assert info["Type"] == "AWS::AppConfig::HostedConfigurationVersion"
+    ip = info["Properties"]
+    assert ip["ApplicationId"] == {"Ref": CONFIG_APP}
+    assert ip["ConfigurationProfileId"] == {"Ref": STACK_PROFILE}
+    assert ip["ContentType"] == "application/json"
+    assert {TEAM_TOPICS_PARAM, OPS_TOPIC, ENVIRONMENT_PARAM} <= refs(ip["Content"]), ip["Content"]
+    content = json.loads(resolve(ip["Content"]))
+    assert content == {
+        "format": "firebell.stack/v1",
+        "environment": "staging",
+        "topics": SAMPLE_TEAM_TOPICS + [SAMPLE_OPS_TOPIC],
+    }, content
+    one = json.loads(resolve(ip["Content"], {**SAMPLE_VALUES, TEAM_TOPICS_PARAM: SAMPLE_TEAM_TOPICS[:1]}))
+    assert one["topics"] == SAMPLE_TEAM_TOPICS[:1] + [SAMPLE_OPS_TOPIC], one
+
+    strategy = props(template, CONFIG_STRATEGY)
+    assert resource(template, CONFIG_STRATEGY)["Type"] == "AWS::AppConfig::DeploymentStrategy"
+    assert strategy["Name"] == {"Fn::Sub": "firebell-${Environment}"}, strategy["Name"]
+    assert strategy["FinalBakeTimeInMinutes"] == {"Ref": BAKE_PARAM}, strategy.get("FinalBakeTimeInMinutes")
+    assert strategy["DeploymentDurationInMinutes"] == {"Ref": DEPLOY_MINUTES_PARAM}
+    assert (strategy["GrowthFactor"], strategy["GrowthType"], strategy["ReplicateTo"]) == (100, "LINEAR", "NONE")
+
+    kinds = {r["Type"] for r in template["Resources"].values()}
+    assert "AWS::AppConfig::Deployment" not in kinds, "no initial deployment: the layer is the fallback"
+    appconfig = sorted(n for n, r in template["Resources"].items() if r["Type"].startswith("AWS::AppConfig::"))
+    assert appconfig == sorted([CONFIG_APP, CONFIG_ENV, CONFIG_PROFILE, STACK_PROFILE, STACK_INFO, CONFIG_STRATEGY])
+
+    params = template["Parameters"]
+    bake = params[BAKE_PARAM]
+    assert (bake["Type"], bake["Default"], bake["MinValue"], bake["MaxValue"]) == ("Number", 10, 0, 1440), bake
+    dur = params[DEPLOY_MINUTES_PARAM]
+    assert (dur["Type"], dur["Default"], dur["MinValue"], dur["MaxValue"]) == ("Number", 0, 0, 1440), dur
+    strict = params[STRICT_PARAM]
+    assert (strict["Type"], strict["Default"], strict["AllowedValues"]) == ("String", "true", ["true", "false"])
+    outputs = template["Outputs"]
+    for name, target in {
+        "ConfigApplicationId": {"Ref": CONFIG_APP},
+        "ConfigEnvironmentId": {"Ref": CONFIG_ENV},
+        "ConfigProfileId": {"Ref": CONFIG_PROFILE},
+        "ConfigDeploymentStrategyId": {"Ref": CONFIG_STRATEGY},
+        "ValidatorFunctionArn": {"Fn::GetAtt": [VALIDATOR, "Arn"]},
+    }.items():
+        assert outputs.get(name, {}).get("Value") == target, (name, outputs.get(name))
+
+
+ENVIRONMENT_OK = ["prod", "staging", "dev-2", "a", "a" + "b" * 30]
+ENVIRONMENT_BAD = ["", "Prod", "2prod", "-prod", "prod_1", "pr od", "a" + "b" * 31, "prod\n", "firebell*"]
+
+
+def check_environment_pattern(template: dict[str, Any]) -> None:
+    """Environment names the AppConfig application and strategy (firebell-<name>) and
+    the environment: lowercase, at most 31 characters."""
+    p = template["Parameters"][ENVIRONMENT_PARAM]
+    assert (p["Type"], p["Default"]) == ("String", "prod"), p
+    pattern = p.get("AllowedPattern")
+    assert pattern, "Environment has no AllowedPattern"
+    for name in ENVIRONMENT_OK:
+        assert re.fullmatch(pattern, name), (pattern, name)
+    for name in ENVIRONMENT_BAD:
+        assert not re.fullmatch(pattern, name), (pattern, name)
+
+
 ALL_CHECKS = [
     check_no_wildcard_actions,
     check_function_role,
@@ -509,6 +861,12 @@ ALL_CHECKS = [
     check_key_service_principals_are_scoped,
     check_team_topics_pattern,
     check_checkov_skips_have_reasons,
+    check_star_resources,
+    check_reads_deployed_config,
+    check_functions_config_env,
+    check_validator,
+    check_appconfig,
+    check_environment_pattern,
 ]
 
 
@@ -526,10 +884,14 @@ def test_transformed_template_adds_no_permissions(template: dict[str, Any]) -> N
     kinds: dict[str, list[str]] = {}
     for name, r in cfn["Resources"].items():
         kinds.setdefault(r["Type"], []).append(name)
-    assert sorted(kinds["AWS::IAM::Role"]) == sorted([FUNCTION_ROLE, SCHEDULER_ROLE, REPORTER_ROLE]), kinds
-    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission"):
+    assert sorted(kinds["AWS::IAM::Role"]) == sorted(
+        [FUNCTION_ROLE, SCHEDULER_ROLE, REPORTER_ROLE, VALIDATOR_ROLE, CONFIG_MONITOR_ROLE]
+    ), kinds
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         assert kind not in kinds, f"SAM generated {kind}: {kinds.get(kind)}"
-    assert sorted(kinds["AWS::Lambda::Function"]) == sorted([FUNCTION, REPORTER])
+    # The one invoke permission is ours (AppConfig -> validator); SAM adds none.
+    assert kinds.get("AWS::Lambda::Permission") == [VALIDATOR_PERMISSION], kinds.get("AWS::Lambda::Permission")
+    assert sorted(kinds["AWS::Lambda::Function"]) == sorted([FUNCTION, REPORTER, VALIDATOR])
     check_no_wildcard_actions(cfn)
     fn = cfn["Resources"][FUNCTION]
     assert refs(fn["Properties"]["Role"]) == {FUNCTION_ROLE}
@@ -537,12 +899,47 @@ def test_transformed_template_adds_no_permissions(template: dict[str, Any]) -> N
     assert fn["Metadata"]["checkov"]["skip"], "checkov skips lost in transform"
     assert fn["Properties"]["ReservedConcurrentExecutions"] == 1
     assert fn["Properties"]["Architectures"] == ["arm64"]
+    validator = cfn["Resources"][VALIDATOR]
+    assert refs(validator["Properties"]["Role"]) == {VALIDATOR_ROLE}
+    assert validator["Metadata"]["checkov"]["skip"], "checkov skips lost in transform"
 
 
 # Mutations that must each be caught: (description, mutate, check that must fail).
 def _add_statement(role: str, statement: dict[str, Any]):
     def mutate(t: dict[str, Any]) -> None:
         t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(statement)
+
+    return mutate
+
+
+def _edit_statement(role: str, sid: str, key: str, value: Any):
+    def mutate(t: dict[str, Any]) -> None:
+        found = [
+            st for st in t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            if st.get("Sid") == sid
+        ]
+        assert len(found) == 1, (role, sid)
+        if value is None:
+            del found[0][key]
+        else:
+            found[0][key] = value
+
+    return mutate
+
+
+def _drop(path: list[Any]):
+    def mutate(t: dict[str, Any]) -> None:
+        node = t
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def _add_resource(name: str, res: dict[str, Any]):
+    def mutate(t: dict[str, Any]) -> None:
+        t["Resources"][name] = res
 
     return mutate
 
@@ -701,6 +1098,253 @@ NEGATIVE_CASES = [
         _set(["Resources", FUNCTION, "Metadata", "checkov", "skip", 0, "comment"], ""),
         check_checkov_skips_have_reasons,
     ),
+    # ---- AppConfig reads: the evaluator's and reporter's own configuration only
+    (
+        "evaluator reads any AppConfig configuration",
+        _edit_statement(FUNCTION_ROLE, "ReadDeployedConfig", "Resource", "*"),
+        check_reads_deployed_config,
+    ),
+    (
+        "evaluator reads any AppConfig configuration (role check)",
+        _edit_statement(FUNCTION_ROLE, "ReadDeployedConfig", "Resource", "*"),
+        check_function_role,
+    ),
+    (
+        "evaluator reads every environment of the application",
+        _edit_statement(FUNCTION_ROLE, "ReadDeployedConfig", "Resource",
+                        {"Fn::Sub": "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:application/${ConfigApplication}/*"}),
+        check_reads_deployed_config,
+    ),
+    (
+        "evaluator reads the stack profile instead",
+        _edit_statement(FUNCTION_ROLE, "ReadDeployedConfig", "Resource",
+                        {"Fn::Sub": APPCONFIG_CONFIGURATION_ARN.replace("${ConfigProfile}", "${StackProfile}")}),
+        check_reads_deployed_config,
+    ),
+    (
+        "evaluator may use the AppConfig control plane",
+        _edit_statement(FUNCTION_ROLE, "ReadDeployedConfig", "Action",
+                        ["appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration",
+                         "appconfig:GetConfiguration"]),
+        check_function_role,
+    ),
+    (
+        "evaluator may start deployments",
+        _add_statement(FUNCTION_ROLE, {"Effect": "Allow", "Action": "appconfig:StartDeployment",
+                                       "Resource": {"Fn::Sub": APPCONFIG_CONFIGURATION_ARN}}),
+        check_reads_deployed_config,
+    ),
+    (
+        "reporter reads any AppConfig configuration",
+        _edit_statement(REPORTER_ROLE, "ReadDeployedConfig", "Resource", "*"),
+        check_reporter,
+    ),
+    (
+        "reporter cannot read the deployed config",
+        _edit_statement(REPORTER_ROLE, "ReadDeployedConfig", "Action", ["appconfig:GetLatestConfiguration"]),
+        check_reads_deployed_config,
+    ),
+    # ---- the functions' config environment
+    (
+        "evaluator without FIREBELL_APPCONFIG_PROFILE",
+        _drop(["Resources", FUNCTION, "Properties", "Environment", "Variables", "FIREBELL_APPCONFIG_PROFILE"]),
+        check_functions_config_env,
+    ),
+    (
+        "reporter reads another environment",
+        _set(["Resources", REPORTER, "Properties", "Environment", "Variables", "FIREBELL_APPCONFIG_ENVIRONMENT"],
+             "prod"),
+        check_functions_config_env,
+    ),
+    (
+        "allowed topics without the ops topic",
+        _set(["Resources", FUNCTION, "Properties", "Environment", "Variables", "FIREBELL_ALLOWED_TOPICS"],
+             {"Fn::Join": [",", {"Ref": TEAM_TOPICS_PARAM}]}),
+        check_functions_config_env,
+    ),
+    (
+        "validator allows other topics than the functions",
+        _set(["Resources", VALIDATOR, "Properties", "Environment", "Variables", "FIREBELL_ALLOWED_TOPICS"],
+             {"Fn::Join": [",", {"Ref": TEAM_TOPICS_PARAM}]}),
+        check_functions_config_env,
+    ),
+    (
+        "validator always lenient",
+        _set(["Resources", VALIDATOR, "Properties", "Environment", "Variables", "FIREBELL_STRICT"], "false"),
+        check_functions_config_env,
+    ),
+    # ---- the validator
+    (
+        "validator reads the state table",
+        _add_statement(VALIDATOR_ROLE, {"Effect": "Allow", "Action": "dynamodb:GetItem",
+                                        "Resource": {"Fn::GetAtt": [TABLE, "Arn"]}}),
+        check_validator,
+    ),
+    (
+        "validator publishes",
+        _add_statement(VALIDATOR_ROLE, {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": OPS_TOPIC}}),
+        check_validator,
+    ),
+    (
+        "validator reads AppConfig",
+        _add_statement(VALIDATOR_ROLE, {"Effect": "Allow", "Action": "appconfig:GetLatestConfiguration",
+                                        "Resource": {"Fn::Sub": APPCONFIG_CONFIGURATION_ARN}}),
+        check_validator,
+    ),
+    (
+        "validator reads metrics",
+        _add_statement(VALIDATOR_ROLE, {"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"}),
+        check_star_resources,
+    ),
+    (
+        "validator writes the evaluator's logs",
+        _edit_statement(VALIDATOR_ROLE, "WriteOwnLogs", "Resource", {"Fn::GetAtt": [LOG_GROUP, "Arn"]}),
+        check_validator,
+    ),
+    (
+        "validator uses the key through any service",
+        _edit_statement(VALIDATOR_ROLE, "UseStackKeyThroughLambda", "Condition", None),
+        check_validator,
+    ),
+    (
+        "validator on a schedule",
+        _set(["Resources", VALIDATOR, "Properties", "Events"],
+             {"Tick": {"Type": "ScheduleV2", "Properties": {"ScheduleExpression": "rate(1 minute)"}}}),
+        check_validator,
+    ),
+    (
+        "validator is the evaluator binary",
+        _set(["Resources", VALIDATOR, "Metadata", "BuildProperties", "Binary"], "evaluator"),
+        check_validator,
+    ),
+    (
+        "anyone's AppConfig may invoke the validator",
+        _drop(["Resources", VALIDATOR_PERMISSION, "Properties", "SourceArn"]),
+        check_validator,
+    ),
+    (
+        "the validator may be invoked by another service",
+        _set(["Resources", VALIDATOR_PERMISSION, "Properties", "Principal"], "lambda.amazonaws.com"),
+        check_validator,
+    ),
+    (
+        "any application of the account may invoke the validator",
+        _set(["Resources", VALIDATOR_PERMISSION, "Properties", "SourceArn"],
+             {"Fn::Sub": "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:application/*"}),
+        check_validator,
+    ),
+    (
+        "a second invoke permission",
+        _add_resource("EvaluatorPermission", {"Type": "AWS::Lambda::Permission", "Properties": {
+            "FunctionName": {"Fn::GetAtt": [FUNCTION, "Arn"]}, "Action": "lambda:InvokeFunction",
+            "Principal": "events.amazonaws.com"}}),
+        check_validator,
+    ),
+    # ---- AppConfig resources
+    (
+        "config profile without the Lambda validator",
+        _drop(["Resources", CONFIG_PROFILE, "Properties", "Validators"]),
+        check_appconfig,
+    ),
+    (
+        "config profile validated by another function",
+        _set(["Resources", CONFIG_PROFILE, "Properties", "Validators", 0, "Content"], {"Fn::GetAtt": [FUNCTION, "Arn"]}),
+        check_appconfig,
+    ),
+    (
+        "no rollback on the watchdog",
+        _set(["Resources", CONFIG_ENV, "Properties", "Monitors"],
+             [{"AlarmArn": {"Fn::GetAtt": [ERRORS_ALARM, "Arn"]}, "AlarmRoleArn": {"Fn::GetAtt": [CONFIG_MONITOR_ROLE, "Arn"]}},
+              {"AlarmArn": {"Fn::GetAtt": [CYCLE_ERRORS_ALARM, "Arn"]}, "AlarmRoleArn": {"Fn::GetAtt": [CONFIG_MONITOR_ROLE, "Arn"]}}]),
+        check_appconfig,
+    ),
+    (
+        "no rollback on Lambda errors",
+        _set(["Resources", CONFIG_ENV, "Properties", "Monitors"],
+             [{"AlarmArn": {"Fn::GetAtt": [HEARTBEAT_ALARM, "Arn"]}, "AlarmRoleArn": {"Fn::GetAtt": [CONFIG_MONITOR_ROLE, "Arn"]}},
+              {"AlarmArn": {"Fn::GetAtt": [CYCLE_ERRORS_ALARM, "Arn"]}, "AlarmRoleArn": {"Fn::GetAtt": [CONFIG_MONITOR_ROLE, "Arn"]}}]),
+        check_appconfig,
+    ),
+    (
+        "monitor role describes every alarm",
+        _edit_statement(CONFIG_MONITOR_ROLE, "ReadRollbackAlarms", "Resource", "*"),
+        check_appconfig,
+    ),
+    (
+        "monitor role describes every alarm (stack-wide check)",
+        _edit_statement(CONFIG_MONITOR_ROLE, "ReadRollbackAlarms", "Resource", "*"),
+        check_star_resources,
+    ),
+    (
+        "monitor role may change alarms",
+        _edit_statement(CONFIG_MONITOR_ROLE, "ReadRollbackAlarms", "Action",
+                        ["cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"]),
+        check_appconfig,
+    ),
+    (
+        "monitor role assumable by Lambda",
+        _set(["Resources", CONFIG_MONITOR_ROLE, "Properties", "AssumeRolePolicyDocument", "Statement", 0, "Principal"],
+             {"Service": "lambda.amazonaws.com"}),
+        check_appconfig,
+    ),
+    (
+        "bake time fixed at zero",
+        _set(["Resources", CONFIG_STRATEGY, "Properties", "FinalBakeTimeInMinutes"], 0),
+        check_appconfig,
+    ),
+    (
+        "gradual growth",
+        _set(["Resources", CONFIG_STRATEGY, "Properties", "GrowthFactor"], 10),
+        check_appconfig,
+    ),
+    (
+        "stack info without the ops topic",
+        _set(["Resources", STACK_INFO, "Properties", "Content", "Fn::Sub", 0],
+             '{"format":"firebell.stack/v1","environment":"${Environment}","topics":["${TeamTopics}"]}'),
+        check_appconfig,
+    ),
+    (
+        "stack info with the team topics as one string",
+        _set(["Resources", STACK_INFO, "Properties", "Content", "Fn::Sub", 1, "TeamTopics"],
+             {"Fn::Join": [",", {"Ref": TEAM_TOPICS_PARAM}]}),
+        check_appconfig,
+    ),
+    (
+        "an initial deployment",
+        _add_resource("ConfigDeployment", {"Type": "AWS::AppConfig::Deployment", "Properties": {}}),
+        check_appconfig,
+    ),
+    (
+        "application not named after the environment",
+        _set(["Resources", CONFIG_APP, "Properties", "Name"], "firebell"),
+        check_appconfig,
+    ),
+    (
+        "environment names without a pattern",
+        _set(["Parameters", ENVIRONMENT_PARAM, "AllowedPattern"], ".*"),
+        check_environment_pattern,
+    ),
+    # ---- the alarms watch the evaluator by its name
+    (
+        "heartbeat of another function",
+        _set(["Resources", HEARTBEAT_ALARM, "Properties", "Dimensions", 0, "Value"], {"Fn::Sub": "${AWS::StackName}-reporter"}),
+        check_watchdog,
+    ),
+    (
+        "Errors alarm of another function",
+        _set(["Resources", ERRORS_ALARM, "Properties", "Dimensions", 0, "Value"], "evaluator"),
+        check_watchdog,
+    ),
+    (
+        "evaluator without an explicit name",
+        _drop(["Resources", FUNCTION, "Properties", "FunctionName"]),
+        check_cycle_errors_alarm,
+    ),
+    (
+        "log group the key does not cover",
+        _set(["Resources", VALIDATOR_LOG_GROUP, "Properties", "LogGroupName"], {"Fn::Sub": "/firebell/${AWS::StackName}/other"}),
+        check_storage_and_keys,
+    ),
 ]
 
 
@@ -712,6 +1356,55 @@ def test_checks_catch_regressions(template: dict[str, Any], what: str, mutate, c
         check(mutated)
     # ... and the unmutated template still passes the same check.
     check(template)
+
+
+# ------------------------------------------------------------- samconfig.toml
+
+SAMCONFIG = INFRA / "samconfig.toml"
+STAGES = {"staging": False, "prod": True}  # stage -> confirm_changeset
+
+
+def check_samconfig(doc: dict[str, Any]) -> None:
+    """One `--config-env` per stage: its own stack, the Environment parameter of its
+    name, IAM capability, SAM's bucket; prod confirms the change set, staging does not;
+    every build section turns on the beta rust-cargolambda build method."""
+    assert doc["default"]["build"]["parameters"]["beta_features"] is True
+    for stage, confirm in STAGES.items():
+        deploy = doc[stage]["deploy"]["parameters"]
+        assert deploy["stack_name"] == f"firebell-{stage}", deploy
+        assert deploy["capabilities"] == "CAPABILITY_IAM", deploy
+        assert deploy["resolve_s3"] is True, deploy
+        assert deploy["parameter_overrides"] == f"Environment={stage}", deploy
+        assert deploy["confirm_changeset"] is confirm, (stage, deploy)
+        assert doc[stage]["build"]["parameters"]["beta_features"] is True, stage
+
+
+def test_samconfig() -> None:
+    doc = tomllib.loads(SAMCONFIG.read_text())
+    check_samconfig(doc)
+    # The stage's Environment passes the template's own pattern.
+    pattern = load_template(TEMPLATE)["Parameters"][ENVIRONMENT_PARAM]["AllowedPattern"]
+    for stage in STAGES:
+        assert re.fullmatch(pattern, stage), stage
+
+
+@pytest.mark.parametrize(
+    "what,path,value",
+    [
+        ("prod deploys without confirmation", ["prod", "deploy", "parameters", "confirm_changeset"], False),
+        ("staging deploys as prod", ["staging", "deploy", "parameters", "parameter_overrides"], "Environment=prod"),
+        ("prod on the staging stack", ["prod", "deploy", "parameters", "stack_name"], "firebell-staging"),
+        ("prod build without the beta build method", ["prod", "build", "parameters", "beta_features"], False),
+    ],
+)
+def test_samconfig_check_catches(what: str, path: list[str], value: Any) -> None:
+    doc = tomllib.loads(SAMCONFIG.read_text())
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(AssertionError):
+        check_samconfig(doc)
 
 
 # ------------------------------------------------- the config layer's build
