@@ -66,6 +66,8 @@ fn settings() -> Settings {
         safety_margin_ms: 5000,
         max_tick_age_secs: 60,
         max_tick_skew_secs: 300,
+        appconfig: None,
+        allowed_topics: None,
     }
 }
 
@@ -137,6 +139,7 @@ impl World {
             cycle: cycles.clone(),
             api_calls: Arc::new(Calls::default()),
             clock: clock.clone(),
+            deployed: None,
         };
         World {
             clock,
@@ -296,6 +299,7 @@ async fn a_future_last_tick_in_the_table_is_skew_and_the_cycle_still_runs() {
         cycle: poisoned,
         api_calls: Arc::new(Calls::default()),
         clock: w.clock.clone(),
+        deployed: None,
     };
     let inv = invoke(&deps, scheduled(T_RFC3339), far()).await.unwrap();
     assert_eq!(inv.outcome.status, Status::Completed);
@@ -534,6 +538,7 @@ fn deps_with(cycle: Arc<dyn RunCycle>, now: Epoch) -> Deps {
         cycle,
         api_calls: Arc::new(Calls::default()),
         clock: Arc::new(ManualClock::at_epoch(now)),
+        deployed: None,
     }
 }
 
