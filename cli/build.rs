@@ -38,6 +38,11 @@ fn main() {
     // own git dir, its branch refs in the common one: --git-path knows).
     let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
     if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        // Its directory too: a branch whose ref is packed (after `git gc`)
+        // has no file to watch until the next commit writes one.
+        if let Some((dir, _)) = r.rsplit_once('/') {
+            watched.push(dir.to_string());
+        }
         watched.push(r);
     }
     for p in watched {

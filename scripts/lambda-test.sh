@@ -16,6 +16,17 @@
 # routing tree's root) with the `firebell.report/v1` document and the cost,
 # and prints its EMF heartbeat.
 #
+# Then config shipping (AppConfig, set up as infra/template.yaml does): the
+# evaluator starts on its bundled config; `firebell push` of a config with a
+# second rule completes, and the next cycle evaluates both rules without a
+# redeploy (printed: the push time, and push -> first cycle on the new
+# config); an invalid push is refused with exactly `firebell validate`'s
+# errors; a config deployed around `push` that cannot load (a topic outside
+# the stack's) keeps the previous one running and pages ops
+# (FirebellUnhealthy check=config on the queue). Last, the AppConfig
+# validator (`validator` binary) refuses an invalid bundle with validate's
+# errors and accepts a valid one.
+#
 # Usage: scripts/lambda-test.sh
 #   Uses the emulator at AWS_ENDPOINT_URL when set (scripts/test.sh exports
 #   one); otherwise starts a private ministack and stops it on exit. Fails
@@ -42,6 +53,8 @@ private_emulator
 log "building the evaluator and the reporter (debug)"
 cargo build -q -p firebell-evaluator --bin evaluator
 cargo build -q -p firebell-reporter --bin reporter
+cargo build -q -p firebell-validator --bin validator
+cargo build -q -p firebell --bin firebell
 
 # After the build: the scheduled tick must be fresh when it is invoked.
 log "fixture: table, topic, subscribed queue, breaching metric data, config ($WORK)"
@@ -177,4 +190,104 @@ assert e["SNSCalls"] >= 1 and e["DynamoDBCalls"] >= 1, e
 EOF
 echo "reporter emf: $line"
 
-log "ok: the evaluator ran under the Lambda runtime emulator, paged through SNS and beat; the reporter published the noise report"
+# ---- a rule change ships as config (AppConfig), without a redeploy --------
+log "config shipping: an AppConfig environment as infra/template.yaml makes it"
+"$PY" scripts/lambda_fixture.py appconfig "$WORK" >"$WORK/appconfig.out"
+ENV_NAME="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["env"])' "$WORK/appconfig.json")"
+FIREBELL="$ROOT/target/debug/firebell"
+kill -- "-$WATCH_PID" 2>/dev/null || true
+wait "$WATCH_PID" 2>/dev/null || true
+WATCH_PID=""
+port="$(free_port)"
+lambda_watch "$port" --bin evaluator --ignore-changes --env-file "$WORK/env2"
+
+rules_of() { # response file -> rules evaluated
+    "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["status"] == "completed", r; print(r["report"]["rules_evaluated"])' "$1"
+}
+
+log "invoke: nothing deployed yet, the bundled config runs"
+invoke "$WORK/event2.json" "$WORK/response2.json"
+polled_at="$(date +%s)"
+[[ "$(rules_of "$WORK/response2.json")" == 1 ]] || die "bundled config: $(cat "$WORK/response2.json")"
+
+log "firebell push: a rule added"
+push_started="$(date +%s.%N)"
+(cd "$WORK" && "$FIREBELL" push --config config2 --env "$ENV_NAME") >"$WORK/push.out" 2>"$WORK/push.err" ||
+    die "push failed: $(cat "$WORK/push.out" "$WORK/push.err")"
+push_done="$(date +%s.%N)"
+grep -q "^  + LambdaTestHighErrorsAny$" "$WORK/push.out" || die "push showed no diff: $(cat "$WORK/push.out")"
+grep -q "^deployment 1: COMPLETE: $ENV_NAME runs config " "$WORK/push.out" || die "push did not complete: $(cat "$WORK/push.out")"
+cat "$WORK/push.out"
+# The function polls at most once per AppConfig poll interval (15 s, the
+# shortest AppConfig allows); the next scheduled tick after that runs it.
+wait_secs=$((polled_at + 15 - $(date +%s)))
+if ((wait_secs > 0)); then sleep "$wait_secs"; fi
+log "invoke: the next cycle runs the pushed config (no redeploy)"
+invoke "$WORK/event3.json" "$WORK/response3.json"
+first_cycle="$(date +%s.%N)"
+[[ "$(rules_of "$WORK/response3.json")" == 2 ]] || die "pushed config not running: $(cat "$WORK/response3.json")"
+grep -q 'switching to the deployed config' "$WORK/watch.log" || die "no switch in the function's log"
+"$PY" -c 'import sys; s, d, f = map(float, sys.argv[1:]); print(f"figures: firebell push {d - s:.2f} s (validate, diff, version, deployment COMPLETE); push -> first cycle on the new config {f - s:.2f} s (incl. the 15 s AppConfig poll interval)")' \
+    "$push_started" "$push_done" "$first_cycle"
+
+log "firebell push: an invalid config is refused with validate's errors"
+if (cd "$WORK" && "$FIREBELL" push --config config3 --env "$ENV_NAME") >"$WORK/push3.out" 2>"$WORK/push3.err"; then
+    die "an invalid config was pushed: $(cat "$WORK/push3.out")"
+fi
+if (cd "$WORK" && "$FIREBELL" validate --config config3) >/dev/null 2>"$WORK/validate3.err"; then
+    die "config3 validates"
+fi
+"$PY" - "$WORK/push3.err" "$WORK/validate3.err" "$ENV_NAME" <<'PYEOF' || die "push errors differ from validate's: $(cat "$WORK/push3.err")"
+import sys
+push, validate, env = (open(sys.argv[1]).read(), open(sys.argv[2]).read(), sys.argv[3])
+assert validate and push == validate + f"push: not deployed: {env} runs what it ran\n", (push, validate)
+PYEOF
+
+log "a deployed config that does not load at run time: the last good one keeps running, ops is paged"
+"$PY" scripts/lambda_fixture.py deploy-raw "$WORK" config4 >/dev/null
+sleep 15
+invoke "$WORK/event4.json" "$WORK/response4.json"
+[[ "$(rules_of "$WORK/response4.json")" == 2 ]] || die "the last good config stopped: $(cat "$WORK/response4.json")"
+"$PY" - "$WORK/response4.json" <<'PYEOF' || die "no config problem reported: $(cat "$WORK/response4.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+errors = json.dumps(r["report"]["errors"])
+assert "config: the deployed config" in errors and "topics this function may not publish to" in errors, errors
+PYEOF
+"$PY" scripts/lambda_fixture.py receive-alert "$WORK" 30 FirebellUnhealthy >"$WORK/unhealthy.json" ||
+    die "no FirebellUnhealthy page"
+"$PY" - "$WORK/unhealthy.json" <<'PYEOF' || die "unexpected ops page: $(cat "$WORK/unhealthy.json")"
+import json, sys
+payload = json.loads(json.load(open(sys.argv[1]))["Message"])
+a = payload["alerts"][0]
+assert a["labels"]["check"] == "config" and a["status"] == "firing", a
+print("ops page:", a["labels"])
+PYEOF
+
+log "the validator: cargo lambda watch --bin validator, an AppConfig validator event"
+kill -- "-$WATCH_PID" 2>/dev/null || true
+wait "$WATCH_PID" 2>/dev/null || true
+WATCH_PID=""
+"$PY" scripts/lambda_fixture.py validator-event "$WORK" config3
+"$PY" scripts/lambda_fixture.py validator-event "$WORK" config2
+port="$(free_port)"
+lambda_watch "$port" --bin validator --ignore-changes --env-file "$WORK/validator-env"
+invoke "$WORK/validator-config2.json" "$WORK/validator-ok.json" validator
+"$PY" - "$WORK/validator-ok.json" <<'PYEOF' || die "the validator refused a valid config: $(cat "$WORK/validator-ok.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["valid"] is True and "ok: 2 file(s), 2 rule(s), 1 receiver(s)" in r["summary"], r
+PYEOF
+if timeout "$INVOKE_TIMEOUT_SECS" "$CARGO_LAMBDA" lambda invoke validator -A 127.0.0.1 -P "$port" \
+    --data-file "$WORK/validator-config3.json" >"$WORK/validator-bad.out" 2>&1; then
+    die "the validator accepted an invalid config: $(cat "$WORK/validator-bad.out")"
+fi
+"$PY" - "$WORK/validator-bad.out" "$WORK/validate3.err" <<'PYEOF' || die "the validator's errors differ from validate's: $(cat "$WORK/validator-bad.out")"
+import json, sys
+out, validate = open(sys.argv[1]).read(), open(sys.argv[2]).read().strip()
+# `cargo lambda invoke` prints the function error's message (maybe JSON-escaped).
+assert validate in out or json.dumps(validate)[1:-1] in out, (out, validate)
+print("validator refused it with validate's errors:", validate.splitlines()[-1])
+PYEOF
+
+log "ok: the evaluator ran under the Lambda runtime emulator, paged through SNS and beat; the reporter published the noise report; a pushed rule ran on the next cycle without a redeploy, an invalid push was refused with validate's errors, a deployed config that did not load kept the last good one and paged ops; the validator refused what validate refuses"

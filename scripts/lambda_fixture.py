@@ -10,6 +10,24 @@ botocore, which the pinned ministack in ./.venv brings along.
     lambda_fixture.py receive DIR SECONDS
                                      # waits (bounded) for one notification on
                                      # the queue and prints its SNS envelope
+    lambda_fixture.py receive-alert DIR SECONDS ALERTNAME
+                                     # the same, skipping (and deleting) the
+                                     # messages whose first alert is another
+    lambda_fixture.py appconfig DIR  # what infra/template.yaml creates in
+                                     # AppConfig for an environment (application
+                                     # firebell-ENV, environment ENV, profiles
+                                     # config and stack, strategy firebell-ENV),
+                                     # the configs to push (DIR/config2 adds a
+                                     # rule, DIR/config3 is invalid), DIR/env2
+                                     # (DIR/env plus the AppConfig settings),
+                                     # DIR/appconfig.json
+    lambda_fixture.py deploy-raw DIR NAME
+                                     # deploys DIR/NAME as a bundle straight
+                                     # through the control plane (as a console
+                                     # user could), bypassing `firebell push`
+    lambda_fixture.py validator-event DIR NAME
+                                     # DIR/validator-NAME.json: the AppConfig
+                                     # validator event for DIR/NAME as a bundle
 
 Everything it creates has a unique name, so runs never see each other's data.
 """
@@ -182,11 +200,176 @@ def receive(out_dir, seconds):
     sys.exit(f"lambda_fixture: no notification on {state['queue']} within {seconds}s")
 
 
+def receive_alert(out_dir, seconds, alertname):
+    with open(os.path.join(out_dir, "fixture.json")) as f:
+        state = json.load(f)
+    sqs = client("sqs")
+    deadline = time.monotonic() + seconds
+    seen = []
+    while time.monotonic() < deadline:
+        got = sqs.receive_message(
+            QueueUrl=state["queue"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        for m in got:
+            sqs.delete_message(QueueUrl=state["queue"], ReceiptHandle=m["ReceiptHandle"])
+            env = json.loads(m["Body"])
+            try:
+                alerts = json.loads(env["Message"]).get("alerts", [])
+            except ValueError:
+                alerts = []
+            if alerts and alerts[0].get("alertname") == alertname:
+                print(m["Body"])
+                return
+            seen.append(env.get("Subject"))
+    sys.exit(f"lambda_fixture: no {alertname} notification within {seconds}s (saw {seen})")
+
+
+def bundle(out_dir, name):
+    """DIR/NAME as a firebell bundle, its paths as `firebell validate --config NAME`
+    run in DIR names them."""
+    root = os.path.join(out_dir, name)
+    files = []
+    for dirpath, _, names in sorted(os.walk(root)):
+        for n in sorted(names):
+            if n.endswith((".yaml", ".yml")):
+                full = os.path.join(dirpath, n)
+                with open(full) as f:
+                    files.append({"path": os.path.relpath(full, out_dir), "text": f.read()})
+    files.sort(key=lambda f: f["path"])
+    return json.dumps({"format": "firebell.bundle/v1", "files": files}).encode()
+
+
+def appconfig(out_dir):
+    with open(os.path.join(out_dir, "fixture.json")) as f:
+        state = json.load(f)
+    env = "lt" + uuid.uuid4().hex[:10]
+    ac = client("appconfig")
+    app = ac.create_application(Name=f"firebell-{env}")["Id"]
+    env_id = ac.create_environment(ApplicationId=app, Name=env)["Id"]
+    profile = ac.create_configuration_profile(
+        ApplicationId=app, Name="config", LocationUri="hosted", Type="AWS.Freeform"
+    )["Id"]
+    stack = ac.create_configuration_profile(
+        ApplicationId=app, Name="stack", LocationUri="hosted", Type="AWS.Freeform"
+    )["Id"]
+    ac.create_hosted_configuration_version(
+        ApplicationId=app,
+        ConfigurationProfileId=stack,
+        Content=json.dumps(
+            {"format": "firebell.stack/v1", "environment": env, "topics": [state["topic"]]}
+        ).encode(),
+        ContentType="application/json",
+    )
+    strategy = ac.create_deployment_strategy(
+        Name=f"firebell-{env}",
+        DeploymentDurationInMinutes=0,
+        FinalBakeTimeInMinutes=0,
+        GrowthFactor=100.0,
+        GrowthType="LINEAR",
+        ReplicateTo="NONE",
+    )["Id"]
+    # config2: the fixture's config plus a rule; config3: invalid.
+    src = os.path.join(out_dir, "config")
+    for name in ("config2", "config3"):
+        os.makedirs(os.path.join(out_dir, name), exist_ok=True)
+        for n in ("rules.yaml", "routing.yaml"):
+            with open(os.path.join(src, n)) as f:
+                text = f.read()
+            if n == "rules.yaml" and name == "config2":
+                text += text[len("rules:\n"):].replace(RULE, RULE + "Any").replace(
+                    "threshold: 5", "threshold: 1"
+                ).replace("severity: page", "severity: ticket")
+            if n == "rules.yaml" and name == "config3":
+                text = text.replace('op: ">"', 'op: ">>"').replace("stat: Sum", "stat: Total")
+            with open(os.path.join(out_dir, name, n), "w") as f:
+                f.write(text)
+    # config4 loads nowhere it runs: a topic outside the stack's list.
+    os.makedirs(os.path.join(out_dir, "config4"), exist_ok=True)
+    for n in ("rules.yaml", "routing.yaml"):
+        with open(os.path.join(src, n)) as f:
+            text = f.read()
+        if n == "routing.yaml":
+            text = text.replace(state["topic"], state["topic"] + "-elsewhere")
+        with open(os.path.join(out_dir, "config4", n), "w") as f:
+            f.write(text)
+    with open(os.path.join(out_dir, "env")) as f:
+        base = f.read()
+    with open(os.path.join(out_dir, "env2"), "w") as f:
+        f.write(base)
+        f.write(f"FIREBELL_APPCONFIG_APPLICATION={app}\n")
+        f.write(f"FIREBELL_APPCONFIG_ENVIRONMENT={env_id}\n")
+        f.write(f"FIREBELL_APPCONFIG_PROFILE={profile}\n")
+        f.write(f"FIREBELL_ALLOWED_TOPICS={state['topic']}\n")
+    with open(os.path.join(out_dir, "validator-env"), "w") as f:
+        f.write(f"FIREBELL_ALLOWED_TOPICS={state['topic']}\nFIREBELL_STRICT=false\nRUST_LOG=info\n")
+    for name, at in (("event2.json", 60), ("event3.json", 120), ("event4.json", 180), ("event5.json", 240)):
+        with open(os.path.join(out_dir, name), "w") as f:
+            json.dump(
+                {"source": "firebell.schedule", "scheduled_time": rfc3339(state["tick"] + at)}, f
+            )
+    info = {"env": env, "application": app, "environment": env_id, "profile": profile, "strategy": strategy}
+    with open(os.path.join(out_dir, "appconfig.json"), "w") as f:
+        json.dump(info, f)
+    print(json.dumps(info))
+
+
+def deploy_raw(out_dir, name):
+    with open(os.path.join(out_dir, "appconfig.json")) as f:
+        info = json.load(f)
+    ac = client("appconfig")
+    version = ac.create_hosted_configuration_version(
+        ApplicationId=info["application"],
+        ConfigurationProfileId=info["profile"],
+        Content=bundle(out_dir, name),
+        ContentType="application/json",
+    )["VersionNumber"]
+    d = ac.start_deployment(
+        ApplicationId=info["application"],
+        EnvironmentId=info["environment"],
+        DeploymentStrategyId=info["strategy"],
+        ConfigurationProfileId=info["profile"],
+        ConfigurationVersion=str(version),
+    )
+    for _ in range(100):
+        got = ac.get_deployment(
+            ApplicationId=info["application"],
+            EnvironmentId=info["environment"],
+            DeploymentNumber=d["DeploymentNumber"],
+        )
+        if got["State"] == "COMPLETE":
+            print(json.dumps({"version": version, "deployment": d["DeploymentNumber"]}))
+            return
+        time.sleep(0.1)
+    sys.exit(f"lambda_fixture: deployment of {name} did not complete")
+
+
+def validator_event(out_dir, name):
+    import base64
+
+    event = {
+        "applicationId": "app",
+        "configurationProfileId": "profile",
+        "configurationVersion": "7",
+        "content": base64.b64encode(bundle(out_dir, name)).decode(),
+        "uri": "hosted",
+    }
+    with open(os.path.join(out_dir, f"validator-{name}.json"), "w") as f:
+        json.dump(event, f)
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "setup":
         setup(argv[2])
     elif len(argv) == 4 and argv[1] == "receive":
         receive(argv[2], float(argv[3]))
+    elif len(argv) == 5 and argv[1] == "receive-alert":
+        receive_alert(argv[2], float(argv[3]), argv[4])
+    elif len(argv) == 3 and argv[1] == "appconfig":
+        appconfig(argv[2])
+    elif len(argv) == 4 and argv[1] == "deploy-raw":
+        deploy_raw(argv[2], argv[3])
+    elif len(argv) == 4 and argv[1] == "validator-event":
+        validator_event(argv[2], argv[3])
     else:
         sys.exit(__doc__)
 

@@ -44,7 +44,11 @@ fn text(b: &[u8]) -> String {
 
 fn unique(prefix: &str) -> String {
     let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    format!("{prefix}{}{}", std::process::id() % 1000, t.subsec_nanos() % 100_000)
+    format!(
+        "{prefix}{}{}",
+        std::process::id() % 1000,
+        t.subsec_nanos() % 100_000
+    )
 }
 
 async fn sdk() -> firebell_aws::SdkConfig {
@@ -199,9 +203,14 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
     let out = firebell(&["push", "--config", &one, "--env", &env], cwd);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("rules: 1 added\n  + PaymentsErrors\n"), "{stdout}");
     assert!(
-        stdout.contains(&format!("deployment 1 to {env} started (strategy firebell-{env})")),
+        stdout.contains("rules: 1 added\n  + PaymentsErrors\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "deployment 1 to {env} started (strategy firebell-{env})"
+        )),
         "{stdout}"
     );
     assert!(
@@ -226,10 +235,15 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.starts_with(&format!("environment {env}: version 1 (deployment 1)\nconfig ")),
+        stdout.starts_with(&format!(
+            "environment {env}: version 1 (deployment 1)\nconfig "
+        )),
         "{stdout}"
     );
-    assert!(stdout.contains("rules: 1 added\n  + PaymentsErrorsHigh\n"), "{stdout}");
+    assert!(
+        stdout.contains("rules: 1 added\n  + PaymentsErrorsHigh\n"),
+        "{stdout}"
+    );
     let t = now() + 120;
     assert!(matches!(deployed.refresh(t).await, Refresh::Keep { .. }));
     let calls = source.calls();
@@ -249,13 +263,20 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
     let out = firebell(&["push", "--config", &two, "--env", &env], cwd);
     assert!(out.status.success());
     assert!(
-        text(&out.stdout).contains(&format!("{env} already runs config {}", second.config.version)),
+        text(&out.stdout).contains(&format!(
+            "{env} already runs config {}",
+            second.config.version
+        )),
         "{}",
         text(&out.stdout)
     );
 
     // An invalid config: refused with validate's errors, nothing deployed.
-    let bad = config_dir(cwd, "bad", &[rule("Broken", 5).replace("op: \">\"", "op: \">>\"")]);
+    let bad = config_dir(
+        cwd,
+        "bad",
+        &[rule("Broken", 5).replace("op: \">\"", "op: \">>\"")],
+    );
     let out = firebell(&["push", "--config", &bad, "--env", &env], cwd);
     assert_eq!(out.status.code(), Some(1));
     let validate = firebell(&["validate", "--config", &bad], cwd);
@@ -265,7 +286,10 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
         "push prints validate's errors:\n{stderr}\nvalidate:\n{}",
         text(&validate.stderr)
     );
-    assert!(stderr.ends_with(&format!("push: not deployed: {env} runs what it ran\n")), "{stderr}");
+    assert!(
+        stderr.ends_with(&format!("push: not deployed: {env} runs what it ran\n")),
+        "{stderr}"
+    );
     let ac = aws_sdk_appconfig::Client::new(&sdk);
     let deployments = ac
         .list_deployments()
@@ -275,7 +299,10 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
         .await
         .unwrap();
     assert_eq!(deployments.items().len(), 2, "no third deployment");
-    assert!(matches!(deployed.refresh(t + 180).await, Refresh::Keep { .. }));
+    assert!(matches!(
+        deployed.refresh(t + 180).await,
+        Refresh::Keep { .. }
+    ));
     assert_eq!(deployed.problem(), None);
 }
 
@@ -383,10 +410,15 @@ async fn an_alarm_during_the_bake_rolls_the_push_back() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains(&format!("deployment 1: ROLLED_BACK: {env} runs its bundled config\n")),
+        stdout.contains(&format!(
+            "deployment 1: ROLLED_BACK: {env} runs its bundled config\n"
+        )),
         "{stdout}"
     );
-    assert!(stdout.contains("ROLLBACK_COMPLETED (CLOUDWATCH_ALARM)"), "{stdout}");
+    assert!(
+        stdout.contains("ROLLBACK_COMPLETED (CLOUDWATCH_ALARM)"),
+        "{stdout}"
+    );
     // Served: nothing (the functions keep what they run).
     let source = DeployedConfigSource::from_sdk_config(&sdk, ids);
     assert_eq!(

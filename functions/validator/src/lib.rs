@@ -95,3 +95,95 @@ pub fn validate(settings: &Settings, event: &ValidatorEvent) -> Result<String, S
         None => Err(report.trim_end().to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event(files: &[(&str, &str)]) -> ValidatorEvent {
+        let bundle = Bundle {
+            format: firebell_engine::bundle::FORMAT.to_string(),
+            files: files
+                .iter()
+                .map(|(p, t)| firebell_engine::bundle::BundleFile {
+                    path: (*p).to_string(),
+                    text: (*t).to_string(),
+                })
+                .collect(),
+        };
+        ValidatorEvent {
+            configuration_version: "3".into(),
+            content: base64::engine::general_purpose::STANDARD.encode(bundle.to_json()),
+            ..ValidatorEvent::default()
+        }
+    }
+
+    const ROUTING: &str = "receivers:\n  ops: {topics: [arn:aws:sns:us-east-1:123456789012:ops]}\nroute:\n  receiver: ops\n";
+
+    #[test]
+    fn the_event_is_read_as_appconfig_sends_it() {
+        let e: ValidatorEvent = serde_json::from_str(
+            r#"{"applicationId":"a1","configurationProfileId":"p1","configurationVersion":"2","content":"e30=","uri":"hosted"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                e.application_id.as_str(),
+                e.configuration_version.as_str(),
+                e.content.as_str()
+            ),
+            ("a1", "2", "e30=")
+        );
+    }
+
+    #[test]
+    fn a_valid_bundle_passes_and_an_invalid_one_fails_with_validates_text() {
+        let settings = Settings {
+            strict: false,
+            allowed_topics: None,
+        };
+        let ok = validate(&settings, &event(&[("c/routing.yaml", ROUTING)])).unwrap();
+        assert!(
+            ok.starts_with("ok: 1 file(s), 0 rule(s), 1 receiver(s); config version "),
+            "{ok}"
+        );
+        let bad = ROUTING.replace("receiver: ops", "receiver: nobody");
+        let err = validate(&settings, &event(&[("c/routing.yaml", &bad)])).unwrap_err();
+        assert_eq!(
+            err,
+            "c/routing.yaml:4:13: error: receiver \"nobody\" is not defined in `receivers` (defined: ops)\n1 error"
+        );
+        // The stack's topics.
+        let settings = Settings {
+            strict: false,
+            allowed_topics: Some(vec!["arn:aws:sns:us-east-1:123456789012:other".into()]),
+        };
+        let err = validate(&settings, &event(&[("c/routing.yaml", ROUTING)])).unwrap_err();
+        assert!(
+            err.contains("is not one this stack may publish to"),
+            "{err}"
+        );
+        // Not a bundle at all.
+        let mut e = event(&[]);
+        e.content = "!!".into();
+        assert!(
+            validate(&settings, &e)
+                .unwrap_err()
+                .starts_with("version 3: the content is not base64")
+        );
+    }
+
+    #[test]
+    fn strictness_comes_from_the_environment() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert!(s.strict && s.allowed_topics.is_none());
+        let s = Settings::from_lookup(|k| (k == "FIREBELL_STRICT").then(|| "false".to_string()))
+            .unwrap();
+        assert!(!s.strict);
+        assert_eq!(
+            Settings::from_lookup(|_| Some("yes".into())).unwrap_err(),
+            "FIREBELL_STRICT=\"yes\": expected true or false"
+        );
+    }
+}

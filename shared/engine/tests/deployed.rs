@@ -104,7 +104,10 @@ fn down() -> Result<ConfigPoll, ConfigSourceError> {
 }
 
 fn bundled() -> Result<firebell_engine::Config, String> {
-    bundle(RULE_A).load().map(|(c, _)| c).map_err(|e| e.to_string())
+    bundle(RULE_A)
+        .load()
+        .map(|(c, _)| c)
+        .map_err(|e| e.to_string())
 }
 
 async fn cycle(engine: &Engine, t: Epoch) -> firebell_engine::CycleReport {
@@ -125,7 +128,10 @@ fn a_bundle_holds_a_directory_as_validate_reads_it() {
     // `status` agree whichever way the config was read.
     assert_eq!(from_bundle.version, from_dir.version);
     assert_eq!(from_bundle.files, from_dir.files);
-    assert_eq!(from_bundle.rules.rules[0].origin, from_dir.rules.rules[0].origin);
+    assert_eq!(
+        from_bundle.rules.rules[0].origin,
+        from_dir.rules.rules[0].origin
+    );
 }
 
 #[test]
@@ -152,7 +158,10 @@ fn what_is_not_a_bundle_says_why() {
     let mut bad = bundle(RULE_A);
     bad.files[1].text = "rules:\n  - name: A\n    expression: [\n".into();
     let e = bad.load().unwrap_err().to_string();
-    assert!(e.starts_with("cfg/rules.yaml:4:1: error: invalid YAML"), "{e}");
+    assert!(
+        e.starts_with("cfg/rules.yaml:4:1: error: invalid YAML"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -279,12 +288,16 @@ async fn a_config_that_does_not_load_keeps_the_last_good_one_and_pages_ops() {
         .expect("a self-alert");
     assert_eq!(page.destination, "arn:aws:sns:us-east-1:123456789012:ops");
     assert!(
-        page.bodies["default"]
-            .contains("firebell unhealthy (config): the deployed config did not load; the last good one runs"),
+        page.bodies["default"].contains(
+            "firebell unhealthy (config): the deployed config did not load; the last good one runs"
+        ),
         "{}",
         page.bodies["default"]
     );
-    assert_eq!(page.attributes.get("severity").map(String::as_str), Some("page"));
+    assert_eq!(
+        page.attributes.get("severity").map(String::as_str),
+        Some("page")
+    );
 
     // Polls with nothing new keep the problem (the broken version is still
     // the deployed one).
@@ -293,17 +306,15 @@ async fn a_config_that_does_not_load_keeps_the_last_good_one_and_pages_ops() {
     assert!(d.problem().is_some());
 
     // A topic the function may not publish to does not load either.
-    let outside = bundle(RULE_B).files[0]
-        .text
-        .replace(":web]", ":elsewhere]");
+    let outside = bundle(RULE_B).files[0].text.replace(":web]", ":elsewhere]");
     let mut b = bundle(RULE_B);
     b.files[0].text = outside;
     source.new_bundle(&b, "v3");
     assert!(matches!(d.refresh(T0 + 170).await, Refresh::Keep { .. }));
     assert!(
-        d.problem().unwrap().contains(
-            "topics this function may not publish to: cfg/routing.yaml:3:"
-        ),
+        d.problem()
+            .unwrap()
+            .contains("topics this function may not publish to: cfg/routing.yaml:3:"),
         "{:?}",
         d.problem()
     );

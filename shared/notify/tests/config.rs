@@ -459,3 +459,88 @@ fn working_hours_name_a_time_interval() {
         "09:00-18:00 Monday-Friday UTC"
     );
 }
+
+#[test]
+fn receiver_topics_must_be_sns_topic_arns() {
+    let yaml = r#"receivers:
+  ok:
+    topics:
+      - arn:aws:sns:eu-west-1:123456789012:payments-oncall
+      - arn:aws:sns:us-gov-west-1:123456789012:ops_team.fifo
+      - arn:aws-cn:sns:cn-north-1:123456789012:cn
+  bad:
+    topics:
+      - payments-oncall
+      - arn:aws:sqs:us-east-1:123456789012:queue
+      - arn:aws:sns:us-east-1:1234:short
+      - arn:aws:sns:useast1:123456789012:region
+      - arn:aws:sns:us-east-1:123456789012:has space
+      - arn:aws:sns:us-east-1:123456789012:*
+      - arn:aws:sns:us-east-1:123456789012:.fifo
+      - arn:azure:sns:us-east-1:123456789012:x
+      - ""
+route:
+  receiver: ok
+"#;
+    let (cfg, errors) = load(&[("r.yaml", yaml)]);
+    let want = "expected arn:aws:sns:<region>:<12-digit account>:<topic name>[.fifo]";
+    assert_eq!(
+        errors,
+        vec![
+            format!(
+                "r.yaml:9:9: error: receiver \"bad\": topic \"payments-oncall\" is not an SNS topic ARN ({want})"
+            ),
+            format!(
+                "r.yaml:10:9: error: receiver \"bad\": topic \"arn:aws:sqs:us-east-1:123456789012:queue\" is an ARN of service \"sqs\", not of an SNS topic ({want})"
+            ),
+            format!(
+                "r.yaml:11:9: error: receiver \"bad\": topic \"arn:aws:sns:us-east-1:1234:short\" has account \"1234\", not 12 digits ({want})"
+            ),
+            format!(
+                "r.yaml:12:9: error: receiver \"bad\": topic \"arn:aws:sns:useast1:123456789012:region\" has region \"useast1\", not a region such as us-east-1 ({want})"
+            ),
+            format!(
+                "r.yaml:13:9: error: receiver \"bad\": topic \"arn:aws:sns:us-east-1:123456789012:has space\" has topic name \"has space\": a name holds only letters, digits, - and _ (FIFO: ending in .fifo) ({want})"
+            ),
+            format!(
+                "r.yaml:14:9: error: receiver \"bad\": topic \"arn:aws:sns:us-east-1:123456789012:*\" has topic name \"*\": a name holds only letters, digits, - and _ (FIFO: ending in .fifo) ({want})"
+            ),
+            format!(
+                "r.yaml:15:9: error: receiver \"bad\": topic \"arn:aws:sns:us-east-1:123456789012:.fifo\" has topic name \".fifo\": a name holds only letters, digits, - and _ (FIFO: ending in .fifo) ({want})"
+            ),
+            format!(
+                "r.yaml:16:9: error: receiver \"bad\": topic \"arn:azure:sns:us-east-1:123456789012:x\" has partition \"azure\", not aws, aws-cn, aws-us-gov... ({want})"
+            ),
+            "r.yaml:17:9: error: receiver \"bad\" has an empty topic".to_string(),
+        ]
+    );
+    // Every topic, where it is written (for `validate --env`), and the
+    // distinct topics (`firebell topics`).
+    assert_eq!(cfg.topic_refs.len(), 12);
+    assert_eq!(
+        (
+            cfg.topic_refs[0].receiver.as_str(),
+            cfg.topic_refs[0].origin.line
+        ),
+        ("ok", 4)
+    );
+}
+
+#[test]
+fn topics_lists_each_topic_once() {
+    let yaml = r#"receivers:
+  a: {topics: [arn:aws:sns:us-east-1:123456789012:b, arn:aws:sns:us-east-1:123456789012:a]}
+  c: {topics: [arn:aws:sns:us-east-1:123456789012:a]}
+route:
+  receiver: a
+"#;
+    let (cfg, errors) = load(&[("r.yaml", yaml)]);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        cfg.topics(),
+        vec![
+            "arn:aws:sns:us-east-1:123456789012:a",
+            "arn:aws:sns:us-east-1:123456789012:b"
+        ]
+    );
+}

@@ -481,8 +481,8 @@ rules:
     expression: p99
     condition: {op: ">", threshold: 800}
 receivers:
-  ops: {topics: ["arn:aws:sns:us-east-1:1:ops"]}
-  a: {topics: ["arn:aws:sns:us-east-1:1:a", "arn:aws:sns:us-east-1:1:a2"]}
+  ops: {topics: ["arn:aws:sns:us-east-1:123456789012:ops"]}
+  a: {topics: ["arn:aws:sns:us-east-1:123456789012:a", "arn:aws:sns:us-east-1:123456789012:a2"]}
 route:
   receiver: ops
   repeat_interval: 10m

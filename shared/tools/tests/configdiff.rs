@@ -28,8 +28,8 @@ rules:
 
 const ROUTING: &str = r#"
 receivers:
-  ops: {topics: [ops-topic]}
-  payments: {topics: [payments-topic]}
+  ops: {topics: [arn:aws:sns:us-east-1:123456789012:ops-topic]}
+  payments: {topics: [arn:aws:sns:us-east-1:123456789012:payments-topic]}
 route:
   receiver: ops
   group_by: [alertname]
@@ -177,8 +177,8 @@ fn a_receiver_topic_change() {
     let old = base();
     let routing = edit(
         ROUTING,
-        "payments: {topics: [payments-topic]}",
-        "payments: {topics: [payments-topic, payments-pager]}",
+        "payments: {topics: [arn:aws:sns:us-east-1:123456789012:payments-topic]}",
+        "payments: {topics: [arn:aws:sns:us-east-1:123456789012:payments-topic, arn:aws:sns:us-east-1:123456789012:payments-pager]}",
     );
     let new = load(&[("routing.yaml", &routing), ("rules.yaml", RULES)]);
     assert_eq!(
@@ -308,7 +308,11 @@ fn json_shape() {
     let old = base();
     let rules = edit(RULES, "name: OldRule", "name: CheckoutLatencyHigh");
     let rules = edit(&rules, "threshold: 5}", "threshold: 2}");
-    let routing = edit(ROUTING, "[payments-topic]", "[payments-pager]");
+    let routing = edit(
+        ROUTING,
+        "[arn:aws:sns:us-east-1:123456789012:payments-topic]",
+        "[arn:aws:sns:us-east-1:123456789012:payments-pager]",
+    );
     let new = load(&[
         ("routing.yaml", &routing),
         ("rules.yaml", &rules),
