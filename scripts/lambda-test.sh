@@ -278,16 +278,19 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["valid"] is True and "ok: 2 file(s), 2 rule(s), 1 receiver(s)" in r["summary"], r
 PYEOF
-if timeout "$INVOKE_TIMEOUT_SECS" "$CARGO_LAMBDA" lambda invoke validator -A 127.0.0.1 -P "$port" \
-    --data-file "$WORK/validator-config3.json" >"$WORK/validator-bad.out" 2>&1; then
-    die "the validator accepted an invalid config: $(cat "$WORK/validator-bad.out")"
-fi
-"$PY" - "$WORK/validator-bad.out" "$WORK/validate3.err" <<'PYEOF' || die "the validator's errors differ from validate's: $(cat "$WORK/validator-bad.out")"
+# The Lambda Invoke API of the runtime emulator: the function error as
+# AppConfig receives it (errorType, errorMessage).
+curl -sS -o "$WORK/validator-bad.json" -w '%{http_code}' -X POST \
+    "http://127.0.0.1:$port/2015-03-31/functions/validator/invocations" \
+    --data-binary "@$WORK/validator-config3.json" >"$WORK/validator-bad.code" ||
+    die "invoking the validator failed"
+"$PY" - "$WORK/validator-bad.json" "$WORK/validate3.err" <<'PYEOF' || die "the validator did not refuse with validate's errors: $(cat "$WORK/validator-bad.json")"
 import json, sys
-out, validate = open(sys.argv[1]).read(), open(sys.argv[2]).read().strip()
-# `cargo lambda invoke` prints the function error's message (maybe JSON-escaped).
-assert validate in out or json.dumps(validate)[1:-1] in out, (out, validate)
-print("validator refused it with validate's errors:", validate.splitlines()[-1])
+r = json.load(open(sys.argv[1]))
+validate = open(sys.argv[2]).read()
+assert r["errorType"] == "InvalidConfiguration", r
+assert r["errorMessage"] == validate.rstrip("\n"), (r["errorMessage"], validate)
+print("validator refused it with validate's errors:", r["errorMessage"].splitlines()[-1])
 PYEOF
 
 log "ok: the evaluator ran under the Lambda runtime emulator, paged through SNS and beat; the reporter published the noise report; a pushed rule ran on the next cycle without a redeploy, an invalid push was refused with validate's errors, a deployed config that did not load kept the last good one and paged ops; the validator refused what validate refuses"

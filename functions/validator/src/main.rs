@@ -1,7 +1,8 @@
 //! The AppConfig validator Lambda's main: settings once, then every
 //! validation to the tested handler in `lib.rs`. A refused config is the
-//! invocation's error (AppConfig shows its message); an accepted one
-//! returns `validate`'s summary line.
+//! invocation's error (`errorType` `InvalidConfiguration`, `errorMessage`
+//! exactly what `firebell validate` prints; AppConfig shows it); an
+//! accepted one returns `validate`'s summary line.
 
 use firebell_validator::{Settings, ValidatorEvent, validate};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -42,7 +43,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                         errors = %report,
                         "config refused"
                     );
-                    Err(lambda_runtime::Error::from(report))
+                    Err(lambda_runtime::Diagnostic {
+                        error_type: "InvalidConfiguration".to_string(),
+                        error_message: report,
+                    })
                 }
             }
         }
