@@ -222,6 +222,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<ExitCode> {
     let d = configdiff::diff(old_config, &new);
     if args.output.json() {
         crate::json::print(&serde_json::json!({
+            "schema": "firebell.diff/v1",
             "environment": target.environment,
             "deployed": old.as_ref().map(|(d, _)| d.version.clone()),
             "diff": d.to_json(),

@@ -13,6 +13,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[allow(dead_code)]
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -158,12 +161,17 @@ fn rule(name: &str, threshold: u32) -> String {
     )
 }
 
-/// A config directory `dir/name` with the routing and `rules`.
+/// A config directory `dir/name` with the routing and `rules` (over the
+/// metric namespace named in `dir/namespace`, when there is one).
 fn config_dir(dir: &Path, name: &str, rules: &[String]) -> String {
     let d = dir.join(name);
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("routing.yaml"), ROUTING).unwrap();
-    std::fs::write(d.join("rules.yaml"), format!("rules:{}", rules.concat())).unwrap();
+    let mut text = format!("rules:{}", rules.concat());
+    if let Ok(ns) = std::fs::read_to_string(dir.join("namespace")) {
+        text = text.replace("namespace: Payments", &format!("namespace: {ns}"));
+    }
+    std::fs::write(d.join("rules.yaml"), text).unwrap();
     name.to_string()
 }
 
@@ -178,6 +186,8 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
     let ids = environment(&sdk, &env, 0, None).await;
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
+    let namespace = format!("Firebell/DeployTest/{env}");
+    std::fs::write(cwd.join("namespace"), &namespace).unwrap();
 
     // Nothing deployed yet: a cold start runs the bundled config.
     let clock = Arc::new(ManualClock::at_epoch(now()));
@@ -231,6 +241,39 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
         "two",
         &[rule("PaymentsErrors", 5), rule("PaymentsErrorsHigh", 50)],
     );
+    // `--backtest`: the last two hours of CloudWatch through both configs.
+    // 60 errors a minute for the last 30 minutes: only the new rule fires.
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    let minute = now() / 60 * 60;
+    let data: Vec<aws_sdk_cloudwatch::types::MetricDatum> = (1..=30)
+        .map(|k| {
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("Errors")
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                    minute - 60 * k,
+                ))
+                .value(60.0)
+                .build()
+        })
+        .collect();
+    cw.put_metric_data()
+        .namespace(&namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("PutMetricData");
+    let out = firebell(
+        &["diff", "--config", &two, "--env", &env, "--backtest", "2h"],
+        cwd,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout
+            .contains("firebell backtest: A = deployed (version 1 (deployment 1)), B = two over "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PaymentsErrorsHigh"), "{stdout}");
     let out = firebell(&["diff", "--config", &two, "--env", &env], cwd);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
