@@ -86,13 +86,22 @@ impl EnvArgs {
     }
 }
 
-/// The topics the environment's stack may publish to (its `stack` profile).
-pub(crate) async fn allowed_topics(env: &EnvArgs) -> Result<AllowedTopics> {
-    let (admin, target) = env.target().await?;
-    stack_topics(&admin, &target).await
+/// What the environment's stack says of itself (its `stack` profile): the
+/// topics it may publish to, and whether its validator treats lint warnings
+/// as errors (`StrictValidation`).
+#[derive(Debug)]
+pub(crate) struct StackFacts {
+    pub topics: AllowedTopics,
+    pub strict: bool,
 }
 
-async fn stack_topics(admin: &ConfigAdmin, target: &Target) -> Result<AllowedTopics> {
+/// The environment's [`StackFacts`].
+pub(crate) async fn stack_facts(env: &EnvArgs) -> Result<StackFacts> {
+    let (admin, target) = env.target().await?;
+    read_stack(&admin, &target).await
+}
+
+async fn read_stack(admin: &ConfigAdmin, target: &Target) -> Result<StackFacts> {
     let profile = admin
         .profile_id(&target.application_id, &target.application, STACK_PROFILE)
         .await?;
@@ -105,14 +114,18 @@ async fn stack_topics(admin: &ConfigAdmin, target: &Target) -> Result<AllowedTop
             target.application
         );
     };
-    parse_stack(&content).map(|topics| AllowedTopics {
-        topics,
-        source: format!("the stack of environment {:?}", target.environment),
+    parse_stack(&content).map(|(topics, strict)| StackFacts {
+        topics: AllowedTopics {
+            topics,
+            source: format!("the stack of environment {:?}", target.environment),
+        },
+        strict,
     })
 }
 
-/// The topics of a `stack` profile document.
-fn parse_stack(content: &[u8]) -> Result<Vec<String>> {
+/// The topics of a `stack` profile document, and its strictness (absent:
+/// not strict).
+fn parse_stack(content: &[u8]) -> Result<(Vec<String>, bool)> {
     let v: serde_json::Value =
         serde_json::from_slice(content).context("the stack profile is not JSON")?;
     if v["format"] != STACK_FORMAT {
@@ -124,12 +137,13 @@ fn parse_stack(content: &[u8]) -> Result<Vec<String>> {
     let topics = v["topics"]
         .as_array()
         .ok_or_else(|| anyhow!("the stack profile has no topics list"))?;
-    Ok(topics
+    let topics = topics
         .iter()
         .filter_map(|t| t.as_str())
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
-        .collect())
+        .collect();
+    Ok((topics, v["strict"].as_bool().unwrap_or(false)))
 }
 
 /// The deployed config: its deployment and the config (`None`: nothing
@@ -290,7 +304,8 @@ pub(crate) struct PushArgs {
     pub config: crate::ConfigArgs,
     #[command(flatten)]
     pub env: EnvArgs,
-    /// Treat lint warnings as errors.
+    /// Treat lint warnings as errors (they are anyway when the stack's
+    /// StrictValidation is true: its validator would refuse them).
     #[arg(long)]
     pub strict: bool,
     /// The deployment strategy. Default: firebell-<env> (the stack's).
@@ -308,13 +323,14 @@ pub(crate) fn push(args: &PushArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     let env = args.env.env()?.to_string();
     let (admin, target) = rt.block_on(args.env.target())?;
-    let allowed = rt.block_on(stack_topics(&admin, &target))?;
-    // 1. Exactly `firebell validate --env`.
+    let stack = rt.block_on(read_stack(&admin, &target))?;
+    // 1. Exactly `firebell validate --env` (as strict as the stack's
+    //    validator, which AppConfig runs on the deployment too).
     let checked = check(
         firebell_engine::load(&args.config.config),
         &Options {
-            strict: args.strict,
-            allowed_topics: Some(allowed),
+            strict: args.strict || stack.strict,
+            allowed_topics: Some(stack.topics),
         },
     );
     eprint!("{}", checked.report());
@@ -441,11 +457,16 @@ mod tests {
 
     #[test]
     fn the_stack_profile_lists_topics() {
-        let doc = br#"{"format":"firebell.stack/v1","environment":"staging","topics":["arn:aws:sns:us-east-1:123456789012:a",""]}"#;
+        let doc = br#"{"format":"firebell.stack/v1","environment":"staging","strict":true,"topics":["arn:aws:sns:us-east-1:123456789012:a",""]}"#;
         assert_eq!(
             parse_stack(doc).unwrap(),
-            vec!["arn:aws:sns:us-east-1:123456789012:a".to_string()]
+            (
+                vec!["arn:aws:sns:us-east-1:123456789012:a".to_string()],
+                true
+            )
         );
+        let lax = br#"{"format":"firebell.stack/v1","topics":[]}"#;
+        assert_eq!(parse_stack(lax).unwrap(), (vec![], false));
         let err = parse_stack(br#"{"format":"x/v9","topics":[]}"#).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -38,15 +38,14 @@ pub(crate) fn print_json(list: &[Diagnostic]) {
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let path = args.config.path()?;
-    let allowed_topics = match &args.env.env {
-        Some(_) => {
-            Some(crate::deploy::runtime()?.block_on(crate::deploy::allowed_topics(&args.env))?)
-        }
+    // With --env: the stack's topics, and its validator's strictness.
+    let stack = match &args.env.env {
+        Some(_) => Some(crate::deploy::runtime()?.block_on(crate::deploy::stack_facts(&args.env))?),
         None => None,
     };
     let opts = Options {
-        strict: args.strict,
-        allowed_topics,
+        strict: args.strict || stack.as_ref().is_some_and(|s| s.strict),
+        allowed_topics: stack.map(|s| s.topics),
     };
     let checked = check(firebell_engine::load(path), &opts);
     if args.output.json() {

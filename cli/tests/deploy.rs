@@ -70,6 +70,7 @@ async fn environment(
     env: &str,
     bake_minutes: i32,
     monitor: Option<&str>,
+    strict: bool,
 ) -> ConfigIds {
     let ac = aws_sdk_appconfig::Client::new(sdk);
     let app = ac
@@ -108,7 +109,7 @@ async fn environment(
         .await
         .expect("CreateConfigurationProfile stack");
     let doc = format!(
-        r#"{{"format":"firebell.stack/v1","environment":"{env}","topics":["{TEAM}","{OPS}"]}}"#
+        r#"{{"format":"firebell.stack/v1","environment":"{env}","strict":{strict},"topics":["{TEAM}","{OPS}"]}}"#
     );
     ac.create_hosted_configuration_version()
         .application_id(&app_id)
@@ -183,7 +184,7 @@ fn now() -> i64 {
 async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
     let sdk = sdk().await;
     let env = unique("stg");
-    let ids = environment(&sdk, &env, 0, None).await;
+    let ids = environment(&sdk, &env, 0, None, false).await;
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let namespace = format!("Firebell/DeployTest/{env}");
@@ -353,7 +354,7 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
 async fn validate_env_refuses_topics_the_stack_cannot_publish_to() {
     let sdk = sdk().await;
     let env = unique("top");
-    environment(&sdk, &env, 0, None).await;
+    environment(&sdk, &env, 0, None, false).await;
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let name = config_dir(cwd, "cfg", &[rule("PaymentsErrors", 5)]);
@@ -380,6 +381,52 @@ async fn validate_env_refuses_topics_the_stack_cannot_publish_to() {
         text(&out.stderr),
         "error: no AppConfig application \"firebell-nosuchenv\": deploy the stack with Environment=nosuchenv first (see infra/README.md)\n"
     );
+}
+
+#[tokio::test]
+async fn a_strict_stack_makes_lint_warnings_errors_before_anything_is_deployed() {
+    let sdk = sdk().await;
+    let env = unique("strict");
+    let ids = environment(&sdk, &env, 0, None, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    // A paging rule without a runbook: a lint warning.
+    let paging = rule("PaymentsDown", 5)
+        .replace("severity: ticket", "severity: page")
+        .replace(
+            "    annotations: {runbook_url: \"https://runbooks.example.com/PaymentsDown\"}\n",
+            "",
+        );
+    let name = config_dir(cwd, "cfg", &[paging]);
+    let plain = firebell(&["validate", "--config", &name], cwd);
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    let warnings = text(&plain.stderr);
+    assert!(warnings.contains("[page-without-runbook]"), "{warnings}");
+    let out = firebell(&["validate", "--config", &name, "--env", &env], cwd);
+    assert_eq!(out.status.code(), Some(1));
+    let n = warnings.lines().count();
+    assert_eq!(
+        text(&out.stderr),
+        format!("{warnings}{n} warning(s) (errors with --strict)\n")
+    );
+    let out = firebell(&["push", "--config", &name, "--env", &env], cwd);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).ends_with(&format!(
+            "{n} warning(s) (errors with --strict)\npush: not deployed: {env} runs what it ran\n"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let ac = aws_sdk_appconfig::Client::new(&sdk);
+    let deployments = ac
+        .list_deployments()
+        .application_id(&ids.application)
+        .environment_id(&ids.environment)
+        .send()
+        .await
+        .unwrap();
+    assert!(deployments.items().is_empty());
 }
 
 #[tokio::test]
@@ -410,7 +457,7 @@ async fn an_alarm_during_the_bake_rolls_the_push_back() {
         .alarm_arn()
         .unwrap()
         .to_string();
-    let ids = environment(&sdk, &env, 1, Some(&alarm_arn)).await;
+    let ids = environment(&sdk, &env, 1, Some(&alarm_arn), false).await;
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let name = config_dir(cwd, "cfg", &[rule("PaymentsErrors", 5)]);

@@ -256,6 +256,7 @@ SAMPLE_VALUES: dict[str, Any] = {
     TEAM_TOPICS_PARAM: SAMPLE_TEAM_TOPICS,
     OPS_TOPIC: SAMPLE_OPS_TOPIC,
     ENVIRONMENT_PARAM: "staging",
+    STRICT_PARAM: "true",
     "AWS::Partition": "aws",
     "AWS::Region": "us-east-1",
     "AWS::AccountId": "123456789012",
@@ -791,13 +792,17 @@ def check_appconfig(template: dict[str, Any]) -> None:
     assert ip["ApplicationId"] == {"Ref": CONFIG_APP}
     assert ip["ConfigurationProfileId"] == {"Ref": STACK_PROFILE}
     assert ip["ContentType"] == "application/json"
-    assert {TEAM_TOPICS_PARAM, OPS_TOPIC, ENVIRONMENT_PARAM} <= refs(ip["Content"]), ip["Content"]
+    assert {TEAM_TOPICS_PARAM, OPS_TOPIC, ENVIRONMENT_PARAM, STRICT_PARAM} <= refs(ip["Content"]), ip["Content"]
     content = json.loads(resolve(ip["Content"]))
+    # `strict`: `firebell push` / `validate --env` lint as strictly as the validator.
     assert content == {
         "format": "firebell.stack/v1",
         "environment": "staging",
+        "strict": True,
         "topics": SAMPLE_TEAM_TOPICS + [SAMPLE_OPS_TOPIC],
     }, content
+    lax = json.loads(resolve(ip["Content"], {**SAMPLE_VALUES, STRICT_PARAM: "false"}))
+    assert lax["strict"] is False, lax
     one = json.loads(resolve(ip["Content"], {**SAMPLE_VALUES, TEAM_TOPICS_PARAM: SAMPLE_TEAM_TOPICS[:1]}))
     assert one["topics"] == SAMPLE_TEAM_TOPICS[:1] + [SAMPLE_OPS_TOPIC], one
 

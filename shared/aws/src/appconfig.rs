@@ -501,7 +501,7 @@ impl ConfigAdmin {
                 None => break,
             }
         }
-        all.sort_by(|a, b| b.number.cmp(&a.number));
+        all.sort_by_key(|d| std::cmp::Reverse(d.number));
         Ok(all)
     }
 

@@ -66,7 +66,7 @@ pub enum Refresh {
     /// Keep the running config.
     Keep { notes: Vec<String> },
     /// Switch to this one before the next cycle.
-    Switch(Running),
+    Switch(Box<Running>),
 }
 
 #[derive(Debug, Default)]
@@ -134,7 +134,7 @@ impl Deployed {
     ) -> Result<Running, String> {
         let mut notes = Vec::new();
         match self.refresh(now).await {
-            Refresh::Switch(running) => return Ok(running),
+            Refresh::Switch(running) => return Ok(*running),
             Refresh::Keep { notes: n } => notes.extend(n),
         }
         match bundle::load_good(self.store.as_ref()).await {
@@ -202,11 +202,11 @@ impl Deployed {
                 {
                     notes.push(format!("keeping the last good config: {e}"));
                 }
-                Refresh::Switch(Running {
+                Refresh::Switch(Box::new(Running {
                     config,
                     origin: Origin::Deployed { label },
                     notes,
-                })
+                }))
             }
             Err(e) => {
                 let p = format!("the deployed config{shown} did not load: {e}");
