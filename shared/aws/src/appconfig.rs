@@ -665,3 +665,66 @@ impl ConfigAdmin {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_appconfig_settings_go_together() {
+        assert_eq!(ids_from_env(&env(&[])).unwrap(), None);
+        assert_eq!(
+            ids_from_env(&env(&[
+                ("FIREBELL_APPCONFIG_APPLICATION", "a1"),
+                ("FIREBELL_APPCONFIG_ENVIRONMENT", "e1"),
+                ("FIREBELL_APPCONFIG_PROFILE", "p1"),
+            ]))
+            .unwrap(),
+            Some(ConfigIds {
+                application: "a1".into(),
+                environment: "e1".into(),
+                profile: "p1".into(),
+            })
+        );
+        assert_eq!(
+            ids_from_env(&env(&[
+                ("FIREBELL_APPCONFIG_APPLICATION", "a1"),
+                ("FIREBELL_APPCONFIG_PROFILE", " "),
+            ]))
+            .unwrap_err(),
+            "FIREBELL_APPCONFIG_ENVIRONMENT, FIREBELL_APPCONFIG_PROFILE not set: the AppConfig application, environment and profile go together"
+        );
+        assert_eq!(allowed_topics_from_env(&env(&[])), None);
+        assert_eq!(
+            allowed_topics_from_env(&env(&[("FIREBELL_ALLOWED_TOPICS", "a, b,,")])),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_deployment_is_over_when_it_completed_or_rolled_back() {
+        let d = |state: &str| DeploymentStatus {
+            number: 1,
+            version: "1".into(),
+            state: state.into(),
+            percent: 0.0,
+            events: vec![],
+        };
+        for s in ["COMPLETE", "ROLLED_BACK", "REVERTED"] {
+            assert!(d(s).finished(), "{s}");
+        }
+        for s in ["DEPLOYING", "BAKING", "VALIDATING", "ROLLING_BACK"] {
+            assert!(!d(s).finished(), "{s}");
+        }
+    }
+}

@@ -3,8 +3,9 @@
 //!
 //! - **Cold start** ([`Deployed::start`]): the deployed config if it can be
 //!   fetched and loaded; else the last good one kept in the store
-//!   ([`crate::bundle::load_good`]); else the bundled config (a first
-//!   deploy, before any `firebell push`).
+//!   ([`crate::bundle::load_good`]); else, and whenever nothing is deployed
+//!   (a first deploy before any `firebell push`, or a first push rolled
+//!   back), the bundled config.
 //! - **Between cycles** ([`Deployed::refresh`]): at most one poll (the
 //!   source keeps to its poll interval). A new config that loads (and
 //!   whose topics the function may publish to) is switched to and kept as
@@ -75,6 +76,9 @@ struct State {
     load_problem: Option<String>,
     fetch_failures: u32,
     last_fetch_error: String,
+    /// The last poll answered "nothing new": on a session's first poll,
+    /// nothing is deployed.
+    unchanged: bool,
 }
 
 /// The deployed config of one function process.
@@ -125,8 +129,10 @@ impl Deployed {
         })
     }
 
-    /// The config a cold start runs: the deployed one, else the last good
-    /// one in the store, else `bundled()`.
+    /// The config a cold start runs: the deployed one; else, when it could
+    /// not be fetched or loaded, the last good one in the store; else (and
+    /// when nothing is deployed: a new stack, or its first push rolled
+    /// back) `bundled()`.
     pub async fn start(
         &self,
         now: Epoch,
@@ -137,7 +143,13 @@ impl Deployed {
             Refresh::Switch(running) => return Ok(*running),
             Refresh::Keep { notes: n } => notes.extend(n),
         }
-        match bundle::load_good(self.store.as_ref()).await {
+        let nothing_deployed = self.state.lock().is_ok_and(|s| s.unchanged);
+        let good = if nothing_deployed {
+            Ok(None)
+        } else {
+            bundle::load_good(self.store.as_ref()).await
+        };
+        match good {
             Ok(Some((bundle, _))) => match self.load(&bundle) {
                 Ok(config) => {
                     return Ok(Running {
@@ -164,17 +176,28 @@ impl Deployed {
         let polled = self.source.poll(now).await;
         let mut notes = Vec::new();
         let (content, label) = match polled {
-            Ok(ConfigPoll::NotDue | ConfigPoll::Unchanged) => {
+            Ok(ConfigPoll::NotDue) => {
                 self.with_state(|s| s.fetch_failures = 0);
                 return Refresh::Keep { notes };
             }
+            Ok(ConfigPoll::Unchanged) => {
+                self.with_state(|s| {
+                    s.fetch_failures = 0;
+                    s.unchanged = true;
+                });
+                return Refresh::Keep { notes };
+            }
             Ok(ConfigPoll::New { content, label }) => {
-                self.with_state(|s| s.fetch_failures = 0);
+                self.with_state(|s| {
+                    s.fetch_failures = 0;
+                    s.unchanged = false;
+                });
                 (content, label)
             }
             Err(e) => {
                 notes.push(format!("fetching the deployed config: {e}"));
                 self.with_state(|s| {
+                    s.unchanged = false;
                     s.fetch_failures = s.fetch_failures.saturating_add(1);
                     s.last_fetch_error = e.message.clone();
                 });

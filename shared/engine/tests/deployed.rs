@@ -229,6 +229,13 @@ async fn a_cold_start_runs_deployed_else_last_good_else_bundled() {
         ]
     );
     assert_eq!(d.problem(), None, "one failed fetch is not yet a problem");
+    // Nothing deployed any more (the first push was rolled back): the
+    // bundled config, not the last good one (what was rolled back).
+    source.push(Ok(ConfigPoll::Unchanged));
+    let d = Deployed::new(source.clone(), store.clone(), None);
+    let r = d.start(T0 + 120, bundled).await.unwrap();
+    assert_eq!(r.origin, Origin::Bundled);
+    assert_eq!(r.config.rules.rules[0].name, "A");
 }
 
 #[tokio::test]
