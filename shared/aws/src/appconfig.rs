@@ -66,6 +66,23 @@ where
     }
 }
 
+/// The id of the item named `name` among `(name, id)` pairs.
+fn named<'a>(
+    mut items: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    name: &str,
+) -> Option<String> {
+    items
+        .find(|(n, _)| *n == Some(name))
+        .and_then(|(_, id)| id.map(str::to_owned))
+}
+
+fn not_found(message: String) -> AppConfigError {
+    AppConfigError {
+        not_found: true,
+        ..AppConfigError::new(message)
+    }
+}
+
 /// Which configuration: identifiers (ids or names) of the application, the
 /// environment and the configuration profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,32 +342,22 @@ impl ConfigAdmin {
         profile: &str,
     ) -> Result<Target, AppConfigError> {
         let application_id = self.application_id(application).await?;
-        let mut environment_id = None;
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_environments()
-                .application_id(&application_id)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListEnvironments", &e))?;
-            if let Some(e) = out.items().iter().find(|e| e.name() == Some(environment)) {
-                environment_id = e.id().map(str::to_owned);
-                break;
-            }
-            match out.next_token() {
-                Some(t) => next = Some(t.to_string()),
-                None => break,
-            }
-        }
-        let environment_id = environment_id.ok_or_else(|| AppConfigError {
-            not_found: true,
-            ..AppConfigError::new(format!(
-                "AppConfig application {application:?} has no environment {environment:?}"
-            ))
-        })?;
+        let environments = self
+            .client
+            .list_environments()
+            .application_id(&application_id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("ListEnvironments", &e))?;
+        let environment_id = named(environments.iter().map(|e| (e.name(), e.id())), environment)
+            .ok_or_else(|| {
+                not_found(format!(
+                    "AppConfig application {application:?} has no environment {environment:?}"
+                ))
+            })?;
         let profile_id = self
             .profile_id(&application_id, application, profile)
             .await?;
@@ -365,33 +372,17 @@ impl ConfigAdmin {
     }
 
     async fn application_id(&self, name: &str) -> Result<String, AppConfigError> {
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_applications()
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListApplications", &e))?;
-            if let Some(id) = out
-                .items()
-                .iter()
-                .find(|a| a.name() == Some(name))
-                .and_then(|a| a.id())
-            {
-                return Ok(id.to_string());
-            }
-            match out.next_token() {
-                Some(t) => next = Some(t.to_string()),
-                None => {
-                    return Err(AppConfigError {
-                        not_found: true,
-                        ..AppConfigError::new(format!("no AppConfig application {name:?}"))
-                    });
-                }
-            }
-        }
+        let all = self
+            .client
+            .list_applications()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("ListApplications", &e))?;
+        named(all.iter().map(|a| (a.name(), a.id())), name)
+            .ok_or_else(|| not_found(format!("no AppConfig application {name:?}")))
     }
 
     /// The id of profile `name` of an application.
@@ -401,108 +392,70 @@ impl ConfigAdmin {
         application: &str,
         name: &str,
     ) -> Result<String, AppConfigError> {
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_configuration_profiles()
-                .application_id(application_id)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListConfigurationProfiles", &e))?;
-            if let Some(id) = out
-                .items()
-                .iter()
-                .find(|p| p.name() == Some(name))
-                .and_then(|p| p.id())
-            {
-                return Ok(id.to_string());
-            }
-            match out.next_token() {
-                Some(t) => next = Some(t.to_string()),
-                None => {
-                    return Err(AppConfigError {
-                        not_found: true,
-                        ..AppConfigError::new(format!(
-                            "AppConfig application {application:?} has no configuration profile {name:?}"
-                        ))
-                    });
-                }
-            }
-        }
+        let all = self
+            .client
+            .list_configuration_profiles()
+            .application_id(application_id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("ListConfigurationProfiles", &e))?;
+        named(all.iter().map(|p| (p.name(), p.id())), name).ok_or_else(|| {
+            not_found(format!(
+                "AppConfig application {application:?} has no configuration profile {name:?}"
+            ))
+        })
     }
 
     /// The id of the deployment strategy named `name`.
     pub async fn strategy_id(&self, name: &str) -> Result<String, AppConfigError> {
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_deployment_strategies()
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListDeploymentStrategies", &e))?;
-            if let Some(id) = out
-                .items()
-                .iter()
-                .find(|s| s.name() == Some(name))
-                .and_then(|s| s.id())
-            {
-                return Ok(id.to_string());
-            }
-            match out.next_token() {
-                Some(t) => next = Some(t.to_string()),
-                None => {
-                    return Err(AppConfigError {
-                        not_found: true,
-                        ..AppConfigError::new(format!("no AppConfig deployment strategy {name:?}"))
-                    });
-                }
-            }
-        }
+        let all = self
+            .client
+            .list_deployment_strategies()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("ListDeploymentStrategies", &e))?;
+        named(all.iter().map(|s| (s.name(), s.id())), name)
+            .ok_or_else(|| not_found(format!("no AppConfig deployment strategy {name:?}")))
     }
 
     /// The environment's deployments of the target's profile, newest first.
     pub async fn deployments(&self, t: &Target) -> Result<Vec<DeploymentStatus>, AppConfigError> {
-        let mut all = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_deployments()
-                .application_id(&t.application_id)
-                .environment_id(&t.environment_id)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListDeployments", &e))?;
-            for d in out.items() {
-                let ours = match d.configuration_profile_id() {
-                    Some(id) => id == t.profile_id,
-                    None => d.configuration_name() == Some(t.profile.as_str()),
-                };
-                if ours {
-                    all.push(DeploymentStatus {
-                        number: d.deployment_number(),
-                        version: d.configuration_version().unwrap_or_default().to_string(),
-                        state: d
-                            .state()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                        percent: d.percentage_complete().unwrap_or(0.0),
-                        events: Vec::new(),
-                    });
-                }
-            }
-            match out.next_token() {
-                Some(tok) => next = Some(tok.to_string()),
-                None => break,
-            }
-        }
-        all.sort_by_key(|d| std::cmp::Reverse(d.number));
-        Ok(all)
+        let all = self
+            .client
+            .list_deployments()
+            .application_id(&t.application_id)
+            .environment_id(&t.environment_id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("ListDeployments", &e))?;
+        let mut ours: Vec<DeploymentStatus> = all
+            .iter()
+            .filter(|d| match d.configuration_profile_id() {
+                Some(id) => id == t.profile_id,
+                None => d.configuration_name() == Some(t.profile.as_str()),
+            })
+            .map(|d| DeploymentStatus {
+                number: d.deployment_number(),
+                version: d.configuration_version().unwrap_or_default().to_string(),
+                state: d
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                percent: d.percentage_complete().unwrap_or(0.0),
+                events: Vec::new(),
+            })
+            .collect();
+        ours.sort_by_key(|d| std::cmp::Reverse(d.number));
+        Ok(ours)
     }
 
     /// The deployment the environment serves: the newest that is complete,
@@ -544,27 +497,18 @@ impl ConfigAdmin {
         application_id: &str,
         profile_id: &str,
     ) -> Result<Option<(i32, Vec<u8>)>, AppConfigError> {
-        let mut newest: Option<i32> = None;
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_hosted_configuration_versions()
-                .application_id(application_id)
-                .configuration_profile_id(profile_id)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListHostedConfigurationVersions", &e))?;
-            for v in out.items() {
-                newest = Some(newest.map_or(v.version_number(), |n| n.max(v.version_number())));
-            }
-            match out.next_token() {
-                Some(tok) => next = Some(tok.to_string()),
-                None => break,
-            }
-        }
-        match newest {
+        let all = self
+            .client
+            .list_hosted_configuration_versions()
+            .application_id(application_id)
+            .configuration_profile_id(profile_id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("ListHostedConfigurationVersions", &e))?;
+        match all.iter().map(|v| v.version_number()).max() {
             None => Ok(None),
             Some(n) => Ok(Some((
                 n,

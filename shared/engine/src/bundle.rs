@@ -22,7 +22,7 @@ use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, config_files_checked, load_texts, read_config_file};
+use crate::config::{Config, load_texts, read_files};
 
 /// The bundle format this build reads and writes.
 pub const FORMAT: &str = "firebell.bundle/v1";
@@ -72,40 +72,20 @@ impl Bundle {
     /// error (a partial bundle is never deployed).
     pub fn read(path: &Path) -> Result<Bundle, ConfigError> {
         let mut diags = Diagnostics::new();
-        let (files, problems) = match config_files_checked(path) {
-            Ok(f) => f,
-            Err(e) => {
-                diags.error(&path.display().to_string(), 1, 1, e);
-                return Err(ConfigError(diags));
-            }
-        };
-        for (p, e) in &problems {
-            diags.error(&p.display().to_string(), 1, 1, e.clone());
-        }
-        if files.is_empty() && problems.is_empty() {
-            diags.error(
-                &path.display().to_string(),
-                1,
-                1,
-                "no config files (*.yaml, *.yml) found",
-            );
-        }
-        let mut out = Vec::with_capacity(files.len());
-        for f in &files {
-            let name = f.display().to_string();
-            match read_config_file(f) {
-                Ok(text) => out.push(BundleFile { path: name, text }),
-                Err((pos, e)) => diags.error(&name, pos.line, pos.column, e),
+        let texts = read_files(path, &mut diags);
+        match texts {
+            Some((texts, _)) if !diags.has_errors() => Ok(Bundle {
+                format: FORMAT.to_string(),
+                files: texts
+                    .into_iter()
+                    .map(|(path, text)| BundleFile { path, text })
+                    .collect(),
+            }),
+            _ => {
+                diags.sort();
+                Err(ConfigError(diags))
             }
         }
-        if diags.has_errors() {
-            diags.sort();
-            return Err(ConfigError(diags));
-        }
-        Ok(Bundle {
-            format: FORMAT.to_string(),
-            files: out,
-        })
     }
 
     /// The bundle as bytes (compact JSON).

@@ -226,15 +226,21 @@ pub(crate) fn sections() -> Vec<&'static str> {
     all
 }
 
-/// Loads and validates; on any error returns every diagnostic.
-/// Warnings (lint) are returned beside the config.
-pub fn load(path: &Path) -> Result<(Config, Diagnostics), ConfigError> {
-    let mut diags = Diagnostics::new();
+/// Reads the config files under `path` as `(name, text)` pairs, named as
+/// given (`examples/rules/payments.yaml`), with their paths; every problem
+/// into `diags`. `None` when there is nothing to read (`path` itself cannot
+/// be read, or holds no config file). Shared by [`load`] and
+/// [`crate::bundle::Bundle::read`], so a bundle holds exactly what `load`
+/// reads.
+pub(crate) fn read_files(
+    path: &Path,
+    diags: &mut Diagnostics,
+) -> Option<(Vec<(String, String)>, Vec<PathBuf>)> {
     let (files, problems) = match config_files_checked(path) {
         Ok(f) => f,
         Err(e) => {
             diags.error(&path.display().to_string(), 1, 1, e);
-            return Err(ConfigError(diags));
+            return None;
         }
     };
     for (p, e) in &problems {
@@ -247,7 +253,7 @@ pub fn load(path: &Path) -> Result<(Config, Diagnostics), ConfigError> {
             1,
             "no config files (*.yaml, *.yml) found",
         );
-        return Err(ConfigError(diags));
+        return None;
     }
     let mut texts = Vec::with_capacity(files.len());
     for f in &files {
@@ -256,6 +262,16 @@ pub fn load(path: &Path) -> Result<(Config, Diagnostics), ConfigError> {
             Err((pos, e)) => diags.error(&f.display().to_string(), pos.line, pos.column, e),
         }
     }
+    Some((texts, files))
+}
+
+/// Loads and validates; on any error returns every diagnostic.
+/// Warnings (lint) are returned beside the config.
+pub fn load(path: &Path) -> Result<(Config, Diagnostics), ConfigError> {
+    let mut diags = Diagnostics::new();
+    let Some((texts, files)) = read_files(path, &mut diags) else {
+        return Err(ConfigError(diags));
+    };
     let config = load_texts(&texts, &mut diags, files);
     diags.sort();
     if diags.has_errors() {
