@@ -53,17 +53,7 @@ async fn init() -> Result<Deps> {
         settings.table.clone(),
         clock.clone(),
     ));
-    let config_dir = settings.config_dir.clone();
-    let bundled = move || {
-        firebell_engine::load(&config_dir)
-            .map(|(config, _)| config)
-            .map_err(|e| {
-                format!(
-                    "loading the bundled config from {}: {e}",
-                    config_dir.display()
-                )
-            })
-    };
+    let bundled = firebell_engine::deployed::bundled_from(settings.config_dir.clone());
     let (config, deployed, source) = match &settings.appconfig {
         Some(ids) => {
             let source = Arc::new(DeployedConfigSource::from_sdk_config(&sdk, ids.clone()));

@@ -49,17 +49,7 @@ async fn init() -> Result<Deps> {
         settings.table.clone(),
         clock.clone(),
     ));
-    let config_dir = settings.config_dir.clone();
-    let bundled = move || {
-        firebell_engine::load(&config_dir)
-            .map(|(config, _)| config)
-            .map_err(|e| {
-                format!(
-                    "loading the bundled config from {}: {e}",
-                    config_dir.display()
-                )
-            })
-    };
+    let bundled = firebell_engine::deployed::bundled_from(settings.config_dir.clone());
     let get = |k: &str| std::env::var(k).ok();
     // The deployed config (AppConfig), else the last good one, else the
     // bundled one: what the evaluator runs. The reporter runs once a week,

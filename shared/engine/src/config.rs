@@ -226,16 +226,16 @@ pub(crate) fn sections() -> Vec<&'static str> {
     all
 }
 
+/// The `(name, text)` pairs of the files read, and their paths.
+pub(crate) type FilesRead = (Vec<(String, String)>, Vec<PathBuf>);
+
 /// Reads the config files under `path` as `(name, text)` pairs, named as
 /// given (`examples/rules/payments.yaml`), with their paths; every problem
 /// into `diags`. `None` when there is nothing to read (`path` itself cannot
 /// be read, or holds no config file). Shared by [`load`] and
 /// [`crate::bundle::Bundle::read`], so a bundle holds exactly what `load`
 /// reads.
-pub(crate) fn read_files(
-    path: &Path,
-    diags: &mut Diagnostics,
-) -> Option<(Vec<(String, String)>, Vec<PathBuf>)> {
+pub(crate) fn read_files(path: &Path, diags: &mut Diagnostics) -> Option<FilesRead> {
     let (files, problems) = match config_files_checked(path) {
         Ok(f) => f,
         Err(e) => {

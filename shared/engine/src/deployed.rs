@@ -24,6 +24,16 @@ use firebell_core::series::Epoch;
 use crate::bundle::{self, Bundle};
 use crate::config::Config;
 
+/// The bundled config in directory `dir`, for [`Deployed::start`] (the
+/// error names the directory).
+pub fn bundled_from(dir: std::path::PathBuf) -> impl FnOnce() -> Result<Config, String> {
+    move || {
+        crate::load(&dir)
+            .map(|(config, _)| config)
+            .map_err(|e| format!("loading the bundled config from {}: {e}", dir.display()))
+    }
+}
+
 /// Failed polls in a row before fetching is a problem.
 pub const FETCH_FAILURES: u32 = 3;
 /// Errors of a config that did not load, quoted in the problem.
