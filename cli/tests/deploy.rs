@@ -195,16 +195,18 @@ async fn push_deploys_a_rule_change_the_functions_switch_to_between_cycles() {
     let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
     let source = Arc::new(DeployedConfigSource::from_sdk_config(&sdk, ids.clone()));
     let allowed = Some(vec![TEAM.to_string(), OPS.to_string()]);
-    let deployed = Deployed::new(source.clone(), store.clone(), allowed);
     let one = config_dir(cwd, "one", &[rule("PaymentsErrors", 5)]);
-    let bundled_dir = cwd.join(&one);
-    let bundled = move || {
-        firebell_engine::load(&bundled_dir)
-            .map(|(c, _)| c)
-            .map_err(|e| e.to_string())
-    };
-    let running = deployed.start(now(), bundled).await.unwrap();
+    let bundled = firebell_engine::deployed::bundled_from(cwd.join(&one));
+    let deployed = Deployed::new(source.clone(), store.clone(), allowed, bundled);
+    let running = deployed.start(now()).await.unwrap();
     assert_eq!(running.origin, Origin::Bundled);
+    // The poll interval: a second poll at once asks nothing.
+    let calls = source.calls();
+    assert!(matches!(
+        deployed.refresh(now()).await,
+        Refresh::Keep { .. }
+    ));
+    assert_eq!(source.calls(), calls, "no call before the poll interval");
 
     // `topics`: what the stack's TeamTopicArns takes.
     let out = firebell(&["topics", "--config", &one], cwd);
@@ -461,6 +463,19 @@ async fn an_alarm_during_the_bake_rolls_the_push_back() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let name = config_dir(cwd, "cfg", &[rule("PaymentsErrors", 5)]);
+    let bundled_dir = config_dir(cwd, "bundled", &[rule("Bundled", 5)]);
+    // A function, on its bundled config; settled as soon as it has switched.
+    let clock = Arc::new(ManualClock::at_epoch(now()));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let source = Arc::new(DeployedConfigSource::from_sdk_config(&sdk, ids.clone()));
+    let function = Deployed::new(
+        source.clone(),
+        store.clone(),
+        None,
+        firebell_engine::deployed::bundled_from(cwd.join(&bundled_dir)),
+    )
+    .with_settle(0);
+    assert_eq!(function.start(now()).await.unwrap().origin, Origin::Bundled);
     let child = Command::new(env!("CARGO_BIN_EXE_firebell"))
         .args(["push", "--config", &name, "--env", &env])
         .current_dir(cwd)
@@ -489,6 +504,11 @@ async fn an_alarm_during_the_bake_rolls_the_push_back() {
         assert!(std::time::Instant::now() < deadline, "never baking");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Baking: the function runs the pushed config.
+    let Refresh::Switch(r) = function.refresh(now() + 60).await else {
+        panic!("the baking config is served");
+    };
+    assert_eq!(r.config.rules.rules[0].name, "PaymentsErrors");
     cw.set_alarm_state()
         .alarm_name(&alarm)
         .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
@@ -509,10 +529,23 @@ async fn an_alarm_during_the_bake_rolls_the_push_back() {
         stdout.contains("ROLLBACK_COMPLETED (CLOUDWATCH_ALARM)"),
         "{stdout}"
     );
-    // Served: nothing (the functions keep what they run).
-    let source = DeployedConfigSource::from_sdk_config(&sdk, ids);
+    // Nothing is deployed now; a new client is served nothing...
+    let fresh = DeployedConfigSource::from_sdk_config(&sdk, ids);
     assert_eq!(
-        source.poll(now()).await.unwrap(),
+        fresh.poll(now(), false).await.unwrap(),
         firebell_aws::appconfig::Poll::Unchanged
+    );
+    // ... and the function, once the rollout settled, goes back to its
+    // bundled config (an ordinary poll could not tell).
+    let Refresh::Switch(r) = function.refresh(now() + 120).await else {
+        panic!("back to the bundled config after the rollback");
+    };
+    assert_eq!(r.origin, Origin::Bundled);
+    assert_eq!(r.config.rules.rules[0].name, "Bundled");
+    assert_eq!(
+        firebell_engine::bundle::load_good(store.as_ref())
+            .await
+            .unwrap(),
+        None
     );
 }

@@ -671,6 +671,10 @@ def check_functions_config_env(template: dict[str, Any]) -> None:
         assert env.get("FIREBELL_ALLOWED_TOPICS") == allowed, f"{fn}: FIREBELL_ALLOWED_TOPICS differs"
         assert env.get("FIREBELL_CONFIG") == CONFIG_MOUNT, f"{fn}: the bundled fallback"
         assert [refs(x) for x in props(template, fn).get("Layers", [])] == [{CONFIG_LAYER}], fn
+    # The evaluator looks again once a rollout can no longer roll back.
+    env = env_vars(template, FUNCTION)
+    assert env.get("FIREBELL_APPCONFIG_DEPLOY_MINUTES") == {"Ref": DEPLOY_MINUTES_PARAM}, env
+    assert env.get("FIREBELL_APPCONFIG_BAKE_MINUTES") == {"Ref": BAKE_PARAM}, env
     env = env_vars(template, VALIDATOR)
     assert env.get("FIREBELL_ALLOWED_TOPICS") == allowed, "validator: FIREBELL_ALLOWED_TOPICS differs"
     assert env.get("FIREBELL_STRICT") == {"Ref": STRICT_PARAM}, env.get("FIREBELL_STRICT")

@@ -64,6 +64,10 @@ pub struct Settings {
     /// The topics the function may publish to (`FIREBELL_ALLOWED_TOPICS`,
     /// comma-separated): a deployed config naming another does not load.
     pub allowed_topics: Option<Vec<String>>,
+    /// How long a deployment may still roll back once it reached the
+    /// function, in seconds (`FIREBELL_APPCONFIG_DEPLOY_MINUTES` +
+    /// `FIREBELL_APPCONFIG_BAKE_MINUTES` + 1 minute).
+    pub settle_secs: Epoch,
 }
 
 /// The default of [`Settings::max_tick_skew_secs`]: five minutes.
@@ -102,6 +106,7 @@ impl Settings {
             .unwrap_or(DEFAULT_MAX_TICK_SKEW_SECS),
             appconfig: firebell_aws::appconfig::ids_from_env(&get)?,
             allowed_topics: firebell_aws::appconfig::allowed_topics_from_env(&get),
+            settle_secs: firebell_aws::appconfig::settle_secs_from_env(&get)?,
         })
     }
 }

@@ -57,13 +57,17 @@ async fn init() -> Result<Deps> {
     let (config, deployed, source) = match &settings.appconfig {
         Some(ids) => {
             let source = Arc::new(DeployedConfigSource::from_sdk_config(&sdk, ids.clone()));
-            let deployed = Arc::new(Deployed::new(
-                source.clone(),
-                aws.store.clone(),
-                settings.allowed_topics.clone(),
-            ));
+            let deployed = Arc::new(
+                Deployed::new(
+                    source.clone(),
+                    aws.store.clone(),
+                    settings.allowed_topics.clone(),
+                    bundled,
+                )
+                .with_settle(settings.settle_secs),
+            );
             let running = deployed
-                .start(clock.now().as_second(), bundled)
+                .start(clock.now().as_second())
                 .await
                 .map_err(|e| anyhow!(e))?;
             for note in &running.notes {

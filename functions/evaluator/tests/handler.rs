@@ -68,6 +68,7 @@ fn settings() -> Settings {
         max_tick_skew_secs: 300,
         appconfig: None,
         allowed_topics: None,
+        settle_secs: 660,
     }
 }
 
@@ -701,4 +702,114 @@ fn the_emf_line_is_a_function_of_settings_outcome_calls_and_time() {
     assert_eq!(v["RulesEvaluated"], 0.0);
     assert_eq!(v["Errors"], 0.0);
     assert_eq!(v["status"], "stale");
+}
+
+/// Deployed configs in a script: each poll takes the next answer.
+#[derive(Debug, Default)]
+struct Script(std::sync::Mutex<std::collections::VecDeque<firebell_core::ports::ConfigPoll>>);
+
+#[async_trait]
+impl firebell_core::ports::ConfigSource for Script {
+    async fn poll(
+        &self,
+        _now: Epoch,
+        _fresh: bool,
+    ) -> Result<firebell_core::ports::ConfigPoll, firebell_core::ports::ConfigSourceError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(firebell_core::ports::ConfigPoll::NotDue))
+    }
+}
+
+fn pushed(text: &str, label: &str) -> firebell_core::ports::ConfigPoll {
+    let bundle = firebell_engine::bundle::Bundle {
+        format: firebell_engine::bundle::FORMAT.to_string(),
+        files: vec![firebell_engine::bundle::BundleFile {
+            path: "deployed/config.yaml".into(),
+            text: text.into(),
+        }],
+    };
+    firebell_core::ports::ConfigPoll::New {
+        content: bundle.to_json(),
+        label: Some(label.into()),
+    }
+}
+
+#[tokio::test]
+async fn a_deployed_config_is_switched_to_before_the_next_cycle_and_a_broken_one_pages_ops() {
+    use firebell_engine::deployed::Deployed;
+    let mut diags = Diagnostics::new();
+    let config = firebell_engine::load_texts(
+        &[("config.yaml".to_string(), CONFIG.to_string())],
+        &mut diags,
+        Vec::new(),
+    );
+    let clock = Arc::new(ManualClock::at_epoch(T + 5));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let notifier = Arc::new(MemoryNotifier::new());
+    let engine = Engine::new(
+        Arc::new(config),
+        Arc::new(replay()),
+        store.clone(),
+        notifier.clone(),
+        EngineOptions::default(),
+    );
+    let script = Arc::new(Script::default());
+    let deployed = Arc::new(Deployed::new(
+        script.clone(),
+        store.clone(),
+        None,
+        Box::new(|| Err("no bundled config in this test".to_string())),
+    ));
+    let cycle = Arc::new(firebell_evaluator::Switching::new(engine));
+    let deps = Deps {
+        settings: settings(),
+        cycle: cycle.clone(),
+        api_calls: Arc::new(Calls::default()),
+        clock: clock.clone(),
+        deployed: Some(deployed.clone()),
+    };
+    // A second rule is pushed: the cycle of this very invocation runs it.
+    let two_rules = CONFIG.replace(
+        "receivers:",
+        "  - name: ApiErrorsAny\n    metrics:\n      errors: {namespace: Test, metric: Errors, dimensions: {Service: api}, stat: Sum, period: 1m}\n    expression: errors\n    condition: {op: \">\", threshold: 0}\n    labels: {team: api, severity: ticket}\nreceivers:",
+    );
+    script.0.lock().unwrap().push_back(pushed(&two_rules, "v2"));
+    let first = invoke(&deps, scheduled(T_RFC3339), far()).await.unwrap();
+    let report = first.outcome.report.as_ref().unwrap();
+    assert_eq!(report.rules_evaluated, 2);
+    assert_eq!(
+        cycle.current().config().files,
+        vec![PathBuf::from("deployed/config.yaml")]
+    );
+    // A broken one: not switched to; the running config stays, and the
+    // cycle reports the problem (the `config` self-check pages ops).
+    script
+        .0
+        .lock()
+        .unwrap()
+        .push_back(pushed("rules: [oops", "v3"));
+    clock.set_epoch(T + 65);
+    let second = invoke(&deps, scheduled("2026-11-23T15:49:00Z"), far())
+        .await
+        .unwrap();
+    let report = second.outcome.report.as_ref().unwrap();
+    assert_eq!(report.rules_evaluated, 2, "the last good config ran");
+    assert!(
+        report.errors.iter().any(|e| e
+            .to_string()
+            .starts_with("config: the deployed config v3 did not load: deployed/config.yaml:2:1: error: invalid YAML")),
+        "{:?}",
+        report.errors
+    );
+    let pages: Vec<String> = notifier.take().into_iter().map(|m| m.subject).collect();
+    assert!(
+        pages
+            .iter()
+            .any(|s| s.contains("FirebellUnhealthy") || s.contains("firebell unhealthy (config)")),
+        "{pages:?}"
+    );
 }

@@ -57,13 +57,16 @@ async fn init() -> Result<Deps> {
     let config = match firebell_aws::appconfig::ids_from_env(&get).map_err(|e| anyhow!(e))? {
         Some(ids) => {
             let source = Arc::new(DeployedConfigSource::from_sdk_config(&sdk, ids));
+            // Its role only reads the table: it never keeps a last good one.
             let deployed = Deployed::new(
                 source,
                 aws.store.clone(),
                 firebell_aws::appconfig::allowed_topics_from_env(&get),
-            );
+                bundled,
+            )
+            .read_only();
             let running = deployed
-                .start(clock.now().as_second(), bundled)
+                .start(clock.now().as_second())
                 .await
                 .map_err(|e| anyhow!(e))?;
             for note in &running.notes {

@@ -48,13 +48,8 @@ impl Settings {
                 return Err(format!("FIREBELL_STRICT={other:?}: expected true or false"));
             }
         };
-        let allowed_topics = get("FIREBELL_ALLOWED_TOPICS").map(|raw| {
-            raw.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect()
-        });
+        let allowed_topics =
+            get("FIREBELL_ALLOWED_TOPICS").map(|raw| firebell_core::text::comma_list(&raw));
         Ok(Settings {
             strict,
             allowed_topics,

@@ -27,6 +27,9 @@ use crate::error::{Fault, classify};
 /// run a cycle a minute: every cycle may poll).
 pub const MIN_POLL_SECS: i32 = 15;
 
+/// The longest a poll may take (both calls, retries included).
+pub const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A failed AppConfig call, as one line; whether retrying makes sense.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppConfigError {
@@ -127,16 +130,30 @@ pub fn ids_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Conf
     }
 }
 
+/// How long after a deployment reaches the function it may still roll
+/// back, in seconds: `FIREBELL_APPCONFIG_DEPLOY_MINUTES` and
+/// `FIREBELL_APPCONFIG_BAKE_MINUTES` (the strategy's deployment time and
+/// bake, default 0 and 10) and a minute.
+pub fn settle_secs_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Epoch, String> {
+    let minutes = |k: &str, default: Epoch| -> Result<Epoch, String> {
+        match get(k).filter(|v| !v.trim().is_empty()) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<Epoch>()
+                .ok()
+                .filter(|m| (0..=1440).contains(m))
+                .ok_or_else(|| format!("{k}={v:?} is not a number of minutes (0 to 1440)")),
+        }
+    };
+    let deploy = minutes("FIREBELL_APPCONFIG_DEPLOY_MINUTES", 0)?;
+    let bake = minutes("FIREBELL_APPCONFIG_BAKE_MINUTES", 10)?;
+    Ok((deploy + bake + 1) * 60)
+}
+
 /// `FIREBELL_ALLOWED_TOPICS`: comma-separated topic ARNs.
 pub fn allowed_topics_from_env(get: &impl Fn(&str) -> Option<String>) -> Option<Vec<String>> {
-    let raw = get("FIREBELL_ALLOWED_TOPICS")?;
-    Some(
-        raw.split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    )
+    get("FIREBELL_ALLOWED_TOPICS").map(|raw| firebell_core::text::comma_list(&raw))
 }
 
 /// What a poll found.
@@ -192,9 +209,30 @@ impl DeployedConfigSource {
     /// Polls for a new configuration as of `now` (Unix seconds): no call
     /// before the poll interval has passed; otherwise one
     /// `GetLatestConfiguration` (preceded, on the first poll or after a
-    /// token was refused, by `StartConfigurationSession`).
-    pub async fn poll(&self, now: Epoch) -> Result<Poll, AppConfigError> {
+    /// token was refused, by `StartConfigurationSession`). `fresh`: start a
+    /// new session whatever the interval (its first answer is the deployed
+    /// configuration, or nothing when nothing is deployed). At most
+    /// [`POLL_TIMEOUT`]: a slow AppConfig never holds a cycle up.
+    pub async fn poll(&self, now: Epoch, fresh: bool) -> Result<Poll, AppConfigError> {
+        match tokio::time::timeout(POLL_TIMEOUT, self.poll_once(now, fresh)).await {
+            Ok(result) => result,
+            // The session's token went with the abandoned call: the next
+            // poll starts a new session.
+            Err(_) => Err(AppConfigError {
+                retryable: true,
+                ..AppConfigError::new(format!(
+                    "appconfig: no answer within {} s",
+                    POLL_TIMEOUT.as_secs()
+                ))
+            }),
+        }
+    }
+
+    async fn poll_once(&self, now: Epoch, fresh: bool) -> Result<Poll, AppConfigError> {
         let mut session = self.session.lock().await;
+        if fresh {
+            session.token = None;
+        }
         if session.token.is_some() && now < session.next_poll_at {
             return Ok(Poll::NotDue);
         }
@@ -264,9 +302,10 @@ impl firebell_core::ports::ConfigSource for DeployedConfigSource {
     async fn poll(
         &self,
         now: Epoch,
+        fresh: bool,
     ) -> Result<firebell_core::ports::ConfigPoll, firebell_core::ports::ConfigSourceError> {
         use firebell_core::ports::{ConfigPoll, ConfigSourceError};
-        match DeployedConfigSource::poll(self, now).await {
+        match DeployedConfigSource::poll(self, now, fresh).await {
             Ok(Poll::NotDue) => Ok(ConfigPoll::NotDue),
             Ok(Poll::Unchanged) => Ok(ConfigPoll::Unchanged),
             Ok(Poll::New {
@@ -310,12 +349,10 @@ pub struct DeploymentStatus {
 }
 
 impl DeploymentStatus {
-    /// Whether the deployment is over (completed, rolled back, reverted).
+    /// Whether the deployment is over (completed, rolled back, reverted);
+    /// any other state, known or not, is still going.
     pub fn finished(&self) -> bool {
-        !matches!(
-            self.state.as_str(),
-            "DEPLOYING" | "BAKING" | "VALIDATING" | "ROLLING_BACK"
-        )
+        matches!(self.state.as_str(), "COMPLETE" | "ROLLED_BACK" | "REVERTED")
     }
 }
 
@@ -648,6 +685,19 @@ mod tests {
             .unwrap_err(),
             "FIREBELL_APPCONFIG_ENVIRONMENT, FIREBELL_APPCONFIG_PROFILE not set: the AppConfig application, environment and profile go together"
         );
+        assert_eq!(settle_secs_from_env(&env(&[])).unwrap(), 11 * 60);
+        assert_eq!(
+            settle_secs_from_env(&env(&[
+                ("FIREBELL_APPCONFIG_DEPLOY_MINUTES", "5"),
+                ("FIREBELL_APPCONFIG_BAKE_MINUTES", "0")
+            ]))
+            .unwrap(),
+            6 * 60
+        );
+        assert_eq!(
+            settle_secs_from_env(&env(&[("FIREBELL_APPCONFIG_BAKE_MINUTES", "-1")])).unwrap_err(),
+            "FIREBELL_APPCONFIG_BAKE_MINUTES=\"-1\" is not a number of minutes (0 to 1440)"
+        );
         assert_eq!(allowed_topics_from_env(&env(&[])), None);
         assert_eq!(
             allowed_topics_from_env(&env(&[("FIREBELL_ALLOWED_TOPICS", "a, b,,")])),
@@ -667,7 +717,7 @@ mod tests {
         for s in ["COMPLETE", "ROLLED_BACK", "REVERTED"] {
             assert!(d(s).finished(), "{s}");
         }
-        for s in ["DEPLOYING", "BAKING", "VALIDATING", "ROLLING_BACK"] {
+        for s in ["DEPLOYING", "BAKING", "VALIDATING", "ROLLING_BACK", ""] {
             assert!(!d(s).finished(), "{s}");
         }
     }

@@ -285,8 +285,11 @@ pub struct ConfigSourceError {
 /// polled between cycles, never during one.
 #[async_trait]
 pub trait ConfigSource: Send + Sync + std::fmt::Debug {
-    /// Polls as of `now` (Unix seconds).
-    async fn poll(&self, now: Epoch) -> Result<ConfigPoll, ConfigSourceError>;
+    /// Polls as of `now` (Unix seconds). `fresh`: as a new client would,
+    /// whatever the poll interval: the deployed configuration
+    /// ([`ConfigPoll::New`]), or [`ConfigPoll::Unchanged`] when nothing is
+    /// deployed.
+    async fn poll(&self, now: Epoch, fresh: bool) -> Result<ConfigPoll, ConfigSourceError>;
 }
 
 #[cfg(test)]

@@ -85,3 +85,13 @@ mod tests {
         assert_eq!(Some(rfc3339(i64::MIN)), min);
     }
 }
+
+/// A comma-separated list (`FIREBELL_ALLOWED_TOPICS`, a CloudFormation
+/// `CommaDelimitedList` joined): its items, trimmed, blanks dropped.
+pub fn comma_list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

@@ -226,7 +226,14 @@ pub async fn save_good(
         pages: pages.len(),
         at,
     };
-    store
+    // Conditional on the head read above: should another process have
+    // kept another version meanwhile, its head stands and no page it names
+    // is deleted here.
+    let expect = match &old {
+        Some((_, v)) => Expect::Version(*v),
+        None => Expect::Absent,
+    };
+    match store
         .put(
             Item {
                 pk: head_key.pk,
@@ -235,10 +242,14 @@ pub async fn save_good(
                 data: serde_json::to_string(&head).unwrap_or_default(),
                 expires_at: None,
             },
-            Expect::Any,
+            expect,
         )
-        .await?;
-    writes += 1;
+        .await
+    {
+        Ok(()) => writes += 1,
+        Err(e) if e.is_conflict() => return Ok(writes),
+        Err(e) => return Err(e),
+    }
     if let Some((h, _)) = old {
         for n in 0..h.pages {
             // A page left behind is only space: never an error.
@@ -252,6 +263,12 @@ pub async fn save_good(
         }
     }
     Ok(writes)
+}
+
+/// Forgets the last good bundle (its head; the pages it named are only
+/// space): what was kept was rolled back, and nothing is deployed.
+pub async fn forget_good(store: &dyn StateStore) -> Result<(), StoreError> {
+    store.delete(&Key::new(PK, HEAD_SK), Expect::Any).await
 }
 
 /// The last good bundle kept by [`save_good`], if any, with its version.

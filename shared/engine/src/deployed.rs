@@ -15,6 +15,13 @@
 //!   ops (`FirebellUnhealthy`, `check=config`). Fetching that fails
 //!   [`FETCH_FAILURES`] polls in a row is a problem too, cleared by the
 //!   next successful poll.
+//! - **After a rollout settles** (its deployment time and bake, the
+//!   `settle` of [`Deployed::with_settle`]): one poll as a new client
+//!   would make. A deployment rolled back during its bake serves the
+//!   previous version again, which an ordinary poll returns; but a first
+//!   deployment rolled back leaves nothing deployed, which only a new
+//!   session can tell: the function then returns to the bundled config and
+//!   forgets the last good one.
 
 use std::sync::{Arc, Mutex};
 
@@ -24,20 +31,25 @@ use firebell_core::series::Epoch;
 use crate::bundle::{self, Bundle};
 use crate::config::Config;
 
-/// The bundled config in directory `dir`, for [`Deployed::start`] (the
-/// error names the directory).
-pub fn bundled_from(dir: std::path::PathBuf) -> impl FnOnce() -> Result<Config, String> {
-    move || {
-        crate::load(&dir)
-            .map(|(config, _)| config)
-            .map_err(|e| format!("loading the bundled config from {}: {e}", dir.display()))
-    }
-}
-
 /// Failed polls in a row before fetching is a problem.
 pub const FETCH_FAILURES: u32 = 3;
 /// Errors of a config that did not load, quoted in the problem.
 const QUOTED_ERRORS: usize = 5;
+/// The default settle time: AppConfig's default bake (10 minutes) and a
+/// minute.
+pub const DEFAULT_SETTLE_SECS: Epoch = 11 * 60;
+
+/// Loads the config bundled with the function.
+pub type Bundled = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// The bundled config in directory `dir` (the error names the directory).
+pub fn bundled_from(dir: std::path::PathBuf) -> Bundled {
+    Box::new(move || {
+        crate::load(&dir)
+            .map(|(config, _)| config)
+            .map_err(|e| format!("loading the bundled config from {}: {e}", dir.display()))
+    })
+}
 
 /// Where the running config came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +101,11 @@ struct State {
     /// The last poll answered "nothing new": on a session's first poll,
     /// nothing is deployed.
     unchanged: bool,
+    /// The running config's version, and whether it was deployed (not
+    /// bundled).
+    running: Option<(String, bool)>,
+    /// When to poll as a new client (a rollout has settled).
+    verify_at: Option<Epoch>,
 }
 
 /// The deployed config of one function process.
@@ -96,6 +113,9 @@ pub struct Deployed {
     source: Arc<dyn ConfigSource>,
     store: Arc<dyn StateStore>,
     allowed_topics: Option<Vec<String>>,
+    bundled: Bundled,
+    settle_secs: Epoch,
+    keeps_good: bool,
     state: Mutex<State>,
 }
 
@@ -104,24 +124,45 @@ impl std::fmt::Debug for Deployed {
         f.debug_struct("Deployed")
             .field("source", &self.source)
             .field("allowed_topics", &self.allowed_topics)
+            .field("settle_secs", &self.settle_secs)
+            .field("keeps_good", &self.keeps_good)
             .finish_non_exhaustive()
     }
 }
 
 impl Deployed {
-    /// `allowed_topics`: the topics the function may publish to; a config
-    /// naming another does not load (`None`: not checked).
+    /// `allowed_topics`: the topics the function may publish to; a deployed
+    /// config naming another does not load (`None`: not checked).
+    /// `bundled`: the fallback.
     pub fn new(
         source: Arc<dyn ConfigSource>,
         store: Arc<dyn StateStore>,
         allowed_topics: Option<Vec<String>>,
+        bundled: Bundled,
     ) -> Deployed {
         Deployed {
             source,
             store,
             allowed_topics,
+            bundled,
+            settle_secs: DEFAULT_SETTLE_SECS,
+            keeps_good: true,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// How long after switching to a deployed config a rollback can still
+    /// come (the strategy's deployment time and bake, and a minute).
+    pub fn with_settle(mut self, secs: Epoch) -> Deployed {
+        self.settle_secs = secs.max(0);
+        self
+    }
+
+    /// Reads the last good config but never writes it (a function whose
+    /// role may only read the store: the reporter).
+    pub fn read_only(mut self) -> Deployed {
+        self.keeps_good = false;
+        self
     }
 
     /// The problem to report while it lasts: the newest deployed config did
@@ -142,12 +183,8 @@ impl Deployed {
     /// The config a cold start runs: the deployed one; else, when it could
     /// not be fetched or loaded, the last good one in the store; else (and
     /// when nothing is deployed: a new stack, or its first push rolled
-    /// back) `bundled()`.
-    pub async fn start(
-        &self,
-        now: Epoch,
-        bundled: impl FnOnce() -> Result<Config, String>,
-    ) -> Result<Running, String> {
+    /// back) the bundled one.
+    pub async fn start(&self, now: Epoch) -> Result<Running, String> {
         let mut notes = Vec::new();
         match self.refresh(now).await {
             Refresh::Switch(running) => return Ok(*running),
@@ -162,6 +199,8 @@ impl Deployed {
         match good {
             Ok(Some((bundle, _))) => match self.load(&bundle) {
                 Ok(config) => {
+                    let version = config.version.clone();
+                    self.with_state(|s| s.running = Some((version, true)));
                     return Ok(Running {
                         config,
                         origin: Origin::LastGood,
@@ -173,7 +212,9 @@ impl Deployed {
             Ok(None) => {}
             Err(e) => notes.push(format!("reading the last good config: {e}")),
         }
-        let config = bundled()?;
+        let config = (self.bundled)()?;
+        let version = config.version.clone();
+        self.with_state(|s| s.running = Some((version, false)));
         Ok(Running {
             config,
             origin: Origin::Bundled,
@@ -183,24 +224,36 @@ impl Deployed {
 
     /// Polls once (if due) and decides whether to switch.
     pub async fn refresh(&self, now: Epoch) -> Refresh {
-        let polled = self.source.poll(now).await;
+        let fresh = self
+            .state
+            .lock()
+            .is_ok_and(|s| s.verify_at.is_some_and(|t| now >= t));
+        let polled = self.source.poll(now, fresh).await;
         let mut notes = Vec::new();
         let (content, label) = match polled {
-            Ok(ConfigPoll::NotDue) => {
-                self.with_state(|s| s.fetch_failures = 0);
-                return Refresh::Keep { notes };
-            }
+            Ok(ConfigPoll::NotDue) => return Refresh::Keep { notes },
             Ok(ConfigPoll::Unchanged) => {
+                let mut back_to_bundled = false;
                 self.with_state(|s| {
                     s.fetch_failures = 0;
                     s.unchanged = true;
+                    if fresh {
+                        s.verify_at = None;
+                        back_to_bundled = s.running.as_ref().is_some_and(|(_, d)| *d);
+                    }
                 });
+                if back_to_bundled {
+                    return self.back_to_bundled(notes).await;
+                }
                 return Refresh::Keep { notes };
             }
             Ok(ConfigPoll::New { content, label }) => {
                 self.with_state(|s| {
                     s.fetch_failures = 0;
                     s.unchanged = false;
+                    if fresh {
+                        s.verify_at = None;
+                    }
                 });
                 (content, label)
             }
@@ -227,24 +280,69 @@ impl Deployed {
                 return Refresh::Keep { notes };
             }
         };
-        match self.load(&bundle) {
-            Ok(config) => {
-                self.with_state(|s| s.load_problem = None);
-                if let Err(e) =
-                    bundle::save_good(self.store.as_ref(), &bundle, &config.version, now).await
-                {
-                    notes.push(format!("keeping the last good config: {e}"));
-                }
-                Refresh::Switch(Box::new(Running {
-                    config,
-                    origin: Origin::Deployed { label },
-                    notes,
-                }))
-            }
+        let config = match self.load(&bundle) {
+            Ok(config) => config,
             Err(e) => {
                 let p = format!("the deployed config{shown} did not load: {e}");
                 notes.push(p.clone());
                 self.with_state(|s| s.load_problem = Some(p));
+                return Refresh::Keep { notes };
+            }
+        };
+        let same = self.state.lock().is_ok_and(|s| {
+            s.running
+                .as_ref()
+                .is_some_and(|(v, d)| *d && *v == config.version)
+        });
+        self.with_state(|s| {
+            s.load_problem = None;
+            s.running = Some((config.version.clone(), true));
+            // After a new rollout, look again once it has settled.
+            if !same {
+                s.verify_at = Some(now + self.settle_secs);
+            }
+        });
+        if same {
+            // (A new session's first answer: what already runs.)
+            return Refresh::Keep { notes };
+        }
+        if self.keeps_good
+            && let Err(e) =
+                bundle::save_good(self.store.as_ref(), &bundle, &config.version, now).await
+        {
+            notes.push(format!("keeping the last good config: {e}"));
+        }
+        Refresh::Switch(Box::new(Running {
+            config,
+            origin: Origin::Deployed { label },
+            notes,
+        }))
+    }
+
+    /// Nothing is deployed any more (a first deployment rolled back): the
+    /// bundled config, and the last good one forgotten (it was rolled back).
+    async fn back_to_bundled(&self, mut notes: Vec<String>) -> Refresh {
+        if self.keeps_good
+            && let Err(e) = bundle::forget_good(self.store.as_ref()).await
+        {
+            notes.push(format!("forgetting the last good config: {e}"));
+        }
+        match (self.bundled)() {
+            Ok(config) => {
+                let version = config.version.clone();
+                self.with_state(|s| s.running = Some((version, false)));
+                notes.push(
+                    "nothing is deployed any more (the deployment was rolled back): back to the bundled config"
+                        .to_string(),
+                );
+                Refresh::Switch(Box::new(Running {
+                    config,
+                    origin: Origin::Bundled,
+                    notes,
+                }))
+            }
+            Err(e) => {
+                notes.push(format!("nothing is deployed any more, but {e}"));
                 Refresh::Keep { notes }
             }
         }
@@ -277,13 +375,11 @@ impl Deployed {
             }
         };
         if let Some(allowed) = &self.allowed_topics {
-            let outside: Vec<String> = config
-                .notify
-                .topic_refs
-                .iter()
-                .filter(|r| !firebell_notify::arn::allowed(&r.topic, allowed))
-                .map(|r| format!("{}: receiver {:?}: topic {}", r.origin, r.receiver, r.topic))
-                .collect();
+            let outside: Vec<String> =
+                firebell_notify::arn::outside(&config.notify.topic_refs, allowed)
+                    .into_iter()
+                    .map(|r| format!("{}: receiver {:?}: topic {}", r.origin, r.receiver, r.topic))
+                    .collect();
             if !outside.is_empty() {
                 return Err(format!(
                     "topics this function may not publish to: {}",

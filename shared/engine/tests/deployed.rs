@@ -71,6 +71,8 @@ fn bundle(rules: &str) -> Bundle {
 #[derive(Debug, Default)]
 struct Scripted {
     polls: Mutex<VecDeque<Result<ConfigPoll, ConfigSourceError>>>,
+    /// Whether each poll was asked as a new client.
+    fresh: Mutex<Vec<bool>>,
 }
 
 impl Scripted {
@@ -87,7 +89,8 @@ impl Scripted {
 
 #[async_trait]
 impl ConfigSource for Scripted {
-    async fn poll(&self, _now: Epoch) -> Result<ConfigPoll, ConfigSourceError> {
+    async fn poll(&self, _now: Epoch, fresh: bool) -> Result<ConfigPoll, ConfigSourceError> {
+        self.fresh.lock().unwrap().push(fresh);
         self.polls
             .lock()
             .unwrap()
@@ -103,11 +106,13 @@ fn down() -> Result<ConfigPoll, ConfigSourceError> {
     })
 }
 
-fn bundled() -> Result<firebell_engine::Config, String> {
-    bundle(RULE_A)
-        .load()
-        .map(|(c, _)| c)
-        .map_err(|e| e.to_string())
+fn bundled() -> firebell_engine::deployed::Bundled {
+    Box::new(|| {
+        bundle(RULE_A)
+            .load()
+            .map(|(c, _)| c)
+            .map_err(|e| e.to_string())
+    })
 }
 
 async fn cycle(engine: &Engine, t: Epoch) -> firebell_engine::CycleReport {
@@ -200,13 +205,13 @@ async fn a_cold_start_runs_deployed_else_last_good_else_bundled() {
     // Nothing deployed, nothing kept: the bundled config.
     let source = Arc::new(Scripted::default());
     source.push(Ok(ConfigPoll::Unchanged));
-    let d = Deployed::new(source.clone(), store.clone(), None);
-    let r = d.start(T0, bundled).await.unwrap();
+    let d = Deployed::new(source.clone(), store.clone(), None, bundled());
+    let r = d.start(T0).await.unwrap();
     assert_eq!(r.origin, Origin::Bundled);
     // Deployed: that one, kept as the last good one.
     source.new_bundle(&bundle(RULE_B), "v7");
-    let d = Deployed::new(source.clone(), store.clone(), None);
-    let r = d.start(T0, bundled).await.unwrap();
+    let d = Deployed::new(source.clone(), store.clone(), None, bundled());
+    let r = d.start(T0).await.unwrap();
     assert_eq!(
         r.origin,
         Origin::Deployed {
@@ -217,8 +222,8 @@ async fn a_cold_start_runs_deployed_else_last_good_else_bundled() {
     // AppConfig down at the next cold start: the last good one, not the
     // (older) bundled one.
     source.push(down());
-    let d = Deployed::new(source.clone(), store.clone(), None);
-    let r = d.start(T0 + 60, bundled).await.unwrap();
+    let d = Deployed::new(source.clone(), store.clone(), None, bundled());
+    let r = d.start(T0 + 60).await.unwrap();
     assert_eq!(r.origin, Origin::LastGood);
     assert_eq!(r.config.rules.rules[0].name, "B");
     assert_eq!(
@@ -232,8 +237,8 @@ async fn a_cold_start_runs_deployed_else_last_good_else_bundled() {
     // Nothing deployed any more (the first push was rolled back): the
     // bundled config, not the last good one (what was rolled back).
     source.push(Ok(ConfigPoll::Unchanged));
-    let d = Deployed::new(source.clone(), store.clone(), None);
-    let r = d.start(T0 + 120, bundled).await.unwrap();
+    let d = Deployed::new(source.clone(), store.clone(), None, bundled());
+    let r = d.start(T0 + 120).await.unwrap();
     assert_eq!(r.origin, Origin::Bundled);
     assert_eq!(r.config.rules.rules[0].name, "A");
 }
@@ -248,9 +253,9 @@ async fn a_config_that_does_not_load_keeps_the_last_good_one_and_pages_ops() {
         "arn:aws:sns:us-east-1:123456789012:web".to_string(),
         "arn:aws:sns:us-east-1:123456789012:ops".to_string(),
     ];
-    let d = Deployed::new(source.clone(), store.clone(), Some(allowed));
+    let d = Deployed::new(source.clone(), store.clone(), Some(allowed), bundled());
     source.new_bundle(&bundle(RULE_A), "v1");
-    let running = d.start(T0, bundled).await.unwrap();
+    let running = d.start(T0).await.unwrap();
     let metrics = Arc::new(ReplaySource::parse("empty.jsonl", "").unwrap());
     let engine = Engine::new(
         Arc::new(running.config),
@@ -296,7 +301,7 @@ async fn a_config_that_does_not_load_keeps_the_last_good_one_and_pages_ops() {
     assert_eq!(page.destination, "arn:aws:sns:us-east-1:123456789012:ops");
     assert!(
         page.bodies["default"].contains(
-            "firebell unhealthy (config): the deployed config did not load; the last good one runs"
+            "firebell unhealthy (config): the deployed config cannot be fetched or loaded; the last good one runs"
         ),
         "{}",
         page.bodies["default"]
@@ -365,7 +370,7 @@ async fn fetching_that_keeps_failing_is_a_problem_until_a_poll_succeeds() {
     let clock = Arc::new(ManualClock::at_epoch(T0));
     let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
     let source = Arc::new(Scripted::default());
-    let d = Deployed::new(source.clone(), store, None);
+    let d = Deployed::new(source.clone(), store, None, bundled());
     for i in 0..3 {
         assert_eq!(d.problem(), None, "after {i} failures");
         source.push(down());
@@ -378,4 +383,91 @@ async fn fetching_that_keeps_failing_is_a_problem_until_a_poll_succeeds() {
     source.push(Ok(ConfigPoll::Unchanged));
     d.refresh(T0).await;
     assert_eq!(d.problem(), None);
+}
+
+#[tokio::test]
+async fn a_rolled_back_first_deployment_returns_the_function_to_its_bundled_config() {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let source = Arc::new(Scripted::default());
+    let d = Deployed::new(source.clone(), store.clone(), None, bundled()).with_settle(600);
+    source.push(Ok(ConfigPoll::Unchanged));
+    assert_eq!(d.start(T0).await.unwrap().origin, Origin::Bundled);
+    // The first push reaches the function...
+    source.new_bundle(&bundle(RULE_B), "v1");
+    let Refresh::Switch(r) = d.refresh(T0 + 60).await else {
+        panic!("switched to the first push");
+    };
+    assert_eq!(r.config.rules.rules[0].name, "B");
+    assert!(bundle::load_good(store.as_ref()).await.unwrap().is_some());
+    // ... is rolled back during its bake: nothing is deployed, and an
+    // ordinary poll cannot tell ("nothing new").
+    source.push(Ok(ConfigPoll::Unchanged));
+    assert!(matches!(d.refresh(T0 + 120).await, Refresh::Keep { .. }));
+    // Once the rollout has settled, one poll as a new client: nothing
+    // deployed, so back to the bundled config, and the last good one is
+    // forgotten (a cold start must not run what was rolled back).
+    source.push(Ok(ConfigPoll::Unchanged));
+    let Refresh::Switch(r) = d.refresh(T0 + 660).await else {
+        panic!("back to the bundled config");
+    };
+    assert_eq!(r.origin, Origin::Bundled);
+    assert_eq!(r.config.rules.rules[0].name, "A");
+    assert_eq!(
+        r.notes,
+        vec!["nothing is deployed any more (the deployment was rolled back): back to the bundled config".to_string()]
+    );
+    assert_eq!(bundle::load_good(store.as_ref()).await.unwrap(), None);
+    assert_eq!(
+        *source.fresh.lock().unwrap(),
+        vec![false, false, false, true]
+    );
+    // Settled: ordinary polls from now on.
+    source.push(Ok(ConfigPoll::Unchanged));
+    assert!(matches!(d.refresh(T0 + 720).await, Refresh::Keep { .. }));
+    assert_eq!(source.fresh.lock().unwrap().last(), Some(&false));
+}
+
+#[tokio::test]
+async fn a_settled_rollout_that_stayed_is_kept_without_a_switch_or_a_write() {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let source = Arc::new(Scripted::default());
+    let d = Deployed::new(source.clone(), store.clone(), None, bundled()).with_settle(600);
+    source.new_bundle(&bundle(RULE_B), "v1");
+    assert!(matches!(
+        d.start(T0).await.unwrap().origin,
+        Origin::Deployed { .. }
+    ));
+    // The new client's first answer is what already runs: no switch.
+    source.new_bundle(&bundle(RULE_B), "v1");
+    assert!(matches!(d.refresh(T0 + 600).await, Refresh::Keep { .. }));
+    assert_eq!(*source.fresh.lock().unwrap(), vec![false, true]);
+    // A poll that is not due does not reset the failure count.
+    for _ in 0..2 {
+        source.push(down());
+        d.refresh(T0 + 660).await;
+        source.push(Ok(ConfigPoll::NotDue));
+        d.refresh(T0 + 670).await;
+    }
+    source.push(down());
+    d.refresh(T0 + 680).await;
+    assert!(
+        d.problem().is_some(),
+        "three failed polls in a row, not-due ones between"
+    );
+}
+
+#[tokio::test]
+async fn the_reporter_reads_the_last_good_config_but_never_writes_it() {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let source = Arc::new(Scripted::default());
+    let d = Deployed::new(source.clone(), store.clone(), None, bundled()).read_only();
+    source.new_bundle(&bundle(RULE_B), "v1");
+    assert!(matches!(
+        d.start(T0).await.unwrap().origin,
+        Origin::Deployed { .. }
+    ));
+    assert_eq!(bundle::load_good(store.as_ref()).await.unwrap(), None);
 }

@@ -80,8 +80,10 @@ fn is_region(r: &str) -> bool {
             .is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Whether `topic` is one of `allowed` (compared exactly, as IAM compares
-/// resource ARNs).
-pub fn allowed(topic: &str, allowed: &[String]) -> bool {
-    allowed.iter().any(|a| a == topic)
+/// The topics written in a config (`NotifyConfig::topic_refs`) that are not
+/// among `allowed` (compared exactly, as IAM compares resource ARNs).
+pub fn outside<'a>(refs: &'a [crate::TopicRef], allowed: &[String]) -> Vec<&'a crate::TopicRef> {
+    refs.iter()
+        .filter(|r| !allowed.iter().any(|a| *a == r.topic))
+        .collect()
 }

@@ -67,25 +67,23 @@ pub fn check(loaded: Result<(Config, Diagnostics), ConfigError>, opts: &Options)
         }
     };
     if let Some(allowed) = &opts.allowed_topics {
-        for r in &config.notify.topic_refs {
-            if !firebell_notify::arn::allowed(&r.topic, &allowed.topics) {
-                diags.error(
-                    &r.origin.file,
-                    r.origin.line,
-                    r.origin.column,
-                    format!(
-                        "receiver {:?}: topic {:?} is not one {} may publish to (its topics: {}); deploy the stack with TeamTopicArns=\"$(firebell topics --config DIR)\" first",
-                        r.receiver,
-                        r.topic,
-                        allowed.source,
-                        if allowed.topics.is_empty() {
-                            "none".to_string()
-                        } else {
-                            allowed.topics.join(", ")
-                        }
-                    ),
-                );
-            }
+        for r in firebell_notify::arn::outside(&config.notify.topic_refs, &allowed.topics) {
+            diags.error(
+                &r.origin.file,
+                r.origin.line,
+                r.origin.column,
+                format!(
+                    "receiver {:?}: topic {:?} is not one {} may publish to (its topics: {}); deploy the stack with TeamTopicArns=\"$(firebell topics --config DIR)\" first",
+                    r.receiver,
+                    r.topic,
+                    allowed.source,
+                    if allowed.topics.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.topics.join(", ")
+                    }
+                ),
+            );
         }
     }
     diags.extend(crate::lint::lint(&config));

@@ -1,6 +1,6 @@
 //! Self-monitoring: firebell's own failures become alerts of the built-in
 //! source [`SELF_ALERTNAME`] (`FirebellUnhealthy`, label `check=render|store|
-//! fetch|outbox`), written into the `active` snapshot like any rule's, so
+//! fetch|outbox|config`), written into the `active` snapshot like any rule's, so
 //! routing, grouping, silences, inhibition, repeat_interval and delivery
 //! apply. They resolve when the condition clears.
 //!
@@ -175,7 +175,7 @@ impl Check {
             Check::Fetch => "firebell unhealthy (fetch): rules are not being evaluated",
             Check::Outbox => "firebell unhealthy (outbox): notifications are not being delivered",
             Check::Config => {
-                "firebell unhealthy (config): the deployed config did not load; the last good one runs"
+                "firebell unhealthy (config): the deployed config cannot be fetched or loaded; the last good one runs"
             }
         }
     }
