@@ -47,6 +47,16 @@ pub fn scheduled_minute(raw: Option<&str>, now: Epoch) -> Result<Epoch, String> 
     Ok(t.div_euclid(60) * 60)
 }
 
+/// A comma-separated list (`FIREBELL_ALLOWED_TOPICS`, a CloudFormation
+/// `CommaDelimitedList` joined): its items, trimmed, blanks dropped.
+pub fn comma_list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,14 +94,4 @@ mod tests {
             .map(|t| t.to_string());
         assert_eq!(Some(rfc3339(i64::MIN)), min);
     }
-}
-
-/// A comma-separated list (`FIREBELL_ALLOWED_TOPICS`, a CloudFormation
-/// `CommaDelimitedList` joined): its items, trimmed, blanks dropped.
-pub fn comma_list(raw: &str) -> Vec<String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
 }

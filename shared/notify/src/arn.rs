@@ -84,6 +84,6 @@ fn is_region(r: &str) -> bool {
 /// among `allowed` (compared exactly, as IAM compares resource ARNs).
 pub fn outside<'a>(refs: &'a [crate::TopicRef], allowed: &[String]) -> Vec<&'a crate::TopicRef> {
     refs.iter()
-        .filter(|r| !allowed.iter().any(|a| *a == r.topic))
+        .filter(|r| !allowed.contains(&r.topic))
         .collect()
 }
