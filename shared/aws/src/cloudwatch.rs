@@ -267,20 +267,22 @@ fn plan_calls(
             .push((i, to_query(i, &q.spec, period)?));
     }
     let mut calls = Vec::new();
-    for (period, mut group) in by_period {
+    for (period, group) in by_period {
         let aligned_start = start.div_euclid(period) * period;
         let mut aligned_end = end.div_euclid(period) * period;
         if aligned_end <= aligned_start {
             aligned_end = aligned_start + period;
         }
-        while !group.is_empty() {
-            let rest = group.split_off(group.len().min(MAX_QUERIES_PER_CALL));
+        // Each call owns a vector of its own queries only (`split_off`
+        // would leave every chunk holding the whole remaining capacity
+        // until its call runs: memory quadratic in the query count).
+        let mut queries = group.into_iter().peekable();
+        while queries.peek().is_some() {
             calls.push(Call {
-                queries: group,
+                queries: queries.by_ref().take(MAX_QUERIES_PER_CALL).collect(),
                 start: aligned_start,
                 end: aligned_end,
             });
-            group = rest;
         }
     }
     Ok(calls)
@@ -661,6 +663,15 @@ mod tests {
         assert_eq!(
             calls.iter().map(|c| c.queries.len()).collect::<Vec<_>>(),
             vec![500, 500, 1, 1]
+        );
+        // No chunk keeps the rest of the list's capacity alive.
+        assert!(
+            calls.iter().all(|c| c.queries.capacity() <= 500),
+            "{:?}",
+            calls
+                .iter()
+                .map(|c| c.queries.capacity())
+                .collect::<Vec<_>>()
         );
         assert_eq!((calls[0].start, calls[0].end), (1_000_020, 1_003_620));
         assert_eq!((calls[3].start, calls[3].end), (999_900, 1_003_500));
