@@ -70,7 +70,7 @@ fn source() -> ReplaySource {
         if m < 10 {
             120.0
         } else {
-            1515.000_000_000_007_7
+            1_515.000_000_000_007_7
         }
     });
     text += &series(
