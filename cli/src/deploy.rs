@@ -102,13 +102,8 @@ pub(crate) async fn stack_facts(env: &EnvArgs) -> Result<StackFacts> {
 }
 
 async fn read_stack(admin: &ConfigAdmin, target: &Target) -> Result<StackFacts> {
-    let profile = admin
-        .profile_id(&target.application_id, &target.application, STACK_PROFILE)
-        .await?;
-    let Some((_, content)) = admin
-        .latest_hosted(&target.application_id, &profile)
-        .await?
-    else {
+    let profile = target.profile_id_of(STACK_PROFILE)?;
+    let Some((_, content)) = admin.latest_hosted(&target.application_id, profile).await? else {
         bail!(
             "AppConfig application {:?} has no version of profile {STACK_PROFILE:?}: redeploy the stack",
             target.application

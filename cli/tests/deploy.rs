@@ -533,7 +533,7 @@ async fn an_alarm_during_the_bake_rolls_the_push_back() {
     let fresh = DeployedConfigSource::from_sdk_config(&sdk, ids);
     assert_eq!(
         fresh.poll(now(), false).await.unwrap(),
-        firebell_aws::appconfig::Poll::Unchanged
+        firebell_core::ports::ConfigPoll::Unchanged
     );
     // ... and the function, once the rollout settled, goes back to its
     // bundled config (an ordinary poll could not tell).

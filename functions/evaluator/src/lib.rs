@@ -38,7 +38,7 @@ use firebell_core::ports::Clock;
 use firebell_core::series::Epoch;
 use firebell_engine::deployed::{Deployed, Refresh};
 use firebell_engine::{Config, CycleReport, Engine, EngineError, Skip};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// Settings from the environment, read once at cold start.
@@ -111,26 +111,8 @@ impl Settings {
     }
 }
 
-/// The scheduled event. Unknown fields are ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TickEvent {
-    /// EventBridge Scheduler: `<aws.scheduler.scheduled-time>`.
-    #[serde(default)]
-    pub scheduled_time: Option<String>,
-    /// EventBridge scheduled rule: the event's `time`.
-    #[serde(default)]
-    pub time: Option<String>,
-    #[serde(default)]
-    pub execution_id: Option<String>,
-}
-
-impl TickEvent {
-    /// The tick, aligned down to the minute; falls back to `now`.
-    pub fn tick(&self, now: Epoch) -> Result<Epoch, String> {
-        let raw = self.scheduled_time.as_deref().or(self.time.as_deref());
-        firebell_core::text::scheduled_minute(raw, now)
-    }
-}
+/// The scheduled event: the tick is its minute.
+pub use firebell_core::text::ScheduledEvent as TickEvent;
 
 /// How an invocation ended: the `status` of the returned JSON and of the EMF
 /// line (`snake_case`: `completed`, `stopped_early`, ...).
@@ -399,7 +381,7 @@ pub async fn invoke(
     let clock = deps.clock.as_ref();
     let started = clock.now();
     let now = started.as_second();
-    let tick = event.tick(now)?;
+    let tick = event.minute(now)?;
     let age = now - tick;
     let before = deps.api_calls.calls();
     if age > deps.settings.max_tick_age_secs {
@@ -695,20 +677,20 @@ mod tests {
             r#"{"source":"firebell.schedule","scheduled_time":"2026-11-23T15:48:00Z","execution_id":"x","attempt":"1"}"#,
         )
         .unwrap();
-        assert_eq!(e.tick(0).unwrap(), 1_795_448_880);
+        assert_eq!(e.minute(0).unwrap(), 1_795_448_880);
         let rule: TickEvent = serde_json::from_str(
             r#"{"time":"2026-11-23T15:48:07Z","detail-type":"Scheduled Event"}"#,
         )
         .unwrap();
-        assert_eq!(rule.tick(0).unwrap(), 1_795_448_880);
+        assert_eq!(rule.minute(0).unwrap(), 1_795_448_880);
         assert_eq!(
-            TickEvent::default().tick(1_795_448_899).unwrap(),
+            TickEvent::default().minute(1_795_448_899).unwrap(),
             1_795_448_880
         );
         assert!(
             serde_json::from_str::<TickEvent>(r#"{"scheduled_time":"yesterday"}"#)
                 .unwrap()
-                .tick(0)
+                .minute(0)
                 .unwrap_err()
                 .starts_with("scheduled time \"yesterday\" is not RFC 3339")
         );

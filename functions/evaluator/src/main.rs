@@ -54,6 +54,11 @@ async fn init() -> Result<Deps> {
         clock.clone(),
     ));
     let bundled = firebell_engine::deployed::bundled_from(settings.config_dir.clone());
+    // Open connections now, during init (billed at no extra latency to the
+    // first tick): one cheap read on each service the role may call, while
+    // the config is fetched.
+    let last_tick = firebell_engine::keys::last_tick();
+    let warm = aws.warm(&last_tick);
     let (config, deployed, source) = match &settings.appconfig {
         Some(ids) => {
             let source = Arc::new(DeployedConfigSource::from_sdk_config(&sdk, ids.clone()));
@@ -66,10 +71,8 @@ async fn init() -> Result<Deps> {
                 )
                 .with_settle(settings.settle_secs),
             );
-            let running = deployed
-                .start(clock.now().as_second())
-                .await
-                .map_err(|e| anyhow!(e))?;
+            let (running, ()) = tokio::join!(deployed.start(clock.now().as_second()), warm);
+            let running = running.map_err(|e| anyhow!(e))?;
             for note in &running.notes {
                 tracing::warn!(note = %note, "deployed config");
             }
@@ -81,17 +84,17 @@ async fn init() -> Result<Deps> {
             );
             (running.config, Some(deployed), Some(source))
         }
-        None => (
-            bundled()
-                .map_err(|e| anyhow!(e))
-                .context("no AppConfig settings")?,
-            None,
-            None,
-        ),
+        None => {
+            warm.await;
+            (
+                bundled()
+                    .map_err(|e| anyhow!(e))
+                    .context("no AppConfig settings")?,
+                None,
+                None,
+            )
+        }
     };
-    // Open connections now, during init (billed at no extra latency to the
-    // first tick): one cheap read on each service the role may call.
-    aws.warm(&firebell_engine::keys::last_tick()).await;
     let engine = Engine::new(
         Arc::new(config),
         aws.metrics.clone(),

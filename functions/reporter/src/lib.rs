@@ -35,7 +35,7 @@ use firebell_core::text::{rfc3339, sha256_hex};
 use firebell_engine::Config;
 use firebell_tools::cost::{Assumptions, Estimate, Prices, dollars, estimate};
 use firebell_tools::report::{NoiseReport, ReportInput, report};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// The default period: a week.
@@ -91,24 +91,8 @@ impl Settings {
     }
 }
 
-/// The scheduled event. Unknown fields are ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ReportEvent {
-    /// EventBridge Scheduler: `<aws.scheduler.scheduled-time>`.
-    #[serde(default)]
-    pub scheduled_time: Option<String>,
-    /// EventBridge scheduled rule: the event's `time`.
-    #[serde(default)]
-    pub time: Option<String>,
-}
-
-impl ReportEvent {
-    /// The end of the period, aligned down to the minute; falls back to `now`.
-    pub fn until(&self, now: Epoch) -> Result<Epoch, String> {
-        let raw = self.scheduled_time.as_deref().or(self.time.as_deref());
-        firebell_core::text::scheduled_minute(raw, now)
-    }
-}
+/// The scheduled event: the period ends at its minute.
+pub use firebell_core::text::ScheduledEvent as ReportEvent;
 
 /// How an invocation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -216,7 +200,7 @@ pub async fn invoke(deps: &Deps, event: ReportEvent) -> Result<Invocation, Strin
     let clock = deps.clock.as_ref();
     let started = clock.now();
     let now = started.as_second();
-    let until = event.until(now)?;
+    let until = event.minute(now)?;
     let since = until - deps.settings.period_secs;
     let calls_before = deps.api_calls.calls();
     let mut outcome = Outcome {
@@ -627,8 +611,8 @@ rules:
 
     fn scheduled() -> ReportEvent {
         ReportEvent {
-            scheduled_time: None,
             time: Some("2026-11-30T08:00:00Z".into()),
+            ..ReportEvent::default()
         }
     }
 
@@ -836,7 +820,7 @@ rules:
             &w.deps,
             ReportEvent {
                 scheduled_time: Some("monday".into()),
-                time: None,
+                ..ReportEvent::default()
             },
         )
         .await

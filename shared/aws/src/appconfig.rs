@@ -5,7 +5,7 @@
 //!   `GetLatestConfiguration` at most once per [`DeployedConfigSource::poll`]
 //!   and never before the poll interval AppConfig asked for has passed. The
 //!   content comes back only when it changed (AppConfig sends an empty body
-//!   otherwise): [`Poll::New`] or [`Poll::Unchanged`].
+//!   otherwise): [`ConfigPoll::New`] or [`ConfigPoll::Unchanged`].
 //! - [`ConfigAdmin`] (control plane, `firebell push` / `diff` / `validate
 //!   --env`): resolve an environment by name, read the deployed version and
 //!   the stack's topic list, create a hosted version, start a deployment
@@ -14,10 +14,12 @@
 //! Content is bytes here: what it means (a firebell bundle) is the
 //! engine's business.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_appconfig::primitives::Blob;
 use aws_sdk_appconfig::types::DeploymentState;
+use firebell_core::ports::ConfigPoll;
 use firebell_core::series::Epoch;
 
 use crate::SdkConfig;
@@ -156,22 +158,6 @@ pub fn allowed_topics_from_env(get: &impl Fn(&str) -> Option<String>) -> Option<
     get("FIREBELL_ALLOWED_TOPICS").map(|raw| firebell_core::text::comma_list(&raw))
 }
 
-/// What a poll found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Poll {
-    /// The poll interval has not passed: no call was made.
-    NotDue,
-    /// Nothing newer than what this session already received (or nothing
-    /// deployed yet, on a session's first poll).
-    Unchanged,
-    /// A configuration this session has not received before.
-    New {
-        content: Vec<u8>,
-        content_type: Option<String>,
-        version_label: Option<String>,
-    },
-}
-
 #[derive(Debug, Default)]
 struct Session {
     token: Option<String>,
@@ -197,10 +183,6 @@ impl DeployedConfigSource {
         }
     }
 
-    pub fn ids(&self) -> &ConfigIds {
-        &self.ids
-    }
-
     /// AppConfig calls made so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
@@ -213,7 +195,7 @@ impl DeployedConfigSource {
     /// new session whatever the interval (its first answer is the deployed
     /// configuration, or nothing when nothing is deployed). At most
     /// [`POLL_TIMEOUT`]: a slow AppConfig never holds a cycle up.
-    pub async fn poll(&self, now: Epoch, fresh: bool) -> Result<Poll, AppConfigError> {
+    pub async fn poll(&self, now: Epoch, fresh: bool) -> Result<ConfigPoll, AppConfigError> {
         match tokio::time::timeout(POLL_TIMEOUT, self.poll_once(now, fresh)).await {
             Ok(result) => result,
             // The session's token went with the abandoned call: the next
@@ -228,13 +210,13 @@ impl DeployedConfigSource {
         }
     }
 
-    async fn poll_once(&self, now: Epoch, fresh: bool) -> Result<Poll, AppConfigError> {
+    async fn poll_once(&self, now: Epoch, fresh: bool) -> Result<ConfigPoll, AppConfigError> {
         let mut session = self.session.lock().await;
         if fresh {
             session.token = None;
         }
         if session.token.is_some() && now < session.next_poll_at {
-            return Ok(Poll::NotDue);
+            return Ok(ConfigPoll::NotDue);
         }
         let token = match session.token.take() {
             Some(t) => t,
@@ -287,12 +269,11 @@ impl DeployedConfigSource {
             .map(|b| b.as_ref().to_vec())
             .unwrap_or_default();
         if content.is_empty() {
-            return Ok(Poll::Unchanged);
+            return Ok(ConfigPoll::Unchanged);
         }
-        Ok(Poll::New {
+        Ok(ConfigPoll::New {
             content,
-            content_type: out.content_type().map(str::to_owned),
-            version_label: out.version_label().map(str::to_owned),
+            label: out.version_label().map(str::to_owned),
         })
     }
 }
@@ -303,24 +284,13 @@ impl firebell_core::ports::ConfigSource for DeployedConfigSource {
         &self,
         now: Epoch,
         fresh: bool,
-    ) -> Result<firebell_core::ports::ConfigPoll, firebell_core::ports::ConfigSourceError> {
-        use firebell_core::ports::{ConfigPoll, ConfigSourceError};
-        match DeployedConfigSource::poll(self, now, fresh).await {
-            Ok(Poll::NotDue) => Ok(ConfigPoll::NotDue),
-            Ok(Poll::Unchanged) => Ok(ConfigPoll::Unchanged),
-            Ok(Poll::New {
-                content,
-                version_label,
-                ..
-            }) => Ok(ConfigPoll::New {
-                content,
-                label: version_label,
-            }),
-            Err(e) => Err(ConfigSourceError {
+    ) -> Result<ConfigPoll, firebell_core::ports::ConfigSourceError> {
+        DeployedConfigSource::poll(self, now, fresh)
+            .await
+            .map_err(|e| firebell_core::ports::ConfigSourceError {
                 message: e.message,
                 retryable: e.retryable,
-            }),
-        }
+            })
     }
 }
 
@@ -333,6 +303,20 @@ pub struct Target {
     pub environment: String,
     pub profile_id: String,
     pub profile: String,
+    /// Every profile of the application: name -> id.
+    pub profiles: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// The id of the application's profile `name`.
+    pub fn profile_id_of(&self, name: &str) -> Result<&str, AppConfigError> {
+        self.profiles.get(name).map(String::as_str).ok_or_else(|| {
+            not_found(format!(
+                "AppConfig application {:?} has no configuration profile {name:?}",
+                self.application
+            ))
+        })
+    }
 }
 
 /// A deployment's progress.
@@ -395,17 +379,32 @@ impl ConfigAdmin {
                     "AppConfig application {application:?} has no environment {environment:?}"
                 ))
             })?;
-        let profile_id = self
-            .profile_id(&application_id, application, profile)
-            .await?;
-        Ok(Target {
+        // Every profile at once: the CLI wants the `stack` profile too.
+        let all = self
+            .client
+            .list_configuration_profiles()
+            .application_id(&application_id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("ListConfigurationProfiles", &e))?;
+        let profiles: BTreeMap<String, String> = all
+            .iter()
+            .filter_map(|p| Some((p.name()?.to_string(), p.id()?.to_string())))
+            .collect();
+        let mut target = Target {
             application_id,
             application: application.to_string(),
             environment_id,
             environment: environment.to_string(),
-            profile_id,
+            profile_id: String::new(),
             profile: profile.to_string(),
-        })
+            profiles,
+        };
+        target.profile_id = target.profile_id_of(profile)?.to_string();
+        Ok(target)
     }
 
     async fn application_id(&self, name: &str) -> Result<String, AppConfigError> {
@@ -420,30 +419,6 @@ impl ConfigAdmin {
             .map_err(|e| sdk_error("ListApplications", &e))?;
         named(all.iter().map(|a| (a.name(), a.id())), name)
             .ok_or_else(|| not_found(format!("no AppConfig application {name:?}")))
-    }
-
-    /// The id of profile `name` of an application.
-    pub async fn profile_id(
-        &self,
-        application_id: &str,
-        application: &str,
-        name: &str,
-    ) -> Result<String, AppConfigError> {
-        let all = self
-            .client
-            .list_configuration_profiles()
-            .application_id(application_id)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_error("ListConfigurationProfiles", &e))?;
-        named(all.iter().map(|p| (p.name(), p.id())), name).ok_or_else(|| {
-            not_found(format!(
-                "AppConfig application {application:?} has no configuration profile {name:?}"
-            ))
-        })
     }
 
     /// The id of the deployment strategy named `name`.

@@ -33,6 +33,27 @@ pub fn rfc3339(t: Epoch) -> String {
         .to_string()
 }
 
+/// The event a scheduled function receives (unknown fields are ignored):
+/// the evaluator's tick, the reporter's weekly run.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ScheduledEvent {
+    /// EventBridge Scheduler: `<aws.scheduler.scheduled-time>`.
+    #[serde(default)]
+    pub scheduled_time: Option<String>,
+    /// EventBridge scheduled rule: the event's `time`.
+    #[serde(default)]
+    pub time: Option<String>,
+    #[serde(default)]
+    pub execution_id: Option<String>,
+}
+
+impl ScheduledEvent {
+    /// The minute it is for ([`scheduled_minute`]): its time, else `now`.
+    pub fn minute(&self, now: Epoch) -> Result<Epoch, String> {
+        scheduled_minute(self.scheduled_time.as_deref().or(self.time.as_deref()), now)
+    }
+}
+
 /// The minute a scheduled invocation is for: the schedule's time (RFC 3339,
 /// as EventBridge sends it) or, without one, `now`; aligned down to the
 /// minute. Shared by the scheduled functions.

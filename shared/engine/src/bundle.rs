@@ -22,7 +22,7 @@ use firebell_core::ports::{Expect, Item, Key, StateStore, StoreError};
 use firebell_core::series::Epoch;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, load_texts, read_files};
+use crate::config::{Config, load_read, read_files};
 
 /// The bundle format this build reads and writes.
 pub const FORMAT: &str = "firebell.bundle/v1";
@@ -128,13 +128,7 @@ impl Bundle {
             .map(|f| (f.path.clone(), f.text.clone()))
             .collect();
         let files: Vec<PathBuf> = self.files.iter().map(|f| PathBuf::from(&f.path)).collect();
-        let config = load_texts(&texts, &mut diags, files);
-        diags.sort();
-        if diags.has_errors() {
-            Err(ConfigError(diags))
-        } else {
-            Ok((config, diags))
-        }
+        load_read(&texts, files, diags)
     }
 }
 

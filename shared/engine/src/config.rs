@@ -272,7 +272,18 @@ pub fn load(path: &Path) -> Result<(Config, Diagnostics), ConfigError> {
     let Some((texts, files)) = read_files(path, &mut diags) else {
         return Err(ConfigError(diags));
     };
-    let config = load_texts(&texts, &mut diags, files);
+    load_read(&texts, files, diags)
+}
+
+/// Loads what was read (`diags` holds the reading's problems): every
+/// diagnostic sorted; any error makes it an error. Shared by [`load`] and
+/// [`crate::bundle::Bundle::load`].
+pub(crate) fn load_read(
+    texts: &[(String, String)],
+    files: Vec<PathBuf>,
+    mut diags: Diagnostics,
+) -> Result<(Config, Diagnostics), ConfigError> {
+    let config = load_texts(texts, &mut diags, files);
     diags.sort();
     if diags.has_errors() {
         Err(ConfigError(diags))
