@@ -37,7 +37,7 @@ use firebell_core::Timestamp;
 use firebell_core::ports::Clock;
 use firebell_core::series::Epoch;
 use firebell_engine::deployed::{Deployed, Refresh};
-use firebell_engine::{Config, CycleReport, Engine, EngineError, Skip};
+use firebell_engine::{Config, CycleReport, Engine, EngineError, Shard, Skip, Stage};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -114,6 +114,33 @@ impl Settings {
 /// The scheduled event: the tick is its minute.
 pub use firebell_core::text::ScheduledEvent as TickEvent;
 
+/// The stage an event asks for: `"shard": k, "shards": n` one shard's
+/// evaluation, `"stage": "deliver"` the delivery stage after them, neither
+/// the whole cycle.
+pub fn stage_of(event: &TickEvent) -> Result<Stage, String> {
+    match (event.stage.as_deref(), event.shard, event.shards) {
+        (None, None, None | Some(1)) => Ok(Stage::Whole),
+        (None, Some(k), Some(n)) => Shard::new(k, n).map(Stage::Shard),
+        (None, Some(k), None) => Err(format!(
+            "shard {k} without \"shards\": expected the shard count with the shard"
+        )),
+        (None, None, Some(n)) => Err(format!(
+            "\"shards\": {n} without \"shard\" or \"stage\": expected one of them"
+        )),
+        (Some("deliver"), None, shards) => {
+            let shards = shards.unwrap_or(1);
+            Shard::new(1, shards)?;
+            Ok(Stage::Deliver { shards })
+        }
+        (Some("deliver"), Some(k), _) => Err(format!(
+            "\"stage\": \"deliver\" with \"shard\": {k}: the delivery stage is not a shard's"
+        )),
+        (Some(other), _, _) => Err(format!(
+            "unknown \"stage\": {other:?}: expected \"deliver\" (or none)"
+        )),
+    }
+}
+
 /// How an invocation ended: the `status` of the returned JSON and of the EMF
 /// line (`snake_case`: `completed`, `stopped_early`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -179,6 +206,8 @@ impl fmt::Display for Status {
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub tick: Epoch,
+    /// `whole cycle`, `shard 2/4`, `delivery stage after 4 shard(s)`.
+    pub stage: String,
     pub status: Status,
     pub report: Option<CycleReport>,
     pub duration_ms: u64,
@@ -187,11 +216,12 @@ pub struct Outcome {
 /// Runs one evaluation cycle as of a tick: the [`Engine`] (or a fake in tests).
 #[async_trait]
 pub trait RunCycle: Send + Sync {
-    /// As [`Engine::run_cycle_at`]: the tick, and the clock's now.
+    /// As [`Engine::run_stage_at`]: the tick, the clock's now, the stage.
     async fn run_cycle(
         &self,
         tick: Epoch,
         clock_now: Epoch,
+        stage: Stage,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError>;
 
@@ -214,9 +244,10 @@ impl RunCycle for Engine {
         &self,
         tick: Epoch,
         clock_now: Epoch,
+        stage: Stage,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
-        Engine::run_cycle_at(self, tick, clock_now, should_stop).await
+        Engine::run_stage_at(self, tick, clock_now, stage, should_stop).await
     }
 
     fn set_config_problem(&self, problem: Option<String>) {
@@ -258,10 +289,13 @@ impl RunCycle for Switching {
         &self,
         tick: Epoch,
         clock_now: Epoch,
+        stage: Stage,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         let engine = self.current();
-        engine.run_cycle_at(tick, clock_now, should_stop).await
+        engine
+            .run_stage_at(tick, clock_now, stage, should_stop)
+            .await
     }
 
     fn use_config(&self, config: Config) {
@@ -382,11 +416,14 @@ pub async fn invoke(
     let started = clock.now();
     let now = started.as_second();
     let tick = event.minute(now)?;
+    let stage = stage_of(&event)?;
+    let stage_name = stage.to_string();
     let age = now - tick;
     let before = deps.api_calls.calls();
     if age > deps.settings.max_tick_age_secs {
         let outcome = Outcome {
             tick,
+            stage: stage_name,
             status: Status::Stale,
             report: None,
             duration_ms: elapsed_ms(clock, started),
@@ -398,6 +435,7 @@ pub async fn invoke(
     if ahead > deps.settings.max_tick_skew_secs {
         let outcome = Outcome {
             tick,
+            stage: stage_name,
             status: Status::Future,
             report: None,
             duration_ms: elapsed_ms(clock, started),
@@ -418,7 +456,7 @@ pub async fn invoke(
     let deadline = effective_deadline(deadline, system_time(clock.now()));
     let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
     let should_stop = || system_time(clock.now()) >= stop_at;
-    let result = deps.cycle.run_cycle(tick, now, &should_stop).await;
+    let result = deps.cycle.run_cycle(tick, now, stage, &should_stop).await;
     let duration_ms = elapsed_ms(clock, started);
     match result {
         Ok(report) => {
@@ -435,23 +473,32 @@ pub async fn invoke(
             }
             let outcome = Outcome {
                 tick,
+                stage: stage_name,
                 status,
                 report: Some(report),
                 duration_ms,
             };
             tracing::info!(
                 tick,
+                stage = %outcome.stage,
                 status = status.as_str(),
                 duration_ms,
                 config = %deps.cycle.config_version().unwrap_or_default(),
                 summary = %summary(&outcome),
                 "cycle finished"
             );
-            Ok(finish(deps, outcome, &before, None))
+            let mut inv = finish(deps, outcome, &before, None);
+            if stage != Stage::Whole {
+                // A stage answers Step Functions, whose states carry at most
+                // 256 KB: its report stays in the log and the EMF line.
+                inv.outcome.report = None;
+            }
+            Ok(inv)
         }
         Err(e) => {
             let outcome = Outcome {
                 tick,
+                stage: stage_name,
                 status: Status::Failed,
                 report: None,
                 duration_ms,
@@ -715,6 +762,7 @@ mod tests {
     #[test]
     fn emf_line_declares_every_metric_under_the_function_dimension() {
         let o = Outcome {
+            stage: "whole cycle".to_string(),
             tick: 60,
             status: Status::Completed,
             report: None,

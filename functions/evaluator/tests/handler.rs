@@ -16,7 +16,7 @@ use firebell_core::diag::Diagnostics;
 use firebell_core::ports::{Clock, StoreError};
 use firebell_core::series::Epoch;
 use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySource};
-use firebell_engine::{CycleReport, Engine, EngineError, EngineOptions, Skip};
+use firebell_engine::{CycleReport, Engine, EngineError, EngineOptions, Skip, Stage};
 use firebell_evaluator::{
     ApiCalls, Deps, Invocation, Outcome, RunCycle, Settings, Status, TickEvent, emf, handle, invoke,
 };
@@ -84,10 +84,11 @@ impl RunCycle for Counted {
         &self,
         tick: Epoch,
         clock_now: Epoch,
+        stage: Stage,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        RunCycle::run_cycle(&self.engine, tick, clock_now, should_stop).await
+        RunCycle::run_cycle(&self.engine, tick, clock_now, stage, should_stop).await
     }
 }
 
@@ -240,7 +241,7 @@ async fn a_stale_tick_is_refused_without_a_cycle_or_a_heartbeat() {
     // The returned JSON, as the Lambda runtime serialises it.
     assert_eq!(
         serde_json::to_value(&inv.outcome).unwrap(),
-        json!({"tick": T, "status": "stale", "report": null, "duration_ms": 0})
+        json!({"tick": T, "stage": "whole cycle", "status": "stale", "report": null, "duration_ms": 0})
     );
 }
 
@@ -271,7 +272,7 @@ async fn a_future_tick_is_refused_without_a_cycle_or_a_heartbeat() {
     );
     assert_eq!(
         serde_json::to_value(&inv.outcome).unwrap(),
-        json!({"tick": T, "status": "future", "report": null, "duration_ms": 0})
+        json!({"tick": T, "stage": "whole cycle", "status": "future", "report": null, "duration_ms": 0})
     );
 
     // `run --backend aws --at 2200-01-01T00:00:00Z`'s tick, by schedule.
@@ -508,6 +509,7 @@ impl RunCycle for Overlapping {
         &self,
         tick: Epoch,
         _clock_now: Epoch,
+        _stage: Stage,
         _should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         Ok(CycleReport {
@@ -527,6 +529,7 @@ impl RunCycle for Failing {
         &self,
         _tick: Epoch,
         _clock_now: Epoch,
+        _stage: Stage,
         _should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         Err(EngineError::Store(StoreError::Unavailable("down".into())))
@@ -620,6 +623,7 @@ fn the_emf_line_is_a_function_of_settings_outcome_calls_and_time() {
         ..CycleReport::default()
     };
     let outcome = Outcome {
+        stage: "whole cycle".to_string(),
         tick: T,
         status: Status::StoppedEarly,
         report: Some(report),
@@ -692,6 +696,7 @@ fn the_emf_line_is_a_function_of_settings_outcome_calls_and_time() {
 
     // Without a report (a stale tick), every cycle figure is 0.
     let stale = Outcome {
+        stage: "whole cycle".to_string(),
         tick: T - 3600,
         status: Status::Stale,
         report: None,
@@ -812,4 +817,71 @@ async fn a_deployed_config_is_switched_to_before_the_next_cycle_and_a_broken_one
             .any(|s| s.contains("FirebellUnhealthy") || s.contains("firebell unhealthy (config)")),
         "{pages:?}"
     );
+}
+
+/// The Step Functions state machine of a sharded stack invokes one shard
+/// per Map item, then the delivery stage: each answers a small status
+/// (Step Functions states carry at most 256 KB), the report in the log.
+#[tokio::test]
+async fn shard_and_delivery_events_run_their_stage() {
+    let w = World::at(T);
+    let shard = TickEvent {
+        shard: Some(2),
+        shards: Some(4),
+        ..scheduled(T_RFC3339)
+    };
+    let inv = w.invoke(shard, far()).await;
+    assert_eq!(inv.outcome.status, Status::Completed);
+    assert_eq!(inv.outcome.stage, "shard 2/4");
+    assert!(inv.outcome.report.is_none());
+    assert_eq!(emf_of(&inv)["Heartbeat"], json!(1.0));
+
+    let deliver = TickEvent {
+        stage: Some("deliver".to_string()),
+        shards: Some(4),
+        ..scheduled(T_RFC3339)
+    };
+    let inv = w.invoke(deliver, far()).await;
+    assert_eq!(inv.outcome.stage, "delivery stage after 4 shard(s)");
+    assert_eq!(inv.outcome.status, Status::Completed);
+    assert!(inv.outcome.report.is_none());
+    assert_eq!(w.runs(), 2);
+
+    // A malformed event is refused before any cycle.
+    for (event, error) in [
+        (
+            TickEvent {
+                shard: Some(5),
+                shards: Some(4),
+                ..scheduled(T_RFC3339)
+            },
+            "shard 5 is out of range: expected 1 to 4 (shards are numbered from 1)",
+        ),
+        (
+            TickEvent {
+                shard: Some(1),
+                ..scheduled(T_RFC3339)
+            },
+            "shard 1 without \"shards\": expected the shard count with the shard",
+        ),
+        (
+            TickEvent {
+                stage: Some("evaluate".to_string()),
+                ..scheduled(T_RFC3339)
+            },
+            "unknown \"stage\": \"evaluate\": expected \"deliver\" (or none)",
+        ),
+        (
+            TickEvent {
+                stage: Some("deliver".to_string()),
+                shard: Some(1),
+                shards: Some(4),
+                ..scheduled(T_RFC3339)
+            },
+            "\"stage\": \"deliver\" with \"shard\": 1: the delivery stage is not a shard's",
+        ),
+    ] {
+        assert_eq!(invoke(&w.deps, event, far()).await.unwrap_err(), error);
+    }
+    assert_eq!(w.runs(), 2);
 }

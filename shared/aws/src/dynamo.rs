@@ -432,6 +432,26 @@ impl StateStore for DynamoStore {
     }
 
     async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_with(pk, sk_prefix, true).await
+    }
+
+    async fn query_eventually(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_with(pk, sk_prefix, false).await
+    }
+
+    async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
+        self.delete_with(key, expect).await
+    }
+}
+
+impl DynamoStore {
+    /// A paginated Query, strongly consistent or not.
+    async fn query_with(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         if pk.is_empty() {
             return Err(StoreError::Invalid("query: empty partition key".to_owned()));
         }
@@ -442,7 +462,7 @@ impl StateStore for DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start_key.take());
@@ -473,7 +493,7 @@ impl StateStore for DynamoStore {
         Ok(items)
     }
 
-    async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
+    async fn delete_with(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
         check_key(&key.pk, &key.sk)?;
         let mut req = self
             .client

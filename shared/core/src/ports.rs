@@ -194,6 +194,14 @@ pub trait StateStore: Send + Sync {
     async fn put(&self, item: Item, expect: Expect) -> Result<(), StoreError>;
     /// Items of partition `pk` whose sort key starts with `sk_prefix`, ascending by sort key.
     async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError>;
+    /// As [`StateStore::query`], but the store may answer from a view a
+    /// moment old (DynamoDB: an eventually consistent read, half the read
+    /// units). Only for reads whose staleness a later conditional write
+    /// catches (`Expect::Version` fails on a stale version). Stores that
+    /// are always consistent need not implement it.
+    async fn query_eventually(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.query(pk, sk_prefix).await
+    }
     async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError>;
 }
 

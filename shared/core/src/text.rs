@@ -45,6 +45,16 @@ pub struct ScheduledEvent {
     pub time: Option<String>,
     #[serde(default)]
     pub execution_id: Option<String>,
+    /// The evaluator's shards (the Step Functions state machine of a
+    /// sharded stack): this shard, 1-based ...
+    #[serde(default)]
+    pub shard: Option<u32>,
+    /// ... of this many.
+    #[serde(default)]
+    pub shards: Option<u32>,
+    /// `deliver`: the delivery stage after the shards.
+    #[serde(default)]
+    pub stage: Option<String>,
 }
 
 impl ScheduledEvent {

@@ -5,7 +5,7 @@
 //!
 //! [`read`] gathers them from the store: the `active` partition (firing,
 //! NoData and recently resolved alert records, kept until their TTL) and the
-//! `state#<rule>` partitions of the configured rules (pending instances,
+//! state partitions of the configured rules (pending instances,
 //! which have no alert record yet), plus the silences. [`annotate`] (pure)
 //! decides routing, grouping, silences and inhibition with
 //! `firebell_notify`'s own functions ([`firebell_notify::route`],
@@ -161,17 +161,30 @@ pub async fn read(
         let state = record_state(&a);
         out.push((a, state));
     }
-    let pending = futures_util::future::try_join_all(config.rules.rules.iter().map(|rule| {
-        let pk = keys::state(&rule.name, "").pk;
-        async move { store.query(&pk, "").await.map(|items| (rule, items)) }
+    let buckets: std::collections::BTreeSet<u32> = config
+        .rules
+        .rules
+        .iter()
+        .map(|r| keys::bucket(&r.name))
+        .collect();
+    let pending = futures_util::future::try_join_all(buckets.into_iter().map(|b| {
+        let pk = keys::state_partition(b);
+        async move { store.query(&pk, "").await }
     }))
     .await?;
-    for (rule, items) in pending {
+    for items in pending {
         for item in items {
             let s: StoredState = keys::decode(&item)?;
             if s.state.status != Status::Pending {
                 continue;
             }
+            let Some(rule) = s
+                .labels
+                .get("alertname")
+                .and_then(|name| config.rules.get(name))
+            else {
+                continue;
+            };
             if let Some(a) = crate::judge::current_alert(
                 rule,
                 &s.labels,

@@ -391,17 +391,20 @@ pub fn pages(entries: Vec<HistoryEntry>) -> Vec<String> {
 }
 
 /// Writes a cycle's entries as pages expiring after `retention`. Returns
-/// the number of items written. (The pages of a tick are its own: a
-/// repeated write of the same tick replaces them.)
+/// the number of items written. (The pages of a tick are its writer's: a
+/// repeated write of the same tick replaces them. `writer_id` tells the
+/// stages of one tick apart: empty for the whole cycle and the delivery
+/// stage, `2-4-` for shard 2 of 4.)
 pub(crate) async fn record(
     writer: &dyn StateStore,
     entries: Vec<HistoryEntry>,
     tick: Epoch,
+    writer_id: &str,
     retention: Epoch,
 ) -> Result<usize, StoreError> {
     let mut written = 0;
     for (n, data) in pages(entries).into_iter().enumerate() {
-        let key = key(tick, "page", &format!("{n:04}"));
+        let key = key(tick, "page", &format!("{writer_id}{n:04}"));
         let item = Item {
             pk: key.pk,
             sk: key.sk,

@@ -37,7 +37,7 @@ pub use config::{
 };
 pub use cycle::{
     CHECK_LABEL, CycleReport, Engine, EngineOptions, FailingCheck, Instance, InstanceView,
-    SELF_ALERTNAME, SELF_MONITORING_SECTION, SelfMonitoring, Skip, TICK_SECS, Transition,
-    rule_labels,
+    SELF_ALERTNAME, SELF_MONITORING_SECTION, SHARD_LABEL, SelfMonitoring, Shard, Skip, Stage,
+    TICK_SECS, Transition, rule_labels,
 };
 pub use error::{CycleError, EngineError};

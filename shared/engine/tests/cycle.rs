@@ -351,7 +351,7 @@ async fn a_future_last_tick_is_clock_skew_and_evaluation_goes_on() {
                 pk: key.pk.clone(),
                 sk: key.sk.clone(),
                 version,
-                data: format!("{{\"tick\":{FAR_FUTURE}}}"),
+                data: format!("{{\"tick\":{FAR_FUTURE},\"layout\":2}}"),
                 expires_at: None,
             },
             Expect::Any,
@@ -396,7 +396,10 @@ async fn a_future_last_tick_is_clock_skew_and_evaluation_goes_on() {
     );
     let last = w.store.get(&key).await.unwrap().unwrap();
     // (The last cycle that wrote: the fire.)
-    assert_eq!(last.data, format!("{{\"tick\":{}}}", T0 + 60 * 13));
+    assert_eq!(
+        last.data,
+        format!("{{\"tick\":{},\"layout\":2}}", T0 + 60 * 13)
+    );
     // A true duplicate (the tick already done, the clock past it) still is one.
     let again = e
         .run_cycle_at(T0 + 60 * 13, T0 + 60 * 19 + 5, &|| false)
@@ -537,7 +540,7 @@ async fn after_a_cycle_at_a_far_future_tick_a_fire_is_still_notified() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(last.data, format!("{{\"tick\":{FAR_FUTURE}}}"));
+    assert_eq!(last.data, format!("{{\"tick\":{FAR_FUTURE},\"layout\":2}}"));
     let mut subjects = Vec::new();
     for m in 15..35 {
         let now = T0 + 60 * m;

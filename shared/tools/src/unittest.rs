@@ -1241,6 +1241,8 @@ async fn got_alerts(
         return Err(format!("no rule {rule_name:?}"));
     };
     let pk = keys::state(rule_name, "").pk;
+    let of_rule =
+        |s: &StoredState| s.labels.get("alertname").map(String::as_str) == Some(rule_name);
     let items = sim
         .store()
         .query(&pk, "")
@@ -1250,6 +1252,9 @@ async fn got_alerts(
     for item in items {
         let stored: StoredState = serde_json::from_str(&item.data)
             .map_err(|e| format!("corrupt state {}/{}: {e}", item.pk, item.sk))?;
+        if !of_rule(&stored) {
+            continue;
+        }
         let Some(status) = ExpStatus::of(stored.state.status) else {
             continue;
         };

@@ -18,13 +18,16 @@ use crate::error::{CycleError, EngineError};
 use crate::keys;
 
 /// The `active` snapshot, sorted by fingerprint: firing alerts nothing
-/// evaluates any more are resolved (and written), evaluated ones carry
-/// this cycle's values.
+/// evaluates any more are resolved (and written) when `judges_orphans`
+/// says their rule is this stage's, evaluated ones carry this cycle's
+/// values.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn snapshot(
     writer: &dyn StateStore,
     config: &Config,
     fresh: &HashMap<String, Fresh>,
     covered: &HashMap<String, HashSet<String>>,
+    judges_orphans: &(dyn Fn(&str) -> bool + Sync),
     now: Epoch,
     resolved_retention: Epoch,
     report: &mut CycleReport,
@@ -33,6 +36,7 @@ pub(super) async fn snapshot(
     for item in writer.query(keys::ACTIVE, "").await? {
         let mut a: Alert = keys::decode(&item)?;
         if a.status == AlertStatus::Firing
+            && judges_orphans(a.name())
             && let Some(why) = orphaned(config, &a, covered)
         {
             resolve_orphan(writer, &mut a, now, &why, resolved_retention, report).await;

@@ -30,6 +30,8 @@ pub(super) struct Guarded<'a> {
     /// Version of the free lease item read at the start; `None` when there
     /// was none (or it had expired).
     seen: Option<u64>,
+    /// The cycle partition whose lease it takes (`cycle`, or a shard's).
+    partition: &'a str,
     owner: &'a str,
     tick: Epoch,
     expires_at: Epoch,
@@ -44,6 +46,7 @@ impl<'a> Guarded<'a> {
         store: &'a dyn StateStore,
         notifier: &'a dyn Notifier,
         seen: Option<u64>,
+        partition: &'a str,
         owner: &'a str,
         tick: Epoch,
         expires_at: Epoch,
@@ -52,6 +55,7 @@ impl<'a> Guarded<'a> {
             store,
             notifier,
             seen,
+            partition,
             owner,
             tick,
             expires_at,
@@ -75,7 +79,7 @@ impl<'a> Guarded<'a> {
     }
 
     fn lease_item(&self, held: bool, version: u64) -> Item {
-        let key = keys::lease();
+        let key = keys::lease_in(self.partition);
         Item {
             pk: key.pk,
             sk: key.sk,
@@ -145,6 +149,9 @@ impl StateStore for Guarded<'_> {
     }
     async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
         self.store.query(pk, sk_prefix).await
+    }
+    async fn query_eventually(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.store.query_eventually(pk, sk_prefix).await
     }
     async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
         self.take().await?;

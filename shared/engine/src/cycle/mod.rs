@@ -21,9 +21,11 @@
 mod decide;
 mod fetch;
 mod lease;
+mod migrate;
 mod persist;
 mod plan;
 mod selfwatch;
+mod stage;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use firebell_core::ports::{
 };
 use firebell_core::series::Epoch;
 use firebell_core::state::{Event, InstanceState};
+use futures_util::future::{BoxFuture, FutureExt};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -46,11 +49,21 @@ use persist::Judged;
 pub use plan::{Instance, rule_labels};
 pub(crate) use selfwatch::failing_checks;
 pub use selfwatch::{
-    CHECK_LABEL, FailingCheck, SECTION as SELF_MONITORING_SECTION, SELF_ALERTNAME, SelfMonitoring,
+    CHECK_LABEL, FailingCheck, SECTION as SELF_MONITORING_SECTION, SELF_ALERTNAME, SHARD_LABEL,
+    SelfMonitoring,
 };
+pub use stage::{Shard, Stage};
 
 /// Judged instances with changes are written this many at a time.
 const WRITE_CHUNK: usize = 1024;
+
+/// State partitions read at once.
+const STATE_READS: usize = 16;
+
+/// One state partition, eventually consistent (see `Engine::load_states`).
+async fn read_partition(store: &dyn StateStore, pk: String) -> Result<Vec<Item>, StoreError> {
+    store.query_eventually(&pk, "").await
+}
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -207,6 +220,9 @@ struct CycleRecords {
     /// The last recorded tick, and its item's version.
     last: Option<Epoch>,
     last_version: Option<u64>,
+    /// The state layout of the last recorded tick ([`keys::STATE_LAYOUT`]
+    /// without one).
+    layout: u32,
     /// The lease item: held?, version. (An expired lease is not returned.)
     lease: Option<(bool, u64)>,
     /// The failing self-monitoring checks (`selfwatch/<check>` items).
@@ -222,6 +238,8 @@ struct Tick {
     last: Option<Epoch>,
     /// The `selfwatch/<check>` items read with the cycle partition.
     selfwatch: Vec<Item>,
+    /// The states are still in the layout before buckets: move them first.
+    migrate: bool,
 }
 
 /// One planned instance to judge: its judge input, its stored state item.
@@ -372,10 +390,35 @@ impl Engine {
         self.run(now, Some(clock_now), should_stop).await
     }
 
+    /// Runs one stage of the cycle of tick `now` (the whole cycle, a
+    /// shard's evaluation, or the delivery stage after the shards), the
+    /// clock reading `clock_now`, as [`Engine::run_cycle_at`] does.
+    pub async fn run_stage_at(
+        &self,
+        now: Epoch,
+        clock_now: Epoch,
+        stage: Stage,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        self.run_stage(now, Some(clock_now), stage, should_stop)
+            .await
+    }
+
     async fn run(
         &self,
         now: Epoch,
         clock_now: Option<Epoch>,
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<CycleReport, EngineError> {
+        self.run_stage(now, clock_now, Stage::Whole, should_stop)
+            .await
+    }
+
+    async fn run_stage(
+        &self,
+        now: Epoch,
+        clock_now: Option<Epoch>,
+        stage: Stage,
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, EngineError> {
         let started = self.stopwatch.as_ref().map(|c| c.now());
@@ -389,12 +432,14 @@ impl Engine {
                 problem,
             });
         }
+        let partition = stage.cycle_pk();
         let CycleRecords {
             mut last,
             last_version,
+            layout,
             lease,
             selfwatch,
-        } = self.read_cycle_partition().await?;
+        } = self.read_cycle_partition(&partition).await?;
         let mut skewed = false;
         if let Some(l) = last
             && l >= now
@@ -429,10 +474,25 @@ impl Engine {
             self.store.as_ref(),
             self.notifier.as_ref(),
             seen,
+            &partition,
             &self.opts.owner,
             now,
             now + self.opts.lease_secs,
         );
+        // A table a version before state buckets ran on: the states of the
+        // rules this stage evaluates move first (once: the tick recorded
+        // after it says so).
+        let migrate = match stage {
+            Stage::Whole => last.is_some() && layout < keys::STATE_LAYOUT,
+            // A shard's first run: the layout the whole cycle last wrote.
+            Stage::Shard(_) if last_version.is_none() => {
+                match self.store.get(&keys::last_tick()).await? {
+                    Some(item) => keys::decode::<LastTick>(&item)?.layout < keys::STATE_LAYOUT,
+                    None => false,
+                }
+            }
+            Stage::Shard(_) | Stage::Deliver { .. } => false,
+        };
         let result = self
             .cycle_body(
                 &guard,
@@ -441,7 +501,9 @@ impl Engine {
                     clock_now,
                     last,
                     selfwatch,
+                    migrate,
                 },
+                stage,
                 should_stop,
                 &mut report,
             )
@@ -473,7 +535,11 @@ impl Engine {
             };
             let entries = crate::history::entries_of(&report, duration_ms, &self.config.version);
             let retention = self.config.history.retention_secs;
-            match crate::history::record(&guard, entries, now, retention).await {
+            let writer = match stage {
+                Stage::Shard(s) => format!("{}-{}-", s.index(), s.count()),
+                Stage::Whole | Stage::Deliver { .. } => String::new(),
+            };
+            match crate::history::record(&guard, entries, now, &writer, retention).await {
                 Ok(n) => report.store_writes += n,
                 Err(source) => report
                     .errors
@@ -485,7 +551,14 @@ impl Engine {
         if completed && (wrote || paced || skewed) {
             // (Over a skewed record: its version is `last_version`, so the
             // write replaces it with this tick.)
-            match self.record_tick(now, last_version).await {
+            let shards = match stage {
+                Stage::Deliver { shards } => Some(shards),
+                Stage::Whole | Stage::Shard(_) => None,
+            };
+            match self
+                .record_tick(&partition, now, shards, last_version)
+                .await
+            {
                 Ok(true) => report.store_writes += 1,
                 Ok(false) => {}
                 Err(source) => report
@@ -502,13 +575,18 @@ impl Engine {
         result.map(|_| report)
     }
 
-    /// One read of the cycle partition: the last recorded tick, the lease
+    /// One read of a cycle partition: the last recorded tick, the lease
     /// and the failing self-monitoring checks.
-    async fn read_cycle_partition(&self) -> Result<CycleRecords, EngineError> {
-        let mut records = CycleRecords::default();
-        for item in self.store.query(keys::CYCLE, "").await? {
+    async fn read_cycle_partition(&self, pk: &str) -> Result<CycleRecords, EngineError> {
+        let mut records = CycleRecords {
+            layout: keys::STATE_LAYOUT,
+            ..CycleRecords::default()
+        };
+        for item in self.store.query(pk, "").await? {
             if item.sk == keys::last_tick().sk {
-                records.last = Some(keys::decode::<LastTick>(&item)?.tick);
+                let last = keys::decode::<LastTick>(&item)?;
+                records.last = Some(last.tick);
+                records.layout = last.layout;
                 records.last_version = Some(item.version);
             } else if item.sk == keys::lease().sk {
                 records.lease = Some((keys::decode::<Lease>(&item)?.held, item.version));
@@ -521,19 +599,30 @@ impl Engine {
 
     /// Records `now` as the last tick (`cycle/last`), unless a later one is
     /// recorded already. Returns whether it wrote.
-    async fn record_tick(&self, now: Epoch, mut version: Option<u64>) -> Result<bool, StoreError> {
+    async fn record_tick(
+        &self,
+        partition: &str,
+        now: Epoch,
+        shards: Option<u32>,
+        mut version: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let key = keys::last_tick_in(partition);
         for _ in 0..3 {
             let item = Item {
-                pk: keys::last_tick().pk,
-                sk: keys::last_tick().sk,
+                pk: key.pk.clone(),
+                sk: key.sk.clone(),
                 version: version.map_or(1, |v| v + 1),
-                data: keys::encode(&LastTick { tick: now }),
+                data: keys::encode(&LastTick {
+                    tick: now,
+                    layout: keys::STATE_LAYOUT,
+                    shards,
+                }),
                 expires_at: None,
             };
             let expect = version.map_or(Expect::Absent, Expect::Version);
             match self.store.put(item, expect).await {
                 Ok(()) => return Ok(true),
-                Err(e) if e.is_conflict() => match self.store.get(&keys::last_tick()).await? {
+                Err(e) if e.is_conflict() => match self.store.get(&key).await? {
                     Some(item) if keys::decode::<LastTick>(&item).is_ok_and(|l| l.tick >= now) => {
                         return Ok(false);
                     }
@@ -553,6 +642,7 @@ impl Engine {
         &self,
         guard: &Guarded<'_>,
         tick: Tick,
+        stage: Stage,
         should_stop: &(dyn Fn() -> bool + Sync),
         report: &mut CycleReport,
     ) -> Result<bool, EngineError> {
@@ -561,12 +651,24 @@ impl Engine {
             clock_now,
             last,
             selfwatch,
+            migrate,
         } = tick;
+        let retention = self.opts.resolved_retention_secs;
+        if migrate {
+            migrate::states(guard, &self.config, stage, now, retention, report).await?;
+        }
         let Evaluated {
             fresh,
             covered,
             paced,
-        } = self.evaluate(guard, now, clock_now, last, report).await?;
+        } = if let Stage::Deliver { .. } = stage {
+            Evaluated::default()
+        } else {
+            self.evaluate(guard, stage, now, clock_now, last, report)
+                .await?
+        };
+        // (A migration is recorded with the tick, so it is done once.)
+        let paced = paced || migrate;
         if guard.is_lost() {
             return Ok(paced);
         }
@@ -574,19 +676,46 @@ impl Engine {
             report.stopped_early = true;
             return Ok(paced);
         }
+        let sw = &self.config.self_monitoring;
+        let scope = selfwatch::Scope {
+            partition: stage.cycle_pk(),
+            shard: match stage {
+                Stage::Shard(s) => Some(s),
+                Stage::Whole | Stage::Deliver { .. } => None,
+            },
+        };
+        if let Stage::Shard(shard) = stage {
+            // A shard resolves the orphans of its own rules (it alone knows
+            // their instances) and records its own failures; the delivery
+            // stage notifies.
+            let owns = |rule: &str| shard.owns_rule(rule);
+            decide::snapshot(
+                guard,
+                &self.config,
+                &fresh,
+                &covered,
+                &owns,
+                now,
+                retention,
+                report,
+            )
+            .await?;
+            if !guard.is_lost() {
+                selfwatch::observe(guard, sw, &scope, &selfwatch, now, retention, report).await;
+            }
+            return Ok(paced);
+        }
         if !self
-            .decide_and_deliver(guard, &fresh, &covered, now, should_stop, report)
+            .decide_and_deliver(guard, stage, &fresh, &covered, now, should_stop, report)
             .await?
         {
             return Ok(paced);
         }
         // firebell's own failures, as alerts through the same pipeline.
-        let sw = &self.config.self_monitoring;
-        let retention = self.opts.resolved_retention_secs;
-        if selfwatch::observe(guard, sw, &selfwatch, now, retention, report).await
+        if selfwatch::observe(guard, sw, &scope, &selfwatch, now, retention, report).await
             && !guard.is_lost()
         {
-            self.decide_and_deliver(guard, &fresh, &covered, now, should_stop, report)
+            self.decide_and_deliver(guard, stage, &fresh, &covered, now, should_stop, report)
                 .await?;
         }
         Ok(paced)
@@ -595,9 +724,11 @@ impl Engine {
     /// Decide (the `active` snapshot, dispatch into the outbox), then
     /// deliver. Returns false when it stopped before delivering (the lease
     /// was lost, or the deadline is near).
+    #[allow(clippy::too_many_arguments)]
     async fn decide_and_deliver(
         &self,
         guard: &Guarded<'_>,
+        stage: Stage,
         fresh: &HashMap<String, Fresh>,
         covered: &HashMap<String, HashSet<String>>,
         now: Epoch,
@@ -605,8 +736,19 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<bool, EngineError> {
         let retention = self.opts.resolved_retention_secs;
-        let alerts =
-            decide::snapshot(guard, &self.config, fresh, covered, now, retention, report).await?;
+        // The delivery stage after shards leaves orphans to them.
+        let orphans = |_: &str| stage == Stage::Whole;
+        let alerts = decide::snapshot(
+            guard,
+            &self.config,
+            fresh,
+            covered,
+            &orphans,
+            now,
+            retention,
+            report,
+        )
+        .await?;
         decide::dispatch(guard, &self.config, &alerts, now, report).await;
         if guard.is_lost() {
             return Ok(false);
@@ -623,13 +765,21 @@ impl Engine {
     async fn evaluate(
         &self,
         writer: &dyn StateStore,
+        stage: Stage,
         now: Epoch,
         clock_now: Option<Epoch>,
         last: Option<Epoch>,
         report: &mut CycleReport,
     ) -> Result<Evaluated, EngineError> {
         let metrics = self.metrics.as_ref();
-        let plan = plan::Plan::make(metrics, &self.config.rules.rules, now, last, report).await;
+        let rules: Vec<&Rule> = self
+            .config
+            .rules
+            .rules
+            .iter()
+            .filter(|r| stage.evaluates(&r.name))
+            .collect();
+        let plan = plan::Plan::make(metrics, rules, now, last, report).await;
         if plan.is_empty() {
             return Ok(Evaluated::default());
         }
@@ -651,7 +801,7 @@ impl Engine {
         };
         let by_id: HashMap<&str, &MetricSeries> =
             series.iter().map(|s| (s.id.as_str(), s)).collect();
-        let stored = self.load_states(&plan).await?;
+        let stored = self.load_states(&plan, stage).await?;
         // Judged instances with changes, written a chunk at a time (the
         // writes of a chunk run concurrently; memory stays bounded).
         let mut to_write: Vec<Judged<'_>> = Vec::new();
@@ -683,26 +833,48 @@ impl Engine {
                     to_write.push(judged);
                     if to_write.len() >= WRITE_CHUNK {
                         let chunk = std::mem::take(&mut to_write);
-                        persist::persist_all(writer, chunk, retention, report).await?;
+                        persist::persist_all(writer, chunk, now, retention, report).await?;
                     }
                 }
             }
         }
-        persist::persist_all(writer, to_write, retention, report).await?;
+        persist::persist_all(writer, to_write, now, retention, report).await?;
         Ok(evaluated)
     }
 
-    /// Every planned instance's stored state, read at once.
-    async fn load_states(&self, plan: &plan::Plan<'_>) -> Result<HashMap<Key, Item>, EngineError> {
-        let mut keys_needed = Vec::new();
-        for rp in &plan.rules {
-            for inst in &rp.instances {
-                keys_needed.push(keys::state(&rp.rule.name, &fingerprint(&inst.labels)));
-            }
-        }
+    /// The stored states of the planned rules: one Query per state bucket
+    /// holding a planned rule, [`STATE_READS`] at a time. Only instances
+    /// that have state are read (those not inactive, and inactive ones for
+    /// a while: [`keys::state_expiry`]), so the cost follows them, not the
+    /// rule count. Eventually consistent: every state write is conditional
+    /// on the version read (`Expect::Version`), so a stale read ends in a
+    /// reported conflict and the next cycle, never in a lost update; and
+    /// the writes it could miss were made a tick ago, under the lease.
+    async fn load_states(
+        &self,
+        plan: &plan::Plan<'_>,
+        stage: Stage,
+    ) -> Result<HashMap<Key, Item>, EngineError> {
+        let buckets: std::collections::BTreeSet<u32> = plan
+            .rules
+            .iter()
+            .map(|rp| keys::bucket(&rp.rule.name))
+            .filter(|&b| stage.reads_bucket(b))
+            .collect();
+        // (Boxed futures, not a closure in a stream: see `persist_all`.)
+        let reads: Vec<BoxFuture<'_, Result<Vec<Item>, StoreError>>> = buckets
+            .into_iter()
+            .map(|b| read_partition(self.store.as_ref(), keys::state_partition(b)).boxed())
+            .collect();
+        let mut pages = futures_util::StreamExt::buffer_unordered(
+            futures_util::stream::iter(reads),
+            STATE_READS,
+        );
         let mut stored = HashMap::new();
-        for item in self.store.batch_get(&keys_needed).await? {
-            stored.insert(Key::new(item.pk.clone(), item.sk.clone()), item);
+        while let Some(items) = futures_util::StreamExt::next(&mut pages).await {
+            for item in items? {
+                stored.insert(Key::new(item.pk.clone(), item.sk.clone()), item);
+            }
         }
         Ok(stored)
     }

@@ -56,6 +56,7 @@ struct Outcome {
 pub(super) async fn persist_all(
     writer: &dyn StateStore,
     judged: Vec<Judged<'_>>,
+    now: Epoch,
     resolved_retention: Epoch,
     report: &mut CycleReport,
 ) -> Result<(), EngineError> {
@@ -63,7 +64,7 @@ pub(super) async fn persist_all(
     // is not provably `Send` to the Lambda's runtime.)
     let futures: Vec<BoxFuture<'_, Result<Outcome, EngineError>>> = judged
         .into_iter()
-        .map(|j| persist(writer, j, resolved_retention).boxed())
+        .map(|j| persist(writer, j, now, resolved_retention).boxed())
         .collect();
     let mut outcomes = stream::iter(futures).buffered(CONCURRENCY);
     let mut failed = None;
@@ -93,6 +94,7 @@ fn merge(
 async fn persist(
     writer: &dyn StateStore,
     judged: Judged<'_>,
+    now: Epoch,
     resolved_retention: Epoch,
 ) -> Result<Outcome, EngineError> {
     let Judged {
@@ -127,6 +129,8 @@ async fn persist(
         return Ok(out);
     }
     let key = keys::state(&rule.name, &firebell_core::alert::fingerprint(labels));
+    let lookback = i64::try_from(rule.lookback().as_secs()).unwrap_or(i64::MAX / 4);
+    let expires_at = keys::state_expiry(&judgement.state, now, lookback, resolved_retention);
     let item = Item {
         pk: key.pk,
         sk: key.sk,
@@ -135,7 +139,7 @@ async fn persist(
             labels: labels.clone(),
             state: judgement.state,
         }),
-        expires_at: None,
+        expires_at,
     };
     let expect = version.map_or(Expect::Absent, Expect::Version);
     match writer.put(item, expect).await {

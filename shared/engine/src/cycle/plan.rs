@@ -111,7 +111,7 @@ impl<'c> Plan<'c> {
     /// the cycle is marked incomplete so the tick is evaluated again).
     pub(super) async fn make(
         metrics: &dyn MetricsSource,
-        rules: &'c [Rule],
+        rules: impl IntoIterator<Item = &'c Rule>,
         now: Epoch,
         last: Option<Epoch>,
         report: &mut CycleReport,

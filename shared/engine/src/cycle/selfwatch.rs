@@ -262,12 +262,25 @@ pub(crate) fn failing_checks(items: &[Item]) -> Vec<FailingCheck> {
 /// Longest error text carried into an alert's annotations.
 const MAX_ERROR_CHARS: usize = 500;
 
+/// Where a stage keeps its checks, and whose alerts they raise.
+pub(super) struct Scope {
+    /// The cycle partition of the stage (`selfwatch/<check>` items).
+    pub(super) partition: String,
+    /// A shard's alerts carry a `shard` label (`2/4`), so each shard's
+    /// failure is its own alert.
+    pub(super) shard: Option<super::Shard>,
+}
+
+/// The label naming the shard of a shard's self-alerts.
+pub const SHARD_LABEL: &str = "shard";
+
 /// Records this cycle's failures and raises or resolves the self-alerts.
 /// Returns whether an `active` record changed (the snapshot must be
 /// dispatched again). Store failures here are reported, never fatal.
 pub(super) async fn observe(
     writer: &dyn StateStore,
     cfg: &SelfMonitoring,
+    scope: &Scope,
     items: &[Item],
     now: Epoch,
     retention: Epoch,
@@ -299,7 +312,7 @@ pub(super) async fn observe(
     for check in CHECKS {
         let name = check.name();
         let old = stored.get(name);
-        let key = Key::new(keys::CYCLE, format!("{SK_PREFIX}{name}"));
+        let key = Key::new(&scope.partition, format!("{SK_PREFIX}{name}"));
         if let Some(error) = failing.get(name) {
             let mut h = match old {
                 Some((h, _)) => h.clone(),
@@ -322,7 +335,7 @@ pub(super) async fn observe(
             };
             if !h.firing && h.failures >= threshold {
                 h.fired = now;
-                match put_alert(writer, cfg, check, &h, None, retention).await {
+                match put_alert(writer, cfg, scope, check, &h, None, retention).await {
                     Ok(()) => {
                         report.store_writes += 1;
                         h.firing = true;
@@ -355,7 +368,7 @@ pub(super) async fn observe(
             continue;
         }
         if h.firing {
-            match put_alert(writer, cfg, check, h, Some(now), retention).await {
+            match put_alert(writer, cfg, scope, check, h, Some(now), retention).await {
                 Ok(()) => {
                     report.store_writes += 1;
                     changed = true;
@@ -425,12 +438,16 @@ pub(crate) fn labels(cfg: &SelfMonitoring, check: &str) -> Labels {
 async fn put_alert(
     writer: &dyn StateStore,
     cfg: &SelfMonitoring,
+    scope: &Scope,
     check: Check,
     h: &Health,
     resolved: Option<Epoch>,
     retention: Epoch,
 ) -> Result<(), firebell_core::ports::StoreError> {
-    let labels = labels(cfg, check.name());
+    let mut labels = labels(cfg, check.name());
+    if let Some(shard) = scope.shard {
+        labels.insert(SHARD_LABEL.to_string(), shard.label());
+    }
     let fp = fingerprint(&labels);
     let mut annotations = BTreeMap::new();
     annotations.insert("summary".to_string(), check.summary().to_string());
