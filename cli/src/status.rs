@@ -124,6 +124,35 @@ pub(crate) fn text(st: &Status, store: &str, local_version: Option<&str>) -> Str
         Some(l) => format!("lease: free (last held by {})\n", l.owner),
         None => "lease: free\n".to_string(),
     };
+    if !st.shards.is_empty() {
+        out += &format!("shards: {}\n", st.shards.len());
+        for v in &st.shards {
+            out += &format!(
+                "  {}: last recorded tick {}; lease {}{}\n",
+                v.shard.label(),
+                v.last_tick
+                    .map(|t| format!("{} ({})", rfc3339(t), ago(now, t)))
+                    .unwrap_or_else(|| "none".to_string()),
+                match &v.lease {
+                    Some(l) if l.held =>
+                        format!("held by {} for tick {}", l.owner, rfc3339(l.tick)),
+                    _ => "free".to_string(),
+                },
+                if v.failing.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; failing: {}",
+                        v.failing
+                            .iter()
+                            .map(|f| f.check.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+        }
+    }
     out += "\nrecent cycles that wrote (a quiet cycle writes nothing, so it is not listed):\n";
     if st.cycles.is_empty() {
         out += "  none in the last 2 days\n";
@@ -224,6 +253,18 @@ pub(crate) fn to_json(st: &Status, store: &str, local_version: Option<&str>) -> 
             "last": rfc3339(f.last),
             "firing": f.firing,
             "error": f.error,
+        })).collect::<Vec<_>>(),
+        "shards": st.shards.iter().map(|v| json!({
+            "shard": v.shard.index(),
+            "of": v.shard.count(),
+            "last_tick": v.last_tick.map(rfc3339),
+            "lease": v.lease.as_ref().map(|l| json!({
+                "owner": l.owner,
+                "tick": rfc3339(l.tick),
+                "held": l.held,
+                "expires_at": l.expires_at.map(rfc3339),
+            })),
+            "failing_checks": v.failing.iter().map(|f| f.check.clone()).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "verdict": if st.healthy() { "healthy" } else { "degraded" },
         "problems": st.problems,

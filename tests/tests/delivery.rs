@@ -1063,7 +1063,7 @@ async fn conflicts(how: Interference) {
     }
     let injected = store.injected.lock().unwrap().clone();
     assert!(injected.len() >= 8, "{injected:?}");
-    for part in ["state#", "outbox/", "group/"] {
+    for part in ["state/", "outbox/", "group/"] {
         assert!(
             injected.iter().any(|(k, _)| k.starts_with(part)),
             "no conflict on {part}: {injected:?}"

@@ -48,11 +48,12 @@ pub(crate) fn legacy_state_partition(rule: &str) -> String {
     format!("state#{rule}")
 }
 
-/// When an inactive instance's state may go: it is kept (and read) while
+/// When the state of an instance at rest (inactive, or resolved) may go:
+/// it is kept (and read) while
 /// it still stops a replay of the rule's lookback window from deriving
 /// events again, and at least as long as its resolved alert is kept;
 /// afterwards the instance is judged as a fresh one would be, which derives
-/// nothing from datapoints it has seen. A state that is not inactive
+/// nothing from datapoints it has seen. A pending, firing or NoData state
 /// never expires.
 pub fn state_expiry(
     state: &InstanceState,
@@ -60,7 +61,8 @@ pub fn state_expiry(
     lookback_secs: Epoch,
     resolved_retention: Epoch,
 ) -> Option<Epoch> {
-    (state.status == firebell_core::state::Status::Inactive).then(|| {
+    use firebell_core::state::Status;
+    matches!(state.status, Status::Inactive | Status::Resolved).then(|| {
         now.saturating_add(
             resolved_retention.max(lookback_secs.saturating_mul(2).saturating_add(600)),
         )

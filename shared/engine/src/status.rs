@@ -17,7 +17,7 @@ use firebell_notify::{SilenceState, SilenceView};
 use crate::cycle::failing_checks;
 use crate::history::{self, CycleRecord, HistoryEntry};
 use crate::keys::{self, LastTick, Lease};
-use crate::{EngineError, FailingCheck};
+use crate::{EngineError, FailingCheck, Shard};
 
 /// How far back the cycles are looked for.
 pub const CYCLES_LOOKBACK_SECS: Epoch = 2 * 86_400;
@@ -49,6 +49,17 @@ pub struct Backlog {
     pub last_error: Option<String>,
 }
 
+/// One shard of a sharded stack (the delivery stage records the shard
+/// count with its tick): its own last tick, lease and failing checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardView {
+    pub shard: Shard,
+    /// Its last recorded tick (a shard records one only when it wrote).
+    pub last_tick: Option<Epoch>,
+    pub lease: Option<LeaseView>,
+    pub failing: Vec<FailingCheck>,
+}
+
 /// Everything `firebell status` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
@@ -63,6 +74,8 @@ pub struct Status {
     /// Active silences, and those of them ending within a day.
     pub silences: Vec<SilenceView>,
     pub failing: Vec<FailingCheck>,
+    /// The shards, when the last delivery stage ran after shards.
+    pub shards: Vec<ShardView>,
     /// Why the verdict is degraded; empty when healthy.
     pub problems: Vec<String>,
 }
@@ -114,23 +127,23 @@ pub async fn read(
     records.reverse();
     records.truncate(cycles);
 
-    let mut last_tick = None;
-    let mut lease = None;
-    let cycle_items = store.query(keys::CYCLE, "").await?;
-    for item in &cycle_items {
-        if item.sk == keys::last_tick().sk {
-            last_tick = Some(keys::decode::<LastTick>(item)?.tick);
-        } else if item.sk == keys::lease().sk {
-            let l: Lease = keys::decode(item)?;
-            lease = Some(LeaseView {
-                owner: l.owner,
-                tick: l.tick,
-                held: l.held,
-                expires_at: item.expires_at,
+    let main = read_partition(store, keys::CYCLE).await?;
+    let (last_tick, lease, failing) = (main.last_tick, main.lease, main.failing);
+    let mut shards = Vec::new();
+    if let Some(n) = main.shards.filter(|&n| n > 1) {
+        for k in 1..=n {
+            let Ok(shard) = Shard::new(k, n) else {
+                break;
+            };
+            let p = read_partition(store, &shard.cycle_pk()).await?;
+            shards.push(ShardView {
+                shard,
+                last_tick: p.last_tick,
+                lease: p.lease,
+                failing: p.failing,
             });
         }
     }
-    let failing = failing_checks(&cycle_items);
 
     let mut by_receiver: BTreeMap<String, Backlog> = BTreeMap::new();
     let outbox = firebell_notify::pending(store).await?;
@@ -192,6 +205,29 @@ pub async fn read(
             f.error
         ));
     }
+    for v in &shards {
+        for f in &v.failing {
+            problems.push(format!(
+                "{}: self-monitoring check {} failing for {} cycle{}: {}",
+                v.shard,
+                f.check,
+                f.failures,
+                if f.failures == 1 { "" } else { "s" },
+                f.error
+            ));
+        }
+        if let Some(l) = &v.lease
+            && l.held
+            && l.expires_at.is_some_and(|e| e < now)
+        {
+            problems.push(format!(
+                "the lease of {} ({}, tick {}) expired while held: that run did not finish",
+                v.shard,
+                l.owner,
+                firebell_core::text::rfc3339(l.tick)
+            ));
+        }
+    }
     if let Some(c) = records.first()
         && !c.errors.is_empty()
     {
@@ -220,8 +256,44 @@ pub async fn read(
         outbox,
         silences,
         failing,
+        shards,
         problems,
     })
+}
+
+/// What one cycle partition holds.
+struct Partition {
+    last_tick: Option<Epoch>,
+    /// The shard count the delivery stage recorded.
+    shards: Option<u32>,
+    lease: Option<LeaseView>,
+    failing: Vec<FailingCheck>,
+}
+
+async fn read_partition(store: &dyn StateStore, pk: &str) -> Result<Partition, EngineError> {
+    let items = store.query(pk, "").await?;
+    let mut p = Partition {
+        last_tick: None,
+        shards: None,
+        lease: None,
+        failing: failing_checks(&items),
+    };
+    for item in &items {
+        if item.sk == keys::last_tick().sk {
+            let last = keys::decode::<LastTick>(item)?;
+            p.last_tick = Some(last.tick);
+            p.shards = last.shards;
+        } else if item.sk == keys::lease().sk {
+            let l: Lease = keys::decode(item)?;
+            p.lease = Some(LeaseView {
+                owner: l.owner,
+                tick: l.tick,
+                held: l.held,
+                expires_at: item.expires_at,
+            });
+        }
+    }
+    Ok(p)
 }
 
 fn span(secs: Epoch) -> String {
