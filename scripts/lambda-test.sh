@@ -8,7 +8,10 @@
 #   1. the invocation returns a completed cycle that sent a notification;
 #   2. the notification arrives on the SQS queue subscribed to the receiver's topic;
 #   3. the function's stdout carries the EMF heartbeat line (Heartbeat 1);
-#   4. a stale tick is refused, with an EMF line whose Heartbeat is 0.
+#   4. a stale tick is refused, with an EMF line whose Heartbeat is 0;
+#   5. a tick of a stack with two shards (on a fresh table), invoked as its
+#      Step Functions state machine does (shard 1/2, shard 2/2, the delivery
+#      stage), answers each stage with a small status and notifies once.
 #
 # Then the reporter (`reporter` binary) runs the same way on the same table
 # and config: invoked with its weekly event, it publishes the noise report,
@@ -137,6 +140,39 @@ e = json.loads(sys.argv[2])
 assert e["Heartbeat"] == 0 and e["status"] == "stale", e
 EOF
 echo "stale: $(cat "$WORK/stale.json")"
+
+log "a sharded tick: shard 1/2, shard 2/2, then the delivery stage (a fresh table)"
+kill -- "-$WATCH_PID" 2>/dev/null || true
+wait "$WATCH_PID" 2>/dev/null || true
+WATCH_PID=""
+SHARDED="$WORK/sharded"
+mkdir -p "$SHARDED"
+"$PY" scripts/lambda_fixture.py setup "$SHARDED" >"$SHARDED/fixture.out"
+port="$(free_port)"
+lambda_watch "$port" --bin evaluator --ignore-changes --env-file "$SHARDED/env"
+for stage in shard-1 shard-2 deliver; do
+    invoke "$SHARDED/$stage.json" "$SHARDED/$stage-response.json"
+done
+"$PY" - "$SHARDED" <<'EOF' || die "unexpected sharded responses: $(cat "$SHARDED"/*-response.json)"
+import json, os, sys
+d = sys.argv[1]
+tick = json.load(open(os.path.join(d, "fixture.json")))["tick"]
+for name, stage in (
+    ("shard-1", "shard 1/2"),
+    ("shard-2", "shard 2/2"),
+    ("deliver", "delivery stage after 2 shard(s)"),
+):
+    r = json.load(open(os.path.join(d, f"{name}-response.json")))
+    # Small answers for Step Functions: the report stays in the log.
+    assert (r["tick"], r["stage"], r["status"], r["report"]) == (tick, stage, "completed", None), r
+EOF
+"$PY" scripts/lambda_fixture.py receive "$SHARDED" 30 >"$SHARDED/notification.json" ||
+    die "no notification from the sharded tick"
+grep -q 'LambdaTestHighErrors' "$SHARDED/notification.json" ||
+    die "unexpected notification from the sharded tick: $(cat "$SHARDED/notification.json")"
+more="$("$PY" scripts/lambda_fixture.py count "$SHARDED" 3)"
+[[ "$more" == 0 ]] || die "the sharded tick notified $((more + 1)) times, not once"
+echo "sharded tick: one notification, from the delivery stage"
 
 log "the reporter: cargo lambda watch --bin reporter"
 kill -- "-$WATCH_PID" 2>/dev/null || true

@@ -6,10 +6,15 @@ botocore, which the pinned ministack in ./.venv brings along.
     lambda_fixture.py setup DIR      # table, topic, subscribed queue, breaching
                                      # metric data, DIR/config/, DIR/event.json,
                                      # DIR/stale-event.json, DIR/report-event.json,
-                                     # DIR/env, DIR/fixture.json
+                                     # DIR/shard-1.json, DIR/shard-2.json,
+                                     # DIR/deliver.json (a tick of a stack with
+                                     # two shards), DIR/env, DIR/fixture.json
     lambda_fixture.py receive DIR SECONDS
                                      # waits (bounded) for one notification on
                                      # the queue and prints its SNS envelope
+    lambda_fixture.py count DIR SECONDS
+                                     # receives (and deletes) for SECONDS and
+                                     # prints how many notifications came
     lambda_fixture.py receive-alert DIR SECONDS ALERTNAME
                                      # the same, skipping (and deleting) the
                                      # messages whose first alert is another
@@ -168,6 +173,23 @@ route:
                 },
                 f,
             )
+    # What the Step Functions state machine of a stack with ShardCount 2
+    # sends for the tick: each shard (the Map state), then the delivery stage.
+    for name, extra in (
+        ("shard-1.json", {"shard": 1, "shards": 2}),
+        ("shard-2.json", {"shard": 2, "shards": 2}),
+        ("deliver.json", {"stage": "deliver", "shards": 2}),
+    ):
+        with open(os.path.join(out_dir, name), "w") as f:
+            json.dump(
+                {
+                    "source": "firebell.schedule",
+                    "scheduled_time": rfc3339(tick),
+                    "execution_id": f"lambda-test-{suffix}",
+                    **extra,
+                },
+                f,
+            )
     with open(os.path.join(out_dir, "env"), "w") as f:
         f.write(f"FIREBELL_CONFIG={config}\nFIREBELL_TABLE={table}\n")
         for k in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -198,6 +220,22 @@ def receive(out_dir, seconds):
             print(m["Body"])
             return
     sys.exit(f"lambda_fixture: no notification on {state['queue']} within {seconds}s")
+
+
+def count(out_dir, seconds):
+    with open(os.path.join(out_dir, "fixture.json")) as f:
+        state = json.load(f)
+    sqs = client("sqs")
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        got = sqs.receive_message(
+            QueueUrl=state["queue"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        for m in got:
+            sqs.delete_message(QueueUrl=state["queue"], ReceiptHandle=m["ReceiptHandle"])
+            n += 1
+    print(n)
 
 
 def receive_alert(out_dir, seconds, alertname):
@@ -362,6 +400,8 @@ def main(argv):
         setup(argv[2])
     elif len(argv) == 4 and argv[1] == "receive":
         receive(argv[2], float(argv[3]))
+    elif len(argv) == 4 and argv[1] == "count":
+        count(argv[2], float(argv[3]))
     elif len(argv) == 5 and argv[1] == "receive-alert":
         receive_alert(argv[2], float(argv[3]), argv[4])
     elif len(argv) == 3 and argv[1] == "appconfig":

@@ -683,6 +683,7 @@ impl Engine {
                 Stage::Shard(s) => Some(s),
                 Stage::Whole | Stage::Deliver { .. } => None,
             },
+            evaluates: !matches!(stage, Stage::Deliver { .. }),
         };
         if let Stage::Shard(shard) = stage {
             // A shard resolves the orphans of its own rules (it alone knows

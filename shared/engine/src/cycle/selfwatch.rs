@@ -269,6 +269,9 @@ pub(super) struct Scope {
     /// A shard's alerts carry a `shard` label (`2/4`), so each shard's
     /// failure is its own alert.
     pub(super) shard: Option<super::Shard>,
+    /// False for the delivery stage after shards, which fetches nothing:
+    /// a fetch failure recorded before the stack was sharded clears.
+    pub(super) evaluates: bool,
 }
 
 /// The label naming the shard of a shard's self-alerts.
@@ -360,7 +363,7 @@ pub(super) async fn observe(
         let Some((h, _)) = old else { continue };
         let cleared = !cfg.enabled
             || match check {
-                Check::Fetch => fetched,
+                Check::Fetch => fetched || !scope.evaluates,
                 Check::Outbox | Check::Config => true,
                 Check::Render | Check::Store => now - h.last >= cfg.clear_after_secs,
             };
