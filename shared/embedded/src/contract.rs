@@ -561,6 +561,48 @@ pub async fn query_empty_prefix_returns_partition(
     );
 }
 
+/// `query_eventually` (a read that may be a moment stale; the engine reads
+/// instance states with it) returns what `query` returns once the writes
+/// are settled: the partition's live items by prefix, ascending, no expired
+/// item, nothing of another partition.
+pub async fn query_eventually_matches_query(store: &dyn StateStore, clock: &ManualClock, ns: &str) {
+    let pk = format!("{ns}#ev");
+    for sk in ["b", "a", "c#1", "c#2"] {
+        must(
+            store
+                .put(item(clock, &pk, sk, 1, r#"{"x":1}"#), Expect::Absent)
+                .await,
+            "put",
+        );
+    }
+    let mut gone = item(clock, &pk, "d", 1, "{}");
+    gone.expires_at = Some(clock.now_epoch() - 1);
+    must(store.put(gone, Expect::Any).await, "put expired");
+    must(
+        store
+            .put(
+                item(clock, &format!("{ns}#ev2"), "a", 1, "{}"),
+                Expect::Absent,
+            )
+            .await,
+        "put",
+    );
+    let strong = must(store.query(&pk, "").await, "query");
+    let relaxed = must(store.query_eventually(&pk, "").await, "query_eventually");
+    assert_eq!(sks(&relaxed), ["a", "b", "c#1", "c#2"]);
+    assert_eq!(relaxed, strong, "query_eventually differs from query");
+    let relaxed = must(
+        store.query_eventually(&pk, "c#").await,
+        "query_eventually c#",
+    );
+    assert_eq!(sks(&relaxed), ["c#1", "c#2"]);
+    let none = must(
+        store.query_eventually(&format!("{ns}#nobody"), "").await,
+        "query_eventually of a missing partition",
+    );
+    assert!(none.is_empty(), "{none:?}");
+}
+
 /// `query` of a partition that does not exist is empty.
 pub async fn query_missing_partition_is_empty(
     store: &dyn StateStore,
@@ -1032,6 +1074,7 @@ macro_rules! store_contract_tests {
             query_prefix_filters_and_sorts,
             query_empty_prefix_returns_partition,
             query_missing_partition_is_empty,
+            query_eventually_matches_query,
             query_large_partition,
             delete_unconditional,
             delete_missing_is_ok,
