@@ -240,6 +240,8 @@ struct Tick {
     selfwatch: Vec<Item>,
     /// The states are still in the layout before buckets: move them first.
     migrate: bool,
+    /// Record the tick even if nothing is written (see `paced`).
+    record: bool,
 }
 
 /// One planned instance to judge: its judge input, its stored state item.
@@ -493,6 +495,9 @@ impl Engine {
             }
             Stage::Shard(_) | Stage::Deliver { .. } => false,
         };
+        // A shard records its first tick even when quiet, so it looks the
+        // layout up once, not every quiet tick.
+        let first_run = matches!(stage, Stage::Shard(_)) && last_version.is_none();
         let result = self
             .cycle_body(
                 &guard,
@@ -502,6 +507,7 @@ impl Engine {
                     last,
                     selfwatch,
                     migrate,
+                    record: migrate || first_run,
                 },
                 stage,
                 should_stop,
@@ -652,6 +658,7 @@ impl Engine {
             last,
             selfwatch,
             migrate,
+            record,
         } = tick;
         let retention = self.opts.resolved_retention_secs;
         if migrate {
@@ -668,7 +675,7 @@ impl Engine {
                 .await?
         };
         // (A migration is recorded with the tick, so it is done once.)
-        let paced = paced || migrate;
+        let paced = paced || record;
         if guard.is_lost() {
             return Ok(paced);
         }
