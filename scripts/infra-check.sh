@@ -6,18 +6,22 @@
 #   3. cfn-lint on the transformed template                         - must be clean
 #   4. checkov (framework cloudformation) on the transformed template - zero failures;
 #      skips live in the template as Metadata checkov:skip entries with a reason each
-#   5. pytest infra/tests: least privilege, retry settings, watchdog, packaging, and
-#      negative cases proving those assertions fail on a bad template
+#   5. pytest infra/tests: least privilege, retry settings, watchdog, packaging, the
+#      shards (the template rendered for ShardCount 1 and 4), and negative cases proving
+#      those assertions fail on a bad template; the tick state machine's definition run
+#      on a Step Functions emulator (a private ministack, unless AWS_ENDPOINT_URL is set)
 #   6. optional (INFRA_CHECK_SAM=1): `sam validate --lint` with aws-sam-cli from its own venv
 #
 # Tools come from PyPI only, pinned in infra/requirements.txt + infra/constraints.txt and
-# installed into infra/.venv (reused while the pins are unchanged). After that first
-# install every step runs offline. Exits non-zero on any finding.
+# installed into infra/.venv (reused while the pins are unchanged); the emulator (pinned
+# in scripts/lib.sh) into ./.venv. After that first install every step runs offline.
+# Exits non-zero on any finding.
 #
 # Environment:
 #   PYTHON            interpreter used to create the venvs (default: python3, >= 3.10)
 #   INFRA_VENV        tool venv (default: infra/.venv)
 #   INFRA_CHECK_SAM   1 = also install aws-sam-cli into infra/.venv-sam and run sam validate --lint
+#   AWS_ENDPOINT_URL  an emulator already running (loopback only) instead of a private one
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,7 +66,10 @@ step "checkov (cloudformation) $TRANSFORMED"
 "$VENV/bin/checkov" --file "$TRANSFORMED" --framework cloudformation \
     --skip-download --compact --quiet --output cli
 
-step "template tests"
+step "template tests (and the tick state machine on the emulator)"
+LOG_NAME=infra-check
+private_begin infra-check
+private_emulator
 "$VENV/bin/python" -m pytest infra/tests -q -p no:cacheprovider
 
 if [[ "${INFRA_CHECK_SAM:-0}" == "1" ]]; then

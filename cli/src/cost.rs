@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::Result;
 use firebell_core::decode::format_duration;
 use firebell_tools::cost::{
-    ALERT_ITEM_KB, Assumptions, Estimate, HOURS_PER_MONTH, PRICES_RECORDED, Prices,
-    SHARED_READS_PER_CYCLE, SHARED_WRITES_PER_WRITING_CYCLE, dollars, estimate, thousands,
+    ALERT_ITEM_KB, Assumptions, Estimate, HOURS_PER_MONTH, MAX_SHARDS, PRICES_RECORDED, Prices,
+    QUERY_READ_UNITS, SHARED_READS_PER_CYCLE, SHARED_WRITES_PER_WRITING_CYCLE, STATE_BUCKETS,
+    dollars, estimate, thousands,
 };
 
 #[derive(Debug, clap::Args)]
@@ -22,10 +23,16 @@ pub(crate) struct Args {
     /// Lambda memory, in MB.
     #[arg(long, default_value_t = 256.0)]
     pub memory_mb: f64,
-    /// Duration of one evaluation cycle, in milliseconds (measure it: the
+    /// Duration of one evaluator invocation, in milliseconds: the cycle, or
+    /// with --shards a shard or the delivery stage (measure it: the
     /// Lambda's billed duration).
     #[arg(long, default_value_t = 300.0)]
     pub cycle_ms: f64,
+    /// Shards the rules are split into (the stack's ShardCount, 1 to 64):
+    /// above 1, each tick invokes the evaluator once per shard and once to
+    /// deliver, through a Step Functions Express execution.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SHARDS)))]
+    pub shards: u32,
     /// Incidents (fire, then resolve) per rule instance per month.
     #[arg(long, default_value_t = 2.0)]
     pub incidents: f64,
@@ -47,6 +54,12 @@ pub(crate) struct Args {
     /// $ per Lambda GB-second (arm64).
     #[arg(long, default_value_t = 0.000_013_333_4)]
     pub price_lambda_gb_second: f64,
+    /// $ per million Step Functions Express requests (with --shards).
+    #[arg(long, default_value_t = 1.00)]
+    pub price_step_functions_requests: f64,
+    /// $ per Step Functions Express GB-second (with --shards).
+    #[arg(long, default_value_t = 0.000_016_67)]
+    pub price_step_functions_gb_second: f64,
     /// $ per million DynamoDB write request units.
     #[arg(long, default_value_t = 1.25)]
     pub price_dynamodb_wru: f64,
@@ -80,6 +93,8 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         api_per_1000_requests: args.price_api_requests,
         lambda_per_million_requests: args.price_lambda_requests,
         lambda_per_gb_second: args.price_lambda_gb_second,
+        step_functions_per_million_requests: args.price_step_functions_requests,
+        step_functions_per_gb_second: args.price_step_functions_gb_second,
         dynamodb_per_million_wru: args.price_dynamodb_wru,
         dynamodb_per_million_rru: args.price_dynamodb_rru,
         sns_per_million_publishes: args.price_sns,
@@ -90,6 +105,7 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let a = Assumptions {
         memory_mb: args.memory_mb,
         cycle_ms: args.cycle_ms,
+        shards: args.shards,
         cycle_every: Duration::from_secs(60),
         incidents_per_rule: args.incidents,
         incident_minutes: args.incident_minutes,
@@ -148,7 +164,7 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
     }
     let saved = e.metrics_requested_without_dedup - e.metrics_requested;
     s.push_str(&format!(
-        "\n  Shared: Lambda {} ({} requests, {} GB-s); DynamoDB per cycle {} (snapshot reads; a quiet cycle writes nothing)\n",
+        "\n  Shared: Lambda {} ({} requests, {} GB-s); DynamoDB per cycle {} ({} read units a tick; a quiet cycle writes nothing)\n",
         dollars(e.lambda),
         thousands(e.lambda_requests),
         thousands(e.lambda_gb_seconds),
@@ -156,14 +172,30 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
             e.dynamodb
                 - e.rules.iter().map(|r| r.dynamodb).sum::<f64>()
         ),
+        e.read_units_per_tick,
     ));
+    if e.shards > 1 {
+        s.push_str(&format!(
+            "  Shards: {} ({} evaluator invocations a tick: the shards, then delivery); Step Functions Express {} ({} executions, {} GB-s)\n",
+            e.shards,
+            e.invocations_per_tick,
+            dollars(e.step_functions),
+            thousands(e.step_functions_requests),
+            thousands(e.step_functions_gb_seconds),
+        ));
+    }
     s.push_str(&format!(
         "  GetMetricData: {} metrics requested a month after de-duplication ({} saved by fetching shared queries once)\n",
         thousands(e.metrics_requested),
         thousands(saved)
     ));
+    let step_functions = if e.shards > 1 {
+        format!(", Step Functions {}", dollars(e.step_functions))
+    } else {
+        String::new()
+    };
     s.push_str(&format!(
-        "\n  Total firebell:          {:>9} a month (GetMetricData {}, ListMetrics {}, Lambda {}, DynamoDB {}, SNS {})\n",
+        "\n  Total firebell:          {:>9} a month (GetMetricData {}, ListMetrics {}, Lambda {}{step_functions}, DynamoDB {}, SNS {})\n",
         dollars(e.total),
         dollars(e.get_metric_data),
         dollars(e.list_metrics),
@@ -179,12 +211,20 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
     s.push_str(&wrap(&format!(
         "Prices: us-east-1 list prices recorded {PRICES_RECORDED} (override with --price-*): GetMetricData ${} per 1,000 metrics; \
 ListMetrics ${} per 1,000 requests; Lambda arm64 ${} per million requests and ${} per GB-s (free tier not subtracted); \
-DynamoDB on demand ${} per million writes, ${} per million reads; SNS ${} per million publishes; \
+{}DynamoDB on demand ${} per million writes, ${} per million reads; SNS ${} per million publishes; \
 alarms ${} per metric (standard), ${} (high resolution), ${} per composite alarm.\n",
         p.get_metric_data_per_1000_metrics,
         p.api_per_1000_requests,
         p.lambda_per_million_requests,
         p.lambda_per_gb_second,
+        if e.shards > 1 {
+            format!(
+                "Step Functions Express ${} per million requests and ${} per GB-s (64 MB, 100 ms units); ",
+                p.step_functions_per_million_requests, p.step_functions_per_gb_second
+            )
+        } else {
+            String::new()
+        },
         p.dynamodb_per_million_wru,
         p.dynamodb_per_million_rru,
         p.sns_per_million_publishes,
@@ -193,19 +233,35 @@ alarms ${} per metric (standard), ${} (high resolution), ${} per composite alarm
         p.alarm_composite,
     )));
     s.push_str(&wrap(&format!(
-        "Assumptions (override with flags): a cycle every {} ({} a month) of {} ms at {} MB; \
+        "Assumptions (override with flags): a cycle every {} ({} a month) of {} ms at {} MB{}; \
 {} incident(s) per rule a month, {} minutes each; {} value(s) per wildcard; \
-{} lease/tick writes per cycle that writes, {} reads per cycle besides rule states; alert records {} KB. \
+{} lease/tick writes per cycle that writes, {} reads per cycle besides rule states{}, \
+{} state bucket Queries a tick at {} read units each when empty; alert records {} KB. \
 Per-rule figures are each rule on its own; the totals fetch shared queries once.\n",
         format_duration(a.cycle_every),
         thousands(e.cycles),
         a.cycle_ms,
         a.memory_mb,
+        if e.shards > 1 {
+            format!(
+                " per invocation, {} shards ({} invocations a tick; an execution lasts a shard then delivery)",
+                e.shards, e.invocations_per_tick
+            )
+        } else {
+            String::new()
+        },
         a.incidents_per_rule,
         a.incident_minutes,
         a.wildcard_values,
         SHARED_WRITES_PER_WRITING_CYCLE,
         SHARED_READS_PER_CYCLE,
+        if e.shards > 1 {
+            " and 1 per shard"
+        } else {
+            ""
+        },
+        STATE_BUCKETS.min(e.rules.len() as f64),
+        QUERY_READ_UNITS,
         ALERT_ITEM_KB,
     )));
     s

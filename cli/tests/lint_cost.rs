@@ -89,4 +89,32 @@ fn cost_of_the_examples() {
         "{s}"
     );
     assert!(s.contains("of 1000 ms at 256 MB"), "{s}");
+    assert!(
+        !s.contains("Step Functions"),
+        "unsharded: no state machine\n{s}"
+    );
+}
+
+#[test]
+fn cost_with_shards() {
+    let out = firebell(&["cost", "--config", "examples", "--shards", "4"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        // 43,800 ticks of 5 invocations: 219,000 × 300 ms × 0.25 GB.
+        "Shared: Lambda $0.2628 (219,000 requests, 16,425 GB-s)",
+        "(12 read units a tick; a quiet cycle writes nothing)",
+        // 43,800 × $1 / million + 43,800 × 0.6 s × 64 MB at $0.00001667.
+        "Shards: 4 (5 evaluator invocations a tick: the shards, then delivery); \
+         Step Functions Express $0.0712 (43,800 executions, 1,642 GB-s)",
+        "Lambda $0.2628, Step Functions $0.0712, DynamoDB",
+        "4 shards (5 invocations a tick; an execution lasts a shard then delivery)",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+    // The estimate's shard counts are the stack's: 1 to 64.
+    for bad in ["0", "65"] {
+        let out = firebell(&["cost", "--config", "examples", "--shards", bad]);
+        assert_eq!(out.status.code(), Some(2), "--shards {bad}");
+    }
 }

@@ -330,4 +330,22 @@ fn routes_and_cost_as_json() {
     let cost = doc(&out);
     assert_eq!(check_each(std::slice::from_ref(&cost)), ["cost"]);
     assert_eq!(cost["rules"].as_array().map(Vec::len), Some(6));
+    assert_eq!(cost["shards"], 1);
+    assert_eq!(cost["step_functions"], 0.0);
+    assert_eq!(cost["lambda_requests"], 43_800.0);
+    // 5 shared reads and 6 empty state bucket Queries at 0.5.
+    assert_eq!(cost["read_units_per_tick"], 8.0);
+    // Sharded: 4 shards and the delivery stage a tick, one Express execution.
+    let out = firebell(&["cost", "-c", "examples", "--shards", "4", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sharded = doc(&out);
+    assert_eq!(check_each(std::slice::from_ref(&sharded)), ["cost"]);
+    assert_eq!(sharded["shards"], 4);
+    assert_eq!(sharded["lambda_requests"], 219_000.0);
+    assert_eq!(sharded["read_units_per_tick"], 12.0);
+    let sfn = sharded["step_functions"].as_f64().unwrap_or_default();
+    assert!(
+        (sfn - (0.0438 + 1_642.5 * 0.000_016_67)).abs() < 1e-9,
+        "{sfn}"
+    );
 }

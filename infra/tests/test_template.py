@@ -1,11 +1,14 @@
 """Regression tests for infra/template.yaml: least privilege, retry settings, watchdog,
 the AppConfig config delivery (application, environment, profiles, validator, strategy),
-packaging (the config layer and its Makefile build) and infra/samconfig.toml.
+the shards (ShardCount > 1: the tick state machine), packaging (the config layer and its
+Makefile build) and infra/samconfig.toml.
 
 Run by scripts/infra-check.sh (pytest in the infra venv). Each `check_*` function takes
-a parsed template and raises AssertionError on a violation; the `test_*` functions run
-them on the real template and, for the negative tests, on mutated copies, proving the
-checks can fail.
+a template rendered for one ShardCount (`render`: conditions evaluated, `Fn::If`
+resolved, resources of false conditions dropped, `Ref ShardCount` replaced by the
+count) and raises AssertionError on a violation; the `test_*` functions run them on the
+real template rendered for every count in SHARD_COUNTS and, for the negative tests, on
+mutated copies, proving the checks can fail.
 """
 
 from __future__ import annotations
@@ -48,6 +51,41 @@ CYCLE_ERRORS_ALARM = "CycleErrorsAlarm"
 CONFIG_LAYER = "ConfigLayer"
 CONFIG_MOUNT = "/opt/config"  # a layer's content is mounted at /opt
 ERRORS_ALARM = "ErrorsAlarm"
+
+# Shards (ShardCount > 1): the tick state machine and what exists only with it.
+SHARD_COUNT_PARAM = "ShardCount"
+SHARDED = "Sharded"  # the condition
+TICK = "TickStateMachine"
+TICK_ROLE = "TickStateMachineRole"
+TICK_LOG_GROUP = "TickLogGroup"
+TICK_FAILURES_ALARM = "TickFailuresAlarm"
+THROTTLES_ALARM = "EvaluatorThrottlesAlarm"
+SHARDED_ONLY = {TICK, TICK_ROLE, TICK_LOG_GROUP, TICK_FAILURES_ALARM, THROTTLES_ALARM}
+# Every check runs on the template rendered for each of these.
+SHARD_COUNTS = [1, 4]
+# The state machine's role: invoke the evaluator; Step Functions' documented set for
+# logging to CloudWatch Logs; X-Ray tracing.
+TICK_LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+TICK_XRAY_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+EXPECTED_TICK_ACTIONS = (
+    {"lambda:InvokeFunction", "logs:CreateLogStream", "logs:PutLogEvents"}
+    | TICK_LOG_DELIVERY_ACTIONS
+    | TICK_XRAY_ACTIONS
+)
 
 # AppConfig: the rules config deployed by `firebell push` (names are a contract with
 # the Rust side: the functions' env vars, the CLI's --env resolution).
@@ -110,6 +148,9 @@ EXPECTED_SCHEDULER_ACTIONS = {
     "kms:Decrypt",
     "kms:GenerateDataKey",
 }
+# Sharded, the scheduler starts the tick state machine instead of invoking the evaluator
+# (it still invokes the reporter).
+EXPECTED_SHARDED_SCHEDULER_ACTIONS = EXPECTED_SCHEDULER_ACTIONS | {"states:StartExecution"}
 # Which template names each service's statements may point at.
 FUNCTION_RESOURCE_SCOPE = {
     "dynamodb": {TABLE},
@@ -156,8 +197,89 @@ REPORTER_RESOURCE_SCOPE = {
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
+def raw_template() -> dict[str, Any]:
     return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module", params=SHARD_COUNTS, ids=lambda n: f"shards={n}")
+def template(raw_template: dict[str, Any], request) -> dict[str, Any]:
+    """The template as CloudFormation deploys it with ShardCount = the param."""
+    return render(raw_template, request.param)
+
+
+_NO_VALUE = object()
+
+
+def render(template: dict[str, Any], shards: int) -> dict[str, Any]:
+    """The template with ShardCount = `shards`, the other parameters at their defaults:
+    Conditions evaluated (Fn::Equals, Not, And, Or, Condition), resources and outputs
+    whose condition is false dropped (the others lose their Condition), Fn::If resolved
+    (AWS::NoValue removed), and every `Ref ShardCount` replaced by the count, which the
+    parameter's Default then records (`shard_count`)."""
+    t = copy.deepcopy(template)
+    values = {name: p.get("Default") for name, p in t["Parameters"].items()}
+    values[SHARD_COUNT_PARAM] = shards
+    conditions = t.pop("Conditions", {})
+    memo: dict[str, bool] = {}
+
+    def operand(x: Any) -> Any:
+        if isinstance(x, dict) and set(x) == {"Ref"}:
+            return values[x["Ref"]]
+        assert not isinstance(x, (dict, list)), f"cannot evaluate {x!r}"
+        return x
+
+    def holds(expr: Any) -> bool:
+        (fn, arg), = expr.items()
+        if fn == "Fn::Equals":
+            a, b = (operand(x) for x in arg)
+            return str(a) == str(b)
+        if fn == "Fn::Not":
+            return not holds(arg[0])
+        if fn == "Fn::And":
+            return all(holds(x) for x in arg)
+        if fn == "Fn::Or":
+            return any(holds(x) for x in arg)
+        if fn == "Condition":
+            return cond(arg)
+        raise AssertionError(f"unknown condition function {fn}")
+
+    def cond(name: str) -> bool:
+        if name not in memo:
+            memo[name] = holds(conditions[name])
+        return memo[name]
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"}:
+                name, yes, no = node["Fn::If"]
+                return walk(yes if cond(name) else no)
+            if node == {"Ref": "AWS::NoValue"}:
+                return _NO_VALUE
+            if node == {"Ref": SHARD_COUNT_PARAM}:
+                return shards
+            out = {k: walk(v) for k, v in node.items()}
+            return {k: v for k, v in out.items() if v is not _NO_VALUE}
+        if isinstance(node, list):
+            return [v for v in (walk(x) for x in node) if v is not _NO_VALUE]
+        return node
+
+    for section in ("Resources", "Outputs"):
+        kept = {}
+        for name, item in t.get(section, {}).items():
+            if "Condition" in item and not cond(item["Condition"]):
+                continue
+            item = {k: v for k, v in item.items() if k != "Condition"}
+            kept[name] = walk(item)
+        t[section] = kept
+    t["Parameters"][SHARD_COUNT_PARAM]["Default"] = shards
+    return t
+
+
+def shard_count(template: dict[str, Any]) -> int:
+    """The ShardCount a template was rendered with (`render`)."""
+    n = template["Parameters"][SHARD_COUNT_PARAM]["Default"]
+    assert isinstance(n, int) and 1 <= n <= 64, n
+    return n
 
 
 def as_list(value: Any) -> list[Any]:
@@ -261,6 +383,7 @@ SAMPLE_VALUES: dict[str, Any] = {
     "AWS::Region": "us-east-1",
     "AWS::AccountId": "123456789012",
     "AWS::StackName": "firebell-staging",
+    "EvaluatorFunction.Arn": "arn:aws:lambda:us-east-1:123456789012:function:firebell-staging-evaluator",
 }
 
 
@@ -370,8 +493,18 @@ def check_scheduler_role(template: dict[str, Any]) -> None:
     assert [s["Principal"] for s in trust] == [{"Service": "scheduler.amazonaws.com"}], trust
     stmts = role_statements(template, SCHEDULER_ROLE)
     got = {a for s in stmts for a in actions(s)}
-    assert got == EXPECTED_SCHEDULER_ACTIONS, f"scheduler role actions: {sorted(got)}"
-    scope = {"lambda": {FUNCTION, REPORTER}, "sqs": {SCHEDULE_DLQ}, "kms": {KEY}}
+    sharded = shard_count(template) > 1
+    expected = EXPECTED_SHARDED_SCHEDULER_ACTIONS if sharded else EXPECTED_SCHEDULER_ACTIONS
+    assert got == expected, f"scheduler role actions: {sorted(got)}"
+    # Sharded, it starts the tick state machine and no longer invokes the evaluator.
+    scope = {
+        "lambda": {REPORTER} if sharded else {FUNCTION, REPORTER},
+        "states": {TICK},
+        "sqs": {SCHEDULE_DLQ},
+        "kms": {KEY},
+    }
+    invoked = {n for s in stmts if "lambda:InvokeFunction" in actions(s) for n in refs(s["Resource"])}
+    assert invoked == scope["lambda"], f"the scheduler invokes {sorted(invoked)}"
     for s in stmts:
         services = {a.split(":", 1)[0] for a in actions(s)}
         assert len(services) == 1, f"one service per statement: {s}"
@@ -427,7 +560,8 @@ def check_function_packaging(template: dict[str, Any]) -> None:
     assert p["Handler"] == "bootstrap"
     assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
     assert fn["Metadata"]["BuildProperties"]["Binary"] == "evaluator"
-    assert p["ReservedConcurrentExecutions"] == 1
+    # One invocation per shard at once (the deliver stage runs after the shards).
+    assert p["ReservedConcurrentExecutions"] == shard_count(template)
     assert p["Timeout"] < 60, "a cycle must end before the next one-minute tick"
     env = p["Environment"]["Variables"]
     assert refs(env["FIREBELL_TABLE"]) == {TABLE}
@@ -458,7 +592,9 @@ def check_config_layer(template: dict[str, Any]) -> None:
 def check_retries(template: dict[str, Any]) -> None:
     target = props(template, SCHEDULE)["Target"]
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
-    assert refs(target["Arn"]) == {FUNCTION}
+    # The evaluator itself, or sharded the tick state machine; the same retry policy
+    # and DLQ either way.
+    assert refs(target["Arn"]) == ({TICK} if shard_count(template) > 1 else {FUNCTION})
     assert refs(target["DeadLetterConfig"]["Arn"]) == {SCHEDULE_DLQ}
     expr = props(template, SCHEDULE)["ScheduleExpression"]
     assert refs(expr) == {"ScheduleExpression"}
@@ -498,15 +634,20 @@ def check_watchdog(template: dict[str, Any]) -> None:
     alarms = [
         r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
-    errors = [p for p in alarms if (p["Namespace"], p["MetricName"]) == ("AWS/Lambda", "Errors")]
+    errors = [p for p in alarms if (p.get("Namespace"), p.get("MetricName")) == ("AWS/Lambda", "Errors")]
     assert len(errors) == 1 and errors[0] is props(template, ERRORS_ALARM), "Errors alarm"
     assert [d["Name"] for d in errors[0]["Dimensions"]] == ["FunctionName"]
     assert errors[0]["Dimensions"][0]["Value"] == evaluator_name(template), "Errors of another function"
     check_cycle_errors_alarm(template)
-    queues = {q for p in alarms if p["Namespace"] == "AWS/SQS" for q in refs(p["Dimensions"])}
+    queues = {q for p in alarms if p.get("Namespace") == "AWS/SQS" for q in refs(p["Dimensions"])}
     assert queues == {FAILURE_QUEUE, SCHEDULE_DLQ}, f"queue depth alarms cover {queues}"
     for p in alarms:
         assert refs(p["AlarmActions"]) == {OPS_TOPIC}, p
+        assert refs(p["OKActions"]) == {OPS_TOPIC}, p
+    names = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    always = {HEARTBEAT_ALARM, ERRORS_ALARM, CYCLE_ERRORS_ALARM, "FailureQueueDepthAlarm", "ScheduleDlqDepthAlarm"}
+    sharded = {TICK_FAILURES_ALARM, THROTTLES_ALARM}
+    assert names == (always | sharded if shard_count(template) > 1 else always), sorted(names)
 
 
 def check_cycle_errors_alarm(template: dict[str, Any]) -> None:
@@ -541,7 +682,8 @@ def check_storage_and_keys(template: dict[str, Any]) -> None:
                 assert s["Principal"] != "*" and s["Principal"].get("AWS") != "*", (name, s)
     assert refs(props(template, OPS_TOPIC)["KmsMasterKeyId"]) == {KEY}
     groups = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
-    assert groups == {LOG_GROUP, REPORTER_LOG_GROUP, VALIDATOR_LOG_GROUP}, groups
+    expected = {LOG_GROUP, REPORTER_LOG_GROUP, VALIDATOR_LOG_GROUP}
+    assert groups == (expected | {TICK_LOG_GROUP} if shard_count(template) > 1 else expected), groups
     # CloudWatch Logs may use the key for exactly this stack's log groups.
     logs_stmt = [
         s for s in statements(props(template, KEY)["KeyPolicy"])
@@ -621,17 +763,24 @@ def check_checkov_skips_have_reasons(template: dict[str, Any]) -> None:
             assert len(str(skip.get("comment", "")).strip()) >= 20, f"{name}: skip {skip} needs a reason"
 
 
+def stack_roles(template: dict[str, Any]) -> set[str]:
+    """The IAM roles the stack has with its ShardCount."""
+    roles = {FUNCTION_ROLE, SCHEDULER_ROLE, REPORTER_ROLE, VALIDATOR_ROLE, CONFIG_MONITOR_ROLE}
+    return roles | {TICK_ROLE} if shard_count(template) > 1 else roles
+
+
 def check_star_resources(template: dict[str, Any]) -> None:
-    """Across every role of the stack: a "*" in a Resource only for the evaluator's
-    CloudWatch metric reads (which AWS authorises on nothing else); the stack has
-    exactly these roles."""
+    """Across every role of the stack: a "*" in a Resource only for the actions AWS
+    authorises on nothing else: the evaluator's CloudWatch metric reads, and the tick
+    state machine's log delivery and X-Ray actions; the stack has exactly these roles."""
     roles = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert roles == {FUNCTION_ROLE, SCHEDULER_ROLE, REPORTER_ROLE, VALIDATOR_ROLE, CONFIG_MONITOR_ROLE}, roles
+    assert roles == stack_roles(template), roles
+    star_actions = {FUNCTION_ROLE: STAR_RESOURCE_ACTIONS, TICK_ROLE: TICK_LOG_DELIVERY_ACTIONS | TICK_XRAY_ACTIONS}
     for role in roles:
         for s in role_statements(template, role):
             assert "NotResource" not in s, (role, s)
             if any("*" in json.dumps(r) for r in as_list(s.get("Resource"))):
-                assert role == FUNCTION_ROLE and set(actions(s)) <= STAR_RESOURCE_ACTIONS, (
+                assert set(actions(s)) <= star_actions.get(role, set()), (
                     f"{role}: {actions(s)} on {s['Resource']!r}"
                 )
 
@@ -857,6 +1006,309 @@ def check_environment_pattern(template: dict[str, Any]) -> None:
         assert not re.fullmatch(pattern, name), (pattern, name)
 
 
+# ------------------------------------------------------------------ shards
+
+
+def resolve_substitutions(text: str, substitutions: dict[str, Any]) -> str:
+    """A state machine definition's `${Name}` placeholders replaced by their
+    DefinitionSubstitutions values (evaluated with SAMPLE_VALUES), as CloudFormation does."""
+
+    def var(m: re.Match[str]) -> str:
+        name = m.group(1)
+        assert name in substitutions, f"no substitution for ${{{name}}}"
+        value = resolve(substitutions[name])
+        assert isinstance(value, (str, int)) and not isinstance(value, bool), (name, value)
+        return str(value)
+
+    return re.sub(r"\$\{([A-Za-z0-9_]+)\}", var, text)
+
+
+def tick_definition(template: dict[str, Any]) -> dict[str, Any]:
+    """The tick state machine's definition as Step Functions receives it."""
+    p = props(template, TICK)
+    return json.loads(resolve_substitutions(json.dumps(p["Definition"]), p.get("DefinitionSubstitutions", {})))
+
+
+def _path(path: str, data: Any, ctx: dict[str, Any]) -> Any:
+    if path.startswith("$$."):
+        node: Any = ctx
+        parts = path[3:].split(".")
+    else:
+        assert path == "$" or path.startswith("$."), path
+        node = data
+        parts = path[2:].split(".") if path != "$" else []
+    for part in parts:
+        node = node[part]  # KeyError: States.Runtime in Step Functions
+    return node
+
+
+def _value(template_node: Any, data: Any, ctx: dict[str, Any]) -> Any:
+    """Parameters / ItemSelector / ResultSelector: `key.$` entries by path or by the
+    intrinsics the tick uses (States.ArrayRange, States.ArrayLength)."""
+    if not isinstance(template_node, dict):
+        return template_node
+    out = {}
+    for key, v in template_node.items():
+        if not key.endswith(".$"):
+            out[key] = _value(v, data, ctx)
+            continue
+        m = re.fullmatch(r"States\.ArrayRange\((\d+), (\d+), (\d+)\)", v)
+        if m:
+            lo, hi, step = map(int, m.groups())
+            result: Any = list(range(lo, hi + 1, step))
+        elif v.startswith("States.ArrayLength("):
+            result = len(_path(v[len("States.ArrayLength("):-1], data, ctx))
+        else:
+            result = _path(v, data, ctx)
+        out[key[:-2]] = result
+    return out
+
+
+def _with_result(data: Any, result_path: str | None, result: Any) -> Any:
+    if result_path is None:
+        return data
+    if result_path == "$":
+        return result
+    assert result_path.startswith("$.") and "." not in result_path[2:], result_path
+    return {**data, result_path[2:]: result}
+
+
+class TaskFailed(Exception):
+    pass
+
+
+def run_states(machine: dict[str, Any], data: Any, invoke, ctx: dict[str, Any]) -> Any:
+    """Runs the subset of the Amazon States Language (JSONPath) the tick uses:
+    Pass (Parameters), Task (lambda:invoke: Parameters, ResultSelector, ResultPath,
+    Catch), Map (ItemsPath, ItemSelector, an inline ItemProcessor), Next/End.
+    `invoke(function, payload)` stands in for Lambda: it returns the payload the
+    function returned or raises TaskFailed(error_name)."""
+    name = machine["StartAt"]
+    while True:
+        state = machine["States"][name]
+        kind = state["Type"]
+        assert "Retry" not in state, f"{name}: retries"
+        if kind == "Pass":
+            out = _value(state["Parameters"], data, ctx) if "Parameters" in state else data
+        elif kind == "Task":
+            assert state["Resource"].endswith(":states:::lambda:invoke"), state["Resource"]
+            params = _value(state["Parameters"], data, ctx)
+            try:
+                payload = invoke(params["FunctionName"], params["Payload"])
+            except TaskFailed as e:
+                catcher = next(
+                    (c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"] or str(e) in c["ErrorEquals"]),
+                    None,
+                )
+                if catcher is None:
+                    raise
+                data = _with_result(data, catcher.get("ResultPath", "$"), {"Error": str(e), "Cause": "test"})
+                name = catcher["Next"]
+                continue
+            result = {"Payload": payload, "StatusCode": 200}
+            if "ResultSelector" in state:
+                result = _value(state["ResultSelector"], result, ctx)
+            out = _with_result(data, state.get("ResultPath", "$"), result)
+        elif kind == "Map":
+            items = _path(state["ItemsPath"], data, ctx)
+            processor = state["ItemProcessor"]
+            assert processor["ProcessorConfig"]["Mode"] == "INLINE"
+            results = []
+            for i, item in enumerate(items):
+                item_ctx = {**ctx, "Map": {"Item": {"Index": i, "Value": item}}}
+                item_input = _value(state["ItemSelector"], data, item_ctx) if "ItemSelector" in state else item
+                results.append(run_states(processor, item_input, invoke, item_ctx))
+            out = _with_result(data, state.get("ResultPath", "$"), results)
+        else:
+            raise AssertionError(f"{name}: state type {kind} not simulated")
+        if state.get("End"):
+            return out
+        data, name = out, state["Next"]
+
+
+TICK_INPUT = {
+    "source": "firebell.schedule",
+    "scheduled_time": "2026-01-01T12:34:00Z",
+    "execution_id": "a1b2c3",
+    "attempt": "1",
+}
+
+
+def simulate_tick(template: dict[str, Any], fail: set[Any] = frozenset()) -> list[dict[str, Any]]:
+    """The evaluator invocations of one tick, in order, with the shards of `fail` (and
+    "deliver") raising a Lambda error. Raises TaskFailed when the execution fails."""
+    calls: list[dict[str, Any]] = []
+
+    def invoke(function: str, payload: dict[str, Any]) -> dict[str, Any]:
+        assert function == SAMPLE_VALUES["EvaluatorFunction.Arn"], function
+        calls.append(payload)
+        if payload.get("shard", payload.get("stage")) in fail:
+            raise TaskFailed("Lambda.Unknown")
+        return {"status": "ok"}
+
+    try:
+        run_states(tick_definition(template), TICK_INPUT, invoke, {})
+    except TaskFailed:
+        calls.append({"execution": "failed"})
+    return calls
+
+
+def shard_payload(k: int, n: int) -> dict[str, Any]:
+    return {"source": "firebell.schedule", "scheduled_time": TICK_INPUT["scheduled_time"],
+            "execution_id": TICK_INPUT["execution_id"], "shard": k, "shards": n}
+
+
+def deliver_payload(n: int) -> dict[str, Any]:
+    return {"source": "firebell.schedule", "scheduled_time": TICK_INPUT["scheduled_time"],
+            "execution_id": TICK_INPUT["execution_id"], "stage": "deliver", "shards": n}
+
+
+def check_shards(template: dict[str, Any]) -> None:
+    """ShardCount 1: none of the shard resources; the schedule invokes the evaluator.
+    ShardCount N > 1: an Express state machine with its own role, KMS-encrypted logs and
+    tracing; each tick invokes the evaluator once per shard 1..N (a Map, every item
+    catching every error, nothing retried) and then once to deliver."""
+    n = shard_count(template)
+    resources = template["Resources"]
+    machines = [k for k, r in resources.items() if "StateMachine" in r["Type"] and r["Type"] != "AWS::IAM::Role"]
+    if n == 1:
+        assert not SHARDED_ONLY & set(resources), sorted(SHARDED_ONLY & set(resources))
+        assert machines == [], machines
+        assert "TickStateMachineArn" not in template["Outputs"]
+        return
+    assert SHARDED_ONLY <= set(resources), sorted(SHARDED_ONLY - set(resources))
+    assert machines == [TICK], machines
+    sm = resource(template, TICK)
+    assert sm["Type"] == "AWS::Serverless::StateMachine"
+    p = sm["Properties"]
+    assert p["Type"] == "EXPRESS", p["Type"]
+    assert refs(p["Role"]) == {TICK_ROLE} and "Policies" not in p, "its own role, nothing generated"
+    assert not p.get("Events"), "the schedule starts it (EvaluatorSchedule), nothing else"
+    log = p.get("Logging", {})
+    assert log.get("Level") in ("ERROR", "ALL") and log["IncludeExecutionData"] is True, log
+    assert [refs(d["CloudWatchLogsLogGroup"]["LogGroupArn"]) for d in log["Destinations"]] == [{TICK_LOG_GROUP}], log
+    assert p["Tracing"] == {"Enabled": True}
+    assert refs(p["DefinitionSubstitutions"]) - {"AWS::Partition"} == {FUNCTION}, "invokes the evaluator only"
+
+    # The definition: Shards (1..N) -> EvaluateShards (Map) -> Deliver.
+    d = tick_definition(template)
+    invoke = "arn:aws:states:::lambda:invoke"
+    evaluator = SAMPLE_VALUES["EvaluatorFunction.Arn"]
+    assert "Retry" not in json.dumps(d), "a retried tick is a stale tick: no Retry anywhere"
+    timeout = props(template, FUNCTION)["Timeout"]
+    assert 2 * timeout <= d["TimeoutSeconds"] <= 300, "shards then delivery fit; Express runs 5 minutes at most"
+    assert d["StartAt"] == "Shards" and set(d["States"]) == {"Shards", "EvaluateShards", "Deliver"}
+    shards = d["States"]["Shards"]
+    assert (shards["Type"], shards["Next"]) == ("Pass", "EvaluateShards")
+    assert shards["Parameters"] == {
+        "scheduled_time.$": "$.scheduled_time",
+        "execution_id.$": "$.execution_id",
+        "shards.$": f"States.ArrayRange(1, {n}, 1)",
+    }, shards["Parameters"]
+    m = d["States"]["EvaluateShards"]
+    assert (m["Type"], m["ItemsPath"], m["Next"]) == ("Map", "$.shards", "Deliver")
+    # 0 is "no limit": the Map has exactly N items, so N at once.
+    assert m["MaxConcurrency"] in (0, n), m["MaxConcurrency"]
+    assert "Catch" not in m and m["ResultPath"] == "$.shard_results", "the tick's input stays for Deliver"
+    assert m["ItemSelector"] == {
+        "scheduled_time.$": "$.scheduled_time",
+        "execution_id.$": "$.execution_id",
+        "shard.$": "$$.Map.Item.Value",
+        "shards.$": "States.ArrayLength($.shards)",
+    }, m["ItemSelector"]
+    proc = m["ItemProcessor"]
+    assert proc["ProcessorConfig"] == {"Mode": "INLINE"} and proc["StartAt"] == "EvaluateShard"
+    task = proc["States"]["EvaluateShard"]
+    assert (task["Type"], task["Resource"], task.get("End")) == ("Task", invoke, True), task
+    assert task["Parameters"] == {
+        "FunctionName": evaluator,
+        "Payload": {
+            "source": "firebell.schedule",
+            "scheduled_time.$": "$.scheduled_time",
+            "execution_id.$": "$.execution_id",
+            "shard.$": "$.shard",
+            "shards.$": "$.shards",
+        },
+    }, task["Parameters"]
+    assert task.get("Catch") == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ShardFailed"}], (
+        "every error of a shard is caught: delivery runs for the others"
+    )
+    assert proc["States"]["ShardFailed"] == {"Type": "Pass", "End": True}
+    assert set(proc["States"]) == {"EvaluateShard", "ShardFailed"}
+    deliver = d["States"]["Deliver"]
+    assert (deliver["Type"], deliver["Resource"], deliver.get("End")) == ("Task", invoke, True), deliver
+    assert deliver["Parameters"] == {
+        "FunctionName": evaluator,
+        "Payload": {
+            "source": "firebell.schedule",
+            "scheduled_time.$": "$.scheduled_time",
+            "execution_id.$": "$.execution_id",
+            "stage": "deliver",
+            "shards.$": "States.ArrayLength($.shards)",
+        },
+    }, deliver["Parameters"]
+    assert "Catch" not in deliver, "a failed deliver stage fails the execution (TickFailuresAlarm)"
+
+    # What a tick invokes, run on the definition: shards 1..N, then deliver; a failed
+    # shard still delivers; a failed deliver fails the execution.
+    everything = [shard_payload(k, n) for k in range(1, n + 1)] + [deliver_payload(n)]
+    assert simulate_tick(template) == everything
+    assert simulate_tick(template, fail={2}) == everything
+    assert simulate_tick(template, fail=set(range(1, n + 1))) == everything
+    assert simulate_tick(template, fail={"deliver"}) == everything + [{"execution": "failed"}]
+    # The schedule's input carries what the first state reads.
+    schedule_input = json.loads(props(template, SCHEDULE)["Target"]["Input"])
+    assert set(schedule_input) == set(TICK_INPUT), schedule_input
+
+    # The role: Step Functions of this account; invoke the evaluator; logs; tracing.
+    trust = statements(props(template, TICK_ROLE)["AssumeRolePolicyDocument"])
+    assert [s["Principal"] for s in trust] == [{"Service": "states.amazonaws.com"}], trust
+    assert all(s["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}} for s in trust)
+    stmts = role_statements(template, TICK_ROLE)
+    got = {a for s in stmts for a in actions(s)}
+    assert got == EXPECTED_TICK_ACTIONS, (
+        f"tick role actions differ: extra {sorted(got - EXPECTED_TICK_ACTIONS)}, "
+        f"missing {sorted(EXPECTED_TICK_ACTIONS - got)}"
+    )
+    for s in stmts:
+        assert s.get("Effect") == "Allow" and "Condition" not in s, s
+        acts = set(actions(s))
+        resources_ = as_list(s["Resource"])
+        if acts <= TICK_LOG_DELIVERY_ACTIONS or acts <= TICK_XRAY_ACTIONS:
+            assert resources_ == ["*"], s  # AWS takes no other resource for these
+        elif acts == {"lambda:InvokeFunction"}:
+            assert [refs(r) for r in resources_] == [{FUNCTION}], s
+        else:
+            assert acts <= {"logs:CreateLogStream", "logs:PutLogEvents"}, s
+            assert [refs(r) for r in resources_] == [{TICK_LOG_GROUP}], s
+
+    group = props(template, TICK_LOG_GROUP)
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/vendedlogs/states/firebell/${AWS::StackName}/tick"}
+    assert refs(group["KmsKeyId"]) == {KEY}
+
+    # Failed or timed-out executions page ops.
+    alarm = props(template, TICK_FAILURES_ALARM)
+    stats = {
+        q["MetricStat"]["Metric"]["MetricName"]: q for q in alarm["Metrics"] if "MetricStat" in q
+    }
+    assert set(stats) == {"ExecutionsFailed", "ExecutionsTimedOut"}, sorted(stats)
+    for q in stats.values():
+        metric = q["MetricStat"]["Metric"]
+        assert metric["Namespace"] == "AWS/States" and q["ReturnData"] is False
+        assert metric["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": TICK}}], metric
+        assert q["MetricStat"]["Stat"] == "Sum"
+    shown = [q for q in alarm["Metrics"] if q.get("ReturnData", True)]
+    assert len(shown) == 1, shown
+    ids = {q["Id"] for q in stats.values()}
+    assert set(re.findall(r"[a-z]+(?=\s*,\s*0\))", shown[0]["Expression"])) == ids, shown[0]["Expression"]
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+    throttles = props(template, THROTTLES_ALARM)
+    assert (throttles["Namespace"], throttles["MetricName"]) == ("AWS/Lambda", "Throttles")
+    assert throttles["Dimensions"] == [{"Name": "FunctionName", "Value": evaluator_name(template)}]
+    assert template["Outputs"]["TickStateMachineArn"]["Value"] == {"Ref": TICK}
+
+
 ALL_CHECKS = [
     check_no_wildcard_actions,
     check_function_role,
@@ -876,6 +1328,7 @@ ALL_CHECKS = [
     check_validator,
     check_appconfig,
     check_environment_pattern,
+    check_shards,
 ]
 
 
@@ -893,9 +1346,7 @@ def test_transformed_template_adds_no_permissions(template: dict[str, Any]) -> N
     kinds: dict[str, list[str]] = {}
     for name, r in cfn["Resources"].items():
         kinds.setdefault(r["Type"], []).append(name)
-    assert sorted(kinds["AWS::IAM::Role"]) == sorted(
-        [FUNCTION_ROLE, SCHEDULER_ROLE, REPORTER_ROLE, VALIDATOR_ROLE, CONFIG_MONITOR_ROLE]
-    ), kinds
+    assert sorted(kinds["AWS::IAM::Role"]) == sorted(stack_roles(template)), kinds
     for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         assert kind not in kinds, f"SAM generated {kind}: {kinds.get(kind)}"
     # The one invoke permission is ours (AppConfig -> validator); SAM adds none.
@@ -906,8 +1357,19 @@ def test_transformed_template_adds_no_permissions(template: dict[str, Any]) -> N
     assert refs(fn["Properties"]["Role"]) == {FUNCTION_ROLE}
     # checkov skips must survive the transform to reach the resource checkov scans.
     assert fn["Metadata"]["checkov"]["skip"], "checkov skips lost in transform"
-    assert fn["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert fn["Properties"]["ReservedConcurrentExecutions"] == shard_count(template)
     assert fn["Properties"]["Architectures"] == ["arm64"]
+    # Sharded: the state machine uses our role (SAM generates none) and the
+    # definition string CloudFormation substitutes.
+    machines = kinds.get("AWS::StepFunctions::StateMachine", [])
+    assert machines == ([TICK] if shard_count(template) > 1 else []), machines
+    for name in machines:
+        sm = cfn["Resources"][name]["Properties"]
+        assert refs(sm["RoleArn"]) == {TICK_ROLE}, sm["RoleArn"]
+        assert sm["StateMachineType"] == "EXPRESS"
+        definition = json.loads(resolve_substitutions(
+            "\n".join(sm["DefinitionString"]["Fn::Join"][1]), sm["DefinitionSubstitutions"]))
+        assert definition == tick_definition(template), "the transform changed the definition"
     validator = cfn["Resources"][VALIDATOR]
     assert refs(validator["Properties"]["Role"]) == {VALIDATOR_ROLE}
     assert validator["Metadata"]["checkov"]["skip"], "checkov skips lost in transform"
@@ -1365,6 +1827,80 @@ def test_checks_catch_regressions(template: dict[str, Any], what: str, mutate, c
         check(mutated)
     # ... and the unmutated template still passes the same check.
     check(template)
+
+
+# ------------------------------------------------------------------ shards
+
+DEFINITION = ["Resources", TICK, "Properties", "Definition"]
+SHARD_TASK = DEFINITION + ["States", "EvaluateShards", "ItemProcessor", "States", "EvaluateShard"]
+DELIVER = DEFINITION + ["States", "Deliver"]
+
+
+def _edit_tick_statement(sid: str, key: str, value: Any):
+    return _edit_statement(TICK_ROLE, sid, key, value)
+
+
+# Mutations of the template rendered with 4 shards that check_shards (or the check
+# named) must catch.
+SHARDED_NEGATIVE_CASES = [
+    ("a retried shard", _set(SHARD_TASK + ["Retry"], [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}]), check_shards),
+    ("a retried deliver stage", _set(DELIVER + ["Retry"], [{"ErrorEquals": ["Lambda.ServiceException"]}]), check_shards),
+    ("a crashed shard stops the tick", _drop(SHARD_TASK + ["Catch"]), check_shards),
+    ("only Lambda service errors caught", _set(SHARD_TASK + ["Catch", 0, "ErrorEquals"], ["Lambda.ServiceException"]), check_shards),
+    ("the shard's number not passed", _drop(SHARD_TASK + ["Parameters", "Payload", "shard.$"]), check_shards),
+    ("shards told a fixed count", _set(SHARD_TASK + ["Parameters", "Payload", "shards.$"], "$.shard"), check_shards),
+    ("one shard too few", _set(DEFINITION + ["States", "Shards", "Parameters", "shards.$"], "States.ArrayRange(1, 3, 1)"), check_shards),
+    ("the tick's time lost", _drop(DEFINITION + ["States", "Shards", "Parameters", "scheduled_time.$"]), check_shards),
+    ("deliver without its stage", _drop(DELIVER + ["Parameters", "Payload", "stage"]), check_shards),
+    ("deliver before the shards", _set(DEFINITION + ["StartAt"], "Deliver"), check_shards),
+    ("a standard workflow", _set(["Resources", TICK, "Properties", "Type"], "STANDARD"), check_shards),
+    ("no execution logs", _drop(["Resources", TICK, "Properties", "Logging"]), check_shards),
+    ("tick logs not encrypted with the stack key", _set(["Resources", TICK_LOG_GROUP, "Properties", "KmsKeyId"], "alias/aws/logs"), check_shards),
+    ("tick logs not encrypted with the stack key (stack-wide)", _set(["Resources", TICK_LOG_GROUP, "Properties", "KmsKeyId"], "alias/aws/logs"), check_storage_and_keys),
+    ("the tick role invokes the reporter", _edit_tick_statement("InvokeEvaluator", "Resource", [{"Fn::GetAtt": [FUNCTION, "Arn"]}, {"Fn::GetAtt": [REPORTER, "Arn"]}]), check_shards),
+    ("the tick role invokes any function", _edit_tick_statement("InvokeEvaluator", "Resource", "*"), check_star_resources),
+    ("the tick role publishes", _add_statement(TICK_ROLE, {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": OPS_TOPIC}}), check_shards),
+    ("the tick role writes any log group", _edit_tick_statement("WriteTickLogs", "Resource", "*"), check_star_resources),
+    ("the tick role assumable by Lambda", _set(["Resources", TICK_ROLE, "Properties", "AssumeRolePolicyDocument", "Statement", 0, "Principal"], {"Service": "lambda.amazonaws.com"}), check_shards),
+    ("the scheduler still invokes the evaluator", _edit_statement(SCHEDULER_ROLE, "InvokeFunctions", "Resource", [{"Fn::GetAtt": [FUNCTION, "Arn"]}, {"Fn::GetAtt": [REPORTER, "Arn"]}]), check_scheduler_role),
+    ("the scheduler starts any state machine", _edit_statement(SCHEDULER_ROLE, "StartTick", "Resource", "*"), check_scheduler_role),
+    ("the schedule invokes the evaluator directly", _set(["Resources", SCHEDULE, "Properties", "Target", "Arn"], {"Fn::GetAtt": [FUNCTION, "Arn"]}), check_retries),
+    ("one evaluator at a time with 4 shards", _set(["Resources", FUNCTION, "Properties", "ReservedConcurrentExecutions"], 1), check_function_packaging),
+    ("tick alarm on succeeded executions", _set(["Resources", TICK_FAILURES_ALARM, "Properties", "Metrics", 0, "MetricStat", "Metric", "MetricName"], "ExecutionsSucceeded"), check_shards),
+    ("tick alarm ignores timeouts", _set(["Resources", TICK_FAILURES_ALARM, "Properties", "Metrics", 2, "Expression"], "FILL(failed, 0)"), check_shards),
+    ("tick alarm to a team topic", _set(["Resources", TICK_FAILURES_ALARM, "Properties", "AlarmActions"], [{"Ref": TEAM_TOPICS_PARAM}]), check_watchdog),
+    ("no throttles alarm", _drop(["Resources", THROTTLES_ALARM]), check_watchdog),
+]
+
+
+@pytest.mark.parametrize("what,mutate,check", SHARDED_NEGATIVE_CASES, ids=[c[0] for c in SHARDED_NEGATIVE_CASES])
+def test_shard_checks_catch_regressions(raw_template: dict[str, Any], what: str, mutate, check) -> None:
+    sharded = render(raw_template, 4)
+    mutated = json.loads(json.dumps(sharded))
+    mutate(mutated)
+    with pytest.raises(AssertionError):
+        check(mutated)
+    check(sharded)
+
+
+def test_shard_count_parameter_and_condition(raw_template: dict[str, Any]) -> None:
+    """ShardCount: a Number, 1 by default, 1..64; the Sharded condition is "more than
+    one"; exactly the shard resources depend on it, and every Fn::If asks it."""
+    p = raw_template["Parameters"][SHARD_COUNT_PARAM]
+    assert (p["Type"], p["Default"], p["MinValue"], p["MaxValue"]) == ("Number", 1, 1, 64), p
+    assert raw_template["Conditions"][SHARDED] == {"Fn::Not": [{"Fn::Equals": [{"Ref": SHARD_COUNT_PARAM}, 1]}]}
+    conditional = {n for n, r in raw_template["Resources"].items() if "Condition" in r}
+    assert conditional == SHARDED_ONLY | {"OpsEmailSubscription"}, sorted(conditional)
+    assert all(raw_template["Resources"][n]["Condition"] == SHARDED for n in SHARDED_ONLY)
+    ifs = [v["Fn::If"][0] for _, v in walk(raw_template) if isinstance(v, dict) and set(v) == {"Fn::If"}]
+    assert ifs and set(ifs) == {SHARDED}, ifs
+    # 1 renders the unsharded stack, anything above the sharded one.
+    for n in (2, 64):
+        assert TICK in render(raw_template, n)["Resources"]
+    assert TICK not in render(raw_template, 1)["Resources"]
+    d = tick_definition(render(raw_template, 64))
+    assert d["States"]["Shards"]["Parameters"]["shards.$"] == "States.ArrayRange(1, 64, 1)"
+    assert simulate_tick(render(raw_template, 2)) == [shard_payload(1, 2), shard_payload(2, 2), deliver_payload(2)]
 
 
 # ------------------------------------------------------------- samconfig.toml

@@ -14,23 +14,36 @@
 //!   context values (an SLO's budget) also fetch those metrics at each alert
 //!   event and evaluation while firing. Wildcard rules add a `ListMetrics`
 //!   call per evaluation ($0.01 per 1,000 requests).
-//! - **Lambda** (arm64): one request per cycle ($0.20 per million) and
-//!   memory × duration ($0.0000133334 per GB-second), with an assumed or
-//!   measured duration per cycle. The free tier is not subtracted.
+//! - **Lambda** (arm64): one request per evaluator invocation ($0.20 per
+//!   million) and memory × duration ($0.0000133334 per GB-second), with an
+//!   assumed or measured duration per invocation. One invocation a tick;
+//!   with N > 1 shards ([`Assumptions::shards`]) N + 1: one per shard, then
+//!   the delivery stage. The free tier is not subtracted.
+//! - **Step Functions** (shards only): the Express state machine that runs a
+//!   tick's shards and then its delivery stage, one execution a tick: $1.00
+//!   per million requests and $0.00001667 per GB-second, billed in 64 MB
+//!   and 100 ms units; an execution lasts about a shard and then the
+//!   delivery stage (twice the invocation duration) in 64 MB.
 //! - **DynamoDB** on demand ($1.25 per million write units, $0.25 per
-//!   million read units; strongly consistent reads of items under 4 KB, 1
-//!   read unit each): a cycle that changes nothing writes nothing; a cycle
-//!   that writes also takes and frees the lease and records its tick
+//!   million read units): a cycle that changes nothing writes nothing; a
+//!   cycle that writes also takes and frees the lease and records its tick
 //!   ([`SHARED_WRITES_PER_WRITING_CYCLE`], counted once per transition and
 //!   notification — an upper bound, as they often share a cycle), and a rule
 //!   evaluated less often than every cycle records its tick once per
-//!   evaluation. Every cycle reads about [`SHARED_READS_PER_CYCLE`] items or
-//!   pages (lease, last tick, active alerts, groups, outbox, silences); per
-//!   evaluation each instance's state is read; per incident (assumed count
-//!   and length) the state is written at pending, firing and resolving, the
-//!   alert record (about [`ALERT_ITEM_KB`] KB) at firing and resolving, and
-//!   each notification takes an outbox put, a notification log update and
-//!   an outbox delete.
+//!   evaluation. Every tick reads about [`SHARED_READS_PER_CYCLE`] items or
+//!   pages (its cycle partition: lease, last tick; active alerts, groups,
+//!   outbox, silences; 1 read unit each, strongly consistent), each shard
+//!   its own cycle partition ([`SHARD_READS_PER_CYCLE`]), and the rules'
+//!   states with one eventually consistent Query per state bucket
+//!   ([`STATE_BUCKETS`], split across the shards: 64/N each), 0.5 read
+//!   units when empty: a constant, whatever the rule count. Only instances
+//!   with state are in them: per incident an instance's state (about
+//!   [`STATE_ITEM_KB`] KB, at 0.5 read units per 4 KB) is read at every
+//!   evaluation while it fires and for [`STATE_KEPT_AFTER_RESOLVE_SECS`]
+//!   after. Per incident (assumed count and length) the state is written at
+//!   pending, firing and resolving, the alert record (about
+//!   [`ALERT_ITEM_KB`] KB) at firing and resolving, and each notification
+//!   takes an outbox put, a notification log update and an outbox delete.
 //! - **SNS**: $0.50 per million publishes: per notification (firing,
 //!   resolved, and reminders every `repeat_interval` of the route the
 //!   rule's labels reach) one publish per topic of the receivers reached.
@@ -55,8 +68,28 @@ use firebell_engine::Config;
 pub const PRICES_RECORDED: &str = "2026-11-24";
 /// Hours in a billing month.
 pub const HOURS_PER_MONTH: f64 = 730.0;
-/// Items or query pages read by every cycle besides the rules' states.
+/// Items or query pages read by every tick besides the rules' states: the
+/// cycle partition (lease, last tick), active alerts, groups, outbox,
+/// silences (the whole cycle, or the delivery stage of a sharded one).
 pub const SHARED_READS_PER_CYCLE: f64 = 5.0;
+/// Read by each shard of a sharded tick: its own cycle partition.
+pub const SHARD_READS_PER_CYCLE: f64 = 1.0;
+/// The state partitions (the engine's fixed bucket count): one Query each
+/// per tick, whatever the rule or shard count (a shard reads its 64/N).
+pub const STATE_BUCKETS: f64 = 64.0;
+/// Read units of an eventually consistent Query per 4 KB read, and of an
+/// empty one.
+pub const QUERY_READ_UNITS: f64 = 0.5;
+/// Size of an alert instance's stored state, in KB.
+pub const STATE_ITEM_KB: f64 = 1.0;
+/// How long a resolved instance's state is kept (and read) after it
+/// resolves: the engine's default resolved-alert retention.
+pub const STATE_KEPT_AFTER_RESOLVE_SECS: f64 = 6.0 * 3600.0;
+/// The memory an Express execution of the tick state machine is billed
+/// for: its smallest unit (a small definition and payloads).
+pub const STEP_FUNCTIONS_BILLED_MB: f64 = 64.0;
+/// The most shards a stack can have (the state buckets).
+pub const MAX_SHARDS: u32 = 64;
 /// Items written by a cycle that writes anything: lease taken, lease freed,
 /// last tick. A quiet cycle writes nothing.
 pub const SHARED_WRITES_PER_WRITING_CYCLE: f64 = 3.0;
@@ -77,6 +110,11 @@ pub struct Prices {
     pub lambda_per_million_requests: f64,
     /// Per Lambda GB-second (arm64).
     pub lambda_per_gb_second: f64,
+    /// Per million Step Functions Express requests (executions).
+    pub step_functions_per_million_requests: f64,
+    /// Per Step Functions Express GB-second (the first 1,000 GB-hours a
+    /// month; 64 MB and 100 ms units).
+    pub step_functions_per_gb_second: f64,
     /// Per million DynamoDB on-demand write request units.
     pub dynamodb_per_million_wru: f64,
     /// Per million DynamoDB on-demand read request units.
@@ -99,6 +137,8 @@ impl Default for Prices {
             api_per_1000_requests: 0.01,
             lambda_per_million_requests: 0.20,
             lambda_per_gb_second: 0.000_013_333_4,
+            step_functions_per_million_requests: 1.00,
+            step_functions_per_gb_second: 0.000_016_67,
             dynamodb_per_million_wru: 1.25,
             dynamodb_per_million_rru: 0.25,
             sns_per_million_publishes: 0.50,
@@ -114,9 +154,14 @@ impl Default for Prices {
 pub struct Assumptions {
     /// Lambda memory in MB.
     pub memory_mb: f64,
-    /// Duration of one cycle in milliseconds (measure it: the Lambda's
+    /// Duration of one evaluator invocation in milliseconds: the cycle, or
+    /// with shards a shard or the delivery stage (measure it: the Lambda's
     /// `Billed Duration`).
     pub cycle_ms: f64,
+    /// Shards the rules are split into (the stack's `ShardCount`, 1 to
+    /// [`MAX_SHARDS`]): above 1, N + 1 invocations a tick and a Step
+    /// Functions Express execution.
+    pub shards: u32,
     /// How often the evaluator runs.
     pub cycle_every: Duration,
     /// Incidents (fire, then resolve) per rule instance per month.
@@ -132,6 +177,7 @@ impl Default for Assumptions {
         Assumptions {
             memory_mb: 256.0,
             cycle_ms: 300.0,
+            shards: 1,
             cycle_every: Duration::from_secs(60),
             incidents_per_rule: 2.0,
             incident_minutes: 30.0,
@@ -211,9 +257,20 @@ pub struct Estimate {
     /// GetMetricData after de-duplication (context fetches included).
     pub get_metric_data: f64,
     pub list_metrics: f64,
+    /// Shards (1: unsharded).
+    pub shards: u32,
+    /// Evaluator invocations a tick: 1, or N shards + 1 delivery stage.
+    pub invocations_per_tick: f64,
     pub lambda_requests: f64,
     pub lambda_gb_seconds: f64,
     pub lambda: f64,
+    /// Express executions (one a tick when sharded, else none).
+    pub step_functions_requests: f64,
+    pub step_functions_gb_seconds: f64,
+    pub step_functions: f64,
+    /// Read units every tick takes whatever happens: the shared reads, the
+    /// shards' cycle partitions, the empty state bucket Queries.
+    pub read_units_per_tick: f64,
     pub dynamodb: f64,
     pub sns: f64,
     pub total: f64,
@@ -309,6 +366,29 @@ fn notifications(rule: &Rule, notify: &NotifyConfig, a: &Assumptions) -> (f64, f
     (2.0 + reminders, topics.max(1.0))
 }
 
+/// Evaluator invocations a tick with `shards` shards: the cycle, or one per
+/// shard and the delivery stage.
+pub fn invocations_per_tick(shards: u32) -> f64 {
+    if shards > 1 {
+        f64::from(shards) + 1.0
+    } else {
+        1.0
+    }
+}
+
+/// Read units every tick takes with `shards` shards whatever happens (the
+/// constant of a quiet cycle): [`SHARED_READS_PER_CYCLE`], each shard's
+/// cycle partition, and an empty Query of every state bucket (at most one
+/// per rule: a bucket without rules is not read).
+pub fn read_units_per_tick(shards: u32, rules: usize) -> f64 {
+    let shard_reads = if shards > 1 {
+        f64::from(shards) * SHARD_READS_PER_CYCLE
+    } else {
+        0.0
+    };
+    SHARED_READS_PER_CYCLE + shard_reads + STATE_BUCKETS.min(rules as f64) * QUERY_READ_UNITS
+}
+
 /// The estimate for `config`.
 pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
     let gmd = prices.get_metric_data_per_1000_metrics / 1000.0;
@@ -366,7 +446,13 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
             + notes * 3.0
             + writing_cycles * SHARED_WRITES_PER_WRITING_CYCLE
             + tick_records;
-        let reads = evals * n;
+        // The instance's state, while it has one: read in its bucket's
+        // Query at every evaluation while it fires and for a while after.
+        let stateful_evals = ((a.incident_minutes * 60.0 + STATE_KEPT_AFTER_RESOLVE_SECS)
+            / rule.interval.max(a.cycle_every).as_secs_f64().max(1.0))
+        .ceil()
+        .min(evals);
+        let reads = incidents * stateful_evals * STATE_ITEM_KB / 4.0 * QUERY_READ_UNITS;
         let dynamodb = writes * wru + reads * rru;
         dynamodb_rules += dynamodb;
         let sns_cost = notes * topics * sns;
@@ -393,13 +479,28 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         .map(|r| r.metrics_per_evaluation * r.evaluations)
         .sum();
     let get_metric_data = (metrics_requested + context_metrics) * gmd;
-    let lambda_requests = cycles;
-    let lambda_gb_seconds = cycles * a.cycle_ms / 1000.0 * a.memory_mb / 1024.0;
+    let shards = a.shards.clamp(1, MAX_SHARDS);
+    let invocations = invocations_per_tick(shards);
+    let lambda_requests = cycles * invocations;
+    let lambda_gb_seconds = lambda_requests * a.cycle_ms / 1000.0 * a.memory_mb / 1024.0;
     let lambda = lambda_requests * prices.lambda_per_million_requests / 1e6
         + lambda_gb_seconds * prices.lambda_per_gb_second;
-    let dynamodb = dynamodb_rules + cycles * SHARED_READS_PER_CYCLE * rru;
+    // An execution: the shards in parallel, then the delivery stage.
+    let (step_functions_requests, step_functions_gb_seconds) = if shards > 1 {
+        let billed_secs = (2.0 * a.cycle_ms / 100.0).ceil() / 10.0;
+        (
+            cycles,
+            cycles * billed_secs * STEP_FUNCTIONS_BILLED_MB / 1024.0,
+        )
+    } else {
+        (0.0, 0.0)
+    };
+    let step_functions = step_functions_requests * prices.step_functions_per_million_requests / 1e6
+        + step_functions_gb_seconds * prices.step_functions_per_gb_second;
+    let read_units_per_tick = read_units_per_tick(shards, config.rules.rules.len());
+    let dynamodb = dynamodb_rules + cycles * read_units_per_tick * rru;
     let list_metrics = list_metrics * api;
-    let total = get_metric_data + list_metrics + lambda + dynamodb + sns_total;
+    let total = get_metric_data + list_metrics + lambda + step_functions + dynamodb + sns_total;
     let cloudwatch_alarms = rules.iter().map(|r| r.alarm.cost).sum();
     Estimate {
         rules,
@@ -408,9 +509,15 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         metrics_requested_without_dedup,
         get_metric_data,
         list_metrics,
+        shards,
+        invocations_per_tick: invocations,
         lambda_requests,
         lambda_gb_seconds,
         lambda,
+        step_functions_requests,
+        step_functions_gb_seconds,
+        step_functions,
+        read_units_per_tick,
         dynamodb,
         sns: sns_total,
         total,
@@ -528,20 +635,107 @@ route:
         // Writes: per incident 3 state + 2 × 3 KB alert = 9; per
         // notification 3; lease and tick (3) in each writing cycle: 3 per
         // incident (pending, firing, resolved) plus one per notification.
-        // Reads: one state per evaluation.
+        // Reads: the 1 KB state, in its bucket's Query (0.5 units per 4
+        // KB), at each evaluation while it fires (30 minutes) and for 6
+        // hours after: 390 evaluations per incident.
         let writes = 2.0 * 9.0 + 10.0 * 3.0 + (2.0 * 3.0 + 10.0) * 3.0;
-        close(r.dynamodb, writes * 1.25 / 1e6 + 43_800.0 * 0.25 / 1e6);
+        let reads = 2.0 * 390.0 * 0.125;
+        close(r.dynamodb, writes * 1.25 / 1e6 + reads * 0.25 / 1e6);
         // Fast reaches the root: its repeat_interval (10m) and its 1 topic.
         assert_eq!(e.rules[2].notifications, 10.0);
         close(e.rules[2].sns, 10.0 * 0.5 / 1e6);
-        // Shared per cycle: 5 reads; a quiet cycle writes nothing.
-        let shared = 43_800.0 * 5.0 * 0.25 / 1e6;
+        // Shared per tick: 5 reads, and an empty Query (0.5 units) of each
+        // of the 3 buckets the 3 rules can be in; a quiet cycle writes
+        // nothing.
+        assert_eq!(e.read_units_per_tick, 6.5);
+        let shared = 43_800.0 * 6.5 * 0.25 / 1e6;
         let rules: f64 = e.rules.iter().map(|r| r.dynamodb).sum();
         close(e.dynamodb, rules + shared);
         close(
             e.total,
             e.get_metric_data + e.list_metrics + e.lambda + e.dynamodb + e.sns,
         );
+        // Unsharded: one invocation a tick, no state machine.
+        assert_eq!((e.shards, e.invocations_per_tick), (1, 1.0));
+        assert_eq!(e.lambda_requests, 43_800.0);
+        assert_eq!((e.step_functions_requests, e.step_functions), (0.0, 0.0));
+    }
+
+    #[test]
+    fn shards_add_invocations_a_state_machine_and_constant_reads() {
+        let one = estimate(&config(TWO), &Prices::default(), &Assumptions::default());
+        let a = Assumptions {
+            shards: 4,
+            ..Assumptions::default()
+        };
+        let e = estimate(&config(TWO), &Prices::default(), &a);
+        // 4 shards, then the delivery stage: 5 invocations a tick of 300 ms
+        // at 256 MB.
+        assert_eq!((e.shards, e.invocations_per_tick), (4, 5.0));
+        assert_eq!(e.lambda_requests, 219_000.0);
+        close(e.lambda_gb_seconds, 219_000.0 * 0.3 * 0.25);
+        close(e.lambda, 219_000.0 * 0.2 / 1e6 + 16_425.0 * 0.000_013_333_4);
+        // One Express execution a tick: a shard then delivery, 600 ms in
+        // 64 MB: 0.0375 GB-s each.
+        assert_eq!(e.step_functions_requests, 43_800.0);
+        close(e.step_functions_gb_seconds, 1_642.5);
+        close(
+            e.step_functions,
+            43_800.0 * 1.0 / 1e6 + 1_642.5 * 0.000_016_67,
+        );
+        // Each shard reads its own cycle partition: 4 more read units a
+        // tick; the bucket Queries are split, not multiplied.
+        assert_eq!(e.read_units_per_tick, 6.5 + 4.0);
+        let rules: f64 = e.rules.iter().map(|r| r.dynamodb).sum();
+        close(e.dynamodb, rules + 43_800.0 * 10.5 * 0.25 / 1e6);
+        assert_eq!(
+            e.rules.iter().map(|r| r.dynamodb).collect::<Vec<_>>(),
+            one.rules.iter().map(|r| r.dynamodb).collect::<Vec<_>>(),
+            "the rules' own reads and writes do not depend on the shards"
+        );
+        assert_eq!(e.get_metric_data, one.get_metric_data);
+        close(
+            e.total,
+            e.get_metric_data + e.list_metrics + e.lambda + e.step_functions + e.dynamodb + e.sns,
+        );
+        close(
+            e.total - one.total,
+            (e.lambda - one.lambda) + e.step_functions + 43_800.0 * 4.0 * 0.25 / 1e6,
+        );
+    }
+
+    #[test]
+    fn step_functions_duration_is_billed_in_100_ms() {
+        // 2 × 120 ms = 240 ms, billed as 300 ms.
+        let a = Assumptions {
+            shards: 2,
+            cycle_ms: 120.0,
+            ..Assumptions::default()
+        };
+        let e = estimate(&config(TWO), &Prices::default(), &a);
+        close(e.step_functions_gb_seconds, 43_800.0 * 0.3 * 0.0625);
+        assert_eq!(e.invocations_per_tick, 3.0);
+        // Out of range: at most 64 shards, at least 1.
+        for (asked, got) in [(0, 1), (65, 64)] {
+            let a = Assumptions {
+                shards: asked,
+                ..Assumptions::default()
+            };
+            assert_eq!(estimate(&config(TWO), &Prices::default(), &a).shards, got);
+        }
+    }
+
+    #[test]
+    fn constant_reads_do_not_grow_with_the_rules() {
+        // 5 shared reads and 64 empty bucket Queries at 0.5 units, from 64
+        // rules up; plus one read per shard's cycle partition.
+        assert_eq!(read_units_per_tick(1, 3), 6.5);
+        assert_eq!(read_units_per_tick(1, 64), 37.0);
+        assert_eq!(read_units_per_tick(1, 100_000), 37.0);
+        assert_eq!(read_units_per_tick(4, 100_000), 41.0);
+        assert_eq!(read_units_per_tick(64, 100_000), 101.0);
+        assert_eq!(invocations_per_tick(1), 1.0);
+        assert_eq!(invocations_per_tick(64), 65.0);
     }
 
     #[test]
