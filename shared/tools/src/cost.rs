@@ -76,7 +76,7 @@ pub const SHARED_READS_PER_CYCLE: f64 = 5.0;
 pub const SHARD_READS_PER_CYCLE: f64 = 1.0;
 /// The state partitions (the engine's fixed bucket count): one Query each
 /// per tick, whatever the rule or shard count (a shard reads its 64/N).
-pub const STATE_BUCKETS: f64 = 64.0;
+pub const STATE_BUCKETS: f64 = firebell_engine::keys::STATE_BUCKETS as f64;
 /// Read units of an eventually consistent Query per 4 KB read, and of an
 /// empty one.
 pub const QUERY_READ_UNITS: f64 = 0.5;
