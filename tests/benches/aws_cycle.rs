@@ -61,10 +61,39 @@ const MINUTES: i64 = 3;
 /// `GetMetricData` accepts at most this many queries per call.
 const QUERIES_PER_CALL: usize = 500;
 
-fn config_text(rules: usize, topic: &str) -> String {
-    let mut text = String::with_capacity(rules * 520);
+/// Rules per config file (a file may hold at most 4 MiB).
+const RULES_PER_FILE: usize = 2000;
+
+/// The config: files of [`RULES_PER_FILE`] rules, then the routing.
+fn config_texts(rules: usize, topic: &str) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = (0..rules)
+        .step_by(RULES_PER_FILE)
+        .map(|first| {
+            let last = (first + RULES_PER_FILE).min(rules);
+            (format!("rules{first:06}.yaml"), rules_text(first..last))
+        })
+        .collect();
+    files.push((
+        "routing.yaml".to_string(),
+        format!(
+            r#"receivers:
+  bench: {{topics: ["{topic}"], send_resolved: true}}
+route:
+  receiver: bench
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 5m
+  repeat_interval: 4h
+"#
+        ),
+    ));
+    files
+}
+
+fn rules_text(range: std::ops::Range<usize>) -> String {
+    let mut text = String::with_capacity(range.len() * 520);
     text.push_str("rules:\n");
-    for i in 0..rules {
+    for i in range {
         let svc = format!("svc{i:06}");
         if i % LATENCY_EVERY == 5 {
             text.push_str(&format!(
@@ -95,17 +124,6 @@ fn config_text(rules: usize, topic: &str) -> String {
             ));
         }
     }
-    text.push_str(&format!(
-        r#"receivers:
-  bench: {{topics: ["{topic}"], send_resolved: true}}
-route:
-  receiver: bench
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 5m
-  repeat_interval: 4h
-"#
-    ));
     text
 }
 
@@ -359,24 +377,22 @@ async fn setup(aws: &Aws, rules: usize, tick: i64) -> anyhow::Result<Bench> {
 
     let cpu0 = cpu_secs();
     let started = Instant::now();
-    let text = config_text(rules, &topic);
+    let texts = config_texts(rules, &topic);
+    let bytes: usize = texts.iter().map(|(_, t)| t.len()).sum();
     let mut diags = Diagnostics::new();
-    let config = firebell_engine::load_texts(
-        &[("bench.yaml".to_string(), text.clone())],
-        &mut diags,
-        Vec::new(),
-    );
+    let config = firebell_engine::load_texts(&texts, &mut diags, Vec::new());
     if diags.has_errors() {
         anyhow::bail!("bench config: {diags}");
     }
     println!(
-        "[{rules} rules] config: {:.1} MB of YAML loaded in {:.2} s wall, {:.2} s CPU; peak memory {}",
-        text.len() as f64 / 1e6,
+        "[{rules} rules] config: {:.1} MB of YAML in {} files loaded in {:.2} s wall, {:.2} s CPU; peak memory {}",
+        bytes as f64 / 1e6,
+        texts.len(),
         started.elapsed().as_secs_f64(),
         cpu_secs() - cpu0,
         peak_mib()
     );
-    drop(text);
+    drop(texts);
     let clock: Arc<dyn Clock> = Arc::new(firebell_core::ports::SystemClock);
     let cloudwatch = Arc::new(Generated {
         data_end: tick,
