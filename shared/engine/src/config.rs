@@ -463,13 +463,19 @@ const SAMPLE_AT: firebell_core::series::Epoch = 1_700_000_000;
 /// annotations go to each of its burn-rate rules): a template that cannot
 /// render is an error at the template, never a `[template error]` page.
 fn check_annotations(rules: &RuleSet, written: &[Annotations], diags: &mut Diagnostics) {
+    // The rules written at each (file, line of `name`), in config order:
+    // one pass, not one scan of every rule per annotated item.
+    let mut at: std::collections::HashMap<(&str, usize), Vec<&firebell_core::model::Rule>> =
+        std::collections::HashMap::new();
+    for r in &rules.rules {
+        at.entry((r.origin.file.as_str(), r.origin.line))
+            .or_default()
+            .push(r);
+    }
     for w in written {
         let mut failed: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-        for rule in rules
-            .rules
-            .iter()
-            .filter(|r| r.origin.file == w.file && r.origin.line == w.name_line)
-        {
+        let written_at = at.get(&(w.file.as_str(), w.name_line));
+        for rule in written_at.into_iter().flatten().copied() {
             for (key, pos, template) in &w.items {
                 if failed.contains(key.as_str()) {
                     continue;
