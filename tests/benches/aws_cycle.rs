@@ -140,7 +140,7 @@ fn mix(mut x: u64) -> u64 {
 /// `MINUTES` minutes before `data_end` (none after, so a later cycle sees
 /// nothing new). Values:
 /// - `Requests` (Sum): 300 to 1,299 per minute, never round;
-/// - `Errors` (Sum): 2 to 12 per minute (7 of 463 is 1.5119...%), 40 to 79
+/// - `Errors` (Sum): 2 to 12 per minute (7 of 463 is 1.5119...%), 80 to 119
 ///   for one service in `BREACH_EVERY` (over the 5% threshold);
 /// - `Latency` (p99): interpolated between two samples (412.7 + k/3 ms),
 ///   over 800 ms for the breaching services.
@@ -157,7 +157,7 @@ impl Generated {
         let breach = svc % (2 * BREACH_EVERY) == 0 || svc % (2 * BREACH_EVERY) == BREACH_EVERY + 5;
         match (metric, stat) {
             ("Requests", _) => 300.0 + (h % 1000) as f64,
-            ("Errors", _) if breach => 40.0 + (h % 40) as f64,
+            ("Errors", _) if breach => 80.0 + (h % 40) as f64,
             ("Errors", _) => 2.0 + (h % 11) as f64,
             ("Latency", Stat::Percentile(p)) => {
                 // The p-th percentile of 300 samples, interpolated between
@@ -320,6 +320,19 @@ async fn cycle(b: &Bench, name: &str, tick: i64, quiet: bool) -> bool {
         report.errors.len(),
         report.skipped,
     );
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for t in &report.transitions {
+        let kind = format!("{:?}", t.event);
+        let kind = kind
+            .split([' ', '{', '('])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        *kinds.entry(kind).or_default() += 1;
+    }
+    if !kinds.is_empty() {
+        println!("  transitions : {kinds:?}");
+    }
     for e in report.errors.iter().take(5) {
         println!("  error       : {e}");
     }
@@ -371,7 +384,10 @@ async fn cycle(b: &Bench, name: &str, tick: i64, quiet: bool) -> bool {
     ok
 }
 
-async fn setup(aws: &Aws, rules: usize, tick: i64) -> anyhow::Result<Bench> {
+/// Loads the config and builds the engine; the cold cycle's tick is the
+/// minute after loading (a slow load must not age the tick: the store's
+/// lease expiry follows the wall clock).
+async fn setup(aws: &Aws, rules: usize) -> anyhow::Result<(Bench, i64)> {
     let table = aws.table().await?;
     let topic = aws.topic(false).await?;
 
@@ -393,6 +409,7 @@ async fn setup(aws: &Aws, rules: usize, tick: i64) -> anyhow::Result<Bench> {
         peak_mib()
     );
     drop(texts);
+    let tick = minute_now();
     let clock: Arc<dyn Clock> = Arc::new(firebell_core::ports::SystemClock);
     let cloudwatch = Arc::new(Generated {
         data_end: tick,
@@ -411,13 +428,14 @@ async fn setup(aws: &Aws, rules: usize, tick: i64) -> anyhow::Result<Bench> {
             ..EngineOptions::default()
         },
     );
-    Ok(Bench {
+    let bench = Bench {
         rules,
         engine,
         cloudwatch,
         dynamo,
         sns,
-    })
+    };
+    Ok((bench, tick))
 }
 
 /// One size, in this process.
@@ -440,8 +458,7 @@ fn child(rules: usize) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let tick = minute_now();
-        let bench = match setup(&aws, rules, tick).await {
+        let (bench, tick) = match setup(&aws, rules).await {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("aws_cycle: setup failed: {e:#}");
