@@ -154,7 +154,8 @@ impl Generated {
     fn value(&self, metric: &str, stat: Stat, svc: usize, t: Epoch) -> f64 {
         let h = mix((svc as u64) << 32 ^ (t as u64 / 60));
         // One Errors rule and one Latency rule in every 2 * BREACH_EVERY.
-        let breach = svc % (2 * BREACH_EVERY) == 0 || svc % (2 * BREACH_EVERY) == BREACH_EVERY + 5;
+        let breach =
+            svc.is_multiple_of(2 * BREACH_EVERY) || svc % (2 * BREACH_EVERY) == BREACH_EVERY + 5;
         match (metric, stat) {
             ("Requests", _) => 300.0 + (h % 1000) as f64,
             ("Errors", _) if breach => 80.0 + (h % 40) as f64,

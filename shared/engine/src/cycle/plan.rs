@@ -127,7 +127,7 @@ impl<'p> Queries<'p> {
         let index = specs
             .iter()
             .enumerate()
-            .map(|(i, s)| (SpecKey(*s), i))
+            .map(|(i, s)| (SpecKey(s), i))
             .collect();
         Queries {
             specs,
