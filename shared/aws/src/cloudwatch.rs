@@ -288,6 +288,19 @@ fn plan_calls(
     Ok(calls)
 }
 
+/// How many `GetMetricData` calls (before pagination) a fetch of `queries`
+/// over `[start, end)` makes: the same plan as [`CloudWatchSource`]'s
+/// fetch (grouped by period, at most 500 queries per call). For benchmarks
+/// that serve the data in-process and still count what CloudWatch would
+/// be asked.
+pub fn get_metric_data_calls(
+    queries: &[MetricQuery],
+    start: Epoch,
+    end: Epoch,
+) -> Result<usize, MetricsError> {
+    Ok(plan_calls(queries, start, end)?.len())
+}
+
 /// Folds one page of results into the accumulators of a call.
 fn merge_page(accs: &mut HashMap<usize, Acc>, results: &[MetricDataResult]) {
     for r in results {

@@ -70,6 +70,15 @@ pub struct DynamoStats {
     pub query: u64,
     /// `BatchGetItem` calls made only to retry `UnprocessedKeys`.
     pub unprocessed_retries: u64,
+    /// Read capacity consumed, in half units (so an eventually consistent
+    /// read of up to 4 KB counts 1): see [`read_half_units`]. DynamoDB's
+    /// billing, worked out here from the item sizes ([`billed_size`]), so
+    /// it is the same against AWS and an emulator (ministack bills every
+    /// read request 1 unit whatever it reads).
+    pub read_half_units: u64,
+    /// Write capacity consumed: one unit per started KB of each item
+    /// written (a delete counts 1: the deleted item's size is not known).
+    pub write_units: u64,
 }
 
 impl DynamoStats {
@@ -82,19 +91,67 @@ impl DynamoStats {
     pub fn writes(&self) -> u64 {
         self.put_item + self.delete_item
     }
+
+    /// Read capacity units consumed (whole units, halves for eventually
+    /// consistent reads).
+    pub fn read_units(&self) -> f64 {
+        self.read_half_units as f64 / 2.0
+    }
+}
+
+/// DynamoDB bills reads per 4 KB and writes per 1 KB of item.
+const READ_UNIT_BYTES: usize = 4 * 1024;
+const WRITE_UNIT_BYTES: usize = 1024;
+
+/// The read capacity, in half units, of reading `bytes` in one unit of
+/// billing (one item of `GetItem` or `BatchGetItem`, or one `Query` page,
+/// whose item sizes are summed first): rounded up to 4 KB, at least one
+/// unit; a strongly consistent read costs 1 unit per 4 KB, an eventually
+/// consistent one half. A key that does not exist still costs the minimum.
+pub(crate) fn read_half_units(bytes: usize, consistent: bool) -> u64 {
+    let units = bytes.div_ceil(READ_UNIT_BYTES).max(1) as u64;
+    if consistent { 2 * units } else { units }
+}
+
+/// The write capacity of writing an item of `bytes`: 1 KB units, at least 1.
+pub(crate) fn write_units(bytes: usize) -> u64 {
+    bytes.div_ceil(WRITE_UNIT_BYTES).max(1) as u64
+}
+
+/// An item's size as DynamoDB bills it: attribute names plus values
+/// (strings: their UTF-8 bytes; numbers: 1 byte plus 1 per two significant
+/// digits, as DynamoDB documents it).
+pub(crate) fn billed_size(item: &Item) -> usize {
+    fn number(v: i128) -> usize {
+        let digits = v
+            .unsigned_abs()
+            .to_string()
+            .trim_end_matches('0')
+            .len()
+            .max(1);
+        1 + digits.div_ceil(2) + usize::from(v < 0)
+    }
+    let mut size = PK.len() + item.pk.len() + SK.len() + item.sk.len();
+    size += VERSION.len() + number(item.version.into()) + DATA.len() + item.data.len();
+    if let Some(e) = item.expires_at {
+        size += EXPIRES_AT.len() + number(e.into());
+    }
+    size
 }
 
 impl fmt::Display for DynamoStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "GetItem={} BatchGetItem={} PutItem={} DeleteItem={} Query={} unprocessed_retries={}",
+            "GetItem={} BatchGetItem={} PutItem={} DeleteItem={} Query={} unprocessed_retries={} read_units={} write_units={}",
             self.get_item,
             self.batch_get_item,
             self.put_item,
             self.delete_item,
             self.query,
-            self.unprocessed_retries
+            self.unprocessed_retries,
+            self.read_units(),
+            self.write_units
         )
     }
 }
@@ -107,6 +164,8 @@ struct Counters {
     delete_item: AtomicU64,
     query: AtomicU64,
     unprocessed_retries: AtomicU64,
+    read_half_units: AtomicU64,
+    write_units: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -172,7 +231,13 @@ impl DynamoStore {
             delete_item: c.delete_item.load(Ordering::Relaxed),
             query: c.query.load(Ordering::Relaxed),
             unprocessed_retries: c.unprocessed_retries.load(Ordering::Relaxed),
+            read_half_units: c.read_half_units.load(Ordering::Relaxed),
+            write_units: c.write_units.load(Ordering::Relaxed),
         }
+    }
+
+    fn consumed(&self, counter: &AtomicU64, units: u64) {
+        counter.fetch_add(units, Ordering::Relaxed);
     }
 
     fn now(&self) -> Epoch {
@@ -341,10 +406,10 @@ impl StateStore for DynamoStore {
             .await
             .map_err(|c| store_error(&c, "GetItem", None, &self.client, &self.table))?;
         let now = self.now();
-        match out.item() {
-            Some(m) => Ok(Some(decode(m)?).filter(|i| is_live(i, now))),
-            None => Ok(None),
-        }
+        let item = out.item().map(decode).transpose()?;
+        let bytes = item.as_ref().map_or(0, billed_size);
+        self.consumed(&self.counters.read_half_units, read_half_units(bytes, true));
+        Ok(item.filter(|i| is_live(i, now)))
     }
 
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
@@ -375,11 +440,28 @@ impl StateStore for DynamoStore {
                     .map_err(|c| {
                         store_error(&c, "BatchGetItem", None, &self.client, &self.table)
                     })?;
+                let mut read = 0;
                 if let Some(found) = out.responses().and_then(|r| r.get(&self.table)) {
                     for m in found {
-                        items.push(decode(m)?);
+                        let item = decode(m)?;
+                        read += 1;
+                        self.consumed(
+                            &self.counters.read_half_units,
+                            read_half_units(billed_size(&item), true),
+                        );
+                        items.push(item);
                     }
                 }
+                // Keys asked for and not found still cost the minimum each.
+                let unprocessed = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map_or(0, |k| k.keys().len());
+                let missing = pending.keys().len().saturating_sub(read + unprocessed) as u64;
+                self.consumed(
+                    &self.counters.read_half_units,
+                    missing * read_half_units(0, true),
+                );
                 match out
                     .unprocessed_keys()
                     .and_then(|u| u.get(&self.table))
@@ -424,6 +506,7 @@ impl StateStore for DynamoStore {
             }
         }
         bump(&self.counters.put_item);
+        self.consumed(&self.counters.write_units, write_units(billed_size(&item)));
         req.send()
             .await_classified()
             .await
@@ -479,9 +562,13 @@ impl DynamoStore {
                 .await_classified()
                 .await
                 .map_err(|c| store_error(&c, "Query", None, &self.client, &self.table))?;
+            let mut bytes = 0;
             for m in out.items() {
-                items.push(decode(m)?);
+                let item = decode(m)?;
+                bytes += billed_size(&item);
+                items.push(item);
             }
+            self.consumed(&self.counters.read_half_units, read_half_units(bytes, true));
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start_key = Some(k.clone()),
                 _ => break,
@@ -510,6 +597,7 @@ impl DynamoStore {
             }
         }
         bump(&self.counters.delete_item);
+        self.consumed(&self.counters.write_units, write_units(0));
         req.send()
             .await_classified()
             .await
@@ -694,6 +782,25 @@ mod tests {
         assert!(is_live(&item(None), 100));
         assert!(is_live(&item(Some(101)), 100));
         assert!(!is_live(&item(Some(100)), 100));
+    }
+
+    #[test]
+    fn capacity_units_as_dynamodb_bills_them() {
+        // Reads: 4 KB units, at least one, halved when eventually consistent.
+        assert_eq!(read_half_units(0, true), 2);
+        assert_eq!(read_half_units(0, false), 1);
+        assert_eq!(read_half_units(4096, true), 2);
+        assert_eq!(read_half_units(4097, true), 4);
+        assert_eq!(read_half_units(10_000, false), 3);
+        // Writes: 1 KB units, at least one.
+        assert_eq!(write_units(1), 1);
+        assert_eq!(write_units(1024), 1);
+        assert_eq!(write_units(1025), 2);
+        // Names and values; numbers by their significant digits.
+        let i = item(Some(1_700_000_000));
+        let fixed = "pk".len() + 6 + "sk".len() + 6 + "version".len() + "data".len() + 7;
+        assert_eq!(billed_size(&i), fixed + 2 + "expires_at".len() + 2);
+        assert_eq!(billed_size(&item(None)), fixed + 2);
     }
 
     #[test]

@@ -38,7 +38,7 @@ mod sns;
 
 pub use adapters::AwsAdapters;
 pub use aws_config::SdkConfig;
-pub use cloudwatch::{CloudWatchOptions, CloudWatchSource, CloudWatchStats};
+pub use cloudwatch::{CloudWatchOptions, CloudWatchSource, CloudWatchStats, get_metric_data_calls};
 pub use dynamo::{DynamoStats, DynamoStore, create_table_if_missing};
 pub use error::AwsProblem;
 pub use retry::Backoff;

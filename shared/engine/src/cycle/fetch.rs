@@ -2,65 +2,105 @@
 //! and a rule's context values (e.g. an SLO's error budget), fetched only
 //! for instances that have an alert to show them in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use firebell_core::model::Rule;
+use firebell_core::model::{Labels, Rule};
 use firebell_core::ports::{MetricQuery, MetricSeries, MetricsError, MetricsSource};
 use firebell_core::series::{Epoch, Grid, Series, align};
 
-use super::plan::{Instance, expand_wildcards};
+use super::plan::{Queries, expand_wildcards};
 use crate::error::CycleError;
 
 /// Queries whose start times lie within this of each other are fetched together.
 const FETCH_GROUP_SPAN: Epoch = 3600;
 
+/// A group of more queries than this is fetched in parts of this many
+/// queries of one period (a multiple of `GetMetricData`'s 500, so the
+/// parts make as many calls as the whole): only a part's queries are
+/// copied out of the plan at a time.
+const FETCH_PART: usize = 10_000;
+
 /// Fetches every query from the start its rules need, not all from the
 /// earliest: a rule with a long lookback (an SLO's 3-day window at
 /// 15-minute periods) must not stretch the 1-minute queries of the
 /// others to days. Queries whose starts lie within [`FETCH_GROUP_SPAN`]
-/// share one fetch from the earliest of them.
+/// share one fetch from the earliest of them (in parts of at most
+/// [`FETCH_PART`] queries). The series come back by query number, their
+/// ids dropped; `None` where the source returned nothing.
 pub(super) async fn fetch_grouped(
     metrics: &dyn MetricsSource,
-    queries: &[MetricQuery],
-    start_of: &HashMap<String, Epoch>,
+    queries: &Queries<'_>,
     now: Epoch,
-) -> Result<Vec<MetricSeries>, MetricsError> {
-    let mut out = Vec::new();
-    for (start, group) in &fetch_groups(queries, start_of, now) {
-        out.extend(metrics.fetch(group, *start, now).await?);
+) -> Result<Vec<Option<MetricSeries>>, MetricsError> {
+    let mut out: Vec<Option<MetricSeries>> = Vec::new();
+    out.resize_with(queries.len(), || None);
+    for (start, group) in fetch_groups(queries) {
+        for part in parts(queries, group) {
+            let asked: Vec<MetricQuery> = part
+                .iter()
+                .map(|&i| MetricQuery {
+                    id: format!("q{i}"),
+                    spec: queries.spec(i).clone(),
+                })
+                .collect();
+            for mut s in metrics.fetch(&asked, start, now).await? {
+                let i = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok());
+                if let Some(slot) = i.and_then(|i| out.get_mut(i)) {
+                    s.id = String::new();
+                    *slot = Some(s);
+                }
+            }
+        }
     }
     Ok(out)
 }
 
-/// The fetches of [`fetch_grouped`]: `(start, queries)`, latest
+/// The fetches of [`fetch_grouped`]: `(start, query numbers)`, latest
 /// start first; a group spans at most [`FETCH_GROUP_SPAN`] of starts and is
 /// fetched from its earliest.
-fn fetch_groups(
-    queries: &[MetricQuery],
-    start_of: &HashMap<String, Epoch>,
-    now: Epoch,
-) -> Vec<(Epoch, Vec<MetricQuery>)> {
-    let mut by_start: Vec<(Epoch, &MetricQuery)> = queries
-        .iter()
-        .map(|q| (start_of.get(&q.id).copied().unwrap_or(now), q))
-        .collect();
+fn fetch_groups(queries: &Queries<'_>) -> Vec<(Epoch, Vec<usize>)> {
+    let mut by_start: Vec<(Epoch, usize)> =
+        (0..queries.len()).map(|i| (queries.start(i), i)).collect();
     // Latest start (shortest lookback) first.
-    by_start.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    let mut groups: Vec<(Epoch, Vec<MetricQuery>)> = Vec::new();
+    by_start.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut groups: Vec<(Epoch, Vec<usize>)> = Vec::new();
     let mut latest = None;
     for (start, q) in by_start {
         match (groups.last_mut(), latest) {
             (Some((group_start, group)), Some(l)) if l - start <= FETCH_GROUP_SPAN => {
                 *group_start = start;
-                group.push(q.clone());
+                group.push(q);
             }
             _ => {
                 latest = Some(start);
-                groups.push((start, vec![q.clone()]));
+                groups.push((start, vec![q]));
             }
         }
     }
     groups
+}
+
+/// A group's fetches: the whole group, or, over [`FETCH_PART`] queries,
+/// parts of at most that many queries of one period each.
+fn parts(queries: &Queries<'_>, mut group: Vec<usize>) -> Vec<Vec<usize>> {
+    if group.len() <= FETCH_PART {
+        return vec![group];
+    }
+    group.sort_by_key(|&i| (queries.spec(i).period, i));
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for i in group {
+        let period = queries.spec(i).period;
+        match out.last_mut() {
+            Some(part)
+                if part.len() < FETCH_PART
+                    && part.first().map(|&f| queries.spec(f).period) == Some(period) =>
+            {
+                part.push(i);
+            }
+            _ => out.push(vec![i]),
+        }
+    }
+    out
 }
 
 /// Computes a rule's context values (see
@@ -70,7 +110,7 @@ fn fetch_groups(
 pub(super) async fn context_values(
     metrics: &dyn MetricsSource,
     rule: &Rule,
-    inst: &Instance,
+    labels: &Labels,
     now: Epoch,
     errors: &mut Vec<CycleError>,
 ) -> Vec<(String, Option<f64>)> {
@@ -95,7 +135,7 @@ pub(super) async fn context_values(
             .iter()
             .map(|(id, spec)| MetricQuery {
                 id: id.clone(),
-                spec: expand_wildcards(spec, &inst.labels),
+                spec: expand_wildcards(spec, labels),
             })
             .collect();
         let mut covered = None;
@@ -160,33 +200,35 @@ mod tests {
     use super::*;
     use firebell_core::model::MetricSpec;
 
+    fn spec(name: &str, period: u64) -> MetricSpec {
+        MetricSpec {
+            namespace: "N".into(),
+            metric_name: name.into(),
+            dimensions: BTreeMap::new(),
+            stat: firebell_core::model::Stat::Sum,
+            period: std::time::Duration::from_secs(period),
+        }
+    }
+
     #[test]
     fn queries_are_fetched_from_the_start_their_rules_need() {
-        let q = |id: &str| MetricQuery {
-            id: id.to_string(),
-            spec: MetricSpec {
-                namespace: "N".into(),
-                metric_name: id.into(),
-                dimensions: BTreeMap::new(),
-                stat: firebell_core::model::Stat::Sum,
-                period: std::time::Duration::from_secs(60),
-            },
-        };
         let now = 1_000_000;
-        let queries = [q("a"), q("b"), q("c"), q("d"), q("e")];
-        let start_of: HashMap<String, Epoch> = [
-            ("a", now - 600),
-            ("b", now - 7_200),
-            ("c", now - 3 * 86_400),
-            ("d", now - 1_800),
-            ("e", now - 600),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), *v))
-        .collect();
-        let groups: Vec<(Epoch, Vec<String>)> = fetch_groups(&queries, &start_of, now)
+        let specs: Vec<MetricSpec> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| spec(n, 60))
+            .collect();
+        let starts = [
+            now - 600,
+            now - 7_200,
+            now - 3 * 86_400,
+            now - 1_800,
+            now - 600,
+        ];
+        let queries = Queries::from_parts(specs.iter().collect(), starts.to_vec());
+        let name = |i: usize| queries.spec(i).metric_name.clone();
+        let groups: Vec<(Epoch, Vec<String>)> = fetch_groups(&queries)
             .into_iter()
-            .map(|(s, g)| (now - s, g.into_iter().map(|q| q.id).collect()))
+            .map(|(s, g)| (now - s, g.into_iter().map(name).collect()))
             .collect();
         assert_eq!(
             groups,
@@ -199,5 +241,24 @@ mod tests {
                 (3 * 86_400, vec!["c".to_string()]),
             ]
         );
+    }
+
+    #[test]
+    fn big_groups_are_fetched_in_parts_of_one_period() {
+        // 25,000 queries of 1 minute and 3 of 5 minutes: parts of 10,000,
+        // 10,000 and 5,000 (20 + 20 + 10 GetMetricData calls, as many as
+        // the whole), then the 3.
+        let specs: Vec<MetricSpec> = (0..25_003)
+            .map(|i| spec(&format!("m{i}"), if i % 10_000 == 7 { 300 } else { 60 }))
+            .collect();
+        let n = specs.len();
+        let queries = Queries::from_parts(specs.iter().collect(), vec![0; n]);
+        let sizes: Vec<(usize, u64)> = parts(&queries, (0..n).collect())
+            .iter()
+            .map(|p| (p.len(), queries.spec(p[0]).period.as_secs()))
+            .collect();
+        assert_eq!(sizes, [(10_000, 60), (10_000, 60), (5_000, 60), (3, 300)]);
+        // A small group is fetched whole, in its order.
+        assert_eq!(parts(&queries, vec![3, 1, 2]), [vec![3, 1, 2]]);
     }
 }

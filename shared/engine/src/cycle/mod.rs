@@ -32,9 +32,7 @@ use std::sync::Arc;
 
 use firebell_core::alert::fingerprint;
 use firebell_core::model::{Labels, Rule};
-use firebell_core::ports::{
-    Expect, Item, Key, MetricSeries, MetricsSource, Notifier, StateStore, StoreError,
-};
+use firebell_core::ports::{Expect, Item, Key, MetricsSource, Notifier, StateStore, StoreError};
 use firebell_core::series::Epoch;
 use firebell_core::state::{Event, InstanceState};
 use futures_util::future::{BoxFuture, FutureExt};
@@ -247,9 +245,9 @@ struct Tick {
 /// One planned instance to judge: its judge input, its stored state item.
 struct InstanceWork<'a, 'p> {
     input: JudgeInput<'a>,
-    /// The rule and the instance, borrowed from the plan (for the write).
+    /// The rule and the instance's labels, borrowed from the plan (for the write).
     rule: &'p Rule,
-    inst: &'p Instance,
+    labels: &'p Labels,
     stored: Option<&'a Item>,
 }
 
@@ -791,8 +789,9 @@ impl Engine {
         if plan.is_empty() {
             return Ok(Evaluated::default());
         }
-        report.queries = plan.queries.len();
-        let series = match fetch::fetch_grouped(metrics, &plan.queries, &plan.start_of, now).await {
+        let queries = plan::Queries::of(&plan);
+        report.queries = queries.len();
+        let series = match fetch::fetch_grouped(metrics, &queries, now).await {
             Ok(s) => s,
             Err(e) => {
                 // No data, no judgement: states stay as they are (no false resolve).
@@ -807,8 +806,6 @@ impl Engine {
             covered: plan.covered(),
             ..Evaluated::default()
         };
-        let by_id: HashMap<&str, &MetricSeries> =
-            series.iter().map(|s| (s.id.as_str(), s)).collect();
         let stored = self.load_states(&plan, stage).await?;
         // Judged instances with changes, written a chunk at a time (the
         // writes of a chunk run concurrently; memory stays bounded).
@@ -817,7 +814,7 @@ impl Engine {
         for rp in &plan.rules {
             report.rules_evaluated += 1;
             for inst in &rp.instances {
-                let Some(inputs) = plan.inputs(inst, &by_id, &rp.grid) else {
+                let Some(inputs) = queries.inputs(inst, &series, &rp.grid) else {
                     report.instances_partial += 1;
                     report.incomplete = true;
                     continue;
@@ -830,7 +827,7 @@ impl Engine {
                         arrival_grace_periods: self.opts.arrival_grace_periods,
                     },
                     rule: rp.rule,
-                    inst,
+                    labels: &inst.labels,
                     stored: stored.get(&keys::state(&rp.rule.name, &fingerprint(&inst.labels))),
                 };
                 let at = Now {
@@ -899,7 +896,7 @@ impl Engine {
         let InstanceWork {
             input,
             rule,
-            inst,
+            labels,
             stored,
         } = work;
         let now = at.tick;
@@ -945,31 +942,40 @@ impl Engine {
         report.instances_evaluated += 1;
         let annotations = if judge::needs_context(rule, &judgement) {
             let values =
-                fetch::context_values(self.metrics.as_ref(), rule, inst, now, &mut report.errors)
+                fetch::context_values(self.metrics.as_ref(), rule, labels, now, &mut report.errors)
                     .await;
             Some(judge::with_context(&rule.annotations, &values))
         } else {
             None
         };
-        let fresh = Fresh {
-            value: judgement.value,
-            recent: judgement.recent.clone(),
-            annotations: annotations.clone(),
-        };
-        // A NoData alert has no value: only the recent datapoints (which show the gap).
-        let nodata = Fresh {
-            value: None,
-            ..fresh.clone()
-        };
-        evaluated.fresh.insert(fingerprint(&inst.labels), fresh);
-        evaluated.fresh.insert(
-            fingerprint(&firebell_core::alert::nodata_labels(&inst.labels)),
-            nodata,
-        );
+        // Fresh values overlay the `active` alerts of the snapshot, which
+        // exist only for instances that fired or resolved: those with a
+        // stored state, events, or a state other than inactive. The others
+        // (nearly all, in a big config) keep none.
+        if stored.is_some()
+            || !judgement.events.is_empty()
+            || judgement.state.status != firebell_core::state::Status::Inactive
+        {
+            let fresh = Fresh {
+                value: judgement.value,
+                recent: judgement.recent.clone(),
+                annotations: annotations.clone(),
+            };
+            // A NoData alert has no value: only the recent datapoints (which show the gap).
+            let nodata = Fresh {
+                value: None,
+                ..fresh.clone()
+            };
+            evaluated.fresh.insert(fingerprint(labels), fresh);
+            evaluated.fresh.insert(
+                fingerprint(&firebell_core::alert::nodata_labels(labels)),
+                nodata,
+            );
+        }
         if self.opts.record_views {
             report.views.push(InstanceView {
                 rule: rule.name.clone(),
-                labels: inst.labels.clone(),
+                labels: labels.clone(),
                 state: judgement.state.clone(),
                 value: judgement.value,
                 events: judgement.events.clone(),
@@ -979,10 +985,10 @@ impl Engine {
             return Ok(None);
         }
         let annotations = annotations.unwrap_or_else(|| rule.annotations.clone());
-        let records = judge::alert_records(rule, &inst.labels, &judgement, &annotations);
+        let records = judge::alert_records(rule, labels, &judgement, &annotations);
         Ok(Some(Judged {
             rule,
-            labels: &inst.labels,
+            labels,
             judgement,
             version,
             records,

@@ -2,12 +2,13 @@
 //! distinct metric queries they need, each from the earliest time a rule
 //! using it needs.
 
-use std::collections::hash_map::Entry;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use firebell_core::alert::fingerprint;
-use firebell_core::model::{Labels, MetricSpec, Rule};
-use firebell_core::ports::{MetricQuery, MetricSeries, MetricsError, MetricsSource};
+use firebell_core::model::{Labels, MetricSpec, Rule, Stat};
+use firebell_core::ports::{MetricSeries, MetricsError, MetricsSource};
 use firebell_core::series::{Epoch, Grid, Series, align};
 
 use super::{CycleReport, TICK_SECS};
@@ -21,23 +22,158 @@ pub struct Instance {
     pub specs: BTreeMap<String, MetricSpec>,
 }
 
+/// A planned instance: its labels and its queries, borrowed from its rule
+/// unless wildcards were expanded (a cycle over 100,000 rules does not
+/// copy 100,000 rules' metrics).
+pub(super) struct Planned<'c> {
+    pub(super) labels: Labels,
+    pub(super) specs: Cow<'c, BTreeMap<String, MetricSpec>>,
+}
+
 /// A due rule: its grid as of the tick and its instances.
 pub(super) struct RulePlan<'c> {
     pub(super) rule: &'c Rule,
     pub(super) grid: Grid,
-    pub(super) instances: Vec<Instance>,
+    pub(super) instances: Vec<Planned<'c>>,
 }
 
 /// What a cycle evaluates.
 #[derive(Default)]
 pub(super) struct Plan<'c> {
     pub(super) rules: Vec<RulePlan<'c>>,
-    /// Every distinct query, once (ids `q0`, `q1`, ...).
-    pub(super) queries: Vec<MetricQuery>,
-    /// A spec's dedup key -> its query id.
-    query_ids: HashMap<String, String>,
-    /// Query id -> the earliest time a rule using it needs.
-    pub(super) start_of: HashMap<String, Epoch>,
+}
+
+/// A metric spec compared as [`MetricSpec::dedup_key`] compares it
+/// (without building the key): equal for equal queries.
+#[derive(Clone, Copy)]
+struct SpecKey<'a>(&'a MetricSpec);
+
+impl SpecKey<'_> {
+    fn stat_bits(&self) -> (u8, u64) {
+        match self.0.stat {
+            Stat::Sum => (0, 0),
+            Stat::Average => (1, 0),
+            Stat::Minimum => (2, 0),
+            Stat::Maximum => (3, 0),
+            Stat::SampleCount => (4, 0),
+            // Distinct values print distinctly (`p99`, `p99.9`).
+            Stat::Percentile(p) => (5, p.to_bits()),
+        }
+    }
+}
+
+impl PartialEq for SpecKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.0, other.0);
+        a.namespace == b.namespace
+            && a.metric_name == b.metric_name
+            && a.dimensions == b.dimensions
+            && self.stat_bits() == other.stat_bits()
+            && a.period.as_secs() == b.period.as_secs()
+    }
+}
+
+impl Eq for SpecKey<'_> {}
+
+impl Hash for SpecKey<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.namespace.hash(h);
+        self.0.metric_name.hash(h);
+        self.0.dimensions.hash(h);
+        self.stat_bits().hash(h);
+        self.0.period.as_secs().hash(h);
+    }
+}
+
+/// Every distinct query of a plan, once, numbered in plan order (sent as
+/// ids `q0`, `q1`, ...), borrowed from the plan; each from the earliest
+/// time a rule using it needs.
+pub(super) struct Queries<'p> {
+    specs: Vec<&'p MetricSpec>,
+    start: Vec<Epoch>,
+    index: HashMap<SpecKey<'p>, usize>,
+}
+
+impl<'p> Queries<'p> {
+    pub(super) fn of(plan: &'p Plan<'_>) -> Queries<'p> {
+        let mut q = Queries {
+            specs: Vec::new(),
+            start: Vec::new(),
+            index: HashMap::new(),
+        };
+        for rp in &plan.rules {
+            for inst in &rp.instances {
+                for spec in inst.specs.values() {
+                    let next = q.specs.len();
+                    let i = *q.index.entry(SpecKey(spec)).or_insert(next);
+                    if i == next {
+                        q.specs.push(spec);
+                        q.start.push(rp.grid.start);
+                    }
+                    q.start[i] = q.start[i].min(rp.grid.start);
+                }
+            }
+        }
+        q
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Queries given directly (tests of the fetch grouping).
+    #[cfg(test)]
+    pub(super) fn from_parts(specs: Vec<&'p MetricSpec>, start: Vec<Epoch>) -> Queries<'p> {
+        let index = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (SpecKey(s), i))
+            .collect();
+        Queries {
+            specs,
+            start,
+            index,
+        }
+    }
+
+    /// Query `i`'s spec.
+    pub(super) fn spec(&self, i: usize) -> &'p MetricSpec {
+        self.specs[i]
+    }
+
+    /// The earliest time a rule using query `i` needs.
+    pub(super) fn start(&self, i: usize) -> Epoch {
+        self.start[i]
+    }
+
+    /// An instance's inputs aligned on `grid`, by the rule's metric ids, or
+    /// `None` when a source said some of its data is partial. `series` is
+    /// by query number (`None`: the source returned nothing for it).
+    pub(super) fn inputs<'i>(
+        &self,
+        inst: &'i Planned<'_>,
+        series: &[Option<MetricSeries>],
+        grid: &Grid,
+    ) -> Option<BTreeMap<&'i str, Series>> {
+        let mut inputs = BTreeMap::new();
+        let mut complete = true;
+        for (id, spec) in inst.specs.iter() {
+            let s = self
+                .index
+                .get(&SpecKey(spec))
+                .and_then(|&i| series.get(i))
+                .and_then(Option::as_ref);
+            let aligned = match s {
+                Some(ms) => {
+                    complete &= ms.complete;
+                    align(&ms.points, grid)
+                }
+                None => vec![None; grid.len],
+            };
+            inputs.insert(id.as_str(), aligned);
+        }
+        complete.then_some(inputs)
+    }
 }
 
 /// Base labels of a rule's instances: the rule's labels plus `alertname`.
@@ -66,11 +202,26 @@ pub(super) async fn instances(
     metrics: &dyn MetricsSource,
     rule: &Rule,
 ) -> Result<Vec<Instance>, MetricsError> {
+    Ok(planned(metrics, rule)
+        .await?
+        .into_iter()
+        .map(|p| Instance {
+            labels: p.labels,
+            specs: p.specs.into_owned(),
+        })
+        .collect())
+}
+
+/// [`instances`], the rule's metrics borrowed when it has no wildcard.
+async fn planned<'c>(
+    metrics: &dyn MetricsSource,
+    rule: &'c Rule,
+) -> Result<Vec<Planned<'c>>, MetricsError> {
     let base = rule_labels(rule);
     let Some(driver) = rule.wildcard_driver() else {
-        return Ok(vec![Instance {
+        return Ok(vec![Planned {
             labels: base,
-            specs: rule.metrics.clone(),
+            specs: Cow::Borrowed(&rule.metrics),
         }]);
     };
     let mut combos = metrics.dimension_values(driver).await?;
@@ -87,7 +238,10 @@ pub(super) async fn instances(
                 .iter()
                 .map(|(id, m)| (id.clone(), expand_wildcards(m, &labels)))
                 .collect();
-            Instance { labels, specs }
+            Planned {
+                labels,
+                specs: Cow::Owned(specs),
+            }
         })
         .collect())
 }
@@ -139,8 +293,12 @@ impl<'c> Plan<'c> {
                 });
                 continue;
             }
-            match instances(metrics, rule).await {
-                Ok(instances) => plan.add(rule, instances, grid),
+            match planned(metrics, rule).await {
+                Ok(instances) => plan.rules.push(RulePlan {
+                    rule,
+                    grid,
+                    instances,
+                }),
                 Err(source) => {
                     report.errors.push(CycleError::Discovery {
                         rule: rule.name.clone(),
@@ -151,32 +309,6 @@ impl<'c> Plan<'c> {
             }
         }
         plan
-    }
-
-    fn add(&mut self, rule: &'c Rule, instances: Vec<Instance>, grid: Grid) {
-        for inst in &instances {
-            for spec in inst.specs.values() {
-                let id = match self.query_ids.entry(spec.dedup_key()) {
-                    Entry::Vacant(slot) => {
-                        let id = format!("q{}", self.queries.len());
-                        slot.insert(id.clone());
-                        self.queries.push(MetricQuery {
-                            id: id.clone(),
-                            spec: spec.clone(),
-                        });
-                        id
-                    }
-                    Entry::Occupied(slot) => slot.get().clone(),
-                };
-                let s = self.start_of.entry(id).or_insert(grid.start);
-                *s = (*s).min(grid.start);
-            }
-        }
-        self.rules.push(RulePlan {
-            rule,
-            grid,
-            instances,
-        });
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -203,33 +335,6 @@ impl<'c> Plan<'c> {
             }
         }
         covered
-    }
-
-    /// An instance's inputs aligned on `grid`, by the rule's metric ids, or
-    /// `None` when a source said some of its data is partial.
-    pub(super) fn inputs<'i>(
-        &self,
-        inst: &'i Instance,
-        series: &HashMap<&str, &MetricSeries>,
-        grid: &Grid,
-    ) -> Option<BTreeMap<&'i str, Series>> {
-        let mut inputs = BTreeMap::new();
-        let mut complete = true;
-        for (id, spec) in &inst.specs {
-            let s = self
-                .query_ids
-                .get(&spec.dedup_key())
-                .and_then(|q| series.get(q.as_str()));
-            let aligned = match s {
-                Some(ms) => {
-                    complete &= ms.complete;
-                    align(&ms.points, grid)
-                }
-                None => vec![None; grid.len],
-            };
-            inputs.insert(id.as_str(), aligned);
-        }
-        complete.then_some(inputs)
     }
 }
 
