@@ -269,6 +269,7 @@ fn dynamo_diff(a: &DynamoStats, b: &DynamoStats) -> DynamoStats {
         put_item: b.put_item - a.put_item,
         delete_item: b.delete_item - a.delete_item,
         query: b.query - a.query,
+        query_eventually: b.query_eventually - a.query_eventually,
         unprocessed_retries: b.unprocessed_retries - a.unprocessed_retries,
         read_half_units: b.read_half_units - a.read_half_units,
         write_units: b.write_units - a.write_units,

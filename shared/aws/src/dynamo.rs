@@ -68,6 +68,9 @@ pub struct DynamoStats {
     pub put_item: u64,
     pub delete_item: u64,
     pub query: u64,
+    /// Of the `Query` calls (pages), those eventually consistent
+    /// (`StateStore::query_eventually`: `ConsistentRead` false).
+    pub query_eventually: u64,
     /// `BatchGetItem` calls made only to retry `UnprocessedKeys`.
     pub unprocessed_retries: u64,
     /// Read capacity consumed, in half units (so an eventually consistent
@@ -143,12 +146,13 @@ impl fmt::Display for DynamoStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "GetItem={} BatchGetItem={} PutItem={} DeleteItem={} Query={} unprocessed_retries={} read_units={} write_units={}",
+            "GetItem={} BatchGetItem={} PutItem={} DeleteItem={} Query={} (eventually consistent {}) unprocessed_retries={} read_units={} write_units={}",
             self.get_item,
             self.batch_get_item,
             self.put_item,
             self.delete_item,
             self.query,
+            self.query_eventually,
             self.unprocessed_retries,
             self.read_units(),
             self.write_units
@@ -163,6 +167,7 @@ struct Counters {
     put_item: AtomicU64,
     delete_item: AtomicU64,
     query: AtomicU64,
+    query_eventually: AtomicU64,
     unprocessed_retries: AtomicU64,
     read_half_units: AtomicU64,
     write_units: AtomicU64,
@@ -230,6 +235,7 @@ impl DynamoStore {
             put_item: c.put_item.load(Ordering::Relaxed),
             delete_item: c.delete_item.load(Ordering::Relaxed),
             query: c.query.load(Ordering::Relaxed),
+            query_eventually: c.query_eventually.load(Ordering::Relaxed),
             unprocessed_retries: c.unprocessed_retries.load(Ordering::Relaxed),
             read_half_units: c.read_half_units.load(Ordering::Relaxed),
             write_units: c.write_units.load(Ordering::Relaxed),
@@ -557,6 +563,9 @@ impl DynamoStore {
                     .expression_attribute_values(":p", s(sk_prefix))
             };
             bump(&self.counters.query);
+            if !consistent {
+                bump(&self.counters.query_eventually);
+            }
             let out = req
                 .send()
                 .await_classified()
@@ -568,7 +577,10 @@ impl DynamoStore {
                 bytes += billed_size(&item);
                 items.push(item);
             }
-            self.consumed(&self.counters.read_half_units, read_half_units(bytes, true));
+            self.consumed(
+                &self.counters.read_half_units,
+                read_half_units(bytes, consistent),
+            );
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start_key = Some(k.clone()),
                 _ => break,

@@ -367,6 +367,54 @@ async fn query_filters_by_prefix_sorts_and_paginates() {
     );
 }
 
+/// The engine reads instance states eventually consistently: the Query is
+/// sent with `ConsistentRead` false (counted apart; the emulator answers
+/// both kinds alike, so the request kind is what is checked) and billed
+/// half: an eventually consistent read of up to 4 KB is half a unit.
+#[tokio::test]
+async fn query_eventually_is_an_eventually_consistent_query_billed_half() {
+    let (store, _clock) = fresh_store().await;
+    for sk in ["a", "b"] {
+        store
+            .put(item("state/07", sk, 1, None), Expect::Any)
+            .await
+            .expect("put");
+    }
+    let before = store.stats();
+    let strong = store.query("state/07", "").await.expect("query");
+    let mid = store.stats();
+    let relaxed = store.query_eventually("state/07", "").await.expect("query");
+    let after = store.stats();
+    assert_eq!(relaxed, strong);
+    assert_eq!(
+        (
+            mid.query - before.query,
+            mid.query_eventually - before.query_eventually
+        ),
+        (1, 0)
+    );
+    assert_eq!(
+        (
+            after.query - mid.query,
+            after.query_eventually - mid.query_eventually
+        ),
+        (1, 1)
+    );
+    // Two small items (under 4 KB together): 1 unit strongly, 0.5 eventually.
+    assert_eq!(mid.read_half_units - before.read_half_units, 2);
+    assert_eq!(after.read_half_units - mid.read_half_units, 1);
+    // An empty partition still costs the minimum.
+    let empty_before = store.stats().read_half_units;
+    assert!(
+        store
+            .query_eventually("state/08", "")
+            .await
+            .expect("query")
+            .is_empty()
+    );
+    assert_eq!(store.stats().read_half_units - empty_before, 1);
+}
+
 #[tokio::test]
 async fn invalid_requests_and_outages_are_classified() {
     let (store, _clock) = fresh_store().await;
