@@ -12,9 +12,10 @@ botocore, which the pinned ministack in ./.venv brings along.
     lambda_fixture.py receive DIR SECONDS
                                      # waits (bounded) for one notification on
                                      # the queue and prints its SNS envelope
-    lambda_fixture.py count DIR SECONDS
-                                     # receives (and deletes) for SECONDS and
-                                     # prints how many notifications came
+    lambda_fixture.py collect DIR SECONDS
+                                     # receives (and deletes) every notification
+                                     # for SECONDS; prints each body as a JSON
+                                     # string, one a line
     lambda_fixture.py receive-alert DIR SECONDS ALERTNAME
                                      # the same, skipping (and deleting) the
                                      # messages whose first alert is another
@@ -206,59 +207,50 @@ route:
     print(json.dumps(state))
 
 
+def _fixture_queue(out_dir):
+    with open(os.path.join(out_dir, "fixture.json")) as f:
+        return json.load(f)["queue"]
+
+
+def _messages(queue, seconds):
+    """Every message received within `seconds`, each deleted once taken."""
+    sqs = client("sqs")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = sqs.receive_message(
+            QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        for m in got:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+            yield m
+
+
 def receive(out_dir, seconds):
-    with open(os.path.join(out_dir, "fixture.json")) as f:
-        state = json.load(f)
-    sqs = client("sqs")
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = sqs.receive_message(
-            QueueUrl=state["queue"], MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", [])
-        for m in got:
-            sqs.delete_message(QueueUrl=state["queue"], ReceiptHandle=m["ReceiptHandle"])
-            print(m["Body"])
-            return
-    sys.exit(f"lambda_fixture: no notification on {state['queue']} within {seconds}s")
+    queue = _fixture_queue(out_dir)
+    for m in _messages(queue, seconds):
+        print(m["Body"])
+        return
+    sys.exit(f"lambda_fixture: no notification on {queue} within {seconds}s")
 
 
-def count(out_dir, seconds):
-    with open(os.path.join(out_dir, "fixture.json")) as f:
-        state = json.load(f)
-    sqs = client("sqs")
-    deadline = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < deadline:
-        got = sqs.receive_message(
-            QueueUrl=state["queue"], MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", [])
-        for m in got:
-            sqs.delete_message(QueueUrl=state["queue"], ReceiptHandle=m["ReceiptHandle"])
-            n += 1
-    print(n)
+def collect(out_dir, seconds):
+    # All of them, for the whole time: one body per line (JSON-quoted).
+    for m in _messages(_fixture_queue(out_dir), seconds):
+        print(json.dumps(m["Body"]))
 
 
 def receive_alert(out_dir, seconds, alertname):
-    with open(os.path.join(out_dir, "fixture.json")) as f:
-        state = json.load(f)
-    sqs = client("sqs")
-    deadline = time.monotonic() + seconds
     seen = []
-    while time.monotonic() < deadline:
-        got = sqs.receive_message(
-            QueueUrl=state["queue"], MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", [])
-        for m in got:
-            sqs.delete_message(QueueUrl=state["queue"], ReceiptHandle=m["ReceiptHandle"])
-            env = json.loads(m["Body"])
-            try:
-                alerts = json.loads(env["Message"]).get("alerts", [])
-            except ValueError:
-                alerts = []
-            if alerts and alerts[0].get("alertname") == alertname:
-                print(m["Body"])
-                return
-            seen.append(env.get("Subject"))
+    for m in _messages(_fixture_queue(out_dir), seconds):
+        env = json.loads(m["Body"])
+        try:
+            alerts = json.loads(env["Message"]).get("alerts", [])
+        except ValueError:
+            alerts = []
+        if alerts and alerts[0].get("alertname") == alertname:
+            print(m["Body"])
+            return
+        seen.append(env.get("Subject"))
     sys.exit(f"lambda_fixture: no {alertname} notification within {seconds}s (saw {seen})")
 
 
@@ -400,8 +392,8 @@ def main(argv):
         setup(argv[2])
     elif len(argv) == 4 and argv[1] == "receive":
         receive(argv[2], float(argv[3]))
-    elif len(argv) == 4 and argv[1] == "count":
-        count(argv[2], float(argv[3]))
+    elif len(argv) == 4 and argv[1] == "collect":
+        collect(argv[2], float(argv[3]))
     elif len(argv) == 5 and argv[1] == "receive-alert":
         receive_alert(argv[2], float(argv[3]), argv[4])
     elif len(argv) == 3 and argv[1] == "appconfig":

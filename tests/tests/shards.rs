@@ -333,19 +333,44 @@ async fn four_shards_deliver_each_group_once_whatever_shard_its_alerts_come_from
     }
 }
 
-/// A store whose process dies (a panic) at its `after`-th write of a state
-/// or `active` item, before sending it, once. (Before, not after: a shard
-/// writes its instances concurrently, so what else got out would vary.)
-struct Crashing {
+/// What a [`Faulty`] store does once armed.
+enum Fault {
+    /// The process dies (a panic) at the `n`-th write of a state or
+    /// `active` item, before sending it. (Before, not after: a shard writes
+    /// its instances concurrently, so what else got out would vary.)
+    CrashAt(usize),
+    /// The first write (a shard's lease take) goes out, then waits until
+    /// `open` is notified, after notifying `reached`.
+    HoldFirst,
+}
+
+/// A shard's store with one fault, once.
+struct Faulty {
     inner: Arc<DynamoStore>,
+    fault: Fault,
     armed: AtomicBool,
     writes: AtomicUsize,
-    after: usize,
     crashed: Mutex<Option<String>>,
+    reached: tokio::sync::Notify,
+    open: tokio::sync::Notify,
+}
+
+impl Faulty {
+    fn new(inner: Arc<DynamoStore>, fault: Fault, armed: bool) -> Arc<Faulty> {
+        Arc::new(Faulty {
+            inner,
+            fault,
+            armed: AtomicBool::new(armed),
+            writes: AtomicUsize::new(0),
+            crashed: Mutex::new(None),
+            reached: tokio::sync::Notify::new(),
+            open: tokio::sync::Notify::new(),
+        })
+    }
 }
 
 #[async_trait]
-impl StateStore for Crashing {
+impl StateStore for Faulty {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.inner.get(key).await
     }
@@ -359,16 +384,27 @@ impl StateStore for Crashing {
         self.inner.delete(key, expect).await
     }
     async fn put(&self, item: Item, expect: Expect) -> Result<(), StoreError> {
-        let counted = item.pk == keys::ACTIVE || item.pk.starts_with("state/");
-        if counted
-            && self.armed.load(Ordering::SeqCst)
-            && self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.after
-        {
-            self.armed.store(false, Ordering::SeqCst);
-            *self.crashed.lock().unwrap() = Some(format!("{}/{}", item.pk, item.sk));
-            panic!("injected crash before writing {}/{}", item.pk, item.sk);
+        if !self.armed.load(Ordering::SeqCst) {
+            return self.inner.put(item, expect).await;
         }
-        self.inner.put(item, expect).await
+        match self.fault {
+            Fault::CrashAt(n) => {
+                let counted = item.pk == keys::ACTIVE || item.pk.starts_with("state/");
+                if counted && self.writes.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                    self.armed.store(false, Ordering::SeqCst);
+                    *self.crashed.lock().unwrap() = Some(format!("{}/{}", item.pk, item.sk));
+                    panic!("injected crash before writing {}/{}", item.pk, item.sk);
+                }
+                self.inner.put(item, expect).await
+            }
+            Fault::HoldFirst => {
+                self.armed.store(false, Ordering::SeqCst);
+                let result = self.inner.put(item, expect).await;
+                self.reached.notify_one();
+                self.open.notified().await;
+                result
+            }
+        }
     }
 }
 
@@ -378,13 +414,7 @@ async fn a_shard_crashing_mid_cycle_loses_and_duplicates_nothing() {
     let (mut shards, deliver) = w.engines();
     // Shard 2 dies at the fire tick after taking its lease, at its first
     // `active` record: nothing of its two fires is stored.
-    let crashing = Arc::new(Crashing {
-        inner: w.dynamo(),
-        armed: AtomicBool::new(false),
-        writes: AtomicUsize::new(0),
-        after: 1,
-        crashed: Mutex::new(None),
-    });
+    let crashing = Faulty::new(w.dynamo(), Fault::CrashAt(1), false);
     shards[1] = w.engine("shard-2-crashing", crashing.clone());
     let shards = Arc::new(shards);
     for k in 1..=LAST_TICK {
@@ -449,40 +479,6 @@ async fn a_shard_crashing_mid_cycle_loses_and_duplicates_nothing() {
     w.assert_outbox_empty().await;
 }
 
-/// A store that holds its first write (the shard's lease take) until told
-/// to go on.
-struct Gate {
-    inner: Arc<DynamoStore>,
-    armed: AtomicBool,
-    reached: tokio::sync::Notify,
-    open: tokio::sync::Notify,
-}
-
-#[async_trait]
-impl StateStore for Gate {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
-    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
-        self.inner.query(pk, sk_prefix).await
-    }
-    async fn delete(&self, key: &Key, expect: Expect) -> Result<(), StoreError> {
-        self.inner.delete(key, expect).await
-    }
-    async fn put(&self, item: Item, expect: Expect) -> Result<(), StoreError> {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            let result = self.inner.put(item, expect).await;
-            self.reached.notify_one();
-            self.open.notified().await;
-            return result;
-        }
-        self.inner.put(item, expect).await
-    }
-}
-
 #[tokio::test]
 async fn two_runs_of_a_shard_overlapping_write_and_notify_once() {
     let w = World::new().await;
@@ -492,12 +488,7 @@ async fn two_runs_of_a_shard_overlapping_write_and_notify_once() {
     }
     // Shard 3's run A takes its lease at the fire tick and stalls; a second
     // run B of shard 3 (a retried or late invocation) starts meanwhile.
-    let gate = Arc::new(Gate {
-        inner: w.dynamo(),
-        armed: AtomicBool::new(true),
-        reached: tokio::sync::Notify::new(),
-        open: tokio::sync::Notify::new(),
-    });
+    let gate = Faulty::new(w.dynamo(), Fault::HoldFirst, true);
     let a = w.engine("shard-3-a", gate.clone());
     let b = w.engine("shard-3-b", w.dynamo());
     let shard3 = Stage::Shard(Shard::new(3, SHARDS).unwrap());
