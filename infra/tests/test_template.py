@@ -1903,6 +1903,15 @@ def test_shard_count_parameter_and_condition(raw_template: dict[str, Any]) -> No
     assert simulate_tick(render(raw_template, 2)) == [shard_payload(1, 2), shard_payload(2, 2), deliver_payload(2)]
 
 
+def test_evaluator_memory_is_a_parameter(raw_template: dict[str, Any]) -> None:
+    """EvaluatorMemorySize: 512 MB by default, up to Lambda's 10,240; the evaluator's
+    MemorySize is it (100,000 rules need 1,024: tests/benches/aws_cycle.rs)."""
+    p = raw_template["Parameters"]["EvaluatorMemorySize"]
+    assert (p["Type"], p["Default"], p["MinValue"], p["MaxValue"]) == ("Number", 512, 128, 10240), p
+    props = raw_template["Resources"]["EvaluatorFunction"]["Properties"]
+    assert props["MemorySize"] == {"Ref": "EvaluatorMemorySize"}, props["MemorySize"]
+
+
 # ------------------------------------------------------------- samconfig.toml
 
 SAMCONFIG = INFRA / "samconfig.toml"
