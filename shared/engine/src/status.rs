@@ -216,16 +216,8 @@ pub async fn read(
                 f.error
             ));
         }
-        if let Some(l) = &v.lease
-            && l.held
-            && l.expires_at.is_some_and(|e| e < now)
-        {
-            problems.push(format!(
-                "the lease of {} ({}, tick {}) expired while held: that run did not finish",
-                v.shard,
-                l.owner,
-                firebell_core::text::rfc3339(l.tick)
-            ));
+        if let Some(why) = v.lease.as_ref().and_then(|l| unfinished(l, now)) {
+            problems.push(format!("the lease of {}: {why}", v.shard));
         }
     }
     if let Some(c) = records.first()
@@ -238,15 +230,8 @@ pub async fn read(
             if c.errors.len() == 1 { "" } else { "s" }
         ));
     }
-    if let Some(l) = &lease
-        && l.held
-        && l.expires_at.is_some_and(|e| e < now)
-    {
-        problems.push(format!(
-            "the lease of {} (tick {}) expired while held: that cycle did not finish",
-            l.owner,
-            firebell_core::text::rfc3339(l.tick)
-        ));
+    if let Some(why) = lease.as_ref().and_then(|l| unfinished(l, now)) {
+        problems.push(format!("the lease: {why}"));
     }
     Ok(Status {
         now,
@@ -258,6 +243,32 @@ pub async fn read(
         failing,
         shards,
         problems,
+    })
+}
+
+/// A held lease older than this (two ticks; a run ends within a tick) is
+/// a run that is stuck or died. (Once it expires the store no longer
+/// returns it, and the next run takes it.)
+pub const LEASE_STUCK_SECS: Epoch = 120;
+
+/// Why a lease read at `now` tells of a run that did not finish, if so.
+fn unfinished(l: &LeaseView, now: Epoch) -> Option<String> {
+    if !l.held {
+        return None;
+    }
+    let tick = firebell_core::text::rfc3339(l.tick);
+    if l.expires_at.is_some_and(|e| e < now) {
+        return Some(format!(
+            "held by {} (tick {tick}) and expired: that run did not finish",
+            l.owner
+        ));
+    }
+    (now - l.tick > LEASE_STUCK_SECS).then(|| {
+        format!(
+            "held by {} for tick {tick}, {} ago: that run is stuck or did not finish",
+            l.owner,
+            span(now - l.tick)
+        )
     })
 }
 

@@ -206,17 +206,10 @@ async fn a_quiet_cycle_reads_the_states_that_exist_not_one_per_rule() {
     assert_eq!(figures[1].2, 10 * figures[0].2, "{figures:?}");
 }
 
-#[tokio::test]
-async fn the_states_of_the_layout_before_buckets_move_once_and_nothing_fires_again() {
-    let clock = Arc::new(ManualClock::at_epoch(T0));
-    let store = Counting::new(clock.clone());
-    let notifier = Arc::new(MemoryNotifier::new());
-    let e = engine(70, store.clone(), notifier.clone());
-    run_whole(&e, &clock, 1..=30).await;
-    let pages = notifier.take().len();
-    assert!(pages > 0);
-    // Put the store back as a version before buckets left it: each state
-    // under `state#<rule>`, and a last tick without a layout.
+/// Puts the store back as a version before buckets left it: each state
+/// under `state#<rule>`, and a last tick (`tick`) without a layout.
+/// Returns the states moved back.
+async fn to_old_layout(store: &Counting, tick: i64) -> usize {
     let mut moved = 0;
     for item in store.inner.items() {
         if item.pk.starts_with("state/") {
@@ -236,14 +229,33 @@ async fn the_states_of_the_layout_before_buckets_move_once_and_nothing_fires_aga
             moved += 1;
         }
     }
-    assert_eq!(moved, 10);
     let last = keys::last_tick();
     let item = store.inner.get(&last).await.unwrap().unwrap();
     let old_last = Item {
-        data: format!("{{\"tick\":{}}}", T0 + 60 * 30),
-        ..item.clone()
+        data: format!("{{\"tick\":{tick}}}"),
+        ..item
     };
     store.inner.put(old_last, Expect::Any).await.unwrap();
+    moved
+}
+
+fn moved_all(store: &Counting) -> bool {
+    let items = store.inner.items();
+    items.iter().all(|i| !i.pk.starts_with("state#"))
+        && items.iter().filter(|i| i.pk.starts_with("state/")).count() == 10
+}
+
+#[tokio::test]
+async fn the_states_of_the_layout_before_buckets_move_once_and_nothing_fires_again() {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Counting::new(clock.clone());
+    let notifier = Arc::new(MemoryNotifier::new());
+    let e = engine(70, store.clone(), notifier.clone());
+    run_whole(&e, &clock, 1..=30).await;
+    let pages = notifier.take().len();
+    assert!(pages > 0);
+    assert_eq!(to_old_layout(&store, T0 + 60 * 30).await, 10);
+    let last = keys::last_tick();
 
     // The next cycle moves them first, then judges on them: nothing fires
     // again, nothing is told again.
@@ -336,23 +348,196 @@ async fn status_shows_each_shard_and_a_shard_that_did_not_finish() {
         assert!(v.failing.is_empty());
     }
     assert!(st.healthy(), "{}", st.verdict());
-    // Shard 2's run of the next tick died holding its lease.
+    // Shard 2's run of the next tick died holding its lease: three minutes
+    // on (its lease not yet expired), status says so.
     let pk = shards[1].cycle_pk();
     let mut lease = store.get(&keys::lease_in(&pk)).await.unwrap().unwrap();
     lease.data = format!(
         "{{\"owner\":\"run-x\",\"tick\":{},\"held\":true}}",
         now + 60
     );
-    lease.expires_at = Some(now + 120);
+    lease.expires_at = Some(now + 60 + 300);
     store.put(lease, Expect::Any).await.unwrap();
-    let st = firebell_engine::status::read(store.as_ref(), now + 180, 5)
+    clock.set_epoch(now + 240);
+    let st = firebell_engine::status::read(store.as_ref(), now + 240, 5)
         .await
         .unwrap();
     assert_eq!(
         st.problems,
         [format!(
-            "the lease of shard 2/3 (run-x, tick {}) expired while held: that run did not finish",
+            "the lease of shard 2/3: held by run-x for tick {}, 3m ago: that run is stuck or did not finish",
             firebell_core::text::rfc3339(now + 60)
         )]
+    );
+}
+
+#[tokio::test]
+async fn the_old_layout_moves_under_a_recorded_tick_from_the_future_too() {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Counting::new(clock.clone());
+    let notifier = Arc::new(MemoryNotifier::new());
+    let e = engine(70, store.clone(), notifier.clone());
+    run_whole(&e, &clock, 1..=30).await;
+    notifier.take();
+    // The old version once ran a tick far in the future (clock skew).
+    to_old_layout(&store, T0 + 86_400 * 365).await;
+    let t = T0 + 60 * 31;
+    clock.set_epoch(t);
+    let r = e.run_cycle_at(t, t, &|| false).await.unwrap();
+    let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("clock skew"), "{errors:?}");
+    assert!(r.transitions.is_empty(), "{:?}", r.transitions);
+    assert!(notifier.take().is_empty());
+    assert!(moved_all(&store));
+}
+
+#[tokio::test]
+async fn a_sharded_stack_moves_the_old_layout_shard_by_shard() {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Counting::new(clock.clone());
+    let notifier = Arc::new(MemoryNotifier::new());
+    let e = engine(70, store.clone(), notifier.clone());
+    run_whole(&e, &clock, 1..=30).await;
+    notifier.take();
+    to_old_layout(&store, T0 + 60 * 30).await;
+    let shards: Vec<Shard> = (1..=3).map(|k| Shard::new(k, 3).unwrap()).collect();
+    // Tick 31: shard 2 does not run (it crashed); the delivery stage has
+    // something to write (a new alert of team t0), so it records its tick,
+    // keeping the layout it read: shard 2 has not moved its states yet.
+    let injected = serde_json::json!({
+        "fingerprint": "00000000000000aa",
+        "labels": {"alertname": "Injected", "team": "t0", "severity": "page"},
+        "annotations": {},
+        "status": "firing",
+        "active_since": T0 + 60 * 30,
+        "fired_at": T0 + 60 * 30,
+        "resolved_at": null,
+        "value": 5.0,
+        "peak": 5.0,
+        "op": ">",
+        "threshold": 1.0,
+        "unit": "count",
+        "recent": [],
+        "expression": "x",
+        "metrics": {}
+    });
+    let a: firebell_core::alert::Alert = serde_json::from_value(injected).unwrap();
+    let k = keys::active(&a.fingerprint);
+    store
+        .inner
+        .put(
+            Item {
+                pk: k.pk,
+                sk: k.sk,
+                version: 1,
+                data: serde_json::to_string(&a).unwrap(),
+                expires_at: None,
+            },
+            Expect::Any,
+        )
+        .await
+        .unwrap();
+    let t = T0 + 60 * 31;
+    clock.set_epoch(t);
+    let mut transitions = 0;
+    for s in [shards[0], shards[2]] {
+        let r = e
+            .run_stage_at(t, t, Stage::Shard(s), &|| false)
+            .await
+            .unwrap();
+        assert!(r.errors.is_empty(), "{s}: {:?}", r.errors);
+        transitions += r.transitions.len();
+    }
+    let d = e
+        .run_stage_at(t, t, Stage::Deliver { shards: 3 }, &|| false)
+        .await
+        .unwrap();
+    assert_eq!(d.messages_published, 1);
+    let last = store.inner.get(&keys::last_tick()).await.unwrap().unwrap();
+    assert_eq!(
+        last.data,
+        format!("{{\"tick\":{t},\"layout\":1,\"shards\":3}}")
+    );
+    assert!(!moved_all(&store));
+    // Tick 32: shard 2's first run moves its states; nothing fires again.
+    let t = T0 + 60 * 32;
+    clock.set_epoch(t);
+    for s in &shards {
+        let r = e
+            .run_stage_at(t, t, Stage::Shard(*s), &|| false)
+            .await
+            .unwrap();
+        assert!(r.errors.is_empty(), "{s}: {:?}", r.errors);
+        transitions += r.transitions.len();
+    }
+    e.run_stage_at(t, t, Stage::Deliver { shards: 3 }, &|| false)
+        .await
+        .unwrap();
+    assert_eq!(transitions, 0);
+    let told: Vec<String> = notifier.take().into_iter().map(|o| o.subject).collect();
+    // (Only the injected alert's group t0 is told: its fire, then its
+    // resolution as an orphan by the shard owning its name.)
+    assert!(told.iter().all(|s| s.contains(" t0: ")), "{told:?}");
+    assert!(moved_all(&store));
+}
+
+#[tokio::test]
+async fn a_shard_s_self_alert_resolves_when_the_stack_no_longer_runs_that_shard() {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let e = engine(7, store.clone(), Arc::new(MemoryNotifier::new()));
+    let alert = serde_json::json!({
+        "fingerprint": "00000000000000bb",
+        "labels": {"alertname": firebell_engine::SELF_ALERTNAME, "check": "fetch", "shard": "2/3"},
+        "annotations": {},
+        "status": "firing",
+        "active_since": T0,
+        "fired_at": T0,
+        "resolved_at": null,
+        "value": 3.0,
+        "peak": 3.0,
+        "op": ">=",
+        "threshold": 1.0,
+        "unit": "count",
+        "recent": [],
+        "expression": "",
+        "metrics": {}
+    });
+    let k = keys::active("00000000000000bb");
+    store
+        .put(
+            Item {
+                pk: k.pk.clone(),
+                sk: k.sk.clone(),
+                version: 1,
+                data: alert.to_string(),
+                expires_at: None,
+            },
+            Expect::Any,
+        )
+        .await
+        .unwrap();
+    // Still three shards: it stays (shard 2/3 resolves it itself).
+    let t = T0 + 60;
+    clock.set_epoch(t);
+    e.run_stage_at(t, t, Stage::Deliver { shards: 3 }, &|| false)
+        .await
+        .unwrap();
+    let a: serde_json::Value =
+        serde_json::from_str(&store.get(&k).await.unwrap().unwrap().data).unwrap();
+    assert_eq!(a["status"], "firing");
+    // Four shards now: nothing runs shard 2/3 any more.
+    let t = T0 + 120;
+    clock.set_epoch(t);
+    e.run_stage_at(t, t, Stage::Deliver { shards: 4 }, &|| false)
+        .await
+        .unwrap();
+    let a: serde_json::Value =
+        serde_json::from_str(&store.get(&k).await.unwrap().unwrap().data).unwrap();
+    assert_eq!(a["status"], "resolved");
+    assert_eq!(
+        a["annotations"]["resolved_because"],
+        "shard 2/3 is no longer run (the stack runs 4 shard(s) now)"
     );
 }

@@ -28,6 +28,7 @@ pub(super) async fn snapshot(
     fresh: &HashMap<String, Fresh>,
     covered: &HashMap<String, HashSet<String>>,
     judges_orphans: &(dyn Fn(&str) -> bool + Sync),
+    shards_now: Option<u32>,
     now: Epoch,
     resolved_retention: Epoch,
     report: &mut CycleReport,
@@ -35,6 +36,11 @@ pub(super) async fn snapshot(
     let mut alerts: Vec<Alert> = Vec::new();
     for item in writer.query(keys::ACTIVE, "").await? {
         let mut a: Alert = keys::decode(&item)?;
+        if a.status == AlertStatus::Firing
+            && let Some(why) = gone_shard(&a, shards_now)
+        {
+            resolve_orphan(writer, &mut a, now, &why, resolved_retention, report).await;
+        }
         if a.status == AlertStatus::Firing
             && judges_orphans(a.name())
             && let Some(why) = orphaned(config, &a, covered)
@@ -52,6 +58,21 @@ pub(super) async fn snapshot(
     }
     alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
     Ok(alerts)
+}
+
+/// Why a firing self-alert of a shard (`shard: k/m`) has nothing behind
+/// it any more, if so: the stack now runs `shards_now` shards (1: the
+/// whole cycle), not `m`, so nothing runs shard k/m to resolve it.
+/// (`None`: a shard's own stage, which judges no self-alert.)
+fn gone_shard(a: &Alert, shards_now: Option<u32>) -> Option<String> {
+    let n = shards_now?;
+    if a.name() != super::SELF_ALERTNAME {
+        return None;
+    }
+    let label = a.labels.get(super::SHARD_LABEL)?;
+    let of = label.rsplit('/').next().unwrap_or_default();
+    (n == 1 || of != n.to_string())
+        .then(|| format!("shard {label} is no longer run (the stack runs {n} shard(s) now)"))
 }
 
 /// Why a firing alert no longer has a rule or instance behind it, if so:

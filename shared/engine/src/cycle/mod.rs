@@ -58,9 +58,18 @@ const WRITE_CHUNK: usize = 1024;
 /// State partitions read at once.
 const STATE_READS: usize = 16;
 
-/// One state partition, eventually consistent (see `Engine::load_states`).
-async fn read_partition(store: &dyn StateStore, pk: String) -> Result<Vec<Item>, StoreError> {
-    store.query_eventually(&pk, "").await
+/// One state partition, eventually consistent unless `consistent` (see
+/// `Engine::load_states`).
+async fn read_partition(
+    store: &dyn StateStore,
+    pk: String,
+    consistent: bool,
+) -> Result<Vec<Item>, StoreError> {
+    if consistent {
+        store.query(&pk, "").await
+    } else {
+        store.query_eventually(&pk, "").await
+    }
 }
 
 /// Tunables of the engine.
@@ -482,9 +491,16 @@ impl Engine {
         // A table a version before state buckets ran on: the states of the
         // rules this stage evaluates move first (once: the tick recorded
         // after it says so).
+        // A stage records layout 2 only once its states moved: the whole
+        // cycle and a shard after their move (a run that does not complete
+        // records nothing, so the next one moves again: the move is
+        // idempotent), the delivery stage (which moves nothing) only what it
+        // read. (`last_version`, not `last`: a skewed tick still counts.)
         let migrate = match stage {
-            Stage::Whole => last.is_some() && layout < keys::STATE_LAYOUT,
-            // A shard's first run: the layout the whole cycle last wrote.
+            Stage::Whole => last_version.is_some() && layout < keys::STATE_LAYOUT,
+            // Until a shard has recorded a tick of its own: the layout the
+            // `cycle` partition records (the whole cycle's, kept as it was
+            // by delivery stages).
             Stage::Shard(_) if last_version.is_none() => {
                 match self.store.get(&keys::last_tick()).await? {
                     Some(item) => keys::decode::<LastTick>(&item)?.layout < keys::STATE_LAYOUT,
@@ -492,6 +508,10 @@ impl Engine {
                 }
             }
             Stage::Shard(_) | Stage::Deliver { .. } => false,
+        };
+        let recorded_layout = match stage {
+            Stage::Deliver { .. } => layout,
+            Stage::Whole | Stage::Shard(_) => keys::STATE_LAYOUT,
         };
         // A shard records its first tick even when quiet, so it looks the
         // layout up once, not every quiet tick.
@@ -560,7 +580,7 @@ impl Engine {
                 Stage::Whole | Stage::Shard(_) => None,
             };
             match self
-                .record_tick(&partition, now, shards, last_version)
+                .record_tick(&partition, now, recorded_layout, shards, last_version)
                 .await
             {
                 Ok(true) => report.store_writes += 1,
@@ -607,6 +627,7 @@ impl Engine {
         &self,
         partition: &str,
         now: Epoch,
+        layout: u32,
         shards: Option<u32>,
         mut version: Option<u64>,
     ) -> Result<bool, StoreError> {
@@ -618,7 +639,7 @@ impl Engine {
                 version: version.map_or(1, |v| v + 1),
                 data: keys::encode(&LastTick {
                     tick: now,
-                    layout: keys::STATE_LAYOUT,
+                    layout,
                     shards,
                 }),
                 expires_at: None,
@@ -669,7 +690,9 @@ impl Engine {
         } = if let Stage::Deliver { .. } = stage {
             Evaluated::default()
         } else {
-            self.evaluate(guard, stage, now, clock_now, last, report)
+            // (Just after a move, the states are read consistently: the
+            // moved ones were written a moment ago.)
+            self.evaluate(guard, stage, now, clock_now, last, migrate, report)
                 .await?
         };
         // (A migration is recorded with the tick, so it is done once.)
@@ -701,6 +724,7 @@ impl Engine {
                 &fresh,
                 &covered,
                 &owns,
+                None,
                 now,
                 retention,
                 report,
@@ -744,12 +768,17 @@ impl Engine {
         let retention = self.opts.resolved_retention_secs;
         // The delivery stage after shards leaves orphans to them.
         let orphans = |_: &str| stage == Stage::Whole;
+        let shards_now = match stage {
+            Stage::Deliver { shards } => Some(shards),
+            Stage::Whole | Stage::Shard(_) => Some(1),
+        };
         let alerts = decide::snapshot(
             guard,
             &self.config,
             fresh,
             covered,
             &orphans,
+            shards_now,
             now,
             retention,
             report,
@@ -768,6 +797,7 @@ impl Engine {
     }
 
     /// Plan, fetch, judge and persist the due rules.
+    #[allow(clippy::too_many_arguments)]
     async fn evaluate(
         &self,
         writer: &dyn StateStore,
@@ -775,6 +805,7 @@ impl Engine {
         now: Epoch,
         clock_now: Option<Epoch>,
         last: Option<Epoch>,
+        consistent: bool,
         report: &mut CycleReport,
     ) -> Result<Evaluated, EngineError> {
         let metrics = self.metrics.as_ref();
@@ -806,7 +837,7 @@ impl Engine {
             covered: plan.covered(),
             ..Evaluated::default()
         };
-        let stored = self.load_states(&plan, stage).await?;
+        let stored = self.load_states(&plan, stage, consistent).await?;
         // Judged instances with changes, written a chunk at a time (the
         // writes of a chunk run concurrently; memory stays bounded).
         let mut to_write: Vec<Judged<'_>> = Vec::new();
@@ -859,6 +890,7 @@ impl Engine {
         &self,
         plan: &plan::Plan<'_>,
         stage: Stage,
+        consistent: bool,
     ) -> Result<HashMap<Key, Item>, EngineError> {
         let buckets: std::collections::BTreeSet<u32> = plan
             .rules
@@ -869,7 +901,9 @@ impl Engine {
         // (Boxed futures, not a closure in a stream: see `persist_all`.)
         let reads: Vec<BoxFuture<'_, Result<Vec<Item>, StoreError>>> = buckets
             .into_iter()
-            .map(|b| read_partition(self.store.as_ref(), keys::state_partition(b)).boxed())
+            .map(|b| {
+                read_partition(self.store.as_ref(), keys::state_partition(b), consistent).boxed()
+            })
             .collect();
         let mut pages = futures_util::StreamExt::buffer_unordered(
             futures_util::stream::iter(reads),
