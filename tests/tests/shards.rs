@@ -50,7 +50,7 @@ fn rule_names() -> Vec<(u32, String)> {
     out
 }
 
-fn team(shard: u32) -> &'static str {
+fn team_of(shard: u32) -> &'static str {
     if shard <= 2 { "pay" } else { "web" }
 }
 
@@ -69,7 +69,7 @@ fn config_text(ns: &str, pay: &str, web: &str) -> String {
     labels: {{team: {team}, severity: page}}
     annotations: {{title: {name} errors}}
 "#,
-            team = team(shard),
+            team = team_of(shard),
         ));
     }
     format!(
@@ -266,8 +266,11 @@ impl World {
     }
 }
 
-fn team_of(shard: u32) -> &'static str {
-    team(shard)
+/// What a queue got: (seq, status, alerts) per notification.
+fn seqs(msgs: &[Received]) -> Vec<(u64, &str, usize)> {
+    msgs.iter()
+        .map(|m| (m.seq(), m.status(), m.alerts().len()))
+        .collect()
 }
 
 #[test]
@@ -308,11 +311,7 @@ async fn four_shards_deliver_each_group_once_whatever_shard_its_alerts_come_from
     }
     let got = w.drain().await;
     for (team, msgs) in &got {
-        let seqs: Vec<(u64, &str, usize)> = msgs
-            .iter()
-            .map(|m| (m.seq(), m.status(), m.alerts().len()))
-            .collect();
-        assert_eq!(seqs, [(1, "firing", 4), (2, "resolved", 4)], "{team}");
+        assert_eq!(seqs(msgs), [(1, "firing", 4), (2, "resolved", 4)], "{team}");
     }
     w.check_no_loss_no_duplicate(&got);
     w.assert_outbox_empty().await;
@@ -460,19 +459,11 @@ async fn a_shard_crashing_mid_cycle_loses_and_duplicates_nothing() {
     }
     let got = w.drain().await;
     // web's shards never crashed: exactly once, as without faults.
-    let web: Vec<(u64, &str, usize)> = got["web"]
-        .iter()
-        .map(|m| (m.seq(), m.status(), m.alerts().len()))
-        .collect();
-    assert_eq!(web, [(1, "firing", 4), (2, "resolved", 4)]);
+    assert_eq!(seqs(&got["web"]), [(1, "firing", 4), (2, "resolved", 4)]);
     // pay's first page has shard 1's two alerts; shard 2's follow as an
     // update once it runs again, with the times of the data.
-    let pay: Vec<(u64, &str, usize)> = got["pay"]
-        .iter()
-        .map(|m| (m.seq(), m.status(), m.alerts().len()))
-        .collect();
     assert_eq!(
-        pay,
+        seqs(&got["pay"]),
         [(1, "firing", 2), (2, "firing", 4), (3, "resolved", 4)]
     );
     w.check_no_loss_no_duplicate(&got);
@@ -529,11 +520,7 @@ async fn two_runs_of_a_shard_overlapping_write_and_notify_once() {
     }
     let got = w.drain().await;
     for (team, msgs) in &got {
-        let seqs: Vec<(u64, &str, usize)> = msgs
-            .iter()
-            .map(|m| (m.seq(), m.status(), m.alerts().len()))
-            .collect();
-        assert_eq!(seqs, [(1, "firing", 4), (2, "resolved", 4)], "{team}");
+        assert_eq!(seqs(msgs), [(1, "firing", 4), (2, "resolved", 4)], "{team}");
     }
     w.check_no_loss_no_duplicate(&got);
     w.assert_outbox_empty().await;

@@ -14,9 +14,9 @@ use firebell_core::ports::StateStore;
 use firebell_core::series::Epoch;
 use firebell_notify::{SilenceState, SilenceView};
 
-use crate::cycle::failing_checks;
+use crate::cycle::{failing_checks, read_cycle_partition};
 use crate::history::{self, CycleRecord, HistoryEntry};
-use crate::keys::{self, LastTick, Lease};
+use crate::keys;
 use crate::{EngineError, FailingCheck, Shard};
 
 /// How far back the cycles are looked for.
@@ -272,7 +272,7 @@ fn unfinished(l: &LeaseView, now: Epoch) -> Option<String> {
     })
 }
 
-/// What one cycle partition holds.
+/// What one cycle partition holds, as status shows it.
 struct Partition {
     last_tick: Option<Epoch>,
     /// The shard count the delivery stage recorded.
@@ -282,29 +282,18 @@ struct Partition {
 }
 
 async fn read_partition(store: &dyn StateStore, pk: &str) -> Result<Partition, EngineError> {
-    let items = store.query(pk, "").await?;
-    let mut p = Partition {
-        last_tick: None,
-        shards: None,
-        lease: None,
-        failing: failing_checks(&items),
-    };
-    for item in &items {
-        if item.sk == keys::last_tick().sk {
-            let last = keys::decode::<LastTick>(item)?;
-            p.last_tick = Some(last.tick);
-            p.shards = last.shards;
-        } else if item.sk == keys::lease().sk {
-            let l: Lease = keys::decode(item)?;
-            p.lease = Some(LeaseView {
-                owner: l.owner,
-                tick: l.tick,
-                held: l.held,
-                expires_at: item.expires_at,
-            });
-        }
-    }
-    Ok(p)
+    let r = read_cycle_partition(store, pk).await?;
+    Ok(Partition {
+        last_tick: r.last,
+        shards: r.shards,
+        lease: r.lease.map(|(l, _, expires_at)| LeaseView {
+            owner: l.owner,
+            tick: l.tick,
+            held: l.held,
+            expires_at,
+        }),
+        failing: failing_checks(&r.selfwatch),
+    })
 }
 
 fn span(secs: Epoch) -> String {

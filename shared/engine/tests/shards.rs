@@ -206,6 +206,17 @@ async fn a_quiet_cycle_reads_the_states_that_exist_not_one_per_rule() {
     assert_eq!(figures[1].2, 10 * figures[0].2, "{figures:?}");
 }
 
+/// 70 rules run as whole cycles for 30 minutes (the breaching ones firing),
+/// on a counting store.
+async fn firing_for_30_minutes() -> (Arc<ManualClock>, Arc<Counting>, Arc<MemoryNotifier>, Engine) {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Counting::new(clock.clone());
+    let notifier = Arc::new(MemoryNotifier::new());
+    let e = engine(70, store.clone(), notifier.clone());
+    run_whole(&e, &clock, 1..=30).await;
+    (clock, store, notifier, e)
+}
+
 /// Puts the store back as a version before buckets left it: each state
 /// under `state#<rule>`, and a last tick (`tick`) without a layout.
 /// Returns the states moved back.
@@ -247,11 +258,7 @@ fn moved_all(store: &Counting) -> bool {
 
 #[tokio::test]
 async fn the_states_of_the_layout_before_buckets_move_once_and_nothing_fires_again() {
-    let clock = Arc::new(ManualClock::at_epoch(T0));
-    let store = Counting::new(clock.clone());
-    let notifier = Arc::new(MemoryNotifier::new());
-    let e = engine(70, store.clone(), notifier.clone());
-    run_whole(&e, &clock, 1..=30).await;
+    let (clock, store, notifier, e) = firing_for_30_minutes().await;
     let pages = notifier.take().len();
     assert!(pages > 0);
     assert_eq!(to_old_layout(&store, T0 + 60 * 30).await, 10);
@@ -373,11 +380,7 @@ async fn status_shows_each_shard_and_a_shard_that_did_not_finish() {
 
 #[tokio::test]
 async fn the_old_layout_moves_under_a_recorded_tick_from_the_future_too() {
-    let clock = Arc::new(ManualClock::at_epoch(T0));
-    let store = Counting::new(clock.clone());
-    let notifier = Arc::new(MemoryNotifier::new());
-    let e = engine(70, store.clone(), notifier.clone());
-    run_whole(&e, &clock, 1..=30).await;
+    let (clock, store, notifier, e) = firing_for_30_minutes().await;
     notifier.take();
     // The old version once ran a tick far in the future (clock skew).
     to_old_layout(&store, T0 + 86_400 * 365).await;
@@ -394,11 +397,7 @@ async fn the_old_layout_moves_under_a_recorded_tick_from_the_future_too() {
 
 #[tokio::test]
 async fn a_sharded_stack_moves_the_old_layout_shard_by_shard() {
-    let clock = Arc::new(ManualClock::at_epoch(T0));
-    let store = Counting::new(clock.clone());
-    let notifier = Arc::new(MemoryNotifier::new());
-    let e = engine(70, store.clone(), notifier.clone());
-    run_whole(&e, &clock, 1..=30).await;
+    let (clock, store, notifier, e) = firing_for_30_minutes().await;
     notifier.take();
     to_old_layout(&store, T0 + 60 * 30).await;
     let shards: Vec<Shard> = (1..=3).map(|k| Shard::new(k, 3).unwrap()).collect();

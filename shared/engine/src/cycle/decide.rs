@@ -12,23 +12,22 @@ use firebell_core::ports::{Expect, Item, Notifier, StateStore};
 use firebell_core::series::Epoch;
 use firebell_notify::DispatchError;
 
-use super::{CycleReport, Fresh};
+use super::{CycleReport, Fresh, Stage};
 use crate::config::Config;
 use crate::error::{CycleError, EngineError};
 use crate::keys;
 
 /// The `active` snapshot, sorted by fingerprint: firing alerts nothing
-/// evaluates any more are resolved (and written) when `judges_orphans`
-/// says their rule is this stage's, evaluated ones carry this cycle's
-/// values.
+/// evaluates any more are resolved (and written) when `stage` evaluates
+/// their rule ([`Stage::evaluates`]), evaluated ones carry
+/// this cycle's values.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn snapshot(
     writer: &dyn StateStore,
     config: &Config,
+    stage: Stage,
     fresh: &HashMap<String, Fresh>,
     covered: &HashMap<String, HashSet<String>>,
-    judges_orphans: &(dyn Fn(&str) -> bool + Sync),
-    shards_now: Option<u32>,
     now: Epoch,
     resolved_retention: Epoch,
     report: &mut CycleReport,
@@ -37,12 +36,12 @@ pub(super) async fn snapshot(
     for item in writer.query(keys::ACTIVE, "").await? {
         let mut a: Alert = keys::decode(&item)?;
         if a.status == AlertStatus::Firing
-            && let Some(why) = gone_shard(&a, shards_now)
+            && let Some(why) = gone_shard(&a, stage.shards_now())
         {
             resolve_orphan(writer, &mut a, now, &why, resolved_retention, report).await;
         }
         if a.status == AlertStatus::Firing
-            && judges_orphans(a.name())
+            && stage.evaluates(a.name())
             && let Some(why) = orphaned(config, &a, covered)
         {
             resolve_orphan(writer, &mut a, now, &why, resolved_retention, report).await;

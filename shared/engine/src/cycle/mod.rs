@@ -221,19 +221,52 @@ struct Fresh {
     annotations: Option<BTreeMap<String, String>>,
 }
 
-/// What the `cycle` partition holds at the start of a cycle.
-#[derive(Default)]
-struct CycleRecords {
+/// What a cycle partition (`cycle`, or a shard's) holds: read by a cycle
+/// at its start, and by `status`.
+pub(crate) struct CycleRecords {
     /// The last recorded tick, and its item's version.
-    last: Option<Epoch>,
-    last_version: Option<u64>,
+    pub(crate) last: Option<Epoch>,
+    pub(crate) last_version: Option<u64>,
     /// The state layout of the last recorded tick ([`keys::STATE_LAYOUT`]
     /// without one).
-    layout: u32,
-    /// The lease item: held?, version. (An expired lease is not returned.)
-    lease: Option<(bool, u64)>,
+    pub(crate) layout: u32,
+    /// The shard count a delivery stage recorded with its tick.
+    pub(crate) shards: Option<u32>,
+    /// The lease item, its version and expiry. (An expired lease is not
+    /// returned.)
+    pub(crate) lease: Option<(Lease, u64, Option<Epoch>)>,
     /// The failing self-monitoring checks (`selfwatch/<check>` items).
-    selfwatch: Vec<Item>,
+    pub(crate) selfwatch: Vec<Item>,
+}
+
+/// One read of a cycle partition: the last recorded tick, the lease and
+/// the failing self-monitoring checks.
+pub(crate) async fn read_cycle_partition(
+    store: &dyn StateStore,
+    pk: &str,
+) -> Result<CycleRecords, EngineError> {
+    let mut records = CycleRecords {
+        last: None,
+        last_version: None,
+        layout: keys::STATE_LAYOUT,
+        shards: None,
+        lease: None,
+        selfwatch: Vec::new(),
+    };
+    for item in store.query(pk, "").await? {
+        if item.sk == keys::last_tick().sk {
+            let last = keys::decode::<LastTick>(&item)?;
+            records.last = Some(last.tick);
+            records.layout = last.layout;
+            records.shards = last.shards;
+            records.last_version = Some(item.version);
+        } else if item.sk == keys::lease().sk {
+            records.lease = Some((keys::decode(&item)?, item.version, item.expires_at));
+        } else if item.sk.starts_with(selfwatch::SK_PREFIX) {
+            records.selfwatch.push(item);
+        }
+    }
+    Ok(records)
 }
 
 /// What a cycle knows of its tick when its body starts.
@@ -448,7 +481,8 @@ impl Engine {
             layout,
             lease,
             selfwatch,
-        } = self.read_cycle_partition(&partition).await?;
+            ..
+        } = read_cycle_partition(self.store.as_ref(), &partition).await?;
         let mut skewed = false;
         if let Some(l) = last
             && l >= now
@@ -472,11 +506,11 @@ impl Engine {
         }
         let seen = match lease {
             // (An expired lease is not returned by the store.)
-            Some((true, _)) => {
+            Some((l, _, _)) if l.held => {
                 report.skipped = Some(Skip::Overlap);
                 return Ok(report);
             }
-            Some((false, version)) => Some(version),
+            Some((_, version, _)) => Some(version),
             None => None,
         };
         let guard = Guarded::new(
@@ -489,9 +523,7 @@ impl Engine {
             now + self.opts.lease_secs,
         );
         // A table a version before state buckets ran on: the states of the
-        // rules this stage evaluates move first (once: the tick recorded
-        // after it says so).
-        // A stage records layout 2 only once its states moved: the whole
+        // rules this stage evaluates move first. A stage records layout 2 only once its states moved: the whole
         // cycle and a shard after their move (a run that does not complete
         // records nothing, so the next one moves again: the move is
         // idempotent), the delivery stage (which moves nothing) only what it
@@ -559,10 +591,7 @@ impl Engine {
             };
             let entries = crate::history::entries_of(&report, duration_ms, &self.config.version);
             let retention = self.config.history.retention_secs;
-            let writer = match stage {
-                Stage::Shard(s) => format!("{}-{}-", s.index(), s.count()),
-                Stage::Whole | Stage::Deliver { .. } => String::new(),
-            };
+            let writer = stage.history_writer();
             match crate::history::record(&guard, entries, now, &writer, retention).await {
                 Ok(n) => report.store_writes += n,
                 Err(source) => report
@@ -597,28 +626,6 @@ impl Engine {
             Err(e) => report.errors.push(CycleError::ReleaseLease(e)),
         }
         result.map(|_| report)
-    }
-
-    /// One read of a cycle partition: the last recorded tick, the lease
-    /// and the failing self-monitoring checks.
-    async fn read_cycle_partition(&self, pk: &str) -> Result<CycleRecords, EngineError> {
-        let mut records = CycleRecords {
-            layout: keys::STATE_LAYOUT,
-            ..CycleRecords::default()
-        };
-        for item in self.store.query(pk, "").await? {
-            if item.sk == keys::last_tick().sk {
-                let last = keys::decode::<LastTick>(&item)?;
-                records.last = Some(last.tick);
-                records.layout = last.layout;
-                records.last_version = Some(item.version);
-            } else if item.sk == keys::lease().sk {
-                records.lease = Some((keys::decode::<Lease>(&item)?.held, item.version));
-            } else if item.sk.starts_with(selfwatch::SK_PREFIX) {
-                records.selfwatch.push(item);
-            }
-        }
-        Ok(records)
     }
 
     /// Records `now` as the last tick (`cycle/last`), unless a later one is
@@ -705,33 +712,23 @@ impl Engine {
             return Ok(paced);
         }
         let sw = &self.config.self_monitoring;
-        let scope = selfwatch::Scope {
-            partition: stage.cycle_pk(),
-            shard: match stage {
-                Stage::Shard(s) => Some(s),
-                Stage::Whole | Stage::Deliver { .. } => None,
-            },
-            evaluates: !matches!(stage, Stage::Deliver { .. }),
-        };
-        if let Stage::Shard(shard) = stage {
+        if !stage.delivers() {
             // A shard resolves the orphans of its own rules (it alone knows
             // their instances) and records its own failures; the delivery
             // stage notifies.
-            let owns = |rule: &str| shard.owns_rule(rule);
             decide::snapshot(
                 guard,
                 &self.config,
+                stage,
                 &fresh,
                 &covered,
-                &owns,
-                None,
                 now,
                 retention,
                 report,
             )
             .await?;
             if !guard.is_lost() {
-                selfwatch::observe(guard, sw, &scope, &selfwatch, now, retention, report).await;
+                selfwatch::observe(guard, sw, stage, &selfwatch, now, retention, report).await;
             }
             return Ok(paced);
         }
@@ -742,7 +739,7 @@ impl Engine {
             return Ok(paced);
         }
         // firebell's own failures, as alerts through the same pipeline.
-        if selfwatch::observe(guard, sw, &scope, &selfwatch, now, retention, report).await
+        if selfwatch::observe(guard, sw, stage, &selfwatch, now, retention, report).await
             && !guard.is_lost()
         {
             self.decide_and_deliver(guard, stage, &fresh, &covered, now, should_stop, report)
@@ -766,19 +763,12 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<bool, EngineError> {
         let retention = self.opts.resolved_retention_secs;
-        // The delivery stage after shards leaves orphans to them.
-        let orphans = |_: &str| stage == Stage::Whole;
-        let shards_now = match stage {
-            Stage::Deliver { shards } => Some(shards),
-            Stage::Whole | Stage::Shard(_) => Some(1),
-        };
         let alerts = decide::snapshot(
             guard,
             &self.config,
+            stage,
             fresh,
             covered,
-            &orphans,
-            shards_now,
             now,
             retention,
             report,
@@ -837,7 +827,7 @@ impl Engine {
             covered: plan.covered(),
             ..Evaluated::default()
         };
-        let stored = self.load_states(&plan, stage, consistent).await?;
+        let stored = self.load_states(&plan, consistent).await?;
         // Judged instances with changes, written a chunk at a time (the
         // writes of a chunk run concurrently; memory stays bounded).
         let mut to_write: Vec<Judged<'_>> = Vec::new();
@@ -889,14 +879,12 @@ impl Engine {
     async fn load_states(
         &self,
         plan: &plan::Plan<'_>,
-        stage: Stage,
         consistent: bool,
     ) -> Result<HashMap<Key, Item>, EngineError> {
         let buckets: std::collections::BTreeSet<u32> = plan
             .rules
             .iter()
             .map(|rp| keys::bucket(&rp.rule.name))
-            .filter(|&b| stage.reads_bucket(b))
             .collect();
         // (Boxed futures, not a closure in a stream: see `persist_all`.)
         let reads: Vec<BoxFuture<'_, Result<Vec<Item>, StoreError>>> = buckets

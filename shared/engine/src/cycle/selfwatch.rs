@@ -28,7 +28,7 @@ use firebell_core::series::Epoch;
 use marked_yaml::Node;
 use serde::{Deserialize, Serialize};
 
-use super::CycleReport;
+use super::{CycleReport, Stage};
 use crate::error::CycleError;
 use crate::keys;
 
@@ -262,28 +262,18 @@ pub(crate) fn failing_checks(items: &[Item]) -> Vec<FailingCheck> {
 /// Longest error text carried into an alert's annotations.
 const MAX_ERROR_CHARS: usize = 500;
 
-/// Where a stage keeps its checks, and whose alerts they raise.
-pub(super) struct Scope {
-    /// The cycle partition of the stage (`selfwatch/<check>` items).
-    pub(super) partition: String,
-    /// A shard's alerts carry a `shard` label (`2/4`), so each shard's
-    /// failure is its own alert.
-    pub(super) shard: Option<super::Shard>,
-    /// False for the delivery stage after shards, which fetches nothing:
-    /// a fetch failure recorded before the stack was sharded clears.
-    pub(super) evaluates: bool,
-}
-
 /// The label naming the shard of a shard's self-alerts.
 pub const SHARD_LABEL: &str = "shard";
 
 /// Records this cycle's failures and raises or resolves the self-alerts.
+/// `stage` keeps its checks in its cycle partition; a shard's alerts carry
+/// a `shard` label (`2/4`), so each shard's failure is its own alert.
 /// Returns whether an `active` record changed (the snapshot must be
 /// dispatched again). Store failures here are reported, never fatal.
 pub(super) async fn observe(
     writer: &dyn StateStore,
     cfg: &SelfMonitoring,
-    scope: &Scope,
+    stage: Stage,
     items: &[Item],
     now: Epoch,
     retention: Epoch,
@@ -315,7 +305,7 @@ pub(super) async fn observe(
     for check in CHECKS {
         let name = check.name();
         let old = stored.get(name);
-        let key = Key::new(&scope.partition, format!("{SK_PREFIX}{name}"));
+        let key = Key::new(stage.cycle_pk(), format!("{SK_PREFIX}{name}"));
         if let Some(error) = failing.get(name) {
             let mut h = match old {
                 Some((h, _)) => h.clone(),
@@ -338,7 +328,7 @@ pub(super) async fn observe(
             };
             if !h.firing && h.failures >= threshold {
                 h.fired = now;
-                match put_alert(writer, cfg, scope, check, &h, None, retention).await {
+                match put_alert(writer, cfg, stage, check, &h, None, retention).await {
                     Ok(()) => {
                         report.store_writes += 1;
                         h.firing = true;
@@ -363,7 +353,9 @@ pub(super) async fn observe(
         let Some((h, _)) = old else { continue };
         let cleared = !cfg.enabled
             || match check {
-                Check::Fetch => fetched || !scope.evaluates,
+                // (The delivery stage after shards fetches nothing: a fetch
+                // failure recorded before the stack was sharded clears.)
+                Check::Fetch => fetched || matches!(stage, Stage::Deliver { .. }),
                 Check::Outbox | Check::Config => true,
                 Check::Render | Check::Store => now - h.last >= cfg.clear_after_secs,
             };
@@ -371,7 +363,7 @@ pub(super) async fn observe(
             continue;
         }
         if h.firing {
-            match put_alert(writer, cfg, scope, check, h, Some(now), retention).await {
+            match put_alert(writer, cfg, stage, check, h, Some(now), retention).await {
                 Ok(()) => {
                     report.store_writes += 1;
                     changed = true;
@@ -441,14 +433,14 @@ pub(crate) fn labels(cfg: &SelfMonitoring, check: &str) -> Labels {
 async fn put_alert(
     writer: &dyn StateStore,
     cfg: &SelfMonitoring,
-    scope: &Scope,
+    stage: Stage,
     check: Check,
     h: &Health,
     resolved: Option<Epoch>,
     retention: Epoch,
 ) -> Result<(), firebell_core::ports::StoreError> {
     let mut labels = labels(cfg, check.name());
-    if let Some(shard) = scope.shard {
+    if let Some(shard) = stage.shard() {
         labels.insert(SHARD_LABEL.to_string(), shard.label());
     }
     let fp = fingerprint(&labels);

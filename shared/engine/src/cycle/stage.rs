@@ -92,7 +92,8 @@ impl Stage {
         }
     }
 
-    /// Whether it evaluates `rule`.
+    /// Whether it evaluates `rule` (and so resolves its orphaned alerts:
+    /// the delivery stage leaves them to the shards).
     pub fn evaluates(self, rule: &str) -> bool {
         match self {
             Stage::Whole => true,
@@ -101,13 +102,31 @@ impl Stage {
         }
     }
 
-    /// Whether it reads state bucket `bucket`.
-    pub fn reads_bucket(self, bucket: u32) -> bool {
+    /// The shard it is, if it is one.
+    pub fn shard(self) -> Option<Shard> {
         match self {
-            Stage::Whole => true,
-            Stage::Shard(s) => s.owns_bucket(bucket),
-            Stage::Deliver { .. } => false,
+            Stage::Shard(s) => Some(s),
+            Stage::Whole | Stage::Deliver { .. } => None,
         }
+    }
+
+    /// The shard count the stack runs, as far as this stage knows: the
+    /// delivery stage's `shards`, 1 for the whole cycle, `None` for a
+    /// shard (which judges no other shard's self-alerts).
+    pub(crate) fn shards_now(self) -> Option<u32> {
+        match self {
+            Stage::Whole => Some(1),
+            Stage::Deliver { shards } => Some(shards),
+            Stage::Shard(_) => None,
+        }
+    }
+
+    /// What tells its history pages apart from other stages' of the same
+    /// tick: `2-4-` for shard 2 of 4, nothing otherwise.
+    pub(crate) fn history_writer(self) -> String {
+        self.shard()
+            .map(|s| format!("{}-{}-", s.index(), s.count()))
+            .unwrap_or_default()
     }
 
     /// Whether it decides and delivers.
