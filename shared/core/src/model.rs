@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -85,21 +86,71 @@ pub struct MetricSpec {
     pub period: Duration,
 }
 
+/// A metric spec's identity as a query ([`MetricSpec::key`]): namespace,
+/// metric, dimensions, statistic and period.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecKey<'a>(&'a MetricSpec);
+
+impl SpecKey<'_> {
+    fn stat_bits(&self) -> (u8, u64) {
+        match self.0.stat {
+            Stat::Sum => (0, 0),
+            Stat::Average => (1, 0),
+            Stat::Minimum => (2, 0),
+            Stat::Maximum => (3, 0),
+            Stat::SampleCount => (4, 0),
+            // Distinct percentiles are distinct queries (`p99`, `p99.9`).
+            Stat::Percentile(p) => (5, p.to_bits()),
+        }
+    }
+}
+
+impl PartialEq for SpecKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.0, other.0);
+        a.namespace == b.namespace
+            && a.metric_name == b.metric_name
+            && a.dimensions == b.dimensions
+            && self.stat_bits() == other.stat_bits()
+            && a.period.as_secs() == b.period.as_secs()
+    }
+}
+
+impl Eq for SpecKey<'_> {}
+
+impl Hash for SpecKey<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.namespace.hash(h);
+        self.0.metric_name.hash(h);
+        self.0.dimensions.hash(h);
+        self.stat_bits().hash(h);
+        self.0.period.as_secs().hash(h);
+    }
+}
+
 impl MetricSpec {
-    /// A key equal for equal queries, used to fetch each distinct query once per cycle.
+    /// The query's identity, borrowed: equal for equal queries (what a
+    /// cycle fetches once), hashable. [`MetricSpec::dedup_key`] is its
+    /// owned form.
+    pub fn key(&self) -> SpecKey<'_> {
+        SpecKey(self)
+    }
+
+    /// [`MetricSpec::key`] as a string, for sets that outlive the spec:
+    /// equal exactly when the keys are (names and values are quoted, so a
+    /// `,` or `=` in a dimension value cannot make two queries one).
     pub fn dedup_key(&self) -> String {
-        let dims: Vec<String> = self
-            .dimensions
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let (stat, bits) = self.key().stat_bits();
         format!(
-            "{}|{}|{}|{}|{}",
-            self.namespace,
-            self.metric_name,
-            dims.join(","),
-            self.stat,
-            self.period.as_secs()
+            "{:?}",
+            (
+                &self.namespace,
+                &self.metric_name,
+                &self.dimensions,
+                stat,
+                bits,
+                self.period.as_secs()
+            )
         )
     }
 
@@ -487,5 +538,37 @@ pub struct RuleSet {
 impl RuleSet {
     pub fn get(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dims: &[(&str, &str)], stat: Stat) -> MetricSpec {
+        MetricSpec {
+            namespace: "Svc".into(),
+            metric_name: "Errors".into(),
+            dimensions: dims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            stat,
+            period: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_query_key_and_its_string_agree_and_never_merge_two_queries() {
+        let a = spec(&[("A", "1,B=2")], Stat::Sum);
+        let b = spec(&[("A", "1"), ("B", "2")], Stat::Sum);
+        assert!(a.key() != b.key());
+        assert_ne!(a.dedup_key(), b.dedup_key());
+        let p99 = spec(&[("A", "1")], Stat::Percentile(99.0));
+        let p999 = spec(&[("A", "1")], Stat::Percentile(99.9));
+        assert!(p99.key() != p999.key());
+        assert_ne!(p99.dedup_key(), p999.dedup_key());
+        assert!(p99.key() == p99.clone().key());
+        assert_eq!(p99.dedup_key(), p99.clone().dedup_key());
     }
 }

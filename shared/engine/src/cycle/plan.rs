@@ -4,10 +4,9 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 
 use firebell_core::alert::fingerprint;
-use firebell_core::model::{Labels, MetricSpec, Rule, Stat};
+use firebell_core::model::{Labels, MetricSpec, Rule, SpecKey};
 use firebell_core::ports::{MetricSeries, MetricsError, MetricsSource};
 use firebell_core::series::{Epoch, Grid, Series, align};
 
@@ -43,48 +42,6 @@ pub(super) struct Plan<'c> {
     pub(super) rules: Vec<RulePlan<'c>>,
 }
 
-/// A metric spec compared as [`MetricSpec::dedup_key`] compares it
-/// (without building the key): equal for equal queries.
-#[derive(Clone, Copy)]
-struct SpecKey<'a>(&'a MetricSpec);
-
-impl SpecKey<'_> {
-    fn stat_bits(&self) -> (u8, u64) {
-        match self.0.stat {
-            Stat::Sum => (0, 0),
-            Stat::Average => (1, 0),
-            Stat::Minimum => (2, 0),
-            Stat::Maximum => (3, 0),
-            Stat::SampleCount => (4, 0),
-            // Distinct values print distinctly (`p99`, `p99.9`).
-            Stat::Percentile(p) => (5, p.to_bits()),
-        }
-    }
-}
-
-impl PartialEq for SpecKey<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.0, other.0);
-        a.namespace == b.namespace
-            && a.metric_name == b.metric_name
-            && a.dimensions == b.dimensions
-            && self.stat_bits() == other.stat_bits()
-            && a.period.as_secs() == b.period.as_secs()
-    }
-}
-
-impl Eq for SpecKey<'_> {}
-
-impl Hash for SpecKey<'_> {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.0.namespace.hash(h);
-        self.0.metric_name.hash(h);
-        self.0.dimensions.hash(h);
-        self.stat_bits().hash(h);
-        self.0.period.as_secs().hash(h);
-    }
-}
-
 /// Every distinct query of a plan, once, numbered in plan order (sent as
 /// ids `q0`, `q1`, ...), borrowed from the plan; each from the earliest
 /// time a rule using it needs.
@@ -105,7 +62,7 @@ impl<'p> Queries<'p> {
             for inst in &rp.instances {
                 for spec in inst.specs.values() {
                     let next = q.specs.len();
-                    let i = *q.index.entry(SpecKey(spec)).or_insert(next);
+                    let i = *q.index.entry(spec.key()).or_insert(next);
                     if i == next {
                         q.specs.push(spec);
                         q.start.push(rp.grid.start);
@@ -127,7 +84,7 @@ impl<'p> Queries<'p> {
         let index = specs
             .iter()
             .enumerate()
-            .map(|(i, s)| (SpecKey(s), i))
+            .map(|(i, s)| (s.key(), i))
             .collect();
         Queries {
             specs,
@@ -160,7 +117,7 @@ impl<'p> Queries<'p> {
         for (id, spec) in inst.specs.iter() {
             let s = self
                 .index
-                .get(&SpecKey(spec))
+                .get(&spec.key())
                 .and_then(|&i| series.get(i))
                 .and_then(Option::as_ref);
             let aligned = match s {
