@@ -18,6 +18,7 @@ pub mod diag;
 pub mod expr;
 pub mod model;
 pub mod ports;
+pub mod sentinel;
 pub mod series;
 pub mod slo;
 pub mod state;

@@ -96,6 +96,75 @@ pub trait MetricsSource: Send + Sync {
     }
 }
 
+// ---------------------------------------------------------------- alarms
+
+/// A CloudWatch alarm's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlarmState {
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "ALARM")]
+    Alarm,
+    #[serde(rename = "INSUFFICIENT_DATA")]
+    InsufficientData,
+}
+
+impl AlarmState {
+    /// CloudWatch's name: `OK`, `ALARM`, `INSUFFICIENT_DATA`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+/// An existing alarm, as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmInfo {
+    pub name: String,
+    pub description: String,
+    pub state: AlarmState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlarmError {
+    #[error("alarms throttled: {0}")]
+    Throttled(String),
+    #[error("alarms unavailable: {0}")]
+    Unavailable(String),
+    /// The request was refused (permissions, validation): retrying the
+    /// same request cannot help.
+    #[error("alarm request refused: {0}")]
+    Refused(String),
+}
+
+impl AlarmError {
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, AlarmError::Refused(_))
+    }
+}
+
+/// Where sentinel alarms live (CloudWatch alarms in the functions; a
+/// simulation over the replay source locally). Only alarms whose names
+/// start with the deployment's prefix are ever read or written.
+#[async_trait]
+pub trait AlarmService: Send + Sync {
+    /// The names of the alarms starting with `prefix` that are in ALARM as
+    /// of `now` (one `DescribeAlarms` with `StateValue` ALARM, paged).
+    async fn alarming(&self, prefix: &str, now: Epoch) -> Result<Vec<String>, AlarmError>;
+
+    /// Every alarm starting with `prefix`, with its description and state.
+    async fn list(&self, prefix: &str, now: Epoch) -> Result<Vec<AlarmInfo>, AlarmError>;
+
+    /// Creates or replaces one sentinel (`PutMetricAlarm`).
+    async fn put(&self, alarm: &crate::sentinel::SentinelAlarm) -> Result<(), AlarmError>;
+
+    /// Deletes alarms by name (`DeleteAlarms`, 100 at a time).
+    async fn delete(&self, names: &[String]) -> Result<(), AlarmError>;
+}
+
 // ---------------------------------------------------------------- store
 
 /// A DynamoDB-style item: partition key, sort key, a version for optimistic

@@ -8,8 +8,10 @@
 //!   [`StateStore`](firebell_core::ports::StateStore) must pass (see
 //!   `store_contract_tests!`);
 //! - metrics: [`ReplaySource`], replaying datapoints from a file (`REPLAY.md`);
-//! - notifiers: [`TerminalNotifier`], [`JsonlNotifier`], [`MemoryNotifier`].
+//! - notifiers: [`TerminalNotifier`], [`JsonlNotifier`], [`MemoryNotifier`];
+//! - sentinel alarms evaluated over a metrics source: [`SimulatedAlarms`].
 
+pub mod alarms;
 pub mod clock;
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -17,6 +19,7 @@ pub mod notify;
 pub mod replay;
 pub mod store;
 
+pub use alarms::SimulatedAlarms;
 pub use clock::ManualClock;
 pub use notify::{JsonlNotifier, MemoryNotifier, OpenError, TerminalNotifier};
 pub use replay::{LineProblem, ReplayError, ReplaySeries, ReplaySource};

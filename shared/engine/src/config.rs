@@ -26,6 +26,10 @@ pub struct Config {
     pub self_monitoring: crate::SelfMonitoring,
     /// The `history:` section (what firebell remembers, and for how long).
     pub history: crate::history::HistorySettings,
+    /// The `sentinels:` section (sentinel alarms, polling only when it matters).
+    pub sentinels: crate::sentinel::SentinelSettings,
+    /// The SLOs the burn-rate rules in `rules` were generated from.
+    pub slos: Vec<firebell_core::slo::Slo>,
     /// The files it was read from, in reading order.
     pub files: Vec<PathBuf>,
     /// The config version: a content hash of its files (12 hex digits of
@@ -222,6 +226,7 @@ pub(crate) fn sections() -> Vec<&'static str> {
     all.extend_from_slice(firebell_notify::SECTIONS);
     all.push(crate::cycle::SELF_MONITORING_SECTION);
     all.push(crate::history::SECTION);
+    all.push(crate::sentinel::SECTION);
     all.sort_unstable();
     all
 }
@@ -306,6 +311,7 @@ pub fn load_texts(
     let mut annotations: Vec<Annotations> = Vec::new();
     let mut self_monitoring: Option<crate::SelfMonitoring> = None;
     let mut history: Option<crate::history::HistorySettings> = None;
+    let mut sentinels: Option<crate::sentinel::SentinelSettings> = None;
     for (file, text) in texts {
         let mut d = Decoder::new(file.clone(), diags);
         let Some(root) = d.parse(text) else { continue };
@@ -372,6 +378,14 @@ pub fn load_texts(
                     );
                 }
                 history = Some(crate::history::HistorySettings::decode(&mut d, node));
+            } else if k == crate::sentinel::SECTION {
+                if sentinels.is_some() {
+                    d.error_at(
+                        Pos::of(key.span()),
+                        format!("`{k}` is defined more than once (define it in one file)"),
+                    );
+                }
+                sentinels = Some(crate::sentinel::SentinelSettings::decode(&mut d, node));
             } else {
                 let hint = closest(k, &all_sections)
                     .map(|c| format!("; did you mean `{c}`?"))
@@ -386,7 +400,7 @@ pub fn load_texts(
             }
         }
     }
-    slos.build_rules(diags, &mut |r| rules.push(r));
+    let slos = slos.build_rules(diags, &mut |r| rules.push(r));
     let rules = rules.build(diags);
     check_annotations(&rules, &annotations, diags);
     let notify = notify.build(diags);
@@ -410,6 +424,8 @@ pub fn load_texts(
         notify,
         self_monitoring: self_monitoring.unwrap_or_default(),
         history: history.unwrap_or_default(),
+        sentinels: sentinels.unwrap_or_default(),
+        slos,
         files,
         version,
     }

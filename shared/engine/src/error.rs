@@ -133,6 +133,11 @@ pub enum CycleError {
         judged: Epoch,
         now: Epoch,
     },
+    /// The sentinel alarms could not be read or kept in step with the
+    /// config: the rules they cover were polled (nothing is missed; it
+    /// costs what polling costs).
+    #[error("sentinel alarms: {0}")]
+    Sentinels(firebell_core::ports::AlarmError),
 }
 
 impl CycleError {
@@ -161,6 +166,7 @@ impl CycleError {
             | CycleError::StateClockSkew { .. } => false,
             // The next poll may find a config that loads.
             CycleError::Config { .. } => true,
+            CycleError::Sentinels(source) => source.is_retryable(),
         }
     }
 

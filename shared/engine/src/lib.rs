@@ -17,6 +17,8 @@
 //!   deploys to AppConfig), and the last good one kept in the store.
 //! * [`deployed`]: the deployed config a function runs, switched between
 //!   cycles, with the last good one and the bundled one as fallbacks.
+//! * [`sentinel`]: sentinel alarms: which rules have one, keeping them in
+//!   step with the config, and which rules a cycle may skip.
 //! * [`history`]: transitions, notifications and cycles remembered, and the
 //!   notification record every output shares.
 
@@ -29,6 +31,7 @@ mod error;
 pub mod history;
 pub mod judge;
 pub mod keys;
+pub mod sentinel;
 pub mod status;
 
 pub use config::{

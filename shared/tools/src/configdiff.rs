@@ -81,6 +81,7 @@ use firebell_core::decode::format_duration;
 use firebell_core::model::{Condition, ContextValue, Labels, Pending, Rule};
 use firebell_core::series::Epoch;
 use firebell_engine::history::HistorySettings;
+use firebell_engine::sentinel::SentinelSettings;
 use firebell_engine::{Config, SelfMonitoring};
 use firebell_notify::{
     GroupBy, InhibitRule, Matcher, MessageOptions, NotifyConfig, Receiver, Route, SilencePolicy,
@@ -176,6 +177,9 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         notify,
         self_monitoring,
         history,
+        sentinels,
+        // The SLOs' rules are compared as rules.
+        slos: _,
         files,
         version,
     } = old;
@@ -190,6 +194,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     } = notify;
     let mut settings = self_monitoring_changes(self_monitoring, &new.self_monitoring);
     settings.extend(history_changes(history, &new.history));
+    settings.extend(sentinel_changes(sentinels, &new.sentinels));
     ConfigDiff {
         old_version: version.clone(),
         new_version: new.version.clone(),
@@ -790,6 +795,23 @@ fn history_changes(a: &HistorySettings, b: &HistorySettings) -> Vec<SettingChang
         "history.retention",
         secs(*retention_secs),
         secs(b.retention_secs),
+    );
+    out
+}
+
+fn sentinel_changes(a: &SentinelSettings, b: &SentinelSettings) -> Vec<SettingChange> {
+    let SentinelSettings { mode, sweep } = a;
+    let name = |m: &firebell_engine::sentinel::Mode| match m {
+        firebell_engine::sentinel::Mode::Off => "off".to_string(),
+        firebell_engine::sentinel::Mode::Auto => "auto".to_string(),
+    };
+    let mut out = Vec::new();
+    setting(&mut out, "sentinels.mode", name(mode), name(&b.mode));
+    setting(
+        &mut out,
+        "sentinels.sweep",
+        secs(sweep.as_secs() as i64),
+        secs(b.sweep.as_secs() as i64),
     );
     out
 }

@@ -155,6 +155,35 @@ impl Expr {
         self.root.history()
     }
 
+    /// Whether the expression is *pointwise and strict*: each datapoint
+    /// depends on that bucket's metric values alone (no rolling window,
+    /// previous datapoint, whole-series aggregate or carried fill), and is
+    /// missing whenever a metric not `FILL`ed with a number is missing.
+    /// Numbers, metric ids, `+ - * /`, unary `-`, comparisons, `ABS`,
+    /// `CEIL`, `FLOOR` and `FILL(s, number)` are; `AND`, `OR`, `IF`,
+    /// `MIN`/`MAX`/`AVG`/`SUM`, `RATE`, `DIFF`, `RSUM`, `LOG`, `SQRT` and
+    /// `FILL` with `REPEAT`, `LINEAR` or a series are not. A sentinel alarm
+    /// evaluates such an expression on the same bucket as firebell does
+    /// (`sentinel`).
+    pub fn is_pointwise_strict(&self) -> bool {
+        fn ok(n: &ast::Node) -> bool {
+            use ast::{BinOp, FillWith, Func, Node};
+            match n {
+                Node::Num(_) | Node::Metric(_) => true,
+                Node::Neg(x) => ok(x),
+                Node::Binary(op, l, r) => !matches!(op, BinOp::And | BinOp::Or) && ok(l) && ok(r),
+                Node::Call(f, args) => {
+                    matches!(f, Func::Abs | Func::Ceil | Func::Floor)
+                        && args.len() == 1
+                        && args.iter().all(ok)
+                }
+                Node::Fill(s, FillWith::Value(v)) => matches!(**v, Node::Num(_)) && ok(s),
+                Node::Fill(..) => false,
+            }
+        }
+        ok(&self.root)
+    }
+
     /// The metric id if the whole expression is just that id (e.g. `latency`).
     pub fn as_metric(&self) -> Option<&str> {
         match &self.root {

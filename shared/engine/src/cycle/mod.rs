@@ -87,6 +87,9 @@ pub struct EngineOptions {
     /// Keep every judged instance's view in [`CycleReport::views`] (for
     /// tools that show the current alerts; off in the Lambda).
     pub record_views: bool,
+    /// The names of this deployment's sentinel alarms start with it (the
+    /// stack's; its role may touch no other alarm).
+    pub sentinel_prefix: String,
 }
 
 impl Default for EngineOptions {
@@ -97,6 +100,7 @@ impl Default for EngineOptions {
             resolved_retention_secs: 6 * 3600,
             arrival_grace_periods: 2,
             record_views: false,
+            sentinel_prefix: firebell_core::sentinel::DEFAULT_PREFIX.to_string(),
         }
     }
 }
@@ -178,6 +182,8 @@ pub struct CycleReport {
     /// Every judged instance, when [`EngineOptions::record_views`] is on.
     #[serde(skip)]
     pub views: Vec<InstanceView>,
+    /// Which covered rules sentinels let the cycle skip, and the reconcile.
+    pub sentinels: crate::sentinel::CycleSentinels,
 }
 
 /// Ticks are whole minutes (the schedule's and the Lambda's unit): a rule
@@ -318,6 +324,10 @@ pub struct Engine {
     /// runs the last good one): reported by every cycle as
     /// [`CycleError::Config`], the `config` self-monitoring check.
     config_problem: std::sync::Mutex<Option<String>>,
+    /// Where the sentinel alarms live; without it every rule is polled.
+    alarms: Option<Arc<dyn firebell_core::ports::AlarmService>>,
+    /// The sentinels this config wants, worked out once.
+    desired: std::sync::OnceLock<crate::sentinel::Desired>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -345,6 +355,8 @@ impl Engine {
             notifier,
             opts,
             config_problem: std::sync::Mutex::new(None),
+            alarms: None,
+            desired: std::sync::OnceLock::new(),
         }
     }
 
@@ -360,7 +372,30 @@ impl Engine {
             notifier: self.notifier.clone(),
             opts: self.opts.clone(),
             config_problem: std::sync::Mutex::new(self.config_problem()),
+            alarms: self.alarms.clone(),
+            desired: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Keeps sentinel alarms in `alarms` (used when the config says
+    /// `sentinels: {mode: auto}`).
+    pub fn with_alarms(mut self, alarms: Arc<dyn firebell_core::ports::AlarmService>) -> Engine {
+        self.alarms = Some(alarms);
+        self
+    }
+
+    /// The sentinels the config wants (worked out on first use).
+    pub fn desired_sentinels(&self) -> &crate::sentinel::Desired {
+        self.desired
+            .get_or_init(|| crate::sentinel::desired(&self.config, &self.opts.sentinel_prefix))
+    }
+
+    /// The alarm service when sentinels are on (the config's mode is
+    /// `auto` and the engine has one).
+    fn sentinel_service(&self) -> Option<&dyn firebell_core::ports::AlarmService> {
+        (self.config.sentinels.mode == crate::sentinel::Mode::Auto)
+            .then_some(self.alarms.as_deref())
+            .flatten()
     }
 
     /// Sets (or, with `None`, clears) the config problem every cycle
@@ -738,6 +773,9 @@ impl Engine {
         {
             return Ok(paced);
         }
+        if !should_stop() && !guard.is_lost() {
+            self.maintain_sentinels(guard, now, report).await?;
+        }
         // firebell's own failures, as alerts through the same pipeline.
         if selfwatch::observe(guard, sw, stage, &selfwatch, now, retention, report).await
             && !guard.is_lost()
@@ -810,6 +848,17 @@ impl Engine {
         if plan.is_empty() {
             return Ok(Evaluated::default());
         }
+        // (Worked out before sentinels skip cold rules: a skipped rule was
+        // judged to change nothing, so its next evaluation counts from now.)
+        let paced = plan.paced(now);
+        let stored = self.load_states(&plan, consistent).await?;
+        let plan = self.gate(plan, &stored, now, report).await?;
+        if plan.is_empty() {
+            return Ok(Evaluated {
+                paced,
+                ..Evaluated::default()
+            });
+        }
         let queries = plan::Queries::of(&plan);
         report.queries = queries.len();
         let series = match fetch::fetch_grouped(metrics, &queries, now).await {
@@ -823,11 +872,10 @@ impl Engine {
         };
         // The fetch worked: the due rules are evaluated as of this tick.
         let mut evaluated = Evaluated {
-            paced: plan.paced(now),
+            paced,
             covered: plan.covered(),
             ..Evaluated::default()
         };
-        let stored = self.load_states(&plan, consistent).await?;
         // Judged instances with changes, written a chunk at a time (the
         // writes of a chunk run concurrently; memory stays bounded).
         let mut to_write: Vec<Judged<'_>> = Vec::new();
@@ -866,6 +914,119 @@ impl Engine {
         }
         persist::persist_all(writer, to_write, now, retention, report).await?;
         Ok(evaluated)
+    }
+
+    /// Drops the cold rules from `plan` when sentinels are on: those whose
+    /// sentinel is trusted, not in ALARM, whose instances' stored states
+    /// are at rest and whose sweep is not due ([`crate::sentinel::Gate`]).
+    /// When the alarms cannot be read, nothing is dropped.
+    async fn gate<'c>(
+        &self,
+        plan: plan::Plan<'c>,
+        stored: &HashMap<Key, Item>,
+        now: Epoch,
+        report: &mut CycleReport,
+    ) -> Result<plan::Plan<'c>, EngineError> {
+        let Some(service) = self.sentinel_service() else {
+            return Ok(plan);
+        };
+        let desired = self.desired_sentinels();
+        if desired.alarms.is_empty() {
+            return Ok(plan);
+        }
+        let sync = crate::sentinel::read_sync(self.store.as_ref()).await?;
+        let alarming = match service.alarming(&self.opts.sentinel_prefix, now).await {
+            Ok(names) => Some(names.into_iter().collect()),
+            Err(e) => {
+                report.errors.push(CycleError::Sentinels(e));
+                None
+            }
+        };
+        let gate = crate::sentinel::Gate {
+            desired,
+            sync: sync.as_ref().map(|(r, _)| r),
+            alarming,
+            sweep: self.config.sentinels.sweep,
+        };
+        let mut kept = Vec::with_capacity(plan.rules.len());
+        for rp in plan.rules {
+            let active = rp.instances.iter().any(|inst| {
+                stored
+                    .get(&keys::state(&rp.rule.name, &fingerprint(&inst.labels)))
+                    // (A corrupt state is judged, which reports it.)
+                    .is_some_and(|item| {
+                        keys::decode::<StoredState>(item)
+                            .map_or(true, |s| !crate::sentinel::at_rest(&s.state))
+                    })
+            });
+            let poll = gate.polls(rp.rule, now, active);
+            report.sentinels.count(poll);
+            if poll != crate::sentinel::Poll::Cold {
+                kept.push(rp);
+            }
+        }
+        Ok(plan::Plan { rules: kept })
+    }
+
+    /// Keeps the sentinel alarms in step with the config (when a reconcile
+    /// is due: [`crate::sentinel::reconcile_due`]), and records what it
+    /// found when that changed. Also removes the sentinels of a config that
+    /// turned them off.
+    async fn maintain_sentinels(
+        &self,
+        writer: &dyn StateStore,
+        now: Epoch,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let Some(service) = self.alarms.as_deref() else {
+            return Ok(());
+        };
+        let desired = self.desired_sentinels();
+        let prefix = &self.opts.sentinel_prefix;
+        let stored = crate::sentinel::read_sync(writer).await?;
+        let kept = stored
+            .as_ref()
+            .is_some_and(|(r, _)| !r.in_sync.is_empty() || !r.out_of_sync.is_empty());
+        if self.sentinel_service().is_none() && !kept {
+            return Ok(());
+        }
+        if !crate::sentinel::reconcile_due(
+            &self.config.version,
+            prefix,
+            stored.as_ref().map(|(r, _)| r),
+            desired,
+            now,
+            self.config.sentinels.sweep,
+        ) {
+            return Ok(());
+        }
+        match crate::sentinel::reconcile(
+            desired,
+            service,
+            prefix,
+            &self.config.version,
+            now,
+            crate::sentinel::MAX_PUTS_PER_CYCLE,
+            true,
+        )
+        .await
+        {
+            Ok((changes, record)) => {
+                report.sentinels.reconciled = Some(changes);
+                match crate::sentinel::store_sync(writer, &record, stored.as_ref()).await {
+                    Ok(true) => report.store_writes += 1,
+                    Ok(false) => {}
+                    Err(e) if e.is_lease_lost() || e.is_conflict() => {}
+                    Err(e) => report.errors.push(CycleError::Sentinels(
+                        firebell_core::ports::AlarmError::Unavailable(format!(
+                            "recording what the reconcile found: {e}"
+                        )),
+                    )),
+                }
+            }
+            Err(e) => report.errors.push(CycleError::Sentinels(e)),
+        }
+        Ok(())
     }
 
     /// The stored states of the planned rules: one Query per state bucket

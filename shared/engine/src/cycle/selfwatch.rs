@@ -1,6 +1,6 @@
 //! Self-monitoring: firebell's own failures become alerts of the built-in
 //! source [`SELF_ALERTNAME`] (`FirebellUnhealthy`, label `check=render|store|
-//! fetch|outbox|config`), written into the `active` snapshot like any rule's, so
+//! fetch|outbox|config|sentinels`), written into the `active` snapshot like any rule's, so
 //! routing, grouping, silences, inhibition, repeat_interval and delivery
 //! apply. They resolve when the condition clears.
 //!
@@ -11,6 +11,7 @@
 //! | `fetch`  | fetching metrics failed `fetch_failures` cycles in a row | a cycle fetches successfully              |
 //! | `outbox` | an outbox item is older than `outbox_age`           | no outbox item is that old                    |
 //! | `config` | the deployed config could not be fetched or loaded (the last good one runs) | a cycle runs without that problem |
+//! | `sentinels` | the sentinel alarms could not be read or reconciled `fetch_failures` cycles in a row (their rules are polled meanwhile) | a cycle runs without that problem |
 //!
 //! State lives in the `cycle` partition (`selfwatch/<check>`), one item per
 //! failing check, written only by a cycle that saw the failure (and
@@ -147,14 +148,16 @@ enum Check {
     Fetch,
     Outbox,
     Config,
+    Sentinels,
 }
 
-const CHECKS: [Check; 5] = [
+const CHECKS: [Check; 6] = [
     Check::Render,
     Check::Store,
     Check::Fetch,
     Check::Outbox,
     Check::Config,
+    Check::Sentinels,
 ];
 
 impl Check {
@@ -165,6 +168,7 @@ impl Check {
             Check::Fetch => "fetch",
             Check::Outbox => "outbox",
             Check::Config => "config",
+            Check::Sentinels => "sentinels",
         }
     }
 
@@ -177,6 +181,9 @@ impl Check {
             Check::Config => {
                 "firebell unhealthy (config): the deployed config cannot be fetched or loaded; the last good one runs"
             }
+            Check::Sentinels => {
+                "firebell unhealthy (sentinels): the sentinel alarms cannot be read or kept in step; their rules are polled"
+            }
         }
     }
 
@@ -186,6 +193,7 @@ impl Check {
             CycleError::Render(_) | CycleError::Template(_) => Some(Check::Render),
             CycleError::Fetch(_) | CycleError::Discovery { .. } => Some(Check::Fetch),
             CycleError::Config { .. } => Some(Check::Config),
+            CycleError::Sentinels(_) => Some(Check::Sentinels),
             // Losing a race (a conditional write, the lease) is how
             // concurrent cycles stay correct, not a failing store.
             CycleError::WriteAlert { source, .. }
@@ -321,7 +329,7 @@ pub(super) async fn observe(
             h.failures = h.failures.saturating_add(1);
             h.last = now;
             h.error = error.chars().take(MAX_ERROR_CHARS).collect();
-            let threshold = if check == Check::Fetch {
+            let threshold = if matches!(check, Check::Fetch | Check::Sentinels) {
                 cfg.fetch_failures
             } else {
                 1
@@ -356,7 +364,7 @@ pub(super) async fn observe(
                 // (The delivery stage after shards fetches nothing: a fetch
                 // failure recorded before the stack was sharded clears.)
                 Check::Fetch => fetched || matches!(stage, Stage::Deliver { .. }),
-                Check::Outbox | Check::Config => true,
+                Check::Outbox | Check::Config | Check::Sentinels => true,
                 Check::Render | Check::Store => now - h.last >= cfg.clear_after_secs,
             };
         if !cleared {
