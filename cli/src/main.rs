@@ -15,6 +15,7 @@ mod output;
 mod report;
 mod routes;
 mod run;
+mod sentinels;
 mod silence;
 mod status;
 mod test;
@@ -128,6 +129,8 @@ enum Command {
     Diff(deploy::DiffArgs),
     /// The config's SNS topics, comma-joined: the stack's TeamTopicArns parameter.
     Topics(deploy::TopicsArgs),
+    /// Sentinel alarms: which rules have one, and `plan` / `apply` them in CloudWatch.
+    Sentinels(sentinels::Args),
 }
 
 /// A closed pipe on stdout (`firebell demo --json | head -1`) ends the
@@ -178,6 +181,7 @@ fn main() -> ExitCode {
         Command::Push(a) => deploy::push(&a),
         Command::Diff(a) => deploy::diff(&a),
         Command::Topics(a) => deploy::topics(&a),
+        Command::Sentinels(a) => sentinels::main(&a),
     };
     match result {
         Ok(code) => code,

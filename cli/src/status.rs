@@ -203,6 +203,9 @@ pub(crate) fn text(st: &Status, store: &str, local_version: Option<&str>) -> Str
                 .join(", ")
         );
     }
+    if let Some(sync) = &st.sentinels {
+        out += &sentinel_lines(sync, local_version);
+    }
     if !st.failing.is_empty() {
         out += "\nfailing self-monitoring checks:\n";
         for f in &st.failing {
@@ -217,6 +220,34 @@ pub(crate) fn text(st: &Status, store: &str, local_version: Option<&str>) -> Str
         }
     }
     out += &format!("\nverdict: {}\n", st.verdict());
+    out
+}
+
+/// Out-of-sync sentinels listed at most.
+const OUT_OF_SYNC_SHOWN: usize = 20;
+
+/// What the last sentinel reconcile found, for people.
+fn sentinel_lines(sync: &firebell_engine::sentinel::SyncRecord, local_version: Option<&str>) -> String {
+    let mut out = format!(
+        "\nsentinels: {} in sync, {} out of sync (their rules are polled), as of {} for config {}{}\n",
+        sync.in_sync.len(),
+        sync.out_of_sync.len(),
+        rfc3339(sync.at),
+        sync.config_version,
+        match local_version {
+            Some(l) if l != sync.config_version => format!(" (--config is {l})"),
+            _ => String::new(),
+        }
+    );
+    for (name, why) in sync.out_of_sync.iter().take(OUT_OF_SYNC_SHOWN) {
+        out += &format!("  {name}: {why}\n");
+    }
+    if sync.out_of_sync.len() > OUT_OF_SYNC_SHOWN {
+        out += &format!(
+            "  ... and {} more\n",
+            sync.out_of_sync.len() - OUT_OF_SYNC_SHOWN
+        );
+    }
     out
 }
 
@@ -266,6 +297,16 @@ pub(crate) fn to_json(st: &Status, store: &str, local_version: Option<&str>) -> 
             })),
             "failing_checks": v.failing.iter().map(|f| f.check.clone()).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "sentinels": st.sentinels.as_ref().map(|s| json!({
+            "config_version": s.config_version,
+            "prefix": s.prefix,
+            "at": rfc3339(s.at),
+            "in_sync": s.in_sync.len(),
+            "out_of_sync": s.out_of_sync.iter().map(|(name, why)| json!({
+                "name": name,
+                "reason": why,
+            })).collect::<Vec<_>>(),
+        })),
         "verdict": if st.healthy() { "healthy" } else { "degraded" },
         "problems": st.problems,
     })

@@ -76,6 +76,9 @@ pub struct Status {
     pub failing: Vec<FailingCheck>,
     /// The shards, when the last delivery stage ran after shards.
     pub shards: Vec<ShardView>,
+    /// What the last sentinel reconcile found (`None`: sentinels never
+    /// kept): which sentinels are in sync and why the others are not.
+    pub sentinels: Option<crate::sentinel::SyncRecord>,
     /// Why the verdict is degraded; empty when healthy.
     pub problems: Vec<String>,
 }
@@ -144,6 +147,8 @@ pub async fn read(
             });
         }
     }
+
+    let sentinels = crate::sentinel::read_sync(store).await?.map(|(r, _)| r);
 
     let mut by_receiver: BTreeMap<String, Backlog> = BTreeMap::new();
     let outbox = firebell_notify::pending(store).await?;
@@ -242,6 +247,7 @@ pub async fn read(
         silences,
         failing,
         shards,
+        sentinels,
         problems,
     })
 }
