@@ -981,7 +981,6 @@ impl Engine {
         let Some(service) = self.alarms.as_deref() else {
             return Ok(());
         };
-        let desired = self.desired_sentinels();
         let prefix = &self.opts.sentinel_prefix;
         let stored = crate::sentinel::read_sync(writer).await?;
         let kept = stored
@@ -990,6 +989,7 @@ impl Engine {
         if self.sentinel_service().is_none() && !kept {
             return Ok(());
         }
+        let desired = self.desired_sentinels();
         if !crate::sentinel::reconcile_due(
             &self.config.version,
             prefix,
