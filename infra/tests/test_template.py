@@ -1478,6 +1478,10 @@ def check_sentinels(template: dict[str, Any]) -> None:
     assert len(longest) <= 64, longest
     for fn in (REPORTER, VALIDATOR):
         assert SENTINEL_PREFIX_ENV not in env_vars(template, fn), fn
+    assert template["Outputs"].get("SentinelAlarmPrefix", {}).get("Value") == env[SENTINEL_PREFIX_ENV]
+    # No sentinel is a resource of the stack: the evaluator keeps them.
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert not any("AlarmName" in a for a in alarms), "the stack's alarms are named by CloudFormation"
 
     # The evaluator's alarm statements, exactly.
     stmts = [
