@@ -1,7 +1,8 @@
 """Regression tests for infra/template.yaml: least privilege, retry settings, watchdog,
 the AppConfig config delivery (application, environment, profiles, validator, strategy),
-the shards (ShardCount > 1: the tick state machine), packaging (the config layer and its
-Makefile build) and infra/samconfig.toml.
+the shards (ShardCount > 1: the tick state machine), the sentinel alarms (the evaluator's
+prefix, its alarm permissions, the EventBridge fast path), packaging (the config layer
+and its Makefile build) and infra/samconfig.toml.
 
 Run by scripts/infra-check.sh (pytest in the infra venv). Each `check_*` function takes
 a template rendered for one ShardCount (`render`: conditions evaluated, `Fn::If`
@@ -60,7 +61,16 @@ TICK_ROLE = "TickStateMachineRole"
 TICK_LOG_GROUP = "TickLogGroup"
 TICK_FAILURES_ALARM = "TickFailuresAlarm"
 THROTTLES_ALARM = "EvaluatorThrottlesAlarm"
-SHARDED_ONLY = {TICK, TICK_ROLE, TICK_LOG_GROUP, TICK_FAILURES_ALARM, THROTTLES_ALARM}
+# Sentinel alarms: the evaluator's prefix and alarm permissions, and the fast path (an
+# alarm entering ALARM starts a tick): the rule, and what lets it start the tick.
+SENTINEL_RULE = "SentinelEventRule"
+SENTINEL_PERMISSION = "SentinelEventPermission"  # unsharded: EventBridge -> evaluator
+SENTINEL_ROLE = "SentinelEventRole"  # sharded: EventBridge -> TickStateMachine
+UNSHARDED = "Unsharded"  # the condition
+SENTINEL_PREFIX_ENV = "FIREBELL_SENTINEL_PREFIX"  # what the Rust side reads
+SENTINEL_PREFIX = "${AWS::StackName}.sentinel."  # an Fn::Sub
+SENTINEL_ALARM_ARN = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:" + SENTINEL_PREFIX + "*"
+SHARDED_ONLY = {TICK, TICK_ROLE, TICK_LOG_GROUP, TICK_FAILURES_ALARM, THROTTLES_ALARM, SENTINEL_ROLE}
 # Every check runs on the template rendered for each of these.
 SHARD_COUNTS = [1, 4]
 # The state machine's role: invoke the evaluator; Step Functions' documented set for
@@ -128,6 +138,10 @@ EXPECTED_VALIDATOR_ACTIONS = {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLo
 EXPECTED_FUNCTION_ACTIONS = {
     "cloudwatch:GetMetricData",
     "cloudwatch:ListMetrics",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:TagResource",
+    "cloudwatch:DeleteAlarms",
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
@@ -160,8 +174,33 @@ FUNCTION_RESOURCE_SCOPE = {
     "logs": {LOG_GROUP},
     "appconfig": {CONFIG_APP, CONFIG_ENV, CONFIG_PROFILE},
 }
-# AWS authorises these only on Resource "*"; nothing else may use it.
-STAR_RESOURCE_ACTIONS = {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"}
+# AWS authorises these only on Resource "*" (DescribeAlarms: a listing by name prefix,
+# see the template); nothing else may use it.
+STAR_RESOURCE_ACTIONS = {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "cloudwatch:DescribeAlarms"}
+# The evaluator's statements on its sentinel alarms, exactly (check_sentinels).
+SENTINEL_STATEMENTS = [
+    {
+        "Sid": "PutSentinelAlarms",
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricAlarm",
+        "Resource": {"Fn::Sub": SENTINEL_ALARM_ARN},
+        # No alarm actions: the role cannot make an alarm publish, stop or terminate.
+        "Condition": {"Null": {"cloudwatch:AlarmActions": "true"}},
+    },
+    {
+        "Sid": "TagAndDeleteSentinelAlarms",
+        "Effect": "Allow",
+        "Action": ["cloudwatch:TagResource", "cloudwatch:DeleteAlarms"],
+        "Resource": {"Fn::Sub": SENTINEL_ALARM_ARN},
+    },
+    {
+        "Sid": "FindSentinelAlarms",
+        "Effect": "Allow",
+        "Action": "cloudwatch:DescribeAlarms",
+        "Resource": "*",
+    },
+]
+SENTINEL_WRITE_ACTIONS = {"cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:DeleteAlarms"}
 
 REPORTER = "ReporterFunction"
 REPORTER_ROLE = "ReporterRole"
@@ -463,8 +502,12 @@ def check_function_role(template: dict[str, Any]) -> None:
         assert resources and "NotResource" not in s, s
 
         if service == "cloudwatch":
-            assert set(acts) <= STAR_RESOURCE_ACTIONS, f"cloudwatch actions: {acts}"
-            assert resources == ["*"], s
+            # Reads on "*"; writes on the sentinel alarms only (check_sentinels).
+            if set(acts) <= STAR_RESOURCE_ACTIONS:
+                assert resources == ["*"], s
+            else:
+                assert set(acts) <= SENTINEL_WRITE_ACTIONS, f"cloudwatch actions: {acts}"
+                assert resources == [{"Fn::Sub": SENTINEL_ALARM_ARN}], s
             continue
         for r in resources:
             assert r != "*" and isinstance(r, dict), f"{acts}: literal/star resource {r!r}"
@@ -480,7 +523,7 @@ def check_function_role(template: dict[str, Any]) -> None:
     assert publish == {TEAM_TOPICS_PARAM, OPS_TOPIC}, publish
     assert template["Parameters"][TEAM_TOPICS_PARAM]["Type"] == "CommaDelimitedList"
 
-    # "*" resources only for the two CloudWatch reads.
+    # "*" resources only for the CloudWatch reads.
     for s in stmts:
         if "*" in as_list(s["Resource"]):
             assert set(actions(s)) <= STAR_RESOURCE_ACTIONS, s
@@ -766,19 +809,24 @@ def check_checkov_skips_have_reasons(template: dict[str, Any]) -> None:
 def stack_roles(template: dict[str, Any]) -> set[str]:
     """The IAM roles the stack has with its ShardCount."""
     roles = {FUNCTION_ROLE, SCHEDULER_ROLE, REPORTER_ROLE, VALIDATOR_ROLE, CONFIG_MONITOR_ROLE}
-    return roles | {TICK_ROLE} if shard_count(template) > 1 else roles
+    return roles | {TICK_ROLE, SENTINEL_ROLE} if shard_count(template) > 1 else roles
 
 
 def check_star_resources(template: dict[str, Any]) -> None:
     """Across every role of the stack: a "*" in a Resource only for the actions AWS
-    authorises on nothing else: the evaluator's CloudWatch metric reads, and the tick
-    state machine's log delivery and X-Ray actions; the stack has exactly these roles."""
+    authorises on nothing else: the evaluator's CloudWatch reads (metrics, and the
+    sentinel alarms' listing), and the tick state machine's log delivery and X-Ray
+    actions; the stack has exactly these roles."""
     roles = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert roles == stack_roles(template), roles
     star_actions = {FUNCTION_ROLE: STAR_RESOURCE_ACTIONS, TICK_ROLE: TICK_LOG_DELIVERY_ACTIONS | TICK_XRAY_ACTIONS}
     for role in roles:
         for s in role_statements(template, role):
             assert "NotResource" not in s, (role, s)
+            if role == FUNCTION_ROLE and as_list(s.get("Resource")) == [{"Fn::Sub": SENTINEL_ALARM_ARN}]:
+                # The one prefix wildcard: the evaluator's own sentinel alarms.
+                assert set(actions(s)) <= SENTINEL_WRITE_ACTIONS, s
+                continue
             if any("*" in json.dumps(r) for r in as_list(s.get("Resource"))):
                 assert set(actions(s)) <= star_actions.get(role, set()), (
                     f"{role}: {actions(s)} on {s['Resource']!r}"
@@ -871,11 +919,14 @@ def check_validator(template: dict[str, Any]) -> None:
             }, f"the stack key only through Lambda (environment variables): {s.get('Condition')}"
 
     # Who may invoke it: AppConfig, for this account's application, nobody else.
+    # (Unsharded, EventBridge may invoke the evaluator: check_sentinels.)
     perms = {
         n: r["Properties"] for n, r in template["Resources"].items()
         if r["Type"] == "AWS::Lambda::Permission"
     }
-    assert set(perms) == {VALIDATOR_PERMISSION}, sorted(perms)
+    expected_perms = {VALIDATOR_PERMISSION} | ({SENTINEL_PERMISSION} if shard_count(template) == 1 else set())
+    assert set(perms) == expected_perms, sorted(perms)
+    assert not refs(perms.get(SENTINEL_PERMISSION, {}).get("FunctionName")) & {VALIDATOR}
     perm = perms[VALIDATOR_PERMISSION]
     assert refs(perm["FunctionName"]) == {VALIDATOR}
     assert perm["Action"] == "lambda:InvokeFunction"
@@ -1309,6 +1360,217 @@ def check_shards(template: dict[str, Any]) -> None:
     assert template["Outputs"]["TickStateMachineArn"]["Value"] == {"Ref": TICK}
 
 
+# ---------------------------------------------------------------- sentinels
+
+SAMPLE_ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"
+# Alarm names under the sample stack's prefix ("firebell-staging.sentinel."): a rule's,
+# an SLO's, and the hashed form of a name too long for CloudWatch.
+SENTINEL_NAMES = [
+    "firebell-staging.sentinel.rule.HighErrorRate",
+    "firebell-staging.sentinel.slo.checkout-availability",
+    "firebell-staging.sentinel.rule#0123456789abcdef",
+]
+# Alarms the evaluator must never touch: the stack's own (CloudFormation names them
+# <stack>-<LogicalId>-<suffix>), another stack's sentinels (a stack name extending
+# ours), the default prefix of a deployment that names none, anybody's.
+OTHER_ALARM_NAMES = [
+    "firebell-staging-HeartbeatAlarm-1A2B3C4D5E6F",
+    "firebell-staging-eu.sentinel.rule.HighErrorRate",
+    "firebell-staging-sentinel-rule.HighErrorRate",
+    "firebell-sentinel-rule.HighErrorRate",
+    "firebell-staging.sentinel",
+    "payments-5xx",
+]
+SENTINEL_EVENT_PATTERN = {
+    "source": ["aws.cloudwatch"],
+    "detail-type": ["CloudWatch Alarm State Change"],
+    "detail": {
+        "alarmName": [{"prefix": {"Fn::Sub": SENTINEL_PREFIX}}],
+        "state": {"value": ["ALARM"]},
+    },
+}
+SENTINEL_RETRY = {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+
+
+def iam_matches(pattern: str, value: str) -> bool:
+    """IAM's ARN matching (ArnLike, a Resource): `*` any run of characters, `?` any one,
+    everything else literal and case-sensitive."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.S) is not None
+
+
+def alarm_event(name: str, state: str = "ALARM", time: str = "2026-01-01T12:34:27Z",
+                source: str = "aws.cloudwatch") -> dict[str, Any]:
+    """A "CloudWatch Alarm State Change" event as CloudWatch sends it to EventBridge
+    (the fields of the documented example; the metric part trimmed)."""
+    previous = "OK" if state == "ALARM" else "ALARM"
+    return {
+        "version": "0",
+        "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": source,
+        "account": "123456789012",
+        "time": time,
+        "region": "us-east-1",
+        "resources": [SAMPLE_ALARM_ARN + name],
+        "detail": {
+            "alarmName": name,
+            "state": {
+                "value": state,
+                "reason": "Threshold Crossed: 1 datapoint [12.0 (01/01/26 12:33:00)] was greater than the threshold (5.0).",
+                "timestamp": "2026-01-01T12:34:27.123+0000",
+            },
+            "previousState": {"value": previous, "timestamp": "2026-01-01T12:20:27.021+0000"},
+            "configuration": {"description": "firebell sentinel", "metrics": []},
+        },
+    }
+
+
+def render_input(transformer: dict[str, Any], event: dict[str, Any]) -> Any:
+    """An InputTransformer applied to an event, for a JSON InputTemplate whose
+    placeholders all stand unquoted in value position (the only form this template
+    uses; asserted): each becomes its InputPathsMap value, JSON-encoded, as EventBridge
+    renders it. The emulator test runs the same transformer through EventBridge."""
+    values = {}
+    for var, path in transformer["InputPathsMap"].items():
+        assert re.fullmatch(r"\$(\.[A-Za-z0-9_-]+)+", path), path
+        node: Any = event
+        for part in path[2:].split("."):
+            node = node[part]
+        values[var] = node
+    template = transformer["InputTemplate"]
+    assert re.findall(r'"<|>"', template) == [], f"a quoted placeholder: {template}"
+
+    def sub(m: re.Match[str]) -> str:
+        assert m.group(1) in values, f"<{m.group(1)}> is not in InputPathsMap"
+        return json.dumps(values[m.group(1)])
+
+    return json.loads(re.sub(r"<([A-Za-z0-9_.-]+)>", sub, template))
+
+
+def sentinel_tick(event: dict[str, Any]) -> dict[str, Any]:
+    """The input a sentinel event becomes: the schedule's, with the event's time as the
+    tick (the evaluator reads `scheduled_time`), its id, and the alarm's name."""
+    return {
+        "source": "firebell.sentinel",
+        "scheduled_time": event["time"],
+        "execution_id": event["id"],
+        "sentinel": event["detail"]["alarmName"],
+    }
+
+
+def check_sentinels(template: dict[str, Any]) -> None:
+    """Sentinel alarms. The evaluator gets its alarm-name prefix ("<stack>.sentinel.")
+    and may put (without alarm actions), tag and delete the alarms under it and no
+    other, and list alarms; no other role gets any of that. An alarm under the prefix
+    entering ALARM starts a tick at once: EventBridge invokes the evaluator (unsharded,
+    a permission for this rule only) or starts the tick state machine (sharded, a role
+    that may start it only) with the schedule's input, the event's time as the tick."""
+    n = shard_count(template)
+    env = env_vars(template, FUNCTION)
+    assert env.get(SENTINEL_PREFIX_ENV) == {"Fn::Sub": SENTINEL_PREFIX}, env.get(SENTINEL_PREFIX_ENV)
+    prefix = resolve(env[SENTINEL_PREFIX_ENV])
+    stack = SAMPLE_VALUES["AWS::StackName"]
+    assert prefix == f"{stack}.sentinel.", prefix
+    # A stack name has no "." ([A-Za-z][-A-Za-z0-9]*), so no other stack's prefix, and
+    # no alarm CloudFormation names, starts with this one. At most 54 + 10 characters.
+    longest = resolve(env[SENTINEL_PREFIX_ENV], {**SAMPLE_VALUES, "AWS::StackName": "s" * 54})
+    assert len(longest) <= 64, longest
+    for fn in (REPORTER, VALIDATOR):
+        assert SENTINEL_PREFIX_ENV not in env_vars(template, fn), fn
+    assert template["Outputs"].get("SentinelAlarmPrefix", {}).get("Value") == env[SENTINEL_PREFIX_ENV]
+    # No sentinel is a resource of the stack: the evaluator keeps them.
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert not any("AlarmName" in a for a in alarms), "the stack's alarms are named by CloudFormation"
+
+    # The evaluator's alarm statements, exactly.
+    stmts = [
+        s for s in role_statements(template, FUNCTION_ROLE)
+        if any(a.startswith("cloudwatch:") for a in actions(s)) and s.get("Sid") != "ReadMetrics"
+    ]
+    assert stmts == SENTINEL_STATEMENTS, stmts
+    read = [s for s in role_statements(template, FUNCTION_ROLE) if s.get("Sid") == "ReadMetrics"]
+    assert len(read) == 1 and set(actions(read[0])) == {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"}, read
+    for s in stmts[:2]:
+        arn = resolve(s["Resource"])
+        assert arn == SAMPLE_ALARM_ARN + prefix + "*", arn
+        for name in SENTINEL_NAMES:
+            assert name.startswith(prefix) and iam_matches(arn, SAMPLE_ALARM_ARN + name), (arn, name)
+        for name in OTHER_ALARM_NAMES:
+            assert not name.startswith(prefix) and not iam_matches(arn, SAMPLE_ALARM_ARN + name), (arn, name)
+    # The stack key's alarm statement (alarms publishing to the ops topic) does not
+    # cover the sentinels: they have no actions.
+    for s in statements(props(template, KEY)["KeyPolicy"]):
+        if s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com":
+            key_arn = resolve(s["Condition"]["ArnLike"]["aws:SourceArn"])
+            assert not any(iam_matches(key_arn, SAMPLE_ALARM_ARN + name) for name in SENTINEL_NAMES), key_arn
+    # No other role reads or writes alarms (the AppConfig monitor reads its three).
+    for role in stack_roles(template) - {FUNCTION_ROLE}:
+        for s in role_statements(template, role):
+            cw = {a for a in actions(s) if a.startswith("cloudwatch:")}
+            allowed = {"cloudwatch:DescribeAlarms"} if role == CONFIG_MONITOR_ROLE else set()
+            assert cw <= allowed, f"{role}: {sorted(cw)}"
+
+    # The fast path: the rule, its pattern, its one target and that target's input.
+    rule = resource(template, SENTINEL_RULE)
+    assert rule["Type"] == "AWS::Events::Rule", rule["Type"]
+    p = rule["Properties"]
+    assert p.get("State") == "ENABLED", p.get("State")
+    assert "EventBusName" not in p and "ScheduleExpression" not in p, "the default bus, events only"
+    assert p.get("EventPattern") == SENTINEL_EVENT_PATTERN, p.get("EventPattern")
+    assert p["EventPattern"]["detail"]["alarmName"][0]["prefix"] == env[SENTINEL_PREFIX_ENV], "one prefix"
+    targets = p.get("Targets", [])
+    assert len(targets) == 1, targets
+    t = targets[0]
+    keys = {"Id", "Arn", "InputTransformer", "RetryPolicy"} | ({"RoleArn"} if n > 1 else set())
+    assert set(t) == keys, sorted(t)
+    assert refs(t["Arn"]) == ({TICK} if n > 1 else {FUNCTION}), t["Arn"]
+    if n > 1:
+        assert t["RoleArn"] == {"Fn::GetAtt": [SENTINEL_ROLE, "Arn"]}, t["RoleArn"]
+    assert t["RetryPolicy"] == SENTINEL_RETRY, t["RetryPolicy"]
+    event = alarm_event(SENTINEL_NAMES[0])
+    tick = render_input(t["InputTransformer"], event)
+    assert tick == sentinel_tick(event), tick
+    # What the schedule's input carries, but "attempt" (a Scheduler retry count).
+    schedule_input = json.loads(props(template, SCHEDULE)["Target"]["Input"])
+    assert set(schedule_input) - {"attempt"} <= set(tick), (schedule_input, tick)
+    assert not {"shard", "shards", "stage"} & set(tick), "unsharded: the whole cycle"
+    if n > 1:
+        # The state machine hands the event's time and id to every shard and delivery.
+        calls: list[dict[str, Any]] = []
+        run_states(tick_definition(template), tick, lambda f, payload: calls.append(payload) or {}, {})
+        assert calls == [
+            {**shard_payload(k, n), "scheduled_time": event["time"], "execution_id": event["id"]}
+            for k in range(1, n + 1)
+        ] + [{**deliver_payload(n), "scheduled_time": event["time"], "execution_id": event["id"]}], calls
+
+    # Who may start the tick: EventBridge for this rule only.
+    if n == 1:
+        assert SENTINEL_ROLE not in template["Resources"]
+        perm = resource(template, SENTINEL_PERMISSION)
+        assert perm["Type"] == "AWS::Lambda::Permission"
+        assert perm["Properties"] == {
+            "FunctionName": {"Fn::GetAtt": [FUNCTION, "Arn"]},
+            "Action": "lambda:InvokeFunction",
+            "Principal": "events.amazonaws.com",
+            "SourceAccount": {"Ref": "AWS::AccountId"},
+            "SourceArn": {"Fn::GetAtt": [SENTINEL_RULE, "Arn"]},
+        }, perm["Properties"]
+    else:
+        assert SENTINEL_PERMISSION not in template["Resources"]
+        role = props(template, SENTINEL_ROLE)
+        trust = statements(role["AssumeRolePolicyDocument"])
+        assert trust == [{
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }], trust
+        assert role_statements(template, SENTINEL_ROLE) == [
+            {"Sid": "StartTick", "Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": TICK}}
+        ], role_statements(template, SENTINEL_ROLE)
+
+
 ALL_CHECKS = [
     check_no_wildcard_actions,
     check_function_role,
@@ -1329,6 +1591,7 @@ ALL_CHECKS = [
     check_appconfig,
     check_environment_pattern,
     check_shards,
+    check_sentinels,
 ]
 
 
@@ -1349,8 +1612,11 @@ def test_transformed_template_adds_no_permissions(template: dict[str, Any]) -> N
     assert sorted(kinds["AWS::IAM::Role"]) == sorted(stack_roles(template)), kinds
     for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         assert kind not in kinds, f"SAM generated {kind}: {kinds.get(kind)}"
-    # The one invoke permission is ours (AppConfig -> validator); SAM adds none.
-    assert kinds.get("AWS::Lambda::Permission") == [VALIDATOR_PERMISSION], kinds.get("AWS::Lambda::Permission")
+    # The invoke permissions are ours (AppConfig -> validator; unsharded, EventBridge ->
+    # evaluator); SAM adds none.
+    perms = [VALIDATOR_PERMISSION] + ([SENTINEL_PERMISSION] if shard_count(template) == 1 else [])
+    assert sorted(kinds.get("AWS::Lambda::Permission", [])) == sorted(perms), kinds.get("AWS::Lambda::Permission")
+    assert kinds.get("AWS::Events::Rule") == [SENTINEL_RULE], kinds.get("AWS::Events::Rule")
     assert sorted(kinds["AWS::Lambda::Function"]) == sorted([FUNCTION, REPORTER, VALIDATOR])
     check_no_wildcard_actions(cfn)
     fn = cfn["Resources"][FUNCTION]
@@ -1816,6 +2082,112 @@ NEGATIVE_CASES = [
         _set(["Resources", VALIDATOR_LOG_GROUP, "Properties", "LogGroupName"], {"Fn::Sub": "/firebell/${AWS::StackName}/other"}),
         check_storage_and_keys,
     ),
+    # ---- sentinel alarms
+    (
+        "put any alarm",
+        _edit_statement(FUNCTION_ROLE, "PutSentinelAlarms", "Resource", "*"),
+        check_sentinels,
+    ),
+    (
+        "put any alarm (role check)",
+        _edit_statement(FUNCTION_ROLE, "PutSentinelAlarms", "Resource", "*"),
+        check_function_role,
+    ),
+    (
+        "put any alarm (star check)",
+        _edit_statement(FUNCTION_ROLE, "PutSentinelAlarms", "Resource", "*"),
+        check_star_resources,
+    ),
+    (
+        "sentinels with alarm actions",
+        _edit_statement(FUNCTION_ROLE, "PutSentinelAlarms", "Condition", None),
+        check_sentinels,
+    ),
+    (
+        "delete the stack's own alarms",
+        _edit_statement(FUNCTION_ROLE, "TagAndDeleteSentinelAlarms", "Resource",
+                        {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"}),
+        check_function_role,
+    ),
+    (
+        "delete alarms of stacks named like this one",
+        _edit_statement(FUNCTION_ROLE, "TagAndDeleteSentinelAlarms", "Resource",
+                        {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}*"}),
+        check_sentinels,
+    ),
+    (
+        "delete without tag",
+        _edit_statement(FUNCTION_ROLE, "TagAndDeleteSentinelAlarms", "Action", ["cloudwatch:DeleteAlarms"]),
+        check_function_role,
+    ),
+    (
+        "list alarms through another action",
+        _edit_statement(FUNCTION_ROLE, "FindSentinelAlarms", "Action", "cloudwatch:DescribeAlarmsForMetric"),
+        check_sentinels,
+    ),
+    (
+        "a prefix the permissions do not cover",
+        _set(["Resources", FUNCTION, "Properties", "Environment", "Variables", SENTINEL_PREFIX_ENV], "firebell-sentinel-"),
+        check_sentinels,
+    ),
+    (
+        "no prefix for the evaluator",
+        _drop(["Resources", FUNCTION, "Properties", "Environment", "Variables", SENTINEL_PREFIX_ENV]),
+        check_sentinels,
+    ),
+    (
+        "the reporter lists alarms",
+        _add_statement(REPORTER_ROLE, {"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": "*"}),
+        check_sentinels,
+    ),
+    (
+        "the scheduler deletes sentinels",
+        _add_statement(SCHEDULER_ROLE, {"Effect": "Allow", "Action": "cloudwatch:DeleteAlarms",
+                                        "Resource": {"Fn::Sub": SENTINEL_ALARM_ARN}}),
+        check_sentinels,
+    ),
+    (
+        "a sentinel back to OK wakes the evaluator",
+        _set(["Resources", SENTINEL_RULE, "Properties", "EventPattern", "detail", "state", "value"], ["ALARM", "OK"]),
+        check_sentinels,
+    ),
+    (
+        "every alarm wakes the evaluator",
+        _drop(["Resources", SENTINEL_RULE, "Properties", "EventPattern", "detail", "alarmName"]),
+        check_sentinels,
+    ),
+    (
+        "the rule watches another prefix",
+        _set(["Resources", SENTINEL_RULE, "Properties", "EventPattern", "detail", "alarmName"],
+             [{"prefix": {"Fn::Sub": "${AWS::StackName}-"}}]),
+        check_sentinels,
+    ),
+    (
+        "the rule disabled",
+        _set(["Resources", SENTINEL_RULE, "Properties", "State"], "DISABLED"),
+        check_sentinels,
+    ),
+    (
+        "the event handed over as it is",
+        _drop(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "InputTransformer"]),
+        check_sentinels,
+    ),
+    (
+        "the tick from the alarm's own timestamp",
+        _set(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "InputTransformer", "InputPathsMap", "time"],
+             "$.detail.state.timestamp"),
+        check_sentinels,
+    ),
+    (
+        "sentinel events retried",
+        _set(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "RetryPolicy", "MaximumRetryAttempts"], 2),
+        check_sentinels,
+    ),
+    (
+        "the rule starts the reporter",
+        _set(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "Arn"], {"Fn::GetAtt": [REPORTER, "Arn"]}),
+        check_sentinels,
+    ),
 ]
 
 
@@ -1870,7 +2242,33 @@ SHARDED_NEGATIVE_CASES = [
     ("tick alarm ignores timeouts", _set(["Resources", TICK_FAILURES_ALARM, "Properties", "Metrics", 2, "Expression"], "FILL(failed, 0)"), check_shards),
     ("tick alarm to a team topic", _set(["Resources", TICK_FAILURES_ALARM, "Properties", "AlarmActions"], [{"Ref": TEAM_TOPICS_PARAM}]), check_watchdog),
     ("no throttles alarm", _drop(["Resources", THROTTLES_ALARM]), check_watchdog),
+    ("sentinel events start any state machine", _edit_statement(SENTINEL_ROLE, "StartTick", "Resource", "*"), check_sentinels),
+    ("sentinel events start any state machine (star check)", _edit_statement(SENTINEL_ROLE, "StartTick", "Resource", "*"), check_star_resources),
+    ("sentinel events invoke the evaluator, not the shards", _set(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "Arn"], {"Fn::GetAtt": [FUNCTION, "Arn"]}), check_sentinels),
+    ("sentinel events without the role", _drop(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "RoleArn"]), check_sentinels),
+    ("the sentinel role assumable by Lambda", _set(["Resources", SENTINEL_ROLE, "Properties", "AssumeRolePolicyDocument", "Statement", 0, "Principal"], {"Service": "lambda.amazonaws.com"}), check_sentinels),
+    ("a sentinel tick without its execution id", _set(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "InputTransformer", "InputTemplate"], '{"source":"firebell.sentinel","scheduled_time":<time>}'), check_sentinels),
 ]
+
+
+# Mutations of the template rendered with 1 shard that check_sentinels must catch.
+UNSHARDED_NEGATIVE_CASES = [
+    ("any rule may invoke the evaluator", _drop(["Resources", SENTINEL_PERMISSION, "Properties", "SourceArn"]), check_sentinels),
+    ("anyone may invoke the evaluator", _set(["Resources", SENTINEL_PERMISSION, "Properties", "Principal"], "*"), check_sentinels),
+    ("EventBridge may invoke the reporter", _set(["Resources", SENTINEL_PERMISSION, "Properties", "FunctionName"], {"Fn::GetAtt": [REPORTER, "Arn"]}), check_sentinels),
+    ("an unused role for sentinel events", _set(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "RoleArn"], {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]}), check_sentinels),
+    ("sentinel events start a state machine", _set(["Resources", SENTINEL_RULE, "Properties", "Targets", 0, "Arn"], {"Ref": "SomeStateMachine"}), check_sentinels),
+]
+
+
+@pytest.mark.parametrize("what,mutate,check", UNSHARDED_NEGATIVE_CASES, ids=[c[0] for c in UNSHARDED_NEGATIVE_CASES])
+def test_unsharded_checks_catch_regressions(raw_template: dict[str, Any], what: str, mutate, check) -> None:
+    unsharded = render(raw_template, 1)
+    mutated = json.loads(json.dumps(unsharded))
+    mutate(mutated)
+    with pytest.raises(AssertionError):
+        check(mutated)
+    check(unsharded)
 
 
 @pytest.mark.parametrize("what,mutate,check", SHARDED_NEGATIVE_CASES, ids=[c[0] for c in SHARDED_NEGATIVE_CASES])
@@ -1889,9 +2287,11 @@ def test_shard_count_parameter_and_condition(raw_template: dict[str, Any]) -> No
     p = raw_template["Parameters"][SHARD_COUNT_PARAM]
     assert (p["Type"], p["Default"], p["MinValue"], p["MaxValue"]) == ("Number", 1, 1, 64), p
     assert raw_template["Conditions"][SHARDED] == {"Fn::Not": [{"Fn::Equals": [{"Ref": SHARD_COUNT_PARAM}, 1]}]}
+    assert raw_template["Conditions"][UNSHARDED] == {"Fn::Equals": [{"Ref": SHARD_COUNT_PARAM}, 1]}
     conditional = {n for n, r in raw_template["Resources"].items() if "Condition" in r}
-    assert conditional == SHARDED_ONLY | {"OpsEmailSubscription"}, sorted(conditional)
+    assert conditional == SHARDED_ONLY | {"OpsEmailSubscription", SENTINEL_PERMISSION}, sorted(conditional)
     assert all(raw_template["Resources"][n]["Condition"] == SHARDED for n in SHARDED_ONLY)
+    assert raw_template["Resources"][SENTINEL_PERMISSION]["Condition"] == UNSHARDED
     ifs = [v["Fn::If"][0] for _, v in walk(raw_template) if isinstance(v, dict) and set(v) == {"Fn::If"}]
     assert ifs and set(ifs) == {SHARDED}, ifs
     # 1 renders the unsharded stack, anything above the sharded one.
