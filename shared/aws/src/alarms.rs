@@ -42,17 +42,21 @@ use crate::retry::Backoff;
 /// `DescribeAlarms` page size (its maximum).
 pub const DESCRIBE_PAGE: i32 = 100;
 /// Names per `DeleteAlarms` call (its maximum).
-pub const DELETE_BATCH: usize = 100;
+pub(crate) const DELETE_BATCH: usize = 100;
 /// The tag every sentinel carries: `firebell:managed` = `sentinel`.
 pub const MANAGED_TAG: (&str, &str) = ("firebell:managed", "sentinel");
 /// The tag listing the rules a sentinel covers (space-separated, at most
 /// [`TAG_VALUE_MAX`] characters).
 pub const RULES_TAG: &str = "firebell:rules";
 /// The longest tag value CloudWatch accepts.
-pub const TAG_VALUE_MAX: usize = 256;
+pub(crate) const TAG_VALUE_MAX: usize = 256;
 /// The id of the expression query of a metric-math sentinel (another one
 /// when a metric has that id: [`expression_id`]).
-pub const EXPRESSION_ID: &str = "sentinel";
+pub(crate) const EXPRESSION_ID: &str = "sentinel";
+/// The environment variable naming the deployment's sentinel prefix.
+pub const SENTINEL_PREFIX_ENV: &str = "FIREBELL_SENTINEL_PREFIX";
+/// The longest sentinel prefix (an alarm name is at most 255 characters).
+pub(crate) const MAX_PREFIX_LEN: usize = 128;
 /// Pages one listing follows at most.
 const MAX_PAGES: u32 = 1000;
 
@@ -137,7 +141,10 @@ impl CloudWatchAlarms {
     }
 
     fn region(&self) -> Option<String> {
-        self.client.config().region().map(|r| r.as_ref().to_string())
+        self.client
+            .config()
+            .region()
+            .map(|r| r.as_ref().to_string())
     }
 
     /// Runs `op` until it succeeds, fails for a reason other than
@@ -259,6 +266,22 @@ fn check_prefix(prefix: &str) -> Result<(), AlarmError> {
     Ok(())
 }
 
+/// The sentinel name prefix from a setting (`--sentinel-prefix`,
+/// [`SENTINEL_PREFIX_ENV`]): unset or blank is
+/// [`firebell_core::sentinel::DEFAULT_PREFIX`]; otherwise 1 to
+/// [`MAX_PREFIX_LEN`] printable ASCII characters, no spaces.
+pub fn sentinel_prefix(value: Option<&str>) -> Result<String, String> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(firebell_core::sentinel::DEFAULT_PREFIX.to_string());
+    };
+    if v.len() > MAX_PREFIX_LEN || !v.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(format!(
+            "sentinel prefix {v:?}: expected 1 to {MAX_PREFIX_LEN} printable ASCII characters without spaces (the start of every sentinel alarm's name)"
+        ));
+    }
+    Ok(v.to_string())
+}
+
 fn state_of(v: Option<&StateValue>) -> AlarmState {
     match v {
         Some(StateValue::Alarm) => AlarmState::Alarm,
@@ -276,7 +299,7 @@ fn is_not_found(c: &Classified) -> bool {
 
 /// The value of the [`RULES_TAG`]: the rules, space-separated, characters
 /// a tag value may not hold replaced by `_`, cut at [`TAG_VALUE_MAX`].
-pub fn rules_tag_value(rules: &[String]) -> String {
+pub(crate) fn rules_tag_value(rules: &[String]) -> String {
     let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
     rules
         .iter()
@@ -294,7 +317,7 @@ pub fn rules_tag_value(rules: &[String]) -> String {
 
 /// The id of the expression query: [`EXPRESSION_ID`], or it with a number
 /// when a metric already has that id.
-pub fn expression_id(alarm: &SentinelAlarm) -> String {
+pub(crate) fn expression_id(alarm: &SentinelAlarm) -> String {
     let mut id = EXPRESSION_ID.to_string();
     let mut n = 1;
     while alarm.metrics.contains_key(&id) {
@@ -358,7 +381,12 @@ pub fn put_request(alarm: &SentinelAlarm) -> Result<PutMetricAlarmInputBuilder, 
         .evaluation_periods(evaluation_periods)
         .datapoints_to_alarm(1)
         .treat_missing_data(alarm.treat_missing_data())
-        .tags(Tag::builder().key(MANAGED_TAG.0).value(MANAGED_TAG.1).build())
+        .tags(
+            Tag::builder()
+                .key(MANAGED_TAG.0)
+                .value(MANAGED_TAG.1)
+                .build(),
+        )
         .tags(
             Tag::builder()
                 .key(RULES_TAG)
@@ -601,6 +629,17 @@ mod tests {
         short.period_secs = 30;
         assert!(matches!(put_request(&short), Err(AlarmError::Refused(_))));
         assert!(check_prefix("").is_err());
+    }
+
+    #[test]
+    fn the_prefix_setting_defaults_and_is_checked() {
+        let default = firebell_core::sentinel::DEFAULT_PREFIX;
+        assert_eq!(sentinel_prefix(None).unwrap(), default);
+        assert_eq!(sentinel_prefix(Some("  ")).unwrap(), default);
+        assert_eq!(sentinel_prefix(Some("prod-fb-")).unwrap(), "prod-fb-");
+        assert!(sentinel_prefix(Some("a b")).is_err());
+        assert!(sentinel_prefix(Some("é")).is_err());
+        assert!(sentinel_prefix(Some(&"x".repeat(129))).is_err());
     }
 
     #[test]

@@ -42,8 +42,8 @@ mod sns;
 
 pub use adapters::AwsAdapters;
 pub use alarms::{
-    AlarmStats, CloudWatchAlarms, DELETE_BATCH, DESCRIBE_PAGE, EXPRESSION_ID, MANAGED_TAG,
-    RULES_TAG, TAG_VALUE_MAX, expression_id, put_request, rules_tag_value,
+    AlarmStats, CloudWatchAlarms, DESCRIBE_PAGE, MANAGED_TAG, RULES_TAG, SENTINEL_PREFIX_ENV,
+    put_request, sentinel_prefix,
 };
 pub use aws_config::SdkConfig;
 pub use cloudwatch::{CloudWatchOptions, CloudWatchSource, CloudWatchStats, get_metric_data_calls};

@@ -174,7 +174,7 @@ async fn put_list_alarming_delete_round_trip() {
     w.set_state(&b.name, StateValue::Alarm).await;
     assert_eq!(
         w.alarms.alarming(&w.prefix, 0).await.unwrap(),
-        [b.name.clone()]
+        vec![b.name.clone()]
     );
     let states: Vec<AlarmState> = w
         .alarms
@@ -186,8 +186,11 @@ async fn put_list_alarming_delete_round_trip() {
         .collect();
     assert_eq!(states, [AlarmState::InsufficientData, AlarmState::Alarm]);
 
-    w.alarms.delete(std::slice::from_ref(&a.name)).await.unwrap();
-    assert_eq!(w.names().await, [b.name.clone()]);
+    w.alarms
+        .delete(std::slice::from_ref(&a.name))
+        .await
+        .unwrap();
+    assert_eq!(w.names().await, vec![b.name.clone()]);
     // Deleting a name that is gone already is no error.
     w.alarms
         .delete(&[a.name.clone(), b.name.clone()])
@@ -279,10 +282,10 @@ async fn an_alarm_outside_the_prefix_is_never_listed_or_deleted() {
         w.set_state(name, StateValue::Alarm).await;
     }
     w.set_state(&mine.name, StateValue::Alarm).await;
-    assert_eq!(w.names().await, [mine.name.clone()]);
+    assert_eq!(w.names().await, vec![mine.name.clone()]);
     assert_eq!(
         w.alarms.alarming(&w.prefix, 0).await.unwrap(),
-        [mine.name.clone()]
+        vec![mine.name.clone()]
     );
     // Deleting everything listed leaves the others alone.
     let listed = w.names().await;
@@ -405,7 +408,12 @@ async fn a_metric_math_sentinel_sends_its_metrics_and_expression() {
     assert_eq!(
         queries,
         [
-            ("errors".to_string(), Some("Errors".to_string()), None, false),
+            (
+                "errors".to_string(),
+                Some("Errors".to_string()),
+                None,
+                false
+            ),
             (
                 "requests".to_string(),
                 Some("Requests".to_string()),
