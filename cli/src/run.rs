@@ -6,7 +6,9 @@
 //! - `--backend aws`: CloudWatch, DynamoDB (`--table` or `FIREBELL_TABLE`)
 //!   and SNS, with clients from the standard AWS environment (credentials,
 //!   profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`; `--region`, `--profile`),
-//!   built as the Lambda builds them. `--once [--at T]` runs one cycle as of T; without `--once` cycles
+//!   built as the Lambda builds them, sentinel alarms included (under
+//!   `--sentinel-prefix`, default `$FIREBELL_SENTINEL_PREFIX`, when the
+//!   config says `sentinels: {mode: auto}`). `--once [--at T]` runs one cycle as of T; without `--once` cycles
 //!   follow the wall clock, one a minute, until Ctrl-C.
 //!
 //! With a config other than the bundled examples, the embedded backend
@@ -34,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use firebell_aws::AwsAdapters;
-use firebell_core::ports::{Clock, MetricsSource, Notifier, StateStore, SystemClock};
+use firebell_core::ports::{AlarmService, Clock, MetricsSource, Notifier, StateStore, SystemClock};
 use firebell_core::series::Epoch;
 use firebell_embedded::{FileStore, ManualClock, ReplaySource, TerminalNotifier};
 use firebell_engine::{Engine, EngineOptions};
@@ -70,6 +72,11 @@ pub(crate) struct Args {
     /// Run cycles at ticks ahead of the clock (`--at`/`--until` in the future).
     #[arg(long)]
     pub force: bool,
+    /// Start of the names of the stack's sentinel alarms (aws backend, with
+    /// `sentinels: {mode: auto}`): the only alarms listed, created or
+    /// deleted. Default: $FIREBELL_SENTINEL_PREFIX, else `firebell-sentinel-`.
+    #[arg(long, value_name = "PREFIX")]
+    pub sentinel_prefix: Option<String>,
 }
 
 /// How far ahead of the clock `--at` and `--until` may be without
@@ -119,9 +126,22 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
         jsonl,
         force,
         output,
+        sentinel_prefix,
     } = args;
     let json = output.json();
     store_args.check()?;
+    let sentinel_prefix = match store_args.backend {
+        Backend::Aws => firebell_aws::sentinel_prefix(
+            sentinel_prefix
+                .or_else(|| std::env::var(firebell_aws::SENTINEL_PREFIX_ENV).ok())
+                .as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("--sentinel-prefix: {e}"))?,
+        Backend::Embedded if sentinel_prefix.is_some() => {
+            bail!("--sentinel-prefix is for --backend aws (the sentinel alarms of a stack)")
+        }
+        Backend::Embedded => firebell_core::sentinel::DEFAULT_PREFIX.to_string(),
+    };
     if store_args.backend == Backend::Aws {
         if replay.is_some() {
             bail!("--replay is for --backend embedded (the aws backend reads CloudWatch)");
@@ -207,6 +227,7 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
     rt.block_on(async {
         let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
         let owner = format!("firebell-run-{}", std::process::id());
+        let mut alarms: Option<Arc<dyn AlarmService>> = None;
         let (source, store, clock): (Arc<dyn MetricsSource>, Arc<dyn StateStore>, _) =
             match store_args.backend {
                 Backend::Embedded => {
@@ -233,6 +254,7 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                         Arc::new(SystemClock),
                     );
                     notifiers.push(aws.notifier);
+                    alarms = Some(aws.alarms);
                     (
                         aws.metrics as Arc<dyn MetricsSource>,
                         aws.store as Arc<dyn StateStore>,
@@ -240,17 +262,21 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                     )
                 }
             };
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             Arc::new(config),
             source,
             store,
             Arc::new(Tee(notifiers)),
             EngineOptions {
                 owner,
+                sentinel_prefix,
                 ..EngineOptions::default()
             },
         )
         .with_stopwatch(Arc::new(SystemClock));
+        if let Some(alarms) = alarms {
+            engine = engine.with_alarms(alarms);
+        }
         // Ctrl-C: the running cycle stops cleanly (the outbox and the next
         // cycle finish its work) and no further cycle starts.
         let interrupted = Arc::new(AtomicBool::new(false));

@@ -718,3 +718,124 @@ fn no_region_no_credentials_and_an_unknown_profile_fail_at_once_in_one_line() {
         );
     }
 }
+
+/// The alarm names under `prefix` (DescribeAlarms by prefix).
+async fn alarm_names(sdk: &firebell_aws::SdkConfig, prefix: &str) -> Vec<String> {
+    let out = aws_sdk_cloudwatch::Client::new(sdk)
+        .describe_alarms()
+        .alarm_name_prefix(prefix)
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    out.metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn run_keeps_sentinels_under_the_stacks_prefix() {
+    let sdk = sdk().await;
+    let table = table(&sdk).await;
+    let (topic, _queue) = topic_with_queue(&sdk).await;
+    let namespace = format!("Firebell/CliTest/{}", unique("sentinels"));
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &namespace, &topic);
+    std::fs::write(
+        dir.path().join("sentinels.yaml"),
+        "sentinels: {mode: auto}\n",
+    )
+    .unwrap();
+    let config = dir.path().to_str().unwrap();
+    let tick = now_secs().div_euclid(60) * 60;
+    let flag = format!("{}-", unique("fb-cli-flag"));
+    let env = format!("{}-", unique("fb-cli-env"));
+    let run = |at: i64, args: &[&str], env: &[(&str, &str)]| {
+        let at = rfc3339(at);
+        let mut all = vec![
+            "run",
+            "--backend",
+            "aws",
+            "--table",
+            &table,
+            "--config",
+            config,
+            "--once",
+            "--at",
+            &at,
+        ];
+        all.extend_from_slice(args);
+        firebell(&all, env)
+    };
+    // The flag wins over the environment.
+    let out = run(
+        tick - 60,
+        &["--sentinel-prefix", &flag],
+        &[("FIREBELL_SENTINEL_PREFIX", &env)],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        alarm_names(&sdk, &flag).await,
+        [format!("{flag}rule.CliAwsHighErrors")]
+    );
+    assert!(alarm_names(&sdk, &env).await.is_empty());
+    // The environment without the flag; the other prefix's sentinel is
+    // left alone (it is not this stack's).
+    let out = run(tick, &[], &[("FIREBELL_SENTINEL_PREFIX", &env)]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        alarm_names(&sdk, &env).await,
+        [format!("{env}rule.CliAwsHighErrors")]
+    );
+    assert_eq!(alarm_names(&sdk, &flag).await.len(), 1);
+}
+
+#[test]
+fn the_sentinel_prefix_is_checked() {
+    let out = firebell(
+        &[
+            "run",
+            "--config",
+            "examples",
+            "--once",
+            "--sentinel-prefix",
+            "p-",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: --sentinel-prefix is for --backend aws (the sentinel alarms of a stack)"
+    );
+    let out = firebell(
+        &[
+            "run",
+            "--backend",
+            "aws",
+            "--table",
+            "t",
+            "--config",
+            "examples",
+            "--once",
+            "--sentinel-prefix",
+            "two words",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: --sentinel-prefix: sentinel prefix \"two words\": expected 1 to 128 printable ASCII characters without spaces (the start of every sentinel alarm's name)"
+    );
+}

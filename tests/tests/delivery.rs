@@ -12,6 +12,19 @@
 //! gets exactly two notifications: `#1 firing`, then `#2 resolved`. The
 //! cycles run at ticks 1..=14 minutes after the scenario's base, which is
 //! 20 minutes in the past (CloudWatch refuses very old datapoints).
+//!
+//! Every scenario runs twice: polling every rule every minute
+//! (`polling::*`), and with `sentinels: {mode: auto}` (`with_sentinels::*`),
+//! where each rule has a sentinel alarm (CloudWatchAlarms on the emulator)
+//! and a cycle skips the rules whose sentinel is OK, whose state is at
+//! rest and whose sweep is not due. There the sentinels are in sync before
+//! the first tick (as after `firebell sentinels apply`), and their state
+//! follows the scenario's data as CloudWatch would compute it at each tick
+//! (ALARM while a breaching bucket is among the alarm's last
+//! `EvaluationPeriods`), set with `SetAlarmState`: the emulator evaluates
+//! alarms against the wall clock, so the scenario's base is 40 minutes in
+//! the past there, out of every sentinel's range, where the emulator leaves
+//! their state alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,7 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use firebell_aws::{CloudWatchSource, DynamoStore, SnsNotifier};
+use aws_sdk_cloudwatch::types::StateValue;
+use firebell_aws::{CloudWatchAlarms, CloudWatchSource, DynamoStore, SnsNotifier};
 use firebell_core::Timestamp;
 use firebell_core::diag::Diagnostics;
 use firebell_core::model::MetricSpec;
@@ -48,7 +62,16 @@ const LEASE_SECS: i64 = 120;
 
 const SERVICES: [(&str, &str); 3] = [("api", "Api"), ("web", "Web"), ("db", "Db")];
 
-fn config_text(ns: &str, topics: &Topics) -> String {
+/// How the engine decides what to poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every rule every minute.
+    Polling,
+    /// `sentinels: {mode: auto}`: a sentinel alarm per rule.
+    Sentinels,
+}
+
+fn config_text(ns: &str, topics: &Topics, mode: Mode) -> String {
     let mut rules = String::from("rules:\n");
     for (svc, name) in SERVICES {
         rules.push_str(&format!(
@@ -82,7 +105,11 @@ route:
       receiver: api-oncall
     - matchers: ['team="web"']
       receiver: web-oncall
-"#,
+{sentinels}"#,
+        sentinels = match mode {
+            Mode::Polling => "",
+            Mode::Sentinels => "sentinels: {mode: auto}\n",
+        },
         api = topics.api_fifo,
         web = topics.web_std,
         ops_fifo = topics.ops_fifo,
@@ -116,10 +143,17 @@ struct World {
     config: Arc<Config>,
     topics: Topics,
     queues: Vec<Queue>,
+    mode: Mode,
+    /// The sentinels' name prefix (this test's own).
+    prefix: String,
+    /// Sentinel name -> its `EvaluationPeriods`.
+    sentinels: BTreeMap<String, u32>,
+    /// The state each sentinel was last set to.
+    driven: Mutex<BTreeMap<String, StateValue>>,
 }
 
 impl World {
-    async fn new() -> World {
+    async fn new(mode: Mode) -> World {
         let aws = aws().await.expect("emulator");
         let table = aws.table().await.expect("table");
         let topics = Topics {
@@ -144,7 +178,10 @@ impl World {
             });
         }
         let ns = format!("Firebell/Delivery/{}", unique("ns"));
-        let base = minute_now() - 20 * 60;
+        let base = match mode {
+            Mode::Polling => minute_now() - 20 * 60,
+            Mode::Sentinels => minute_now() - 40 * 60,
+        };
         let mut data = Vec::new();
         for (svc, _) in SERVICES {
             for m in -6..=LAST_TICK {
@@ -161,12 +198,21 @@ impl World {
 
         let mut diags = Diagnostics::new();
         let config = firebell_engine::load_texts(
-            &[("delivery.yaml".to_string(), config_text(&ns, &topics))],
+            &[("delivery.yaml".to_string(), config_text(&ns, &topics, mode))],
             &mut diags,
             Vec::new(),
         );
         assert!(!diags.has_errors(), "{diags}");
-        World {
+        let prefix = format!("{}-", unique("fb-delivery"));
+        let sentinels = match mode {
+            Mode::Polling => BTreeMap::new(),
+            Mode::Sentinels => firebell_engine::sentinel::desired(&config, &prefix)
+                .alarms
+                .iter()
+                .map(|a| (a.name.clone(), a.evaluation_periods))
+                .collect(),
+        };
+        let w = World {
             table,
             base,
             clock: Arc::new(ManualClock::at_epoch(base)),
@@ -174,7 +220,95 @@ impl World {
             topics,
             queues,
             aws,
+            mode,
+            prefix,
+            sentinels,
+            driven: Mutex::new(BTreeMap::new()),
+        };
+        if mode == Mode::Sentinels {
+            w.sync_sentinels().await;
         }
+        w
+    }
+
+    /// Sentinel mode: creates the sentinels, sets their state as of tick 0
+    /// and records them in sync, as `firebell sentinels apply` leaves them.
+    async fn sync_sentinels(&self) {
+        use firebell_engine::sentinel::{MAX_PUTS_PER_CYCLE, desired, reconcile, store_sync};
+        let desired = desired(&self.config, &self.prefix);
+        assert_eq!(
+            desired.alarms.len(),
+            SERVICES.len(),
+            "{:?}",
+            desired.polling
+        );
+        let alarms = CloudWatchAlarms::new(self.aws.cloudwatch.clone());
+        let version = &self.config.version;
+        let (put, _) = reconcile(
+            &desired,
+            &alarms,
+            &self.prefix,
+            version,
+            self.base,
+            MAX_PUTS_PER_CYCLE,
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(put.create.len(), SERVICES.len());
+        self.drive(0).await;
+        let (found, record) = reconcile(
+            &desired,
+            &alarms,
+            &self.prefix,
+            version,
+            self.base,
+            MAX_PUTS_PER_CYCLE,
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.in_sync.len(), SERVICES.len(), "{found:?}");
+        assert!(
+            store_sync(self.dynamo().as_ref(), &record, None)
+                .await
+                .unwrap()
+        );
+    }
+
+    /// Sentinel mode: sets every sentinel's state to what CloudWatch would
+    /// say at tick `k`: ALARM while one of its last `EvaluationPeriods`
+    /// buckets breaches (the scenario's breach: buckets FIRE_BUCKET to
+    /// RESOLVE_BUCKET - 1, every service).
+    async fn drive(&self, k: i64) {
+        for (name, &periods) in &self.sentinels {
+            let breaching =
+                (k - i64::from(periods)..k).any(|b| (FIRE_BUCKET..RESOLVE_BUCKET).contains(&b));
+            let state = if breaching {
+                StateValue::Alarm
+            } else {
+                StateValue::Ok
+            };
+            if self.driven.lock().unwrap().get(name) == Some(&state) {
+                continue;
+            }
+            self.aws
+                .cloudwatch
+                .set_alarm_state()
+                .alarm_name(name)
+                .state_value(state.clone())
+                .state_reason(format!("the scenario's data at tick {k}"))
+                .send()
+                .await
+                .unwrap();
+            self.driven.lock().unwrap().insert(name.clone(), state);
+        }
+    }
+
+    /// Sets the clock to tick `k` (and, with sentinels, their state).
+    async fn at(&self, k: i64) {
+        self.clock.set_epoch(self.tick(k));
+        self.drive(k).await;
     }
 
     fn tick(&self, k: i64) -> Epoch {
@@ -209,7 +343,7 @@ impl World {
         store: Arc<dyn StateStore>,
         notifier: Arc<dyn Notifier>,
     ) -> Engine {
-        Engine::new(
+        let e = Engine::new(
             self.config.clone(),
             metrics,
             store,
@@ -217,9 +351,16 @@ impl World {
             EngineOptions {
                 owner: owner.to_string(),
                 lease_secs: LEASE_SECS,
+                sentinel_prefix: self.prefix.clone(),
                 ..EngineOptions::default()
             },
-        )
+        );
+        match self.mode {
+            Mode::Polling => e,
+            Mode::Sentinels => {
+                e.with_alarms(Arc::new(CloudWatchAlarms::new(self.aws.cloudwatch.clone())))
+            }
+        }
     }
 
     /// An engine with the plain adapters.
@@ -229,7 +370,7 @@ impl World {
 
     /// Runs tick `k` (the clock set to it).
     async fn cycle(&self, e: &Engine, k: i64) -> CycleReport {
-        self.clock.set_epoch(self.tick(k));
+        self.at(k).await;
         e.run_cycle(self.tick(k), &|| false)
             .await
             .unwrap_or_else(|err| panic!("tick {k}: {err}"))
@@ -563,15 +704,17 @@ impl StateStore for Conflicting {
 
 // --------------------------------------------------------------------- tests
 
-#[tokio::test]
-async fn no_faults_baseline_and_quiet_cycles_write_nothing() {
-    let w = World::new().await;
+async fn no_faults_baseline_and_quiet_cycles_write_nothing(mode: Mode) {
+    let w = World::new(mode).await;
     let store = w.dynamo();
     let e = w.engine("a", w.cloudwatch(), store.clone(), w.sns());
     let mut seen = Vec::new();
+    let (mut cold, mut unsynced) = (0, 0);
     for k in 1..=LAST_TICK {
         let before = store.stats();
         let r = w.cycle(&e, k).await;
+        cold += r.sentinels.cold;
+        unsynced += r.sentinels.unsynced;
         let writes = store.stats().writes() - before.writes();
         assert!(r.errors.is_empty(), "tick {k}: {:?}", r.errors);
         if k != FIRE_TICK && k != RESOLVE_TICK {
@@ -597,6 +740,14 @@ async fn no_faults_baseline_and_quiet_cycles_write_nothing() {
         .collect();
     assert_eq!(fired, [FIRE_TICK; 3], "{seen:?}");
     assert_eq!(resolved, [RESOLVE_TICK; 3], "{seen:?}");
+    match mode {
+        Mode::Polling => assert_eq!((cold, unsynced), (0, 0)),
+        // The sentinels did skip the quiet rules (and were trusted throughout).
+        Mode::Sentinels => {
+            assert!(cold > 0, "no rule was ever skipped");
+            assert_eq!(unsynced, 0);
+        }
+    }
     w.assert_exactly_once().await;
     w.assert_outbox_empty().await;
     // History is on (the default), written by the two cycles that wrote
@@ -629,15 +780,14 @@ async fn no_faults_baseline_and_quiet_cycles_write_nothing() {
     );
 }
 
-#[tokio::test]
-async fn the_same_tick_delivered_twice_sequentially_and_concurrently() {
-    let w = World::new().await;
+async fn the_same_tick_delivered_twice_sequentially_and_concurrently(mode: Mode) {
+    let w = World::new(mode).await;
     // Two Lambda containers: engines with their own clients on one table.
     let a = w.plain_engine("container-a");
     let b = w.plain_engine("container-b");
     let mut skips = Vec::new();
     for k in 1..=LAST_TICK {
-        w.clock.set_epoch(w.tick(k));
+        w.at(k).await;
         // The tick delivered to both containers at once ...
         let (ra, rb) = tokio::join!(
             a.run_cycle(w.tick(k), &|| false),
@@ -694,12 +844,11 @@ impl StateStore for Gate {
     }
 }
 
-#[tokio::test]
-async fn a_cycle_that_read_before_another_wrote_writes_nothing() {
+async fn a_cycle_that_read_before_another_wrote_writes_nothing(mode: Mode) {
     // B reads everything for the fire tick and decides to write; before its
     // first write, A runs the whole tick. B's view is stale: it must write
     // and publish nothing (its lease take fails: A moved the lease).
-    let w = World::new().await;
+    let w = World::new(mode).await;
     let a = w.plain_engine("a");
     let gate = Arc::new(Gate {
         inner: w.dynamo(),
@@ -713,7 +862,7 @@ async fn a_cycle_that_read_before_another_wrote_writes_nothing() {
         w.cycle(&a, k).await;
     }
     gate.armed.store(true, Ordering::SeqCst);
-    w.clock.set_epoch(w.tick(FIRE_TICK));
+    w.at(FIRE_TICK).await;
     let run_a = async {
         gate.reached.notified().await;
         let r = a.run_cycle(w.tick(FIRE_TICK), &|| false).await;
@@ -735,9 +884,8 @@ async fn a_cycle_that_read_before_another_wrote_writes_nothing() {
     w.assert_outbox_empty().await;
 }
 
-#[tokio::test]
-async fn overlapping_invocations_on_the_same_table() {
-    let w = World::new().await;
+async fn overlapping_invocations_on_the_same_table(mode: Mode) {
+    let w = World::new(mode).await;
     let a = w.plain_engine("invocation-a");
     let b = w.plain_engine("invocation-b");
     let mut overlaps = 0;
@@ -745,7 +893,7 @@ async fn overlapping_invocations_on_the_same_table() {
         // Odd steps: a late tick k overlaps the next tick k+1; even steps:
         // both run tick k.
         let kb = if k % 2 == 1 { k + 1 } else { k };
-        w.clock.set_epoch(w.tick(kb));
+        w.at(kb).await;
         let (ra, rb) = tokio::join!(
             a.run_cycle(w.tick(k), &|| false),
             b.run_cycle(w.tick(kb), &|| false)
@@ -767,9 +915,8 @@ async fn overlapping_invocations_on_the_same_table() {
     w.assert_outbox_empty().await;
 }
 
-#[tokio::test]
-async fn a_crash_between_the_state_write_and_the_publish() {
-    let w = World::new().await;
+async fn a_crash_between_the_state_write_and_the_publish(mode: Mode) {
+    let w = World::new(mode).await;
     let notifier = Arc::new(Crashing {
         inner: w.sns(),
         crash: Mutex::new(Crash::Never),
@@ -781,7 +928,7 @@ async fn a_crash_between_the_state_write_and_the_publish() {
 
     // 1. The deadline stops the fire tick right after evaluation: the state
     //    and the alert are written, nothing is dispatched or published.
-    w.clock.set_epoch(w.tick(FIRE_TICK));
+    w.at(FIRE_TICK).await;
     let r = e.run_cycle(w.tick(FIRE_TICK), &|| true).await.unwrap();
     assert!(r.stopped_early);
     assert_eq!(
@@ -806,7 +953,7 @@ async fn a_crash_between_the_state_write_and_the_publish() {
     }
     let polls = AtomicUsize::new(0);
     let stop_after_dispatch = || polls.fetch_add(1, Ordering::SeqCst) >= 1;
-    w.clock.set_epoch(w.tick(RESOLVE_TICK));
+    w.at(RESOLVE_TICK).await;
     let r = e
         .run_cycle(w.tick(RESOLVE_TICK), &stop_after_dispatch)
         .await
@@ -819,9 +966,8 @@ async fn a_crash_between_the_state_write_and_the_publish() {
     w.assert_outbox_empty().await;
 }
 
-#[tokio::test]
-async fn a_process_crash_while_publishing() {
-    let w = World::new().await;
+async fn a_process_crash_while_publishing(mode: Mode) {
+    let w = World::new(mode).await;
     let notifier = Arc::new(Crashing {
         inner: w.sns(),
         crash: Mutex::new(Crash::Never),
@@ -839,7 +985,7 @@ async fn a_process_crash_while_publishing() {
             _ => Crash::Never,
         };
         *notifier.crash.lock().unwrap() = crash.clone();
-        w.clock.set_epoch(w.tick(k));
+        w.at(k).await;
         let (engine, tick) = (e.clone(), w.tick(k));
         let outcome = tokio::spawn(async move { engine.run_cycle(tick, &|| false).await }).await;
         match outcome {
@@ -863,12 +1009,13 @@ async fn a_process_crash_while_publishing() {
     w.assert_outbox_empty().await;
 }
 
-#[tokio::test]
-async fn a_crash_between_publish_and_outbox_delete_on_a_standard_topic_is_at_least_once() {
+async fn a_crash_between_publish_and_outbox_delete_on_a_standard_topic_is_at_least_once(
+    mode: Mode,
+) {
     // The one case that is at-least-once: SNS standard topics do not
     // deduplicate, so a message published just before a crash is published
     // again, with the same idempotency key, for the consumer to drop.
-    let w = World::new().await;
+    let w = World::new(mode).await;
     let notifier = Arc::new(Crashing {
         inner: w.sns(),
         crash: Mutex::new(Crash::Never),
@@ -879,7 +1026,7 @@ async fn a_crash_between_publish_and_outbox_delete_on_a_standard_topic_is_at_lea
         if k == FIRE_TICK {
             *notifier.crash.lock().unwrap() = Crash::AfterPublishTo(w.topics.web_std.clone());
         }
-        w.clock.set_epoch(w.tick(k));
+        w.at(k).await;
         let (engine, tick) = (e.clone(), w.tick(k));
         let _ = tokio::spawn(async move { engine.run_cycle(tick, &|| false).await }).await;
     }
@@ -898,9 +1045,8 @@ async fn a_crash_between_publish_and_outbox_delete_on_a_standard_topic_is_at_lea
     w.assert_outbox_empty().await;
 }
 
-#[tokio::test]
-async fn sns_down_for_several_cycles_then_everything_in_order() {
-    let w = World::new().await;
+async fn sns_down_for_several_cycles_then_everything_in_order(mode: Mode) {
+    let w = World::new(mode).await;
     let flaky = Arc::new(Flaky {
         up: w.sns(),
         down: Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(
@@ -956,9 +1102,8 @@ async fn sns_down_for_several_cycles_then_everything_in_order() {
     w.assert_outbox_empty().await;
 }
 
-#[tokio::test]
-async fn cloudwatch_throttling_loses_no_fire_and_resolves_nothing_falsely() {
-    let w = World::new().await;
+async fn cloudwatch_throttling_loses_no_fire_and_resolves_nothing_falsely(mode: Mode) {
+    let w = World::new(mode).await;
     let source = Arc::new(FaultySource {
         inner: w.cloudwatch(),
         fault: Mutex::new(MetricsFault::None),
@@ -1000,9 +1145,8 @@ async fn cloudwatch_throttling_loses_no_fire_and_resolves_nothing_falsely() {
     w.assert_outbox_empty().await;
 }
 
-#[tokio::test]
-async fn cloudwatch_partial_data_loses_no_fire_and_resolves_nothing_falsely() {
-    let w = World::new().await;
+async fn cloudwatch_partial_data_loses_no_fire_and_resolves_nothing_falsely(mode: Mode) {
+    let w = World::new(mode).await;
     let source = Arc::new(FaultySource {
         inner: w.cloudwatch(),
         fault: Mutex::new(MetricsFault::None),
@@ -1041,8 +1185,8 @@ async fn cloudwatch_partial_data_loses_no_fire_and_resolves_nothing_falsely() {
     w.assert_outbox_empty().await;
 }
 
-async fn conflicts(how: Interference) {
-    let w = World::new().await;
+async fn conflicts(how: Interference, mode: Mode) {
+    let w = World::new(mode).await;
     let store = Arc::new(Conflicting {
         inner: w.dynamo(),
         how,
@@ -1074,12 +1218,47 @@ async fn conflicts(how: Interference) {
     w.assert_outbox_empty().await;
 }
 
-#[tokio::test]
-async fn dynamodb_conflicts_with_a_concurrent_writer() {
-    conflicts(Interference::Writer).await;
+async fn dynamodb_conflicts_with_a_concurrent_writer(mode: Mode) {
+    conflicts(Interference::Writer, mode).await;
 }
 
-#[tokio::test]
-async fn dynamodb_spurious_conditional_failures() {
-    conflicts(Interference::Spurious).await;
+async fn dynamodb_spurious_conditional_failures(mode: Mode) {
+    conflicts(Interference::Spurious, mode).await;
 }
+
+/// Every scenario, polling (`polling::*`) and with sentinels (`with_sentinels::*`).
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod polling {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Mode::Polling).await;
+                }
+            )*
+        }
+        mod with_sentinels {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Mode::Sentinels).await;
+                }
+            )*
+        }
+    };
+}
+
+in_both_modes!(
+    no_faults_baseline_and_quiet_cycles_write_nothing,
+    the_same_tick_delivered_twice_sequentially_and_concurrently,
+    a_cycle_that_read_before_another_wrote_writes_nothing,
+    overlapping_invocations_on_the_same_table,
+    a_crash_between_the_state_write_and_the_publish,
+    a_process_crash_while_publishing,
+    a_crash_between_publish_and_outbox_delete_on_a_standard_topic_is_at_least_once,
+    sns_down_for_several_cycles_then_everything_in_order,
+    cloudwatch_throttling_loses_no_fire_and_resolves_nothing_falsely,
+    cloudwatch_partial_data_loses_no_fire_and_resolves_nothing_falsely,
+    dynamodb_conflicts_with_a_concurrent_writer,
+    dynamodb_spurious_conditional_failures,
+);

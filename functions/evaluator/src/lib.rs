@@ -68,6 +68,10 @@ pub struct Settings {
     /// function, in seconds (`FIREBELL_APPCONFIG_DEPLOY_MINUTES` +
     /// `FIREBELL_APPCONFIG_BAKE_MINUTES` + 1 minute).
     pub settle_secs: Epoch,
+    /// The names of this stack's sentinel alarms start with it
+    /// (`FIREBELL_SENTINEL_PREFIX`, default `firebell-sentinel-`): the only
+    /// alarms the function lists, creates or deletes.
+    pub sentinel_prefix: String,
 }
 
 /// The default of [`Settings::max_tick_skew_secs`]: five minutes.
@@ -107,6 +111,10 @@ impl Settings {
             appconfig: firebell_aws::appconfig::ids_from_env(&get)?,
             allowed_topics: firebell_aws::appconfig::allowed_topics_from_env(&get),
             settle_secs: firebell_aws::appconfig::settle_secs_from_env(&get)?,
+            sentinel_prefix: firebell_aws::sentinel_prefix(
+                get(firebell_aws::SENTINEL_PREFIX_ENV).as_deref(),
+            )
+            .map_err(|e| format!("{}: {e}", firebell_aws::SENTINEL_PREFIX_ENV))?,
         })
     }
 }
@@ -708,6 +716,21 @@ mod tests {
             (5000, 60, 300)
         );
         assert_eq!(s.function_name, "f");
+        assert_eq!(s.sentinel_prefix, firebell_core::sentinel::DEFAULT_PREFIX);
+        let s = Settings::from_lookup(env(&[
+            ("FIREBELL_TABLE", "t"),
+            ("FIREBELL_SENTINEL_PREFIX", "prod-fb-"),
+        ]))
+        .unwrap();
+        assert_eq!(s.sentinel_prefix, "prod-fb-");
+        assert!(
+            Settings::from_lookup(env(&[
+                ("FIREBELL_TABLE", "t"),
+                ("FIREBELL_SENTINEL_PREFIX", "two words")
+            ]))
+            .unwrap_err()
+            .starts_with("FIREBELL_SENTINEL_PREFIX: sentinel prefix \"two words\"")
+        );
         assert_eq!(
             Settings::from_lookup(env(&[
                 ("FIREBELL_TABLE", "t"),

@@ -1,9 +1,9 @@
 //! The evaluator Lambda's main: read settings once, pick the config (the
 //! deployed one from AppConfig, else the last good one, else the bundled
-//! one), build the AWS adapters and the engine once (and open the
-//! connections during init), then hand every invocation to the tested
-//! handler in `lib.rs`, which switches to a newly deployed config between
-//! cycles.
+//! one), build the AWS adapters (the sentinel alarms included) and the
+//! engine once (and open the connections during init), then hand every
+//! invocation to the tested handler in `lib.rs`, which switches to a newly
+//! deployed config between cycles.
 
 use std::sync::Arc;
 
@@ -103,9 +103,11 @@ async fn init() -> Result<Deps> {
         EngineOptions {
             owner: std::env::var("AWS_LAMBDA_LOG_STREAM_NAME")
                 .unwrap_or_else(|_| format!("evaluator-{}", std::process::id())),
+            sentinel_prefix: settings.sentinel_prefix.clone(),
             ..EngineOptions::default()
         },
     )
+    .with_alarms(aws.alarms.clone())
     .with_stopwatch(clock.clone());
     if let Some(d) = &deployed {
         engine.set_config_problem(d.problem());

@@ -69,6 +69,7 @@ fn settings() -> Settings {
         appconfig: None,
         allowed_topics: None,
         settle_secs: 660,
+        sentinel_prefix: firebell_core::sentinel::DEFAULT_PREFIX.into(),
     }
 }
 

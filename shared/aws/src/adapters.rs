@@ -8,9 +8,10 @@ use std::time::Duration;
 use firebell_core::model::{MetricSpec, Stat};
 use firebell_core::ports::{Clock, Key, MetricsSource, StateStore};
 
-use crate::{CloudWatchSource, DynamoStore, SdkConfig, SnsNotifier};
+use crate::{CloudWatchAlarms, CloudWatchSource, DynamoStore, SdkConfig, SnsNotifier};
 
-/// CloudWatch metrics, the DynamoDB state table and SNS, over one SDK config
+/// CloudWatch metrics and alarms (the sentinels), the DynamoDB state table
+/// and SNS, over one SDK config
 /// and one clock. Kept typed (not as port trait objects) so their call
 /// counters can be read; hand the parts to the engine as ports.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct AwsAdapters {
     pub metrics: Arc<CloudWatchSource>,
     pub store: Arc<DynamoStore>,
     pub notifier: Arc<SnsNotifier>,
+    /// The sentinel alarms (the engine's `with_alarms`).
+    pub alarms: Arc<CloudWatchAlarms>,
 }
 
 impl AwsAdapters {
@@ -33,6 +36,7 @@ impl AwsAdapters {
             metrics: Arc::new(CloudWatchSource::from_sdk_config(sdk, clock.clone())),
             store: Arc::new(DynamoStore::from_sdk_config(sdk, table, clock)),
             notifier: Arc::new(SnsNotifier::from_sdk_config(sdk)),
+            alarms: Arc::new(CloudWatchAlarms::from_sdk_config(sdk)),
         }
     }
 
@@ -60,11 +64,14 @@ impl AwsAdapters {
         }
     }
 
-    /// API calls made so far, by service: `CloudWatch`, `DynamoDB`, `SNS`
-    /// (retries count again).
+    /// API calls made so far, by service: `CloudWatch` (metrics and the
+    /// sentinel alarms), `DynamoDB`, `SNS` (retries count again).
     pub fn api_calls(&self) -> BTreeMap<&'static str, u64> {
         BTreeMap::from([
-            ("CloudWatch", self.metrics.stats().total()),
+            (
+                "CloudWatch",
+                self.metrics.stats().total() + self.alarms.stats().total(),
+            ),
             ("DynamoDB", self.store.stats().total()),
             ("SNS", self.notifier.stats().total()),
         ])

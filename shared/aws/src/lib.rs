@@ -8,13 +8,16 @@
 //! - [`SnsNotifier`] ([`Notifier`](firebell_core::ports::Notifier)): SNS
 //!   `Publish` with `MessageStructure=json`, FIFO topics supported.
 //!
+//! - [`CloudWatchAlarms`] ([`AlarmService`](firebell_core::ports::AlarmService)):
+//!   sentinel alarms as CloudWatch metric alarms under firebell's name
+//!   prefix (`DescribeAlarms`, `PutMetricAlarm`, `DeleteAlarms`).
 //! - [`appconfig`]: the deployed config (AppConfig data plane, for the
 //!   functions) and deploying it (control plane, for `firebell push`).
 //!
 //! Clients come from [`load_sdk_config`], which honours the standard AWS
 //! environment (credentials, profiles, `AWS_REGION`, `AWS_ENDPOINT_URL`), so
 //! the same code runs against AWS or a local wire-protocol emulator
-//! (`scripts/emulator.sh`). [`AwsAdapters::from_sdk_config`] builds all three
+//! (`scripts/emulator.sh`). [`AwsAdapters::from_sdk_config`] builds them all
 //! at once: the one wiring of the Lambda and `firebell run --backend aws`.
 //!
 //! [`load_sdk_config_for`] is the same with an explicit region and profile
@@ -29,6 +32,7 @@
 //! benchmarks and tests.
 
 mod adapters;
+mod alarms;
 pub mod appconfig;
 mod cloudwatch;
 mod dynamo;
@@ -37,6 +41,10 @@ mod retry;
 mod sns;
 
 pub use adapters::AwsAdapters;
+pub use alarms::{
+    AlarmStats, CloudWatchAlarms, DESCRIBE_PAGE, MANAGED_TAG, RULES_TAG, SENTINEL_PREFIX_ENV,
+    put_request, sentinel_prefix,
+};
 pub use aws_config::SdkConfig;
 pub use cloudwatch::{CloudWatchOptions, CloudWatchSource, CloudWatchStats, get_metric_data_calls};
 pub use dynamo::{DynamoStats, DynamoStore, create_table_if_missing};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::{sdk_config, unique, unreachable_config};
 use firebell_aws::{AwsAdapters, create_table_if_missing};
-use firebell_core::ports::{Key, StateStore, SystemClock};
+use firebell_core::ports::{AlarmService, Key, StateStore, SystemClock};
 
 #[tokio::test]
 async fn warming_reads_once_from_dynamodb_and_cloudwatch() {
@@ -35,6 +35,12 @@ async fn warming_reads_once_from_dynamodb_and_cloudwatch() {
     let store: Arc<dyn StateStore> = aws.store.clone();
     assert_eq!(store.get(&Key::new("cycle", "last")).await.unwrap(), None);
     assert_eq!(aws.api_calls()["DynamoDB"], 2);
+    // The sentinel alarms' calls are CloudWatch's too.
+    let alarms: Arc<dyn AlarmService> = aws.alarms.clone();
+    let prefix = format!("{}-", unique("fb-adapters"));
+    assert!(alarms.alarming(&prefix, 0).await.unwrap().is_empty());
+    assert_eq!(aws.alarms.stats().describe_alarms, 1);
+    assert_eq!(aws.api_calls()["CloudWatch"], 2);
 }
 
 #[tokio::test]
