@@ -228,10 +228,14 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
         let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
         let owner = format!("firebell-run-{}", std::process::id());
         let mut alarms: Option<Arc<dyn AlarmService>> = None;
+        // Locally, sentinels are simulated over the replay (they exist as
+        // the config defines them in every run).
+        let mut simulated: Option<Arc<firebell_embedded::ReplaySource>> = None;
         let (source, store, clock): (Arc<dyn MetricsSource>, Arc<dyn StateStore>, _) =
             match store_args.backend {
                 Backend::Embedded => {
-                    let source = source.unwrap_or_default();
+                    let source = Arc::new(source.unwrap_or_default());
+                    simulated = Some(source.clone());
                     let clock = Arc::new(ManualClock::at_epoch(start));
                     let state_dir = store_args.state_dir();
                     let store = FileStore::open(&state_dir, clock.clone() as Arc<dyn Clock>)
@@ -240,7 +244,7 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
                         notifiers.push(Arc::new(TerminalNotifier::stdout()));
                     }
                     (
-                        Arc::new(source) as Arc<dyn MetricsSource>,
+                        source as Arc<dyn MetricsSource>,
                         Arc::new(store) as Arc<dyn StateStore>,
                         Some(clock),
                     )
@@ -274,6 +278,13 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
             },
         )
         .with_stopwatch(Arc::new(SystemClock));
+        if let Some(replay) = simulated {
+            let sim = firebell_embedded::SimulatedAlarms::seeded(
+                replay,
+                &engine.desired_sentinels().alarms,
+            );
+            alarms = Some(Arc::new(sim));
+        }
         if let Some(alarms) = alarms {
             engine = engine.with_alarms(alarms);
         }

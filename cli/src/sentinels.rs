@@ -11,16 +11,13 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use firebell_core::decode::format_duration;
-use firebell_core::ports::{AlarmService, SystemClock, Clock};
+use firebell_core::ports::{AlarmService, Clock, SystemClock};
 use firebell_core::sentinel::SentinelAlarm;
 use firebell_engine::Config;
 use firebell_engine::sentinel::{self, Changes, Desired};
 use serde_json::{Value, json};
 
 use crate::backend::{Backend, StoreArgs};
-
-/// The environment variable naming the sentinel prefix (as in the Lambda).
-pub(crate) const PREFIX_ENV: &str = "FIREBELL_SENTINEL_PREFIX";
 
 /// The document's schema (`docs/schemas/sentinels.schema.json`).
 pub(crate) const SCHEMA: &str = "firebell.sentinels/v1";
@@ -44,7 +41,7 @@ pub(crate) struct Common {
     #[command(flatten)]
     pub config: crate::ConfigArgs,
     /// The deployment's sentinel name prefix (the stack's). Default: $FIREBELL_SENTINEL_PREFIX, else `firebell-sentinel-`.
-    #[arg(long, env = PREFIX_ENV, value_name = "PREFIX")]
+    #[arg(long, env = firebell_aws::SENTINEL_PREFIX_ENV, value_name = "PREFIX")]
     pub prefix: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
@@ -53,11 +50,9 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    fn prefix(&self) -> String {
-        self.prefix
-            .clone()
-            .filter(|p| !p.trim().is_empty())
-            .unwrap_or_else(|| firebell_core::sentinel::DEFAULT_PREFIX.to_string())
+    fn prefix(&self) -> Result<String> {
+        firebell_aws::sentinel_prefix(self.prefix.as_deref())
+            .map_err(|e| anyhow::anyhow!("--prefix: {e}"))
     }
 }
 
@@ -78,7 +73,8 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
             "`sentinels apply` needs --backend aws: the embedded backend keeps no alarms (`firebell run` simulates them in each run)"
         );
     }
-    let prefix = common.prefix();
+    let prefix = common.prefix()?;
+    common.store.check()?;
     let desired = sentinel::desired(&config, &prefix);
     let now = SystemClock.now().as_second();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -109,9 +105,18 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         })?),
     };
     if common.output.json() {
-        crate::json::print(&to_json(&config, &desired, &prefix, changes.as_ref(), apply));
+        crate::json::print(&to_json(
+            &config,
+            &desired,
+            &prefix,
+            changes.as_ref(),
+            apply,
+        ));
     } else {
-        print!("{}", text(&config, &desired, &prefix, changes.as_ref(), apply));
+        print!(
+            "{}",
+            text(&config, &desired, &prefix, changes.as_ref(), apply)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

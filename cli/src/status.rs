@@ -227,7 +227,10 @@ pub(crate) fn text(st: &Status, store: &str, local_version: Option<&str>) -> Str
 const OUT_OF_SYNC_SHOWN: usize = 20;
 
 /// What the last sentinel reconcile found, for people.
-fn sentinel_lines(sync: &firebell_engine::sentinel::SyncRecord, local_version: Option<&str>) -> String {
+fn sentinel_lines(
+    sync: &firebell_engine::sentinel::SyncRecord,
+    local_version: Option<&str>,
+) -> String {
     let mut out = format!(
         "\nsentinels: {} in sync, {} out of sync (their rules are polled), as of {} for config {}{}\n",
         sync.in_sync.len(),

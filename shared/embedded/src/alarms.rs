@@ -64,6 +64,25 @@ impl SimulatedAlarms {
         }
     }
 
+    /// Over `source`, with `alarms` already there and evaluated: a local
+    /// run's sentinels, which exist as defined in every process (a run
+    /// that starts from a store whose sync record trusts them finds them).
+    pub fn seeded(source: Arc<dyn MetricsSource>, alarms: &[SentinelAlarm]) -> SimulatedAlarms {
+        let sim = SimulatedAlarms::new(source);
+        if let Ok(mut kept) = sim.alarms.lock() {
+            for a in alarms {
+                kept.insert(
+                    a.name.clone(),
+                    Kept {
+                        alarm: a.clone(),
+                        state: AlarmState::Ok,
+                    },
+                );
+            }
+        }
+        sim
+    }
+
     /// The alarms kept, by name (tests).
     pub fn names(&self) -> Vec<String> {
         self.kept().into_keys().collect()
