@@ -1,0 +1,736 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The sentinel over-approximation, checked over generated series (issue 15,
+//! "never miss a fire"; the argument is in `firebell_core::sentinel`).
+//!
+//! For every expression shape that gets a sentinel (a single metric, Sum and
+//! p99; a ratio with `FILL`; differences and products with numbers; `ABS`,
+//! `CEIL`, `FLOOR`; comparisons), with `for`, M-of-N, `min_volume`,
+//! `missing_data`, `evaluation_delay`, `keep_firing_for` and `recovery`
+//! drawn at random, and for SLOs:
+//!
+//! - **(a) the direct property**: the rule runs in polling mode; wherever it
+//!   goes pending, fires or starts NoData at a datapoint, the sentinel's
+//!   value ([`SentinelAlarm::breaches`] of its expression over the same
+//!   data) breaches at that datapoint (for an SLO's page rules: at one SLI
+//!   datapoint of the rule's short window ending there), and the simulated
+//!   alarm ([`SimulatedAlarms::evaluate`]) is in ALARM at that cycle;
+//! - **(b) the engine-level equivalence**: the same series run with
+//!   `sentinels: {mode: auto}` and [`SimulatedAlarms`] makes the same
+//!   transitions at the same cycles, while skipping cold cycles (counted, so
+//!   the check is not vacuous).
+//!
+//! No property-testing crate is available offline: cases come from a seeded
+//! xorshift generator, and a failure names its seed (`case(seed)` replays it).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use firebell_core::diag::Diagnostics;
+use firebell_core::ports::{AlarmState, Clock, MetricQuery, MetricsSource, StateStore};
+use firebell_core::sentinel::SentinelAlarm;
+use firebell_core::series::{Epoch, Grid, align};
+use firebell_core::state::Event;
+use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySource, SimulatedAlarms};
+use firebell_engine::{Config, Engine, EngineOptions, Transition};
+
+/// A whole day (UTC midnight).
+const T0: Epoch = 1_795_392_000;
+/// Minutes at the start of every series where nothing breaches (and,
+/// where missing data counts, nothing is missing): sentinel mode must skip
+/// cycles there.
+const QUIET: usize = 25;
+const PREFIX: &str = "fb-test-";
+
+// ------------------------------------------------------------ generator
+
+/// xorshift64*: small, seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// In [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+}
+
+/// How far beyond the threshold each minute is: below 0 the safe side,
+/// 0 exactly at the threshold, above 0 breaching. Quiet for [`QUIET`]
+/// minutes, then breach episodes, near misses and spikes.
+fn driver(rng: &mut Rng, len: usize) -> Vec<f64> {
+    let mut x: Vec<f64> = (0..len).map(|_| rng.range(-1.0, -0.25)).collect();
+    for _ in 0..rng.below(5) {
+        let start = QUIET + rng.below(len - QUIET);
+        let run = 1 + rng.below(8);
+        for v in x.iter_mut().skip(start).take(run) {
+            *v = match rng.below(6) {
+                0 => 0.0,
+                1 => rng.range(-0.2, 0.0),
+                _ => rng.range(0.05, 1.0),
+            };
+        }
+    }
+    if rng.chance(0.5) {
+        let i = QUIET + rng.below(len - QUIET);
+        x[i] = rng.range(1.0, 3.0);
+    }
+    x
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    Sum,
+    P99,
+    Ratio,
+    Minus,
+    Affine,
+    Halved,
+    Negated,
+    Abs,
+    Ceil,
+    Floor,
+    Compare,
+}
+
+const SHAPES: [Shape; 11] = [
+    Shape::Sum,
+    Shape::P99,
+    Shape::Ratio,
+    Shape::Minus,
+    Shape::Affine,
+    Shape::Halved,
+    Shape::Negated,
+    Shape::Abs,
+    Shape::Ceil,
+    Shape::Floor,
+    Shape::Compare,
+];
+
+impl Shape {
+    fn expression(self) -> &'static str {
+        match self {
+            Shape::Sum | Shape::P99 | Shape::Floor => "m",
+            Shape::Ratio => "100 * FILL(errors, 0) / requests",
+            Shape::Minus => "m - 10",
+            Shape::Affine => "2 * m + 1",
+            Shape::Halved => "(m + 5) / 2",
+            Shape::Negated => "-3 * m",
+            Shape::Abs => "ABS(m - 50)",
+            Shape::Ceil => "CEIL(m / 3)",
+            Shape::Compare => "(a > 30) + (b > 30)",
+        }
+    }
+
+    /// Threshold and how far one unit of the driver moves the value.
+    fn scale(self) -> (f64, f64) {
+        match self {
+            Shape::Sum | Shape::Floor => (50.0, 40.0),
+            Shape::P99 => (500.0, 400.0),
+            Shape::Ratio => (5.0, 4.0),
+            Shape::Minus => (40.0, 30.0),
+            Shape::Affine => (101.0, 80.0),
+            Shape::Halved => (30.0, 20.0),
+            Shape::Negated => (-60.0, 45.0),
+            Shape::Abs => (20.0, 15.0),
+            Shape::Ceil => (17.0, 12.0),
+            Shape::Compare => (1.5, 20.0),
+        }
+    }
+
+    fn single_metric(self) -> bool {
+        matches!(self, Shape::Sum | Shape::P99)
+    }
+}
+
+/// One generated rule: its YAML and its metrics' values (`None`: missing).
+struct GenRule {
+    name: String,
+    yaml: String,
+    /// (metric name, stat, values)
+    metrics: Vec<(String, &'static str, Vec<Option<f64>>)>,
+}
+
+fn gen_rule(rng: &mut Rng, index: usize, shape: Shape, len: usize) -> GenRule {
+    let name = format!("R{index}{shape:?}");
+    let service = format!("s{index}");
+    let upper = rng.chance(0.6) || shape == Shape::Compare && rng.chance(0.5);
+    let op = match (upper, rng.chance(0.5)) {
+        (true, true) => ">",
+        (true, false) => ">=",
+        (false, true) => "<",
+        (false, false) => "<=",
+    };
+    let (mut threshold, span) = shape.scale();
+    if shape == Shape::Compare {
+        // (a > 30) + (b > 30) is 0, 1 or 2.
+        threshold = match op {
+            ">" => 1.5,
+            ">=" => 2.0,
+            "<" => 1.0,
+            _ => 0.0,
+        };
+    }
+    let dir = if upper { 1.0 } else { -1.0 };
+    let x = driver(rng, len);
+    let (t, s) = shape.scale();
+    let value = |x: f64| t + dir * x * s;
+    let mut metrics: Vec<(String, &'static str, Vec<Option<f64>>)> = match shape {
+        Shape::Ratio => {
+            let mut errors = Vec::new();
+            let mut requests = Vec::new();
+            for &xi in &x {
+                let r = if rng.chance(0.03) {
+                    0.0
+                } else {
+                    rng.range(50.0, 500.0).round()
+                };
+                let v = value(xi).max(0.0);
+                requests.push(Some(r));
+                errors.push(Some((v * r / 100.0).round()));
+            }
+            vec![
+                ("Errors".into(), "Sum", errors),
+                ("Requests".into(), "Sum", requests),
+            ]
+        }
+        Shape::Compare => {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            for &xi in &x {
+                // Both around 30, moving together with the driver.
+                let base = 30.0 + dir * xi * s;
+                a.push(Some((base + rng.range(-4.0, 4.0)).round()));
+                b.push(Some((base + rng.range(-4.0, 4.0)).round()));
+            }
+            vec![("A".into(), "Sum", a), ("B".into(), "Sum", b)]
+        }
+        _ => {
+            let stat = if shape == Shape::P99 { "p99" } else { "Sum" };
+            let m = x
+                .iter()
+                .map(|&xi| {
+                    let v = value(xi);
+                    Some(match shape {
+                        Shape::Sum | Shape::P99 => v.max(0.0),
+                        Shape::Minus => v + 10.0,
+                        Shape::Affine => (v - 1.0) / 2.0,
+                        Shape::Halved => 2.0 * v - 5.0,
+                        Shape::Negated => v / -3.0,
+                        Shape::Abs => {
+                            let v = v.max(0.0);
+                            if rng.chance(0.5) { 50.0 + v } else { 50.0 - v }
+                        }
+                        Shape::Ceil => 3.0 * v - 3.0 * rng.unit(),
+                        Shape::Floor => v + rng.unit(),
+                        Shape::Ratio | Shape::Compare => unreachable!(),
+                    })
+                })
+                .collect();
+            vec![("M".into(), stat, m)]
+        }
+    };
+
+    let missing_data = if shape.single_metric() {
+        *rng.pick(&["ok", "keep", "breaching", "nodata"])
+    } else {
+        *rng.pick(&["ok", "keep"])
+    };
+    let missing_counts = matches!(missing_data, "breaching" | "nodata");
+    // Gaps: scattered missing datapoints and a run, after the quiet start
+    // when missing data counts; sometimes the data stops early.
+    let from = if missing_counts { QUIET } else { 0 };
+    let n_metrics = metrics.len();
+    for (_, _, values) in &mut metrics {
+        for v in values.iter_mut().skip(from) {
+            if rng.chance(0.03) {
+                *v = None;
+            }
+        }
+    }
+    if rng.chance(0.4) {
+        let start = QUIET + rng.below(len - QUIET);
+        let run = 2 + rng.below(5);
+        let which = rng.below(n_metrics + 1);
+        for (k, (_, _, values)) in metrics.iter_mut().enumerate() {
+            if which == n_metrics || which == k {
+                for v in values.iter_mut().skip(start).take(run) {
+                    *v = None;
+                }
+            }
+        }
+    }
+    if rng.chance(0.1) {
+        let cut = len - 1 - rng.below(4);
+        for (_, _, values) in &mut metrics {
+            for v in values.iter_mut().skip(cut) {
+                *v = None;
+            }
+        }
+    }
+
+    let mut yaml = format!("  - name: {name}\n    metrics:\n");
+    let ids: Vec<&str> = match shape {
+        Shape::Ratio => vec!["errors", "requests"],
+        Shape::Compare => vec!["a", "b"],
+        _ => vec!["m"],
+    };
+    for (id, (metric, stat, _)) in ids.iter().zip(&metrics) {
+        yaml += &format!(
+            "      {id}: {{namespace: Gen, metric: {metric}, dimensions: {{Service: {service}}}, stat: {stat}, period: 1m}}\n"
+        );
+    }
+    yaml += &format!(
+        "    expression: {}\n    condition: {{op: '{op}', threshold: {threshold}",
+        shape.expression()
+    );
+    if rng.chance(0.2) && shape != Shape::Compare {
+        let recovery = threshold - dir * 0.3 * span;
+        yaml += &format!(", recovery: {recovery}");
+    }
+    yaml += "}\n";
+    match rng.below(5) {
+        0 | 1 => {}
+        2 => yaml += &format!("    for: {}m\n", 1 + rng.below(4)),
+        _ => {
+            let n = 2 + rng.below(4);
+            let m = 1 + rng.below(n);
+            yaml += &format!("    datapoints: {{breaching: {m}, out_of: {n}}}\n");
+        }
+    }
+    yaml += &format!("    missing_data: {missing_data}\n");
+    if rng.chance(0.3) {
+        yaml += &format!("    evaluation_delay: {}m\n", 1 + rng.below(3));
+    }
+    if rng.chance(0.2) {
+        yaml += &format!("    keep_firing_for: {}m\n", 1 + rng.below(3));
+    }
+    if rng.chance(0.3) {
+        match shape {
+            Shape::Ratio => {
+                yaml += "    min_volume: {metric: requests, at_least: 1000, window: 5m}\n";
+            }
+            Shape::Sum | Shape::Minus | Shape::Floor => {
+                yaml += "    min_volume: {metric: m, at_least: 120, window: 3m}\n";
+            }
+            _ => {}
+        }
+    }
+    yaml += "    labels: {team: gen}\n";
+    GenRule {
+        name,
+        yaml,
+        metrics,
+    }
+}
+
+fn jsonl(service: &str, namespace: &str, metric: &str, stat: &str, values: &[Option<f64>]) -> String {
+    let points: Vec<String> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| format!("[{},{:?}]", T0 + 60 * i as i64, v)))
+        .collect();
+    format!(
+        "{{\"namespace\":\"{namespace}\",\"metric\":\"{metric}\",\"dimensions\":{{\"Service\":\"{service}\"}},\"stat\":\"{stat}\",\"period\":60,\"points\":[{}]}}\n",
+        points.join(",")
+    )
+}
+
+const ROUTING: &str = "
+receivers:
+  gen: {topics: [arn:aws:sns:us-east-1:123456789012:gen]}
+route:
+  receiver: gen
+  group_by: [alertname]
+  group_wait: 0s
+";
+
+fn load(text: &str) -> Arc<Config> {
+    let mut diags = Diagnostics::new();
+    let c = firebell_engine::load_texts(
+        &[("gen.yaml".to_string(), text.to_string())],
+        &mut diags,
+        Vec::new(),
+    );
+    assert!(!diags.has_errors(), "{diags}\n{text}");
+    Arc::new(c)
+}
+
+// ------------------------------------------------------------ runs
+
+/// What one run through the engine did.
+#[derive(Default)]
+struct Run {
+    /// Per cycle: its tick and transitions.
+    cycles: Vec<(Epoch, Vec<Transition>)>,
+    /// Covered rules skipped, over the run.
+    cold: usize,
+    /// Covered rules evaluated because their sentinel was in ALARM.
+    alarm: usize,
+}
+
+async fn run(config: Arc<Config>, source: Arc<ReplaySource>, minutes: usize, sentinels: bool) -> Run {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let mut engine = Engine::new(
+        config,
+        source.clone(),
+        store as Arc<dyn StateStore>,
+        Arc::new(MemoryNotifier::new()),
+        EngineOptions {
+            sentinel_prefix: PREFIX.to_string(),
+            ..EngineOptions::default()
+        },
+    );
+    if sentinels {
+        engine = engine.with_alarms(Arc::new(SimulatedAlarms::new(source)));
+    }
+    let mut out = Run::default();
+    for m in 1..=minutes as i64 {
+        let t = T0 + 60 * m;
+        clock.set_epoch(t);
+        let r = engine.run_cycle_at(t, t, &|| false).await.unwrap();
+        assert!(r.errors.is_empty(), "minute {m}: {:?}", r.errors);
+        out.cold += r.sentinels.cold;
+        out.alarm += r.sentinels.alarm;
+        out.cycles.push((t, r.transitions));
+    }
+    out
+}
+
+/// The sentinel's value at every datapoint of the data (time -> value).
+async fn sentinel_values(
+    alarm: &SentinelAlarm,
+    source: &ReplaySource,
+    minutes: usize,
+) -> BTreeMap<Epoch, Option<f64>> {
+    let grid = Grid {
+        start: T0 - 3600,
+        step: i64::try_from(alarm.period_secs).unwrap(),
+        len: 60 + minutes,
+    };
+    let queries: Vec<MetricQuery> = alarm
+        .metrics
+        .iter()
+        .map(|(id, spec)| MetricQuery {
+            id: id.clone(),
+            spec: spec.clone(),
+        })
+        .collect();
+    let series = source.fetch(&queries, grid.start, grid.end()).await.unwrap();
+    let aligned: BTreeMap<String, Vec<Option<f64>>> = series
+        .iter()
+        .map(|s| (s.id.clone(), align(&s.points, &grid)))
+        .collect();
+    let empty = vec![None; grid.len];
+    let input = |id: &str| -> Option<&[Option<f64>]> {
+        Some(aligned.get(id).map_or(empty.as_slice(), Vec::as_slice))
+    };
+    let values = alarm.expression.eval(&grid, &input).unwrap();
+    grid.times().zip(values).collect()
+}
+
+/// What a batch of cases covered.
+#[derive(Debug, Default)]
+struct Tally {
+    cases: usize,
+    rules: usize,
+    fires: usize,
+    nodata: usize,
+    pending: usize,
+    /// Events checked against the sentinel (a).
+    checked: usize,
+    cold: usize,
+    alarm: usize,
+    cycles: usize,
+}
+
+/// Checks (a) on the polling run: every pending, fire and NoData start of a
+/// covered rule is a datapoint where one of the sentinel's datapoints in
+/// `(at - window, at]` breaches (`window`: one period for a rule, the short
+/// window for an SLO's), and the alarm is in ALARM at that cycle.
+async fn check_direct(
+    seed: u64,
+    polling: &Run,
+    alarms: &BTreeMap<String, (SentinelAlarm, i64)>,
+    source: &Arc<ReplaySource>,
+    minutes: usize,
+    tally: &mut Tally,
+) {
+    let simulated = SimulatedAlarms::new(source.clone());
+    let mut values: BTreeMap<String, BTreeMap<Epoch, Option<f64>>> = BTreeMap::new();
+    for (rule, (alarm, _)) in alarms {
+        values.insert(rule.clone(), sentinel_values(alarm, source, minutes + 5).await);
+    }
+    for (tick, transitions) in &polling.cycles {
+        for tr in transitions {
+            let Some((alarm, window)) = alarms.get(&tr.rule) else {
+                continue;
+            };
+            let at = match tr.event {
+                Event::Pending { at } => {
+                    tally.pending += 1;
+                    at
+                }
+                Event::Fired { at, .. } => {
+                    tally.fires += 1;
+                    at
+                }
+                Event::NoDataStarted { at } => {
+                    tally.nodata += 1;
+                    at
+                }
+                _ => continue,
+            };
+            tally.checked += 1;
+            let v = &values[&tr.rule];
+            let step = i64::try_from(alarm.period_secs).unwrap();
+            let held = (0..*window)
+                .map(|k| at - k * step)
+                .any(|t| alarm.breaches(v.get(&t).copied().flatten()));
+            assert!(
+                held,
+                "seed {seed}: {} {:?} at cycle +{}m, datapoint +{}m: the sentinel {:?} {:?} {} did not breach (values {:?})",
+                tr.rule,
+                tr.event,
+                (tick - T0) / 60,
+                (at - T0) / 60,
+                alarm.metric_math,
+                alarm.op,
+                alarm.threshold,
+                (0..*window + 2)
+                    .map(|k| (at - k * step - T0) / 60)
+                    .map(|m| (m, v.get(&(T0 + 60 * m)).copied().flatten()))
+                    .collect::<Vec<_>>()
+            );
+            let state = simulated.evaluate(alarm, *tick).await.unwrap();
+            assert_eq!(
+                state,
+                AlarmState::Alarm,
+                "seed {seed}: {} {:?} at cycle +{}m: the alarm is not in ALARM",
+                tr.rule,
+                tr.event,
+                (tick - T0) / 60
+            );
+        }
+    }
+}
+
+/// Checks (b): the same transitions at the same cycles.
+fn check_same(seed: u64, polling: &Run, sentinel: &Run, text: &str) {
+    assert_eq!(polling.cycles.len(), sentinel.cycles.len());
+    for ((t, a), (_, b)) in polling.cycles.iter().zip(&sentinel.cycles) {
+        assert_eq!(
+            a,
+            b,
+            "seed {seed}: cycle +{}m differs (polling, then sentinel mode)\n{text}",
+            (t - T0) / 60
+        );
+    }
+}
+
+// ------------------------------------------------------------ rules
+
+/// One generated case of hand-written rules: one rule per shape, each over
+/// its own series.
+async fn rule_case(seed: u64, tally: &mut Tally) {
+    let mut rng = Rng::new(seed);
+    let len = 60 + rng.below(61);
+    let mut rules = Vec::new();
+    for (i, &shape) in SHAPES.iter().enumerate() {
+        rules.push(gen_rule(&mut rng, i, shape, len));
+    }
+    let mut data = String::new();
+    let mut yaml = String::from("rules:\n");
+    for (i, r) in rules.iter().enumerate() {
+        yaml += &r.yaml;
+        for (metric, stat, values) in &r.metrics {
+            data += &jsonl(&format!("s{i}"), "Gen", metric, stat, values);
+        }
+    }
+    let polling_text = format!("{yaml}{ROUTING}");
+    let sentinel_text = format!("{polling_text}sentinels: {{mode: auto}}\n");
+    let source = Arc::new(ReplaySource::parse("gen.jsonl", &data).unwrap());
+    let sentinel_config = load(&sentinel_text);
+
+    // Every generated rule has a sentinel, and it is the one the engine keeps.
+    let desired = firebell_engine::sentinel::desired(&sentinel_config, PREFIX);
+    let mut alarms = BTreeMap::new();
+    for r in &sentinel_config.rules.rules {
+        let alarm = firebell_core::sentinel::for_rule(r, PREFIX)
+            .unwrap_or_else(|why| panic!("seed {seed}: {} has no sentinel: {why}\n{}", r.name, r.expression_src));
+        assert_eq!(desired.sentinel_of(&r.name), Some(&alarm), "seed {seed}");
+        alarms.insert(r.name.clone(), (alarm, 1));
+    }
+    assert_eq!(alarms.len(), rules.len());
+
+    let minutes = len + 4;
+    let polling = run(load(&polling_text), source.clone(), minutes, false).await;
+    check_direct(seed, &polling, &alarms, &source, minutes, tally).await;
+    let sentinel = run(sentinel_config, source, minutes, true).await;
+    check_same(seed, &polling, &sentinel, &sentinel_text);
+    // Not vacuous: the quiet start is skipped (after the first cycles,
+    // where the sentinels are put and evaluated).
+    assert!(sentinel.cold > 0, "seed {seed}: no cold rule was skipped");
+    tally.cases += 1;
+    tally.rules += rules.len();
+    tally.cold += sentinel.cold;
+    tally.alarm += sentinel.alarm;
+    tally.cycles += minutes;
+}
+
+#[tokio::test]
+async fn a_rule_fires_only_where_its_sentinel_breaches_and_sentinel_mode_fires_the_same() {
+    let mut tally = Tally::default();
+    for seed in 1..=CASES {
+        rule_case(seed, &mut tally).await;
+    }
+    eprintln!("rules: {tally:?}");
+    // The cases exercise what they claim to.
+    assert!(tally.fires >= CASES as usize, "{tally:?}");
+    assert!(tally.pending > 0 && tally.nodata > 0, "{tally:?}");
+    assert!(tally.alarm > 0, "{tally:?}");
+}
+
+const CASES: u64 = 24;
+
+// ------------------------------------------------------------ SLOs
+
+/// Bad and total counts for an SLO: mostly a low error rate, with bursts.
+fn slo_series(rng: &mut Rng, len: usize) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    let mut ratio: Vec<f64> = (0..len).map(|_| rng.range(0.0, 0.02)).collect();
+    for _ in 0..rng.below(4) {
+        let start = QUIET + rng.below(len - QUIET);
+        let run = 1 + rng.below(25);
+        let level = rng.range(0.03, 0.6);
+        for r in ratio.iter_mut().skip(start).take(run) {
+            *r = level * rng.range(0.5, 1.5);
+        }
+    }
+    let mut errors = Vec::new();
+    let mut total = Vec::new();
+    for (i, r) in ratio.iter().enumerate() {
+        let n = if rng.chance(0.02) {
+            0.0
+        } else {
+            rng.range(100.0, 1000.0).round()
+        };
+        // Errors now and then above the total: not required either way.
+        let e = (n * r * rng.range(0.8, 1.2)).round();
+        let gap = i >= QUIET && rng.chance(0.03);
+        total.push((!gap || rng.chance(0.5)).then_some(n));
+        errors.push((!gap || rng.chance(0.5)).then_some(e));
+    }
+    (errors, total)
+}
+
+async fn slo_case(seed: u64, tally: &mut Tally) {
+    let mut rng = Rng::new(seed ^ 0x5_1_0);
+    let len = 150 + rng.below(31);
+    let mut yaml = String::from("slos:\n");
+    let mut data = String::new();
+    for k in 0..3 {
+        let objective = *rng.pick(&["99", "99.5", "99.9"]);
+        let good = rng.chance(0.3);
+        let sli = if good {
+            format!(
+                "      good: {{namespace: App, metric: Good, dimensions: {{Service: s{k}}}, stat: Sum}}\n      total: {{namespace: App, metric: Requests, dimensions: {{Service: s{k}}}, stat: Sum}}\n"
+            )
+        } else {
+            format!(
+                "      errors: {{namespace: App, metric: Errors, dimensions: {{Service: s{k}}}, stat: Sum}}\n      total: {{namespace: App, metric: Requests, dimensions: {{Service: s{k}}}, stat: Sum}}\n"
+            )
+        };
+        yaml += &format!(
+            "  - name: Api{k}\n    team: api\n    objective: {objective}\n    window: 3d\n    sli:\n{sli}"
+        );
+        let (errors, total) = slo_series(&mut rng, len);
+        if good {
+            let goods: Vec<Option<f64>> = errors
+                .iter()
+                .zip(&total)
+                .map(|(e, t)| match (e, t) {
+                    (Some(e), Some(t)) => Some((t - e).max(0.0)),
+                    (None, Some(t)) => Some(*t),
+                    _ => None,
+                })
+                .collect();
+            data += &jsonl(&format!("s{k}"), "App", "Good", "Sum", &goods);
+        } else {
+            data += &jsonl(&format!("s{k}"), "App", "Errors", "Sum", &errors);
+        }
+        data += &jsonl(&format!("s{k}"), "App", "Requests", "Sum", &total);
+    }
+    let polling_text = format!("{yaml}{ROUTING}");
+    let sentinel_text = format!("{polling_text}sentinels: {{mode: auto}}\n");
+    let source = Arc::new(ReplaySource::parse("slo.jsonl", &data).unwrap());
+    let sentinel_config = load(&sentinel_text);
+    let desired = firebell_engine::sentinel::desired(&sentinel_config, PREFIX);
+    // Each SLO's page rules are covered by its sentinel; the ticket stays on
+    // polling.
+    assert_eq!(desired.alarms.len(), 3, "seed {seed}");
+    let mut alarms = BTreeMap::new();
+    for r in &sentinel_config.rules.rules {
+        match desired.sentinel_of(&r.name) {
+            Some(alarm) => {
+                assert!(r.name.contains(":page:"), "{}", r.name);
+                let short = r.expression.rolling_windows().into_iter().min().unwrap();
+                alarms.insert(r.name.clone(), (alarm.clone(), i64::try_from(short).unwrap()));
+            }
+            None => assert!(r.name.contains(":ticket:"), "{}", r.name),
+        }
+    }
+    assert_eq!(alarms.len(), 6, "seed {seed}");
+
+    let minutes = len + 4;
+    let polling = run(load(&polling_text), source.clone(), minutes, false).await;
+    check_direct(seed, &polling, &alarms, &source, minutes, tally).await;
+    let sentinel = run(sentinel_config, source, minutes, true).await;
+    check_same(seed, &polling, &sentinel, &sentinel_text);
+    assert!(sentinel.cold > 0, "seed {seed}: no cold rule was skipped");
+    tally.cases += 1;
+    tally.rules += alarms.len();
+    tally.cold += sentinel.cold;
+    tally.alarm += sentinel.alarm;
+    tally.cycles += minutes;
+}
+
+#[tokio::test]
+async fn an_slo_page_fires_only_where_its_sentinel_breaches_and_sentinel_mode_fires_the_same() {
+    let mut tally = Tally::default();
+    for seed in 1..=SLO_CASES {
+        slo_case(seed, &mut tally).await;
+    }
+    eprintln!("slos: {tally:?}");
+    assert!(tally.fires >= SLO_CASES as usize, "{tally:?}");
+    assert!(tally.alarm > 0, "{tally:?}");
+}
+
+const SLO_CASES: u64 = 8;
