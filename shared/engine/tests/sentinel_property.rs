@@ -172,7 +172,6 @@ impl Shape {
 
 /// One generated rule: its YAML and its metrics' values (`None`: missing).
 struct GenRule {
-    name: String,
     yaml: String,
     /// (metric name, stat, values)
     metrics: Vec<(String, &'static str, Vec<Option<f64>>)>,
@@ -345,7 +344,6 @@ fn gen_rule(rng: &mut Rng, index: usize, shape: Shape, len: usize) -> GenRule {
     }
     yaml += "    labels: {team: gen}\n";
     GenRule {
-        name,
         yaml,
         metrics,
     }
@@ -619,17 +617,18 @@ async fn a_rule_fires_only_where_its_sentinel_breaches_and_sentinel_mode_fires_t
     assert!(tally.alarm > 0, "{tally:?}");
 }
 
-const CASES: u64 = 24;
+const CASES: u64 = 32;
 
 // ------------------------------------------------------------ SLOs
 
-/// Bad and total counts for an SLO: mostly a low error rate, with bursts.
-fn slo_series(rng: &mut Rng, len: usize) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
-    let mut ratio: Vec<f64> = (0..len).map(|_| rng.range(0.0, 0.02)).collect();
+/// Bad and total counts for an SLO of error budget `budget` (0.001 for
+/// 99.9%): mostly a burn rate under 2, with bursts.
+fn slo_series(rng: &mut Rng, len: usize, budget: f64) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    let mut ratio: Vec<f64> = (0..len).map(|_| rng.range(0.0, 2.0 * budget)).collect();
     for _ in 0..rng.below(4) {
         let start = QUIET + rng.below(len - QUIET);
         let run = 1 + rng.below(25);
-        let level = rng.range(0.03, 0.6);
+        let level = rng.range(3.0 * budget, (100.0 * budget).min(0.6));
         for r in ratio.iter_mut().skip(start).take(run) {
             *r = level * rng.range(0.5, 1.5);
         }
@@ -657,7 +656,7 @@ async fn slo_case(seed: u64, tally: &mut Tally) {
     let mut yaml = String::from("slos:\n");
     let mut data = String::new();
     for k in 0..3 {
-        let objective = *rng.pick(&["99", "99.5", "99.9"]);
+        let (objective, budget) = *rng.pick(&[("99", 0.01), ("99.5", 0.005), ("99.9", 0.001)]);
         let good = rng.chance(0.3);
         let sli = if good {
             format!(
@@ -671,7 +670,7 @@ async fn slo_case(seed: u64, tally: &mut Tally) {
         yaml += &format!(
             "  - name: Api{k}\n    team: api\n    objective: {objective}\n    window: 3d\n    sli:\n{sli}"
         );
-        let (errors, total) = slo_series(&mut rng, len);
+        let (errors, total) = slo_series(&mut rng, len, budget);
         if good {
             let goods: Vec<Option<f64>> = errors
                 .iter()
@@ -733,4 +732,4 @@ async fn an_slo_page_fires_only_where_its_sentinel_breaches_and_sentinel_mode_fi
     assert!(tally.alarm > 0, "{tally:?}");
 }
 
-const SLO_CASES: u64 = 8;
+const SLO_CASES: u64 = 12;
