@@ -24,9 +24,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
 
 use firebell_core::diag::Diagnostics;
-use firebell_core::ports::{AlarmState, Clock, MetricQuery, MetricsSource, StateStore};
+use firebell_core::ports::{
+    AlarmState, Clock, MetricQuery, MetricSeries, MetricsError, MetricsSource, StateStore,
+};
 use firebell_core::sentinel::SentinelAlarm;
 use firebell_core::series::{Epoch, Grid, align};
 use firebell_core::state::Event;
@@ -381,6 +386,48 @@ fn load(text: &str) -> Arc<Config> {
     Arc::new(c)
 }
 
+
+/// The replay with late data: a datapoint of one minute is published
+/// (visible to the engine and to the alarms alike) a minute after its
+/// period ends, now and then up to three minutes later than that, as
+/// CloudWatch's sometimes are.
+struct Late {
+    source: Arc<ReplaySource>,
+    seed: u64,
+    /// The cycle's time.
+    now: Arc<AtomicI64>,
+}
+
+impl Late {
+    /// How late the datapoint of `metric` (a hash of its query) at `t` is,
+    /// beyond the usual minute.
+    fn lag(&self, metric: u64, t: Epoch) -> Epoch {
+        let h = Rng::new(self.seed ^ metric ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next();
+        if h % 5 == 0 { 60 * (1 + (h / 5 % 3) as i64) } else { 0 }
+    }
+}
+
+#[async_trait]
+impl MetricsSource for Late {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<Vec<MetricSeries>, MetricsError> {
+        let now = self.now.load(Ordering::Relaxed);
+        let mut out = self.source.fetch(queries, start, end).await?;
+        for (s, q) in out.iter_mut().zip(queries) {
+            let mut metric: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in format!("{:?}", q.spec).bytes() {
+                metric = (metric ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            s.points.retain(|p| p.t + 60 + self.lag(metric, p.t) <= now);
+        }
+        Ok(out)
+    }
+}
+
 // ------------------------------------------------------------ runs
 
 /// What one run through the engine did.
@@ -394,7 +441,32 @@ struct Run {
     alarm: usize,
 }
 
-async fn run(config: Arc<Config>, source: Arc<ReplaySource>, minutes: usize, sentinels: bool) -> Run {
+/// The data as the engine and the alarms see it: all of it at once, or
+/// [`Late`] (reading `now`, set to each cycle's time).
+struct Seen {
+    source: Arc<dyn MetricsSource>,
+    now: Arc<AtomicI64>,
+}
+
+impl Seen {
+    fn new(source: &Arc<ReplaySource>, late: bool, seed: u64) -> Seen {
+        let now = Arc::new(AtomicI64::new(T0));
+        let source: Arc<dyn MetricsSource> = if late {
+            Arc::new(Late {
+                source: source.clone(),
+                seed,
+                now: now.clone(),
+            })
+        } else {
+            source.clone()
+        };
+        Seen { source, now }
+    }
+}
+
+async fn run(config: Arc<Config>, seen: &Seen, minutes: usize, sentinels: bool) -> Run {
+    let source = seen.source.clone();
+    let now = &seen.now;
     let clock = Arc::new(ManualClock::at_epoch(T0));
     let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
     let mut engine = Engine::new(
@@ -414,6 +486,7 @@ async fn run(config: Arc<Config>, source: Arc<ReplaySource>, minutes: usize, sen
     for m in 1..=minutes as i64 {
         let t = T0 + 60 * m;
         clock.set_epoch(t);
+        now.store(t, Ordering::Relaxed);
         let r = engine.run_cycle_at(t, t, &|| false).await.unwrap();
         assert!(r.errors.is_empty(), "minute {m}: {:?}", r.errors);
         out.cold += r.sentinels.cold;
@@ -423,16 +496,18 @@ async fn run(config: Arc<Config>, source: Arc<ReplaySource>, minutes: usize, sen
     out
 }
 
-/// The sentinel's value at every datapoint of the data (time -> value).
+/// The sentinel's value at every datapoint of the data seen at `end`, from
+/// an hour before the data starts (time -> value).
 async fn sentinel_values(
     alarm: &SentinelAlarm,
-    source: &ReplaySource,
-    minutes: usize,
+    source: &dyn MetricsSource,
+    end: Epoch,
 ) -> BTreeMap<Epoch, Option<f64>> {
+    let step = i64::try_from(alarm.period_secs).unwrap();
     let grid = Grid {
         start: T0 - 3600,
-        step: i64::try_from(alarm.period_secs).unwrap(),
-        len: 60 + minutes,
+        step,
+        len: usize::try_from((end - (T0 - 3600)) / step).unwrap(),
     };
     let queries: Vec<MetricQuery> = alarm
         .metrics
@@ -459,6 +534,8 @@ async fn sentinel_values(
 #[derive(Debug, Default)]
 struct Tally {
     cases: usize,
+    /// Of the cases, those with late data ([`Late`]).
+    late: usize,
     rules: usize,
     fires: usize,
     nodata: usize,
@@ -473,20 +550,17 @@ struct Tally {
 /// Checks (a) on the polling run: every pending, fire and NoData start of a
 /// covered rule is a datapoint where one of the sentinel's datapoints in
 /// `(at - window, at]` breaches (`window`: one period for a rule, the short
-/// window for an SLO's), and the alarm is in ALARM at that cycle.
+/// window for an SLO's) on the data as seen at that cycle (all of it, or
+/// what has arrived of [`Late`] data), and the alarm is in ALARM at that
+/// cycle.
 async fn check_direct(
     seed: u64,
     polling: &Run,
     alarms: &BTreeMap<String, (SentinelAlarm, i64)>,
-    source: &Arc<ReplaySource>,
-    minutes: usize,
+    seen: &Seen,
     tally: &mut Tally,
 ) {
-    let simulated = SimulatedAlarms::new(source.clone());
-    let mut values: BTreeMap<String, BTreeMap<Epoch, Option<f64>>> = BTreeMap::new();
-    for (rule, (alarm, _)) in alarms {
-        values.insert(rule.clone(), sentinel_values(alarm, source, minutes + 5).await);
-    }
+    let simulated = SimulatedAlarms::new(seen.source.clone());
     for (tick, transitions) in &polling.cycles {
         for tr in transitions {
             let Some((alarm, window)) = alarms.get(&tr.rule) else {
@@ -508,7 +582,8 @@ async fn check_direct(
                 _ => continue,
             };
             tally.checked += 1;
-            let v = &values[&tr.rule];
+            seen.now.store(*tick, Ordering::Relaxed);
+            let v = &sentinel_values(alarm, seen.source.as_ref(), *tick).await;
             let step = i64::try_from(alarm.period_secs).unwrap();
             let held = (0..*window)
                 .map(|k| at - k * step)
@@ -590,14 +665,17 @@ async fn rule_case(seed: u64, tally: &mut Tally) {
     assert_eq!(alarms.len(), rules.len());
 
     let minutes = len + 4;
-    let polling = run(load(&polling_text), source.clone(), minutes, false).await;
-    check_direct(seed, &polling, &alarms, &source, minutes, tally).await;
-    let sentinel = run(sentinel_config, source, minutes, true).await;
+    let late = seed % 2 == 0;
+    let seen = Seen::new(&source, late, seed);
+    let polling = run(load(&polling_text), &seen, minutes, false).await;
+    check_direct(seed, &polling, &alarms, &seen, tally).await;
+    let sentinel = run(sentinel_config, &seen, minutes, true).await;
     check_same(seed, &polling, &sentinel, &sentinel_text);
     // Not vacuous: the quiet start is skipped (after the first cycles,
     // where the sentinels are put and evaluated).
     assert!(sentinel.cold > 0, "seed {seed}: no cold rule was skipped");
     tally.cases += 1;
+    tally.late += usize::from(late);
     tally.rules += rules.len();
     tally.cold += sentinel.cold;
     tally.alarm += sentinel.alarm;
@@ -709,12 +787,15 @@ async fn slo_case(seed: u64, tally: &mut Tally) {
     assert_eq!(alarms.len(), 6, "seed {seed}");
 
     let minutes = len + 4;
-    let polling = run(load(&polling_text), source.clone(), minutes, false).await;
-    check_direct(seed, &polling, &alarms, &source, minutes, tally).await;
-    let sentinel = run(sentinel_config, source, minutes, true).await;
+    let late = seed % 2 == 0;
+    let seen = Seen::new(&source, late, seed);
+    let polling = run(load(&polling_text), &seen, minutes, false).await;
+    check_direct(seed, &polling, &alarms, &seen, tally).await;
+    let sentinel = run(sentinel_config, &seen, minutes, true).await;
     check_same(seed, &polling, &sentinel, &sentinel_text);
     assert!(sentinel.cold > 0, "seed {seed}: no cold rule was skipped");
     tally.cases += 1;
+    tally.late += usize::from(late);
     tally.rules += alarms.len();
     tally.cold += sentinel.cold;
     tally.alarm += sentinel.alarm;
