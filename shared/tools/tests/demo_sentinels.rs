@@ -135,7 +135,8 @@ async fn replay(config: Arc<Config>, sentinels: bool) -> Day {
         }
         for m in &c.sent {
             for f in day.fires.iter_mut().filter(|f| f.notified.is_empty()) {
-                if m.subject.starts_with("[FIRING]") && m.attributes.get("alertname") == Some(&f.rule)
+                if m.subject.starts_with("[FIRING]")
+                    && m.attributes.get("alertname") == Some(&f.rule)
                 {
                     f.notified = hhmm(now);
                 }
@@ -184,7 +185,8 @@ async fn same_day(edit: &dyn Fn(&str) -> String) -> (Day, Day) {
 #[tokio::test]
 async fn the_demo_fires_and_pages_at_the_same_minutes_with_sentinels() {
     let config = config(true, &|t| t.to_string());
-    let desired = firebell_engine::sentinel::desired(&config, firebell_core::sentinel::DEFAULT_PREFIX);
+    let desired =
+        firebell_engine::sentinel::desired(&config, firebell_core::sentinel::DEFAULT_PREFIX);
     // Which rules sentinels cover in the demo's config.
     let covered: Vec<&str> = desired
         .alarms
@@ -236,7 +238,8 @@ async fn with_the_payments_rule_covered_too_both_fires_are_as_early_with_sentine
     let keep = |t: &str| t.replace("    missing_data: nodata\n", "    missing_data: keep\n");
     assert!(EXAMPLE_FILES[0].1.contains("    missing_data: nodata\n"));
     let config = config(true, &keep);
-    let desired = firebell_engine::sentinel::desired(&config, firebell_core::sentinel::DEFAULT_PREFIX);
+    let desired =
+        firebell_engine::sentinel::desired(&config, firebell_core::sentinel::DEFAULT_PREFIX);
     assert!(desired.sentinel_of("PaymentsHighErrorRate").is_some());
     assert!(desired.sentinel_of("CheckoutLatencyP99").is_some());
 
