@@ -48,6 +48,23 @@ const DEMO_DAY: &str = include_str!("../../../examples/demo/day.jsonl");
 /// 2026-11-23T00:00:00Z, the demo's day.
 const DAY: Epoch = 1_795_392_000;
 
+/// The files above are the example config directory (its rule tests
+/// aside), as `firebell demo` and `cli/src/bundled.rs` take it.
+#[test]
+fn the_demo_config_is_the_example_directory() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut texts: Vec<String> = firebell_engine::config_files(&dir)
+        .unwrap()
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .filter(|t| !firebell_tools::unittest::is_test_file(t))
+        .collect();
+    let mut ours: Vec<&str> = EXAMPLE_FILES.iter().map(|(_, t)| *t).collect();
+    texts.sort();
+    ours.sort_unstable();
+    assert_eq!(texts, ours);
+}
+
 fn hhmm(t: Epoch) -> String {
     let m = (t - DAY) / 60;
     format!("{:02}:{:02}", m / 60, m % 60)
