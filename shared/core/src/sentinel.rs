@@ -29,7 +29,11 @@
 //!   only a single-metric rule qualifies (CloudWatch fills a missing series
 //!   with 0 between two series and would compute a value where firebell has
 //!   none); the others `notBreaching`, since a missing datapoint never fires
-//!   a rule that is at rest.
+//!   a rule that is at rest. An alarm counts a trailing period with no data
+//!   as missing only after [`ALARM_ARRIVAL_PERIODS`] periods (it waits for
+//!   late data, as firebell's default arrival grace does), so a rule that
+//!   alerts on missing data after a shorter `arrival_grace` stays on
+//!   polling: it would judge the gap a cycle before its sentinel breaches.
 //! - **An SLO** ([`for_slo`]): one alarm for the SLO's burn-rate rules on the
 //!   finest grid (the page alerts). Each fires only when its short-window
 //!   burn rate exceeds its threshold `b`, that is when `Σ bad > b · budget ·
@@ -87,6 +91,13 @@ pub const DEFAULT_HOT_HOURS: f64 = 2.0;
 pub const MONTH_SECS: f64 = 730.0 * 3600.0;
 /// The marker in a sentinel's description before its definition hash.
 pub const DEFINITION_MARKER: &str = "definition ";
+/// A sentinel counts a trailing period with no data at all as missing only
+/// once this many periods have passed (CloudWatch waits for late data, and
+/// `SimulatedAlarms` does the same): as late as firebell's default arrival
+/// grace. A rule alerting on missing data with a shorter `arrival_grace`
+/// would judge a missing datapoint before its sentinel breaches: it stays
+/// on polling ([`Polling::ArrivalGrace`]).
+pub const ALARM_ARRIVAL_PERIODS: u64 = 2;
 
 /// One sentinel alarm, as firebell wants it to exist.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -170,6 +181,9 @@ pub enum Polling {
     Period,
     /// Missing data counts for the rule, and the expression combines metrics.
     MissingData,
+    /// Missing data counts for the rule after an `arrival_grace` shorter
+    /// than the [`ALARM_ARRIVAL_PERIODS`] its sentinel waits.
+    ArrivalGrace(Duration),
     /// The range the alarm would need is over a day.
     Range(Duration),
     /// The SLO has no rule on its finest grid (never for built SLOs).
@@ -195,6 +209,11 @@ impl fmt::Display for Polling {
             }
             Polling::MissingData => f.write_str(
                 "missing data counts, and CloudWatch fills a missing metric of an expression with 0",
+            ),
+            Polling::ArrivalGrace(d) => write!(
+                f,
+                "missing data counts after an arrival grace of {}s, sooner than an alarm counts a period missing ({ALARM_ARRIVAL_PERIODS} periods)",
+                d.as_secs()
             ),
             Polling::Range(d) => write!(
                 f,
@@ -312,6 +331,13 @@ pub fn for_rule(rule: &Rule, prefix: &str) -> Result<SentinelAlarm, Polling> {
         rule.missing_data,
         MissingData::Breaching | MissingData::NoData
     );
+    // (The engine's own default grace is `ALARM_ARRIVAL_PERIODS` periods.)
+    if missing_breaches
+        && let Some(grace) = rule.arrival_grace
+        && grace.as_secs().div_ceil(period) < ALARM_ARRIVAL_PERIODS
+    {
+        return Err(Polling::ArrivalGrace(grace));
+    }
     let (metrics, metric_math) = match rule.expression.as_metric() {
         Some(id) => {
             let spec = rule.metrics.get(id).ok_or(Polling::Expression)?;
@@ -576,6 +602,20 @@ mod tests {
         assert!(s.breaches(None));
         assert!(s.breaches(Some(801.0)));
         assert!(!s.breaches(Some(800.0)));
+        // Missing data judged sooner than the alarm counts it: polling
+        // (`shared/engine/tests/sentinel_property.rs`,
+        // `a_short_arrival_grace_on_missing_data_keeps_the_rule_on_polling`).
+        let mut short = r.clone();
+        short.arrival_grace = Some(Duration::from_secs(60));
+        assert_eq!(
+            for_rule(&short, "fb-"),
+            Err(Polling::ArrivalGrace(Duration::from_secs(60)))
+        );
+        short.arrival_grace = Some(Duration::from_secs(90));
+        assert!(for_rule(&short, "fb-").is_ok());
+        short.missing_data = MissingData::Keep;
+        short.arrival_grace = Some(Duration::ZERO);
+        assert!(for_rule(&short, "fb-").is_ok());
     }
 
     #[test]

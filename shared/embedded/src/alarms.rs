@@ -28,8 +28,8 @@ use firebell_core::sentinel::SentinelAlarm;
 use firebell_core::series::{Epoch, Grid, align};
 
 /// Periods at the end of the range with no data at all that are taken as
-/// not arrived yet.
-const NOT_ARRIVED_PERIODS: usize = 2;
+/// not arrived yet (a rule alerting on missing data sooner has no sentinel).
+const NOT_ARRIVED_PERIODS: usize = firebell_core::sentinel::ALARM_ARRIVAL_PERIODS as usize;
 
 #[derive(Debug, Clone)]
 struct Kept {

@@ -24,7 +24,9 @@ use std::sync::Arc;
 
 use firebell_core::alert::AlertStatus;
 use firebell_core::model::Labels;
-use firebell_core::ports::{Clock, MetricQuery, MetricsError, MetricsSource, Outbound};
+use firebell_core::ports::{
+    AlarmService, Clock, MetricQuery, MetricsError, MetricsSource, Outbound,
+};
 use firebell_core::series::{Epoch, Point};
 use firebell_core::state::Event;
 use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySeries};
@@ -131,6 +133,16 @@ impl Simulator {
             clock,
             store,
             notifier,
+        }
+    }
+
+    /// The same world with sentinel alarms kept in `alarms`: with
+    /// `sentinels: {mode: auto}` in the config, cycles skip the cold rules
+    /// (without it, or without this, every rule is polled).
+    pub fn with_alarms(self, alarms: Arc<dyn AlarmService>) -> Simulator {
+        Simulator {
+            engine: self.engine.with_alarms(alarms),
+            ..self
         }
     }
 
