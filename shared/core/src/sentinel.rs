@@ -25,15 +25,16 @@
 //!   `FILL`ed with a number is missing, so wherever firebell has a value
 //!   every metric CloudWatch combines is present and both compute the same
 //!   number. Missing data: a rule that alerts on it (`missing_data:
-//!   breaching` or `nodata`) has `TreatMissingData: breaching`, and then
-//!   only a single-metric rule qualifies (CloudWatch fills a missing series
-//!   with 0 between two series and would compute a value where firebell has
-//!   none); the others `notBreaching`, since a missing datapoint never fires
-//!   a rule that is at rest. An alarm counts a trailing period with no data
-//!   as missing only after [`ALARM_ARRIVAL_PERIODS`] periods (it waits for
-//!   late data, as firebell's default arrival grace does), so a rule that
-//!   alerts on missing data after a shorter `arrival_grace` stays on
-//!   polling: it would judge the gap a cycle before its sentinel breaches.
+//!   breaching` or `nodata`) stays on polling. CloudWatch applies
+//!   `TreatMissingData` only when its evaluation range holds fewer real
+//!   datapoints than `EvaluationPeriods` (otherwise it evaluates the most
+//!   recent real ones and skips the gaps: "Configuring how CloudWatch alarms
+//!   treat missing data"), so a gap among real datapoints would not wake a
+//!   sentinel; and `FILL`ing the gaps with a breaching value would also fill
+//!   the newest period before it arrives, keeping the sentinel in ALARM. The
+//!   others have `TreatMissingData: notBreaching`: a missing datapoint never
+//!   fires a rule that is at rest (and CloudWatch's looking further back
+//!   past gaps only ever sees more breaching datapoints, not fewer).
 //! - **An SLO** ([`for_slo`]): one alarm for the SLO's burn-rate rules on the
 //!   finest grid (the page alerts). Each fires only when its short-window
 //!   burn rate exceeds its threshold `b`, that is when `Σ bad > b · budget ·
@@ -91,12 +92,9 @@ pub const DEFAULT_HOT_HOURS: f64 = 2.0;
 pub const MONTH_SECS: f64 = 730.0 * 3600.0;
 /// The marker in a sentinel's description before its definition hash.
 pub const DEFINITION_MARKER: &str = "definition ";
-/// A sentinel counts a trailing period with no data at all as missing only
-/// once this many periods have passed (CloudWatch waits for late data, and
-/// `SimulatedAlarms` does the same): as late as firebell's default arrival
-/// grace. A rule alerting on missing data with a shorter `arrival_grace`
-/// would judge a missing datapoint before its sentinel breaches: it stays
-/// on polling ([`Polling::ArrivalGrace`]).
+/// A simulated alarm ([`SentinelAlarm`] over a replay, `SimulatedAlarms`)
+/// takes a trailing period with no data at all as not arrived yet for
+/// this many periods, as CloudWatch waits for late data.
 pub const ALARM_ARRIVAL_PERIODS: u64 = 2;
 
 /// One sentinel alarm, as firebell wants it to exist.
@@ -179,11 +177,11 @@ pub enum Polling {
     TooManyMetrics(usize),
     /// Metrics of different periods, or a period under a minute.
     Period,
-    /// Missing data counts for the rule, and the expression combines metrics.
+    /// Missing data counts for the rule (`breaching`, `nodata`).
     MissingData,
-    /// Missing data counts for the rule after an `arrival_grace` shorter
-    /// than the [`ALARM_ARRIVAL_PERIODS`] its sentinel waits.
-    ArrivalGrace(Duration),
+    /// An SLO alert on a coarser grid than its SLI (the ticket alerts,
+    /// evaluated every few minutes: polling them costs little).
+    SloCoarse,
     /// The range the alarm would need is over a day.
     Range(Duration),
     /// The SLO has no rule on its finest grid (never for built SLOs).
@@ -208,12 +206,10 @@ impl fmt::Display for Polling {
                 f.write_str("metrics of different periods or a period under a minute")
             }
             Polling::MissingData => f.write_str(
-                "missing data counts, and CloudWatch fills a missing metric of an expression with 0",
+                "missing data counts (breaching, nodata): CloudWatch ignores TreatMissingData while an alarm's range holds enough real datapoints, so a gap might not wake a sentinel",
             ),
-            Polling::ArrivalGrace(d) => write!(
-                f,
-                "missing data counts after an arrival grace of {}s, sooner than an alarm counts a period missing ({ALARM_ARRIVAL_PERIODS} periods)",
-                d.as_secs()
+            Polling::SloCoarse => f.write_str(
+                "an SLO alert on a coarser grid than its SLI (evaluated every few minutes; its SLO's sentinel covers the page alerts)",
             ),
             Polling::Range(d) => write!(
                 f,
@@ -327,17 +323,13 @@ pub fn for_rule(rule: &Rule, prefix: &str) -> Result<SentinelAlarm, Polling> {
         return Err(Polling::TooManyMetrics(rule.metrics.len()));
     }
     let period = common_period(&rule.metrics).ok_or(Polling::Period)?;
-    let missing_breaches = matches!(
+    if matches!(
         rule.missing_data,
         MissingData::Breaching | MissingData::NoData
-    );
-    // (The engine's own default grace is `ALARM_ARRIVAL_PERIODS` periods.)
-    if missing_breaches
-        && let Some(grace) = rule.arrival_grace
-        && grace.as_secs().div_ceil(period) < ALARM_ARRIVAL_PERIODS
-    {
-        return Err(Polling::ArrivalGrace(grace));
+    ) {
+        return Err(Polling::MissingData);
     }
+    let missing_breaches = false;
     let (metrics, metric_math) = match rule.expression.as_metric() {
         Some(id) => {
             let spec = rule.metrics.get(id).ok_or(Polling::Expression)?;
@@ -585,37 +577,27 @@ mod tests {
     }
 
     #[test]
-    fn a_single_metric_rule_alarms_on_missing_data_when_it_counts() {
-        let r = rule(
-            "  - name: Latency
+    fn a_rule_alerting_on_missing_data_stays_on_polling() {
+        let text = "  - name: Latency
     interval: 1m
     metrics:
       p99: {namespace: Shop, metric: Latency, stat: p99, period: 1m}
     expression: p99
     condition: {op: '>', threshold: 800}
     missing_data: nodata
-",
-        );
-        let s = for_rule(&r, "fb-").expect("sentinel");
+";
+        let r = rule(text);
+        assert_eq!(for_rule(&r, "fb-"), Err(Polling::MissingData));
+        let mut keep = r.clone();
+        keep.missing_data = MissingData::Breaching;
+        assert_eq!(for_rule(&keep, "fb-"), Err(Polling::MissingData));
+        keep.missing_data = MissingData::Keep;
+        let s = for_rule(&keep, "fb-").expect("sentinel");
         assert_eq!(s.metric_math, None);
-        assert!(s.missing_breaches);
-        assert!(s.breaches(None));
+        assert_eq!(s.treat_missing_data(), "notBreaching");
+        assert!(!s.breaches(None));
         assert!(s.breaches(Some(801.0)));
         assert!(!s.breaches(Some(800.0)));
-        // Missing data judged sooner than the alarm counts it: polling
-        // (`shared/engine/tests/sentinel_property.rs`,
-        // `a_short_arrival_grace_on_missing_data_keeps_the_rule_on_polling`).
-        let mut short = r.clone();
-        short.arrival_grace = Some(Duration::from_secs(60));
-        assert_eq!(
-            for_rule(&short, "fb-"),
-            Err(Polling::ArrivalGrace(Duration::from_secs(60)))
-        );
-        short.arrival_grace = Some(Duration::from_secs(90));
-        assert!(for_rule(&short, "fb-").is_ok());
-        short.missing_data = MissingData::Keep;
-        short.arrival_grace = Some(Duration::ZERO);
-        assert!(for_rule(&short, "fb-").is_ok());
     }
 
     #[test]

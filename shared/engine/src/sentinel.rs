@@ -492,15 +492,36 @@ pub fn sweep_due(rule: &Rule, now: Epoch, sweep: Duration) -> bool {
     next <= m
 }
 
-/// Whether a stored state is at rest: inactive or resolved, no breach in
-/// its M-of-N window, no gap being timed. A rule with a state not at rest
-/// is hot.
-pub fn at_rest(state: &InstanceState) -> bool {
-    matches!(state.status, Status::Inactive | Status::Resolved)
+/// Whether a stored state is at rest at `now`: inactive, or resolved more
+/// than `after_resolve` ago; no breach in its M-of-N window, no gap being
+/// timed. A rule with a state not at rest is hot. (A resolved alert stays
+/// hot until its resolved notice has surely gone out, so the notice shows
+/// the value at send time, as with polling: [`after_resolve`].)
+pub fn at_rest(state: &InstanceState, now: Epoch, after_resolve: Epoch) -> bool {
+    let settled = match state.status {
+        Status::Inactive => true,
+        Status::Resolved => state
+            .resolved_at
+            .is_none_or(|t| now.saturating_sub(t) > after_resolve),
+        Status::Pending | Status::Firing | Status::NoData => false,
+    };
+    settled
         && state.active_since.is_none()
         && state.missing_since.is_none()
         && state.nodata_since.is_none()
         && !state.window.iter().any(|&(_, breached)| breached)
+}
+
+/// How long a resolved alert keeps its rule hot: the longest `group_wait`
+/// plus `group_interval` of any route (its group's next flush after the
+/// firing notice is when the resolved notice goes out at the latest, a
+/// mute time interval aside), plus a tick.
+pub fn after_resolve(config: &Config) -> Epoch {
+    fn longest(r: &firebell_notify::Route) -> u64 {
+        let own = (r.timing.group_interval + r.timing.group_wait).as_secs();
+        r.routes.iter().map(longest).fold(own, u64::max)
+    }
+    i64::try_from(longest(&config.notify.route)).unwrap_or(i64::MAX / 2) + 60
 }
 
 /// Why a rule is evaluated this cycle, or that it is not.
@@ -525,6 +546,7 @@ pub enum Poll {
 #[derive(Debug)]
 pub struct Gate<'a> {
     pub desired: &'a Desired,
+
     pub sync: Option<&'a SyncRecord>,
     /// The sentinels in ALARM; `None` when they could not be read (every
     /// covered rule is then polled).
