@@ -1131,6 +1131,184 @@ slos:
         );
     }
 
+    const SENTINELS: &str = r#"
+sentinels: {mode: auto}
+slos:
+  - name: Api
+    team: a
+    objective: 99.9
+    sli:
+      errors: {namespace: App, metric: Errors, dimensions: {Service: api}, stat: Sum}
+      total: {namespace: App, metric: Requests, dimensions: {Service: api}, stat: Sum}
+rules:
+  - name: Ratio
+    metrics:
+      errors: {namespace: Shop, metric: Errors, dimensions: {Service: a}, stat: Sum}
+      requests: {namespace: Shop, metric: Requests, dimensions: {Service: a}, stat: Sum}
+    expression: errors / requests
+    condition: {op: ">", threshold: 0.01}
+  - name: Hourly
+    interval: 1h
+    metrics:
+      orders: {namespace: Shop, metric: Orders, stat: Sum, period: 1h}
+    expression: orders
+    condition: {op: "<", threshold: 1}
+"#;
+
+    fn rule_of<'e>(e: &'e Estimate, name: &str) -> &'e RuleCost {
+        e.rules.iter().find(|r| r.rule == name).expect("rule")
+    }
+
+    #[test]
+    fn sentinel_mode_per_rule() {
+        let e = estimate(
+            &config(SENTINELS),
+            &Prices::default(),
+            &Assumptions::default(),
+        );
+        assert_eq!(e.sentinels.mode, Mode::Auto);
+        assert!(e.sentinels.from_config);
+        assert_eq!(e.sentinels.sweep, Duration::from_secs(900));
+        // A 1-minute ratio rule: its sentinel ($0.20: 2 metrics), 2 metrics
+        // once per 15-minute sweep (2,920 sweeps, $0.0584) and every minute
+        // for 2 hours hot (120 evaluations, $0.0024): $0.2608 against
+        // $0.876 polling.
+        let r = rule_of(&e, "Ratio");
+        assert_eq!(
+            r.mode,
+            RuleMode::Sentinel("firebell-sentinel-rule.Ratio".into())
+        );
+        let share = r.sentinel.expect("a sentinel");
+        close(share.alarm, 0.2);
+        close(share.sweeps, 0.0584);
+        close(share.hot, 0.0024);
+        close(share.total(), 0.2608);
+        close(r.polling, 0.876);
+        assert_eq!(r.fetches, 3_040.0);
+        close(r.get_metric_data, 0.0608);
+        close(r.total(), 0.0608 + 0.2 + r.dynamodb + r.sns);
+        // A 1-hour rule: polling is cheaper (730 requests, $0.0073, against
+        // $0.10 of alarm, 730 sweeps and 2 hot evaluations).
+        let h = rule_of(&e, "Hourly");
+        let RuleMode::Polling(why @ Polling::Cheaper { polling, sentinel }) = &h.mode else {
+            panic!("{:?}", h.mode);
+        };
+        close(*polling, 0.0073);
+        close(*sentinel, 0.1 + 0.0073 + 0.00002);
+        assert_eq!(
+            why.to_string(),
+            "polling is cheaper ($0.007 against $0.107 a month)"
+        );
+        close(h.sentinel.expect("would be").total(), 0.10732);
+        close(h.get_metric_data, 0.0073);
+        assert_eq!(h.fetches, 730.0);
+        // The SLO: one sentinel for its two page rules, each with its own
+        // sweeps and hot polling and half the alarm; the 3-day ticket
+        // (every 15 minutes) is polled.
+        let rows: Vec<(&str, Vec<&str>, bool)> = e
+            .sentinels
+            .alarms
+            .iter()
+            .map(|a| {
+                (
+                    a.name.as_str(),
+                    a.rules.iter().map(String::as_str).collect(),
+                    a.used,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "firebell-sentinel-slo.Api",
+                    vec!["Api:page:1h", "Api:page:6h"],
+                    true
+                ),
+                ("firebell-sentinel-rule.Ratio", vec!["Ratio"], true),
+            ]
+        );
+        let slo = &e.sentinels.alarms[0];
+        close(slo.cost.polling, 1.752);
+        close(slo.cost.sentinel, 0.2 + 0.1168 + 0.0048);
+        // Against 2 × (2 alarms of 2 metrics + a composite).
+        close(slo.alarm_equivalent, 1.8);
+        for page in ["Api:page:1h", "Api:page:6h"] {
+            let p = rule_of(&e, page);
+            assert_eq!(
+                p.mode,
+                RuleMode::Sentinel("firebell-sentinel-slo.Api".into())
+            );
+            let share = p.sentinel.expect("a share");
+            close(share.alarm, 0.1);
+            close(share.total(), 0.1 + 0.0584 + 0.0024);
+        }
+        let ticket = rule_of(&e, "Api:ticket:3d");
+        assert_eq!(ticket.mode, RuleMode::Polling(Polling::Period));
+        assert_eq!(ticket.sentinel, None);
+        assert_eq!(e.sentinels.covered_rules, 3);
+    }
+
+    #[test]
+    fn sentinel_mode_totals() {
+        let c = config(SENTINELS);
+        let e = estimate(&c, &Prices::default(), &Assumptions::default());
+        // De-duplicated: Ratio's 2 queries and the SLO's 2 one-minute ones
+        // (shared by its page rules) 3,040 times each, Hourly's 730 times,
+        // the ticket's 2 fifteen-minute queries 2,920 times.
+        assert_eq!(e.metrics_requested, 4.0 * 3_040.0 + 730.0 + 2.0 * 2_920.0);
+        // Two sentinels of 2 metrics.
+        close(e.sentinels.alarm_cost, 0.4);
+        // One DescribeAlarms a tick and one listing per sweep (2 sentinels:
+        // one page of 100).
+        assert_eq!(e.sentinels.describe_alarms_requests, 43_800.0 + 2_920.0);
+        close(e.sentinels.describe_alarms, 0.4672);
+        // 5 shared reads, 5 empty buckets at 0.5, and the sync record read
+        // by the cycle and by the reconcile.
+        assert_eq!(e.read_units_per_tick, 5.0 + 2.5 + 2.0);
+        close(
+            e.total,
+            e.get_metric_data + e.list_metrics + e.lambda + e.dynamodb + e.sns + 0.4 + 0.4672,
+        );
+        // Sentinels off: every rule polled, the same queries every interval.
+        let off = Assumptions {
+            sentinels: SentinelsAs::Off,
+            ..Assumptions::default()
+        };
+        let p = estimate(&c, &Prices::default(), &off);
+        assert_eq!(p.sentinels.mode, Mode::Off);
+        assert!(!p.sentinels.from_config);
+        assert!(
+            p.rules
+                .iter()
+                .all(|r| r.mode == RuleMode::Polling(Polling::Off))
+        );
+        assert!(p.sentinels.alarms.iter().all(|a| !a.used));
+        assert_eq!(p.metrics_requested, 4.0 * 43_800.0 + 730.0 + 2.0 * 2_920.0);
+        close(p.get_metric_data, e.sentinels.polling_get_metric_data);
+        assert_eq!(
+            (p.sentinels.alarm_cost, p.sentinels.describe_alarms_requests),
+            (0.0, 0.0)
+        );
+        assert_eq!(p.read_units_per_tick, 7.5);
+        close(
+            p.total,
+            p.get_metric_data + p.list_metrics + p.lambda + p.dynamodb + p.sns,
+        );
+        // The assumptions are inputs: a 30-minute sweep and 10 hours hot.
+        let slower = Assumptions {
+            sweep: Some(Duration::from_secs(1800)),
+            hot_hours: 10.0,
+            ..Assumptions::default()
+        };
+        let s = estimate(&c, &Prices::default(), &slower);
+        let share = rule_of(&s, "Ratio").sentinel.expect("a sentinel");
+        close(share.sweeps, 0.0292);
+        close(share.hot, 0.012);
+        assert_eq!(rule_of(&s, "Ratio").fetches, 1_460.0 + 600.0);
+        assert_eq!(s.sentinels.describe_alarms_requests, 43_800.0 + 1_460.0);
+    }
+
     #[test]
     fn money_formats() {
         assert_eq!(dollars(0.876), "$0.8760");
