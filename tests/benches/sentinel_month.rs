@@ -813,7 +813,7 @@ fn print_month(
     let scale = MONTH_MINUTES as f64 / polling.cycles as f64;
     println!("\n{title}");
     println!(
-        "  {:<9} {:>5} {:>9} | {:>14} {:>9} | {:>12} {:>9} {:>8} {:>7} {:>9} | {:>9} | {:>8} {:>7} {}",
+        "  {:<9} {:>5} {:>9} | {:>14} {:>9} | {:>12} {:>9} {:>8} {:>7} {:>9} | {:>9} | {:>9} {:>7} met",
         "kind",
         "rules",
         "sentinels",
@@ -827,7 +827,6 @@ fn print_month(
         "CW alarms",
         "sent/CW",
         "target",
-        "met"
     );
     let mut all = true;
     let mut totals = [0.0; 6];
@@ -847,7 +846,7 @@ fn print_month(
         totals[4] += cw[i];
         totals[5] += alarms;
         println!(
-            "  {:<9} {:>5} {:>9} | {:>14} {:>9.2} | {:>12} {:>9.2} {:>8.2} {:>7.2} {:>9.2} | {:>9.2} | {:>7.2}x {:>7} {}",
+            "  {:<9} {:>5} {:>9} | {:>14} {:>9.2} | {:>12} {:>9.2} {:>8.2} {:>7.2} {:>9.2} | {:>9.2} | {:>7.3}x {:>7} {}",
             kind.name(),
             rules[i],
             s.sentinels[i],
@@ -865,7 +864,7 @@ fn print_month(
         );
     }
     println!(
-        "  {:<9} {:>5} {:>9} | {:>14} {:>9.2} | {:>12} {:>9} {:>8.2} {:>7} {:>9.2} | {:>9.2} | {:>7.2}x",
+        "  {:<9} {:>5} {:>9} | {:>14} {:>9.2} | {:>12} {:>9} {:>8.2} {:>7} {:>9.2} | {:>9.2} | {:>7.3}x",
         "total",
         rules.iter().sum::<usize>(),
         s.sentinels.iter().sum::<usize>(),
@@ -892,7 +891,7 @@ fn print_month(
         thousands(s.polls[4] as f64),
     );
     println!(
-        "  alerts fired: threshold {} (of {} incidents), ratio {} (of {}), SLO {} (pages of {} incidents); {} cycles in {:.1} s",
+        "  alerts fired: threshold {} (of {} incidents), ratio {} (of {}), SLO {} (pages and tickets of {} incidents); {} cycles in {:.1} s",
         s.fired[0],
         THRESHOLD_RULES * INCIDENTS,
         s.fired[1],
@@ -903,6 +902,35 @@ fn print_month(
         s.wall.as_secs_f64()
     );
     all
+}
+
+/// What `firebell cost --sentinels auto --sweep S` estimates per kind
+/// (GetMetricData and the sentinels' alarms), beside the simulation.
+fn estimated(sweep: Duration) -> Result<String, String> {
+    let config = load("auto", sweep)?;
+    let a = Assumptions {
+        sweep: Some(sweep),
+        ..Assumptions::default()
+    };
+    let e = firebell_tools::cost::estimate(&config, &Prices::default(), &a);
+    let mut per = [0.0; 3];
+    for r in &e.rules {
+        if let Some(k) = Kind::of_rule(&r.rule) {
+            let alarm = match (&r.mode, &r.sentinel) {
+                (firebell_tools::cost::RuleMode::Sentinel(_), Some(share)) => share.alarm,
+                _ => 0.0,
+            };
+            per[k.index()] += r.get_metric_data + alarm;
+        }
+    }
+    Ok(format!(
+        "  `firebell cost --sentinels auto --sweep {}m` estimates ({} hours hot a month, per rule alone): threshold ${:.2}, ratio ${:.2}, SLO ${:.2}",
+        sweep.as_secs() / 60,
+        a.hot_hours,
+        per[0],
+        per[1],
+        per[2]
+    ))
 }
 
 /// The shortest sweep (whole minutes) at which threshold and ratio rules
@@ -991,6 +1019,7 @@ async fn bench() -> Result<bool, String> {
         &cw,
         &rules,
     );
+    println!("{}", estimated(default_sweep)?);
     if met_default {
         println!("\ntarget met at the default sweep");
     } else {
@@ -1014,6 +1043,7 @@ async fn bench() -> Result<bool, String> {
                     &cw,
                     &rules,
                 );
+                println!("{}", estimated(Duration::from_secs(m * 60))?);
             }
             None => println!("\ntarget not met at any sweep up to 1d"),
         }
