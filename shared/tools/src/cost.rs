@@ -265,8 +265,8 @@ impl SentinelShare {
     }
 }
 
-/// One sentinel alarm the estimate counts (whether firebell uses it or, in
-/// mode off or when polling is cheaper, would).
+/// One sentinel alarm `mode: auto` keeps (sound and cheaper than polling);
+/// `used` when the estimate counts it (the mode estimated is auto).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentinelRow {
     pub name: String,
@@ -290,7 +290,7 @@ pub struct SentinelEstimate {
     pub from_config: bool,
     pub sweep: Duration,
     pub hot_hours: f64,
-    /// Every sound sentinel, used or not.
+    /// Every sentinel `mode: auto` keeps (with mode off: what it would keep).
     pub alarms: Vec<SentinelRow>,
     /// Rules watched by a sentinel.
     pub covered_rules: usize,
