@@ -10,8 +10,8 @@ use anyhow::Result;
 use firebell_core::decode::format_duration;
 use firebell_tools::cost::{
     ALERT_ITEM_KB, Assumptions, Estimate, HOURS_PER_MONTH, MAX_SHARDS, PRICES_RECORDED, Prices,
-    QUERY_READ_UNITS, SHARED_READS_PER_CYCLE, SHARED_WRITES_PER_WRITING_CYCLE, STATE_BUCKETS,
-    dollars, estimate, thousands,
+    QUERY_READ_UNITS, RuleMode, SHARED_READS_PER_CYCLE, SHARED_WRITES_PER_WRITING_CYCLE,
+    STATE_BUCKETS, SentinelsAs, dollars, estimate, thousands,
 };
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +42,18 @@ pub(crate) struct Args {
     /// Values a wildcard dimension (`*`) expands to.
     #[arg(long, default_value_t = 1.0)]
     pub wildcard_values: f64,
+    /// Estimate with sentinel alarms as the config says (`sentinels:
+    /// {mode}`), or as if `auto` or `off`.
+    #[arg(long, value_enum, default_value_t = SentinelsArg::Config)]
+    pub sentinels: SentinelsArg,
+    /// Hours a month a rule watched by a sentinel is hot (polled every
+    /// interval).
+    #[arg(long, default_value_t = firebell_core::sentinel::DEFAULT_HOT_HOURS, value_parser = hours)]
+    pub hot_hours: f64,
+    /// How often every rule is evaluated whatever its sentinel says
+    /// (whole minutes, 1m to 1d; default: the config's `sweep`, 15m).
+    #[arg(long, value_parser = sweep)]
+    pub sweep: Option<Duration>,
     /// $ per 1,000 metrics requested with GetMetricData.
     #[arg(long, default_value_t = 0.01)]
     pub price_get_metric_data: f64,
@@ -80,6 +92,31 @@ pub(crate) struct Args {
     pub price_alarm_composite: f64,
 }
 
+/// `--sentinels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SentinelsArg {
+    /// The config's `sentinels: {mode}`.
+    Config,
+    /// As if `sentinels: {mode: auto}`.
+    Auto,
+    /// As if `sentinels: {mode: off}`.
+    Off,
+}
+
+fn hours(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|h| h.is_finite() && (0.0..=HOURS_PER_MONTH).contains(h))
+        .ok_or_else(|| format!("invalid hours {s:?} (expected 0 to {HOURS_PER_MONTH})"))
+}
+
+fn sweep(s: &str) -> Result<Duration, String> {
+    use firebell_engine::sentinel::{MAX_SWEEP, MIN_SWEEP};
+    firebell_core::decode::parse_duration(s)
+        .filter(|d| (MIN_SWEEP..=MAX_SWEEP).contains(d) && d.as_secs() % 60 == 0)
+        .ok_or_else(|| format!("invalid sweep {s:?} (expected whole minutes from 1m to 1d)"))
+}
+
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let config = match firebell_engine::load(&args.config.config) {
         Ok((config, _)) => config,
@@ -110,6 +147,13 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         incidents_per_rule: args.incidents,
         incident_minutes: args.incident_minutes,
         wildcard_values: args.wildcard_values,
+        sentinels: match args.sentinels {
+            SentinelsArg::Config => SentinelsAs::Config,
+            SentinelsArg::Auto => SentinelsAs::Auto,
+            SentinelsArg::Off => SentinelsAs::Off,
+        },
+        hot_hours: args.hot_hours,
+        sweep: args.sweep,
     };
     let e = estimate(&config, &prices, &a);
     let source = args.config.config.display().to_string();
@@ -137,7 +181,7 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
         .unwrap_or(4)
         .max(28);
     s.push_str(&format!(
-        "  {:<name_w$}  {:>5}  {:>7}  {:>13}  {:>9}  {:>9}  {:>9}  {:>9}   {}\n",
+        "  {:<name_w$}  {:>5}  {:>7}  {:>13}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:<8}   {}\n",
         "rule",
         "every",
         "metrics",
@@ -146,11 +190,14 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
         "SNS",
         "firebell",
         "alarms",
+        "polling",
+        "sentinel",
+        "mode",
         "CloudWatch alarm equivalent"
     ));
     for r in &e.rules {
         s.push_str(&format!(
-            "  {:<name_w$}  {:>5}  {:>7}  {:>13}  {:>9}  {:>9}  {:>9}  {:>9}   {}\n",
+            "  {:<name_w$}  {:>5}  {:>7}  {:>13}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:<8}   {}\n",
             r.rule,
             format_duration(r.interval),
             r.metrics_per_evaluation,
@@ -159,9 +206,13 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
             dollars(r.sns),
             dollars(r.total()),
             dollars(r.alarm.cost),
+            dollars(r.polling),
+            r.sentinel.map_or("-".to_string(), |c| dollars(c.total())),
+            r.mode.name(),
             r.alarm.describe()
         ));
     }
+    s.push_str(&sentinel_lines(e));
     let saved = e.metrics_requested_without_dedup - e.metrics_requested;
     s.push_str(&format!(
         "\n  Shared: Lambda {} ({} requests, {} GB-s); DynamoDB per cycle {} ({} read units a tick; a quiet cycle writes nothing)\n",
@@ -194,8 +245,17 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
     } else {
         String::new()
     };
+    let sentinels = if e.sentinels.mode == firebell_engine::sentinel::Mode::Auto {
+        format!(
+            ", sentinel alarms {}, DescribeAlarms {}",
+            dollars(e.sentinels.alarm_cost),
+            dollars(e.sentinels.describe_alarms)
+        )
+    } else {
+        String::new()
+    };
     s.push_str(&format!(
-        "\n  Total firebell:          {:>9} a month (GetMetricData {}, ListMetrics {}, Lambda {}{step_functions}, DynamoDB {}, SNS {})\n",
+        "\n  Total firebell:          {:>9} a month (GetMetricData {}, ListMetrics {}, Lambda {}{step_functions}, DynamoDB {}, SNS {}{sentinels})\n",
         dollars(e.total),
         dollars(e.get_metric_data),
         dollars(e.list_metrics),
@@ -210,7 +270,7 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
     s.push('\n');
     s.push_str(&wrap(&format!(
         "Prices: us-east-1 list prices recorded {PRICES_RECORDED} (override with --price-*): GetMetricData ${} per 1,000 metrics; \
-ListMetrics ${} per 1,000 requests; Lambda arm64 ${} per million requests and ${} per GB-s (free tier not subtracted); \
+ListMetrics and DescribeAlarms ${} per 1,000 requests; Lambda arm64 ${} per million requests and ${} per GB-s (free tier not subtracted); \
 {}DynamoDB on demand ${} per million writes, ${} per million reads; SNS ${} per million publishes; \
 alarms ${} per metric (standard), ${} (high resolution), ${} per composite alarm.\n",
         p.get_metric_data_per_1000_metrics,
@@ -264,6 +324,76 @@ Per-rule figures are each rule on its own; the totals fetch shared queries once.
         QUERY_READ_UNITS,
         ALERT_ITEM_KB,
     )));
+    s
+}
+
+/// What sentinels do to the estimate: the mode and why, the sentinels,
+/// the rules polled and why.
+fn sentinel_lines(e: &Estimate) -> String {
+    let st = &e.sentinels;
+    let mut s = String::from("\n");
+    let whence = if st.from_config {
+        "the config's `sentinels:`"
+    } else {
+        "--sentinels"
+    };
+    let assumed = format!(
+        "sweep every {}, {} hour(s) hot a month",
+        format_duration(st.sweep),
+        st.hot_hours
+    );
+    match st.mode {
+        firebell_engine::sentinel::Mode::Off => {
+            s.push_str(&wrap(&format!(
+                "Sentinels: off ({whence}): every rule is polled every interval. \
+The `sentinel` column is what a sentinel alarm would cost with `sentinels: {{mode: auto}}` \
+(or --sentinels auto; {assumed}).\n"
+            )));
+        }
+        firebell_engine::sentinel::Mode::Auto => {
+            let polled = e.rules.len() - st.covered_rules;
+            s.push_str(&wrap(&format!(
+                "Sentinels: auto ({whence}; {assumed}): {} rule(s) watched by {} sentinel alarm(s) \
+({} a month), polled while hot and at each sweep; {polled} polled every interval. \
+DescribeAlarms {} ({} requests: one a tick{}, and the reconcile's listing once per sweep). \
+GetMetricData {} against {} if every rule were polled.\n",
+                st.covered_rules,
+                st.alarms.len(),
+                dollars(st.alarm_cost),
+                dollars(st.describe_alarms),
+                thousands(st.describe_alarms_requests),
+                if e.shards > 1 { " per shard" } else { "" },
+                dollars(e.get_metric_data),
+                dollars(st.polling_get_metric_data),
+            )));
+        }
+    }
+    for row in &st.alarms {
+        s.push_str(&format!(
+            "  {} ({} metric(s), covers {}): polling {}, sentinel {} (alarm {}, sweeps {}, hot {}), CloudWatch alarms {}\n",
+            row.name,
+            row.metrics,
+            row.rules.join(", "),
+            dollars(row.cost.polling),
+            dollars(row.cost.sentinel),
+            dollars(row.cost.alarm),
+            dollars(row.cost.sweeps),
+            dollars(row.cost.hot),
+            dollars(row.alarm_equivalent),
+        ));
+    }
+    if st.alarms.iter().any(|row| row.rules.len() > 1) {
+        s.push_str(&wrap(
+            "An SLO's sentinel covers several rules: each shows its own sweeps and hot polling and an even share of the alarm.\n",
+        ));
+    }
+    if st.mode == firebell_engine::sentinel::Mode::Auto {
+        for r in &e.rules {
+            if let RuleMode::Polling(why) = &r.mode {
+                s.push_str(&format!("  polled: {}: {why}\n", r.rule));
+            }
+        }
+    }
     s
 }
 

@@ -118,3 +118,91 @@ fn cost_with_shards() {
         assert_eq!(out.status.code(), Some(2), "--shards {bad}");
     }
 }
+
+const SENTINELS: &str = r#"
+sentinels: {mode: auto}
+slos:
+  - name: Api
+    team: a
+    objective: 99.9
+    sli:
+      errors: {namespace: App, metric: Errors, dimensions: {Service: api}, stat: Sum}
+      total: {namespace: App, metric: Requests, dimensions: {Service: api}, stat: Sum}
+rules:
+  - name: Ratio
+    metrics:
+      errors: {namespace: Shop, metric: Errors, dimensions: {Service: a}, stat: Sum}
+      requests: {namespace: Shop, metric: Requests, dimensions: {Service: a}, stat: Sum}
+    expression: errors / requests
+    condition: {op: ">", threshold: 0.01}
+  - name: Hourly
+    interval: 1h
+    metrics:
+      orders: {namespace: Shop, metric: Orders, stat: Sum, period: 1h}
+    expression: orders
+    condition: {op: "<", threshold: 1}
+"#;
+
+#[test]
+fn cost_shows_the_mode_of_each_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yaml");
+    std::fs::write(&path, SENTINELS).unwrap();
+    let path = path.to_str().unwrap();
+    let out = firebell(&["cost", "--config", path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        // GetMetricData: sweeps and hot polling; firebell: plus the alarm;
+        // polling, sentinel, mode.
+        "  Ratio                            1m        2        $0.0608    ",
+        "    $0.2000    $0.8760    $0.2608  sentinel   1 alarm, 2 metrics\n",
+        "  Hourly                           1h        1        $0.0073    ",
+        "    $0.1000    $0.0073    $0.1073  polling    1 alarm, 1 metric\n",
+        "    $0.9000    $0.8760    $0.1608  sentinel   2 alarms, 4 metrics + 1 composite\n",
+        "Sentinels: auto (the config's `sentinels:`; sweep every 15m, 2 hour(s) hot a month): 3 rule(s)",
+        "  firebell-sentinel-slo.Api (2 metric(s), covers Api:page:1h, Api:page:6h): polling $1.75, \
+         sentinel $0.3216 (alarm $0.2000, sweeps $0.1168, hot $0.0048), CloudWatch alarms $1.80\n",
+        "  polled: Hourly: polling is cheaper ($0.007 against $0.107 a month)\n",
+        "  polled: Api:ticket:3d: ",
+        "sentinel alarms $0.4000, DescribeAlarms $0.4672)",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+    // As if off: every rule polled, and said so.
+    let out = firebell(&["cost", "--config", path, "--sentinels", "off"]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("Sentinels: off (--sentinels): every rule is polled every interval."),
+        "{s}"
+    );
+    assert!(!s.contains("  sentinel   "), "{s}");
+    assert!(!s.contains(", DescribeAlarms $"), "{s}");
+    // The assumptions are flags.
+    let out = firebell(&[
+        "cost",
+        "--config",
+        path,
+        "--sweep",
+        "30m",
+        "--hot-hours",
+        "10",
+    ]);
+    let s = text(&out.stdout);
+    // 2 metrics: 1,460 sweeps and 600 hot minutes.
+    assert!(
+        s.contains("  Ratio                            1m        2        $0.0412    "),
+        "{s}"
+    );
+    assert!(s.contains("sweep every 30m, 10 hour(s) hot a month"), "{s}");
+    for bad in [
+        &["--sweep", "90s"][..],
+        &["--sweep", "2d"],
+        &["--hot-hours", "-1"],
+        &["--sentinels", "on"],
+    ] {
+        let mut args = vec!["cost", "--config", path];
+        args.extend_from_slice(bad);
+        assert_eq!(firebell(&args).status.code(), Some(2), "{bad:?}");
+    }
+}

@@ -343,6 +343,50 @@ fn routes_and_cost_as_json() {
     assert_eq!(sharded["shards"], 4);
     assert_eq!(sharded["lambda_requests"], 219_000.0);
     assert_eq!(sharded["read_units_per_tick"], 12.0);
+    assert_eq!(cost["sentinels"]["mode"], "off");
+    assert_eq!(cost["rules"][0]["mode"], "polling");
+    // As if sentinels were on: the rules they watch, and why others are polled.
+    let out = firebell(&[
+        "cost",
+        "-c",
+        "examples",
+        "--sentinels",
+        "auto",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let auto = doc(&out);
+    assert_eq!(check_each(std::slice::from_ref(&auto)), ["cost"]);
+    assert_eq!(auto["sentinels"]["mode"], "auto");
+    assert_eq!(auto["sentinels"]["covered_rules"], 4);
+    assert_eq!(
+        auto["sentinels"]["alarms"].as_array().map(Vec::len),
+        Some(3)
+    );
+    let modes: Vec<(&str, &str, bool)> = auto["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap(),
+                r["mode"].as_str().unwrap(),
+                r["polling_reason"].is_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("CheckoutErrorRate", "sentinel", false),
+            ("CheckoutLatencyP99", "sentinel", false),
+            ("PaymentsHighErrorRate", "polling", true),
+            ("PaymentsAvailability:page:1h", "sentinel", false),
+            ("PaymentsAvailability:page:6h", "sentinel", false),
+            ("PaymentsAvailability:ticket:3d", "polling", true),
+        ]
+    );
     let sfn = sharded["step_functions"].as_f64().unwrap_or_default();
     assert!(
         (sfn - (0.0438 + 1_642.5 * 0.000_016_67)).abs() < 1e-9,

@@ -228,7 +228,7 @@ pub fn desired_with(config: &Config, prefix: &str, inputs: &CostInputs) -> Desir
         }
         if slo_rules.contains(rule.name.as_str()) {
             // An SLO's coarser rules: polled (cheap, every few minutes).
-            out.polling.insert(rule.name.clone(), Polling::Period);
+            out.polling.insert(rule.name.clone(), Polling::SloCoarse);
             continue;
         }
         match sentinel::for_rule(rule, prefix) {

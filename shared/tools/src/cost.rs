@@ -48,6 +48,23 @@
 //!   resolved, and reminders every `repeat_interval` of the route the
 //!   rule's labels reach) one publish per topic of the receivers reached.
 //!
+//! - **Sentinel mode** (`sentinels: {mode: auto}`, or `--sentinels auto`):
+//!   which rules have a sentinel alarm and which stay on polling (and why)
+//!   is the engine's own decision ([`firebell_engine::sentinel::desired_with`],
+//!   with the prices, the sweep and the hours hot of the estimate). A
+//!   covered rule requests its metrics once per sweep and once per
+//!   evaluation while hot ([`Assumptions::hot_hours`] a month) instead of
+//!   once per evaluation; the sentinel adds its alarm ($0.10 per metric a
+//!   month). An SLO's sentinel covers its page rules: each covered rule
+//!   carries its own sweeps and hot polling and an even share of the alarm
+//!   ([`SentinelShare`]), so the per-rule figures add up to the sentinel's
+//!   ([`SentinelRow`], one per sentinel). Finding the hot rules takes one
+//!   `DescribeAlarms` a tick (one per shard when sharded) and the
+//!   reconcile lists the sentinels once per sweep (one call per 100),
+//!   at the API request price; every tick also reads the sync record (1
+//!   read unit in each shard and in the reconcile). `PutMetricAlarm` calls
+//!   happen only when the config changes and are not counted.
+//!
 //! The CloudWatch side: a metric alarm is $0.10 a month at standard
 //! resolution (periods of 1 minute or more) and $0.30 at high resolution;
 //! a metric-math alarm is billed per metric in its expression; percentile
@@ -60,6 +77,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use firebell_core::model::Rule;
+use firebell_core::sentinel::{CostInputs, ModeCost, Polling};
+use firebell_engine::sentinel::Mode;
 use firebell_notify::NotifyConfig;
 
 use firebell_engine::Config;
@@ -170,6 +189,13 @@ pub struct Assumptions {
     pub incident_minutes: f64,
     /// Values a wildcard dimension expands to.
     pub wildcard_values: f64,
+    /// Whether to estimate with sentinels: as the config says, or as if
+    /// `mode: auto` / `mode: off`.
+    pub sentinels: SentinelsAs,
+    /// Hours a month a covered rule is hot (polled every interval).
+    pub hot_hours: f64,
+    /// How often every rule is swept; `None`: the config's `sweep`.
+    pub sweep: Option<Duration>,
 }
 
 impl Default for Assumptions {
@@ -182,8 +208,100 @@ impl Default for Assumptions {
             incidents_per_rule: 2.0,
             incident_minutes: 30.0,
             wildcard_values: 1.0,
+            sentinels: SentinelsAs::Config,
+            hot_hours: firebell_core::sentinel::DEFAULT_HOT_HOURS,
+            sweep: None,
         }
     }
+}
+
+/// Which sentinel mode the estimate assumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SentinelsAs {
+    /// The config's `sentinels: {mode}` (off when the section is absent).
+    #[default]
+    Config,
+    /// As if `mode: auto`.
+    Auto,
+    /// As if `mode: off`.
+    Off,
+}
+
+/// How firebell watches a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleMode {
+    /// Polled every interval, and why.
+    Polling(Polling),
+    /// Watched by the sentinel alarm of that name, polled while hot and at sweeps.
+    Sentinel(String),
+}
+
+impl RuleMode {
+    pub fn is_sentinel(&self) -> bool {
+        matches!(self, RuleMode::Sentinel(_))
+    }
+
+    /// `polling` or `sentinel`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuleMode::Polling(_) => "polling",
+            RuleMode::Sentinel(_) => "sentinel",
+        }
+    }
+}
+
+/// A rule's part of a sentinel's monthly cost: its own sweeps and hot
+/// polling, and an even share of the alarm among the rules it covers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SentinelShare {
+    pub alarm: f64,
+    pub sweeps: f64,
+    pub hot: f64,
+}
+
+impl SentinelShare {
+    pub fn total(&self) -> f64 {
+        self.alarm + self.sweeps + self.hot
+    }
+}
+
+/// One sentinel alarm `mode: auto` keeps (sound and cheaper than polling);
+/// `used` when the estimate counts it (the mode estimated is auto).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentinelRow {
+    pub name: String,
+    pub rules: Vec<String>,
+    /// Metrics the alarm is billed for.
+    pub metrics: usize,
+    /// Polling (of the rules covered) against the sentinel, per month.
+    pub cost: ModeCost,
+    /// The CloudWatch alarm equivalent of the rules covered.
+    pub alarm_equivalent: f64,
+    /// Whether firebell uses it (sentinels on, and cheaper than polling).
+    pub used: bool,
+}
+
+/// What sentinels change in the estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentinelEstimate {
+    /// The mode estimated (the config's, or the flag's).
+    pub mode: Mode,
+    /// Whether the mode came from the config (else a flag).
+    pub from_config: bool,
+    pub sweep: Duration,
+    pub hot_hours: f64,
+    /// Every sentinel `mode: auto` keeps (with mode off: what it would keep).
+    pub alarms: Vec<SentinelRow>,
+    /// Rules watched by a sentinel.
+    pub covered_rules: usize,
+    /// The sentinel alarms firebell keeps, per month.
+    pub alarm_cost: f64,
+    /// DescribeAlarms requests a month: one a tick per shard, and the
+    /// reconcile's listing once per sweep.
+    pub describe_alarms_requests: f64,
+    pub describe_alarms: f64,
+    /// GetMetricData a month if every rule were polled (after de-duplication).
+    pub polling_get_metric_data: f64,
 }
 
 /// The equivalent CloudWatch alarms of one rule.
@@ -238,11 +356,27 @@ pub struct RuleCost {
     pub sns: f64,
     pub notifications: f64,
     pub alarm: AlarmEquivalent,
+    /// GetMetricData polling every interval (context fetches left out).
+    pub polling: f64,
+    /// What its sentinel costs (its share), when it has a sound one.
+    pub sentinel: Option<SentinelShare>,
+    /// How firebell watches it.
+    pub mode: RuleMode,
+    /// Evaluations a month that fetch its metrics in that mode: every
+    /// evaluation, or the sweeps and the evaluations while hot.
+    pub fetches: f64,
 }
 
 impl RuleCost {
+    /// Its monthly cost in the mode firebell uses (with a sentinel: its
+    /// share of the alarm; `get_metric_data` is then the sweeps and the
+    /// hot polling).
     pub fn total(&self) -> f64 {
-        self.get_metric_data + self.list_metrics + self.dynamodb + self.sns
+        let alarm = match (&self.mode, &self.sentinel) {
+            (RuleMode::Sentinel(_), Some(share)) => share.alarm,
+            _ => 0.0,
+        };
+        self.get_metric_data + self.list_metrics + self.dynamodb + self.sns + alarm
     }
 }
 
@@ -275,6 +409,8 @@ pub struct Estimate {
     pub sns: f64,
     pub total: f64,
     pub cloudwatch_alarms: f64,
+    /// Sentinel mode: the choice per rule, the alarms and their API calls.
+    pub sentinels: SentinelEstimate,
 }
 
 fn count(v: f64) -> String {
@@ -397,10 +533,13 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
     let rru = prices.dynamodb_per_million_rru / 1e6;
     let sns = prices.sns_per_million_publishes / 1e6;
 
+    let choice = choose(config, prices, a);
     let mut rules = Vec::new();
     // Distinct query -> (metrics per fetch, fetches per month): the most
-    // frequent rule using it sets how often it is fetched.
+    // frequent rule using it sets how often it is fetched; in the mode
+    // used, and if every rule were polled.
     let mut distinct: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut distinct_polling: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut context_metrics = 0.0;
     let mut list_metrics = 0.0;
     let mut dynamodb_rules = 0.0;
@@ -409,10 +548,21 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         let n = instances(rule, a);
         let evals = evaluations(rule.interval, a);
         let per_eval = rule.metrics.len() as f64 * n;
+        let (mode, sentinel) = choice.of(config, rule);
+        let fetches = if mode.is_sentinel() {
+            let every = rule.interval.max(a.cycle_every).as_secs_f64().max(1.0);
+            (month_secs() / choice.inputs.sweep.as_secs_f64().max(every)
+                + choice.inputs.hot_hours * 3600.0 / every)
+                .min(evals)
+        } else {
+            evals
+        };
         for spec in rule.metrics.values() {
-            let e = distinct.entry(spec.dedup_key()).or_insert((n, 0.0));
-            e.0 = e.0.max(n);
-            e.1 = e.1.max(evals);
+            for (map, f) in [(&mut distinct, fetches), (&mut distinct_polling, evals)] {
+                let e = map.entry(spec.dedup_key()).or_insert((n, 0.0));
+                e.0 = e.0.max(n);
+                e.1 = e.1.max(f);
+            }
         }
         let incidents = a.incidents_per_rule * n;
         // Context values: fetched at firing and resolving and at every
@@ -463,12 +613,16 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
             instances: n,
             metrics_per_evaluation: per_eval,
             evaluations: evals,
-            get_metric_data: (per_eval * evals + ctx) * gmd,
+            get_metric_data: (per_eval * fetches + ctx) * gmd,
             list_metrics: lm * api,
             dynamodb,
             sns: sns_cost,
             notifications: notes,
             alarm: alarm_equivalent(rule, prices, a),
+            polling: per_eval * evals * gmd,
+            sentinel,
+            mode,
+            fetches,
         });
     }
 
@@ -476,7 +630,7 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
     let metrics_requested: f64 = distinct.values().map(|(n, f)| n * f).sum();
     let metrics_requested_without_dedup: f64 = rules
         .iter()
-        .map(|r| r.metrics_per_evaluation * r.evaluations)
+        .map(|r| r.metrics_per_evaluation * r.fetches)
         .sum();
     let get_metric_data = (metrics_requested + context_metrics) * gmd;
     let shards = a.shards.clamp(1, MAX_SHARDS);
@@ -497,11 +651,62 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
     };
     let step_functions = step_functions_requests * prices.step_functions_per_million_requests / 1e6
         + step_functions_gb_seconds * prices.step_functions_per_gb_second;
-    let read_units_per_tick = read_units_per_tick(shards, config.rules.rules.len());
+    let in_use = choice.mode == Mode::Auto && !choice.rows.is_empty();
+    // Sentinels read the sync record in each shard's cycle and in the
+    // reconcile (1 read unit each).
+    let read_units_per_tick = read_units_per_tick(shards, config.rules.rules.len())
+        + if in_use { f64::from(shards) + 1.0 } else { 0.0 };
     let dynamodb = dynamodb_rules + cycles * read_units_per_tick * rru;
     let list_metrics = list_metrics * api;
-    let total = get_metric_data + list_metrics + lambda + step_functions + dynamodb + sns_total;
+    let describe_alarms_requests = if in_use {
+        let sweeps = (month_secs() / choice.inputs.sweep.as_secs_f64().max(60.0)).floor();
+        cycles * f64::from(shards) + sweeps * (choice.rows.len() as f64 / 100.0).ceil()
+    } else {
+        0.0
+    };
+    let describe_alarms = describe_alarms_requests * api;
+    let alarm_cost: f64 = if in_use {
+        choice.rows.iter().map(|r| r.cost.alarm).sum()
+    } else {
+        0.0
+    };
+    let total = get_metric_data
+        + list_metrics
+        + lambda
+        + step_functions
+        + dynamodb
+        + sns_total
+        + alarm_cost
+        + describe_alarms;
     let cloudwatch_alarms = rules.iter().map(|r| r.alarm.cost).sum();
+    let polling_get_metric_data =
+        (distinct_polling.values().map(|(n, f)| n * f).sum::<f64>() + context_metrics) * gmd;
+    let covered_rules = rules.iter().filter(|r| r.mode.is_sentinel()).count();
+    let alarms = choice
+        .rows
+        .into_iter()
+        .map(|mut row| {
+            row.used = choice.mode == Mode::Auto;
+            row.alarm_equivalent = rules
+                .iter()
+                .filter(|r| row.rules.contains(&r.rule))
+                .map(|r| r.alarm.cost)
+                .sum();
+            row
+        })
+        .collect();
+    let sentinels = SentinelEstimate {
+        mode: choice.mode,
+        from_config: choice.from_config,
+        sweep: choice.inputs.sweep,
+        hot_hours: choice.inputs.hot_hours,
+        alarms,
+        covered_rules,
+        alarm_cost,
+        describe_alarms_requests,
+        describe_alarms,
+        polling_get_metric_data,
+    };
     Estimate {
         rules,
         cycles,
@@ -522,6 +727,134 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         sns: sns_total,
         total,
         cloudwatch_alarms,
+        sentinels,
+    }
+}
+
+/// The engine's choice of mode for a config, under the estimate's
+/// prices and assumptions.
+struct Choice {
+    mode: Mode,
+    from_config: bool,
+    inputs: CostInputs,
+    /// What `mode: auto` decides (also shown when off, for comparison).
+    desired: firebell_engine::sentinel::Desired,
+    rows: Vec<SentinelRow>,
+}
+
+fn choose(config: &Config, prices: &Prices, a: &Assumptions) -> Choice {
+    let (mode, from_config) = match a.sentinels {
+        SentinelsAs::Config => (config.sentinels.mode, true),
+        SentinelsAs::Auto => (Mode::Auto, false),
+        SentinelsAs::Off => (Mode::Off, false),
+    };
+    let inputs = CostInputs {
+        per_metric_requested: prices.get_metric_data_per_1000_metrics / 1000.0,
+        per_alarm_metric: prices.alarm_standard,
+        cycle_every: a.cycle_every,
+        sweep: a.sweep.unwrap_or(config.sentinels.sweep),
+        hot_hours: a.hot_hours.max(0.0),
+    };
+    let mut auto = config.clone();
+    auto.sentinels.mode = Mode::Auto;
+    auto.sentinels.sweep = inputs.sweep;
+    let desired = firebell_engine::sentinel::desired_with(
+        &auto,
+        firebell_core::sentinel::DEFAULT_PREFIX,
+        &inputs,
+    );
+    let rows = desired
+        .alarms
+        .iter()
+        .map(|alarm| SentinelRow {
+            name: alarm.name.clone(),
+            rules: alarm.rules.clone(),
+            metrics: alarm.billed_metrics(),
+            cost: desired.costs.get(&alarm.name).copied().unwrap_or(ModeCost {
+                polling: 0.0,
+                sentinel: 0.0,
+                alarm: 0.0,
+                sweeps: 0.0,
+                hot: 0.0,
+            }),
+            alarm_equivalent: 0.0,
+            used: false,
+        })
+        .collect();
+    Choice {
+        mode,
+        from_config,
+        inputs,
+        desired,
+        rows,
+    }
+}
+
+impl Choice {
+    /// How firebell watches `rule`, and its share of its sentinel (the one
+    /// it has, or would have where polling is cheaper).
+    fn of(&self, config: &Config, rule: &Rule) -> (RuleMode, Option<SentinelShare>) {
+        let share = |alarm: &firebell_core::sentinel::SentinelAlarm| {
+            let own = firebell_core::sentinel::mode_cost(&[rule], alarm, &self.inputs);
+            SentinelShare {
+                alarm: own.alarm / alarm.rules.len().max(1) as f64,
+                sweeps: own.sweeps,
+                hot: own.hot,
+            }
+        };
+        if let Some(alarm) = self.desired.sentinel_of(&rule.name) {
+            let mode = if self.mode == Mode::Auto {
+                RuleMode::Sentinel(alarm.name.clone())
+            } else {
+                RuleMode::Polling(Polling::Off)
+            };
+            return (mode, Some(share(alarm)));
+        }
+        let why = self
+            .desired
+            .polling
+            .get(&rule.name)
+            .cloned()
+            .unwrap_or(Polling::Expression);
+        // Polling is cheaper: what the sentinel would have cost.
+        let would = match why {
+            Polling::Cheaper { .. } => would_be(config, rule)
+                .map(|alarm| share(&alarm))
+                .filter(|s| s.total() > 0.0),
+            _ => None,
+        };
+        let why = if self.mode == Mode::Off {
+            Polling::Off
+        } else {
+            why
+        };
+        (RuleMode::Polling(why), would)
+    }
+}
+
+/// The sentinel `rule` would have (its own, or its SLO's).
+fn would_be(config: &Config, rule: &Rule) -> Option<firebell_core::sentinel::SentinelAlarm> {
+    let prefix = firebell_core::sentinel::DEFAULT_PREFIX;
+    let slo = rule
+        .labels
+        .get("slo")
+        .and_then(|name| config.slos.iter().find(|s| &s.name == name))
+        .filter(|s| rule.name.starts_with(&format!("{}:", s.name)));
+    match slo {
+        Some(slo) => {
+            let marker = format!("{}:", slo.name);
+            let rules: Vec<&Rule> = config
+                .rules
+                .rules
+                .iter()
+                .filter(|r| {
+                    r.name.starts_with(&marker)
+                        && r.labels.get("slo").map(String::as_str) == Some(slo.name.as_str())
+                })
+                .collect();
+            firebell_core::sentinel::for_slo(slo, &rules, prefix).ok()
+        }
+        None => firebell_core::sentinel::for_rule(rule, prefix).ok(),
     }
 }
 
@@ -796,6 +1129,184 @@ slos:
             e.metrics_requested_without_dedup,
             2.0 * 6.0 * 43_800.0 + 6.0 * 2_920.0
         );
+    }
+
+    const SENTINELS: &str = r#"
+sentinels: {mode: auto}
+slos:
+  - name: Api
+    team: a
+    objective: 99.9
+    sli:
+      errors: {namespace: App, metric: Errors, dimensions: {Service: api}, stat: Sum}
+      total: {namespace: App, metric: Requests, dimensions: {Service: api}, stat: Sum}
+rules:
+  - name: Ratio
+    metrics:
+      errors: {namespace: Shop, metric: Errors, dimensions: {Service: a}, stat: Sum}
+      requests: {namespace: Shop, metric: Requests, dimensions: {Service: a}, stat: Sum}
+    expression: errors / requests
+    condition: {op: ">", threshold: 0.01}
+  - name: Hourly
+    interval: 1h
+    metrics:
+      orders: {namespace: Shop, metric: Orders, stat: Sum, period: 1h}
+    expression: orders
+    condition: {op: "<", threshold: 1}
+"#;
+
+    fn rule_of<'e>(e: &'e Estimate, name: &str) -> &'e RuleCost {
+        e.rules.iter().find(|r| r.rule == name).expect("rule")
+    }
+
+    #[test]
+    fn sentinel_mode_per_rule() {
+        let e = estimate(
+            &config(SENTINELS),
+            &Prices::default(),
+            &Assumptions::default(),
+        );
+        assert_eq!(e.sentinels.mode, Mode::Auto);
+        assert!(e.sentinels.from_config);
+        assert_eq!(e.sentinels.sweep, Duration::from_secs(900));
+        // A 1-minute ratio rule: its sentinel ($0.20: 2 metrics), 2 metrics
+        // once per 15-minute sweep (2,920 sweeps, $0.0584) and every minute
+        // for 2 hours hot (120 evaluations, $0.0024): $0.2608 against
+        // $0.876 polling.
+        let r = rule_of(&e, "Ratio");
+        assert_eq!(
+            r.mode,
+            RuleMode::Sentinel("firebell-sentinel-rule.Ratio".into())
+        );
+        let share = r.sentinel.expect("a sentinel");
+        close(share.alarm, 0.2);
+        close(share.sweeps, 0.0584);
+        close(share.hot, 0.0024);
+        close(share.total(), 0.2608);
+        close(r.polling, 0.876);
+        assert_eq!(r.fetches, 3_040.0);
+        close(r.get_metric_data, 0.0608);
+        close(r.total(), 0.0608 + 0.2 + r.dynamodb + r.sns);
+        // A 1-hour rule: polling is cheaper (730 requests, $0.0073, against
+        // $0.10 of alarm, 730 sweeps and 2 hot evaluations).
+        let h = rule_of(&e, "Hourly");
+        let RuleMode::Polling(why @ Polling::Cheaper { polling, sentinel }) = &h.mode else {
+            panic!("{:?}", h.mode);
+        };
+        close(*polling, 0.0073);
+        close(*sentinel, 0.1 + 0.0073 + 0.00002);
+        assert_eq!(
+            why.to_string(),
+            "polling is cheaper ($0.007 against $0.107 a month)"
+        );
+        close(h.sentinel.expect("would be").total(), 0.10732);
+        close(h.get_metric_data, 0.0073);
+        assert_eq!(h.fetches, 730.0);
+        // The SLO: one sentinel for its two page rules, each with its own
+        // sweeps and hot polling and half the alarm; the 3-day ticket
+        // (every 15 minutes) is polled.
+        let rows: Vec<(&str, Vec<&str>, bool)> = e
+            .sentinels
+            .alarms
+            .iter()
+            .map(|a| {
+                (
+                    a.name.as_str(),
+                    a.rules.iter().map(String::as_str).collect(),
+                    a.used,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "firebell-sentinel-slo.Api",
+                    vec!["Api:page:1h", "Api:page:6h"],
+                    true
+                ),
+                ("firebell-sentinel-rule.Ratio", vec!["Ratio"], true),
+            ]
+        );
+        let slo = &e.sentinels.alarms[0];
+        close(slo.cost.polling, 1.752);
+        close(slo.cost.sentinel, 0.2 + 0.1168 + 0.0048);
+        // Against 2 × (2 alarms of 2 metrics + a composite).
+        close(slo.alarm_equivalent, 1.8);
+        for page in ["Api:page:1h", "Api:page:6h"] {
+            let p = rule_of(&e, page);
+            assert_eq!(
+                p.mode,
+                RuleMode::Sentinel("firebell-sentinel-slo.Api".into())
+            );
+            let share = p.sentinel.expect("a share");
+            close(share.alarm, 0.1);
+            close(share.total(), 0.1 + 0.0584 + 0.0024);
+        }
+        let ticket = rule_of(&e, "Api:ticket:3d");
+        assert_eq!(ticket.mode, RuleMode::Polling(Polling::Period));
+        assert_eq!(ticket.sentinel, None);
+        assert_eq!(e.sentinels.covered_rules, 3);
+    }
+
+    #[test]
+    fn sentinel_mode_totals() {
+        let c = config(SENTINELS);
+        let e = estimate(&c, &Prices::default(), &Assumptions::default());
+        // De-duplicated: Ratio's 2 queries and the SLO's 2 one-minute ones
+        // (shared by its page rules) 3,040 times each, Hourly's 730 times,
+        // the ticket's 2 fifteen-minute queries 2,920 times.
+        assert_eq!(e.metrics_requested, 4.0 * 3_040.0 + 730.0 + 2.0 * 2_920.0);
+        // Two sentinels of 2 metrics.
+        close(e.sentinels.alarm_cost, 0.4);
+        // One DescribeAlarms a tick and one listing per sweep (2 sentinels:
+        // one page of 100).
+        assert_eq!(e.sentinels.describe_alarms_requests, 43_800.0 + 2_920.0);
+        close(e.sentinels.describe_alarms, 0.4672);
+        // 5 shared reads, 5 empty buckets at 0.5, and the sync record read
+        // by the cycle and by the reconcile.
+        assert_eq!(e.read_units_per_tick, 5.0 + 2.5 + 2.0);
+        close(
+            e.total,
+            e.get_metric_data + e.list_metrics + e.lambda + e.dynamodb + e.sns + 0.4 + 0.4672,
+        );
+        // Sentinels off: every rule polled, the same queries every interval.
+        let off = Assumptions {
+            sentinels: SentinelsAs::Off,
+            ..Assumptions::default()
+        };
+        let p = estimate(&c, &Prices::default(), &off);
+        assert_eq!(p.sentinels.mode, Mode::Off);
+        assert!(!p.sentinels.from_config);
+        assert!(
+            p.rules
+                .iter()
+                .all(|r| r.mode == RuleMode::Polling(Polling::Off))
+        );
+        assert!(p.sentinels.alarms.iter().all(|a| !a.used));
+        assert_eq!(p.metrics_requested, 4.0 * 43_800.0 + 730.0 + 2.0 * 2_920.0);
+        close(p.get_metric_data, e.sentinels.polling_get_metric_data);
+        assert_eq!(
+            (p.sentinels.alarm_cost, p.sentinels.describe_alarms_requests),
+            (0.0, 0.0)
+        );
+        assert_eq!(p.read_units_per_tick, 7.5);
+        close(
+            p.total,
+            p.get_metric_data + p.list_metrics + p.lambda + p.dynamodb + p.sns,
+        );
+        // The assumptions are inputs: a 30-minute sweep and 10 hours hot.
+        let slower = Assumptions {
+            sweep: Some(Duration::from_secs(1800)),
+            hot_hours: 10.0,
+            ..Assumptions::default()
+        };
+        let s = estimate(&c, &Prices::default(), &slower);
+        let share = rule_of(&s, "Ratio").sentinel.expect("a sentinel");
+        close(share.sweeps, 0.0292);
+        close(share.hot, 0.012);
+        assert_eq!(rule_of(&s, "Ratio").fetches, 1_460.0 + 600.0);
+        assert_eq!(s.sentinels.describe_alarms_requests, 43_800.0 + 1_460.0);
     }
 
     #[test]
