@@ -51,7 +51,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = firebell_core::sentinel::DEFAULT_HOT_HOURS, value_parser = hours)]
     pub hot_hours: f64,
     /// How often every rule is evaluated whatever its sentinel says
-    /// (whole minutes, 1m to 1d; default: the config's `sweep`, 15m).
+    /// (whole minutes, 1m to 1d; default: the config's `sweep`, 25m).
     #[arg(long, value_parser = sweep)]
     pub sweep: Option<Duration>,
     /// $ per 1,000 metrics requested with GetMetricData.

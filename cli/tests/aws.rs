@@ -839,3 +839,122 @@ fn the_sentinel_prefix_is_checked() {
         "error: --sentinel-prefix: sentinel prefix \"two words\": expected 1 to 128 printable ASCII characters without spaces (the start of every sentinel alarm's name)"
     );
 }
+
+#[tokio::test]
+async fn sentinels_plan_shows_the_difference_and_apply_makes_it_and_records_it() {
+    let sdk = sdk().await;
+    let table = table(&sdk).await;
+    let (topic, _queue) = topic_with_queue(&sdk).await;
+    let namespace = format!("Firebell/CliTest/{}", unique("plan"));
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &namespace, &topic);
+    std::fs::write(
+        dir.path().join("sentinels.yaml"),
+        "sentinels: {mode: auto}\n",
+    )
+    .unwrap();
+    let config = dir.path().to_str().unwrap();
+    let prefix = format!("{}.", unique("fb-cli-plan"));
+    // A leftover of an older config under the prefix, and an alarm that
+    // is not firebell's (no definition in its description).
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    let leftover = firebell_core::sentinel::for_rule(
+        &firebell_core::config::parse_rules(
+            "old.yaml",
+            &format!(
+                "rules:\n  - name: Gone\n    metrics:\n      m: {{namespace: {namespace}, metric: M, stat: Sum}}\n    expression: m\n    condition: {{op: '>', threshold: 1}}\n"
+            ),
+        )
+        .unwrap()
+        .rules[0],
+        &prefix,
+    )
+    .unwrap();
+    firebell_core::ports::AlarmService::put(
+        &firebell_aws::CloudWatchAlarms::from_sdk_config(&sdk),
+        &leftover,
+    )
+    .await
+    .expect("put the leftover");
+    cw.put_metric_alarm()
+        .alarm_name(format!("{prefix}someone-elses"))
+        .namespace(&namespace)
+        .metric_name("M")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("PutMetricAlarm");
+    let sentinels = |action: &str| {
+        firebell(
+            &[
+                "sentinels",
+                action,
+                "--config",
+                config,
+                "--backend",
+                "aws",
+                "--table",
+                &table,
+                "--prefix",
+                &prefix,
+            ],
+            &[],
+        )
+    };
+    let mine = format!("{prefix}rule.CliAwsHighErrors");
+    let gone = format!("{prefix}rule.Gone");
+    let plan = sentinels("plan");
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    let out = text(&plan.stdout);
+    assert!(
+        out.contains(&format!("+ {mine}  (CliAwsHighErrors)\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("- {gone}  (no longer wanted)\n")),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("plan: 1 to create, 0 to update, 1 to delete\n"),
+        "{out}"
+    );
+    // Planning changed nothing.
+    let mut names = alarm_names(&sdk, &prefix).await;
+    names.sort();
+    assert_eq!(names, [gone.clone(), format!("{prefix}someone-elses")]);
+
+    let apply = sentinels("apply");
+    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    assert!(
+        text(&apply.stdout).ends_with("applied: 1 to create, 0 to update, 1 to delete\n"),
+        "{}",
+        text(&apply.stdout)
+    );
+    let mut names = alarm_names(&sdk, &prefix).await;
+    names.sort();
+    assert_eq!(names, [mine.clone(), format!("{prefix}someone-elses")]);
+    // What it found is recorded for the cycles: the new sentinel is not
+    // trusted until a listing sees it evaluated.
+    let store = firebell_aws::DynamoStore::from_sdk_config(
+        &sdk,
+        table.clone(),
+        std::sync::Arc::new(firebell_core::ports::SystemClock),
+    );
+    let (record, _) = firebell_engine::sentinel::read_sync(&store)
+        .await
+        .unwrap()
+        .expect("a sync record");
+    assert_eq!(record.prefix, prefix);
+    assert_eq!(
+        record.out_of_sync.get(&mine).map(String::as_str),
+        Some("missing; put, not evaluated yet")
+    );
+    // A second plan: nothing to change.
+    let again = sentinels("plan");
+    let out = text(&again.stdout);
+    assert!(out.ends_with("CloudWatch matches the config\n"), "{out}");
+}

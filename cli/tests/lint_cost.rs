@@ -155,17 +155,17 @@ fn cost_shows_the_mode_of_each_rule() {
     for want in [
         // GetMetricData: sweeps and hot polling; firebell: plus the alarm;
         // polling, sentinel, mode.
-        "  Ratio                            1m        2        $0.0608    ",
-        "    $0.2000    $0.8760    $0.2608  sentinel   1 alarm, 2 metrics\n",
+        "  Ratio                            1m        2        $0.0374    ",
+        "    $0.2000    $0.8760    $0.2374  sentinel   1 alarm, 2 metrics\n",
         "  Hourly                           1h        1        $0.0073    ",
         "    $0.1000    $0.0073    $0.1073  polling    1 alarm, 1 metric\n",
-        "    $0.9000    $0.8760    $0.1608  sentinel   2 alarms, 4 metrics + 1 composite\n",
-        "Sentinels: auto (the config's `sentinels:`; sweep every 15m, 2 hour(s) hot a month): 3 rule(s)",
+        "    $0.9000    $0.8760    $0.1374  sentinel   2 alarms, 4 metrics + 1 composite\n",
+        "Sentinels: auto (the config's `sentinels:`; sweep every 25m, 2 hour(s) hot a month): 3 rule(s)",
         "  firebell-sentinel-slo.Api (2 metric(s), covers Api:page:1h, Api:page:6h): polling $1.75, \
-         sentinel $0.3216 (alarm $0.2000, sweeps $0.1168, hot $0.0048), CloudWatch alarms $1.80\n",
+         sentinel $0.2749 (alarm $0.2000, sweeps $0.0701, hot $0.0048), CloudWatch alarms $1.80\n",
         "  polled: Hourly: polling is cheaper ($0.007 against $0.107 a month)\n",
-        "  polled: Api:ticket:3d: ",
-        "sentinel alarms $0.4000, DescribeAlarms $0.4672)",
+        "  polled: Api:ticket:3d: an SLO alert on a coarser grid than its SLI",
+        "sentinel alarms $0.4000, DescribeAlarms $0.4555)",
     ] {
         assert!(s.contains(want), "missing {want:?} in\n{s}");
     }

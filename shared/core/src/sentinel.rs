@@ -80,8 +80,14 @@ use crate::slo::{Sli, Slo};
 pub const MAX_ALARM_METRICS: usize = 10;
 /// The longest range an alarm evaluates (`Period × EvaluationPeriods`).
 pub const MAX_ALARM_RANGE: Duration = Duration::from_secs(86_400);
-/// How often every rule is evaluated whatever its sentinel says.
-pub const DEFAULT_SWEEP: Duration = Duration::from_secs(15 * 60);
+/// How often every rule is evaluated whatever its sentinel says: 25
+/// minutes. A sweep requests every covered metric once, so at 15 minutes
+/// sweeps alone cost 2,920 requests per metric a month ($0.029, 29% of the
+/// $0.10 its alarm costs) and a rule's bill cannot stay within 1.2x of the
+/// CloudWatch alarm it replaces; 25 minutes is the shortest sweep that does
+/// (`tests/benches/sentinel_month.rs`). `sentinels: {sweep: 15m}` trades
+/// that for a shorter worst case when a sentinel is out of step.
+pub const DEFAULT_SWEEP: Duration = Duration::from_secs(25 * 60);
 /// The sentinel name prefix when the deployment names none.
 pub const DEFAULT_PREFIX: &str = "firebell-sentinel-";
 /// The longest alarm name CloudWatch accepts.
@@ -608,8 +614,8 @@ mod tests {
         // 2 metrics a minute: 87,600 requests, $0.876.
         assert!((c.polling - 0.876).abs() < 1e-9, "{c:?}");
         assert!((c.alarm - 0.20).abs() < 1e-9);
-        // 2 metrics every 15 minutes: 5,840 requests.
-        assert!((c.sweeps - 0.0584).abs() < 1e-9, "{c:?}");
+        // 2 metrics every 25 minutes: 3,504 requests.
+        assert!((c.sweeps - 0.03504).abs() < 1e-9, "{c:?}");
         assert!(c.sentinel < c.polling);
         let mut hourly = r.clone();
         hourly.interval = Duration::from_secs(3600);

@@ -10,7 +10,7 @@
 //! - one of its instances has a stored state that is not at rest (pending,
 //!   firing, NoData, a breach in an M-of-N window, a gap being timed); or
 //! - its **sweep** is due: every rule is evaluated at least once per `sweep`
-//!   (default 15 minutes) whatever its sentinel says, staggered by rule so a
+//!   (default 25 minutes: [`firebell_core::sentinel::DEFAULT_SWEEP`] says why) whatever its sentinel says, staggered by rule so a
 //!   sweep is spread over the interval ([`sweep_due`]); or
 //! - its sentinel is not known to be in sync: not created yet, changed,
 //!   not evaluated by CloudWatch yet, or the alarms could not be read.
