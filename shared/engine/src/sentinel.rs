@@ -53,6 +53,11 @@ use crate::Config;
 
 /// The config section.
 pub const SECTION: &str = "sentinels";
+/// Why a sentinel listed as `INSUFFICIENT_DATA` is not trusted yet.
+const NOT_EVALUATED: &str = "not evaluated by CloudWatch yet";
+/// How long after a listing found a sentinel not evaluated the next cycles
+/// list again.
+const NOT_EVALUATED_RECHECK_SECS: Epoch = 600;
 /// Puts (creates and updates) one reconcile makes at most.
 pub const MAX_PUTS_PER_CYCLE: usize = 20;
 /// The shortest and longest sweep.
@@ -393,7 +398,7 @@ pub async fn reconcile(
     for name in &changes.not_evaluated {
         record
             .out_of_sync
-            .insert(name.clone(), "not evaluated by CloudWatch yet".to_string());
+            .insert(name.clone(), NOT_EVALUATED.to_string());
     }
     let mut puts = 0;
     let to_put: Vec<(String, &str)> = changes
@@ -492,36 +497,16 @@ pub fn sweep_due(rule: &Rule, now: Epoch, sweep: Duration) -> bool {
     next <= m
 }
 
-/// Whether a stored state is at rest at `now`: inactive, or resolved more
-/// than `after_resolve` ago; no breach in its M-of-N window, no gap being
-/// timed. A rule with a state not at rest is hot. (A resolved alert stays
-/// hot until its resolved notice has surely gone out, so the notice shows
-/// the value at send time, as with polling: [`after_resolve`].)
-pub fn at_rest(state: &InstanceState, now: Epoch, after_resolve: Epoch) -> bool {
-    let settled = match state.status {
-        Status::Inactive => true,
-        Status::Resolved => state
-            .resolved_at
-            .is_none_or(|t| now.saturating_sub(t) > after_resolve),
-        Status::Pending | Status::Firing | Status::NoData => false,
-    };
-    settled
+/// Whether a stored state is at rest: inactive or resolved, no breach in
+/// its M-of-N window, no gap being timed. A rule with a state not at rest
+/// is hot. (A resolved alert's notice shows the values it resolved with,
+/// whenever it goes out: a cold rule changes nothing there either.)
+pub fn at_rest(state: &InstanceState) -> bool {
+    matches!(state.status, Status::Inactive | Status::Resolved)
         && state.active_since.is_none()
         && state.missing_since.is_none()
         && state.nodata_since.is_none()
         && !state.window.iter().any(|&(_, breached)| breached)
-}
-
-/// How long a resolved alert keeps its rule hot: the longest `group_wait`
-/// plus `group_interval` of any route (its group's next flush after the
-/// firing notice is when the resolved notice goes out at the latest, a
-/// mute time interval aside), plus a tick.
-pub fn after_resolve(config: &Config) -> Epoch {
-    fn longest(r: &firebell_notify::Route) -> u64 {
-        let own = (r.timing.group_interval + r.timing.group_wait).as_secs();
-        r.routes.iter().map(longest).fold(own, u64::max)
-    }
-    i64::try_from(longest(&config.notify.route)).unwrap_or(i64::MAX / 2) + 60
 }
 
 /// Why a rule is evaluated this cycle, or that it is not.
@@ -597,12 +582,15 @@ pub fn reconcile_due(
     if sync.config_version != config_version || sync.prefix != prefix {
         return true;
     }
-    // Waiting to be put, or just put (the next listing sees them evaluated).
-    if sync
-        .out_of_sync
-        .values()
-        .any(|why| why.ends_with("not put yet") || why.ends_with("put, not evaluated yet"))
-    {
+    // Waiting to be put, or just put (the next listing sees them
+    // evaluated); not evaluated by CloudWatch at the last listing, for a
+    // few minutes after (CloudWatch evaluates a new alarm within a minute
+    // or two; one that stays unevaluated waits for the sweep).
+    if sync.out_of_sync.values().any(|why| {
+        why.ends_with("not put yet")
+            || why.ends_with("put, not evaluated yet")
+            || (why.starts_with(NOT_EVALUATED) && now - sync.at < NOT_EVALUATED_RECHECK_SECS)
+    }) {
         return true;
     }
     let s = i64::try_from(sweep.as_secs().max(60)).unwrap_or(900);
@@ -709,5 +697,15 @@ mod tests {
         assert_eq!((0..3600).step_by(60).filter(|&t| due("v1", t)).count(), 4);
         // Nothing wanted and nothing kept: nothing to do.
         assert!(!reconcile_due("v1", "p-", None, &desired, 900, sweep));
+        // A sentinel CloudWatch had not evaluated: listed again every cycle
+        // for ten minutes, then at the sweeps.
+        let waiting = SyncRecord {
+            out_of_sync: [("p-rule.R".to_string(), NOT_EVALUATED.to_string())].into(),
+            at: 960,
+            ..record.clone()
+        };
+        let due = |now| reconcile_due("v1", "p-", Some(&waiting), &desired, now, sweep);
+        assert!(due(1020) && due(1500));
+        assert!(!due(1560) && due(1800));
     }
 }

@@ -1168,10 +1168,10 @@ rules:
         );
         assert_eq!(e.sentinels.mode, Mode::Auto);
         assert!(e.sentinels.from_config);
-        assert_eq!(e.sentinels.sweep, Duration::from_secs(900));
+        assert_eq!(e.sentinels.sweep, Duration::from_secs(1500));
         // A 1-minute ratio rule: its sentinel ($0.20: 2 metrics), 2 metrics
-        // once per 15-minute sweep (2,920 sweeps, $0.0584) and every minute
-        // for 2 hours hot (120 evaluations, $0.0024): $0.2608 against
+        // once per 25-minute sweep (1,752 sweeps, $0.03504) and every minute
+        // for 2 hours hot (120 evaluations, $0.0024): $0.23744 against
         // $0.876 polling.
         let r = rule_of(&e, "Ratio");
         assert_eq!(
@@ -1180,13 +1180,13 @@ rules:
         );
         let share = r.sentinel.expect("a sentinel");
         close(share.alarm, 0.2);
-        close(share.sweeps, 0.0584);
+        close(share.sweeps, 0.03504);
         close(share.hot, 0.0024);
-        close(share.total(), 0.2608);
+        close(share.total(), 0.23744);
         close(r.polling, 0.876);
-        assert_eq!(r.fetches, 3_040.0);
-        close(r.get_metric_data, 0.0608);
-        close(r.total(), 0.0608 + 0.2 + r.dynamodb + r.sns);
+        assert_eq!(r.fetches, 1_872.0);
+        close(r.get_metric_data, 0.03744);
+        close(r.total(), 0.03744 + 0.2 + r.dynamodb + r.sns);
         // A 1-hour rule: polling is cheaper (730 requests, $0.0073, against
         // $0.10 of alarm, 730 sweeps and 2 hot evaluations).
         let h = rule_of(&e, "Hourly");
@@ -1230,7 +1230,7 @@ rules:
         );
         let slo = &e.sentinels.alarms[0];
         close(slo.cost.polling, 1.752);
-        close(slo.cost.sentinel, 0.2 + 0.1168 + 0.0048);
+        close(slo.cost.sentinel, 0.2 + 0.07008 + 0.0048);
         // Against 2 × (2 alarms of 2 metrics + a composite).
         close(slo.alarm_equivalent, 1.8);
         for page in ["Api:page:1h", "Api:page:6h"] {
@@ -1241,10 +1241,10 @@ rules:
             );
             let share = p.sentinel.expect("a share");
             close(share.alarm, 0.1);
-            close(share.total(), 0.1 + 0.0584 + 0.0024);
+            close(share.total(), 0.1 + 0.03504 + 0.0024);
         }
         let ticket = rule_of(&e, "Api:ticket:3d");
-        assert_eq!(ticket.mode, RuleMode::Polling(Polling::Period));
+        assert_eq!(ticket.mode, RuleMode::Polling(Polling::SloCoarse));
         assert_eq!(ticket.sentinel, None);
         assert_eq!(e.sentinels.covered_rules, 3);
     }
@@ -1254,21 +1254,21 @@ rules:
         let c = config(SENTINELS);
         let e = estimate(&c, &Prices::default(), &Assumptions::default());
         // De-duplicated: Ratio's 2 queries and the SLO's 2 one-minute ones
-        // (shared by its page rules) 3,040 times each, Hourly's 730 times,
+        // (shared by its page rules) 1,872 times each, Hourly's 730 times,
         // the ticket's 2 fifteen-minute queries 2,920 times.
-        assert_eq!(e.metrics_requested, 4.0 * 3_040.0 + 730.0 + 2.0 * 2_920.0);
+        assert_eq!(e.metrics_requested, 4.0 * 1_872.0 + 730.0 + 2.0 * 2_920.0);
         // Two sentinels of 2 metrics.
         close(e.sentinels.alarm_cost, 0.4);
         // One DescribeAlarms a tick and one listing per sweep (2 sentinels:
         // one page of 100).
-        assert_eq!(e.sentinels.describe_alarms_requests, 43_800.0 + 2_920.0);
-        close(e.sentinels.describe_alarms, 0.4672);
+        assert_eq!(e.sentinels.describe_alarms_requests, 43_800.0 + 1_752.0);
+        close(e.sentinels.describe_alarms, 0.45552);
         // 5 shared reads, 5 empty buckets at 0.5, and the sync record read
         // by the cycle and by the reconcile.
         assert_eq!(e.read_units_per_tick, 5.0 + 2.5 + 2.0);
         close(
             e.total,
-            e.get_metric_data + e.list_metrics + e.lambda + e.dynamodb + e.sns + 0.4 + 0.4672,
+            e.get_metric_data + e.list_metrics + e.lambda + e.dynamodb + e.sns + 0.4 + 0.45552,
         );
         // Sentinels off: every rule polled, the same queries every interval.
         let off = Assumptions {

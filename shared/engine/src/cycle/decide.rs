@@ -46,7 +46,13 @@ pub(super) async fn snapshot(
         {
             resolve_orphan(writer, &mut a, now, &why, resolved_retention, report).await;
         }
-        if let Some(f) = fresh.get(&a.fingerprint) {
+        // Fresh values overlay alerts that still fire; a resolved alert
+        // keeps the values it resolved with, so its notice reads the same
+        // whenever it goes out (and whether or not sentinels let a cycle
+        // skip its rule since).
+        if a.status != AlertStatus::Resolved
+            && let Some(f) = fresh.get(&a.fingerprint)
+        {
             a.value = f.value;
             a.recent = f.recent.clone();
             if let Some(ann) = &f.annotations {

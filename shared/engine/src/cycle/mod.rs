@@ -948,20 +948,15 @@ impl Engine {
             alarming,
             sweep: self.config.sentinels.sweep,
         };
-        let after_resolve = crate::sentinel::after_resolve(&self.config);
         let mut kept = Vec::with_capacity(plan.rules.len());
         for rp in plan.rules {
-            // (`resolved_at` is a datapoint's time: the cycle that judged
-            // it ran up to a lookback later.)
-            let lookback = i64::try_from(rp.rule.lookback().as_secs()).unwrap_or(i64::MAX / 4);
-            let keep_hot = after_resolve.saturating_add(lookback);
             let active = rp.instances.iter().any(|inst| {
                 stored
                     .get(&keys::state(&rp.rule.name, &fingerprint(&inst.labels)))
                     // (A corrupt state is judged, which reports it.)
                     .is_some_and(|item| {
                         keys::decode::<StoredState>(item)
-                            .map_or(true, |s| !crate::sentinel::at_rest(&s.state, now, keep_hot))
+                            .map_or(true, |s| !crate::sentinel::at_rest(&s.state))
                     })
             });
             let poll = gate.polls(rp.rule, now, active);
