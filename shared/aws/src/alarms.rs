@@ -147,27 +147,14 @@ impl CloudWatchAlarms {
             .map(|r| r.as_ref().to_string())
     }
 
-    /// Runs `op` until it succeeds, fails for a reason other than
-    /// throttling, or the backoff's attempts are used up.
-    async fn retry_throttled<T, F, Fut>(&self, mut op: F) -> Result<T, Classified>
+    /// [`crate::retry::retry_throttled`] with this adapter's backoff and counter.
+    async fn retry_throttled<T, F, Fut>(&self, op: F) -> Result<T, Classified>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Classified>>,
     {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match op().await {
-                Ok(v) => return Ok(v),
-                Err(c) if c.fault == Fault::Throttled && self.backoff.may_retry(attempts) => {
-                    let delay = self.backoff.delay(attempts - 1);
-                    tracing::debug!(attempts, ?delay, "alarms throttled, backing off");
-                    bump(&self.counters.throttle_retries);
-                    tokio::time::sleep(delay).await;
-                }
-                Err(c) => return Err(c),
-            }
-        }
+        crate::retry::retry_throttled(&self.backoff, &self.counters.throttle_retries, "alarms", op)
+            .await
     }
 
     fn error(&self, c: &Classified, what: &str) -> AlarmError {

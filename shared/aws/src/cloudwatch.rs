@@ -364,34 +364,23 @@ fn metrics_error(c: &Classified, what: &str, region: Option<&str>) -> MetricsErr
 }
 
 impl Caller {
-    /// Runs `op` until it succeeds, fails for a reason other than throttling,
-    /// or the backoff's attempts are used up.
-    async fn retry_throttled<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, MetricsError>
+    /// [`crate::retry::retry_throttled`] with this caller's backoff and
+    /// counter; the error as a [`MetricsError`] naming `what` and the region.
+    async fn retry_throttled<T, F, Fut>(&self, what: &str, op: F) -> Result<T, MetricsError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Classified>>,
     {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match op().await {
-                Ok(v) => return Ok(v),
-                Err(c) if c.fault == Fault::Throttled && self.backoff.may_retry(attempts) => {
-                    let delay = self.backoff.delay(attempts - 1);
-                    tracing::debug!(what, attempts, ?delay, "throttled, backing off");
-                    bump(&self.counters.throttle_retries);
-                    tokio::time::sleep(delay).await;
-                }
-                Err(c) => {
-                    let region = self
-                        .client
-                        .config()
-                        .region()
-                        .map(|r| r.as_ref().to_string());
-                    return Err(metrics_error(&c, what, region.as_deref()));
-                }
-            }
-        }
+        crate::retry::retry_throttled(&self.backoff, &self.counters.throttle_retries, what, op)
+            .await
+            .map_err(|c| {
+                let region = self
+                    .client
+                    .config()
+                    .region()
+                    .map(|r| r.as_ref().to_string());
+                metrics_error(&c, what, region.as_deref())
+            })
     }
 
     /// Runs one planned call through all its pages.

@@ -56,6 +56,35 @@ impl Backoff {
     }
 }
 
+/// Runs `op` until it succeeds, fails for a reason other than throttling,
+/// or `backoff`'s attempts are used up (the last error then); each retry
+/// is counted in `retries`. `what` names the call in the debug log.
+pub(crate) async fn retry_throttled<T, F, Fut>(
+    backoff: &Backoff,
+    retries: &std::sync::atomic::AtomicU64,
+    what: &str,
+    mut op: F,
+) -> Result<T, crate::error::Classified>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::error::Classified>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(c) if c.fault == crate::error::Fault::Throttled && backoff.may_retry(attempts) => {
+                let delay = backoff.delay(attempts - 1);
+                tracing::debug!(what, attempts, ?delay, "throttled, backing off");
+                retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(delay).await;
+            }
+            Err(c) => return Err(c),
+        }
+    }
+}
+
 /// A random number in `[0, 1)`, from std's per-instance random hasher keys.
 fn unit_random() -> f64 {
     let mut h = RandomState::new().build_hasher();

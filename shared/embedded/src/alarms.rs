@@ -99,15 +99,14 @@ impl SimulatedAlarms {
         self.alarms.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
-    /// The state of `alarm` as of `now`.
-    pub async fn evaluate(
+    /// The alarm's value at each period of `grid` (its metrics fetched
+    /// over it, its expression evaluated), and per period whether any of
+    /// its metrics has a datapoint there.
+    pub async fn values(
         &self,
         alarm: &SentinelAlarm,
-        now: Epoch,
-    ) -> Result<AlarmState, AlarmError> {
-        let period = i64::try_from(alarm.period_secs).unwrap_or(60).max(1);
-        let range = period * i64::from(alarm.evaluation_periods);
-        let grid = Grid::ending_at(now, range, period);
+        grid: &Grid,
+    ) -> Result<(Vec<Option<f64>>, Vec<bool>), AlarmError> {
         let queries: Vec<MetricQuery> = alarm
             .metrics
             .iter()
@@ -123,7 +122,7 @@ impl SimulatedAlarms {
             .map_err(|e| AlarmError::Unavailable(e.to_string()))?;
         let aligned: BTreeMap<String, Vec<Option<f64>>> = series
             .iter()
-            .map(|s| (s.id.clone(), align(&s.points, &grid)))
+            .map(|s| (s.id.clone(), align(&s.points, grid)))
             .collect();
         let empty = vec![None; grid.len];
         let input = |id: &str| -> Option<&[Option<f64>]> {
@@ -131,12 +130,27 @@ impl SimulatedAlarms {
         };
         let values = alarm
             .expression
-            .eval(&grid, &input)
+            .eval(grid, &input)
             .map_err(|e| AlarmError::Refused(e.to_string()))?;
+        let data = (0..grid.len)
+            .map(|i| aligned.values().any(|s| s[i].is_some()))
+            .collect();
+        Ok((values, data))
+    }
+
+    /// The state of `alarm` as of `now`.
+    pub async fn evaluate(
+        &self,
+        alarm: &SentinelAlarm,
+        now: Epoch,
+    ) -> Result<AlarmState, AlarmError> {
+        let period = i64::try_from(alarm.period_secs).unwrap_or(60).max(1);
+        let range = period * i64::from(alarm.evaluation_periods);
+        let grid = Grid::ending_at(now, range, period);
+        let (values, data) = self.values(alarm, &grid).await?;
         // Trailing periods where no metric has any datapoint: not arrived.
         let mut end = grid.len;
-        let no_data = |i: usize| aligned.values().all(|s| s[i].is_none());
-        while end > 0 && grid.len - end < NOT_ARRIVED_PERIODS && no_data(end - 1) {
+        while end > 0 && grid.len - end < NOT_ARRIVED_PERIODS && !data[end - 1] {
             end -= 1;
         }
         let breaching = values[..end].iter().any(|v| alarm.breaches(*v));

@@ -33,7 +33,7 @@ use firebell_core::ports::{
     AlarmState, Clock, MetricQuery, MetricSeries, MetricsError, MetricsSource, Outbound, StateStore,
 };
 use firebell_core::sentinel::{Polling, SentinelAlarm};
-use firebell_core::series::{Epoch, Grid, align};
+use firebell_core::series::{Epoch, Grid};
 use firebell_core::state::Event;
 use firebell_embedded::{ManualClock, MemoryNotifier, MemoryStore, ReplaySource, SimulatedAlarms};
 use firebell_engine::{Config, Engine, EngineOptions, Transition};
@@ -528,10 +528,11 @@ async fn run(config: Arc<Config>, seen: &Seen, minutes: usize, sentinels: bool) 
 }
 
 /// The sentinel's value at every datapoint of the data seen at `end`, from
-/// an hour before the data starts (time -> value).
+/// an hour before the data starts (time -> value), as the simulated alarm
+/// computes it.
 async fn sentinel_values(
     alarm: &SentinelAlarm,
-    source: &dyn MetricsSource,
+    source: Arc<dyn MetricsSource>,
     end: Epoch,
 ) -> BTreeMap<Epoch, Option<f64>> {
     let step = i64::try_from(alarm.period_secs).unwrap();
@@ -540,27 +541,10 @@ async fn sentinel_values(
         step,
         len: usize::try_from((end - (T0 - 3600)) / step).unwrap(),
     };
-    let queries: Vec<MetricQuery> = alarm
-        .metrics
-        .iter()
-        .map(|(id, spec)| MetricQuery {
-            id: id.clone(),
-            spec: spec.clone(),
-        })
-        .collect();
-    let series = source
-        .fetch(&queries, grid.start, grid.end())
+    let (values, _) = SimulatedAlarms::new(source)
+        .values(alarm, &grid)
         .await
         .unwrap();
-    let aligned: BTreeMap<String, Vec<Option<f64>>> = series
-        .iter()
-        .map(|s| (s.id.clone(), align(&s.points, &grid)))
-        .collect();
-    let empty = vec![None; grid.len];
-    let input = |id: &str| -> Option<&[Option<f64>]> {
-        Some(aligned.get(id).map_or(empty.as_slice(), Vec::as_slice))
-    };
-    let values = alarm.expression.eval(&grid, &input).unwrap();
     grid.times().zip(values).collect()
 }
 
@@ -625,7 +609,7 @@ async fn check_direct(
             };
             tally.checked += 1;
             seen.now.store(*tick, Ordering::Relaxed);
-            let v = &sentinel_values(alarm, seen.source.as_ref(), *tick).await;
+            let v = &sentinel_values(alarm, seen.source.clone(), *tick).await;
             let step = i64::try_from(alarm.period_secs).unwrap();
             let held = (0..*window)
                 .map(|k| at - k * step)
