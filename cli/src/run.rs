@@ -130,14 +130,15 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
     } = args;
     let json = output.json();
     store_args.check()?;
+    let flag_given = sentinel_prefix.is_some();
+    let sentinel_prefix_given = sentinel_prefix
+        .or_else(|| std::env::var(firebell_aws::SENTINEL_PREFIX_ENV).ok())
+        .filter(|p| !p.trim().is_empty());
+    let aws_without_prefix = store_args.backend == Backend::Aws && sentinel_prefix_given.is_none();
     let sentinel_prefix = match store_args.backend {
-        Backend::Aws => firebell_aws::sentinel_prefix(
-            sentinel_prefix
-                .or_else(|| std::env::var(firebell_aws::SENTINEL_PREFIX_ENV).ok())
-                .as_deref(),
-        )
-        .map_err(|e| anyhow::anyhow!("--sentinel-prefix: {e}"))?,
-        Backend::Embedded if sentinel_prefix.is_some() => {
+        Backend::Aws => firebell_aws::sentinel_prefix(sentinel_prefix_given.as_deref())
+            .map_err(|e| anyhow::anyhow!("--sentinel-prefix: {e}"))?,
+        Backend::Embedded if flag_given => {
             bail!("--sentinel-prefix is for --backend aws (the sentinel alarms of a stack)")
         }
         Backend::Embedded => firebell_core::sentinel::DEFAULT_PREFIX.to_string(),
@@ -161,6 +162,12 @@ pub(crate) fn main(args: Args) -> Result<ExitCode> {
     };
     for w in warnings.warnings() {
         eprintln!("{w}");
+    }
+    if aws_without_prefix && config.sentinels.mode == firebell_engine::sentinel::Mode::Auto {
+        bail!(
+            "--backend aws with `sentinels: {{mode: auto}}` needs the stack's sentinel prefix: --sentinel-prefix P or {} (the stack's output SentinelAlarmPrefix); a wrong one would keep a second set of alarms",
+            firebell_aws::SENTINEL_PREFIX_ENV
+        );
     }
     let start: Epoch = match &at {
         Some(s) => parse(s)?,

@@ -73,8 +73,14 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
             "`sentinels apply` needs --backend aws: the embedded backend keeps no alarms (`firebell run` simulates them in each run)"
         );
     }
-    let prefix = common.prefix()?;
     common.store.check()?;
+    if common.store.backend == Backend::Aws && common.prefix.is_none() {
+        bail!(
+            "--backend aws needs the stack's sentinel prefix: --prefix P or {} (the stack's output SentinelAlarmPrefix); a wrong one would keep a second set of alarms",
+            firebell_aws::SENTINEL_PREFIX_ENV
+        );
+    }
+    let prefix = common.prefix()?;
     let desired = sentinel::desired(&config, &prefix);
     let now = SystemClock.now().as_second();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -94,6 +100,7 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                 now,
                 usize::MAX,
                 apply,
+                &|| false,
             )
             .await?;
             if apply {
@@ -219,11 +226,16 @@ fn text(
         None => "(not compared with CloudWatch: use --backend aws)\n".to_string(),
         Some(c) if c.is_noop() => "CloudWatch matches the config\n".to_string(),
         Some(c) => format!(
-            "{} {} to create, {} to update, {} to delete\n",
+            "{} {} to create, {} to update, {} to delete{}\n",
             if applied { "applied:" } else { "plan:" },
             c.create.len(),
             c.update.len(),
-            c.delete.len()
+            c.delete.len(),
+            if c.refused.is_empty() {
+                String::new()
+            } else {
+                format!("; refused: {}", c.refused.join("; "))
+            }
         ),
     };
     out

@@ -252,6 +252,7 @@ impl World {
             self.base,
             MAX_PUTS_PER_CYCLE,
             true,
+            &|| false,
         )
         .await
         .unwrap();
@@ -265,6 +266,7 @@ impl World {
             self.base,
             MAX_PUTS_PER_CYCLE,
             true,
+            &|| false,
         )
         .await
         .unwrap();

@@ -284,7 +284,7 @@ fn build(
         listed = format!("{} rules", rules.len());
     }
     let description = format!(
-        "firebell sentinel of {listed}: in ALARM whenever the rule could be breaching, so firebell polls it then. Managed by firebell (changes are overwritten); {DEFINITION_MARKER}{hash}"
+        "firebell sentinel of {listed}: in ALARM whenever the rule could be breaching, so firebell polls it then. Managed by firebell: change the rule, not this alarm; {DEFINITION_MARKER}{hash}"
     );
     SentinelAlarm {
         name,
@@ -393,12 +393,17 @@ pub fn for_slo(slo: &Slo, rules: &[&Rule], prefix: &str) -> Result<SentinelAlarm
     }
     let metrics = slo.sli.metrics();
     let period = common_period(&metrics).ok_or(Polling::Period)?;
-    let budget = slo.budget();
+    // The budget as the rules' expressions write it, and x rounded down
+    // (printed with 10 decimals), so the sentinel never asks more than the
+    // most sensitive rule.
+    let budget: f64 = crate::slo::number(slo.budget())
+        .parse()
+        .unwrap_or_else(|_| slo.budget());
     let x = covered
         .iter()
         .map(|r| r.condition.threshold * budget)
         .fold(f64::INFINITY, f64::min);
-    let x = crate::slo::number(x);
+    let x = crate::slo::number((x * 1e10).floor() / 1e10);
     let bad = match slo.sli {
         Sli::Errors { .. } => "FILL(errors, 0)",
         Sli::Good { .. } => "FILL(total, 0) - FILL(good, 0)",

@@ -287,28 +287,43 @@ pub struct SyncRecord {
     pub out_of_sync: BTreeMap<String, String>,
     /// When it last changed.
     pub at: Epoch,
+    /// Why the stored item could not be read (it trusts nothing then, and
+    /// the next reconcile rewrites it).
+    #[serde(skip)]
+    pub corrupt: Option<String>,
 }
 
 impl SyncRecord {
     /// Whether `alarm` is known to exist as defined.
     pub fn trusts(&self, alarm: &SentinelAlarm) -> bool {
-        self.in_sync.get(&alarm.name) == Some(&alarm.hash)
+        self.corrupt.is_none() && self.in_sync.get(&alarm.name) == Some(&alarm.hash)
     }
 
     fn same_findings(&self, other: &SyncRecord) -> bool {
-        self.config_version == other.config_version
+        self.corrupt.is_none()
+            && other.corrupt.is_none()
+            && self.config_version == other.config_version
             && self.prefix == other.prefix
             && self.in_sync == other.in_sync
             && self.out_of_sync == other.out_of_sync
     }
 }
 
-/// Reads the sync record (strongly consistent: one read unit).
+/// Reads the sync record (strongly consistent: one read unit). A record
+/// that cannot be decoded is not an error that stops the cycle: it comes
+/// back as one that trusts nothing (`corrupt` says why), so every covered
+/// rule is polled until the next reconcile overwrites it.
 pub async fn read_sync(
     store: &dyn StateStore,
 ) -> Result<Option<(SyncRecord, u64)>, crate::EngineError> {
     match store.get(&sync_key()).await? {
-        Some(item) => Ok(Some((crate::keys::decode(&item)?, item.version))),
+        Some(item) => {
+            let record = crate::keys::decode::<SyncRecord>(&item).unwrap_or_else(|e| SyncRecord {
+                corrupt: Some(e.to_string()),
+                ..SyncRecord::default()
+            });
+            Ok(Some((record, item.version)))
+        }
         None => Ok(None),
     }
 }
@@ -328,8 +343,11 @@ pub struct Changes {
     pub in_sync: Vec<String>,
     /// Up to date, not evaluated by CloudWatch yet (`INSUFFICIENT_DATA`).
     pub not_evaluated: Vec<String>,
-    /// Of `create` and `update`, those left for a later cycle (the put budget).
+    /// Of `create` and `update`, those left for a later cycle (the put
+    /// budget, or the cycle's deadline).
     pub deferred: Vec<String>,
+    /// Puts and deletes CloudWatch refused (`name: why`); the others went on.
+    pub refused: Vec<String>,
 }
 
 impl Changes {
@@ -373,6 +391,7 @@ pub fn diff(desired: &Desired, existing: &[AlarmInfo]) -> Changes {
 /// sync record they leave (what a cycle may trust: only sentinels listed
 /// up to date and evaluated; those just put are trusted once a later
 /// reconcile sees CloudWatch evaluate them).
+#[allow(clippy::too_many_arguments)]
 pub async fn reconcile(
     desired: &Desired,
     service: &dyn AlarmService,
@@ -381,6 +400,7 @@ pub async fn reconcile(
     now: Epoch,
     max_puts: usize,
     apply: bool,
+    should_stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<(Changes, SyncRecord), AlarmError> {
     let existing = service.list(prefix, now).await?;
     let mut changes = diff(desired, &existing);
@@ -416,7 +436,7 @@ pub async fn reconcile(
         let Some(alarm) = desired.by_name(&name) else {
             continue;
         };
-        if !apply || puts >= max_puts {
+        if !apply || puts >= max_puts || should_stop() {
             if apply {
                 changes.deferred.push(name.clone());
             }
@@ -425,15 +445,36 @@ pub async fn reconcile(
                 .insert(name, format!("{why}; not put yet"));
             continue;
         }
-        service.put(alarm).await?;
-        puts += 1;
-        record
-            .out_of_sync
-            .insert(name, format!("{why}; put, not evaluated yet"));
+        match service.put(alarm).await {
+            Ok(()) => {
+                puts += 1;
+                record
+                    .out_of_sync
+                    .insert(name, format!("{why}; put, not evaluated yet"));
+            }
+            // Refused (a quota, a validation): this one alone; the next
+            // sweep tries again.
+            Err(e) if !e.is_retryable() => {
+                changes.refused.push(format!("{name}: {e}"));
+                record
+                    .out_of_sync
+                    .insert(name, format!("{why}; refused: {e}"));
+            }
+            Err(e) => return Err(e),
+        }
     }
     if apply {
         for chunk in changes.delete.chunks(100) {
-            service.delete(chunk).await?;
+            if should_stop() {
+                break;
+            }
+            match service.delete(chunk).await {
+                Ok(()) => {}
+                Err(e) if !e.is_retryable() => {
+                    changes.refused.push(format!("{}: {e}", chunk.join(", ")))
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok((changes, record))
@@ -531,6 +572,10 @@ pub enum Poll {
 #[derive(Debug)]
 pub struct Gate<'a> {
     pub desired: &'a Desired,
+    /// The running config's version: a record of another version is not
+    /// trusted (labels or routes may have changed with it) until the
+    /// reconcile of this cycle records this one.
+    pub config_version: &'a str,
 
     pub sync: Option<&'a SyncRecord>,
     /// The sentinels in ALARM; `None` when they could not be read (every
@@ -549,7 +594,10 @@ impl Gate<'_> {
         let Some(alarming) = &self.alarming else {
             return Poll::Unsynced;
         };
-        if !self.sync.is_some_and(|s| s.trusts(alarm)) {
+        if !self
+            .sync
+            .is_some_and(|s| s.config_version == self.config_version && s.trusts(alarm))
+        {
             return Poll::Unsynced;
         }
         if alarming.contains(&alarm.name) {

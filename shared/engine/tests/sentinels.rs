@@ -17,10 +17,14 @@ const T0: i64 = 1_795_392_000;
 const PREFIX: &str = "fb-test-";
 
 fn config(sentinels: &str) -> Arc<Config> {
+    config_named("SlowCheckout", sentinels)
+}
+
+fn config_named(name: &str, sentinels: &str) -> Arc<Config> {
     let text = format!(
         r#"
 rules:
-  - name: SlowCheckout
+  - name: {name}
     metrics:
       p99: {{namespace: Svc, metric: Latency, dimensions: {{Service: checkout}}, stat: p99, period: 1m}}
     expression: p99
@@ -51,9 +55,14 @@ route:
 
 /// p99 latency: 120 ms, over 500 from minute 40 to 46.
 fn source() -> Arc<ReplaySource> {
+    source_breaching(40..46)
+}
+
+/// p99 latency: 120 ms, over 500 in `breach` (minutes).
+fn source_breaching(breach: std::ops::Range<i64>) -> Arc<ReplaySource> {
     let points: Vec<String> = (0..120)
         .map(|m| {
-            let v = if (40..46).contains(&m) { 900.0 } else { 120.0 };
+            let v = if breach.contains(&m) { 900.0 } else { 120.0 };
             format!("[{},{v:?}]", T0 + 60 * m)
         })
         .collect();
@@ -72,12 +81,15 @@ struct Run {
 }
 
 fn run(sentinels: &str) -> Run {
+    run_with(config(sentinels), source())
+}
+
+fn run_with(config: Arc<Config>, src: Arc<ReplaySource>) -> Run {
     let clock = Arc::new(ManualClock::at_epoch(T0));
     let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
-    let src = source();
     let alarms = Arc::new(SimulatedAlarms::new(src.clone()));
     let engine = Engine::new(
-        config(sentinels),
+        config,
         src,
         store.clone() as Arc<dyn StateStore>,
         Arc::new(MemoryNotifier::new()),
@@ -295,4 +307,198 @@ async fn unreadable_alarms_mean_every_covered_rule_is_polled() {
         r.errors
     );
     assert_eq!(Poll::Unsynced, Poll::Unsynced);
+}
+
+#[tokio::test]
+async fn a_breach_missed_while_a_sentinel_was_gone_fires_at_the_rules_sweep() {
+    // A rule whose sweep (25 minutes) falls at minute 20 to 24, long after
+    // a breach at minutes 5 to 8 has left its lookback.
+    let sweep = std::time::Duration::from_secs(25 * 60);
+    let name = (0..500)
+        .map(|i| format!("Slow{i}"))
+        .find(|n| {
+            let r = config_named(n, "").rules.rules[0].clone();
+            let due: Vec<i64> = (3..25)
+                .filter(|m| sentinel::sweep_due(&r, T0 + 60 * m, sweep))
+                .collect();
+            due.len() == 1 && (20..25).contains(&due[0])
+        })
+        .expect("a name swept at minute 20 to 24");
+    let cfg = config_named(&name, "sentinels: {mode: auto}");
+    let polling = run_with(config_named(&name, ""), source_breaching(5..9));
+    let r = run_with(cfg, source_breaching(5..9));
+    r.at(1).await;
+    r.at(2).await;
+    // Deleted behind firebell's back before the breach: nothing says so
+    // until the minute-25 reconcile.
+    r.alarms.remove(&format!("{PREFIX}rule.{name}"));
+    let mut fired_polling = Vec::new();
+    let mut fired_sentinel = Vec::new();
+    for m in 1..25 {
+        let a = polling.at(m).await;
+        fired_polling.extend(fired(&a).into_iter().map(|e| (m, e)));
+        if m >= 3 {
+            let b = r.at(m).await;
+            fired_sentinel.extend(fired(&b).into_iter().map(|e| (m, e)));
+        }
+    }
+    // Polling fires at minute 8 (datapoints 5, 6, 7); sentinel mode at the
+    // sweep, with the same datapoint times, and resolves with them.
+    assert_eq!(fired_polling.len(), 2, "{fired_polling:?}");
+    assert_eq!(fired_polling[0].0, 8);
+    assert_eq!(fired_sentinel.len(), 2, "{fired_sentinel:?}");
+    assert!(
+        (20..25).contains(&fired_sentinel[0].0),
+        "{fired_sentinel:?}"
+    );
+    let texts = |v: &[(i64, String)]| v.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&fired_polling), texts(&fired_sentinel));
+}
+
+#[tokio::test]
+async fn a_config_change_polls_every_covered_rule_until_its_reconcile() {
+    let r = run("sentinels: {mode: auto}");
+    for m in 1..5 {
+        r.at(m).await;
+    }
+    assert_eq!(r.at(5).await.sentinels.unsynced, 0);
+    // The same rule under a config of another version (a label added).
+    let changed = {
+        let text = "sentinels: {mode: auto}";
+        let c = config(text);
+        let mut c = (*c).clone();
+        c.version = "another".into();
+        Arc::new(c)
+    };
+    let engine = r.engine.with_config(changed);
+    let t = T0 + 60 * 6;
+    r.clock.set_epoch(t);
+    let rep = engine.run_cycle_at(t, t, &|| false).await.unwrap();
+    assert_eq!(rep.sentinels.unsynced, 1, "{rep:?}");
+    assert!(rep.sentinels.reconciled.is_some());
+    let t = T0 + 60 * 7;
+    r.clock.set_epoch(t);
+    let rep = engine.run_cycle_at(t, t, &|| false).await.unwrap();
+    assert_eq!(
+        (rep.sentinels.unsynced, rep.sentinels.cold),
+        (0, 1),
+        "{rep:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_sync_record_polls_everything_and_is_rewritten() {
+    let r = run("sentinels: {mode: auto}");
+    for m in 1..4 {
+        r.at(m).await;
+    }
+    let key = sentinel::sync_key();
+    let mut item = r.store.get(&key).await.unwrap().expect("a record");
+    let version = item.version;
+    item.data = "{not json".into();
+    item.version += 1;
+    r.store
+        .put(item, firebell_core::ports::Expect::Version(version))
+        .await
+        .unwrap();
+    let t = T0 + 60 * 4;
+    r.clock.set_epoch(t);
+    let rep = r.engine.run_cycle_at(t, t, &|| false).await.unwrap();
+    assert_eq!(rep.sentinels.unsynced, 1);
+    assert!(
+        rep.errors.iter().any(|e| e.to_string().starts_with(
+            "sentinel alarms: alarm request refused: the sentinel sync record cannot be read"
+        )),
+        "{:?}",
+        rep.errors
+    );
+    // The reconcile it was due rewrote it.
+    assert!(rep.sentinels.reconciled.is_some());
+    let (record, _) = sentinel::read_sync(r.store.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.corrupt, None);
+    assert_eq!(record.in_sync.len(), 1);
+    assert_eq!(r.at(5).await.sentinels.cold, 1);
+}
+
+#[tokio::test]
+async fn a_refused_put_fails_alone() {
+    struct Refusing(SimulatedAlarms);
+    #[async_trait::async_trait]
+    impl AlarmService for Refusing {
+        async fn alarming(
+            &self,
+            p: &str,
+            now: i64,
+        ) -> Result<Vec<String>, firebell_core::ports::AlarmError> {
+            self.0.alarming(p, now).await
+        }
+        async fn list(
+            &self,
+            p: &str,
+            now: i64,
+        ) -> Result<Vec<firebell_core::ports::AlarmInfo>, firebell_core::ports::AlarmError>
+        {
+            self.0.list(p, now).await
+        }
+        async fn put(
+            &self,
+            a: &firebell_core::sentinel::SentinelAlarm,
+        ) -> Result<(), firebell_core::ports::AlarmError> {
+            if a.name.ends_with("First") {
+                return Err(firebell_core::ports::AlarmError::Refused(
+                    "LimitExceeded: too many alarms".into(),
+                ));
+            }
+            self.0.put(a).await
+        }
+        async fn delete(&self, n: &[String]) -> Result<(), firebell_core::ports::AlarmError> {
+            self.0.delete(n).await
+        }
+    }
+    let text = "rules:
+  - name: First
+    metrics:
+      m: {namespace: N, metric: M, stat: Sum}
+    expression: m
+    condition: {op: '>', threshold: 1}
+  - name: Second
+    metrics:
+      m: {namespace: N, metric: M2, stat: Sum}
+    expression: m
+    condition: {op: '>', threshold: 1}
+sentinels: {mode: auto}
+receivers:
+  web: {topics: [arn:aws:sns:us-east-1:123456789012:web-topic]}
+route:
+  receiver: web
+";
+    let mut diags = Diagnostics::new();
+    let c = firebell_engine::load_texts(&[("t.yaml".into(), text.into())], &mut diags, Vec::new());
+    assert!(!diags.has_errors(), "{diags}");
+    let desired = sentinel::desired(&c, PREFIX);
+    let service = Refusing(SimulatedAlarms::new(source()));
+    let (changes, record) =
+        sentinel::reconcile(&desired, &service, PREFIX, "v", T0, 20, true, &|| false)
+            .await
+            .unwrap();
+    assert_eq!(
+        changes.refused,
+        ["fb-test-rule.First: alarm request refused: LimitExceeded: too many alarms"]
+    );
+    assert_eq!(service.0.names(), ["fb-test-rule.Second"]);
+    assert_eq!(
+        record
+            .out_of_sync
+            .get("fb-test-rule.First")
+            .map(String::as_str),
+        Some("missing; refused: alarm request refused: LimitExceeded: too many alarms")
+    );
+    // The deadline: nothing put, everything deferred.
+    let (changes, _) = sentinel::reconcile(&desired, &service, PREFIX, "v", T0, 20, true, &|| true)
+        .await
+        .unwrap();
+    assert_eq!(changes.deferred, ["fb-test-rule.First"]);
 }

@@ -774,7 +774,8 @@ impl Engine {
             return Ok(paced);
         }
         if !should_stop() && !guard.is_lost() {
-            self.maintain_sentinels(guard, now, report).await?;
+            self.maintain_sentinels(guard, now, should_stop, report)
+                .await?;
         }
         // firebell's own failures, as alerts through the same pipeline.
         if selfwatch::observe(guard, sw, stage, &selfwatch, now, retention, report).await
@@ -935,6 +936,13 @@ impl Engine {
             return Ok(plan);
         }
         let sync = crate::sentinel::read_sync(self.store.as_ref()).await?;
+        if let Some(why) = sync.as_ref().and_then(|(r, _)| r.corrupt.as_ref()) {
+            report.errors.push(CycleError::Sentinels(
+                firebell_core::ports::AlarmError::Refused(format!(
+                    "the sentinel sync record cannot be read ({why}): every covered rule is polled until the next reconcile rewrites it"
+                )),
+            ));
+        }
         let alarming = match service.alarming(&self.opts.sentinel_prefix, now).await {
             Ok(names) => Some(names.into_iter().collect()),
             Err(e) => {
@@ -944,12 +952,14 @@ impl Engine {
         };
         let gate = crate::sentinel::Gate {
             desired,
+            config_version: &self.config.version,
             sync: sync.as_ref().map(|(r, _)| r),
             alarming,
             sweep: self.config.sentinels.sweep,
         };
+        let sweep = self.config.sentinels.sweep;
         let mut kept = Vec::with_capacity(plan.rules.len());
-        for rp in plan.rules {
+        for mut rp in plan.rules {
             let active = rp.instances.iter().any(|inst| {
                 stored
                     .get(&keys::state(&rp.rule.name, &fingerprint(&inst.labels)))
@@ -961,6 +971,19 @@ impl Engine {
             });
             let poll = gate.polls(rp.rule, now, active);
             report.sentinels.count(poll);
+            if poll == crate::sentinel::Poll::Sweep {
+                // A sweep looks back over the whole sweep interval too (the
+                // same metrics, billed the same): a breach its sentinel
+                // missed in that time (deleted, changed behind firebell's
+                // back, data later than its range) fires late, not never.
+                if let Ok(grid) = firebell_core::series::Grid::checked_ending_at(
+                    now,
+                    rp.rule.lookback().saturating_add(sweep),
+                    rp.rule.step(),
+                ) {
+                    rp.grid = grid;
+                }
+            }
             if poll != crate::sentinel::Poll::Cold {
                 kept.push(rp);
             }
@@ -976,6 +999,7 @@ impl Engine {
         &self,
         writer: &dyn StateStore,
         now: Epoch,
+        should_stop: &(dyn Fn() -> bool + Sync),
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         let Some(service) = self.alarms.as_deref() else {
@@ -1008,10 +1032,19 @@ impl Engine {
             now,
             crate::sentinel::MAX_PUTS_PER_CYCLE,
             true,
+            should_stop,
         )
         .await
         {
             Ok((changes, record)) => {
+                if let Some(first) = changes.refused.first() {
+                    report.errors.push(CycleError::Sentinels(
+                        firebell_core::ports::AlarmError::Refused(format!(
+                            "{} refused (their rules are polled): {first}",
+                            changes.refused.len()
+                        )),
+                    ));
+                }
                 report.sentinels.reconciled = Some(changes);
                 match crate::sentinel::store_sync(writer, &record, stored.as_ref()).await {
                     Ok(true) => report.store_writes += 1,
