@@ -52,6 +52,9 @@ impl AwsAdapters {
             dimensions: [("Function".to_string(), "*".to_string())].into(),
             stat: Stat::Sum,
             period: Duration::from_secs(60),
+            account: None,
+            region: None,
+            query: None,
         };
         let warm_store = self.store.get(key);
         let warm_metrics = self.metrics.dimension_values(&heartbeat);

@@ -506,6 +506,9 @@ mod tests {
             dimensions: BTreeMap::from([("Service".into(), "api".into())]),
             stat,
             period: Duration::from_secs(60),
+            account: None,
+            region: None,
+            query: None,
         }
     }
 

@@ -650,6 +650,9 @@ mod tests {
                 dimensions: BTreeMap::from([("Service".into(), "api".into())]),
                 stat,
                 period: Duration::from_secs(period),
+                account: None,
+                region: None,
+                query: None,
             },
         }
     }

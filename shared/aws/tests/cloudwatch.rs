@@ -31,6 +31,9 @@ fn spec(ns: &str, dims: &[(&str, &str)], stat: Stat, period: u64) -> MetricSpec 
             .collect::<BTreeMap<_, _>>(),
         stat,
         period: Duration::from_secs(period),
+        account: None,
+        region: None,
+        query: None,
     }
 }
 

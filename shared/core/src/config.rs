@@ -519,6 +519,9 @@ pub(crate) fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Optio
         dimensions,
         stat: stat?,
         period: period?,
+        account: None,
+        region: None,
+        query: None,
     })
 }
 

@@ -84,6 +84,19 @@ pub struct MetricSpec {
     pub dimensions: BTreeMap<String, String>,
     pub stat: Stat,
     pub period: Duration,
+    /// The account that owns the metric, read through CloudWatch
+    /// cross-account observability (or a role named in `accounts:`); `None`
+    /// is the account the evaluator runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The region the metric lives in; `None` is the evaluator's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A CloudWatch Metrics Insights query (`SELECT ... FROM ...`): when
+    /// set, the query is the metric and `namespace` / `metric_name` /
+    /// `dimensions` describe it for display only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 /// A metric spec's identity as a query ([`MetricSpec::key`]): namespace,
@@ -113,6 +126,9 @@ impl PartialEq for SpecKey<'_> {
             && a.dimensions == b.dimensions
             && self.stat_bits() == other.stat_bits()
             && a.period.as_secs() == b.period.as_secs()
+            && a.account == b.account
+            && a.region == b.region
+            && a.query == b.query
     }
 }
 
@@ -125,6 +141,9 @@ impl Hash for SpecKey<'_> {
         self.0.dimensions.hash(h);
         self.stat_bits().hash(h);
         self.0.period.as_secs().hash(h);
+        self.0.account.hash(h);
+        self.0.region.hash(h);
+        self.0.query.hash(h);
     }
 }
 
@@ -141,7 +160,7 @@ impl MetricSpec {
     /// `,` or `=` in a dimension value cannot make two queries one).
     pub fn dedup_key(&self) -> String {
         let (stat, bits) = self.key().stat_bits();
-        format!(
+        let mut key = format!(
             "{:?}",
             (
                 &self.namespace,
@@ -151,7 +170,13 @@ impl MetricSpec {
                 bits,
                 self.period.as_secs()
             )
-        )
+        );
+        // Only when set, so the keys of same-account, same-region metric
+        // queries stay what they were.
+        if self.account.is_some() || self.region.is_some() || self.query.is_some() {
+            key.push_str(&format!("{:?}", (&self.account, &self.region, &self.query)));
+        }
+        key
     }
 
     pub fn has_wildcard(&self) -> bool {
@@ -555,6 +580,9 @@ mod tests {
                 .collect(),
             stat,
             period: Duration::from_secs(60),
+            account: None,
+            region: None,
+            query: None,
         }
     }
 

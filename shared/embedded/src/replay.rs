@@ -85,6 +85,9 @@ impl ReplaySeries {
             dimensions: self.dimensions.clone(),
             stat: self.stat,
             period: std::time::Duration::from_secs(self.period.unsigned_abs()),
+            account: None,
+            region: None,
+            query: None,
         }
     }
 

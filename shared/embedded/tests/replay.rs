@@ -29,6 +29,9 @@ fn spec(metric: &str, dims: &[(&str, &str)], stat: &str, period: u64) -> MetricS
             .collect::<BTreeMap<_, _>>(),
         stat: Stat::parse(stat).unwrap(),
         period: Duration::from_secs(period),
+        account: None,
+        region: None,
+        query: None,
     }
 }
 

@@ -571,6 +571,9 @@ fn decode_series(d: &mut Decoder<'_>, node: &Node) -> Option<InputSeries> {
             dimensions: dimensions?,
             stat: stat?,
             period: period?,
+            account: None,
+            region: None,
+            query: None,
         },
         values: values?,
     })

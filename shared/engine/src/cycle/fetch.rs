@@ -207,6 +207,9 @@ mod tests {
             dimensions: BTreeMap::new(),
             stat: firebell_core::model::Stat::Sum,
             period: std::time::Duration::from_secs(period),
+            account: None,
+            region: None,
+            query: None,
         }
     }
 

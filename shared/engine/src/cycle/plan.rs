@@ -307,6 +307,9 @@ mod tests {
             dimensions: [("Service".to_string(), "*".to_string())].into(),
             stat: firebell_core::model::Stat::Sum,
             period: std::time::Duration::from_secs(3600),
+            account: None,
+            region: None,
+            query: None,
         };
         let labels: Labels = [("Service".to_string(), "api".to_string())].into();
         assert_eq!(

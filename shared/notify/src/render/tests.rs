@@ -41,6 +41,9 @@ fn metric(ns: &str, name: &str, dims: &[(&str, &str)], stat: Stat, period: u64) 
         dimensions: labels(dims),
         stat,
         period: Duration::from_secs(period),
+        account: None,
+        region: None,
+        query: None,
     }
 }
 
