@@ -74,6 +74,11 @@ pub struct ReplaySeries {
     pub period: i64,
     /// Ascending by time, one per time.
     pub points: Vec<Point>,
+    /// The owning account, region and Metrics Insights query of the series,
+    /// as [`MetricSpec`] names them (`None`: not named).
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub query: Option<String>,
 }
 
 impl ReplaySeries {
@@ -85,10 +90,20 @@ impl ReplaySeries {
             dimensions: self.dimensions.clone(),
             stat: self.stat,
             period: std::time::Duration::from_secs(self.period.unsigned_abs()),
-            account: None,
-            region: None,
-            query: None,
+            account: self.account.clone(),
+            region: self.region.clone(),
+            query: self.query.clone(),
         }
+    }
+
+    /// Whether the series is of this account, region and query.
+    fn same_place(
+        &self,
+        account: &Option<String>,
+        region: &Option<String>,
+        query: &Option<String>,
+    ) -> bool {
+        &self.account == account && &self.region == region && &self.query == query
     }
 
     /// The series as one line of the replay format (without the newline).
@@ -100,6 +115,9 @@ impl ReplaySeries {
             stat: self.stat.to_string(),
             period: self.period,
             points: self.points.iter().map(|p| (p.t, p.v)).collect(),
+            account: self.account.as_deref(),
+            region: self.region.as_deref(),
+            query: self.query.as_deref(),
         };
         // Strings, integers and finite floats always serialize.
         serde_json::to_string(&line).unwrap_or_default()
@@ -117,6 +135,12 @@ struct LineIn {
     period: i64,
     #[serde(default)]
     points: Vec<(Epoch, f64)>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    query: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -127,6 +151,12 @@ struct LineOut<'a> {
     stat: String,
     period: i64,
     points: Vec<(Epoch, f64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
 }
 
 /// A [`MetricsSource`] answering from replay data held in memory.
@@ -237,8 +267,16 @@ impl ReplaySource {
             spec.metric_name.clone(),
             spec.dimensions.clone(),
         );
+        let place = (
+            spec.account.clone(),
+            spec.region.clone(),
+            spec.query.clone(),
+        );
         self.series.iter().filter(move |s| {
-            s.namespace == namespace && s.metric == metric && s.dimensions == dimensions
+            s.namespace == namespace
+                && s.metric == metric
+                && s.dimensions == dimensions
+                && s.same_place(&place.0, &place.1, &place.2)
         })
     }
 
@@ -377,6 +415,7 @@ impl MetricsSource for ReplaySource {
             .filter(|s| {
                 s.namespace == spec.namespace
                     && s.metric == spec.metric_name
+                    && s.same_place(&spec.account, &spec.region, &spec.query)
                     && s.dimensions.len() == spec.dimensions.len()
                     && spec.dimensions.iter().all(|(k, v)| {
                         s.dimensions
@@ -450,6 +489,9 @@ impl Builder {
             stat,
             period: raw.period,
             points: Vec::new(),
+            account: raw.account,
+            region: raw.region,
+            query: raw.query,
         };
         let key = identity(&series);
         let next = self.series.len();
@@ -499,12 +541,13 @@ fn identity(s: &ReplaySeries) -> String {
         .map(|(k, v)| format!("{k:?}={v:?}"))
         .collect();
     format!(
-        "{:?}|{:?}|{}|{}|{}",
+        "{:?}|{:?}|{}|{}|{}|{:?}",
         s.namespace,
         s.metric,
         dims.join(","),
         s.stat,
-        s.period
+        s.period,
+        (&s.account, &s.region, &s.query)
     )
 }
 

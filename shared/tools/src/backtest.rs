@@ -766,6 +766,9 @@ pub async fn capture(
             stat: spec.stat,
             period: spec.period.as_secs() as i64,
             points,
+            account: spec.account,
+            region: spec.region,
+            query: spec.query,
         })
         .collect();
     Ok(out)
@@ -813,6 +816,9 @@ route:
             dimensions: [("Service".to_string(), service.to_string())].into(),
             stat: firebell_core::model::Stat::Sum,
             period: 60,
+            account: None,
+            region: None,
+            query: None,
             points: values
                 .iter()
                 .enumerate()

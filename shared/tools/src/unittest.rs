@@ -1131,6 +1131,9 @@ fn input_source(g: &TestGroup) -> ReplaySource {
             dimensions: s.spec.dimensions.clone(),
             stat: s.spec.stat,
             period: s.spec.period.as_secs() as i64,
+            account: s.spec.account.clone(),
+            region: s.spec.region.clone(),
+            query: s.spec.query.clone(),
             points: s
                 .values
                 .iter()

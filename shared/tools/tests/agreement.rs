@@ -83,6 +83,9 @@ fn series(metric: &str, values: impl Iterator<Item = Option<f64>>) -> ReplaySeri
         dimensions: [("Service".to_string(), "a".to_string())].into(),
         stat: firebell_core::model::Stat::Sum,
         period: 60,
+        account: None,
+        region: None,
+        query: None,
         points: values
             .enumerate()
             .filter_map(|(i, v)| {

@@ -24,6 +24,9 @@ fn series(metric: &str, value: impl Fn(i64) -> f64) -> ReplaySeries {
         dimensions: [("Service".to_string(), "payments".to_string())].into(),
         stat: firebell_core::model::Stat::Sum,
         period: 60,
+        account: None,
+        region: None,
+        query: None,
         points: (0..240)
             .map(|m| Point {
                 t: START + 60 * m,
