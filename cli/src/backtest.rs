@@ -24,8 +24,8 @@ use firebell_core::state::Event;
 use firebell_embedded::ReplaySource;
 use firebell_engine::Config;
 use firebell_tools::backtest::{
-    BacktestReport, Comparison, Notification, RuleStats, SimOptions, TimelineEntry, analyze,
-    capture, compare, simulate, warmup,
+    BacktestReport, Capture, CapturePlan, Comparison, Notification, RuleStats, SimOptions,
+    TimelineEntry, analyze, compare, plan_capture, simulate, warmup,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
@@ -67,7 +67,7 @@ pub(crate) struct Args {
     pub aws: crate::backend::AwsArgs,
 }
 
-fn humantime_secs(s: &str) -> Result<i64, String> {
+pub(crate) fn humantime_secs(s: &str) -> Result<i64, String> {
     firebell_core::decode::parse_duration(s)
         .and_then(|d| i64::try_from(d.as_secs()).ok())
         .filter(|s| *s >= 60)
@@ -84,7 +84,7 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
     }
 }
 
-fn progress(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -337,25 +337,9 @@ pub(crate) async fn cloudwatch(
     if let Some(b) = b {
         both.rules.rules.extend(b.rules.rules.iter().cloned());
     }
-    let start = from - warmup(&both);
-    let sdk = aws.sdk_config().await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cw: Arc<dyn MetricsSource> =
-        Arc::new(firebell_aws::CloudWatchSource::from_sdk_config(&sdk, clock));
-    let chunks = u64::try_from((to - start + chunk - 1) / chunk).unwrap_or(0);
-    let bar = progress(chunks, "fetching");
-    let captured = capture(Arc::new(both), cw, start, to, chunk, &mut |done, _| {
-        bar.set_position(done as u64)
-    })
-    .await
-    .context("fetching history from CloudWatch")?;
-    bar.finish_and_clear();
-    if captured.partial > 0 {
-        eprintln!(
-            "warning: CloudWatch marked {} answer(s) partial; the backtest uses what it returned",
-            captured.partial
-        );
-    }
+    let (captured, start) = fetch_cloudwatch(Arc::new(both), from, to, chunk, aws, &mut |_| {})
+        .await
+        .context("fetching history from CloudWatch")?;
     let points: usize = captured.series.iter().map(|s| s.points.len()).sum();
     Ok(History {
         data: Arc::new(ReplaySource::from_series(captured.series)),
@@ -366,6 +350,50 @@ pub(crate) async fn cloudwatch(
             rfc3339(start)
         ),
     })
+}
+
+/// The one CloudWatch history fetch of `backtest --source cloudwatch` and
+/// `firebell capture`: every query of `config` (wildcards resolved) from
+/// its warmup before `from` to `to`, in chunks, at most
+/// [`firebell_aws::GET_METRIC_DATA_TPS`] GetMetricData calls a second, with
+/// a progress bar on stderr (hidden when it is not a terminal). `announce`
+/// sees the plan before the first datapoint is fetched. Returns the
+/// history and where it starts.
+pub(crate) async fn fetch_cloudwatch(
+    config: Arc<Config>,
+    from: Epoch,
+    to: Epoch,
+    chunk: i64,
+    aws: &crate::backend::AwsArgs,
+    announce: &mut dyn FnMut(&CapturePlan),
+) -> Result<(Capture, Epoch)> {
+    let start = from - warmup(&config);
+    let sdk = aws.sdk_config().await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let cw: Arc<dyn MetricsSource> = Arc::new(
+        firebell_aws::CloudWatchSource::from_sdk_config_with_options(
+            &sdk,
+            clock,
+            firebell_aws::CloudWatchOptions {
+                max_get_metric_data_per_second: Some(firebell_aws::GET_METRIC_DATA_TPS),
+                ..firebell_aws::CloudWatchOptions::default()
+            },
+        ),
+    );
+    let plan = plan_capture(config, cw.clone(), start, to, chunk).await?;
+    announce(&plan);
+    let bar = progress(plan.chunks() as u64, "fetching");
+    let captured = plan
+        .run(cw, &mut |done, _| bar.set_position(done as u64))
+        .await?;
+    bar.finish_and_clear();
+    if captured.partial > 0 {
+        eprintln!(
+            "warning: CloudWatch marked {} answer(s) partial; the backtest uses what it returned",
+            captured.partial
+        );
+    }
+    Ok((captured, start))
 }
 
 struct Header {

@@ -5,6 +5,7 @@ mod alerts;
 mod backend;
 mod backtest;
 mod bundled;
+mod capture;
 mod cost;
 mod demo;
 mod deploy;
@@ -109,6 +110,8 @@ enum Command {
     Test(test::Args),
     /// Run the whole pipeline over history and report what would have been sent.
     Backtest(backtest::Args),
+    /// Record the history of every query a config uses from CloudWatch into a replay file.
+    Capture(capture::Args),
     /// What fired, resolved and was sent: the store's history (`--since 7d`, matchers, --rule, --receiver).
     History(history::Args),
     /// Is firebell healthy? Recent cycles, lease, outbox backlog, silences, config version; exit 1 when degraded.
@@ -165,6 +168,7 @@ fn main() -> ExitCode {
         Command::Silence(a) => silence::main(a),
         Command::Test(a) => test::main(&a),
         Command::Backtest(a) => backtest::main(&a),
+        Command::Capture(a) => capture::main(&a),
         Command::History(a) => history::main(&a),
         Command::Status(a) => status::main(&a),
         Command::Completions { shell } => {

@@ -46,6 +46,48 @@ pub struct CloudWatchOptions {
     /// How long `dimension_values` answers from its cache before asking
     /// `ListMetrics` again.
     pub dimension_cache_ttl: Duration,
+    /// At most this many `GetMetricData` calls (every page and retry
+    /// counts) start per second, across all concurrent calls of the source;
+    /// `None`: no limit. CloudWatch's quota is [`GET_METRIC_DATA_TPS`];
+    /// `firebell capture` and `backtest --source cloudwatch`, which fetch
+    /// long ranges, set it.
+    pub max_get_metric_data_per_second: Option<u32>,
+}
+
+/// CloudWatch's default `GetMetricData` quota: 50 transactions per second
+/// per account and region.
+pub const GET_METRIC_DATA_TPS: u32 = 50;
+
+/// Spaces calls evenly: at most `per_second` start in any second.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(per_second: u32) -> RateLimiter {
+        RateLimiter {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// Books the next free slot at or after `now` and returns it.
+    pub(crate) fn reserve(&self, now: tokio::time::Instant) -> tokio::time::Instant {
+        let Ok(mut next) = self.next.lock() else {
+            return now;
+        };
+        let at = next.map_or(now, |n| n.max(now));
+        *next = Some(at + self.interval);
+        at
+    }
+
+    /// Waits for this call's slot.
+    pub(crate) async fn acquire(&self) {
+        let at = self.reserve(tokio::time::Instant::now());
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 impl Default for CloudWatchOptions {
@@ -54,6 +96,7 @@ impl Default for CloudWatchOptions {
             max_concurrency: 4,
             backoff: Backoff::default(),
             dimension_cache_ttl: Duration::from_secs(300),
+            max_get_metric_data_per_second: None,
         }
     }
 }
@@ -122,6 +165,7 @@ struct Caller {
     client: Client,
     counters: Arc<Counters>,
     backoff: Backoff,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl CloudWatchSource {
@@ -140,6 +184,9 @@ impl CloudWatchSource {
                 client,
                 counters: Arc::new(Counters::default()),
                 backoff: options.backoff,
+                limiter: options
+                    .max_get_metric_data_per_second
+                    .map(|n| Arc::new(RateLimiter::new(n))),
             },
             clock,
             options,
@@ -150,6 +197,15 @@ impl CloudWatchSource {
     /// A source with a client built from `config` (see [`crate::load_sdk_config`]).
     pub fn from_sdk_config(config: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
         CloudWatchSource::new(Client::new(config), clock)
+    }
+
+    /// [`CloudWatchSource::from_sdk_config`] with `options`.
+    pub fn from_sdk_config_with_options(
+        config: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+        options: CloudWatchOptions,
+    ) -> Self {
+        CloudWatchSource::with_options(Client::new(config), clock, options)
     }
 
     pub fn client(&self) -> &Client {
@@ -396,7 +452,10 @@ impl Caller {
         loop {
             pages += 1;
             let out = self
-                .retry_throttled("GetMetricData", || {
+                .retry_throttled("GetMetricData", || async {
+                    if let Some(limiter) = &self.limiter {
+                        limiter.acquire().await;
+                    }
                     bump(&self.counters.get_metric_data);
                     self.client
                         .get_metric_data()
@@ -407,6 +466,7 @@ impl Caller {
                         .set_next_token(next_token.clone())
                         .send()
                         .await_classified()
+                        .await
                 })
                 .await?;
             for m in out.messages() {
@@ -640,6 +700,24 @@ mod tests {
     use firebell_core::model::Stat;
 
     use super::*;
+
+    #[test]
+    fn the_limiter_spaces_calls_evenly() {
+        let limiter = RateLimiter::new(GET_METRIC_DATA_TPS);
+        let t0 = tokio::time::Instant::now();
+        let ms = |at: tokio::time::Instant| (at - t0).as_millis();
+        // Three calls at once: 20 ms apart (50 per second).
+        let booked: Vec<u128> = (0..3).map(|_| ms(limiter.reserve(t0))).collect();
+        assert_eq!(booked, [0, 20, 40]);
+        // A call after a quiet second starts at once.
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(ms(limiter.reserve(later)), 2000);
+        assert_eq!(ms(limiter.reserve(later)), 2020);
+        // 50 calls booked at once span just under one second.
+        let fresh = RateLimiter::new(GET_METRIC_DATA_TPS);
+        let last = (0..50).map(|_| fresh.reserve(t0)).last().map(ms);
+        assert_eq!(last, Some(980));
+    }
 
     fn q(id: &str, period: u64, stat: Stat) -> MetricQuery {
         MetricQuery {

@@ -46,7 +46,10 @@ pub use alarms::{
     put_request, sentinel_prefix,
 };
 pub use aws_config::SdkConfig;
-pub use cloudwatch::{CloudWatchOptions, CloudWatchSource, CloudWatchStats, get_metric_data_calls};
+pub use cloudwatch::{
+    CloudWatchOptions, CloudWatchSource, CloudWatchStats, GET_METRIC_DATA_TPS,
+    get_metric_data_calls,
+};
 pub use dynamo::{DynamoStats, DynamoStore, create_table_if_missing};
 pub use error::AwsProblem;
 pub use retry::Backoff;

@@ -689,20 +689,122 @@ pub fn warmup(config: &Config) -> i64 {
         .unwrap_or(0)
 }
 
-/// Fetches every metric the rules use (wildcards expanded as the engine
-/// does) over `[from, to)` from `source`, in chunks of `chunk_secs`, so a
-/// backtest over a remote source (CloudWatch) costs a few large queries
-/// instead of one per simulated minute. `progress(done, total)` is called
-/// after every chunk.
-pub async fn capture(
+/// What [`capture`] will fetch: every metric the rules use (wildcards
+/// expanded as the engine does, each query once), over which range, in how
+/// many chunks. Known before any datapoint is fetched, so a caller can say
+/// what it will cost ([`CapturePlan::metrics_requested`]) before it starts.
+#[derive(Debug, Clone)]
+pub struct CapturePlan {
+    specs: Vec<firebell_core::model::MetricSpec>,
+    /// `from` aligned down to the longest period.
+    pub start: Epoch,
+    pub to: Epoch,
+    /// Seconds of history per fetch (a multiple of the longest period).
+    pub chunk: i64,
+}
+
+impl CapturePlan {
+    /// The queries, in config order.
+    pub fn specs(&self) -> &[firebell_core::model::MetricSpec] {
+        &self.specs
+    }
+
+    pub fn queries(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Fetches (time ranges) the capture makes.
+    pub fn chunks(&self) -> usize {
+        if self.specs.is_empty() {
+            return 0;
+        }
+        usize::try_from(((self.to - self.start).max(0) + self.chunk - 1) / self.chunk).unwrap_or(0)
+    }
+
+    /// Metrics requested from the source: every query once per chunk (what
+    /// GetMetricData bills: $0.01 per 1,000, [`crate::cost::Prices`]).
+    pub fn metrics_requested(&self) -> u64 {
+        (self.queries() as u64).saturating_mul(self.chunks() as u64)
+    }
+
+    /// The GetMetricData cost of the capture at `prices`.
+    pub fn cost(&self, prices: &crate::cost::Prices) -> f64 {
+        self.metrics_requested() as f64 * prices.get_metric_data_per_1000_metrics / 1000.0
+    }
+
+    /// Fetches the planned queries from `source`, chunk by chunk;
+    /// `progress(done, total)` is called after every chunk.
+    pub async fn run(
+        self,
+        source: Arc<dyn MetricsSource>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Capture, MetricsError> {
+        let total = self.chunks();
+        let queries: Vec<MetricQuery> = self
+            .specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| MetricQuery {
+                id: format!("q{i}"),
+                spec: spec.clone(),
+            })
+            .collect();
+        let mut points: Vec<Vec<Point>> = vec![Vec::new(); queries.len()];
+        let mut out = Capture {
+            queries: queries.len(),
+            chunks: total,
+            ..Capture::default()
+        };
+        let mut t = self.start;
+        let mut done = 0;
+        while t < self.to && !queries.is_empty() {
+            let end = (t + self.chunk).min(self.to);
+            for s in source.fetch(&queries, t, end).await? {
+                if !s.complete {
+                    out.partial += 1;
+                }
+                let Some(i) = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok()) else {
+                    continue;
+                };
+                if let Some(p) = points.get_mut(i) {
+                    p.extend(s.points);
+                }
+            }
+            done += 1;
+            progress(done, total);
+            t = end;
+        }
+        out.series = self
+            .specs
+            .into_iter()
+            .zip(points)
+            .map(|(spec, points)| ReplaySeries {
+                namespace: spec.namespace,
+                metric: spec.metric_name,
+                dimensions: spec.dimensions,
+                stat: spec.stat,
+                period: spec.period.as_secs() as i64,
+                points,
+                account: spec.account,
+                region: spec.region,
+                query: spec.query,
+            })
+            .collect();
+        Ok(out)
+    }
+}
+
+/// Plans a [`capture`]: resolves the rules' instances (wildcards expanded
+/// through `source`, as of `to`) into the set of queries to fetch over
+/// `[from, to)` in chunks of `chunk_secs`.
+pub async fn plan_capture(
     config: Arc<Config>,
     source: Arc<dyn MetricsSource>,
     from: Epoch,
     to: Epoch,
     chunk_secs: i64,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Capture, MetricsError> {
-    let sim = Simulator::new(config.clone(), source.clone(), to, "capture");
+) -> Result<CapturePlan, MetricsError> {
+    let sim = Simulator::new(config.clone(), source, to, "capture");
     let mut specs = Vec::new();
     let mut seen = BTreeSet::new();
     for rule in &config.rules.rules {
@@ -714,64 +816,37 @@ pub async fn capture(
             }
         }
     }
-    let queries: Vec<MetricQuery> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| MetricQuery {
-            id: format!("q{i}"),
-            spec: spec.clone(),
-        })
-        .collect();
     let align = specs
         .iter()
         .map(|s| s.period.as_secs() as i64)
         .max()
         .unwrap_or(60)
         .max(1);
-    let start = from.div_euclid(align) * align;
-    let chunk = (chunk_secs.max(align) / align) * align;
-    let total = usize::try_from(((to - start).max(0) + chunk - 1) / chunk).unwrap_or(0);
-    let mut points: Vec<Vec<Point>> = vec![Vec::new(); queries.len()];
-    let mut out = Capture {
-        queries: queries.len(),
-        chunks: total,
-        ..Capture::default()
-    };
-    let mut t = start;
-    let mut done = 0;
-    while t < to && !queries.is_empty() {
-        let end = (t + chunk).min(to);
-        for s in source.fetch(&queries, t, end).await? {
-            if !s.complete {
-                out.partial += 1;
-            }
-            let Some(i) = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok()) else {
-                continue;
-            };
-            if let Some(p) = points.get_mut(i) {
-                p.extend(s.points);
-            }
-        }
-        done += 1;
-        progress(done, total);
-        t = end;
-    }
-    out.series = specs
-        .into_iter()
-        .zip(points)
-        .map(|(spec, points)| ReplaySeries {
-            namespace: spec.namespace,
-            metric: spec.metric_name,
-            dimensions: spec.dimensions,
-            stat: spec.stat,
-            period: spec.period.as_secs() as i64,
-            points,
-            account: spec.account,
-            region: spec.region,
-            query: spec.query,
-        })
-        .collect();
-    Ok(out)
+    Ok(CapturePlan {
+        specs,
+        start: from.div_euclid(align) * align,
+        to,
+        chunk: (chunk_secs.max(align) / align) * align,
+    })
+}
+
+/// Fetches every metric the rules use (wildcards expanded as the engine
+/// does) over `[from, to)` from `source`, in chunks of `chunk_secs`, so a
+/// backtest over a remote source (CloudWatch) costs a few large queries
+/// instead of one per simulated minute: [`plan_capture`], then
+/// [`CapturePlan::run`]. `progress(done, total)` is called after every chunk.
+pub async fn capture(
+    config: Arc<Config>,
+    source: Arc<dyn MetricsSource>,
+    from: Epoch,
+    to: Epoch,
+    chunk_secs: i64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Capture, MetricsError> {
+    plan_capture(config, source.clone(), from, to, chunk_secs)
+        .await?
+        .run(source, progress)
+        .await
 }
 
 #[cfg(test)]
@@ -959,6 +1034,20 @@ route:
             .unwrap();
         assert_eq!(cap.queries, 2);
         assert_eq!(calls.last(), Some(&(cap.chunks, cap.chunks)));
+        // 70 minutes in 4-minute chunks: 18 fetches of both series.
+        assert_eq!(cap.chunks, 18);
+        let plan = rt
+            .block_on(plan_capture(
+                cfg.clone(),
+                Arc::new(original.clone()),
+                T0 - 3600,
+                T0 + 600,
+                240,
+            ))
+            .unwrap();
+        assert_eq!((plan.queries(), plan.chunks()), (2, 18));
+        assert_eq!(plan.metrics_requested(), 36);
+        assert!((plan.cost(&crate::cost::Prices::default()) - 0.000_36).abs() < 1e-12);
         let mut got = cap.series.clone();
         got.sort_by(|x, y| x.dimensions.cmp(&y.dimensions));
         assert_eq!(got, original.series());

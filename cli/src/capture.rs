@@ -1,0 +1,142 @@
+//! `firebell capture`: records the history of every query a config uses
+//! from CloudWatch into a replay file (`shared/embedded/REPLAY.md`), so a
+//! real incident becomes a backtest or a rule unit test that runs offline.
+//!
+//! The fetch is the one `backtest --source cloudwatch` makes
+//! ([`crate::backtest::fetch_cloudwatch`]): wildcards resolved as the
+//! engine does, from the rules' warmup before `--from` (so a backtest of
+//! the file over `--from .. --to` judges its first cycle as a backtest on
+//! CloudWatch would) to `--to`, in `--chunk` time ranges, at most 50
+//! GetMetricData calls a second, a progress bar on stderr. The plan and its
+//! GetMetricData cost are printed before the first datapoint is fetched.
+//! The file is written to a temporary file beside `--out` and renamed over
+//! it at the end: a failed capture leaves no half file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use firebell_embedded::ReplaySeries;
+use firebell_tools::cost::{Prices, dollars, thousands};
+
+use crate::timefmt::{parse, rfc3339};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub config: crate::ConfigArgs,
+    /// Start of the range to record (RFC 3339, a day, Unix seconds or relative: -6h).
+    #[arg(allow_hyphen_values = true, long)]
+    pub from: String,
+    /// End of the range to record (same forms as --from).
+    #[arg(allow_hyphen_values = true, long)]
+    pub to: String,
+    /// The replay file to write (replaced atomically when the capture succeeds).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// History fetched per GetMetricData round.
+    #[arg(long, default_value = "1d", value_parser = crate::backtest::humantime_secs)]
+    pub chunk: i64,
+    /// `--region`, `--profile`.
+    #[command(flatten)]
+    pub aws: crate::backend::AwsArgs,
+}
+
+pub(crate) fn main(args: &Args) -> Result<ExitCode> {
+    let config = match firebell_engine::load(&args.config.config) {
+        Ok((config, _warnings)) => Arc::new(config),
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let from = parse(&args.from)?;
+    let to = parse(&args.to)?;
+    if to <= from {
+        return Err(anyhow!(
+            "--to {} is not after --from {}",
+            rfc3339(to),
+            rfc3339(from)
+        ));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let prices = Prices::default();
+    let mut start = from;
+    let (captured, _) = rt
+        .block_on(crate::backtest::fetch_cloudwatch(
+            config,
+            from,
+            to,
+            args.chunk,
+            &args.aws,
+            &mut |plan| {
+                start = plan.start;
+                eprintln!("{}", announce(plan, &prices));
+            },
+        ))
+        .context("capturing history from CloudWatch")?;
+    let points: usize = captured.series.iter().map(|s| s.points.len()).sum();
+    write_atomically(&args.out, &captured.series)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "wrote {}: {} series, {points} datapoints, {} .. {}",
+        args.out.display(),
+        captured.series.len(),
+        rfc3339(start),
+        rfc3339(to)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `capture: 3 queries × 2 chunks = 6 metrics requested from
+/// 2026-11-23T00:00:00Z to ...; GetMetricData cost <$0.0001 ($0.01 per
+/// 1,000 metrics)`.
+pub(crate) fn announce(plan: &firebell_tools::backtest::CapturePlan, prices: &Prices) -> String {
+    format!(
+        "capture: {} quer{} × {} chunk{} = {} metrics requested, {} .. {}; GetMetricData cost {} ({} per 1,000 metrics)",
+        plan.queries(),
+        if plan.queries() == 1 { "y" } else { "ies" },
+        plan.chunks(),
+        if plan.chunks() == 1 { "" } else { "s" },
+        thousands(plan.metrics_requested() as f64),
+        rfc3339(plan.start),
+        rfc3339(plan.to),
+        dollars(plan.cost(prices)),
+        dollars(prices.get_metric_data_per_1000_metrics),
+    )
+}
+
+/// Writes the series (one replay line each) to a temporary file in `out`'s
+/// directory, then renames it over `out`; on any error the temporary file
+/// is removed and `out` is left as it was.
+fn write_atomically(out: &Path, series: &[ReplaySeries]) -> Result<()> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .ok_or_else(|| anyhow!("--out {} names no file", out.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        for s in series {
+            writeln!(f, "{}", s.to_line())?;
+        }
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, out)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    Ok(())
+}
