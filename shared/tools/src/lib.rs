@@ -17,6 +17,7 @@
 pub mod backtest;
 pub mod configdiff;
 pub mod cost;
+pub mod import;
 pub mod lint;
 pub mod report;
 pub mod unittest;

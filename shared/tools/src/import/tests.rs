@@ -1,0 +1,539 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::validate::{Options, Verdict, check};
+use firebell_core::diag::{ConfigError, Diagnostics};
+
+const OPS: &str = "arn:aws:sns:us-east-1:123456789012:ops";
+const PAGER: &str = "arn:aws:sns:us-east-1:123456789012:pager";
+
+fn metric(ns: &str, name: &str, dims: &[(&str, &str)], stat: &str, period: u32) -> AlarmMetric {
+    AlarmMetric {
+        namespace: ns.into(),
+        metric_name: name.into(),
+        dimensions: dims
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        period,
+        stat: stat.into(),
+        account: None,
+    }
+}
+
+fn plain(name: &str, m: AlarmMetric) -> AlarmDefinition {
+    AlarmDefinition {
+        name: name.into(),
+        actions_enabled: true,
+        alarm_actions: vec![OPS.into()],
+        kind: AlarmKind::Metric(MetricAlarm {
+            metric: Some(m),
+            threshold: Some(5.0),
+            comparison: "GreaterThanThreshold".into(),
+            evaluation_periods: 1,
+            ..MetricAlarm::default()
+        }),
+        ..AlarmDefinition::default()
+    }
+}
+
+fn with(mut a: AlarmDefinition, f: impl FnOnce(&mut MetricAlarm)) -> AlarmDefinition {
+    if let AlarmKind::Metric(m) = &mut a.kind {
+        f(m);
+    }
+    a
+}
+
+/// The output validates as `firebell validate` would (no errors).
+fn validates(out: &Imported) {
+    let mut diags = Diagnostics::new();
+    let config = firebell_engine::load_texts(
+        &[
+            ("rules.yaml".to_string(), out.rules_yaml.clone()),
+            ("routing.yaml".to_string(), out.routing_yaml.clone()),
+        ],
+        &mut diags,
+        Vec::new(),
+    );
+    let loaded = if diags.has_errors() {
+        Err(ConfigError(diags))
+    } else {
+        Ok((config, diags))
+    };
+    let checked = check(loaded, &Options::default());
+    assert_eq!(
+        checked.verdict,
+        Verdict::Ok,
+        "{}\n---\n{}\n---\n{}",
+        checked.report(),
+        out.rules_yaml,
+        out.routing_yaml
+    );
+}
+
+/// The rule's YAML (between `rules:` and the next rule).
+fn rule_text(out: &Imported) -> &str {
+    out.rules_yaml
+        .split_once("rules:\n")
+        .map(|(_, r)| r)
+        .unwrap_or("")
+}
+
+fn one(a: AlarmDefinition) -> Imported {
+    let out = translate(&[a], &ImportOptions::default());
+    validates(&out);
+    out
+}
+
+fn reason(a: AlarmDefinition) -> String {
+    let out = translate(&[a], &ImportOptions::default());
+    assert!(out.translated.is_empty(), "{out:?}");
+    out.not_translated
+        .first()
+        .map(|o| o.notes.join("; "))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_plain_alarm_becomes_a_rule_and_a_route() {
+    let mut a = plain(
+        "api errors",
+        metric("Shop", "Errors", &[("Service", "api")], "Sum", 60),
+    );
+    a.description = Some("Too many errors".into());
+    a.ok_actions = vec![OPS.into()];
+    let out = one(a);
+    assert_eq!(
+        out.rules_yaml,
+        r#"# Imported from CloudWatch alarms by `firebell import cloudwatch-alarms`.
+# Each rule names the alarm it came from (label `alarm`); routing.yaml routes it.
+rules:
+  # From CloudWatch alarm "api errors".
+  - name: "api-errors"
+    metrics:
+      m: {namespace: "Shop", metric: "Errors", dimensions: {"Service": "api"}, stat: "Sum", period: 1m}
+    expression: "m"
+    condition: {op: ">", threshold: 5}
+    missing_data: keep
+    labels: {alarm: "api errors"}
+    annotations:
+      title: "api errors"
+      description: "Too many errors"
+"#
+    );
+    assert_eq!(
+        out.routing_yaml,
+        r#"# Imported from CloudWatch alarms by `firebell import cloudwatch-alarms`:
+# one receiver per set of SNS topics the alarms notify (send_resolved when
+# they have OK actions), one route per alarm.
+receivers:
+  # The topics of alarms "api errors".
+  ops:
+    topics: ["arn:aws:sns:us-east-1:123456789012:ops"]
+    send_resolved: true
+route:
+  # Alarms without SNS actions land here (CloudWatch told no one about them).
+  receiver: ops
+  # A CloudWatch alarm notifies once per state change: one group per rule
+  # and alarm, sent at once, and a long repeat.
+  group_by: [alertname, alarm]
+  group_wait: 0s
+  group_interval: 1m
+  repeat_interval: 24h
+  routes:
+    # CloudWatch alarm "api errors" (AlarmActions).
+    - matchers: ["alertname=\"api-errors\""]
+      receiver: ops
+"#
+    );
+    assert_eq!(
+        out.translated,
+        [Outcome {
+            alarm: "api errors".into(),
+            rule: Some("api-errors".into()),
+            notes: vec![]
+        }]
+    );
+}
+
+#[test]
+fn m_of_n_missing_data_and_percentiles() {
+    let a = with(
+        plain("lat", metric("Shop", "Latency", &[], "p99", 300)),
+        |m| {
+            m.evaluation_periods = 5;
+            m.datapoints_to_alarm = Some(3);
+            m.comparison = "GreaterThanOrEqualToThreshold".into();
+            m.threshold = Some(0.25);
+            m.treat_missing_data = Some("breaching".into());
+        },
+    );
+    let out = one(a);
+    assert_eq!(
+        rule_text(&out),
+        r#"  # From CloudWatch alarm "lat".
+  - name: "lat"
+    metrics:
+      m: {namespace: "Shop", metric: "Latency", dimensions: {}, stat: "p99", period: 5m}
+    expression: "m"
+    condition: {op: ">=", threshold: 0.25}
+    datapoints: {breaching: 3, out_of: 5}
+    missing_data: breaching
+    labels: {alarm: "lat"}
+    annotations:
+      title: "lat"
+"#
+    );
+    // EvaluationPeriods without DatapointsToAlarm: N of N.
+    let out = one(with(
+        plain("x", metric("N", "M", &[], "Average", 60)),
+        |m| {
+            m.evaluation_periods = 3;
+            m.treat_missing_data = Some("notBreaching".into());
+            m.comparison = "LessThanThreshold".into();
+        },
+    ));
+    let text = rule_text(&out);
+    assert!(text.contains("    condition: {op: \"<\", threshold: 5}\n    datapoints: {breaching: 3, out_of: 3}\n    missing_data: ok\n"), "{text}");
+    // `ignore` and `missing` hold the state; `missing` with
+    // INSUFFICIENT_DATA actions raises NoData alerts.
+    for (treat, nodata_actions, want) in [
+        (Some("ignore"), false, "keep"),
+        (Some("missing"), false, "keep"),
+        (None, true, "nodata"),
+        (Some("missing"), true, "nodata"),
+        (Some("ignore"), true, "keep"),
+    ] {
+        let mut a = with(plain("x", metric("N", "M", &[], "Maximum", 60)), |m| {
+            m.treat_missing_data = treat.map(str::to_string);
+            m.comparison = "LessThanOrEqualToThreshold".into();
+        });
+        if nodata_actions {
+            a.insufficient_data_actions = vec![OPS.into()];
+        }
+        let out = one(a);
+        assert!(
+            rule_text(&out).contains(&format!("    missing_data: {want}\n")),
+            "{treat:?} {nodata_actions}: {}",
+            out.rules_yaml
+        );
+    }
+}
+
+#[test]
+fn metric_math_is_translated_when_it_means_the_same() {
+    let mut a = plain("rate", metric("x", "x", &[], "Sum", 60));
+    a.kind = AlarmKind::Metric(MetricAlarm {
+        queries: vec![
+            AlarmQuery {
+                id: "e".into(),
+                metric: Some(metric("Shop", "Errors", &[("Service", "api")], "Sum", 60)),
+                ..AlarmQuery::default()
+            },
+            AlarmQuery {
+                id: "r".into(),
+                metric: Some(metric("Shop", "Requests", &[("Service", "api")], "Sum", 60)),
+                ..AlarmQuery::default()
+            },
+            AlarmQuery {
+                id: "ratio".into(),
+                expression: Some("FILL(e, 0) / r".into()),
+                ..AlarmQuery::default()
+            },
+            AlarmQuery {
+                id: "pct".into(),
+                expression: Some("100 * ratio".into()),
+                return_data: true,
+                ..AlarmQuery::default()
+            },
+        ],
+        threshold: Some(1.0),
+        comparison: "GreaterThanThreshold".into(),
+        evaluation_periods: 1,
+        ..MetricAlarm::default()
+    });
+    let out = one(a);
+    assert_eq!(
+        rule_text(&out),
+        r#"  # From CloudWatch alarm "rate".
+  - name: "rate"
+    metrics:
+      e: {namespace: "Shop", metric: "Errors", dimensions: {"Service": "api"}, stat: "Sum", period: 1m}
+      r: {namespace: "Shop", metric: "Requests", dimensions: {"Service": "api"}, stat: "Sum", period: 1m}
+    expression: "100 * (FILL(e, 0) / r)"
+    condition: {op: ">", threshold: 1}
+    missing_data: keep
+    labels: {alarm: "rate"}
+    annotations:
+      title: "rate"
+"#
+    );
+    // An array argument: MAX([a, b]).
+    let mut b = plain("max", metric("x", "x", &[], "Sum", 60));
+    b.kind = AlarmKind::Metric(MetricAlarm {
+        queries: vec![
+            AlarmQuery {
+                id: "a".into(),
+                metric: Some(metric("N", "A", &[], "Maximum", 60)),
+                ..AlarmQuery::default()
+            },
+            AlarmQuery {
+                id: "b".into(),
+                metric: Some(metric("N", "B", &[], "Maximum", 60)),
+                ..AlarmQuery::default()
+            },
+            AlarmQuery {
+                id: "top".into(),
+                expression: Some("MAX([a, b])".into()),
+                return_data: true,
+                ..AlarmQuery::default()
+            },
+        ],
+        threshold: Some(90.0),
+        comparison: "GreaterThanThreshold".into(),
+        evaluation_periods: 1,
+        ..MetricAlarm::default()
+    });
+    let out = one(b);
+    assert!(
+        rule_text(&out).contains("    expression: \"MAX(a, b)\"\n"),
+        "{}",
+        out.rules_yaml
+    );
+}
+
+fn math(expression: &str) -> AlarmDefinition {
+    let mut a = plain("math", metric("x", "x", &[], "Sum", 60));
+    a.kind = AlarmKind::Metric(MetricAlarm {
+        queries: vec![
+            AlarmQuery {
+                id: "m".into(),
+                metric: Some(metric("N", "M", &[], "Sum", 60)),
+                ..AlarmQuery::default()
+            },
+            AlarmQuery {
+                id: "e".into(),
+                expression: Some(expression.into()),
+                return_data: true,
+                ..AlarmQuery::default()
+            },
+        ],
+        threshold: Some(1.0),
+        comparison: "GreaterThanThreshold".into(),
+        evaluation_periods: 1,
+        ..MetricAlarm::default()
+    });
+    a
+}
+
+#[test]
+fn each_reason_for_not_translating() {
+    assert_eq!(
+        reason(math("RUNNING_SUM(m)")),
+        "expression \"RUNNING_SUM(m)\" has no firebell equivalent: unknown function RUNNING_SUM (expected one of FILL, IF, ABS, CEIL, FLOOR, LOG, LOG10, SQRT, MIN, MAX, AVG, SUM, RATE, DIFF, RSUM) at offset 0"
+    );
+    assert_eq!(
+        reason(math("MIN(m)")),
+        "expression \"MIN(m)\" means something else in firebell (an aggregate of one series, a function without a CloudWatch twin)"
+    );
+    assert_eq!(
+        reason(math("m + x")),
+        "expression \"m + x\" reads \"x\", which is no metric of the alarm"
+    );
+    assert_eq!(
+        reason(math("ANOMALY_DETECTION_BAND(m, 2)")),
+        "anomaly-detection band: firebell has no anomaly detection"
+    );
+    assert_eq!(
+        reason(with(plain("a", metric("N", "M", &[], "Sum", 60)), |m| {
+            m.comparison = "LessThanLowerOrGreaterThanUpperThreshold".into();
+        })),
+        "anomaly-detection band (LessThanLowerOrGreaterThanUpperThreshold): firebell has no anomaly detection"
+    );
+    assert_eq!(
+        reason(with(plain("a", metric("N", "M", &[], "Sum", 60)), |m| {
+            m.threshold_metric_id = Some("ad1".into());
+        })),
+        "anomaly-detection band (threshold from \"ad1\"): firebell has no anomaly detection"
+    );
+    assert_eq!(
+        reason(plain("a", metric("N", "M", &[], "TM(10%:90%)", 60))),
+        "statistic \"TM(10%:90%)\" of metric N/M is not one firebell reads (Sum, Average, Minimum, Maximum, SampleCount, pNN)"
+    );
+    assert_eq!(
+        reason(with(plain("a", metric("N", "M", &[], "Sum", 60)), |m| {
+            m.metric = None;
+        })),
+        "the alarm names no metric"
+    );
+}
+
+#[test]
+fn sentinels_are_skipped_by_prefix_or_tag() {
+    let by_prefix = plain("firebell-sentinel-abc", metric("N", "M", &[], "Sum", 60));
+    let mut by_tag = plain("custom-name", metric("N", "M", &[], "Sum", 60));
+    by_tag
+        .tags
+        .insert("firebell:managed".into(), "sentinel".into());
+    let kept = plain("real", metric("N", "M", &[], "Sum", 60));
+    let out = translate(&[by_prefix, by_tag, kept], &ImportOptions::default());
+    let skipped: Vec<&str> = out.skipped.iter().map(|o| o.alarm.as_str()).collect();
+    assert_eq!(skipped, ["custom-name", "firebell-sentinel-abc"]);
+    assert_eq!(out.translated.len(), 1);
+    validates(&out);
+}
+
+#[test]
+fn receivers_follow_topics_and_ok_actions() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    let mut a = plain("a", m());
+    a.ok_actions = vec![OPS.into()];
+    let b = plain("b", m()); // same topic, no OK actions
+    let mut c = plain("c", m());
+    c.alarm_actions = vec![
+        PAGER.into(),
+        OPS.into(),
+        "arn:aws:automate:us-east-1:ec2:stop".into(),
+    ];
+    let mut d = plain("d", m()); // no actions: the default receiver
+    d.alarm_actions.clear();
+    let mut e = plain("e", m());
+    e.ok_actions = vec![PAGER.into()];
+    let out = translate(&[a, b, c, d, e], &ImportOptions::default());
+    validates(&out);
+    let routing = &out.routing_yaml;
+    assert!(
+        routing.contains(
+            "  # The topics of alarms \"a\", \"e\".\n  ops:\n    topics: [\"arn:aws:sns:us-east-1:123456789012:ops\"]\n    send_resolved: true\n"
+        ),
+        "{routing}"
+    );
+    assert!(
+        routing.contains(
+            "  ops-no-resolved:\n    topics: [\"arn:aws:sns:us-east-1:123456789012:ops\"]\n    send_resolved: false\n"
+        ),
+        "{routing}"
+    );
+    assert!(
+        routing.contains(
+            "  ops_pager:\n    topics: [\"arn:aws:sns:us-east-1:123456789012:ops\", \"arn:aws:sns:us-east-1:123456789012:pager\"]\n    send_resolved: false\n"
+        ),
+        "{routing}"
+    );
+    // The most used receiver is the default; d has no route of its own.
+    assert!(routing.contains("  receiver: ops\n"), "{routing}");
+    assert!(!routing.contains("alertname=\\\"d\\\""), "{routing}");
+    let notes = |name: &str| {
+        out.translated
+            .iter()
+            .find(|o| o.alarm == name)
+            .map(|o| o.notes.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        notes("c"),
+        [
+            "action \"arn:aws:automate:us-east-1:ec2:stop\" not translated (firebell notifies SNS topics only)"
+        ]
+    );
+    assert_eq!(
+        notes("e"),
+        [
+            "OK actions go to arn:aws:sns:us-east-1:123456789012:pager, not the alarm's topics: resolved notices go to the alarm's receiver"
+        ]
+    );
+    assert!(
+        out.rules_yaml.contains("  # From CloudWatch alarm \"c\".\n  # Note: action \"arn:aws:automate:us-east-1:ec2:stop\" not translated (firebell notifies SNS topics only).\n"),
+        "{}",
+        out.rules_yaml
+    );
+}
+
+#[test]
+fn composite_alarms_map_to_inhibition_or_are_listed() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    let mut errors = plain("errors", m());
+    errors.alarm_actions.clear();
+    let deploying = plain("deploying", m());
+    let composite = AlarmDefinition {
+        name: "errors-not-deploying".into(),
+        actions_enabled: true,
+        alarm_actions: vec![PAGER.into()],
+        kind: AlarmKind::Composite {
+            rule: "ALARM(errors) AND NOT ALARM(\"deploying\")".into(),
+        },
+        ..AlarmDefinition::default()
+    };
+    let or = AlarmDefinition {
+        name: "either".into(),
+        actions_enabled: true,
+        alarm_actions: vec![PAGER.into()],
+        kind: AlarmKind::Composite {
+            rule: "ALARM(errors) OR ALARM(deploying)".into(),
+        },
+        ..AlarmDefinition::default()
+    };
+    let own = AlarmDefinition {
+        name: "own".into(),
+        actions_enabled: true,
+        alarm_actions: vec![PAGER.into()],
+        kind: AlarmKind::Composite {
+            rule: "ALARM(deploying) AND NOT ALARM(errors)".into(),
+        },
+        ..AlarmDefinition::default()
+    };
+    let out = translate(
+        &[errors, deploying, composite, or, own],
+        &ImportOptions::default(),
+    );
+    validates(&out);
+    let routing = &out.routing_yaml;
+    assert!(
+        routing.contains(
+            "    # CloudWatch alarm \"errors\" (composite alarm \"errors-not-deploying\").\n    - matchers: [\"alertname=\\\"errors\\\"\"]\n      receiver: pager\n"
+        ),
+        "{routing}"
+    );
+    assert!(
+        routing.ends_with(
+            "inhibit_rules:\n  # Composite alarm \"errors-not-deploying\": no errors notice while deploying fires.\n  - source_matchers: [\"alertname=\\\"deploying\\\"\"]\n    target_matchers: [\"alertname=\\\"errors\\\"\"]\n"
+        ),
+        "{routing}"
+    );
+    let reasons: Vec<(String, String)> = out
+        .not_translated
+        .iter()
+        .map(|o| (o.alarm.clone(), o.notes.join("; ")))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "either".to_string(),
+                "composite rule \"ALARM(errors) OR ALARM(deploying)\": only `ALARM(a) AND NOT ALARM(b)` (and more `AND NOT ALARM(...)`) maps to firebell (inhibition)".to_string()
+            ),
+            (
+                "own".to_string(),
+                "composite rule \"ALARM(deploying) AND NOT ALARM(errors)\": alarm \"deploying\" has actions of its own, which inhibiting it would mute too".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        out.not_translated_text(),
+        "either: composite rule \"ALARM(errors) OR ALARM(deploying)\": only `ALARM(a) AND NOT ALARM(b)` (and more `AND NOT ALARM(...)`) maps to firebell (inhibition)\nown: composite rule \"ALARM(deploying) AND NOT ALARM(errors)\": alarm \"deploying\" has actions of its own, which inhibiting it would mute too\n"
+    );
+}
+
+#[test]
+fn inhibition_rules_parse_names_quotes_and_arns() {
+    assert_eq!(
+        parse_inhibition(
+            "ALARM(a) AND NOT ALARM(\"b c\") AND NOT ALARM(arn:aws:cloudwatch:us-east-1:1:alarm:d)"
+        ),
+        Some(("a".into(), vec!["b c".into(), "d".into()]))
+    );
+    assert_eq!(parse_inhibition("ALARM(a)"), None);
+    assert_eq!(parse_inhibition("ALARM(a) AND ALARM(b)"), None);
+    assert_eq!(parse_inhibition("(ALARM(a) AND NOT ALARM(b))"), None);
+    assert_eq!(parse_inhibition("ALARM(a) AND NOT OK(b)"), None);
+}
