@@ -844,6 +844,7 @@ mod tests {
             client: Client::from_conf(config),
             counters: Arc::new(Counters::default()),
             backoff,
+            limiter: None,
         }
     }
 

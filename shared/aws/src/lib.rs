@@ -32,6 +32,7 @@
 //! benchmarks and tests.
 
 mod adapters;
+pub mod alarm_definitions;
 mod alarms;
 pub mod appconfig;
 mod cloudwatch;

@@ -11,6 +11,7 @@
 //! adapter, [`ports::SystemClock`], lives here so every binary shares it;
 //! only binaries construct it.
 
+pub mod alarm_definition;
 pub mod alert;
 pub mod config;
 pub mod decode;
