@@ -10,6 +10,7 @@ mod cost;
 mod demo;
 mod deploy;
 mod history;
+mod import;
 mod json;
 mod lint;
 mod output;
@@ -112,6 +113,8 @@ enum Command {
     Backtest(backtest::Args),
     /// Record the history of every query a config uses from CloudWatch into a replay file.
     Capture(capture::Args),
+    /// Turn existing alerting into firebell config: `import cloudwatch-alarms [--prefix P] [--out DIR]`.
+    Import(import::Args),
     /// What fired, resolved and was sent: the store's history (`--since 7d`, matchers, --rule, --receiver).
     History(history::Args),
     /// Is firebell healthy? Recent cycles, lease, outbox backlog, silences, config version; exit 1 when degraded.
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
         Command::Test(a) => test::main(&a),
         Command::Backtest(a) => backtest::main(&a),
         Command::Capture(a) => capture::main(&a),
+        Command::Import(a) => import::main(&a),
         Command::History(a) => history::main(&a),
         Command::Status(a) => status::main(&a),
         Command::Completions { shell } => {
