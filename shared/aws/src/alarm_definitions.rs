@@ -181,7 +181,7 @@ pub fn metric_alarm(a: &SdkMetricAlarm) -> AlarmDefinition {
         ok_actions: a.ok_actions().to_vec(),
         insufficient_data_actions: a.insufficient_data_actions().to_vec(),
         tags: BTreeMap::new(),
-        kind: AlarmKind::Metric(MetricAlarm {
+        kind: AlarmKind::Metric(Box::new(MetricAlarm {
             metric,
             queries,
             threshold: a.threshold(),
@@ -193,7 +193,7 @@ pub fn metric_alarm(a: &SdkMetricAlarm) -> AlarmDefinition {
             evaluation_periods: count(a.evaluation_periods()),
             datapoints_to_alarm: a.datapoints_to_alarm().and_then(|n| u32::try_from(n).ok()),
             treat_missing_data: a.treat_missing_data().map(str::to_string),
-        }),
+        })),
     }
 }
 

@@ -23,13 +23,13 @@ pub struct AlarmDefinition {
 /// A metric alarm (one metric, or metric math) or a composite alarm.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlarmKind {
-    Metric(MetricAlarm),
+    Metric(Box<MetricAlarm>),
     Composite { rule: String },
 }
 
 impl Default for AlarmKind {
     fn default() -> Self {
-        AlarmKind::Metric(MetricAlarm::default())
+        AlarmKind::Metric(Box::default())
     }
 }
 

@@ -418,11 +418,10 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
         } else {
             Vec::new()
         };
-        if !a.actions_enabled
-            && !(a.alarm_actions.is_empty()
-                && a.ok_actions.is_empty()
-                && a.insufficient_data_actions.is_empty())
-        {
+        let has_actions = !(a.alarm_actions.is_empty()
+            && a.ok_actions.is_empty()
+            && a.insufficient_data_actions.is_empty());
+        if !a.actions_enabled && has_actions {
             notes.push("actions are disabled: routed to the default receiver".to_string());
         }
         for other in a

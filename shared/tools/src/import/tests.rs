@@ -26,13 +26,13 @@ fn plain(name: &str, m: AlarmMetric) -> AlarmDefinition {
         name: name.into(),
         actions_enabled: true,
         alarm_actions: vec![OPS.into()],
-        kind: AlarmKind::Metric(MetricAlarm {
+        kind: AlarmKind::Metric(Box::new(MetricAlarm {
             metric: Some(m),
             threshold: Some(5.0),
             comparison: "GreaterThanThreshold".into(),
             evaluation_periods: 1,
             ..MetricAlarm::default()
-        }),
+        })),
         ..AlarmDefinition::default()
     }
 }
@@ -223,7 +223,7 @@ fn m_of_n_missing_data_and_percentiles() {
 #[test]
 fn metric_math_is_translated_when_it_means_the_same() {
     let mut a = plain("rate", metric("x", "x", &[], "Sum", 60));
-    a.kind = AlarmKind::Metric(MetricAlarm {
+    a.kind = AlarmKind::Metric(Box::new(MetricAlarm {
         queries: vec![
             AlarmQuery {
                 id: "e".into(),
@@ -251,7 +251,7 @@ fn metric_math_is_translated_when_it_means_the_same() {
         comparison: "GreaterThanThreshold".into(),
         evaluation_periods: 1,
         ..MetricAlarm::default()
-    });
+    }));
     let out = one(a);
     assert_eq!(
         rule_text(&out),
@@ -270,7 +270,7 @@ fn metric_math_is_translated_when_it_means_the_same() {
     );
     // An array argument: MAX([a, b]).
     let mut b = plain("max", metric("x", "x", &[], "Sum", 60));
-    b.kind = AlarmKind::Metric(MetricAlarm {
+    b.kind = AlarmKind::Metric(Box::new(MetricAlarm {
         queries: vec![
             AlarmQuery {
                 id: "a".into(),
@@ -293,7 +293,7 @@ fn metric_math_is_translated_when_it_means_the_same() {
         comparison: "GreaterThanThreshold".into(),
         evaluation_periods: 1,
         ..MetricAlarm::default()
-    });
+    }));
     let out = one(b);
     assert!(
         rule_text(&out).contains("    expression: \"MAX(a, b)\"\n"),
@@ -304,7 +304,7 @@ fn metric_math_is_translated_when_it_means_the_same() {
 
 fn math(expression: &str) -> AlarmDefinition {
     let mut a = plain("math", metric("x", "x", &[], "Sum", 60));
-    a.kind = AlarmKind::Metric(MetricAlarm {
+    a.kind = AlarmKind::Metric(Box::new(MetricAlarm {
         queries: vec![
             AlarmQuery {
                 id: "m".into(),
@@ -322,7 +322,7 @@ fn math(expression: &str) -> AlarmDefinition {
         comparison: "GreaterThanThreshold".into(),
         evaluation_periods: 1,
         ..MetricAlarm::default()
-    });
+    }));
     a
 }
 
