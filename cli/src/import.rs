@@ -93,7 +93,7 @@ fn cloudwatch_alarms(args: &AlarmArgs) -> Result<ExitCode> {
         eprintln!("import: no alarm was translated; nothing written");
         return Ok(ExitCode::from(1));
     }
-    if !imported.routing_yaml.contains("\nreceivers:\n") {
+    if imported.receivers.is_empty() {
         print(args, &imported, alarms.len(), None);
         eprintln!(
             "import: no translated alarm notifies an SNS topic, so there is nothing to route to; nothing written"

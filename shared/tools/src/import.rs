@@ -73,6 +73,8 @@ pub struct Imported {
     pub not_translated: Vec<Outcome>,
     /// firebell's own sentinel alarms.
     pub skipped: Vec<Outcome>,
+    /// The receivers of `routing_yaml`, by name (none: nothing to route to).
+    pub receivers: Vec<String>,
 }
 
 impl Imported {
@@ -629,6 +631,7 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
         receiver_names.insert(key.clone(), name);
     }
 
+    out.receivers = receiver_names.values().cloned().collect();
     // rules.yaml
     let mut ry = String::from(
         "# Imported from CloudWatch alarms by `firebell import cloudwatch-alarms`.\n# Each rule names the alarm it came from (label `alarm`); routing.yaml routes it.\nrules:\n",

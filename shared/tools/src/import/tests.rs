@@ -420,6 +420,7 @@ fn receivers_follow_topics_and_ok_actions() {
         ),
         "{routing}"
     );
+    assert_eq!(out.receivers, ["ops-no-resolved", "ops", "ops_pager"]);
     // The most used receiver is the default; d has no route of its own.
     assert!(routing.contains("  receiver: ops\n"), "{routing}");
     assert!(!routing.contains("alertname=\\\"d\\\""), "{routing}");
@@ -536,4 +537,102 @@ fn inhibition_rules_parse_names_quotes_and_arns() {
     assert_eq!(parse_inhibition("ALARM(a) AND ALARM(b)"), None);
     assert_eq!(parse_inhibition("(ALARM(a) AND NOT ALARM(b))"), None);
     assert_eq!(parse_inhibition("ALARM(a) AND NOT OK(b)"), None);
+}
+
+#[test]
+fn more_reasons_for_not_translating() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    assert_eq!(
+        reason(with(plain("a", m()), |a| a.comparison = "Sideways".into())),
+        "unknown comparison operator \"Sideways\""
+    );
+    assert_eq!(
+        reason(with(plain("a", m()), |a| a.threshold = None)),
+        "the alarm has no threshold"
+    );
+    // Expressions that refer to each other in a loop.
+    let mut looped = math("f");
+    if let AlarmKind::Metric(a) = &mut looped.kind {
+        a.queries.push(AlarmQuery {
+            id: "f".into(),
+            expression: Some("e + 1".into()),
+            ..AlarmQuery::default()
+        });
+    }
+    assert_eq!(reason(looped), "expressions refer to each other too deeply");
+    // No query, or two, returning data.
+    let mut none = math("m");
+    if let AlarmKind::Metric(a) = &mut none.kind {
+        a.queries.iter_mut().for_each(|q| q.return_data = false);
+    }
+    assert_eq!(
+        reason(none),
+        "0 queries return data (an alarm's metric math returns exactly one)"
+    );
+    let mut bare = math("m");
+    if let AlarmKind::Metric(a) = &mut bare.kind {
+        a.queries[1].expression = None;
+    }
+    assert_eq!(
+        reason(bare),
+        "query \"e\" has neither a metric nor an expression"
+    );
+    // A composite over an alarm that was not translated, or without topics.
+    let quiet = with(plain("quiet", m()), |a| a.threshold = None);
+    let mut loud = plain("loud", m());
+    loud.alarm_actions.clear();
+    let composite = |name: &str, rule: &str, actions: Vec<String>| AlarmDefinition {
+        name: name.into(),
+        actions_enabled: true,
+        alarm_actions: actions,
+        kind: AlarmKind::Composite { rule: rule.into() },
+        ..AlarmDefinition::default()
+    };
+    let out = translate(
+        &[
+            quiet,
+            loud,
+            composite("c1", "ALARM(loud) AND NOT ALARM(quiet)", vec![PAGER.into()]),
+            composite("c2", "ALARM(loud) AND NOT ALARM(loud)", vec![]),
+        ],
+        &ImportOptions::default(),
+    );
+    let reasons: Vec<String> = out
+        .not_translated
+        .iter()
+        .map(|o| format!("{}: {}", o.alarm, o.notes.join("; ")))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "quiet: the alarm has no threshold",
+            "c1: composite rule \"ALARM(loud) AND NOT ALARM(quiet)\": alarm \"quiet\" was not translated",
+            "c2: composite rule \"ALARM(loud) AND NOT ALARM(loud)\": the composite alarm notifies no SNS topic",
+        ]
+    );
+    // No alarm notifies a topic: rules, but nothing to route to.
+    assert!(out.receivers.is_empty());
+    assert_eq!(
+        out.routing_yaml,
+        "# Imported from CloudWatch alarms by `firebell import cloudwatch-alarms`:\n# one receiver per set of SNS topics the alarms notify (send_resolved when\n# they have OK actions), one route per alarm.\n# No alarm notifies an SNS topic: add a receiver and a route before using these rules.\n"
+    );
+}
+
+#[test]
+fn disabled_actions_route_to_the_default_receiver() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    let mut off = plain("off", m());
+    off.actions_enabled = false;
+    let on = plain("on", m());
+    let out = translate(&[off, on], &ImportOptions::default());
+    validates(&out);
+    assert_eq!(
+        out.translated[0].notes,
+        ["actions are disabled: routed to the default receiver"]
+    );
+    assert!(
+        !out.routing_yaml.contains("alertname=\\\"off\\\""),
+        "{}",
+        out.routing_yaml
+    );
 }
