@@ -337,7 +337,9 @@ pub(crate) async fn cloudwatch(
     if let Some(b) = b {
         both.rules.rules.extend(b.rules.rules.iter().cloned());
     }
-    let (captured, start) = fetch_cloudwatch(Arc::new(both), from, to, chunk, aws, &mut |_| {})
+    let Fetched {
+        captured, start, ..
+    } = fetch_cloudwatch(Arc::new(both), from, to, chunk, aws, &mut |_| {})
         .await
         .context("fetching history from CloudWatch")?;
     let points: usize = captured.series.iter().map(|s| s.points.len()).sum();
@@ -357,8 +359,7 @@ pub(crate) async fn cloudwatch(
 /// its warmup before `from` to `to`, in chunks, at most
 /// [`firebell_aws::GET_METRIC_DATA_TPS`] GetMetricData calls a second, with
 /// a progress bar on stderr (hidden when it is not a terminal). `announce`
-/// sees the plan before the first datapoint is fetched. Returns the
-/// history and where it starts.
+/// sees the plan before the first datapoint is fetched.
 pub(crate) async fn fetch_cloudwatch(
     config: Arc<Config>,
     from: Epoch,
@@ -366,11 +367,11 @@ pub(crate) async fn fetch_cloudwatch(
     chunk: i64,
     aws: &crate::backend::AwsArgs,
     announce: &mut dyn FnMut(&CapturePlan),
-) -> Result<(Capture, Epoch)> {
+) -> Result<Fetched> {
     let start = from - warmup(&config);
     let sdk = aws.sdk_config().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cw: Arc<dyn MetricsSource> = Arc::new(
+    let source = Arc::new(
         firebell_aws::CloudWatchSource::from_sdk_config_with_options(
             &sdk,
             clock,
@@ -380,6 +381,7 @@ pub(crate) async fn fetch_cloudwatch(
             },
         ),
     );
+    let cw: Arc<dyn MetricsSource> = source.clone();
     let plan = plan_capture(config, cw.clone(), start, to, chunk).await?;
     announce(&plan);
     let bar = progress(plan.chunks() as u64, "fetching");
@@ -393,7 +395,20 @@ pub(crate) async fn fetch_cloudwatch(
             captured.partial
         );
     }
-    Ok((captured, start))
+    Ok(Fetched {
+        captured,
+        start,
+        stats: source.stats(),
+    })
+}
+
+/// What [`fetch_cloudwatch`] fetched.
+pub(crate) struct Fetched {
+    pub(crate) captured: Capture,
+    /// Where the history starts (`from` less the rules' warmup).
+    pub(crate) start: Epoch,
+    /// The CloudWatch calls made (ListMetrics for wildcards, GetMetricData).
+    pub(crate) stats: firebell_aws::CloudWatchStats,
 }
 
 struct Header {

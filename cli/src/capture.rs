@@ -66,7 +66,9 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         .build()?;
     let prices = Prices::default();
     let mut start = from;
-    let (captured, _) = rt
+    let crate::backtest::Fetched {
+        captured, stats, ..
+    } = rt
         .block_on(crate::backtest::fetch_cloudwatch(
             config,
             from,
@@ -88,6 +90,10 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         captured.series.len(),
         rfc3339(start),
         rfc3339(to)
+    );
+    eprintln!(
+        "capture: CloudWatch calls GetMetricData={} ListMetrics={} throttle_retries={}",
+        stats.get_metric_data, stats.list_metrics, stats.throttle_retries
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -135,6 +135,13 @@ route:
         ),
         "{stderr}"
     );
+    // Last, the calls it made: ListMetrics once (the wildcard), and two
+    // GetMetricData calls a chunk (queries are grouped by period: 1m, 5m).
+    assert_eq!(
+        stderr.lines().last(),
+        Some("capture: CloudWatch calls GetMetricData=10 ListMetrics=1 throttle_retries=0"),
+        "{stderr}"
+    );
     let written = std::fs::read_to_string(&file).unwrap();
     assert_eq!(written.lines().count(), 3, "{written}");
     assert_eq!(

@@ -306,6 +306,56 @@ async fn imported_alarms_validate_and_fire_where_the_data_breaches() {
         "{routing}"
     );
 
+    // The same import for people; it never writes over an earlier one.
+    let again = |dir: &str| {
+        firebell(&[
+            "import",
+            "cloudwatch-alarms",
+            "--prefix",
+            &format!("{run}-"),
+            "--sentinel-prefix",
+            &format!("{run}-firebell-sentinel-"),
+            "--out",
+            dir,
+        ])
+    };
+    let refused = again(&config);
+    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(
+        text(&refused.stderr),
+        format!(
+            "error: {config}/rules.yaml already exists: import into a new directory (--out DIR)\n"
+        )
+    );
+    let second = dir.path().join("second").display().to_string();
+    let out = again(&second);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout).replace(&format!("{run}-"), "");
+    assert_eq!(
+        printed,
+        format!(
+            "firebell import: 8 CloudWatch alarms read, 4 rules written to {second}/rules.yaml and {second}/routing.yaml (valid)
+
+Translated
+  errors-high -> rule errors-high
+  errors-raw -> rule errors-raw
+  latency-p99 -> rule latency-p99
+  maintenance -> rule maintenance
+  errors-outside-maintenance
+      composite: \"errors-raw\" routed to its topics while \"maintenance\" not firing (inhibition)
+
+Not translated (1, also in {second}/not-translated.txt)
+  error-ratio: the alarm names no metric
+
+Skipped (2)
+  custom-sentinel: a firebell sentinel alarm
+  firebell-sentinel-rule.X: a firebell sentinel alarm
+
+Next: `firebell cost --config {second}` compares polling these rules with the CloudWatch alarms they replace (its `alarms` column and \"Total CloudWatch alarms\"); `firebell backtest --config {second} --source cloudwatch --from T1 --to T2` shows what they would have sent.
+"
+        )
+    );
+
     // `firebell validate` agrees.
     let valid = firebell(&["validate", &config]);
     assert!(valid.status.success(), "{}", text(&valid.stdout));

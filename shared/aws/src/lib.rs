@@ -2,7 +2,10 @@
 //!
 //! - [`CloudWatchSource`] ([`MetricsSource`](firebell_core::ports::MetricsSource)):
 //!   `GetMetricData` in batches of up to 500 queries, `ListMetrics` for
-//!   wildcard dimension discovery.
+//!   wildcard dimension discovery; optionally at most N `GetMetricData`
+//!   calls a second ([`CloudWatchOptions::max_get_metric_data_per_second`],
+//!   [`GET_METRIC_DATA_TPS`]: `firebell capture`, `backtest --source
+//!   cloudwatch`).
 //! - [`DynamoStore`] ([`StateStore`](firebell_core::ports::StateStore)): one
 //!   DynamoDB table, optimistic concurrency on a `version` attribute, TTL.
 //! - [`SnsNotifier`] ([`Notifier`](firebell_core::ports::Notifier)): SNS
@@ -11,6 +14,9 @@
 //! - [`CloudWatchAlarms`] ([`AlarmService`](firebell_core::ports::AlarmService)):
 //!   sentinel alarms as CloudWatch metric alarms under firebell's name
 //!   prefix (`DescribeAlarms`, `PutMetricAlarm`, `DeleteAlarms`).
+//! - [`alarm_definitions`]: the account's metric and composite alarms as
+//!   plain definitions (`DescribeAlarms`), for `firebell import
+//!   cloudwatch-alarms`.
 //! - [`appconfig`]: the deployed config (AppConfig data plane, for the
 //!   functions) and deploying it (control plane, for `firebell push`).
 //!
