@@ -1,6 +1,6 @@
 //! `firebell capture`: records the history of every query a config uses
 //! from CloudWatch into a replay file (`shared/embedded/REPLAY.md`), so a
-//! real incident becomes a backtest or a rule unit test that runs offline.
+//! real incident becomes a backtest that runs offline (in CI, without AWS).
 //!
 //! The fetch is the one `backtest --source cloudwatch` makes
 //! ([`crate::backtest::fetch_cloudwatch`]): wildcards resolved as the

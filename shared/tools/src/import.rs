@@ -90,6 +90,9 @@ impl Imported {
     }
 }
 
+/// The longest `datapoints.out_of` firebell accepts.
+const MAX_OUT_OF: u32 = 1440;
+
 /// The label holding the CloudWatch alarm's name.
 pub const ALARM_LABEL: &str = "alarm";
 
@@ -382,6 +385,12 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
             let threshold = m
                 .threshold
                 .ok_or_else(|| "the alarm has no threshold".to_string())?;
+            if m.evaluation_periods > MAX_OUT_OF {
+                return Err(format!(
+                    "EvaluationPeriods {} is more than firebell's M of N allows (N <= {MAX_OUT_OF})",
+                    m.evaluation_periods
+                ));
+            }
             Ok((metrics, op, threshold))
         });
         let (metrics, op, threshold) = match translated {
@@ -525,7 +534,7 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
             for name in std::iter::once(&target).chain(&sources) {
                 if !by_alarm.contains_key(name) {
                     return Err(format!(
-                        "composite rule {rule:?}: alarm {name:?} was not translated"
+                        "composite rule {rule:?}: alarm {name:?} is not among the translated alarms"
                     ));
                 }
             }

@@ -550,6 +550,22 @@ fn more_reasons_for_not_translating() {
         reason(with(plain("a", m()), |a| a.threshold = None)),
         "the alarm has no threshold"
     );
+    assert_eq!(
+        reason(with(plain("a", metric("N", "M", &[], "Sum", 10)), |a| {
+            a.evaluation_periods = 8640;
+        })),
+        "EvaluationPeriods 8640 is more than firebell's M of N allows (N <= 1440)"
+    );
+    // 1440 is fine.
+    let out = one(with(plain("a", metric("N", "M", &[], "Sum", 10)), |a| {
+        a.evaluation_periods = 1440;
+        a.datapoints_to_alarm = Some(1000);
+    }));
+    assert!(
+        rule_text(&out).contains("    datapoints: {breaching: 1000, out_of: 1440}\n"),
+        "{}",
+        out.rules_yaml
+    );
     // Expressions that refer to each other in a loop.
     let mut looped = math("f");
     if let AlarmKind::Metric(a) = &mut looped.kind {
@@ -606,7 +622,7 @@ fn more_reasons_for_not_translating() {
         reasons,
         [
             "quiet: the alarm has no threshold",
-            "c1: composite rule \"ALARM(loud) AND NOT ALARM(quiet)\": alarm \"quiet\" was not translated",
+            "c1: composite rule \"ALARM(loud) AND NOT ALARM(quiet)\": alarm \"quiet\" is not among the translated alarms",
             "c2: composite rule \"ALARM(loud) AND NOT ALARM(loud)\": the composite alarm notifies no SNS topic",
         ]
     );
