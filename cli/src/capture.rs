@@ -146,3 +146,82 @@ fn write_atomically(out: &Path, series: &[ReplaySeries]) -> Result<()> {
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use firebell_core::model::Stat;
+    use firebell_core::series::Point;
+    use firebell_embedded::ReplaySource;
+
+    fn series() -> ReplaySeries {
+        ReplaySeries {
+            namespace: "N".into(),
+            metric: "Errors".into(),
+            dimensions: [("Service".to_string(), "a".to_string())].into(),
+            stat: Stat::Sum,
+            period: 60,
+            points: vec![Point {
+                t: 1_800_000_000,
+                v: 3.0,
+            }],
+            account: None,
+            region: None,
+            query: None,
+        }
+    }
+
+    #[test]
+    fn the_announcement_counts_queries_chunks_and_cost() {
+        let mut diags = firebell_core::diag::Diagnostics::new();
+        let config = firebell_engine::load_texts(
+            &[(
+                "c.yaml".to_string(),
+                "rules:\n  - name: E\n    metrics:\n      e: {namespace: N, metric: Errors, dimensions: {Service: a}, stat: Sum, period: 1m}\n    expression: e\n    condition: {op: \">\", threshold: 5}\nreceivers:\n  a: {topics: [arn:aws:sns:us-east-1:123456789012:a]}\nroute: {receiver: a}\n".to_string(),
+            )],
+            &mut diags,
+            Vec::new(),
+        );
+        assert!(!diags.has_errors(), "{diags}");
+        let source = Arc::new(ReplaySource::from_series([series()]));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let plan = rt
+            .block_on(firebell_tools::backtest::plan_capture(
+                Arc::new(config),
+                source,
+                1_800_000_000,
+                1_800_003_600,
+                86_400,
+            ))
+            .unwrap();
+        assert_eq!(
+            announce(&plan, &Prices::default()),
+            "capture: 1 query × 1 chunk = 1 metrics requested, 2027-01-15T08:00:00Z .. 2027-01-15T09:00:00Z; GetMetricData cost <$0.0001 ($0.0100 per 1,000 metrics)"
+        );
+    }
+
+    #[test]
+    fn a_file_is_replaced_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("h.jsonl");
+        write_atomically(&out, &[series()]).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text, format!("{}\n", series().to_line()));
+        // Renaming over a directory fails: the directory stays, and no
+        // temporary file is left.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("keep"), "x").unwrap();
+        assert!(write_atomically(&blocked, &[series()]).is_err());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["blocked", "h.jsonl"]);
+    }
+}
