@@ -838,6 +838,9 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<Evaluated, EngineError> {
         let metrics = self.metrics.as_ref();
+        // The roles of the config running now (`accounts:`; a switched
+        // config may list others).
+        metrics.use_account_roles(&self.config.accounts.roles);
         let rules: Vec<&Rule> = self
             .config
             .rules
