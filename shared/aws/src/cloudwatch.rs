@@ -854,6 +854,66 @@ mod tests {
         assert_eq!(stat.period(), Some(300));
     }
 
+    /// Calls are batched per (role, region): a role reads its own account
+    /// (no `AccountId`); another account without a role is read with
+    /// `AccountId` by the evaluator's own client.
+    #[test]
+    fn plan_batches_per_role_and_region() {
+        let at = |id: &str, account: Option<&str>, region: Option<&str>| {
+            let mut x = q(id, 60, Stat::Sum);
+            x.spec.account = account.map(str::to_owned);
+            x.spec.region = region.map(str::to_owned);
+            x
+        };
+        let roles = BTreeMap::from([(
+            "444455556666".to_string(),
+            "arn:aws:iam::444455556666:role/r".to_string(),
+        )]);
+        let qs = vec![
+            at("home", None, None),
+            at("linked", Some("111122223333"), None),
+            at("west", None, Some("us-west-2")),
+            at("role", Some("444455556666"), None),
+            at("role-west", Some("444455556666"), Some("us-west-2")),
+            at("linked-west", Some("111122223333"), Some("us-west-2")),
+        ];
+        let calls = plan_calls(&qs, 0, 120, &roles).unwrap();
+        let seen: Vec<(Option<&str>, Option<&str>, Vec<(usize, Option<&str>)>)> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.target.role.as_deref(),
+                    c.target.region.as_deref(),
+                    c.queries
+                        .iter()
+                        .map(|(i, q)| (*i, q.account_id()))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (None, None, vec![(0, None), (1, Some("111122223333"))]),
+                (
+                    None,
+                    Some("us-west-2"),
+                    vec![(2, None), (5, Some("111122223333"))]
+                ),
+                (
+                    Some("arn:aws:iam::444455556666:role/r"),
+                    None,
+                    vec![(3, None)]
+                ),
+                (
+                    Some("arn:aws:iam::444455556666:role/r"),
+                    Some("us-west-2"),
+                    vec![(4, None)]
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn plan_rejects_bad_periods_and_wildcards() {
         assert!(matches!(
