@@ -43,6 +43,10 @@ TABLE = "StateTable"
 KEY = "FirebellKey"
 OPS_TOPIC = "OpsTopic"
 TEAM_TOPICS_PARAM = "TeamTopicArns"
+# Roles in source accounts the evaluator may assume (`accounts:`), and the condition
+# that leaves sts:AssumeRole out entirely when none is listed.
+SOURCE_ROLES_PARAM = "SourceAccountRoleArns"
+HAS_SOURCE_ROLES = "HasSourceAccountRoles"
 FAILURE_QUEUE = "EvaluatorFailureQueue"
 SCHEDULE_DLQ = "ScheduleDeadLetterQueue"
 LOG_GROUP = "EvaluatorLogGroup"
@@ -155,6 +159,7 @@ EXPECTED_FUNCTION_ACTIONS = {
     "logs:PutLogEvents",
     "appconfig:StartConfigurationSession",
     "appconfig:GetLatestConfiguration",
+    "sts:AssumeRole",
 }
 EXPECTED_SCHEDULER_ACTIONS = {
     "lambda:InvokeFunction",
@@ -173,6 +178,7 @@ FUNCTION_RESOURCE_SCOPE = {
     "kms": {KEY},
     "logs": {LOG_GROUP},
     "appconfig": {CONFIG_APP, CONFIG_ENV, CONFIG_PROFILE},
+    "sts": {SOURCE_ROLES_PARAM},
 }
 # AWS authorises these only on Resource "*" (DescribeAlarms: a listing by name prefix,
 # see the template); nothing else may use it.
@@ -376,7 +382,12 @@ def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]
     assert not p.get("ManagedPolicyArns"), f"{role}: managed policies are not allowed"
     found = []
     for policy in p.get("Policies", []):
-        found.extend(statements(policy["PolicyDocument"]))
+        # A conditional policy (`!If [cond, policy, !Ref AWS::NoValue]`) counts with
+        # every branch that holds one: the most the role may be granted.
+        branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
+        for branch in branches:
+            if "PolicyDocument" in branch:
+                found.extend(statements(branch["PolicyDocument"]))
     # Policies attached to the role from separate resources count too.
     for name, res in template["Resources"].items():
         if res.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
@@ -527,6 +538,40 @@ def check_function_role(template: dict[str, Any]) -> None:
     for s in stmts:
         if "*" in as_list(s["Resource"]):
             assert set(actions(s)) <= STAR_RESOURCE_ACTIONS, s
+
+
+def check_source_account_roles(template: dict[str, Any]) -> None:
+    """sts:AssumeRole on exactly the listed source-account roles, and no policy at all
+    when the list is empty (the default)."""
+    param = template["Parameters"][SOURCE_ROLES_PARAM]
+    assert param["Type"] == "CommaDelimitedList", param
+    assert param.get("Default") == "", param
+    pattern = re.compile(param["AllowedPattern"])
+    for ok in ["", "arn:aws:iam::111122223333:role/firebell-read", "arn:aws-cn:iam::111122223333:role/ops/r"]:
+        assert pattern.match(ok), ok
+    for bad in ["*", "arn:aws:iam::111122223333:role/*", "arn:aws:iam::*:role/x",
+                "arn:aws:iam::111122223333:user/x", "arn:aws:sts::111122223333:role/x"]:
+        assert not pattern.match(bad), bad
+    cond = template["Conditions"][HAS_SOURCE_ROLES]
+    assert cond == {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": SOURCE_ROLES_PARAM}]}, ""]}]}, cond
+    assume = [s for s in role_statements(template, FUNCTION_ROLE) if "sts:AssumeRole" in actions(s)]
+    assert len(assume) == 1, assume
+    assert actions(assume[0]) == ["sts:AssumeRole"], assume
+    assert assume[0]["Resource"] == {"Ref": SOURCE_ROLES_PARAM}, assume
+    assert "Condition" not in assume[0], assume
+    # The policy holding it exists only under the condition.
+    holders = [
+        p for p in props(template, FUNCTION_ROLE)["Policies"]
+        if "sts:AssumeRole" in json.dumps(p)
+    ]
+    assert len(holders) == 1, holders
+    branch = holders[0].get("Fn::If")
+    assert branch and branch[0] == HAS_SOURCE_ROLES and branch[2] == {"Ref": "AWS::NoValue"}, holders
+    assert [actions(s) for s in statements(branch[1]["PolicyDocument"])] == [["sts:AssumeRole"]], branch
+    # No other role of the stack may assume roles.
+    for role in stack_roles(template) - {FUNCTION_ROLE}:
+        for s in role_statements(template, role):
+            assert not any(a.startswith("sts:") for a in actions(s)), (role, s)
 
 
 def check_scheduler_role(template: dict[str, Any]) -> None:
@@ -1592,6 +1637,7 @@ ALL_CHECKS = [
     check_environment_pattern,
     check_shards,
     check_sentinels,
+    check_source_account_roles,
 ]
 
 
@@ -1691,7 +1737,49 @@ def _set(path: list[Any], value: Any):
     return mutate
 
 
+def _assume_policy(t: dict[str, Any]) -> dict[str, Any]:
+    return next(p for p in t["Resources"][FUNCTION_ROLE]["Properties"]["Policies"] if "Fn::If" in p)
+
+
+def _assume_statement(key: str, value: Any):
+    def mutate(t: dict[str, Any]) -> None:
+        _assume_policy(t)["Fn::If"][1]["PolicyDocument"]["Statement"][0][key] = value
+
+    return mutate
+
+
+def _unconditional_assume(t: dict[str, Any]) -> None:
+    policies = t["Resources"][FUNCTION_ROLE]["Properties"]["Policies"]
+    i = next(i for i, p in enumerate(policies) if "Fn::If" in p)
+    policies[i] = policies[i]["Fn::If"][1]
+
+
 NEGATIVE_CASES = [
+    (
+        "the evaluator assumes any role",
+        _assume_statement("Resource", "*"),
+        check_source_account_roles,
+    ),
+    (
+        "the evaluator assumes a role named in the template",
+        _assume_statement("Resource", "arn:aws:iam::111122223333:role/x"),
+        check_function_role,
+    ),
+    (
+        "sts:AssumeRole granted when no role is listed",
+        _unconditional_assume,
+        check_source_account_roles,
+    ),
+    (
+        "the roles parameter takes wildcards",
+        _set(["Parameters", SOURCE_ROLES_PARAM, "AllowedPattern"], "^.*$"),
+        check_source_account_roles,
+    ),
+    (
+        "the reporter assumes roles",
+        _add_statement(REPORTER_ROLE, {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": {"Ref": SOURCE_ROLES_PARAM}}),
+        check_source_account_roles,
+    ),
     (
         "the reporter writes the table",
         _add_statement(REPORTER_ROLE, {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": {"Fn::GetAtt": [TABLE, "Arn"]}}),

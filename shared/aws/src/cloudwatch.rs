@@ -878,7 +878,12 @@ mod tests {
             at("linked-west", Some("111122223333"), Some("us-west-2")),
         ];
         let calls = plan_calls(&qs, 0, 120, &roles).unwrap();
-        let seen: Vec<(Option<&str>, Option<&str>, Vec<(usize, Option<&str>)>)> = calls
+        type Seen<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Vec<(usize, Option<&'a str>)>,
+        );
+        let seen: Vec<Seen<'_>> = calls
             .iter()
             .map(|c| {
                 (

@@ -251,11 +251,14 @@ mod cbor {
     }
 }
 
+/// The requests a [`Recorded`] server saw: (operation, body).
+type Requests = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A local CloudWatch that records each request (operation, body) and
 /// answers with the recorded response of its operation.
 struct Recorded {
     endpoint: String,
-    requests: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    requests: Requests,
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -265,7 +268,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 fn serve(responses: BTreeMap<&'static str, Vec<u8>>) -> Recorded {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    let requests: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let requests: Requests = Arc::default();
     let seen = requests.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
