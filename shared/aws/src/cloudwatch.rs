@@ -167,6 +167,8 @@ struct Caller {
     client: Client,
     counters: Arc<Counters>,
     backoff: Backoff,
+    /// The role the client's credentials assume, if any (for messages).
+    role: Option<String>,
 }
 
 impl CloudWatchSource {
@@ -185,6 +187,7 @@ impl CloudWatchSource {
                 client,
                 counters: Arc::new(Counters::default()),
                 backoff: options.backoff,
+                role: None,
             },
             clock,
             options,
@@ -258,6 +261,7 @@ impl CloudWatchSource {
             client,
             counters: Arc::clone(&self.caller.counters),
             backoff: self.caller.backoff,
+            role: target.role.clone(),
         })
     }
 
@@ -529,7 +533,17 @@ impl Caller {
                     .config()
                     .region()
                     .map(|r| r.as_ref().to_string());
-                metrics_error(&c, what, region.as_deref())
+                match (&self.role, c.kind) {
+                    // The role could not be assumed: say which, and what
+                    // it needs (not the evaluator's own credentials' fix).
+                    (Some(role), Some(crate::error::Kind::NoCredentials)) => {
+                        MetricsError::BadQuery(format!(
+                            "cloudwatch {what}: cannot assume role {role}: its trust policy must name the evaluator's role, and the evaluator must be allowed sts:AssumeRole on it (stack parameter SourceAccountRoleArns) ({})",
+                            c.message
+                        ))
+                    }
+                    _ => metrics_error(&c, what, region.as_deref()),
+                }
             })
     }
 
@@ -997,6 +1011,7 @@ mod tests {
             client: Client::from_conf(config),
             counters: Arc::new(Counters::default()),
             backoff,
+            role: None,
         }
     }
 

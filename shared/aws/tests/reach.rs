@@ -307,9 +307,19 @@ fn serve(responses: BTreeMap<&'static str, Vec<u8>>) -> Recorded {
                     let body = buf[head_end..head_end + length].to_vec();
                     buf.drain(..head_end + length);
                     let reply = responses.get(op.as_str()).cloned().unwrap_or_default();
+                    let status = if op.is_empty() {
+                        "403 Forbidden"
+                    } else {
+                        "200 OK"
+                    };
+                    let kind = if op.is_empty() {
+                        "text/xml"
+                    } else {
+                        "application/cbor"
+                    };
                     seen.lock().unwrap().push((op, body));
                     let mut response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\ncontent-length: {}\r\n\r\n",
+                        "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\nsmithy-protocol: rpc-v2-cbor\r\ncontent-length: {}\r\n\r\n",
                         reply.len()
                     )
                     .into_bytes();
@@ -455,4 +465,41 @@ async fn another_account_without_a_role_is_read_through_cross_account_observabil
     }
     // No other client was needed: the evaluator's own reads them all.
     assert_eq!(source.clients_built(), 0);
+}
+
+/// A role that cannot be assumed (STS refuses it: here the recorded server
+/// answers AssumeRole with AccessDenied) fails the fetch of that account
+/// with a message naming the role and what it needs.
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_is_named() {
+    let denied = b"<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform: sts:AssumeRole</Message></Error><RequestId>r</RequestId></ErrorResponse>".to_vec();
+    // STS's query protocol posts to "/": the operation name is empty.
+    let server = serve(BTreeMap::from([("", denied)]));
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let source = CloudWatchSource::from_sdk_config(&sdk, Arc::new(SystemClock));
+    let role = format!("arn:aws:iam::{SOURCE_ACCOUNT}:role/firebell-read");
+    source.use_account_roles(&BTreeMap::from([(SOURCE_ACCOUNT.to_owned(), role.clone())]));
+    let err = source
+        .fetch(
+            &[query(
+                "remote",
+                spec("Shop", "pay", Some(SOURCE_ACCOUNT), None),
+            )],
+            1_795_392_000,
+            1_795_392_120,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "bad metrics query: cloudwatch GetMetricData: cannot assume role {role}: its trust policy must name the evaluator's role, and the evaluator must be allowed sts:AssumeRole on it (stack parameter SourceAccountRoleArns) ("
+    );
+    assert!(err.starts_with(&want), "{err}");
+    assert!(err.contains("AccessDenied"), "{err}");
 }
