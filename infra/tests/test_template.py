@@ -43,6 +43,10 @@ TABLE = "StateTable"
 KEY = "FirebellKey"
 OPS_TOPIC = "OpsTopic"
 TEAM_TOPICS_PARAM = "TeamTopicArns"
+# Roles in source accounts the evaluator may assume (`accounts:`), and the condition
+# that leaves sts:AssumeRole out entirely when none is listed.
+SOURCE_ROLES_PARAM = "SourceAccountRoleArns"
+HAS_SOURCE_ROLES = "HasSourceAccountRoles"
 FAILURE_QUEUE = "EvaluatorFailureQueue"
 SCHEDULE_DLQ = "ScheduleDeadLetterQueue"
 LOG_GROUP = "EvaluatorLogGroup"
@@ -173,6 +177,7 @@ FUNCTION_RESOURCE_SCOPE = {
     "kms": {KEY},
     "logs": {LOG_GROUP},
     "appconfig": {CONFIG_APP, CONFIG_ENV, CONFIG_PROFILE},
+    "sts": {SOURCE_ROLES_PARAM},
 }
 # AWS authorises these only on Resource "*" (DescribeAlarms: a listing by name prefix,
 # see the template); nothing else may use it.
@@ -249,7 +254,7 @@ def template(raw_template: dict[str, Any], request) -> dict[str, Any]:
 _NO_VALUE = object()
 
 
-def render(template: dict[str, Any], shards: int) -> dict[str, Any]:
+def render(template: dict[str, Any], shards: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The template with ShardCount = `shards`, the other parameters at their defaults:
     Conditions evaluated (Fn::Equals, Not, And, Or, Condition), resources and outputs
     whose condition is false dropped (the others lose their Condition), Fn::If resolved
@@ -258,12 +263,18 @@ def render(template: dict[str, Any], shards: int) -> dict[str, Any]:
     t = copy.deepcopy(template)
     values = {name: p.get("Default") for name, p in t["Parameters"].items()}
     values[SHARD_COUNT_PARAM] = shards
+    values.update(overrides or {})
     conditions = t.pop("Conditions", {})
     memo: dict[str, bool] = {}
 
     def operand(x: Any) -> Any:
         if isinstance(x, dict) and set(x) == {"Ref"}:
             return values[x["Ref"]]
+        # A CommaDelimitedList joined (its value given as CloudFormation takes it: "a,b").
+        if isinstance(x, dict) and set(x) == {"Fn::Join"}:
+            sep, items = x["Fn::Join"]
+            assert isinstance(items, dict) and set(items) == {"Ref"}, f"cannot evaluate {x!r}"
+            return sep.join(str(values[items["Ref"]]).split(","))
         assert not isinstance(x, (dict, list)), f"cannot evaluate {x!r}"
         return x
 
@@ -311,6 +322,8 @@ def render(template: dict[str, Any], shards: int) -> dict[str, Any]:
             kept[name] = walk(item)
         t[section] = kept
     t["Parameters"][SHARD_COUNT_PARAM]["Default"] = shards
+    for name, value in (overrides or {}).items():
+        t["Parameters"][name]["Default"] = value
     return t
 
 
@@ -376,7 +389,12 @@ def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]
     assert not p.get("ManagedPolicyArns"), f"{role}: managed policies are not allowed"
     found = []
     for policy in p.get("Policies", []):
-        found.extend(statements(policy["PolicyDocument"]))
+        # A conditional policy (`!If [cond, policy, !Ref AWS::NoValue]`) counts with
+        # every branch that holds one: the most the role may be granted.
+        branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
+        for branch in branches:
+            if "PolicyDocument" in branch:
+                found.extend(statements(branch["PolicyDocument"]))
     # Policies attached to the role from separate resources count too.
     for name, res in template["Resources"].items():
         if res.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
@@ -487,9 +505,11 @@ def check_function_role(template: dict[str, Any]) -> None:
 
     stmts = role_statements(template, role)
     got = {a for s in stmts for a in actions(s)}
-    assert got == EXPECTED_FUNCTION_ACTIONS, (
-        f"function role actions differ: extra {sorted(got - EXPECTED_FUNCTION_ACTIONS)}, "
-        f"missing {sorted(EXPECTED_FUNCTION_ACTIONS - got)}"
+    # sts:AssumeRole only when source-account roles are listed (check_source_account_roles).
+    expected = EXPECTED_FUNCTION_ACTIONS | ({"sts:AssumeRole"} if source_roles(template) else set())
+    assert got == expected, (
+        f"function role actions differ: extra {sorted(got - expected)}, "
+        f"missing {sorted(expected - got)}"
     )
 
     for s in stmts:
@@ -527,6 +547,57 @@ def check_function_role(template: dict[str, Any]) -> None:
     for s in stmts:
         if "*" in as_list(s["Resource"]):
             assert set(actions(s)) <= STAR_RESOURCE_ACTIONS, s
+
+
+SAMPLE_SOURCE_ROLES = "arn:aws:iam::111122223333:role/firebell-read,arn:aws:iam::444455556666:role/ops/firebell-read"
+
+
+def source_roles(template: dict[str, Any]) -> str:
+    """The SourceAccountRoleArns a template was rendered with (`render`)."""
+    return str(template["Parameters"][SOURCE_ROLES_PARAM].get("Default", ""))
+
+
+def with_source_roles(raw: dict[str, Any]) -> dict[str, Any]:
+    return render(raw, 1, {SOURCE_ROLES_PARAM: SAMPLE_SOURCE_ROLES})
+
+
+def check_source_account_roles(template: dict[str, Any]) -> None:
+    """A rendered template: sts:AssumeRole on exactly the listed source-account roles,
+    none at all when the list is empty (the default); no other role assumes roles."""
+    param = template["Parameters"][SOURCE_ROLES_PARAM]
+    assert param["Type"] == "CommaDelimitedList", param
+    pattern = re.compile(param["AllowedPattern"])
+    for ok in ["", "arn:aws:iam::111122223333:role/firebell-read", "arn:aws-cn:iam::111122223333:role/ops/r"]:
+        assert pattern.match(ok), ok
+    for bad in ["*", "arn:aws:iam::111122223333:role/*", "arn:aws:iam::*:role/x",
+                "arn:aws:iam::111122223333:user/x", "arn:aws:sts::111122223333:role/x"]:
+        assert not pattern.match(bad), bad
+    assume = [s for s in role_statements(template, FUNCTION_ROLE) if any(a.startswith("sts:") for a in actions(s))]
+    if source_roles(template) == "":
+        assert assume == [], f"sts without source-account roles: {assume}"
+    else:
+        assert len(assume) == 1, assume
+        assert actions(assume[0]) == ["sts:AssumeRole"], assume
+        assert assume[0]["Resource"] == {"Ref": SOURCE_ROLES_PARAM}, assume
+        assert "Condition" not in assume[0], assume
+    for role in stack_roles(template) - {FUNCTION_ROLE}:
+        for s in role_statements(template, role):
+            assert not any(a.startswith("sts:") for a in actions(s)), (role, s)
+
+
+def check_source_roles_conditional(raw: dict[str, Any]) -> None:
+    """The raw template: the policy granting sts:AssumeRole exists only under
+    HasSourceAccountRoles (the list not empty); nothing else mentions sts."""
+    param = raw["Parameters"][SOURCE_ROLES_PARAM]
+    assert param.get("Default") == "", param
+    cond = raw["Conditions"][HAS_SOURCE_ROLES]
+    assert cond == {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": SOURCE_ROLES_PARAM}]}, ""]}]}, cond
+    policies = props(raw, FUNCTION_ROLE)["Policies"]
+    holders = [p for p in policies if "sts:" in json.dumps(p)]
+    assert len(holders) == 1, holders
+    branch = holders[0].get("Fn::If")
+    assert branch and branch[0] == HAS_SOURCE_ROLES and branch[2] == {"Ref": "AWS::NoValue"}, holders
+    assert [actions(s) for s in statements(branch[1]["PolicyDocument"])] == [["sts:AssumeRole"]], branch
 
 
 def check_scheduler_role(template: dict[str, Any]) -> None:
@@ -1592,6 +1663,7 @@ ALL_CHECKS = [
     check_environment_pattern,
     check_shards,
     check_sentinels,
+    check_source_account_roles,
 ]
 
 
@@ -1689,6 +1761,23 @@ def _set(path: list[Any], value: Any):
         node[path[-1]] = value
 
     return mutate
+
+
+def _assume_policy(t: dict[str, Any]) -> dict[str, Any]:
+    return next(p for p in t["Resources"][FUNCTION_ROLE]["Properties"]["Policies"] if "Fn::If" in p)
+
+
+def _assume_statement(key: str, value: Any):
+    def mutate(t: dict[str, Any]) -> None:
+        _assume_policy(t)["Fn::If"][1]["PolicyDocument"]["Statement"][0][key] = value
+
+    return mutate
+
+
+def _unconditional_assume(t: dict[str, Any]) -> None:
+    policies = t["Resources"][FUNCTION_ROLE]["Properties"]["Policies"]
+    i = next(i for i, p in enumerate(policies) if "Fn::If" in p)
+    policies[i] = policies[i]["Fn::If"][1]
 
 
 NEGATIVE_CASES = [
@@ -2293,7 +2382,8 @@ def test_shard_count_parameter_and_condition(raw_template: dict[str, Any]) -> No
     assert all(raw_template["Resources"][n]["Condition"] == SHARDED for n in SHARDED_ONLY)
     assert raw_template["Resources"][SENTINEL_PERMISSION]["Condition"] == UNSHARDED
     ifs = [v["Fn::If"][0] for _, v in walk(raw_template) if isinstance(v, dict) and set(v) == {"Fn::If"}]
-    assert ifs and set(ifs) == {SHARDED}, ifs
+    # (and the one source-account roles policy, check_source_roles_conditional)
+    assert ifs and set(ifs) == {SHARDED, HAS_SOURCE_ROLES} and ifs.count(HAS_SOURCE_ROLES) == 1, ifs
     # 1 renders the unsharded stack, anything above the sharded one.
     for n in (2, 64):
         assert TICK in render(raw_template, n)["Resources"]
@@ -2453,3 +2543,59 @@ def test_layer_build_fails_without_config(tmp_path: Path, what: str) -> None:
     assert proc.returncode != 0
     assert "does not exist" in proc.stderr if what == "missing" else "no config files" in proc.stderr
     assert not log.exists(), "nothing to validate"
+
+
+# ------------------------------------------------------ source-account roles
+
+
+def test_source_account_roles(raw_template: dict[str, Any]) -> None:
+    """With roles listed, the evaluator may assume exactly those; the other checks hold."""
+    check_source_roles_conditional(raw_template)
+    t = with_source_roles(raw_template)
+    check_source_account_roles(t)
+    check_function_role(t)
+    check_no_wildcard_actions(t)
+    check_star_resources(t)
+
+
+SOURCE_ROLE_NEGATIVE_CASES = [
+    ("the evaluator assumes any role", _assume_statement("Resource", "*"), check_source_account_roles),
+    (
+        "the evaluator assumes a role named in the template",
+        _assume_statement("Resource", "arn:aws:iam::111122223333:role/x"),
+        check_function_role,
+    ),
+    (
+        "the roles parameter takes wildcards",
+        _set(["Parameters", SOURCE_ROLES_PARAM, "AllowedPattern"], "^.*$"),
+        check_source_account_roles,
+    ),
+    (
+        "the reporter assumes roles",
+        _add_statement(REPORTER_ROLE, {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": {"Ref": SOURCE_ROLES_PARAM}}),
+        check_source_account_roles,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "what,mutate,check", SOURCE_ROLE_NEGATIVE_CASES, ids=[c[0] for c in SOURCE_ROLE_NEGATIVE_CASES]
+)
+def test_source_role_checks_catch_regressions(raw_template: dict[str, Any], what: str, mutate, check) -> None:
+    mutated = json.loads(json.dumps(raw_template))
+    mutate(mutated)
+    with pytest.raises(AssertionError):
+        check(with_source_roles(mutated))
+    check(with_source_roles(raw_template))
+
+
+def test_no_sts_without_source_account_roles(raw_template: dict[str, Any]) -> None:
+    """The policy made unconditional is caught: by the raw check, and in the default
+    render (no roles listed) by the rendered one."""
+    mutated = json.loads(json.dumps(raw_template))
+    _unconditional_assume(mutated)
+    with pytest.raises(AssertionError):
+        check_source_roles_conditional(mutated)
+    with pytest.raises(AssertionError):
+        check_source_account_roles(render(mutated, 1))
+    check_source_account_roles(render(raw_template, 1))

@@ -151,12 +151,57 @@ struct CacheEntry {
 }
 
 /// [`MetricsSource`](firebell_core::ports::MetricsSource) over CloudWatch.
+///
+/// A query of another region (`region:`) is sent by a client of that
+/// region; one of an account with a role ([`CloudWatchSource::set_account_roles`],
+/// the config's `accounts:`) by a client whose credentials assume that role;
+/// one of another account without a role carries `AccountId` (CloudWatch
+/// cross-account observability, from the monitoring account). Those
+/// clients are built on first use and kept: one per (role, region).
 #[derive(Debug)]
 pub struct CloudWatchSource {
     caller: Caller,
     clock: Arc<dyn Clock>,
     options: CloudWatchOptions,
     dimension_cache: Mutex<HashMap<String, CacheEntry>>,
+    /// What role clients are built from (their STS calls, base credentials).
+    sdk: Option<aws_config::SdkConfig>,
+    /// Source account -> role ARN to assume (`accounts:`).
+    roles: Mutex<BTreeMap<String, String>>,
+    /// The clients of other regions and roles, built once.
+    clients: Mutex<HashMap<Target, Client>>,
+}
+
+/// Where a query is sent: a role to assume (or the evaluator's own
+/// credentials) and a region (or the evaluator's own).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Target {
+    role: Option<String>,
+    region: Option<String>,
+}
+
+impl Target {
+    fn is_home(&self) -> bool {
+        self.role.is_none() && self.region.is_none()
+    }
+}
+
+/// How one spec is read: the client's target and the `AccountId` /
+/// `OwningAccount` to send (another account read through cross-account
+/// observability; none when a role reads it in its own account).
+fn route(spec: &MetricSpec, roles: &BTreeMap<String, String>) -> (Target, Option<String>) {
+    let role = spec.account.as_ref().and_then(|a| roles.get(a)).cloned();
+    let account_id = match (&spec.account, &role) {
+        (Some(a), None) => Some(a.clone()),
+        _ => None,
+    };
+    (
+        Target {
+            role,
+            region: spec.region.clone(),
+        },
+        account_id,
+    )
 }
 
 /// What a spawned `GetMetricData` task needs: cheap to clone.
@@ -166,6 +211,8 @@ struct Caller {
     counters: Arc<Counters>,
     backoff: Backoff,
     limiter: Option<Arc<RateLimiter>>,
+    /// The role the client's credentials assume, if any (for messages).
+    role: Option<String>,
 }
 
 impl CloudWatchSource {
@@ -187,16 +234,114 @@ impl CloudWatchSource {
                 limiter: options
                     .max_get_metric_data_per_second
                     .map(|n| Arc::new(RateLimiter::new(n))),
+                role: None,
             },
             clock,
             options,
             dimension_cache: Mutex::new(HashMap::new()),
+            sdk: None,
+            roles: Mutex::new(BTreeMap::new()),
+            clients: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A source with a client built from `config` (see [`crate::load_sdk_config`]).
+    /// A source with a client built from `config` (see [`crate::load_sdk_config`]);
+    /// the clients that assume a role (`accounts:`) are built from it too.
     pub fn from_sdk_config(config: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
-        CloudWatchSource::new(Client::new(config), clock)
+        let mut source = CloudWatchSource::new(Client::new(config), clock);
+        source.sdk = Some(config.clone());
+        source
+    }
+
+    /// The roles to assume per source account (the config's `accounts:`
+    /// section, `Accounts::roles` in the engine): a metric of an
+    /// account listed is read with a client assuming its role; one of an
+    /// account not listed through cross-account observability (`AccountId`).
+    /// Clients of roles that changed are dropped (built again on use).
+    pub fn set_account_roles(&self, roles: BTreeMap<String, String>) {
+        let Ok(mut current) = self.roles.lock() else {
+            return;
+        };
+        if *current == roles {
+            return;
+        }
+        let kept: BTreeSet<&String> = roles.values().collect();
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.retain(|t, _| t.role.as_ref().is_none_or(|r| kept.contains(r)));
+        }
+        *current = roles;
+    }
+
+    /// How many clients of other regions and roles have been built (each
+    /// once, then reused).
+    pub fn clients_built(&self) -> usize {
+        self.clients.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    fn roles(&self) -> BTreeMap<String, String> {
+        self.roles.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The caller of `target`: the evaluator's own, or a client of another
+    /// region or role, built on first use and kept.
+    async fn caller_for(&self, target: &Target) -> Result<Caller, MetricsError> {
+        if target.is_home() {
+            return Ok(self.caller.clone());
+        }
+        let known = self
+            .clients
+            .lock()
+            .ok()
+            .and_then(|c| c.get(target).cloned());
+        let client = match known {
+            Some(c) => c,
+            None => {
+                let client = self.build_client(target).await?;
+                if let Ok(mut clients) = self.clients.lock() {
+                    clients.entry(target.clone()).or_insert(client).clone()
+                } else {
+                    client
+                }
+            }
+        };
+        Ok(Caller {
+            client,
+            counters: Arc::clone(&self.caller.counters),
+            backoff: self.caller.backoff,
+            // One limit for all the clients (conservative: CloudWatch's
+            // quota is per account and region).
+            limiter: self.caller.limiter.clone(),
+            role: target.role.clone(),
+        })
+    }
+
+    /// A client like the evaluator's (endpoint, retries, timeouts) for
+    /// another region, with credentials assuming `target.role` when set.
+    async fn build_client(&self, target: &Target) -> Result<Client, MetricsError> {
+        let mut conf = self.caller.client.config().to_builder();
+        if let Some(region) = &target.region {
+            conf = conf.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(role) = &target.role {
+            let Some(sdk) = &self.sdk else {
+                return Err(MetricsError::BadQuery(format!(
+                    "cannot assume role {role}: this metrics source was built without an SDK config (CloudWatchSource::from_sdk_config)"
+                )));
+            };
+            if sdk.time_source().is_none() {
+                return Err(MetricsError::BadQuery(format!(
+                    "cannot assume role {role}: the SDK config has no time source"
+                )));
+            }
+            let mut b = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .configure(sdk)
+                .session_name("firebell");
+            if let Some(region) = sdk.region() {
+                b = b.region(region.clone());
+            }
+            conf = conf.credentials_provider(b.build().await);
+        }
+        Ok(Client::from_conf(conf.build()))
     }
 
     /// [`CloudWatchSource::from_sdk_config`] with `options`.
@@ -205,7 +350,9 @@ impl CloudWatchSource {
         clock: Arc<dyn Clock>,
         options: CloudWatchOptions,
     ) -> Self {
-        CloudWatchSource::with_options(Client::new(config), clock, options)
+        let mut source = CloudWatchSource::with_options(Client::new(config), clock, options);
+        source.sdk = Some(config.clone());
+        source
     }
 
     pub fn client(&self) -> &Client {
@@ -241,6 +388,8 @@ impl CloudWatchSource {
 /// One `GetMetricData` call (before pagination): queries of one period.
 #[derive(Debug)]
 struct Call {
+    /// Where the call is sent.
+    target: Target,
     /// (index of the query in the fetch, the query as sent).
     queries: Vec<(usize, MetricDataQuery)>,
     start: Epoch,
@@ -282,7 +431,12 @@ fn parse_safe_id(id: &str) -> Option<usize> {
     id.strip_prefix('q')?.parse().ok()
 }
 
-fn to_query(index: usize, spec: &MetricSpec, period: i64) -> Result<MetricDataQuery, MetricsError> {
+fn to_query(
+    index: usize,
+    spec: &MetricSpec,
+    period: i64,
+    account_id: Option<String>,
+) -> Result<MetricDataQuery, MetricsError> {
     let mut metric = aws_sdk_cloudwatch::types::Metric::builder()
         .namespace(&spec.namespace)
         .metric_name(&spec.metric_name);
@@ -303,27 +457,31 @@ fn to_query(index: usize, spec: &MetricSpec, period: i64) -> Result<MetricDataQu
     Ok(MetricDataQuery::builder()
         .id(safe_id(index))
         .metric_stat(stat)
+        .set_account_id(account_id)
         .return_data(true)
         .build())
 }
 
-/// Splits a fetch into `GetMetricData` calls: grouped by period, at most
-/// [`MAX_QUERIES_PER_CALL`] per call, times aligned down to the period.
+/// Splits a fetch into `GetMetricData` calls: grouped by target (role and
+/// region) and period, at most [`MAX_QUERIES_PER_CALL`] per call, times
+/// aligned down to the period.
 fn plan_calls(
     queries: &[MetricQuery],
     start: Epoch,
     end: Epoch,
+    roles: &BTreeMap<String, String>,
 ) -> Result<Vec<Call>, MetricsError> {
-    let mut by_period: BTreeMap<i64, Vec<(usize, MetricDataQuery)>> = BTreeMap::new();
+    let mut by_period: BTreeMap<(Target, i64), Vec<(usize, MetricDataQuery)>> = BTreeMap::new();
     for (i, q) in queries.iter().enumerate() {
         let period = period_secs(&q.spec)?;
+        let (target, account_id) = route(&q.spec, roles);
         by_period
-            .entry(period)
+            .entry((target, period))
             .or_default()
-            .push((i, to_query(i, &q.spec, period)?));
+            .push((i, to_query(i, &q.spec, period, account_id)?));
     }
     let mut calls = Vec::new();
-    for (period, group) in by_period {
+    for ((target, period), group) in by_period {
         let aligned_start = start.div_euclid(period) * period;
         let mut aligned_end = end.div_euclid(period) * period;
         if aligned_end <= aligned_start {
@@ -335,6 +493,7 @@ fn plan_calls(
         let mut queries = group.into_iter().peekable();
         while queries.peek().is_some() {
             calls.push(Call {
+                target: target.clone(),
                 queries: queries.by_ref().take(MAX_QUERIES_PER_CALL).collect(),
                 start: aligned_start,
                 end: aligned_end,
@@ -354,7 +513,7 @@ pub fn get_metric_data_calls(
     start: Epoch,
     end: Epoch,
 ) -> Result<usize, MetricsError> {
-    Ok(plan_calls(queries, start, end)?.len())
+    Ok(plan_calls(queries, start, end, &BTreeMap::new())?.len())
 }
 
 /// Folds one page of results into the accumulators of a call.
@@ -435,7 +594,17 @@ impl Caller {
                     .config()
                     .region()
                     .map(|r| r.as_ref().to_string());
-                metrics_error(&c, what, region.as_deref())
+                match (&self.role, c.kind) {
+                    // The role could not be assumed: say which, and what
+                    // it needs (not the evaluator's own credentials' fix).
+                    (Some(role), Some(crate::error::Kind::NoCredentials)) => {
+                        MetricsError::BadQuery(format!(
+                            "cloudwatch {what}: cannot assume role {role}: its trust policy must name the evaluator's role, and the evaluator must be allowed sts:AssumeRole on it (stack parameter SourceAccountRoleArns) ({})",
+                            c.message
+                        ))
+                    }
+                    _ => metrics_error(&c, what, region.as_deref()),
+                }
             })
     }
 
@@ -507,17 +676,18 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
                 "empty time range [{start}, {end})"
             )));
         }
-        let calls = plan_calls(queries, start, end)?;
+        let calls = plan_calls(queries, start, end, &self.roles())?;
         let mut accs: HashMap<usize, Acc> = HashMap::with_capacity(queries.len());
         if calls.len() == 1 {
             for call in calls {
-                accs.extend(self.caller.clone().run(call).await?);
+                let caller = self.caller_for(&call.target).await?;
+                accs.extend(caller.run(call).await?);
             }
         } else {
             let permits = Arc::new(Semaphore::new(self.options.max_concurrency.max(1)));
             let mut tasks = JoinSet::new();
             for call in calls {
-                let caller = self.caller.clone();
+                let caller = self.caller_for(&call.target).await?;
                 let permits = Arc::clone(&permits);
                 tasks.spawn(async move {
                     let _permit = permits
@@ -560,11 +730,21 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
         Ok(out)
     }
 
+    fn use_account_roles(&self, roles: &BTreeMap<String, String>) {
+        let same = self.roles.lock().map(|r| *r == *roles).unwrap_or(true);
+        if !same {
+            self.set_account_roles(roles.clone());
+        }
+    }
+
     async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
-        let key = format!(
+        let mut key = format!(
             "{}|{}|{:?}",
             spec.namespace, spec.metric_name, spec.dimensions
         );
+        if spec.account.is_some() || spec.region.is_some() {
+            key.push_str(&format!("|{:?}|{:?}", spec.account, spec.region));
+        }
         let now = self.clock.now().as_second();
         if let Some(values) = self.cached_dimension_values(&key, now) {
             bump(&self.caller.counters.dimension_cache_hits);
@@ -626,7 +806,8 @@ impl CloudWatchSource {
                 }
             })
             .collect();
-        let caller = &self.caller;
+        let (target, owning_account) = route(spec, &self.roles());
+        let caller = &self.caller_for(&target).await?;
         let mut values: BTreeSet<Labels> = BTreeSet::new();
         let mut next_token: Option<String> = None;
         let mut pages = 0u32;
@@ -645,6 +826,10 @@ impl CloudWatchSource {
                         // host that is gone must not become an instance (and
                         // raise NoData) for the two weeks ListMetrics remembers it.
                         .recently_active(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H)
+                        // Another account's metrics, from the monitoring
+                        // account (cross-account observability).
+                        .set_include_linked_accounts(owning_account.is_some().then_some(true))
+                        .set_owning_account(owning_account.clone())
                         .set_next_token(next_token.clone())
                         .send()
                         .await_classified()
@@ -741,7 +926,7 @@ mod tests {
             .map(|i| q(&format!("Caller-{i}"), 60, Stat::Sum))
             .collect();
         qs.push(q("five", 300, Stat::Percentile(99.0)));
-        let calls = plan_calls(&qs, 1_000_030, 1_003_630).unwrap();
+        let calls = plan_calls(&qs, 1_000_030, 1_003_630, &BTreeMap::new()).unwrap();
         assert_eq!(calls.len(), 4);
         assert_eq!(
             calls.iter().map(|c| c.queries.len()).collect::<Vec<_>>(),
@@ -766,27 +951,92 @@ mod tests {
         assert_eq!(stat.period(), Some(300));
     }
 
+    /// Calls are batched per (role, region): a role reads its own account
+    /// (no `AccountId`); another account without a role is read with
+    /// `AccountId` by the evaluator's own client.
+    #[test]
+    fn plan_batches_per_role_and_region() {
+        let at = |id: &str, account: Option<&str>, region: Option<&str>| {
+            let mut x = q(id, 60, Stat::Sum);
+            x.spec.account = account.map(str::to_owned);
+            x.spec.region = region.map(str::to_owned);
+            x
+        };
+        let roles = BTreeMap::from([(
+            "444455556666".to_string(),
+            "arn:aws:iam::444455556666:role/r".to_string(),
+        )]);
+        let qs = vec![
+            at("home", None, None),
+            at("linked", Some("111122223333"), None),
+            at("west", None, Some("us-west-2")),
+            at("role", Some("444455556666"), None),
+            at("role-west", Some("444455556666"), Some("us-west-2")),
+            at("linked-west", Some("111122223333"), Some("us-west-2")),
+        ];
+        let calls = plan_calls(&qs, 0, 120, &roles).unwrap();
+        type Seen<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Vec<(usize, Option<&'a str>)>,
+        );
+        let seen: Vec<Seen<'_>> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.target.role.as_deref(),
+                    c.target.region.as_deref(),
+                    c.queries
+                        .iter()
+                        .map(|(i, q)| (*i, q.account_id()))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (None, None, vec![(0, None), (1, Some("111122223333"))]),
+                (
+                    None,
+                    Some("us-west-2"),
+                    vec![(2, None), (5, Some("111122223333"))]
+                ),
+                (
+                    Some("arn:aws:iam::444455556666:role/r"),
+                    None,
+                    vec![(3, None)]
+                ),
+                (
+                    Some("arn:aws:iam::444455556666:role/r"),
+                    Some("us-west-2"),
+                    vec![(4, None)]
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn plan_rejects_bad_periods_and_wildcards() {
         assert!(matches!(
-            plan_calls(&[q("a", 0, Stat::Sum)], 0, 60),
+            plan_calls(&[q("a", 0, Stat::Sum)], 0, 60, &BTreeMap::new()),
             Err(MetricsError::BadQuery(_))
         ));
         assert!(matches!(
-            plan_calls(&[q("a", 90, Stat::Sum)], 0, 60),
+            plan_calls(&[q("a", 90, Stat::Sum)], 0, 60, &BTreeMap::new()),
             Err(MetricsError::BadQuery(_))
         ));
         let mut w = q("a", 60, Stat::Sum);
         w.spec.dimensions.insert("Service".into(), "*".into());
         assert!(matches!(
-            plan_calls(&[w], 0, 60),
+            plan_calls(&[w], 0, 60, &BTreeMap::new()),
             Err(MetricsError::BadQuery(_))
         ));
     }
 
     #[test]
     fn short_range_still_covers_one_period() {
-        let calls = plan_calls(&[q("a", 300, Stat::Sum)], 1010, 1020).unwrap();
+        let calls = plan_calls(&[q("a", 300, Stat::Sum)], 1010, 1020, &BTreeMap::new()).unwrap();
         assert_eq!((calls[0].start, calls[0].end), (900, 1200));
     }
 
@@ -845,6 +1095,7 @@ mod tests {
             counters: Arc::new(Counters::default()),
             backoff,
             limiter: None,
+            role: None,
         }
     }
 

@@ -14,7 +14,8 @@ use crate::decode::{Decoder, Pos, format_duration};
 use crate::diag::Diagnostics;
 use crate::expr::Expr;
 use crate::model::{
-    Condition, MetricSpec, MissingData, Op, Origin, Pending, Rule, RuleSet, Stat, Unit, VolumeGuard,
+    ACCOUNT_LABEL, Condition, MetricSpec, MissingData, Op, Origin, Pending, REGION_LABEL, Rule,
+    RuleSet, Stat, Unit, VolumeGuard, valid_account, valid_region,
 };
 
 /// Top-level keys this module decodes.
@@ -117,6 +118,20 @@ impl RulesBuilder {
                         r.name
                     ),
                 );
+            }
+            let reach = r.reach_labels();
+            for key in [ACCOUNT_LABEL, REGION_LABEL] {
+                if let (Some(set), Some(from)) = (r.labels.get(key), reach.get(key)) {
+                    diags.error(
+                        &r.origin.file,
+                        r.origin.line,
+                        r.origin.column,
+                        format!(
+                            "rule {:?}: label {key:?} is {set:?} but its metrics' `{key}` sets it to {from:?} (remove the label: firebell sets it)",
+                            r.name
+                        ),
+                    );
+                }
             }
             let wildcards = r.wildcards();
             if !wildcards.is_empty() && r.wildcard_driver().is_none() {
@@ -512,6 +527,14 @@ pub(crate) fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Optio
         Some(n) => decode_period(d, n),
         None => Some(Duration::from_secs(60)),
     };
+    let account = decode_reach(
+        d,
+        f.opt("account"),
+        "account",
+        valid_account,
+        ACCOUNT_EXPECTED,
+    );
+    let region = decode_reach(d, f.opt("region"), "region", valid_region, REGION_EXPECTED);
     f.finish(d);
     Some(MetricSpec {
         namespace: namespace?,
@@ -519,10 +542,35 @@ pub(crate) fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Optio
         dimensions,
         stat: stat?,
         period: period?,
-        account: None,
-        region: None,
+        account: account?,
+        region: region?,
         query: None,
     })
+}
+
+/// What an `account` must look like, for error messages.
+pub const ACCOUNT_EXPECTED: &str =
+    "expected a 12-digit AWS account id such as \"123456789012\", quoted";
+/// What a `region` must look like, for error messages.
+pub const REGION_EXPECTED: &str = "expected an AWS region name such as eu-west-1";
+
+/// An optional metric `account` or `region`: `Some(None)` when absent,
+/// `None` when malformed (reported).
+fn decode_reach(
+    d: &mut Decoder<'_>,
+    n: Option<&Node>,
+    key: &str,
+    valid: fn(&str) -> bool,
+    expected: &str,
+) -> Option<Option<String>> {
+    let Some(n) = n else { return Some(None) };
+    let s = d.str(n, key)?;
+    if valid(s) {
+        Some(Some(s.to_string()))
+    } else {
+        d.error(n, format!("invalid `{key}` {s:?} ({expected})"));
+        None
+    }
 }
 
 /// A `labels` mapping: valid label names, none of `reserved` (which
@@ -723,6 +771,7 @@ pub fn label_names(set: &RuleSet) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Labels;
 
     const GOOD: &str = r#"
 rules:
@@ -809,6 +858,87 @@ rules:
                 "bad.yaml:12:5: error: unknown field `colour` in rule (expected one of: annotations, arrival_grace, condition, datapoints, evaluation_delay, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit)",
             ]
         );
+    }
+
+    #[test]
+    fn account_and_region_are_checked() {
+        let text = r#"rules:
+  - name: Remote
+    metrics:
+      a: {namespace: N, metric: M, stat: Sum, account: "123456789012", region: eu-west-1}
+      b: {namespace: N, metric: M, stat: Sum, account: 12345, region: eu_west_1}
+      c: {namespace: N, metric: M, stat: Sum, account: "12345678901x", region: [eu-west-1]}
+    expression: a
+    condition: {op: ">", threshold: 1}
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:5:56: error: invalid `account` \"12345\" (expected a 12-digit AWS account id such as \"123456789012\", quoted)",
+                "bad.yaml:5:71: error: invalid `region` \"eu_west_1\" (expected an AWS region name such as eu-west-1)",
+                "bad.yaml:6:56: error: invalid `account` \"12345678901x\" (expected a 12-digit AWS account id such as \"123456789012\", quoted)",
+                "bad.yaml:6:80: error: `region` must be a string, found a list",
+            ]
+        );
+        let good = "rules:\n  - name: Remote\n    metrics:\n      a: {namespace: N, metric: M, stat: Sum, account: \"012345678901\", region: us-gov-west-1}\n      b: {namespace: N, metric: M, stat: Sum}\n    expression: a + b\n    condition: {op: \">\", threshold: 1}\n";
+        let set = parse_rules("ok.yaml", good).unwrap();
+        let r = &set.rules[0];
+        assert_eq!(r.metrics["a"].account.as_deref(), Some("012345678901"));
+        assert_eq!(r.metrics["a"].region.as_deref(), Some("us-gov-west-1"));
+        assert_eq!(r.metrics["b"].account, None);
+        assert_eq!(
+            r.reach_labels(),
+            Labels::from([
+                ("account".to_string(), "012345678901".to_string()),
+                ("region".to_string(), "us-gov-west-1".to_string()),
+            ])
+        );
+        // A rule on local metrics gets no label.
+        assert!(
+            parse_rules("g.yaml", GOOD).unwrap().rules[0]
+                .reach_labels()
+                .is_empty()
+        );
+        // Setting the label by hand beside a metric's account is an error.
+        let clash = good.replace(
+            "    condition:",
+            "    labels: {account: prod}\n    condition:",
+        );
+        assert_eq!(
+            errors(&clash),
+            vec![
+                "bad.yaml:2:11: error: rule \"Remote\": label \"account\" is \"prod\" but its metrics' `account` sets it to \"012345678901\" (remove the label: firebell sets it)"
+            ]
+        );
+    }
+
+    #[test]
+    fn region_and_account_shapes() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "ap-southeast-4",
+            "us-gov-west-1",
+            "cn-north-1",
+            "il-central-1",
+        ] {
+            assert!(valid_region(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1a",
+            "useast1",
+            "us--1",
+            "u-east-1",
+            "us-east-123",
+        ] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+        assert!(valid_account("000000000000"));
+        assert!(!valid_account("1234567890123"));
+        assert!(!valid_account("１２３４５６７８９０１２"));
     }
 
     #[test]

@@ -464,7 +464,61 @@ pub fn retention(period: Duration) -> Duration {
     Duration::from_secs(days * DAY)
 }
 
+/// Whether `s` is an AWS account id: exactly 12 ASCII digits.
+pub fn valid_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `s` has the shape of an AWS region name: lower-case words
+/// joined by `-`, ending in a number (`eu-west-1`, `us-gov-west-1`).
+pub fn valid_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    s.len() <= 32
+        && parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|p| !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The label an instance gets from its metrics' `account`.
+pub const ACCOUNT_LABEL: &str = "account";
+/// The label an instance gets from its metrics' `region`.
+pub const REGION_LABEL: &str = "region";
+
 impl Rule {
+    /// The labels the rule's instances get from where their metrics live:
+    /// `account` when a metric names one, `region` when a metric names one
+    /// (the distinct values, sorted, joined by `,` when the metrics name
+    /// several). Empty for metrics of the evaluator's own account and
+    /// region, so existing rules' labels do not change.
+    pub fn reach_labels(&self) -> Labels {
+        let mut out = Labels::new();
+        let join = |vals: std::collections::BTreeSet<&str>| -> Option<String> {
+            (!vals.is_empty()).then(|| vals.into_iter().collect::<Vec<_>>().join(","))
+        };
+        let accounts = self
+            .metrics
+            .values()
+            .filter_map(|m| m.account.as_deref())
+            .collect();
+        let regions = self
+            .metrics
+            .values()
+            .filter_map(|m| m.region.as_deref())
+            .collect();
+        if let Some(a) = join(accounts) {
+            out.insert(ACCOUNT_LABEL.to_string(), a);
+        }
+        if let Some(r) = join(regions) {
+            out.insert(REGION_LABEL.to_string(), r);
+        }
+        out
+    }
+
     /// The evaluation step of the rule's series: the largest metric period.
     pub fn step(&self) -> Duration {
         self.metrics

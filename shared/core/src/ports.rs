@@ -94,6 +94,14 @@ pub trait MetricsSource: Send + Sync {
         let _ = spec;
         Ok(Vec::new())
     }
+
+    /// The roles to assume per source account (account id -> role ARN, the
+    /// config's `accounts:` section), handed over before every cycle's
+    /// plan: a metric naming an account listed is read with that role.
+    /// Sources without accounts (replay files) ignore it.
+    fn use_account_roles(&self, roles: &BTreeMap<String, String>) {
+        let _ = roles;
+    }
 }
 
 // ---------------------------------------------------------------- alarms

@@ -194,6 +194,9 @@ pub enum Polling {
     NoFineRule,
     /// Polling is cheaper (a rule evaluated seldom).
     Cheaper { polling: f64, sentinel: f64 },
+    /// A metric in another account or region (`account:`, `region:`): a
+    /// CloudWatch alarm watches metrics of its own region only.
+    Elsewhere,
 }
 
 impl fmt::Display for Polling {
@@ -223,6 +226,9 @@ impl fmt::Display for Polling {
                 d.as_secs()
             ),
             Polling::NoFineRule => f.write_str("no rule on the SLO's finest grid"),
+            Polling::Elsewhere => f.write_str(
+                "a metric in another account or region (a CloudWatch alarm watches its own region's metrics only)",
+            ),
             Polling::Cheaper { polling, sentinel } => write!(
                 f,
                 "polling is cheaper (${polling:.3} against ${sentinel:.3} a month)"
@@ -322,6 +328,9 @@ fn periods_for(needed: Duration, period: u64) -> Result<u32, Polling> {
 /// The sentinel of a hand-written rule, or why it stays on polling (see
 /// the module docs for the shape and the argument).
 pub fn for_rule(rule: &Rule, prefix: &str) -> Result<SentinelAlarm, Polling> {
+    if elsewhere(rule.metrics.values()) {
+        return Err(Polling::Elsewhere);
+    }
     if !rule.wildcards().is_empty() {
         return Err(Polling::Wildcard);
     }
@@ -377,6 +386,12 @@ pub fn for_rule(rule: &Rule, prefix: &str) -> Result<SentinelAlarm, Polling> {
     ))
 }
 
+/// Whether a metric lives in another account or region than the
+/// evaluator's (where the sentinel alarm would be created).
+fn elsewhere<'a>(mut metrics: impl Iterator<Item = &'a MetricSpec>) -> bool {
+    metrics.any(|m| m.account.is_some() || m.region.is_some())
+}
+
 /// The sentinel of an SLO: it covers the SLO's rules (`rules`: those
 /// generated from it) on the SLI's own grid; the coarser ones (the ticket
 /// alerts, evaluated every few minutes) stay on polling. See the module
@@ -392,6 +407,9 @@ pub fn for_slo(slo: &Slo, rules: &[&Rule], prefix: &str) -> Result<SentinelAlarm
         return Err(Polling::NoFineRule);
     }
     let metrics = slo.sli.metrics();
+    if elsewhere(metrics.values()) {
+        return Err(Polling::Elsewhere);
+    }
     let period = common_period(&metrics).ok_or(Polling::Period)?;
     // The budget as the rules' expressions write it, and x rounded down
     // (printed with 10 decimals), so the sentinel never asks more than the
@@ -559,6 +577,21 @@ mod tests {
         let mut r2 = r.clone();
         r2.condition.threshold = 2.0;
         assert_ne!(for_rule(&r2, "fb-").expect("sentinel").hash, s.hash);
+    }
+
+    #[test]
+    fn metrics_of_another_account_or_region_stay_on_polling() {
+        for reach in ["account: '123456789012'", "region: eu-west-1"] {
+            let r = rule(&RATIO.replace(
+                "stat: Sum, period: 1m}\n    expression",
+                &format!("stat: Sum, period: 1m, {reach}}}\n    expression"),
+            ));
+            assert_eq!(for_rule(&r, "fb-"), Err(Polling::Elsewhere), "{reach}");
+        }
+        assert_eq!(
+            Polling::Elsewhere.to_string(),
+            "a metric in another account or region (a CloudWatch alarm watches its own region's metrics only)"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Config {
     pub history: crate::history::HistorySettings,
     /// The `sentinels:` section (sentinel alarms, polling only when it matters).
     pub sentinels: crate::sentinel::SentinelSettings,
+    /// The `accounts:` section (roles to assume in source accounts).
+    pub accounts: crate::accounts::Accounts,
     /// The SLOs the burn-rate rules in `rules` were generated from.
     pub slos: Vec<firebell_core::slo::Slo>,
     /// The files it was read from, in reading order.
@@ -227,6 +229,7 @@ pub(crate) fn sections() -> Vec<&'static str> {
     all.push(crate::cycle::SELF_MONITORING_SECTION);
     all.push(crate::history::SECTION);
     all.push(crate::sentinel::SECTION);
+    all.push(crate::accounts::SECTION);
     all.sort_unstable();
     all
 }
@@ -312,6 +315,7 @@ pub fn load_texts(
     let mut self_monitoring: Option<crate::SelfMonitoring> = None;
     let mut history: Option<crate::history::HistorySettings> = None;
     let mut sentinels: Option<crate::sentinel::SentinelSettings> = None;
+    let mut accounts: Option<crate::accounts::Accounts> = None;
     for (file, text) in texts {
         let mut d = Decoder::new(file.clone(), diags);
         let Some(root) = d.parse(text) else { continue };
@@ -386,6 +390,14 @@ pub fn load_texts(
                     );
                 }
                 sentinels = Some(crate::sentinel::SentinelSettings::decode(&mut d, node));
+            } else if k == crate::accounts::SECTION {
+                if accounts.is_some() {
+                    d.error_at(
+                        Pos::of(key.span()),
+                        format!("`{k}` is defined more than once (define it in one file)"),
+                    );
+                }
+                accounts = Some(crate::accounts::Accounts::decode(&mut d, node));
             } else {
                 let hint = closest(k, &all_sections)
                     .map(|c| format!("; did you mean `{c}`?"))
@@ -403,6 +415,8 @@ pub fn load_texts(
     let slos = slos.build_rules(diags, &mut |r| rules.push(r));
     let rules = rules.build(diags);
     check_annotations(&rules, &annotations, diags);
+    let accounts = accounts.unwrap_or_default();
+    accounts.check(&rules, diags);
     let notify = notify.build(diags);
     // The texts hashed in place (not copied into one string first: a
     // 100,000-rule config is 46 MB of YAML).
@@ -425,6 +439,7 @@ pub fn load_texts(
         self_monitoring: self_monitoring.unwrap_or_default(),
         history: history.unwrap_or_default(),
         sentinels: sentinels.unwrap_or_default(),
+        accounts,
         slos,
         files,
         version,

@@ -48,6 +48,15 @@ pub enum CycleError {
     /// Fetching the due rules' metrics failed: nothing was judged.
     #[error("fetching metrics: {0}")]
     Fetch(MetricsError),
+    /// Fetching the metrics of another account or region (`target`, such
+    /// as `account 123456789012, region eu-west-1`) failed: the rules
+    /// reading them were not judged, the others were.
+    #[error("rule {rule}: fetching metrics of {target}: {source}")]
+    FetchElsewhere {
+        rule: String,
+        target: String,
+        source: MetricsError,
+    },
     /// A rule's expression could not be evaluated for an instance.
     #[error("rule {rule}: evaluating expression: {source}")]
     Expression { rule: String, source: EvalError },
@@ -146,6 +155,7 @@ impl CycleError {
         match self {
             CycleError::Discovery { source, .. }
             | CycleError::Fetch(source)
+            | CycleError::FetchElsewhere { source, .. }
             | CycleError::ContextFetch { source, .. } => source.is_retryable(),
             CycleError::Expression { .. }
             | CycleError::ContextExpression { .. }
@@ -174,6 +184,7 @@ impl CycleError {
     pub fn rule(&self) -> Option<&str> {
         match self {
             CycleError::Discovery { rule, .. }
+            | CycleError::FetchElsewhere { rule, .. }
             | CycleError::Unevaluable { rule, .. }
             | CycleError::Expression { rule, .. }
             | CycleError::ContextFetch { rule, .. }

@@ -22,6 +22,7 @@
 //! * [`history`]: transitions, notifications and cycles remembered, and the
 //!   notification record every output shares.
 
+pub mod accounts;
 pub mod alerts;
 pub mod bundle;
 mod config;

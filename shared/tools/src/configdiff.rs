@@ -178,6 +178,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         self_monitoring,
         history,
         sentinels,
+        accounts,
         // The SLOs' rules are compared as rules.
         slos: _,
         files,
@@ -195,6 +196,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     let mut settings = self_monitoring_changes(self_monitoring, &new.self_monitoring);
     settings.extend(history_changes(history, &new.history));
     settings.extend(sentinel_changes(sentinels, &new.sentinels));
+    settings.extend(account_changes(accounts, &new.accounts));
     ConfigDiff {
         old_version: version.clone(),
         new_version: new.version.clone(),
@@ -799,6 +801,8 @@ fn history_changes(a: &HistorySettings, b: &HistorySettings) -> Vec<SettingChang
     out
 }
 
+use firebell_engine::accounts::Accounts;
+
 fn sentinel_changes(a: &SentinelSettings, b: &SentinelSettings) -> Vec<SettingChange> {
     let SentinelSettings { mode, sweep } = a;
     let name = |m: &firebell_engine::sentinel::Mode| match m {
@@ -813,6 +817,21 @@ fn sentinel_changes(a: &SentinelSettings, b: &SentinelSettings) -> Vec<SettingCh
         secs(sweep.as_secs() as i64),
         secs(b.sweep.as_secs() as i64),
     );
+    out
+}
+
+fn account_changes(a: &Accounts, b: &Accounts) -> Vec<SettingChange> {
+    let mut out = Vec::new();
+    let names: std::collections::BTreeSet<&String> = a.roles.keys().chain(b.roles.keys()).collect();
+    for account in names {
+        let role = |x: &Accounts| x.role_for(account).unwrap_or("-").to_string();
+        setting(
+            &mut out,
+            &format!("accounts.{account}.role_arn"),
+            role(a),
+            role(b),
+        );
+    }
     out
 }
 

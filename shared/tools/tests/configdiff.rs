@@ -457,3 +457,28 @@ fn an_slo_objective_changes_its_burn_rate_rules() {
         )
     );
 }
+
+#[test]
+fn account_roles_are_settings() {
+    let old = base();
+    let roles = |arn: &str| format!("accounts:\n  \"111122223333\": {{role_arn: \"{arn}\"}}\n");
+    let a = load(&[
+        ("routing.yaml", ROUTING),
+        ("rules.yaml", RULES),
+        ("accounts.yaml", &roles("arn:aws:iam::111122223333:role/a")),
+    ]);
+    let b = load(&[
+        ("routing.yaml", ROUTING),
+        ("rules.yaml", RULES),
+        ("accounts.yaml", &roles("arn:aws:iam::111122223333:role/b")),
+    ]);
+    let names = |d: serde_json::Value| d["settings"].clone();
+    assert_eq!(
+        names(diff(&old, &a).to_json()),
+        serde_json::json!([{"name": "accounts.111122223333.role_arn", "old": "-", "new": "arn:aws:iam::111122223333:role/a"}])
+    );
+    assert_eq!(
+        names(diff(&a, &b).to_json()),
+        serde_json::json!([{"name": "accounts.111122223333.role_arn", "old": "arn:aws:iam::111122223333:role/a", "new": "arn:aws:iam::111122223333:role/b"}])
+    );
+}

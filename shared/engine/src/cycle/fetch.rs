@@ -2,9 +2,9 @@
 //! and a rule's context values (e.g. an SLO's error budget), fetched only
 //! for instances that have an alert to show them in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use firebell_core::model::{Labels, Rule};
+use firebell_core::model::{Labels, MetricSpec, Rule};
 use firebell_core::ports::{MetricQuery, MetricSeries, MetricsError, MetricsSource};
 use firebell_core::series::{Epoch, Grid, Series, align};
 
@@ -20,34 +20,95 @@ const FETCH_GROUP_SPAN: Epoch = 3600;
 /// copied out of the plan at a time.
 const FETCH_PART: usize = 10_000;
 
+/// Where a query's metrics live: `(account, region)`, `None` for the
+/// evaluator's own.
+pub(super) type Target<'s> = (Option<&'s str>, Option<&'s str>);
+
+/// The target of `spec`.
+pub(super) fn target_of(spec: &MetricSpec) -> Target<'_> {
+    (spec.account.as_deref(), spec.region.as_deref())
+}
+
+/// A target for messages: `account 123456789012, region eu-west-1`.
+pub(super) fn describe_target(target: Target<'_>) -> String {
+    match target {
+        (Some(a), Some(r)) => format!("account {a}, region {r}"),
+        (Some(a), None) => format!("account {a}"),
+        (None, Some(r)) => format!("region {r}"),
+        (None, None) => "this account and region".to_string(),
+    }
+}
+
+/// A copy of a metrics error (one failed target fails each of its rules).
+pub(super) fn copy_error(e: &MetricsError) -> MetricsError {
+    match e {
+        MetricsError::Throttled(m) => MetricsError::Throttled(m.clone()),
+        MetricsError::Unavailable(m) => MetricsError::Unavailable(m.clone()),
+        MetricsError::BadQuery(m) => MetricsError::BadQuery(m.clone()),
+    }
+}
+
+/// What a fetch got: the series by query number (`None` where the source
+/// returned nothing) and the queries of another account or region whose
+/// fetch failed, by query number, with the error.
+#[derive(Default)]
+pub(super) struct Fetched {
+    pub(super) series: Vec<Option<MetricSeries>>,
+    pub(super) failed: HashMap<usize, std::sync::Arc<MetricsError>>,
+}
+
 /// Fetches every query from the start its rules need, not all from the
 /// earliest: a rule with a long lookback (an SLO's 3-day window at
 /// 15-minute periods) must not stretch the 1-minute queries of the
 /// others to days. Queries whose starts lie within [`FETCH_GROUP_SPAN`]
 /// share one fetch from the earliest of them (in parts of at most
-/// [`FETCH_PART`] queries). The series come back by query number, their
-/// ids dropped; `None` where the source returned nothing.
+/// [`FETCH_PART`] queries). Each fetch holds the queries of one target
+/// (account and region; the evaluator's own first): when another
+/// account's or region's fetch fails, only its queries fail
+/// ([`Fetched::failed`]) and the cycle goes on; when the evaluator's own
+/// fails, the fetch fails. The series come back by query number, their ids
+/// dropped.
 pub(super) async fn fetch_grouped(
     metrics: &dyn MetricsSource,
     queries: &Queries<'_>,
     now: Epoch,
-) -> Result<Vec<Option<MetricSeries>>, MetricsError> {
-    let mut out: Vec<Option<MetricSeries>> = Vec::new();
-    out.resize_with(queries.len(), || None);
+) -> Result<Fetched, MetricsError> {
+    let mut out = Fetched::default();
+    out.series.resize_with(queries.len(), || None);
     for (start, group) in fetch_groups(queries) {
-        for part in parts(queries, group) {
-            let asked: Vec<MetricQuery> = part
-                .iter()
-                .map(|&i| MetricQuery {
-                    id: format!("q{i}"),
-                    spec: queries.spec(i).clone(),
-                })
-                .collect();
-            for mut s in metrics.fetch(&asked, start, now).await? {
-                let i = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok());
-                if let Some(slot) = i.and_then(|i| out.get_mut(i)) {
-                    s.id = String::new();
-                    *slot = Some(s);
+        let mut by_target: BTreeMap<Target<'_>, Vec<usize>> = BTreeMap::new();
+        for i in group {
+            by_target
+                .entry(target_of(queries.spec(i)))
+                .or_default()
+                .push(i);
+        }
+        for (target, group) in by_target {
+            for part in parts(queries, group) {
+                let asked: Vec<MetricQuery> = part
+                    .iter()
+                    .map(|&i| MetricQuery {
+                        id: format!("q{i}"),
+                        spec: queries.spec(i).clone(),
+                    })
+                    .collect();
+                let got = match metrics.fetch(&asked, start, now).await {
+                    Ok(got) => got,
+                    Err(e) if target == (None, None) => return Err(e),
+                    Err(e) => {
+                        let e = std::sync::Arc::new(e);
+                        for i in part {
+                            out.failed.insert(i, e.clone());
+                        }
+                        continue;
+                    }
+                };
+                for mut s in got {
+                    let i = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok());
+                    if let Some(slot) = i.and_then(|i| out.series.get_mut(i)) {
+                        s.id = String::new();
+                        *slot = Some(s);
+                    }
                 }
             }
         }

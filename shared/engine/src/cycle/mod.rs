@@ -838,6 +838,9 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<Evaluated, EngineError> {
         let metrics = self.metrics.as_ref();
+        // The roles of the config running now (`accounts:`; a switched
+        // config may list others).
+        metrics.use_account_roles(&self.config.accounts.roles);
         let rules: Vec<&Rule> = self
             .config
             .rules
@@ -862,15 +865,16 @@ impl Engine {
         }
         let queries = plan::Queries::of(&plan);
         report.queries = queries.len();
-        let series = match fetch::fetch_grouped(metrics, &queries, now).await {
-            Ok(s) => s,
-            Err(e) => {
-                // No data, no judgement: states stay as they are (no false resolve).
-                report.errors.push(CycleError::Fetch(e));
-                report.incomplete = true;
-                return Ok(Evaluated::default());
-            }
-        };
+        let fetch::Fetched { series, failed } =
+            match fetch::fetch_grouped(metrics, &queries, now).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // No data, no judgement: states stay as they are (no false resolve).
+                    report.errors.push(CycleError::Fetch(e));
+                    report.incomplete = true;
+                    return Ok(Evaluated::default());
+                }
+            };
         // The fetch worked: the due rules are evaluated as of this tick.
         let mut evaluated = Evaluated {
             paced,
@@ -883,7 +887,23 @@ impl Engine {
         let retention = self.opts.resolved_retention_secs;
         for rp in &plan.rules {
             report.rules_evaluated += 1;
+            let mut reported = false;
             for inst in &rp.instances {
+                // Another account's or region's metrics could not be read:
+                // this instance is not judged (its state holds), the
+                // others are.
+                if let Some((spec, e)) = queries.failed(inst, &failed) {
+                    if !reported {
+                        report.errors.push(CycleError::FetchElsewhere {
+                            rule: rp.rule.name.clone(),
+                            target: fetch::describe_target(fetch::target_of(spec)),
+                            source: fetch::copy_error(e),
+                        });
+                        reported = true;
+                    }
+                    report.incomplete = true;
+                    continue;
+                }
                 let Some(inputs) = queries.inputs(inst, &series, &rp.grid) else {
                     report.instances_partial += 1;
                     report.incomplete = true;

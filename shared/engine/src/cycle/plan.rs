@@ -103,6 +103,22 @@ impl<'p> Queries<'p> {
         self.start[i]
     }
 
+    /// The first query of `inst` whose fetch failed (another account or
+    /// region, [`super::fetch::Fetched::failed`]): its spec and error.
+    pub(super) fn failed<'f>(
+        &self,
+        inst: &Planned<'_>,
+        failed: &'f HashMap<usize, std::sync::Arc<MetricsError>>,
+    ) -> Option<(&'p MetricSpec, &'f MetricsError)> {
+        if failed.is_empty() {
+            return None;
+        }
+        inst.specs.values().find_map(|spec| {
+            let i = *self.index.get(&spec.key())?;
+            failed.get(&i).map(|e| (self.specs[i], e.as_ref()))
+        })
+    }
+
     /// An instance's inputs aligned on `grid`, by the rule's metric ids, or
     /// `None` when a source said some of its data is partial. `series` is
     /// by query number (`None`: the source returned nothing for it).
@@ -133,9 +149,12 @@ impl<'p> Queries<'p> {
     }
 }
 
-/// Base labels of a rule's instances: the rule's labels plus `alertname`.
+/// Base labels of a rule's instances: the rule's labels plus `alertname`,
+/// and `account` / `region` when its metrics name them
+/// ([`Rule::reach_labels`]).
 pub fn rule_labels(rule: &Rule) -> Labels {
     let mut l = rule.labels.clone();
+    l.extend(rule.reach_labels());
     l.insert("alertname".to_string(), rule.name.clone());
     l
 }

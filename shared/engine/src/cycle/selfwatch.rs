@@ -191,7 +191,9 @@ impl Check {
     fn of(e: &CycleError) -> Option<Check> {
         match e {
             CycleError::Render(_) | CycleError::Template(_) => Some(Check::Render),
-            CycleError::Fetch(_) | CycleError::Discovery { .. } => Some(Check::Fetch),
+            CycleError::Fetch(_)
+            | CycleError::Discovery { .. }
+            | CycleError::FetchElsewhere { .. } => Some(Check::Fetch),
             CycleError::Config { .. } => Some(Check::Config),
             CycleError::Sentinels(_) => Some(Check::Sentinels),
             // Losing a race (a conditional write, the lease) is how

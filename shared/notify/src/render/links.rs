@@ -36,6 +36,13 @@
 //! (`^[a-z][a-zA-Z0-9_]*$`); a metric id that is not one is then left out of
 //! its entry.
 //!
+//! A metric of another region (`region:`) opens that region's console (the
+//! first such metric's region, by metric id; a metric of yet another
+//! region carries its own `region` option), and a metric of another
+//! account (`account:`) carries `accountId`, as the console's
+//! cross-account graphs write it; metrics of the evaluator's own account
+//! and region add nothing, so their links stay as they were.
+//!
 //! A wildcard dimension value (`*`) is replaced by the alert's label of the
 //! same name (the engine labels expanded instances with their dimension
 //! values); without such a label there is no link.
@@ -184,6 +191,15 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
         Expr::parse(source).ok().and_then(|e| e.to_metric_math())
     };
     let with_expression = expression.is_some();
+    // The console of the metrics' region (`region:` on a metric); a metric
+    // of another region than the graph's carries its own.
+    let configured = region;
+    let graph_region = alert
+        .metrics
+        .values()
+        .find_map(|m| m.region.as_deref())
+        .unwrap_or(configured);
+    let region = graph_region;
     let mut metrics = Vec::with_capacity(alert.metrics.len() + 1);
     let mut period = 0u64;
     for (id, spec) in &alert.metrics {
@@ -206,6 +222,15 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
         opts.push(("stat", J::S(spec.stat.to_string())));
         // Periods are whole seconds well below 2^53: exact as f64.
         opts.push(("period", J::N(secs as f64)));
+        // Another account's metric (cross-account observability: the
+        // console of the monitoring account graphs it by `accountId`).
+        if let Some(account) = &spec.account {
+            opts.push(("accountId", J::S(account.clone())));
+        }
+        let own_region = spec.region.as_deref().unwrap_or(configured);
+        if own_region != graph_region {
+            opts.push(("region", J::S(own_region.to_string())));
+        }
         if with_expression {
             opts.push(("visible", J::B(false)));
         }
@@ -403,6 +428,30 @@ rules:
             u.contains("(expression~'e1*20*2b*20e2~label~'R~id~'e3)"),
             "{u}"
         );
+    }
+
+    /// Metrics of another account and region: that region's console, the
+    /// account as `accountId`, a metric of a third region with its own.
+    #[test]
+    fn other_accounts_and_regions() {
+        let r = rule(
+            r#"
+rules:
+  - name: R
+    metrics:
+      a: {namespace: N, metric: A, stat: Sum, account: "111122223333", region: eu-west-1}
+      b: {namespace: N, metric: B, stat: Sum, region: ap-south-1}
+      c: {namespace: N, metric: C, stat: Sum}
+    expression: a + b + c
+    condition: {op: ">", threshold: 1}
+"#,
+        );
+        let u = console_url(&super::super::sample_alert(&r, AT), "us-east-1", AT).unwrap();
+        assert!(
+            u.starts_with("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#metricsV2:graph=~(metrics~(~(~'N~'A~(id~'a~stat~'Sum~period~60~accountId~'111122223333~visible~false))~(~'N~'B~(id~'b~stat~'Sum~period~60~region~'ap-south-1~visible~false))~(~'N~'C~(id~'c~stat~'Sum~period~60~region~'us-east-1~visible~false))"),
+            "{u}"
+        );
+        assert!(u.contains("~region~'eu-west-1~title~'R~"), "{u}");
     }
 
     #[test]
