@@ -12,18 +12,23 @@
 //! | Metrics (metric math): MetricStat queries, the ReturnData expression | metrics by id; the expression, other expressions inlined, `MIN([a, b])` as `MIN(a, b)`, kept only when it means the same ([`Expr::to_metric_math`] translates it back) |
 //! | Threshold, ComparisonOperator | `condition` |
 //! | DatapointsToAlarm of EvaluationPeriods | `datapoints: {breaching: M, out_of: N}` (N > 1) |
-//! | TreatMissingData breaching / notBreaching / ignore / missing | `missing_data` breaching / ok / keep / keep, or `nodata` when InsufficientDataActions notify |
+//! | TreatMissingData breaching / notBreaching / ignore | `missing_data` breaching / ok / keep |
+//! | TreatMissingData missing (or none) | `nodata` when InsufficientDataActions notify an SNS topic, else `ok` |
 //! | AlarmActions (SNS topics) | a receiver of those topics; a route `alertname="<rule>"` to it |
 //! | OKActions | the receiver's `send_resolved` |
-//! | AlarmDescription | `annotations.description`; the alarm name is the label `alarm` and the title |
+//! | AlarmDescription | `annotations.description`; the alarm name is the label `alarm` and the title (both literal text, [`literal`]) |
 //! | composite `ALARM(a) AND NOT ALARM(b) ...` (a without actions) | a routed to the composite's receiver; inhibit rules b -> a |
 //!
 //! Not translated, with the reason: anomaly-detection bands
 //! (ThresholdMetricId, the band operators), statistics firebell does not
 //! read, expressions with no firebell equivalent (SEARCH, METRICS(),
 //! RUNNING_SUM, ...) or a different meaning (`MIN(m)` of one series),
-//! alarms that name no metric, other composite rules. Skipped: firebell's
-//! own sentinel alarms (the sentinel prefix or the `firebell:managed` tag).
+//! alarms that name no metric, `Unit` filters, other composite rules,
+//! composites with an ActionsSuppressor or over a target another composite
+//! routes, rules the config loader rejects on their own ([`rejected`]),
+//! alarms that notify no one in CloudWatch (unless a translated composite
+//! inhibits with them). Skipped: firebell's own sentinel alarms (the
+//! sentinel prefix or the `firebell:managed` tag).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -570,7 +575,13 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
         };
         alarm_has_actions.insert(a.name.clone(), receiver.is_some());
         by_alarm.insert(a.name.clone(), rules.len());
-        let silent = notifies_no_one(a, &receiver.as_ref().map(|r| r.topics.clone()).unwrap_or_default());
+        let silent = notifies_no_one(
+            a,
+            &receiver
+                .as_ref()
+                .map(|r| r.topics.clone())
+                .unwrap_or_default(),
+        );
         rules.push(RuleOut {
             alarm: a.name.clone(),
             rule: rule.clone(),
@@ -720,12 +731,16 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
                 }
             }
             None => {
-                dropped.insert(r.alarm.clone(), format!("notifies no one in CloudWatch: {why}"));
+                dropped.insert(
+                    r.alarm.clone(),
+                    format!("notifies no one in CloudWatch: {why}"),
+                );
             }
         }
     }
     rules.retain(|r| !dropped.contains_key(&r.alarm));
-    out.translated.retain(|o| !dropped.contains_key(&o.alarm) || o.rule.is_none());
+    out.translated
+        .retain(|o| !dropped.contains_key(&o.alarm) || o.rule.is_none());
     for (alarm, why) in dropped {
         out.not_translated.push(Outcome {
             alarm,

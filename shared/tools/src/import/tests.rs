@@ -690,7 +690,10 @@ fn a_silent_alarm_a_composite_inhibits_with_is_translated_with_a_note() {
     assert!(out.not_translated.is_empty(), "{out:?}");
     let note = "notifies no one in CloudWatch (it has no AlarmActions), but composite alarm \"errors-not-deploying\" inhibits with it: translated for the inhibition, its own alerts go to the default receiver";
     let deploying = out.translated.iter().find(|o| o.alarm == "deploying");
-    assert_eq!(deploying.map(|o| o.notes.clone()), Some(vec![note.to_string()]));
+    assert_eq!(
+        deploying.map(|o| o.notes.clone()),
+        Some(vec![note.to_string()])
+    );
     let errors = out.translated.iter().find(|o| o.alarm == "errors");
     assert_eq!(errors.map(|o| o.notes.clone()), Some(vec![]));
     assert!(
@@ -737,4 +740,118 @@ fn rules_firebell_rejects_are_listed_and_the_rest_validates() {
     );
     let rules: Vec<_> = out.translated.iter().map(|o| o.alarm.as_str()).collect();
     assert_eq!(rules, ["fine"]);
+}
+
+/// The config the import's output loads into.
+fn loaded(out: &Imported) -> firebell_engine::Config {
+    let mut diags = Diagnostics::new();
+    let config = firebell_engine::load_texts(
+        &[
+            ("rules.yaml".to_string(), out.rules_yaml.clone()),
+            ("routing.yaml".to_string(), out.routing_yaml.clone()),
+        ],
+        &mut diags,
+        Vec::new(),
+    );
+    assert!(!diags.has_errors(), "{diags}");
+    config
+}
+
+#[test]
+fn names_and_descriptions_render_as_written() {
+    let text = "{{ value }} {% raw %}a{% endraw %} {# c #} {{{ x }}} {%- if %} }} %}\n";
+    let mut a = plain("{{ name }} {%", metric("N", "M", &[], "Sum", 60));
+    a.description = Some(text.into());
+    let out = one(a);
+    assert!(
+        out.rules_yaml.contains(
+            "      title: \"{{ \\\"{\\\" }}{ name }} {{ \\\"{\\\" }}%\"\n      description: \"{{ \\\"{\\\" }}{ value }} {{ \\\"{\\\" }}% raw %}a{{ \\\"{\\\" }}% endraw %} {{ \\\"{\\\" }}# c #} {{ \\\"{\\\" }}{{ \\\"{\\\" }}{ x }}} {{ \\\"{\\\" }}%- if %} }} %}\\n{{ \\\"\\\" }}\"\n"
+        ),
+        "{}",
+        out.rules_yaml
+    );
+    let config = loaded(&out);
+    let rule = &config.rules.rules[0];
+    let alert = firebell_notify::sample_alert(rule, 1_700_000_000);
+    let render = |k: &str| firebell_notify::render_annotation(&rule.annotations[k], &alert);
+    assert_eq!(render("title"), "{{ name }} {%");
+    assert_eq!(render("description"), text);
+}
+
+#[test]
+fn a_target_two_composites_route_is_translated_for_the_first_only() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    let mut errors = plain("errors", m());
+    errors.alarm_actions.clear();
+    let deploying = plain("deploying", m());
+    let draining = plain("draining", m());
+    let composite = |name: &str, source: &str, topic: &str| AlarmDefinition {
+        name: name.into(),
+        actions_enabled: true,
+        alarm_actions: vec![topic.into()],
+        kind: AlarmKind::Composite {
+            rule: format!("ALARM(errors) AND NOT ALARM({source})"),
+            actions_suppressor: None,
+        },
+        ..AlarmDefinition::default()
+    };
+    let out = translate(
+        &[
+            errors,
+            deploying,
+            draining,
+            composite("a-pager", "deploying", PAGER),
+            composite("b-ops", "draining", OPS),
+        ],
+        &ImportOptions::default(),
+    );
+    validates(&out);
+    assert_eq!(
+        out.not_translated_text(),
+        "b-ops: composite rule \"ALARM(errors) AND NOT ALARM(draining)\": alarm \"errors\" is already routed by composite alarm \"a-pager\" (a rule has one receiver)\n"
+    );
+    assert!(
+        out.routing_yaml.contains(
+            "    # CloudWatch alarm \"errors\" (composite alarm \"a-pager\").\n    - matchers: [\"alertname=\\\"errors\\\"\"]\n      receiver: pager\n"
+        ),
+        "{}",
+        out.routing_yaml
+    );
+    assert!(
+        !out.routing_yaml.contains("draining\\\"\"]\n    target"),
+        "{}",
+        out.routing_yaml
+    );
+}
+
+#[test]
+fn composites_with_an_actions_suppressor_and_unit_filters_are_listed() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    let mut errors = plain("errors", m());
+    errors.alarm_actions.clear();
+    let deploying = plain("deploying", m());
+    let suppressed = AlarmDefinition {
+        name: "suppressed".into(),
+        actions_enabled: true,
+        alarm_actions: vec![PAGER.into()],
+        kind: AlarmKind::Composite {
+            rule: "ALARM(errors) AND NOT ALARM(deploying)".into(),
+            actions_suppressor: Some("maintenance".into()),
+        },
+        ..AlarmDefinition::default()
+    };
+    let mut bytes = m();
+    bytes.unit = Some("Bytes".into());
+    let unit = plain("unit", bytes);
+    let out = translate(
+        &[errors, deploying, suppressed, unit],
+        &ImportOptions::default(),
+    );
+    validates(&out);
+    assert_eq!(
+        out.not_translated_text(),
+        "unit: metric N/M is read only in unit \"Bytes\" (Unit): firebell reads a metric's datapoints of every unit\n\
+         suppressed: composite alarm with ActionsSuppressor \"maintenance\": firebell would send the notifications that alarm suppresses\n\
+         errors: notifies no one in CloudWatch: it has no AlarmActions\n"
+    );
 }
