@@ -732,7 +732,8 @@ impl CapturePlan {
         self.metrics_requested() as f64 * prices.get_metric_data_per_1000_metrics / 1000.0
     }
 
-    /// Fetches the planned queries from `source`, chunk by chunk;
+    /// Fetches the planned queries from `source`, chunk by chunk, keeping
+    /// each chunk's points within it (none at or after `to`);
     /// `progress(done, total)` is called after every chunk.
     pub async fn run(
         self,
@@ -766,8 +767,11 @@ impl CapturePlan {
                 let Some(i) = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok()) else {
                     continue;
                 };
+                // A source may answer past `end` (CloudWatch rounds the
+                // range out to the period): a bucket at or after `to` is
+                // still in progress, and one at `end` is the next chunk's.
                 if let Some(p) = points.get_mut(i) {
-                    p.extend(s.points);
+                    p.extend(s.points.into_iter().filter(|p| p.t >= t && p.t < end));
                 }
             }
             done += 1;
@@ -1055,5 +1059,57 @@ route:
         let replayed = run(&cfg, ReplaySource::from_series(cap.series), 10);
         assert!(compare(&direct, &replayed).is_same());
         assert_eq!(direct.notifications, replayed.notifications);
+    }
+
+    /// Answers every query with a point at `start` and one at `end`, as
+    /// CloudWatch does when it rounds the range out to the period.
+    struct PastTheEnd;
+
+    #[async_trait::async_trait]
+    impl MetricsSource for PastTheEnd {
+        async fn fetch(
+            &self,
+            queries: &[MetricQuery],
+            start: Epoch,
+            end: Epoch,
+        ) -> Result<Vec<firebell_core::ports::MetricSeries>, MetricsError> {
+            Ok(queries
+                .iter()
+                .map(|q| firebell_core::ports::MetricSeries {
+                    id: q.id.clone(),
+                    points: vec![Point { t: start, v: 1.0 }, Point { t: end, v: 2.0 }],
+                    complete: true,
+                })
+                .collect())
+        }
+
+        async fn dimension_values(
+            &self,
+            _: &firebell_core::model::MetricSpec,
+        ) -> Result<Vec<firebell_core::model::Labels>, MetricsError> {
+            Ok(vec![[("Service".to_string(), "a".to_string())].into()])
+        }
+    }
+
+    #[test]
+    fn a_capture_keeps_no_point_at_or_after_to() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let cap = rt
+            .block_on(capture(
+                config(RULES),
+                Arc::new(PastTheEnd),
+                T0,
+                T0 + 600,
+                240,
+                &mut |_, _| {},
+            ))
+            .unwrap();
+        let times: Vec<Epoch> = cap.series[0].points.iter().map(|p| p.t - T0).collect();
+        // Chunks [0, 240), [240, 480), [480, 600): each answers its start
+        // and its end; an end is the next chunk's (kept once) or `to`
+        // (dropped).
+        assert_eq!(times, [0, 240, 480]);
     }
 }
