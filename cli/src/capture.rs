@@ -135,15 +135,27 @@ fn partial(partial: usize, allow: bool, out: &Path) -> Option<(String, bool)> {
 
 /// `capture: 3 queries × 2 chunks = 6 metrics requested from
 /// 2026-11-23T00:00:00Z to ...; GetMetricData cost <$0.0001 ($0.01 per
-/// 1,000 metrics)`.
+/// 1,000 metrics)`; when answers take more than one NextToken page (each
+/// requesting its queries again), `= 6 metrics, 48 requested with
+/// NextToken pages`.
 pub(crate) fn announce(plan: &firebell_tools::backtest::CapturePlan, prices: &Prices) -> String {
+    let requested = plan.metrics_requested();
+    let without = plan.metrics_without_pages();
     format!(
-        "capture: {} quer{} × {} chunk{} = {} metrics requested, {} .. {}; GetMetricData cost {} ({} per 1,000 metrics)",
+        "capture: {} quer{} × {} chunk{} = {}, {} .. {}; GetMetricData cost {} ({} per 1,000 metrics)",
         plan.queries(),
         if plan.queries() == 1 { "y" } else { "ies" },
         plan.chunks(),
         if plan.chunks() == 1 { "" } else { "s" },
-        thousands(plan.metrics_requested() as f64),
+        if requested > without {
+            format!(
+                "{} metrics, {} requested with NextToken pages (a page holds 100,800 datapoints and requests its queries again)",
+                thousands(without as f64),
+                thousands(requested as f64)
+            )
+        } else {
+            format!("{} metrics requested", thousands(requested as f64))
+        },
         rfc3339(plan.start),
         rfc3339(plan.to),
         dollars(plan.cost(prices)),
@@ -224,9 +236,10 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
+        let config = Arc::new(config);
         let plan = rt
             .block_on(firebell_tools::backtest::plan_capture(
-                Arc::new(config),
+                config.clone(),
                 source,
                 1_800_000_000,
                 1_800_003_600,
@@ -236,6 +249,21 @@ mod tests {
         assert_eq!(
             announce(&plan, &Prices::default()),
             "capture: 1 query × 1 chunk = 1 metrics requested, 2027-01-15T08:00:00Z .. 2027-01-15T09:00:00Z; GetMetricData cost <$0.0001 ($0.0100 per 1,000 metrics)"
+        );
+        // 100 days of one-minute datapoints in one chunk: 144,000
+        // datapoints, two NextToken pages.
+        let plan = rt
+            .block_on(firebell_tools::backtest::plan_capture(
+                config,
+                Arc::new(ReplaySource::from_series([series()])),
+                1_800_000_000,
+                1_800_000_000 + 100 * 86_400,
+                100 * 86_400,
+            ))
+            .unwrap();
+        assert_eq!(
+            announce(&plan, &Prices::default()),
+            "capture: 1 query × 1 chunk = 1 metrics, 2 requested with NextToken pages (a page holds 100,800 datapoints and requests its queries again), 2027-01-15T08:00:00Z .. 2027-04-25T08:00:00Z; GetMetricData cost <$0.0001 ($0.0100 per 1,000 metrics)"
         );
     }
 

@@ -737,8 +737,8 @@ mod tests {
         ) -> Result<(), aws_sdk_cloudwatch::error::BoxError> {
             if let Some(input) = context
                 .input()
-                .downcast_ref::<aws_sdk_cloudwatch::operation::list_metrics::ListMetricsInput>()
-                && let Ok(mut seen) = self.0.lock()
+                .downcast_ref::<aws_sdk_cloudwatch::operation::list_metrics::ListMetricsInput>(
+            ) && let Ok(mut seen) = self.0.lock()
             {
                 seen.push(input.recently_active().map(|r| r.as_str().to_string()));
             }
