@@ -406,7 +406,13 @@ fn notifies_no_one(a: &AlarmDefinition, alarm_topics: &[String]) -> Option<Strin
     Some(if !a.actions_enabled {
         "its actions are disabled (ActionsEnabled false)".to_string()
     } else if a.alarm_actions.is_empty() {
-        "it has no AlarmActions".to_string()
+        if sns_topics(&a.ok_actions).is_empty()
+            && sns_topics(&a.insufficient_data_actions).is_empty()
+        {
+            "it has no AlarmActions".to_string()
+        } else {
+            "it has no AlarmActions, only OK or INSUFFICIENT_DATA actions".to_string()
+        }
     } else {
         format!(
             "its AlarmActions are no SNS topics ({})",

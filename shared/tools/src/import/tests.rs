@@ -659,7 +659,7 @@ fn alarms_that_notify_no_one_are_not_translated() {
     validates(&out);
     assert_eq!(
         out.not_translated_text(),
-        "none: notifies no one in CloudWatch: it has no AlarmActions\n\
+        "none: notifies no one in CloudWatch: it has no AlarmActions, only OK or INSUFFICIENT_DATA actions\n\
          off: notifies no one in CloudWatch: its actions are disabled (ActionsEnabled false)\n\
          scaling: notifies no one in CloudWatch: its AlarmActions are no SNS topics (arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:p)\n"
     );
