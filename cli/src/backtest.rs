@@ -342,6 +342,12 @@ pub(crate) async fn cloudwatch(
     } = fetch_cloudwatch(Arc::new(both), from, to, chunk, aws, &mut |_| {})
         .await
         .context("fetching history from CloudWatch")?;
+    if captured.partial > 0 {
+        eprintln!(
+            "warning: CloudWatch marked {} answer(s) partial; the backtest uses what it returned",
+            captured.partial
+        );
+    }
     let points: usize = captured.series.iter().map(|s| s.points.len()).sum();
     Ok(History {
         data: Arc::new(ReplaySource::from_series(captured.series)),
@@ -371,12 +377,17 @@ pub(crate) async fn fetch_cloudwatch(
     let start = from - warmup(&config);
     let sdk = aws.sdk_config().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let listing = listing(to, clock.now().as_second());
+    if let Some(warning) = &listing.warning {
+        eprintln!("{warning}");
+    }
     let source = Arc::new(
         firebell_aws::CloudWatchSource::from_sdk_config_with_options(
             &sdk,
             clock,
             firebell_aws::CloudWatchOptions {
                 max_get_metric_data_per_second: Some(firebell_aws::GET_METRIC_DATA_TPS),
+                list_recently_active: listing.recently_active,
                 ..firebell_aws::CloudWatchOptions::default()
             },
         ),
@@ -389,17 +400,39 @@ pub(crate) async fn fetch_cloudwatch(
         .run(cw, &mut |done, _| bar.set_position(done as u64))
         .await?;
     bar.finish_and_clear();
-    if captured.partial > 0 {
-        eprintln!(
-            "warning: CloudWatch marked {} answer(s) partial; the backtest uses what it returned",
-            captured.partial
-        );
-    }
     Ok(Fetched {
         captured,
         start,
         stats: source.stats(),
     })
+}
+
+/// How wildcard expansion lists metrics for history ending at `to`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Listing {
+    /// `ListMetrics` with `RecentlyActive=PT3H` (the engine's listing).
+    pub(crate) recently_active: bool,
+    /// Printed on stderr before the fetch.
+    pub(crate) warning: Option<String>,
+}
+
+/// `RecentlyActive=PT3H` lists what reported in the 3 hours before `now`:
+/// for history that ended earlier, list without it (CloudWatch then lists
+/// the metrics of the last two weeks), and warn when even that misses `to`.
+pub(crate) fn listing(to: Epoch, now: Epoch) -> Listing {
+    let recently_active = to >= now - firebell_aws::RECENTLY_ACTIVE_SECS;
+    let oldest = now - firebell_aws::LIST_METRICS_RETENTION_SECS;
+    let warning = (to < oldest).then(|| {
+        format!(
+            "warning: --to {} is more than 2 weeks ago: ListMetrics lists only metrics that reported since {}, so wildcard (`*`) instances that stopped before cannot be found",
+            rfc3339(to),
+            rfc3339(oldest)
+        )
+    });
+    Listing {
+        recently_active,
+        warning,
+    }
 }
 
 /// What [`fetch_cloudwatch`] fetched.
@@ -689,5 +722,40 @@ fn print_comparison(h: &Header, a: &BacktestReport, b: &BacktestReport, c: &Comp
     );
     if c.is_same() {
         println!("No difference: the change would not alter what is sent.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_ranges_list_without_recently_active_and_warn_past_two_weeks() {
+        let now = 1_800_000_000;
+        let hour = 3600;
+        // Ends within the last 3 hours: the engine's listing.
+        assert_eq!(
+            listing(now - 3 * hour, now),
+            Listing {
+                recently_active: true,
+                warning: None
+            }
+        );
+        // Ended earlier: everything ListMetrics remembers.
+        assert_eq!(
+            listing(now - 3 * hour - 1, now),
+            Listing {
+                recently_active: false,
+                warning: None
+            }
+        );
+        assert_eq!(listing(now - 14 * 24 * hour, now).warning, None);
+        assert_eq!(
+            listing(now - 14 * 24 * hour - 60, now),
+            Listing {
+                recently_active: false,
+                warning: Some("warning: --to 2027-01-01T07:59:00Z is more than 2 weeks ago: ListMetrics lists only metrics that reported since 2027-01-01T08:00:00Z, so wildcard (`*`) instances that stopped before cannot be found".to_string())
+            }
+        );
     }
 }

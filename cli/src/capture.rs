@@ -39,6 +39,9 @@ pub(crate) struct Args {
     /// History fetched per GetMetricData round.
     #[arg(long, default_value = "1d", value_parser = crate::backtest::humantime_secs)]
     pub chunk: i64,
+    /// Write the file even when CloudWatch marked answers partial (it is then incomplete).
+    #[arg(long)]
+    pub allow_partial: bool,
     /// `--region`, `--profile`.
     #[command(flatten)]
     pub aws: crate::backend::AwsArgs,
@@ -81,6 +84,16 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
             },
         ))
         .context("capturing history from CloudWatch")?;
+    eprintln!(
+        "capture: CloudWatch calls GetMetricData={} ListMetrics={} throttle_retries={}",
+        stats.get_metric_data, stats.list_metrics, stats.throttle_retries
+    );
+    if let Some((message, fatal)) = partial(captured.partial, args.allow_partial, &args.out) {
+        eprintln!("{message}");
+        if fatal {
+            return Ok(ExitCode::from(1));
+        }
+    }
     let points: usize = captured.series.iter().map(|s| s.points.len()).sum();
     write_atomically(&args.out, &captured.series)
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -91,24 +104,58 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         rfc3339(start),
         rfc3339(to)
     );
-    eprintln!(
-        "capture: CloudWatch calls GetMetricData={} ListMetrics={} throttle_retries={}",
-        stats.get_metric_data, stats.list_metrics, stats.throttle_retries
-    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to say when CloudWatch marked `partial` answers partial, and
+/// whether the capture stops there (nothing written, exit 1): unless
+/// `allow` (`--allow-partial`), an incomplete file is not written.
+fn partial(partial: usize, allow: bool, out: &Path) -> Option<(String, bool)> {
+    if partial == 0 {
+        return None;
+    }
+    Some(if allow {
+        (
+            format!(
+                "warning: CloudWatch marked {partial} answer(s) partial: {} is incomplete (written because of --allow-partial)",
+                out.display()
+            ),
+            false,
+        )
+    } else {
+        (
+            format!(
+                "capture: CloudWatch marked {partial} answer(s) partial, so the history is incomplete; {} not written (--allow-partial writes it anyway)",
+                out.display()
+            ),
+            true,
+        )
+    })
 }
 
 /// `capture: 3 queries × 2 chunks = 6 metrics requested from
 /// 2026-11-23T00:00:00Z to ...; GetMetricData cost <$0.0001 ($0.01 per
-/// 1,000 metrics)`.
+/// 1,000 metrics)`; when answers take more than one NextToken page (each
+/// requesting its queries again), `= 6 metrics, 48 requested with
+/// NextToken pages`.
 pub(crate) fn announce(plan: &firebell_tools::backtest::CapturePlan, prices: &Prices) -> String {
+    let requested = plan.metrics_requested();
+    let without = plan.metrics_without_pages();
     format!(
-        "capture: {} quer{} × {} chunk{} = {} metrics requested, {} .. {}; GetMetricData cost {} ({} per 1,000 metrics)",
+        "capture: {} quer{} × {} chunk{} = {}, {} .. {}; GetMetricData cost {} ({} per 1,000 metrics)",
         plan.queries(),
         if plan.queries() == 1 { "y" } else { "ies" },
         plan.chunks(),
         if plan.chunks() == 1 { "" } else { "s" },
-        thousands(plan.metrics_requested() as f64),
+        if requested > without {
+            format!(
+                "{} metrics, {} requested with NextToken pages (a page holds 100,800 datapoints and requests its queries again)",
+                thousands(without as f64),
+                thousands(requested as f64)
+            )
+        } else {
+            format!("{} metrics requested", thousands(requested as f64))
+        },
         rfc3339(plan.start),
         rfc3339(plan.to),
         dollars(plan.cost(prices)),
@@ -189,9 +236,10 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
+        let config = Arc::new(config);
         let plan = rt
             .block_on(firebell_tools::backtest::plan_capture(
-                Arc::new(config),
+                config.clone(),
                 source,
                 1_800_000_000,
                 1_800_003_600,
@@ -201,6 +249,41 @@ mod tests {
         assert_eq!(
             announce(&plan, &Prices::default()),
             "capture: 1 query × 1 chunk = 1 metrics requested, 2027-01-15T08:00:00Z .. 2027-01-15T09:00:00Z; GetMetricData cost <$0.0001 ($0.0100 per 1,000 metrics)"
+        );
+        // 100 days of one-minute datapoints in one chunk: 144,000
+        // datapoints, two NextToken pages.
+        let plan = rt
+            .block_on(firebell_tools::backtest::plan_capture(
+                config,
+                Arc::new(ReplaySource::from_series([series()])),
+                1_800_000_000,
+                1_800_000_000 + 100 * 86_400,
+                100 * 86_400,
+            ))
+            .unwrap();
+        assert_eq!(
+            announce(&plan, &Prices::default()),
+            "capture: 1 query × 1 chunk = 1 metrics, 2 requested with NextToken pages (a page holds 100,800 datapoints and requests its queries again), 2027-01-15T08:00:00Z .. 2027-04-25T08:00:00Z; GetMetricData cost <$0.0001 ($0.0100 per 1,000 metrics)"
+        );
+    }
+
+    #[test]
+    fn partial_answers_stop_the_capture_unless_allowed() {
+        let out = Path::new("h.jsonl");
+        assert_eq!(partial(0, false, out), None);
+        assert_eq!(
+            partial(2, false, out),
+            Some((
+                "capture: CloudWatch marked 2 answer(s) partial, so the history is incomplete; h.jsonl not written (--allow-partial writes it anyway)".to_string(),
+                true
+            ))
+        );
+        assert_eq!(
+            partial(1, true, out),
+            Some((
+                "warning: CloudWatch marked 1 answer(s) partial: h.jsonl is incomplete (written because of --allow-partial)".to_string(),
+                false
+            ))
         );
     }
 

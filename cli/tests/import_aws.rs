@@ -1,13 +1,16 @@
 //! `firebell import cloudwatch-alarms` against the AWS wire-protocol
 //! emulator (`scripts/emulator.sh`): alarms created in the emulator's
-//! CloudWatch (plain, percentile, metric math, composite, a sentinel; SNS
-//! actions on topics created in its SNS) over a seeded history become a
+//! CloudWatch (plain, percentile, metric math, composite, a sentinel, one
+//! that notifies no one, one with a Unit filter; SNS actions on topics
+//! created in its SNS) over a seeded history become a
 //! config that `firebell validate` accepts, and a backtest of that config
 //! on the same history (`--source cloudwatch`) fires in the window where
 //! the data breaches the alarms' thresholds. Takes the endpoint from
 //! `AWS_ENDPOINT_URL` and fails, never skips, when it is missing.
 //!
 //! What the emulator cannot check:
+//! - it does not keep a composite alarm's `ActionsSuppressor`: composites
+//!   with one are tested in `firebell_tools::import` tests;
 //! - it does not keep a metric-math alarm's `Metrics` (its DescribeAlarms
 //!   answer has neither a metric nor queries), so the metric-math alarm is
 //!   listed as not translated here; the reader's conversion of `Metrics`
@@ -201,6 +204,23 @@ async fn imported_alarms_validate_and_fire_where_the_data_breaches() {
         .send()
         .await
         .expect("PutMetricAlarm error-ratio");
+    // Notifies no one (no actions, no composite inhibits with it): not
+    // translated, it would page where CloudWatch stays silent.
+    alarm("quiet", "Errors")
+        .statistic(Statistic::Sum)
+        .threshold(3.0)
+        .send()
+        .await
+        .expect("PutMetricAlarm quiet");
+    // Reads only datapoints of one unit: not translated.
+    alarm("bytes", "Latency")
+        .statistic(Statistic::Maximum)
+        .threshold(1.0)
+        .unit(StandardUnit::Bytes)
+        .alarm_actions(&ops)
+        .send()
+        .await
+        .expect("PutMetricAlarm bytes");
     // Sentinels: one by name, one by tag (no actions).
     alarm("firebell-sentinel-rule.X", "Errors")
         .statistic(Statistic::Sum)
@@ -265,7 +285,7 @@ async fn imported_alarms_validate_and_fire_where_the_data_breaches() {
             .collect()
     };
     let rule = |s: &str| Value::String(format!("{run}-{s}"));
-    assert_eq!(doc["alarms_read"], 8);
+    assert_eq!(doc["alarms_read"], 10);
     assert_eq!(doc["validated"], true);
     assert_eq!(
         names("translated"),
@@ -284,18 +304,22 @@ async fn imported_alarms_validate_and_fire_where_the_data_breaches() {
             ("firebell-sentinel-rule.X".to_string(), Value::Null),
         ]
     );
+    let bytes = format!(
+        "metric {namespace}/Latency is read only in unit \"Bytes\" (Unit): firebell reads a metric's datapoints of every unit"
+    );
+    let quiet = "notifies no one in CloudWatch: it has no AlarmActions";
     assert_eq!(
         doc["not_translated"],
-        serde_json::json!([{
-            "alarm": format!("{run}-error-ratio"),
-            "rule": null,
-            "notes": ["the alarm names no metric"],
-        }])
+        serde_json::json!([
+            {"alarm": format!("{run}-bytes"), "rule": null, "notes": [bytes]},
+            {"alarm": format!("{run}-error-ratio"), "rule": null, "notes": ["the alarm names no metric"]},
+            {"alarm": format!("{run}-quiet"), "rule": null, "notes": [quiet]},
+        ])
     );
     assert_eq!(
         std::fs::read_to_string(out_dir.join("not-translated.txt")).unwrap(),
         format!(
-            "# CloudWatch alarms `firebell import cloudwatch-alarms` did not translate, and why.\n{run}-error-ratio: the alarm names no metric\n"
+            "# CloudWatch alarms `firebell import cloudwatch-alarms` did not translate, and why.\n{run}-bytes: {bytes}\n{run}-error-ratio: the alarm names no metric\n{run}-quiet: {quiet}\n"
         )
     );
     let routing = std::fs::read_to_string(out_dir.join("routing.yaml")).unwrap();
@@ -334,7 +358,7 @@ async fn imported_alarms_validate_and_fire_where_the_data_breaches() {
     assert_eq!(
         printed,
         format!(
-            "firebell import: 8 CloudWatch alarms read, 4 rules written to {second}/rules.yaml and {second}/routing.yaml (valid)
+            "firebell import: 10 CloudWatch alarms read, 4 rules written to {second}/rules.yaml and {second}/routing.yaml (valid)
 
 Translated
   errors-high -> rule errors-high
@@ -344,8 +368,10 @@ Translated
   errors-outside-maintenance
       composite: \"errors-raw\" routed to its topics while \"maintenance\" not firing (inhibition)
 
-Not translated (1, also in {second}/not-translated.txt)
+Not translated (3, also in {second}/not-translated.txt)
+  bytes: {bytes}
   error-ratio: the alarm names no metric
+  quiet: {quiet}
 
 Skipped (2)
   custom-sentinel: a firebell sentinel alarm

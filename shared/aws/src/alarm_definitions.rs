@@ -143,6 +143,7 @@ pub fn metric_alarm(a: &SdkMetricAlarm) -> AlarmDefinition {
             period: count(a.period()),
             stat: stat.unwrap_or_default(),
             account: None,
+            unit: a.unit().map(|u| u.as_str().to_string()),
         }),
         _ => None,
     };
@@ -167,6 +168,7 @@ pub fn metric_alarm(a: &SdkMetricAlarm) -> AlarmDefinition {
                     period: count(s.period()),
                     stat: s.stat().unwrap_or_default().to_string(),
                     account: q.account_id().map(str::to_string),
+                    unit: s.unit().map(|u| u.as_str().to_string()),
                 }
             }),
             // CloudWatch's default is true.
@@ -209,6 +211,7 @@ pub fn composite_alarm(a: &CompositeAlarm) -> AlarmDefinition {
         tags: BTreeMap::new(),
         kind: AlarmKind::Composite {
             rule: a.alarm_rule().unwrap_or_default().to_string(),
+            actions_suppressor: a.actions_suppressor().map(str::to_string),
         },
     }
 }

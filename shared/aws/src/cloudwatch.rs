@@ -52,7 +52,20 @@ pub struct CloudWatchOptions {
     /// `firebell capture` and `backtest --source cloudwatch`, which fetch
     /// long ranges, set it.
     pub max_get_metric_data_per_second: Option<u32>,
+    /// Wildcard expansion (`ListMetrics`) lists only metrics that reported
+    /// in the last 3 hours (`RecentlyActive=PT3H`, measured from now): a
+    /// host that is gone does not become an instance. The engine (the
+    /// Lambda, `run`) keeps this; `firebell capture` and `backtest --source
+    /// cloudwatch` over a range that ended more than 3 hours ago turn it
+    /// off, and CloudWatch then lists the metrics of the last two weeks.
+    pub list_recently_active: bool,
 }
+
+/// How far back `RecentlyActive=PT3H` reaches.
+pub const RECENTLY_ACTIVE_SECS: i64 = 3 * 3600;
+
+/// How far back `ListMetrics` lists metrics without `RecentlyActive`.
+pub const LIST_METRICS_RETENTION_SECS: i64 = 14 * 86_400;
 
 /// CloudWatch's default `GetMetricData` quota: 50 transactions per second
 /// per account and region.
@@ -97,6 +110,7 @@ impl Default for CloudWatchOptions {
             backoff: Backoff::default(),
             dimension_cache_ttl: Duration::from_secs(300),
             max_get_metric_data_per_second: None,
+            list_recently_active: true,
         }
     }
 }
@@ -808,6 +822,13 @@ impl CloudWatchSource {
             .collect();
         let (target, owning_account) = route(spec, &self.roles());
         let caller = &self.caller_for(&target).await?;
+        // Only values that reported in the last 3 hours: a host that is gone
+        // must not become an instance (and raise NoData) for the two weeks
+        // ListMetrics remembers it. Off for history that ended earlier.
+        let recently_active = self
+            .options
+            .list_recently_active
+            .then_some(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H);
         let mut values: BTreeSet<Labels> = BTreeSet::new();
         let mut next_token: Option<String> = None;
         let mut pages = 0u32;
@@ -822,10 +843,7 @@ impl CloudWatchSource {
                         .namespace(&spec.namespace)
                         .metric_name(&spec.metric_name)
                         .set_dimensions(Some(filters.clone()))
-                        // Only values that reported in the last 3 hours: a
-                        // host that is gone must not become an instance (and
-                        // raise NoData) for the two weeks ListMetrics remembers it.
-                        .recently_active(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H)
+                        .set_recently_active(recently_active.clone())
                         // Another account's metrics, from the monitoring
                         // account (cross-account observability).
                         .set_include_linked_accounts(owning_account.is_some().then_some(true))
@@ -883,8 +901,72 @@ mod tests {
     use std::collections::BTreeMap;
 
     use firebell_core::model::Stat;
+    use firebell_core::ports::MetricsSource;
 
     use super::*;
+
+    /// Records the `RecentlyActive` of each `ListMetrics` request the SDK
+    /// is about to serialize, then stops the call (nothing is sent).
+    #[derive(Debug, Default)]
+    struct SeenListMetrics(Arc<Mutex<Vec<Option<String>>>>);
+
+    impl aws_sdk_cloudwatch::config::Intercept for SeenListMetrics {
+        fn name(&self) -> &'static str {
+            "SeenListMetrics"
+        }
+
+        fn read_before_execution(
+            &self,
+            context: &aws_sdk_cloudwatch::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+            _: &mut aws_sdk_cloudwatch::config::ConfigBag,
+        ) -> Result<(), aws_sdk_cloudwatch::error::BoxError> {
+            if let Some(input) = context
+                .input()
+                .downcast_ref::<aws_sdk_cloudwatch::operation::list_metrics::ListMetricsInput>(
+            ) && let Ok(mut seen) = self.0.lock()
+            {
+                seen.push(input.recently_active().map(|r| r.as_str().to_string()));
+            }
+            Err("stopped by the test before sending".into())
+        }
+    }
+
+    /// The ListMetrics request built for a wildcard, with and without
+    /// `list_recently_active` (the request is checked in process: the
+    /// emulator ignores `RecentlyActive`, so it could not tell them apart).
+    #[test]
+    fn list_metrics_asks_for_recent_metrics_only_when_told() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut seen = Vec::new();
+        for recent in [true, false] {
+            let interceptor = SeenListMetrics::default();
+            let log = interceptor.0.clone();
+            let config = aws_sdk_cloudwatch::Config::builder()
+                .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+                .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_cloudwatch::config::Credentials::for_tests())
+                .interceptor(interceptor)
+                .build();
+            let source = CloudWatchSource::with_options(
+                Client::from_conf(config),
+                Arc::new(firebell_core::ports::SystemClock),
+                CloudWatchOptions {
+                    list_recently_active: recent,
+                    backoff: Backoff::none(),
+                    ..CloudWatchOptions::default()
+                },
+            );
+            let mut spec = q("a", 60, Stat::Sum).spec;
+            spec.dimensions.insert("Service".into(), "*".into());
+            let listed = rt.block_on(source.dimension_values(&spec));
+            assert!(listed.is_err(), "{listed:?}");
+            seen.push(log.lock().unwrap().clone());
+        }
+        assert_eq!(seen, [vec![Some("PT3H".to_string())], vec![None]]);
+    }
 
     #[test]
     fn the_limiter_spaces_calls_evenly() {

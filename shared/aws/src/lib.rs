@@ -55,7 +55,7 @@ pub use alarms::{
 pub use aws_config::SdkConfig;
 pub use cloudwatch::{
     CloudWatchOptions, CloudWatchSource, CloudWatchStats, GET_METRIC_DATA_TPS,
-    get_metric_data_calls,
+    LIST_METRICS_RETENTION_SECS, RECENTLY_ACTIVE_SECS, get_metric_data_calls,
 };
 pub use dynamo::{DynamoStats, DynamoStore, create_table_if_missing};
 pub use error::AwsProblem;

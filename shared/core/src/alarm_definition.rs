@@ -1,5 +1,6 @@
 //! CloudWatch alarm definitions as plain data: what `DescribeAlarms`
-//! returns (the AWS reader, `firebell_aws::alarms::describe_all`) and what
+//! returns (the AWS reader,
+//! `firebell_aws::alarm_definitions::describe_all`) and what
 //! `firebell import cloudwatch-alarms` translates
 //! (`firebell_tools::import`). No AWS types here.
 
@@ -24,7 +25,12 @@ pub struct AlarmDefinition {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlarmKind {
     Metric(Box<MetricAlarm>),
-    Composite { rule: String },
+    Composite {
+        rule: String,
+        /// The alarm whose ALARM state suppresses this composite's actions
+        /// (`ActionsSuppressor`), if any.
+        actions_suppressor: Option<String>,
+    },
 }
 
 impl Default for AlarmKind {
@@ -62,6 +68,8 @@ pub struct AlarmMetric {
     pub stat: String,
     /// The source account of a cross-account query (`AccountId`).
     pub account: Option<String>,
+    /// The alarm's `Unit` filter (only datapoints of this unit), if any.
+    pub unit: Option<String>,
 }
 
 /// One entry of a metric-math alarm's `Metrics`.

@@ -721,9 +721,42 @@ impl CapturePlan {
         usize::try_from(((self.to - self.start).max(0) + self.chunk - 1) / self.chunk).unwrap_or(0)
     }
 
-    /// Metrics requested from the source: every query once per chunk (what
-    /// GetMetricData bills: $0.01 per 1,000, [`crate::cost::Prices`]).
+    /// Metrics requested from the source (what GetMetricData bills: $0.01
+    /// per 1,000, [`crate::cost::Prices`]): every query once per chunk and
+    /// per NextToken page of its call, estimated as CloudWatch pages: the
+    /// queries of one period in calls of [`GET_METRIC_DATA_QUERIES`], a
+    /// call answering [`GET_METRIC_DATA_PAGE_POINTS`] datapoints a page,
+    /// each page requesting the call's queries again.
     pub fn metrics_requested(&self) -> u64 {
+        let mut by_period: BTreeMap<i64, u64> = BTreeMap::new();
+        for s in &self.specs {
+            *by_period
+                .entry((s.period.as_secs() as i64).max(1))
+                .or_default() += 1;
+        }
+        let mut total = 0u64;
+        let mut t = self.start;
+        while t < self.to && self.chunk > 0 {
+            let end = (t + self.chunk).min(self.to);
+            for (period, n) in &by_period {
+                let per_query = ((end - t) + period - 1) / period;
+                let mut left = *n;
+                while left > 0 {
+                    let k = left.min(GET_METRIC_DATA_QUERIES);
+                    let points = k.saturating_mul(per_query.max(0) as u64);
+                    let pages = points.div_ceil(GET_METRIC_DATA_PAGE_POINTS).max(1);
+                    total = total.saturating_add(k.saturating_mul(pages));
+                    left -= k;
+                }
+            }
+            t = end;
+        }
+        total
+    }
+
+    /// [`CapturePlan::metrics_requested`] without NextToken pages: queries
+    /// × chunks.
+    pub fn metrics_without_pages(&self) -> u64 {
         (self.queries() as u64).saturating_mul(self.chunks() as u64)
     }
 
@@ -732,7 +765,8 @@ impl CapturePlan {
         self.metrics_requested() as f64 * prices.get_metric_data_per_1000_metrics / 1000.0
     }
 
-    /// Fetches the planned queries from `source`, chunk by chunk;
+    /// Fetches the planned queries from `source`, chunk by chunk, keeping
+    /// each chunk's points within it (none at or after `to`);
     /// `progress(done, total)` is called after every chunk.
     pub async fn run(
         self,
@@ -766,8 +800,11 @@ impl CapturePlan {
                 let Some(i) = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok()) else {
                     continue;
                 };
+                // A source may answer past `end` (CloudWatch rounds the
+                // range out to the period): a bucket at or after `to` is
+                // still in progress, and one at `end` is the next chunk's.
                 if let Some(p) = points.get_mut(i) {
-                    p.extend(s.points);
+                    p.extend(s.points.into_iter().filter(|p| p.t >= t && p.t < end));
                 }
             }
             done += 1;
@@ -793,6 +830,13 @@ impl CapturePlan {
         Ok(out)
     }
 }
+
+/// Queries one GetMetricData call takes at most.
+pub const GET_METRIC_DATA_QUERIES: u64 = 500;
+
+/// Datapoints one GetMetricData answer (page) holds at most; more come
+/// with a NextToken, in another call that requests the queries again.
+pub const GET_METRIC_DATA_PAGE_POINTS: u64 = 100_800;
 
 /// Plans a [`capture`]: resolves the rules' instances (wildcards expanded
 /// through `source`, as of `to`) into the set of queries to fetch over
@@ -1055,5 +1099,95 @@ route:
         let replayed = run(&cfg, ReplaySource::from_series(cap.series), 10);
         assert!(compare(&direct, &replayed).is_same());
         assert_eq!(direct.notifications, replayed.notifications);
+    }
+
+    /// Answers every query with a point at `start` and one at `end`, as
+    /// CloudWatch does when it rounds the range out to the period.
+    struct PastTheEnd;
+
+    #[async_trait::async_trait]
+    impl MetricsSource for PastTheEnd {
+        async fn fetch(
+            &self,
+            queries: &[MetricQuery],
+            start: Epoch,
+            end: Epoch,
+        ) -> Result<Vec<firebell_core::ports::MetricSeries>, MetricsError> {
+            Ok(queries
+                .iter()
+                .map(|q| firebell_core::ports::MetricSeries {
+                    id: q.id.clone(),
+                    points: vec![Point { t: start, v: 1.0 }, Point { t: end, v: 2.0 }],
+                    complete: true,
+                })
+                .collect())
+        }
+
+        async fn dimension_values(
+            &self,
+            _: &firebell_core::model::MetricSpec,
+        ) -> Result<Vec<firebell_core::model::Labels>, MetricsError> {
+            Ok(vec![[("Service".to_string(), "a".to_string())].into()])
+        }
+    }
+
+    #[test]
+    fn a_capture_keeps_no_point_at_or_after_to() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let cap = rt
+            .block_on(capture(
+                config(RULES),
+                Arc::new(PastTheEnd),
+                T0,
+                T0 + 600,
+                240,
+                &mut |_, _| {},
+            ))
+            .unwrap();
+        let times: Vec<Epoch> = cap.series[0].points.iter().map(|p| p.t - T0).collect();
+        // Chunks [0, 240), [240, 480), [480, 600): each answers its start
+        // and its end; an end is the next chunk's (kept once) or `to`
+        // (dropped).
+        assert_eq!(times, [0, 240, 480]);
+    }
+
+    #[test]
+    fn the_cost_estimate_counts_next_token_pages() {
+        let spec = |i: usize, period: u64| firebell_core::model::MetricSpec {
+            namespace: "N".into(),
+            metric_name: format!("M{i}"),
+            dimensions: BTreeMap::new(),
+            stat: firebell_core::model::Stat::Sum,
+            period: std::time::Duration::from_secs(period),
+            account: None,
+            region: None,
+            query: None,
+        };
+        // 600 one-minute queries over two days in 1-day chunks: per chunk a
+        // call of 500 (720,000 datapoints: 8 pages) and one of 100 (144,000:
+        // 2 pages); one 5-minute query (288 datapoints: 1 page).
+        let mut specs: Vec<_> = (0..600).map(|i| spec(i, 60)).collect();
+        specs.push(spec(600, 300));
+        let plan = CapturePlan {
+            specs,
+            start: T0,
+            to: T0 + 2 * 86_400,
+            chunk: 86_400,
+        };
+        assert_eq!(plan.metrics_without_pages(), 601 * 2);
+        assert_eq!(plan.metrics_requested(), 2 * (500 * 8 + 100 * 2 + 1));
+        // Small answers: one page each.
+        let small = CapturePlan {
+            specs: vec![spec(0, 60)],
+            start: T0,
+            to: T0 + 3600,
+            chunk: 600,
+        };
+        assert_eq!(
+            (small.metrics_without_pages(), small.metrics_requested()),
+            (6, 6)
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `firebell import cloudwatch-alarms`, the pure part: CloudWatch alarm
 //! definitions ([`AlarmDefinition`], as `DescribeAlarms` returns them) in,
 //! firebell rules YAML and a routing config out, plus what could not be
-//! translated and why. The AWS reader (`firebell_aws::alarms`) fills the
+//! translated and why. The AWS reader (`firebell_aws::alarm_definitions`) fills the
 //! definitions; the CLI writes the files and validates them
 //! ([`crate::validate::check`]).
 //!
@@ -12,18 +12,23 @@
 //! | Metrics (metric math): MetricStat queries, the ReturnData expression | metrics by id; the expression, other expressions inlined, `MIN([a, b])` as `MIN(a, b)`, kept only when it means the same ([`Expr::to_metric_math`] translates it back) |
 //! | Threshold, ComparisonOperator | `condition` |
 //! | DatapointsToAlarm of EvaluationPeriods | `datapoints: {breaching: M, out_of: N}` (N > 1) |
-//! | TreatMissingData breaching / notBreaching / ignore / missing | `missing_data` breaching / ok / keep / keep, or `nodata` when InsufficientDataActions notify |
+//! | TreatMissingData breaching / notBreaching / ignore | `missing_data` breaching / ok / keep |
+//! | TreatMissingData missing (or none) | `nodata` when InsufficientDataActions notify an SNS topic, else `ok` |
 //! | AlarmActions (SNS topics) | a receiver of those topics; a route `alertname="<rule>"` to it |
 //! | OKActions | the receiver's `send_resolved` |
-//! | AlarmDescription | `annotations.description`; the alarm name is the label `alarm` and the title |
+//! | AlarmDescription | `annotations.description`; the alarm name is the label `alarm` and the title (both literal text, [`literal`]) |
 //! | composite `ALARM(a) AND NOT ALARM(b) ...` (a without actions) | a routed to the composite's receiver; inhibit rules b -> a |
 //!
 //! Not translated, with the reason: anomaly-detection bands
 //! (ThresholdMetricId, the band operators), statistics firebell does not
 //! read, expressions with no firebell equivalent (SEARCH, METRICS(),
 //! RUNNING_SUM, ...) or a different meaning (`MIN(m)` of one series),
-//! alarms that name no metric, other composite rules. Skipped: firebell's
-//! own sentinel alarms (the sentinel prefix or the `firebell:managed` tag).
+//! alarms that name no metric, `Unit` filters, other composite rules,
+//! composites with an ActionsSuppressor or over a target another composite
+//! routes, rules the config loader rejects on their own ([`rejected`]),
+//! alarms that notify no one in CloudWatch (unless a translated composite
+//! inhibits with them). Skipped: firebell's own sentinel alarms (the
+//! sentinel prefix or the `firebell:managed` tag).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -157,6 +162,12 @@ fn metric_yaml(id: &str, m: &AlarmMetric) -> Result<String, String> {
     if m.period == 0 {
         return Err(format!(
             "metric {}/{} has no period",
+            m.namespace, m.metric_name
+        ));
+    }
+    if let Some(unit) = &m.unit {
+        return Err(format!(
+            "metric {}/{} is read only in unit {unit:?} (Unit): firebell reads a metric's datapoints of every unit",
             m.namespace, m.metric_name
         ));
     }
@@ -350,6 +361,64 @@ struct RuleOut {
     receiver: Option<ReceiverKey>,
     /// Where the route's receiver came from, for the comment.
     via: String,
+    /// Why the alarm notifies no one in CloudWatch, if it does not: such a
+    /// rule is kept only when a composite routes or inhibits with it.
+    silent: Option<String>,
+}
+
+/// `text` as a firebell annotation template that renders as `text`
+/// itself: every `{` opening a Jinja delimiter (`{{`, `{%`, `{#`) is
+/// written as the expression `{{ "{" }}`, and a trailing newline (which
+/// the template engine drops) is kept by an empty expression after it.
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '{' && matches!(chars.peek(), Some('{' | '%' | '#')) {
+            out.push_str("{{ \"{\" }}");
+        } else {
+            out.push(c);
+        }
+    }
+    if out.ends_with('\n') {
+        out.push_str("{{ \"\" }}");
+    }
+    out
+}
+
+/// What firebell's config loader says against one rule on its own (its
+/// errors, `; `-joined), the checks `firebell validate` makes: reserved
+/// names, metrics of different periods, lookback, templates, ...
+fn rejected(rule_yaml: &str) -> Option<String> {
+    let mut diags = firebell_core::diag::Diagnostics::new();
+    let texts = [("rules.yaml".to_string(), format!("rules:\n{rule_yaml}"))];
+    firebell_engine::load_texts(&texts, &mut diags, Vec::new());
+    let errors: Vec<String> = diags.errors().map(|e| e.message.clone()).collect();
+    (!errors.is_empty()).then(|| errors.join("; "))
+}
+
+/// Why an alarm with these actions notifies no one when it goes to ALARM,
+/// or `None` when it notifies an SNS topic.
+fn notifies_no_one(a: &AlarmDefinition, alarm_topics: &[String]) -> Option<String> {
+    if !alarm_topics.is_empty() {
+        return None;
+    }
+    Some(if !a.actions_enabled {
+        "its actions are disabled (ActionsEnabled false)".to_string()
+    } else if a.alarm_actions.is_empty() {
+        if sns_topics(&a.ok_actions).is_empty()
+            && sns_topics(&a.insufficient_data_actions).is_empty()
+        {
+            "it has no AlarmActions".to_string()
+        } else {
+            "it has no AlarmActions, only OK or INSUFFICIENT_DATA actions".to_string()
+        }
+    } else {
+        format!(
+            "its AlarmActions are no SNS topics ({})",
+            a.alarm_actions.join(", ")
+        )
+    })
 }
 
 /// Translates `alarms` (see the module docs).
@@ -429,12 +498,6 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
         } else {
             Vec::new()
         };
-        let has_actions = !(a.alarm_actions.is_empty()
-            && a.ok_actions.is_empty()
-            && a.insufficient_data_actions.is_empty());
-        if !a.actions_enabled && has_actions {
-            notes.push("actions are disabled: routed to the default receiver".to_string());
-        }
         for other in a
             .alarm_actions
             .iter()
@@ -459,11 +522,15 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
                 nodata_topics.join(", ")
             ));
         }
+        // CloudWatch's `missing` (the default) leaves ALARM for
+        // INSUFFICIENT_DATA when the data stops: firebell's `nodata` when
+        // that state notifies someone, else `ok` (the alert ends).
         let missing = match (m.treat_missing_data.as_deref(), nodata_topics.is_empty()) {
             (Some("breaching"), _) => "breaching",
             (Some("notBreaching"), _) => "ok",
-            (None | Some("missing"), false) => "nodata",
-            _ => "keep",
+            (Some("ignore"), _) => "keep",
+            (_, false) => "nodata",
+            (_, true) => "ok",
         };
         let n = m.evaluation_periods.max(1);
         let mm = m.datapoints_to_alarm.unwrap_or(n).clamp(1, n);
@@ -488,9 +555,21 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
         }
         y.push_str(&format!("    missing_data: {missing}\n"));
         y.push_str(&format!("    labels: {{{ALARM_LABEL}: {}}}\n", q(&a.name)));
-        y.push_str(&format!("    annotations:\n      title: {}\n", q(&a.name)));
+        y.push_str(&format!(
+            "    annotations:\n      title: {}\n",
+            q(&literal(&a.name))
+        ));
         if let Some(d) = a.description.as_deref().filter(|d| !d.trim().is_empty()) {
-            y.push_str(&format!("      description: {}\n", q(d)));
+            y.push_str(&format!("      description: {}\n", q(&literal(d))));
+        }
+        if let Some(why) = rejected(&y) {
+            names.remove(&rule);
+            out.not_translated.push(Outcome {
+                alarm: a.name.clone(),
+                rule: None,
+                notes: vec![format!("firebell rejects the rule: {why}")],
+            });
+            continue;
         }
         let receiver = if alarm_topics.is_empty() {
             None
@@ -502,12 +581,20 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
         };
         alarm_has_actions.insert(a.name.clone(), receiver.is_some());
         by_alarm.insert(a.name.clone(), rules.len());
+        let silent = notifies_no_one(
+            a,
+            &receiver
+                .as_ref()
+                .map(|r| r.topics.clone())
+                .unwrap_or_default(),
+        );
         rules.push(RuleOut {
             alarm: a.name.clone(),
             rule: rule.clone(),
             yaml: y,
             receiver,
             via: "AlarmActions".to_string(),
+            silent,
         });
         out.translated.push(Outcome {
             alarm: a.name.clone(),
@@ -518,14 +605,27 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
 
     // Composite alarms: `ALARM(a) AND NOT ALARM(b) ...` as inhibition.
     let mut inhibits: Vec<(String, String, String)> = Vec::new();
+    // Target alarm -> the composite routing it; source alarm -> a composite
+    // inhibiting with it.
+    let mut claimed: BTreeMap<String, String> = BTreeMap::new();
+    let mut inhibiting: BTreeMap<String, String> = BTreeMap::new();
     for a in &sorted {
-        let AlarmKind::Composite { rule } = &a.kind else {
+        let AlarmKind::Composite {
+            rule,
+            actions_suppressor,
+        } = &a.kind
+        else {
             continue;
         };
         if out.skipped.iter().any(|s| s.alarm == a.name) {
             continue;
         }
         let result = (|| -> Result<(String, Vec<String>, ReceiverKey), String> {
+            if let Some(suppressor) = actions_suppressor {
+                return Err(format!(
+                    "composite alarm with ActionsSuppressor {suppressor:?}: firebell would send the notifications that alarm suppresses"
+                ));
+            }
             let (target, sources) = parse_inhibition(rule).ok_or_else(|| {
                 format!(
                     "composite rule {rule:?}: only `ALARM(a) AND NOT ALARM(b)` (and more `AND NOT ALARM(...)`) maps to firebell (inhibition)"
@@ -537,6 +637,11 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
                         "composite rule {rule:?}: alarm {name:?} is not among the translated alarms"
                     ));
                 }
+            }
+            if let Some(other) = claimed.get(&target) {
+                return Err(format!(
+                    "composite rule {rule:?}: alarm {target:?} is already routed by composite alarm {other:?} (a rule has one receiver)"
+                ));
             }
             if alarm_has_actions.get(&target).copied().unwrap_or(false) {
                 return Err(format!(
@@ -572,6 +677,13 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
                 if let Some(r) = by_alarm.get(&target).and_then(|i| rules.get_mut(*i)) {
                     r.receiver = Some(key);
                     r.via = format!("composite alarm {}", q(&a.name));
+                    r.silent = None;
+                }
+                claimed.insert(target.clone(), a.name.clone());
+                for s in &sources {
+                    inhibiting
+                        .entry(s.clone())
+                        .or_insert_with(|| a.name.clone());
                 }
                 let target_rule = by_alarm
                     .get(&target)
@@ -602,6 +714,45 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
                 notes: vec![why],
             }),
         }
+    }
+
+    // Alarms that notify no one: not translated (the rule would page where
+    // CloudWatch stays silent), unless a composite inhibits with them.
+    let mut dropped: BTreeMap<String, String> = BTreeMap::new();
+    for r in &mut rules {
+        let Some(why) = r.silent.take() else {
+            continue;
+        };
+        match inhibiting.get(&r.alarm) {
+            Some(composite) => {
+                let note = format!(
+                    "notifies no one in CloudWatch ({why}), but composite alarm {} inhibits with it: translated for the inhibition, its own alerts go to the default receiver",
+                    q(composite)
+                );
+                if let Some((first, rest)) = r.yaml.split_once('\n') {
+                    r.yaml = format!("{first}\n  # Note: {note}.\n{rest}");
+                }
+                if let Some(o) = out.translated.iter_mut().find(|o| o.alarm == r.alarm) {
+                    o.notes.push(note);
+                }
+            }
+            None => {
+                dropped.insert(
+                    r.alarm.clone(),
+                    format!("notifies no one in CloudWatch: {why}"),
+                );
+            }
+        }
+    }
+    rules.retain(|r| !dropped.contains_key(&r.alarm));
+    out.translated
+        .retain(|o| !dropped.contains_key(&o.alarm) || o.rule.is_none());
+    for (alarm, why) in dropped {
+        out.not_translated.push(Outcome {
+            alarm,
+            rule: None,
+            notes: vec![why],
+        });
     }
 
     // Receivers: one per distinct (topics, send_resolved).

@@ -18,6 +18,7 @@ fn metric(ns: &str, name: &str, dims: &[(&str, &str)], stat: &str, period: u32) 
         period,
         stat: stat.into(),
         account: None,
+        unit: None,
     }
 }
 
@@ -114,7 +115,7 @@ rules:
       m: {namespace: "Shop", metric: "Errors", dimensions: {"Service": "api"}, stat: "Sum", period: 1m}
     expression: "m"
     condition: {op: ">", threshold: 5}
-    missing_data: keep
+    missing_data: ok
     labels: {alarm: "api errors"}
     annotations:
       title: "api errors"
@@ -195,11 +196,12 @@ fn m_of_n_missing_data_and_percentiles() {
     ));
     let text = rule_text(&out);
     assert!(text.contains("    condition: {op: \"<\", threshold: 5}\n    datapoints: {breaching: 3, out_of: 3}\n    missing_data: ok\n"), "{text}");
-    // `ignore` and `missing` hold the state; `missing` with
-    // INSUFFICIENT_DATA actions raises NoData alerts.
+    // `ignore` holds the state; `missing` (the default) leaves ALARM: it
+    // raises NoData alerts with INSUFFICIENT_DATA actions, else clears.
     for (treat, nodata_actions, want) in [
         (Some("ignore"), false, "keep"),
-        (Some("missing"), false, "keep"),
+        (Some("missing"), false, "ok"),
+        (None, false, "ok"),
         (None, true, "nodata"),
         (Some("missing"), true, "nodata"),
         (Some("ignore"), true, "keep"),
@@ -262,7 +264,7 @@ fn metric_math_is_translated_when_it_means_the_same() {
       r: {namespace: "Shop", metric: "Requests", dimensions: {"Service": "api"}, stat: "Sum", period: 1m}
     expression: "100 * (FILL(e, 0) / r)"
     condition: {op: ">", threshold: 1}
-    missing_data: keep
+    missing_data: ok
     labels: {alarm: "rate"}
     annotations:
       title: "rate"
@@ -462,6 +464,7 @@ fn composite_alarms_map_to_inhibition_or_are_listed() {
         alarm_actions: vec![PAGER.into()],
         kind: AlarmKind::Composite {
             rule: "ALARM(errors) AND NOT ALARM(\"deploying\")".into(),
+            actions_suppressor: None,
         },
         ..AlarmDefinition::default()
     };
@@ -471,6 +474,7 @@ fn composite_alarms_map_to_inhibition_or_are_listed() {
         alarm_actions: vec![PAGER.into()],
         kind: AlarmKind::Composite {
             rule: "ALARM(errors) OR ALARM(deploying)".into(),
+            actions_suppressor: None,
         },
         ..AlarmDefinition::default()
     };
@@ -480,6 +484,7 @@ fn composite_alarms_map_to_inhibition_or_are_listed() {
         alarm_actions: vec![PAGER.into()],
         kind: AlarmKind::Composite {
             rule: "ALARM(deploying) AND NOT ALARM(errors)".into(),
+            actions_suppressor: None,
         },
         ..AlarmDefinition::default()
     };
@@ -601,7 +606,10 @@ fn more_reasons_for_not_translating() {
         name: name.into(),
         actions_enabled: true,
         alarm_actions: actions,
-        kind: AlarmKind::Composite { rule: rule.into() },
+        kind: AlarmKind::Composite {
+            rule: rule.into(),
+            actions_suppressor: None,
+        },
         ..AlarmDefinition::default()
     };
     let out = translate(
@@ -624,31 +632,226 @@ fn more_reasons_for_not_translating() {
             "quiet: the alarm has no threshold",
             "c1: composite rule \"ALARM(loud) AND NOT ALARM(quiet)\": alarm \"quiet\" is not among the translated alarms",
             "c2: composite rule \"ALARM(loud) AND NOT ALARM(loud)\": the composite alarm notifies no SNS topic",
+            "loud: notifies no one in CloudWatch: it has no AlarmActions",
         ]
     );
-    // No alarm notifies a topic: rules, but nothing to route to.
+    // No alarm notifies a topic: no rule, nothing to route to.
     assert!(out.receivers.is_empty());
     assert_eq!(
-        out.routing_yaml,
-        "# Imported from CloudWatch alarms by `firebell import cloudwatch-alarms`:\n# one receiver per set of SNS topics the alarms notify (send_resolved when\n# they have OK actions), one route per alarm.\n# No alarm notifies an SNS topic: add a receiver and a route before using these rules.\n"
+        out.rules_yaml,
+        "# Imported from CloudWatch alarms by `firebell import cloudwatch-alarms`: no alarm was translated.\nrules: []\n"
     );
 }
 
 #[test]
-fn disabled_actions_route_to_the_default_receiver() {
+fn alarms_that_notify_no_one_are_not_translated() {
     let m = || metric("N", "M", &[], "Sum", 60);
     let mut off = plain("off", m());
     off.actions_enabled = false;
+    let mut none = plain("none", m());
+    none.alarm_actions.clear();
+    none.ok_actions = vec![OPS.into()];
+    let mut scaling = plain("scaling", m());
+    scaling.alarm_actions =
+        vec!["arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:p".into()];
     let on = plain("on", m());
-    let out = translate(&[off, on], &ImportOptions::default());
+    let out = translate(&[off, none, scaling, on], &ImportOptions::default());
     validates(&out);
     assert_eq!(
-        out.translated[0].notes,
-        ["actions are disabled: routed to the default receiver"]
+        out.not_translated_text(),
+        "none: notifies no one in CloudWatch: it has no AlarmActions, only OK or INSUFFICIENT_DATA actions\n\
+         off: notifies no one in CloudWatch: its actions are disabled (ActionsEnabled false)\n\
+         scaling: notifies no one in CloudWatch: its AlarmActions are no SNS topics (arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:p)\n"
+    );
+    let rules: Vec<_> = out.translated.iter().map(|o| o.alarm.as_str()).collect();
+    assert_eq!(rules, ["on"]);
+    assert!(!out.rules_yaml.contains("\"off\""), "{}", out.rules_yaml);
+}
+
+#[test]
+fn a_silent_alarm_a_composite_inhibits_with_is_translated_with_a_note() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    let mut errors = plain("errors", m());
+    errors.alarm_actions.clear();
+    let mut deploying = plain("deploying", m());
+    deploying.alarm_actions.clear();
+    let composite = AlarmDefinition {
+        name: "errors-not-deploying".into(),
+        actions_enabled: true,
+        alarm_actions: vec![PAGER.into()],
+        kind: AlarmKind::Composite {
+            rule: "ALARM(errors) AND NOT ALARM(deploying)".into(),
+            actions_suppressor: None,
+        },
+        ..AlarmDefinition::default()
+    };
+    let out = translate(&[errors, deploying, composite], &ImportOptions::default());
+    validates(&out);
+    assert!(out.not_translated.is_empty(), "{out:?}");
+    let note = "notifies no one in CloudWatch (it has no AlarmActions), but composite alarm \"errors-not-deploying\" inhibits with it: translated for the inhibition, its own alerts go to the default receiver";
+    let deploying = out.translated.iter().find(|o| o.alarm == "deploying");
+    assert_eq!(
+        deploying.map(|o| o.notes.clone()),
+        Some(vec![note.to_string()])
+    );
+    let errors = out.translated.iter().find(|o| o.alarm == "errors");
+    assert_eq!(errors.map(|o| o.notes.clone()), Some(vec![]));
+    assert!(
+        out.rules_yaml.contains(&format!(
+            "  # From CloudWatch alarm \"deploying\".\n  # Note: {note}.\n  - name: \"deploying\"\n"
+        )),
+        "{}",
+        out.rules_yaml
+    );
+}
+
+#[test]
+fn rules_firebell_rejects_are_listed_and_the_rest_validates() {
+    let reserved = plain("FirebellUnhealthy", metric("N", "M", &[], "Sum", 60));
+    let mut periods = math("e / r");
+    periods.name = "periods".into();
+    if let AlarmKind::Metric(m) = &mut periods.kind {
+        m.queries = vec![
+            AlarmQuery {
+                id: "e".into(),
+                metric: Some(metric("N", "E", &[], "Sum", 60)),
+                ..AlarmQuery::default()
+            },
+            AlarmQuery {
+                id: "r".into(),
+                metric: Some(metric("N", "R", &[], "Sum", 300)),
+                ..AlarmQuery::default()
+            },
+            AlarmQuery {
+                id: "x".into(),
+                expression: Some("e / r".into()),
+                return_data: true,
+                ..AlarmQuery::default()
+            },
+        ];
+    }
+    let fine = plain("fine", metric("N", "M", &[], "Sum", 60));
+    let out = translate(&[reserved, periods, fine], &ImportOptions::default());
+    validates(&out);
+    assert_eq!(
+        out.not_translated_text(),
+        "FirebellUnhealthy: firebell rejects the rule: rule name \"FirebellUnhealthy\" is reserved: firebell's own alerts use it (see `self_monitoring`)\n\
+         periods: firebell rejects the rule: all metrics of a rule must have the same period (found e: 1m, r: 5m)\n"
+    );
+    let rules: Vec<_> = out.translated.iter().map(|o| o.alarm.as_str()).collect();
+    assert_eq!(rules, ["fine"]);
+}
+
+/// The config the import's output loads into.
+fn loaded(out: &Imported) -> firebell_engine::Config {
+    let mut diags = Diagnostics::new();
+    let config = firebell_engine::load_texts(
+        &[
+            ("rules.yaml".to_string(), out.rules_yaml.clone()),
+            ("routing.yaml".to_string(), out.routing_yaml.clone()),
+        ],
+        &mut diags,
+        Vec::new(),
+    );
+    assert!(!diags.has_errors(), "{diags}");
+    config
+}
+
+#[test]
+fn names_and_descriptions_render_as_written() {
+    let text = "{{ value }} {% raw %}a{% endraw %} {# c #} {{{ x }}} {%- if %} }} %}\n";
+    let mut a = plain("{{ name }} {%", metric("N", "M", &[], "Sum", 60));
+    a.description = Some(text.into());
+    let out = one(a);
+    assert!(
+        out.rules_yaml.contains(
+            "      title: \"{{ \\\"{\\\" }}{ name }} {{ \\\"{\\\" }}%\"\n      description: \"{{ \\\"{\\\" }}{ value }} {{ \\\"{\\\" }}% raw %}a{{ \\\"{\\\" }}% endraw %} {{ \\\"{\\\" }}# c #} {{ \\\"{\\\" }}{{ \\\"{\\\" }}{ x }}} {{ \\\"{\\\" }}%- if %} }} %}\\n{{ \\\"\\\" }}\"\n"
+        ),
+        "{}",
+        out.rules_yaml
+    );
+    let config = loaded(&out);
+    let rule = &config.rules.rules[0];
+    let alert = firebell_notify::sample_alert(rule, 1_700_000_000);
+    let render = |k: &str| firebell_notify::render_annotation(&rule.annotations[k], &alert);
+    assert_eq!(render("title"), "{{ name }} {%");
+    assert_eq!(render("description"), text);
+}
+
+#[test]
+fn a_target_two_composites_route_is_translated_for_the_first_only() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    let mut errors = plain("errors", m());
+    errors.alarm_actions.clear();
+    let deploying = plain("deploying", m());
+    let draining = plain("draining", m());
+    let composite = |name: &str, source: &str, topic: &str| AlarmDefinition {
+        name: name.into(),
+        actions_enabled: true,
+        alarm_actions: vec![topic.into()],
+        kind: AlarmKind::Composite {
+            rule: format!("ALARM(errors) AND NOT ALARM({source})"),
+            actions_suppressor: None,
+        },
+        ..AlarmDefinition::default()
+    };
+    let out = translate(
+        &[
+            errors,
+            deploying,
+            draining,
+            composite("a-pager", "deploying", PAGER),
+            composite("b-ops", "draining", OPS),
+        ],
+        &ImportOptions::default(),
+    );
+    validates(&out);
+    assert_eq!(
+        out.not_translated_text(),
+        "b-ops: composite rule \"ALARM(errors) AND NOT ALARM(draining)\": alarm \"errors\" is already routed by composite alarm \"a-pager\" (a rule has one receiver)\n"
     );
     assert!(
-        !out.routing_yaml.contains("alertname=\\\"off\\\""),
+        out.routing_yaml.contains(
+            "    # CloudWatch alarm \"errors\" (composite alarm \"a-pager\").\n    - matchers: [\"alertname=\\\"errors\\\"\"]\n      receiver: pager\n"
+        ),
         "{}",
         out.routing_yaml
+    );
+    assert!(
+        !out.routing_yaml.contains("draining\\\"\"]\n    target"),
+        "{}",
+        out.routing_yaml
+    );
+}
+
+#[test]
+fn composites_with_an_actions_suppressor_and_unit_filters_are_listed() {
+    let m = || metric("N", "M", &[], "Sum", 60);
+    let mut errors = plain("errors", m());
+    errors.alarm_actions.clear();
+    let deploying = plain("deploying", m());
+    let suppressed = AlarmDefinition {
+        name: "suppressed".into(),
+        actions_enabled: true,
+        alarm_actions: vec![PAGER.into()],
+        kind: AlarmKind::Composite {
+            rule: "ALARM(errors) AND NOT ALARM(deploying)".into(),
+            actions_suppressor: Some("maintenance".into()),
+        },
+        ..AlarmDefinition::default()
+    };
+    let mut bytes = m();
+    bytes.unit = Some("Bytes".into());
+    let unit = plain("unit", bytes);
+    let out = translate(
+        &[errors, deploying, suppressed, unit],
+        &ImportOptions::default(),
+    );
+    validates(&out);
+    assert_eq!(
+        out.not_translated_text(),
+        "unit: metric N/M is read only in unit \"Bytes\" (Unit): firebell reads a metric's datapoints of every unit\n\
+         suppressed: composite alarm with ActionsSuppressor \"maintenance\": firebell would send the notifications that alarm suppresses\n\
+         errors: notifies no one in CloudWatch: it has no AlarmActions\n"
     );
 }
