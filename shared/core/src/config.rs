@@ -575,7 +575,8 @@ pub fn decode_stat(d: &mut Decoder<'_>, n: &Node) -> Option<Stat> {
         d.error(
             n,
             format!(
-                "invalid `stat` {s:?} (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)"
+                "invalid `stat` {s:?} (expected {})",
+                crate::model::EXPECTED_STATS
             ),
         );
         None
@@ -803,7 +804,7 @@ rules:
             vec![
                 "bad.yaml:5:50: error: `recovery` 2 is on the wrong side of the threshold 1 (for `>` expected a value at or below the threshold)",
                 "bad.yaml:6:10: error: `for` 1m is shorter than the metric period 5m (expected 0 or at least one period)",
-                "bad.yaml:8:50: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)",
+                "bad.yaml:8:50: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount, a percentile such as p99, or an extended statistic: PR(:300), PR(100:300), TC/TM/TS/WM(10%:90%) or (10:90), tm99, tc90, ts90, wm99, IQM)",
                 "bad.yaml:10:21: error: invalid `op` \"=>\" (expected one of: >, >=, <, <=)",
                 "bad.yaml:11:40: error: invalid `datapoints` 4 out of 3 (expected 1 <= breaching <= out_of <= 1440)",
                 "bad.yaml:12:5: error: unknown field `colour` in rule (expected one of: annotations, arrival_grace, condition, datapoints, evaluation_delay, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit)",

@@ -1534,7 +1534,7 @@ tests:
                 "t.yaml:5:12: error: invalid `start` \"yesterday\" (expected an RFC 3339 time such as 2026-11-23T12:00:00Z)",
                 "t.yaml:7:54: error: `values`: invalid value \"zz\" (expected a number, `_`, `a+bxn`, `a-bxn`, `axn` or `_xn`)",
                 "t.yaml:8:47: error: dimension \"S\" is the wildcard \"*\": input series are concrete (give one series per value)",
-                "t.yaml:8:63: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)",
+                "t.yaml:8:63: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount, a percentile such as p99, or an extended statistic: PR(:300), PR(100:300), TC/TM/TS/WM(10%:90%) or (10:90), tm99, tc90, ts90, wm99, IQM)",
                 "t.yaml:8:82: error: `values`: invalid value \"x\" (expected a number, `_`, `a+bxn`, `a-bxn`, `axn` or `_xn`)",
                 "t.yaml:10:20: error: `eval_time` 1m30s must be a positive multiple of the evaluation interval 1m",
                 "t.yaml:13:21: error: invalid `status` \"firng\" (expected one of: firing, pending, nodata)",
