@@ -407,6 +407,7 @@ pub fn for_slo(slo: &Slo, rules: &[&Rule], prefix: &str) -> Result<SentinelAlarm
     let bad = match slo.sli {
         Sli::Errors { .. } => "FILL(errors, 0)",
         Sli::Good { .. } => "FILL(total, 0) - FILL(good, 0)",
+        Sli::Latency { .. } => "FILL(total, 0) * (100 - FILL(fast, 100)) / 100",
     };
     let src = format!("{bad} - {x} * FILL(total, 0)");
     let expression = Expr::parse(&src).map_err(|_| Polling::Expression)?;
