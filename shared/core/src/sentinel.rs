@@ -177,6 +177,9 @@ pub enum Polling {
     Off,
     /// A wildcard rule (one alarm per dimension value).
     Wildcard,
+    /// A rule reading a Metrics Insights query (its alarms are a separate
+    /// kind, at most 200 a region, and read 3 hours only).
+    Query,
     /// The expression is not pointwise and strict, or has no metric math.
     Expression,
     /// More metrics than an alarm may query.
@@ -201,6 +204,9 @@ impl fmt::Display for Polling {
         match self {
             Polling::Off => f.write_str("sentinels are off (`sentinels: {mode: auto}`)"),
             Polling::Wildcard => f.write_str("a wildcard rule (an alarm per value)"),
+            Polling::Query => f.write_str(
+                "a Metrics Insights query (its alarms are another kind, at most 200 a region)",
+            ),
             Polling::Expression => f.write_str(
                 "the expression is not pointwise (RSUM, RATE, DIFF, IF, AND/OR, MIN/MAX/SUM/AVG, LOG, SQRT, FILL with REPEAT/LINEAR/a series) or has no metric math",
             ),
@@ -322,6 +328,9 @@ fn periods_for(needed: Duration, period: u64) -> Result<u32, Polling> {
 /// The sentinel of a hand-written rule, or why it stays on polling (see
 /// the module docs for the shape and the argument).
 pub fn for_rule(rule: &Rule, prefix: &str) -> Result<SentinelAlarm, Polling> {
+    if rule.metrics.values().any(|m| m.query.is_some()) {
+        return Err(Polling::Query);
+    }
     if !rule.wildcards().is_empty() {
         return Err(Polling::Wildcard);
     }

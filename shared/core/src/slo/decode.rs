@@ -328,6 +328,15 @@ fn decode_latency(d: &mut Decoder<'_>, node: &Node) -> Option<Sli> {
 /// An SLI metric: a count (Sum or SampleCount), so it adds up over windows.
 fn counter(d: &mut Decoder<'_>, node: &Node, id: &str) -> Option<MetricSpec> {
     let spec = decode_metric(d, node, id)?;
+    if spec.query.is_some() {
+        d.error(
+            node,
+            format!(
+                "SLI metric `{id}` is a Metrics Insights query, which reads only the last 3h (an SLO's windows span days; expected namespace, metric, dimensions and stat)"
+            ),
+        );
+        return None;
+    }
     if !matches!(spec.stat, Stat::Sum | Stat::SampleCount) {
         let at = match node {
             Node::Mapping(m) => m
