@@ -165,8 +165,14 @@ fn the_text_report_counts_per_rule_and_receiver() {
         row("CheckoutErrorRate")[1..7],
         ["0", "0", "0", "0", "0", "-"]
     );
+    // The latency SLO pages once during the p99 degradation (it joins the
+    // checkout group, and resolves with it).
+    assert_eq!(
+        row("CheckoutLatency:page:1h")[1..7],
+        ["1", "0", "0", "2", "1", "5m"]
+    );
     // notifications pages firing resolved
-    assert_eq!(row("checkout-oncall")[1..], ["2", "1", "1", "1"]);
+    assert_eq!(row("checkout-oncall")[1..], ["3", "2", "2", "1"]);
     // A day cannot back a 30-day error budget nor a 3-day window: the
     // report says so before the results, and marks the rules.
     assert!(
@@ -174,7 +180,9 @@ fn the_text_report_counts_per_rule_and_receiver() {
             "firebell backtest: examples over 2026-11-23T00:00:00Z .. 2026-11-24T00:00:00Z (1440 cycles)\n  \
              source examples/demo/day.jsonl (bundled)\n  \
              note: slo PaymentsAvailability: the demo day covers 1d of its 30d window (`budget_spent`); figures computed from less history are marked Partial\n  \
-             note: rule PaymentsAvailability:ticket:3d: the demo day covers 1d of the 3d its expression looks back; its values are computed from less history\n\n"
+             note: rule PaymentsAvailability:ticket:3d: the demo day covers 1d of the 3d its expression looks back; its values are computed from less history\n  \
+             note: slo CheckoutLatency: the demo day covers 1d of its 30d window (`budget_spent`); figures computed from less history are marked Partial\n  \
+             note: rule CheckoutLatency:ticket:3d: the demo day covers 1d of the 3d its expression looks back; its values are computed from less history\n\n"
         ),
         "{stdout}"
     );
