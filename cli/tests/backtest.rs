@@ -321,7 +321,8 @@ fn a_replay_without_a_rules_metrics_is_noted_per_rule() {
 #[test]
 fn a_metrics_insights_rule_fires_per_group_of_its_query() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let query = r#"SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#;
+    let query =
+        r#"SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#;
     std::fs::write(
         dir.path().join("rules.yaml"),
         format!(

@@ -727,7 +727,9 @@ impl CloudWatchSource {
                     let detail: Vec<String> = r
                         .messages()
                         .iter()
-                        .map(|m| format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or("")))
+                        .map(|m| {
+                            format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or(""))
+                        })
                         .collect();
                     return Err(MetricsError::BadQuery(format!(
                         "Metrics Insights query {sql:?}: {}",
@@ -1015,10 +1017,16 @@ mod tests {
             vec![(2, String::new())]
         );
         // Still a wildcard: not expanded.
-        let wild = insights("w", BY_AZ_AND_ID, &[("InstanceId", "*"), ("AvailabilityZone", "*")]);
+        let wild = insights(
+            "w",
+            BY_AZ_AND_ID,
+            &[("InstanceId", "*"), ("AvailabilityZone", "*")],
+        );
         assert_eq!(
             plan_calls(&[wild], 0, 60).unwrap_err().to_string(),
-            format!("bad metrics query: Metrics Insights query {BY_AZ_AND_ID:?}: group AvailabilityZone is a wildcard; expand it with dimension_values first")
+            format!(
+                "bad metrics query: Metrics Insights query {BY_AZ_AND_ID:?}: group AvailabilityZone is a wildcard; expand it with dimension_values first"
+            )
         );
     }
 
@@ -1040,8 +1048,12 @@ mod tests {
                 (4, "i-9 us-east-1c".to_string()),
             ],
         };
-        let mut accs: HashMap<usize, Acc> =
-            [(1, Acc::default()), (3, Acc::default()), (4, Acc::default())].into();
+        let mut accs: HashMap<usize, Acc> = [
+            (1, Acc::default()),
+            (3, Acc::default()),
+            (4, Acc::default()),
+        ]
+        .into();
         merge_page(
             &mut accs,
             &[
@@ -1067,7 +1079,10 @@ mod tests {
         assert_eq!(group_values(&by, "i 2 us-east-1b"), None);
         assert_eq!(
             group_values(&by[..1], "i 2"),
-            Some(Labels::from([("InstanceId".to_string(), "i 2".to_string())]))
+            Some(Labels::from([(
+                "InstanceId".to_string(),
+                "i 2".to_string()
+            )]))
         );
     }
 

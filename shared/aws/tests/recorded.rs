@@ -25,8 +25,8 @@ use aws_smithy_types::DateTime;
 use firebell_aws::CloudWatchSource;
 use firebell_core::model::{Labels, MetricSpec, Stat};
 use firebell_core::ports::{MetricQuery, MetricsSource};
-use firebell_embedded::ManualClock;
 use firebell_core::series::Point;
+use firebell_embedded::ManualClock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -216,12 +216,24 @@ async fn a_metrics_insights_query_is_sent_once_and_split_by_group() {
         vec![
             (
                 "hot",
-                vec![Point { t: T0, v: 95.0 }, Point { t: T0 + 60, v: 97.0 }],
+                vec![
+                    Point { t: T0, v: 95.0 },
+                    Point {
+                        t: T0 + 60,
+                        v: 97.0
+                    }
+                ],
                 true
             ),
             (
                 "cold",
-                vec![Point { t: T0, v: 20.0 }, Point { t: T0 + 60, v: 25.0 }],
+                vec![
+                    Point { t: T0, v: 20.0 },
+                    Point {
+                        t: T0 + 60,
+                        v: 25.0
+                    }
+                ],
                 true
             ),
             // A group the query no longer returns: no data.

@@ -1072,7 +1072,9 @@ mod query_tests {
         assert_eq!(cpu.stat, Stat::Average);
         assert_eq!(
             cpu.query.as_deref(),
-            Some(r#"SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#)
+            Some(
+                r#"SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#
+            )
         );
         assert_eq!(
             cpu.dimensions,

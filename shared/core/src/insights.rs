@@ -175,7 +175,10 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, QueryError> {
                     None => {
                         return Err(err(
                             start,
-                            format!("unterminated {} (expected a closing {c})", if c == '"' { "quoted name" } else { "string" }),
+                            format!(
+                                "unterminated {} (expected a closing {c})",
+                                if c == '"' { "quoted name" } else { "string" }
+                            ),
                         ));
                     }
                     Some(&q) if q == c => {
@@ -197,7 +200,14 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, QueryError> {
             if c == '"' && s.is_empty() {
                 return Err(err(start, "empty quoted name".to_string()));
             }
-            out.push((start, if c == '"' { Tok::Quoted(s) } else { Tok::Str(s) }));
+            out.push((
+                start,
+                if c == '"' {
+                    Tok::Quoted(s)
+                } else {
+                    Tok::Str(s)
+                },
+            ));
             continue;
         }
         let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
@@ -237,8 +247,8 @@ struct Parser {
 }
 
 const KEYWORDS: &[&str] = &[
-    "SELECT", "FROM", "SCHEMA", "WHERE", "GROUP", "BY", "ORDER", "LIMIT", "AND", "OR", "NOT",
-    "IN", "LIKE", "ASC", "DESC",
+    "SELECT", "FROM", "SCHEMA", "WHERE", "GROUP", "BY", "ORDER", "LIMIT", "AND", "OR", "NOT", "IN",
+    "LIKE", "ASC", "DESC",
 ];
 
 impl Parser {
@@ -439,7 +449,10 @@ impl Parser {
             self.kw("BY", "`BY`")?;
             self.func()?;
             self.sym("(", "`(`")?;
-            self.sym(")", "`)` (ORDER BY takes a function of no argument, such as MAX())")?;
+            self.sym(
+                ")",
+                "`)` (ORDER BY takes a function of no argument, such as MAX())",
+            )?;
             if self.is_kw("ASC") || self.is_kw("DESC") {
                 self.pos += 1;
             }
@@ -466,7 +479,9 @@ impl Parser {
             self.pos += 1;
         }
         if self.peek().is_some() {
-            return self.fail("the end of the query (clauses go SELECT, FROM, WHERE, GROUP BY, ORDER BY, LIMIT)");
+            return self.fail(
+                "the end of the query (clauses go SELECT, FROM, WHERE, GROUP BY, ORDER BY, LIMIT)",
+            );
         }
         Ok(Query {
             func,
@@ -534,7 +549,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (q.func, q.metric.as_str(), q.namespace.as_str(), q.schema.clone()),
+            (
+                q.func,
+                q.metric.as_str(),
+                q.namespace.as_str(),
+                q.schema.clone()
+            ),
             (Func::Max, "Latency ms", "Shop/Api", None)
         );
         assert_eq!(q.group_by, ["Service", "Env"]);
@@ -582,7 +602,10 @@ mod tests {
             err("SELECT AVG(Latency) FROM Shop GROUP BY A, A"),
             "at character 43: label \"A\" is grouped by twice"
         );
-        let long = format!("SELECT AVG(Latency) FROM Shop WHERE A = '{}'", "x".repeat(2100));
+        let long = format!(
+            "SELECT AVG(Latency) FROM Shop WHERE A = '{}'",
+            "x".repeat(2100)
+        );
         assert_eq!(
             err(&long),
             "at character 2049: the query is 2142 characters long (expected at most 2048)"

@@ -132,15 +132,15 @@ impl Stat {
                 }
                 for kind in RangeKind::ALL {
                     let code = kind.code();
-                    if kind != RangeKind::PercentileRank {
-                        if let Some(rest) = s.strip_prefix(code.to_ascii_lowercase().as_str()) {
-                            return Some(Stat::Range(RangeStat {
-                                kind,
-                                lower: None,
-                                upper: Some(percent(rest)?),
-                                bounds: Bounds::Short,
-                            }));
-                        }
+                    if kind != RangeKind::PercentileRank
+                        && let Some(rest) = s.strip_prefix(code.to_ascii_lowercase().as_str())
+                    {
+                        return Some(Stat::Range(RangeStat {
+                            kind,
+                            lower: None,
+                            upper: Some(percent(rest)?),
+                            bounds: Bounds::Short,
+                        }));
                     }
                     if let Some(rest) = s.strip_prefix(code) {
                         return range(kind, rest).map(Stat::Range);
@@ -215,10 +215,10 @@ fn range(kind: RangeKind, s: &str) -> Option<RangeStat> {
         Some(Some(v))
     };
     let (lower, upper) = (bound(lo)?, bound(hi)?);
-    if let (Some(l), Some(u)) = (lower, upper) {
-        if l >= u {
-            return None;
-        }
+    if let (Some(l), Some(u)) = (lower, upper)
+        && l >= u
+    {
+        return None;
     }
     Some(RangeStat {
         kind,
@@ -311,7 +311,8 @@ impl SpecKey<'_> {
             Stat::Range(r) => {
                 // `tm99` and `TM(:99%)` are one statistic but two spellings;
                 // kept apart (each is sent as written).
-                let tag = 7 + 3 * (r.kind as u8)
+                let tag = 7
+                    + 3 * (r.kind as u8)
                     + match r.bounds {
                         Bounds::Percent => 0,
                         Bounds::Value => 1,
@@ -884,7 +885,9 @@ mod tests {
 
     #[test]
     fn extended_statistics_are_distinct_queries() {
-        let stats = ["tm99", "TM(:99%)", "TM(:99)", "TS(:99)", "PR(:99)", "IQM", "p99"];
+        let stats = [
+            "tm99", "TM(:99%)", "TM(:99)", "TS(:99)", "PR(:99)", "IQM", "p99",
+        ];
         for (i, a) in stats.iter().enumerate() {
             for (j, b) in stats.iter().enumerate() {
                 let (sa, sb) = (

@@ -565,7 +565,10 @@ fn latency_sli_reads_the_percentile_rank_weighted_by_the_sample_count() {
         ]
     );
     assert_eq!(page.metrics["fast"].dimensions["Service"], "checkout");
-    assert_eq!(page.min_volume.as_ref().map(|g| g.metric.as_str()), Some("total"));
+    assert_eq!(
+        page.min_volume.as_ref().map(|g| g.metric.as_str()),
+        Some("total")
+    );
     // The ticket runs on 15 minutes: both metrics at that period.
     assert!(
         rules[2]
