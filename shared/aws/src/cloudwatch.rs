@@ -422,6 +422,29 @@ fn merge_page(
                         .map(|(i, _)| *i)
                 };
                 let Some(index) = member else {
+                    if !matches!(
+                        r.status_code(),
+                        Some(StatusCode::Complete | StatusCode::PartialData)
+                    ) {
+                        // The query itself failed (bad SQL, no access): no
+                        // group's silence is an answer.
+                        let why = format!(
+                            "Metrics Insights query: status {:?} {}",
+                            r.status_code(),
+                            r.messages()
+                                .iter()
+                                .map(|m| format!(
+                                    "{}: {}",
+                                    m.code().unwrap_or("?"),
+                                    m.value().unwrap_or("")
+                                ))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        );
+                        for acc in accs.values_mut() {
+                            acc.status.get_or_insert(Status::Failed(why.clone()));
+                        }
+                    }
                     tracing::debug!(label, "Metrics Insights group not asked for");
                     continue;
                 };
@@ -1066,6 +1089,28 @@ mod tests {
         assert_eq!(accs[&1].points, vec![Point { t: 60, v: 1.0 }]);
         assert_eq!(accs[&3].points, vec![Point { t: 60, v: 2.0 }]);
         assert!(accs[&4].points.is_empty() && accs[&4].status.is_none());
+        // A failed query (the emulator answers SQL so): the groups without
+        // an answer fail, not "no data".
+        let failed = MetricDataResult::builder()
+            .id("q1")
+            .label("q1")
+            .status_code(StatusCode::InternalError)
+            .messages(
+                aws_sdk_cloudwatch::types::MessageData::builder()
+                    .code("Unsupported")
+                    .value("Expressions not implemented")
+                    .build(),
+            )
+            .build();
+        merge_page(&mut accs, &[failed], Some(&ins));
+        assert_eq!(
+            accs[&4].status,
+            Some(Status::Failed(
+                "Metrics Insights query: status Some(InternalError) Unsupported: Expressions not implemented"
+                    .to_string()
+            ))
+        );
+        assert_eq!(accs[&1].status, Some(Status::Complete));
         // Discovery reads the values back from labels; a value with a space
         // makes a label of several labels ambiguous: skipped.
         let by: Vec<String> = vec!["InstanceId".into(), "AvailabilityZone".into()];
