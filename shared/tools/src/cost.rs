@@ -77,7 +77,9 @@
 //! a metric-math alarm is billed per metric in its expression; percentile
 //! statistics are standard alarms. A rule with rolling windows (an SLO
 //! burn-rate rule) needs one alarm per window and a composite alarm ($0.50)
-//! to AND them. A wildcard rule needs an alarm per value. The SNS cost of
+//! to AND them. A wildcard rule needs an alarm per value; a rule reading a
+//! Metrics Insights query one Metrics Insights alarm, billed per metric the
+//! query analyzes (`LIMIT` or 500, as above). The SNS cost of
 //! notifications is the same on both sides and not added there.
 
 use std::collections::BTreeMap;
@@ -496,8 +498,16 @@ pub fn alarm_equivalent(rule: &Rule, prices: &Prices, a: &Assumptions) -> AlarmE
     } else {
         prices.alarm_standard
     };
-    let n = instances(rule, a);
-    let metrics_per_alarm = if rule.expression.as_metric().is_some() {
+    // A Metrics Insights alarm is one alarm for all its groups, billed per
+    // metric its query analyzes (the same assumption as the fetches).
+    let has_query = rule.metrics.values().any(|m| m.query.is_some());
+    let n = if has_query { 1.0 } else { instances(rule, a) };
+    let metrics_per_alarm = if has_query {
+        rule.metrics
+            .values()
+            .map(|m| analyzed(m).unwrap_or(1.0))
+            .sum()
+    } else if rule.expression.as_metric().is_some() {
         1.0
     } else {
         rule.metrics.len() as f64
@@ -1193,6 +1203,10 @@ route:
         assert_eq!((hot.instances, hot.metrics_per_evaluation), (20.0, 20.0));
         assert_eq!(hot.list_metrics, 0.0);
         close(hot.get_metric_data, month * 0.00001);
+        // As a CloudWatch alarm: one Metrics Insights alarm, billed per
+        // metric analyzed.
+        assert_eq!((hot.alarm.alarms, hot.alarm.metrics), (1.0, 20.0));
+        close(hot.alarm.cost, 2.0);
     }
 
     #[test]
