@@ -240,6 +240,21 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
         thousands(e.metrics_requested),
         thousands(saved)
     ));
+    for q in &e.insights {
+        s.push_str(&format!(
+            "  Metrics Insights: {} metrics analyzed a month by {} (assumed {} metrics a fetch: {}; {} fetches and discoveries)
+",
+            thousands(q.analyzed * q.fetches),
+            q.query,
+            count_of(q.analyzed),
+            if q.analyzed == f64::from(firebell_core::insights::MAX_SERIES) {
+                "the most series a query returns, with no LIMIT"
+            } else {
+                "its LIMIT"
+            },
+            thousands(q.fetches),
+        ));
+    }
     let step_functions = if e.shards > 1 {
         format!(", Step Functions {}", dollars(e.step_functions))
     } else {
@@ -416,4 +431,13 @@ fn wrap(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A count without float noise: `500`, `2.5`.
+fn count_of(v: f64) -> String {
+    if v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }

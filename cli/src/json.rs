@@ -164,6 +164,29 @@ pub(crate) fn route(m: &RouteMatch, labels: &firebell_core::model::Labels) -> Va
 
 /// The monthly cost estimate of a config (`firebell.cost/v1`), in US dollars.
 pub(crate) fn cost(config: &str, e: &firebell_tools::cost::Estimate) -> Value {
+    let mut v = cost_fields(config, e);
+    // Only with queries, so other configs' output stays as it was.
+    if !e.insights.is_empty()
+        && let Some(o) = v.as_object_mut()
+    {
+        o.insert(
+            "metrics_insights".to_string(),
+            e.insights
+                .iter()
+                .map(|q| {
+                    json!({
+                        "query": q.query,
+                        "metrics_analyzed_per_fetch": q.analyzed,
+                        "fetches": q.fetches,
+                    })
+                })
+                .collect(),
+        );
+    }
+    v
+}
+
+fn cost_fields(config: &str, e: &firebell_tools::cost::Estimate) -> Value {
     json!({
         "schema": COST,
         "config": config,

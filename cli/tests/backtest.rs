@@ -165,8 +165,14 @@ fn the_text_report_counts_per_rule_and_receiver() {
         row("CheckoutErrorRate")[1..7],
         ["0", "0", "0", "0", "0", "-"]
     );
+    // The latency SLO pages once during the p99 degradation (it joins the
+    // checkout group, and resolves with it).
+    assert_eq!(
+        row("CheckoutLatency:page:1h")[1..7],
+        ["1", "0", "0", "2", "1", "5m"]
+    );
     // notifications pages firing resolved
-    assert_eq!(row("checkout-oncall")[1..], ["2", "1", "1", "1"]);
+    assert_eq!(row("checkout-oncall")[1..], ["3", "2", "2", "1"]);
     // A day cannot back a 30-day error budget nor a 3-day window: the
     // report says so before the results, and marks the rules.
     assert!(
@@ -174,7 +180,9 @@ fn the_text_report_counts_per_rule_and_receiver() {
             "firebell backtest: examples over 2026-11-23T00:00:00Z .. 2026-11-24T00:00:00Z (1440 cycles)\n  \
              source examples/demo/day.jsonl (bundled)\n  \
              note: slo PaymentsAvailability: the demo day covers 1d of its 30d window (`budget_spent`); figures computed from less history are marked Partial\n  \
-             note: rule PaymentsAvailability:ticket:3d: the demo day covers 1d of the 3d its expression looks back; its values are computed from less history\n\n"
+             note: rule PaymentsAvailability:ticket:3d: the demo day covers 1d of the 3d its expression looks back; its values are computed from less history\n  \
+             note: slo CheckoutLatency: the demo day covers 1d of its 30d window (`budget_spent`); figures computed from less history are marked Partial\n  \
+             note: rule CheckoutLatency:ticket:3d: the demo day covers 1d of the 3d its expression looks back; its values are computed from less history\n\n"
         ),
         "{stdout}"
     );
@@ -303,5 +311,76 @@ fn a_replay_without_a_rules_metrics_is_noted_per_rule() {
              note: rule PaymentsHighErrorRate: replay has no datapoints for metric Shop/Errors {{Service=\"payments\"}} (`errors`)\n\n"
         )),
         "{stdout}"
+    );
+}
+
+/// A Metrics Insights rule through the engine over a replay: one instance
+/// per GROUP BY value (the replay serves the query's series as lines with
+/// the `query` and the group's values as `dimensions`), the group's values
+/// as labels of the alert.
+#[test]
+fn a_metrics_insights_rule_fires_per_group_of_its_query() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let query =
+        r#"SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#;
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        format!(
+            "rules:\n  - name: HotInstance\n    metrics:\n      cpu: {{query: '{query}', period: 1m}}\n    expression: cpu\n    condition: {{op: \">\", threshold: 90}}\n    for: 3m\n    annotations: {{summary: \"CPU of {{{{ labels.InstanceId }}}} at {{{{ value }}}}\"}}\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("routing.yaml"),
+        "receivers:\n  ops: {topics: [\"arn:aws:sns:us-east-1:123456789012:ops\"]}\nroute: {receiver: ops, group_by: [alertname, InstanceId], group_wait: 0s}\n",
+    )
+    .expect("write");
+    let t0 = 1_795_392_000; // 2026-11-23T00:00:00Z
+    let mut replay = String::new();
+    for (instance, hot_from) in [("i-1", 99), ("i-2", 10)] {
+        let points: Vec<String> = (0..30)
+            .map(|i| {
+                let v = if i >= hot_from { 95.0 } else { 30.0 };
+                format!("[{},{v}]", t0 + 60 * i)
+            })
+            .collect();
+        let line = serde_json::json!({
+            "namespace": "AWS/EC2",
+            "metric": "CPUUtilization",
+            "dimensions": {"InstanceId": instance},
+            "stat": "Average",
+            "period": 60,
+            "query": query,
+        })
+        .to_string();
+        replay.push_str(&format!(
+            "{},\"points\":[{}]}}\n",
+            line.trim_end_matches('}'),
+            points.join(",")
+        ));
+    }
+    let source = dir.path().join("cpu.jsonl");
+    std::fs::write(&source, replay).expect("write");
+    let config = dir.path().display().to_string();
+    let records = json_lines(&firebell(&[
+        "backtest",
+        "--config",
+        &config,
+        "--source",
+        &source.display().to_string(),
+        "--format",
+        "json",
+    ]));
+    let sent: Vec<(String, String, String)> = sent(&records)
+        .into_iter()
+        .map(|(at, receiver, _, subject, status, _)| (at, format!("{receiver} {status}"), subject))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(
+            "2026-11-23T00:14:00Z".to_string(),
+            "ops firing".to_string(),
+            "[FIRING] CPU of i-2 at 95".to_string()
+        )]
     );
 }

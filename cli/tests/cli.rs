@@ -33,11 +33,14 @@ fn demo_pages_the_payments_incident_and_ignores_the_toast() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("subject: "))
         .collect();
-    assert_eq!(subjects.len(), 4, "{subjects:#?}");
+    // The checkout latency SLO's page joins the checkout incident's group
+    // and resolves with it.
+    assert_eq!(subjects.len(), 5, "{subjects:#?}");
     assert!(subjects[0].starts_with("[FIRING] Payments error rate"));
     assert!(subjects[1].starts_with("[RESOLVED] Payments error rate"));
     assert!(subjects[2].starts_with("[FIRING] Checkout p99 latency"));
-    assert!(subjects[3].starts_with("[RESOLVED] Checkout p99 latency"));
+    assert!(subjects[3].starts_with("[FIRING] Checkout latency: error budget burn over 1h"));
+    assert!(subjects[4].starts_with("[RESOLVED:2] checkout: Checkout latency"));
 
     // No notification between midnight and 15:42: the toast is ignored.
     let first_notify = stdout.find("-> notify").expect("a notification");
@@ -257,13 +260,15 @@ fn run_refuses_a_future_tick_unless_forced() {
     let notes = "\
 note: slo PaymentsAvailability: the demo day covers 15h48m of its 30d window (`budget_spent`); figures computed from less history are marked Partial
 note: rule PaymentsAvailability:ticket:3d: the demo day covers 15h48m of the 3d its expression looks back; its values are computed from less history
+note: slo CheckoutLatency: the demo day covers 15h48m of its 30d window (`budget_spent`); figures computed from less history are marked Partial
+note: rule CheckoutLatency:ticket:3d: the demo day covers 15h48m of the 3d its expression looks back; its values are computed from less history
 ";
     assert!(
         stderr.starts_with(&format!("{notes}2026-11-23T15:30:00Z error: clock skew: the last recorded tick 7258118400 is later than now (")),
         "{stderr}"
     );
     assert!(
-        stdout.contains("2026-11-23T15:48:00Z cycle: 5 rules, 5 instances"),
+        stdout.contains("2026-11-23T15:48:00Z cycle: 7 rules, 7 instances"),
         "{stdout}"
     );
     // The payments incident still fires and pages.
@@ -357,6 +362,8 @@ fn a_closed_pipe_ends_the_command_quietly() {
         "\
 note: slo PaymentsAvailability: the demo day covers 23h59m of its 30d window (`budget_spent`); figures computed from less history are marked Partial
 note: rule PaymentsAvailability:ticket:3d: the demo day covers 23h59m of the 3d its expression looks back; its values are computed from less history
+note: slo CheckoutLatency: the demo day covers 23h59m of its 30d window (`budget_spent`); figures computed from less history are marked Partial
+note: rule CheckoutLatency:ticket:3d: the demo day covers 23h59m of the 3d its expression looks back; its values are computed from less history
 "
     );
 }

@@ -104,7 +104,7 @@ fn config_is_given_the_same_way_to_every_command() {
     }
     let out = firebell_in(root, &["validate"], &env);
     assert!(
-        text(&out.stdout).starts_with("ok: 4 file(s), 6 rule(s)"),
+        text(&out.stdout).starts_with("ok: 4 file(s), 9 rule(s)"),
         "{}",
         text(&out.stdout)
     );

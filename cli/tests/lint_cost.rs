@@ -22,7 +22,7 @@ fn findings(severity: &str) -> String {
 fn lint_accepts_the_examples() {
     let out = firebell(&["lint", "examples/"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "ok: 6 rule(s), nothing to report\n");
+    assert_eq!(text(&out.stdout), "ok: 9 rule(s), nothing to report\n");
     let strict = firebell(&["lint", "--strict", "examples/"]);
     assert!(strict.status.success());
 }
@@ -62,18 +62,18 @@ fn cost_of_the_examples() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     for want in [
-        "firebell cost: examples, 6 rule(s), per month (730 hours)",
+        "firebell cost: examples, 9 rule(s), per month (730 hours)",
         "PaymentsHighErrorRate              1m        2        $0.8760",
         "PaymentsAvailability:ticket:3d    15m        2        $0.0586",
         "2 alarms, 4 metrics + 1 composite",
-        "Total CloudWatch alarms:     $3.20 a month",
+        "Total CloudWatch alarms:     $5.90 a month",
         "Total firebell:",
         "us-east-1 list prices recorded 2026-11-24",
         "of 300 ms at 256 MB",
     ] {
         assert!(s.contains(want), "missing {want:?} in\n{s}");
     }
-    // Overrides change the figures: 17 alarm metrics at $0.20 and 3 composites.
+    // Overrides change the figures: 29 alarm metrics at $0.20 and 6 composites.
     let out = firebell(&[
         "cost",
         "--config",
@@ -85,7 +85,7 @@ fn cost_of_the_examples() {
     ]);
     let s = text(&out.stdout);
     assert!(
-        s.contains("Total CloudWatch alarms:     $4.90 a month"),
+        s.contains("Total CloudWatch alarms:     $8.80 a month"),
         "{s}"
     );
     assert!(s.contains("of 1000 ms at 256 MB"), "{s}");
@@ -103,7 +103,7 @@ fn cost_with_shards() {
     for want in [
         // 43,800 ticks of 5 invocations: 219,000 × 300 ms × 0.25 GB.
         "Shared: Lambda $0.2628 (219,000 requests, 16,425 GB-s)",
-        "(12 read units a tick; a quiet cycle writes nothing)",
+        "(13.5 read units a tick; a quiet cycle writes nothing)",
         // 43,800 × $1 / million + 43,800 × 0.6 s × 64 MB at $0.00001667.
         "Shards: 4 (5 evaluator invocations a tick: the shards, then delivery); \
          Step Functions Express $0.0712 (43,800 executions, 1,642 GB-s)",

@@ -53,20 +53,32 @@ fn history_lists_what_fired_and_what_was_sent_with_filters() {
 2026-11-23T16:00:00Z  resolved        PaymentsHighErrorRate {service=\"payments\", severity=\"page\", team=\"payments\"} value 0.0707
 2026-11-23T16:01:00Z  notified        payments-oncall: [RESOLVED] Payments error rate back to 0.071% (payments, page)
 ";
+    // The latency degradation also pages the checkout latency SLO (an
+    // update of the same group, resolved with it).
     let checkout = "\
 2026-11-23T19:05:00Z  pending         CheckoutLatencyP99 {service=\"checkout\", severity=\"page\", team=\"checkout\"}
 2026-11-23T19:08:00Z  fired           CheckoutLatencyP99 {service=\"checkout\", severity=\"page\", team=\"checkout\"} value 1547.874
 2026-11-23T19:09:00Z  paged           checkout-oncall: [FIRING] Checkout p99 latency 1548ms > 800ms (checkout, page)
+2026-11-23T19:23:00Z  fired           CheckoutLatency:page:1h {service=\"checkout\", severity=\"page\", slo=\"CheckoutLatency\", team=\"checkout\"} value 14.9776
+2026-11-23T19:24:00Z  notified        checkout-oncall: [FIRING] Checkout latency: error budget burn over 1h 15 > 14.4 (checkout, page)
 2026-11-23T19:26:00Z  resolved        CheckoutLatencyP99 {service=\"checkout\", severity=\"page\", team=\"checkout\"} value 148.425
-2026-11-23T19:27:00Z  notified        checkout-oncall: [RESOLVED] Checkout p99 latency back to 148ms (checkout, page)
+2026-11-23T19:28:00Z  resolved        CheckoutLatency:page:1h {service=\"checkout\", severity=\"page\", slo=\"CheckoutLatency\", team=\"checkout\"} value 11.3542
+2026-11-23T19:29:00Z  notified        checkout-oncall: [RESOLVED:2] checkout: Checkout latency: error budget burn over 1h 11.4, Checkout p99 latency 148ms
+";
+    let checkout_p99 = "\
+2026-11-23T19:05:00Z  pending         CheckoutLatencyP99 {service=\"checkout\", severity=\"page\", team=\"checkout\"}
+2026-11-23T19:08:00Z  fired           CheckoutLatencyP99 {service=\"checkout\", severity=\"page\", team=\"checkout\"} value 1547.874
+2026-11-23T19:09:00Z  paged           checkout-oncall: [FIRING] Checkout p99 latency 1548ms > 800ms (checkout, page)
+2026-11-23T19:26:00Z  resolved        CheckoutLatencyP99 {service=\"checkout\", severity=\"page\", team=\"checkout\"} value 148.425
+2026-11-23T19:29:00Z  notified        checkout-oncall: [RESOLVED:2] checkout: Checkout latency: error budget burn over 1h 11.4, Checkout p99 latency 148ms
 ";
     assert_eq!(
         history(state, &[]),
-        (Some(0), format!("{}{payments}{checkout}", header(10)))
+        (Some(0), format!("{}{payments}{checkout}", header(13)))
     );
     assert_eq!(
         history(state, &["--rule", "CheckoutLatencyP99"]),
-        (Some(0), format!("{}{checkout}", header(5)))
+        (Some(0), format!("{}{checkout_p99}", header(5)))
     );
     assert_eq!(
         history(state, &["service=\"payments\""]),
@@ -79,7 +91,7 @@ fn history_lists_what_fired_and_what_was_sent_with_filters() {
             state,
             &["--receiver", "checkout-oncall", "--config", "examples"]
         ),
-        (Some(0), format!("{}{checkout}", header(5)))
+        (Some(0), format!("{}{checkout}", header(8)))
     );
     // A relative window that holds nothing (the demo day is in the past).
     for since in ["now-1h", "-1h", "1h"] {
@@ -119,8 +131,8 @@ fn history_json_follows_the_published_schemas() {
         assert_schema(entity, &e["entry"]);
         *kinds.entry(entity).or_insert(0) += 1;
     }
-    assert_eq!(kinds["transition"], 6);
-    assert_eq!(kinds["notification-record"], 4);
+    assert_eq!(kinds["transition"], 8);
+    assert_eq!(kinds["notification-record"], 5);
     assert!(kinds["cycle"] >= 6, "{kinds:?}");
 }
 
@@ -163,8 +175,8 @@ last recorded tick: 2026-11-23T19:30:00Z (10m ago)
 lease: free (last held by firebell-run-PID)
 
 recent cycles that wrote (a quiet cycle writes nothing, so it is not listed):
-  2026-11-23T19:27:00Z  5 rules, 5 instances, 1 transitions, 1 notifications, N ms
-  2026-11-23T19:09:00Z  5 rules, 5 instances, 1 transitions, 1 notifications, N ms
+  2026-11-23T19:29:00Z  7 rules, 7 instances, 1 transitions, 1 notifications, N ms
+  2026-11-23T19:28:00Z  7 rules, 7 instances, 0 transitions, 0 notifications, N ms
 
 outbox: 0 undelivered
 

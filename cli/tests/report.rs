@@ -34,10 +34,11 @@ fn a_backtest_of_the_demo_day() {
         "Noise report 2026-11-23T00:00:00Z .. 2026-11-24T00:00:00Z
 
 Team checkout-oncall (working hours: 09:00-18:00 Monday-Friday America/New_York)
-  2 notifications, 1 page, 0 out of hours, 0 toast (0%)
+  3 notifications, 1 page, 0 out of hours, 0 toast (0%)
   silences created: none
   rule                         notifs pages  ooh toast flaps   median      p90  fires   firing
   CheckoutLatencyP99                2     1    0     0     0      18m      18m      1      18m
+  CheckoutLatency:page:1h           2     0    0     0     0       5m       5m      1       5m
 
 Team ops (working hours: 09:00-18:00 Monday-Friday UTC)
   0 notifications, 0 pages, 0 out of hours, 0 toast (-)
@@ -54,6 +55,8 @@ Noisiest rules
      -> move to an SLO: a threshold on single datapoints that paged 1 time; page on error-budget burn instead
   2. PaymentsHighErrorRate (payments-oncall): 1 page, 2 notifications, 0 flaps
      -> move to an SLO: a threshold on single datapoints that paged 1 time; page on error-budget burn instead
+  3. CheckoutLatency:page:1h (checkout-oncall): 0 pages, 2 notifications, 0 flaps
+     -> no change suggested
 
 Silences created: none
 "

@@ -108,7 +108,7 @@ fn demo_prints_notification_records_and_json_is_an_alias() {
     let out = firebell(&["demo", "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let records = lines(&out);
-    assert_eq!(check_each(&records), vec!["notification-record"; 4]);
+    assert_eq!(check_each(&records), vec!["notification-record"; 5]);
     assert_eq!(
         text(&firebell(&["demo", "--json"]).stdout),
         text(&out.stdout)
@@ -189,7 +189,7 @@ fn run_streams_transitions_notifications_and_cycles() {
 fn backtest_prints_notification_records() {
     let out = firebell(&["backtest", "-c", "examples", "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(check_each(&lines(&out)), vec!["notification-record"; 4]);
+    assert_eq!(check_each(&lines(&out)), vec!["notification-record"; 5]);
     let alias = firebell(&["backtest", "-c", "examples", "--format", "json"]);
     assert_eq!(text(&alias.stdout), text(&out.stdout));
 }
@@ -329,12 +329,12 @@ fn routes_and_cost_as_json() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let cost = doc(&out);
     assert_eq!(check_each(std::slice::from_ref(&cost)), ["cost"]);
-    assert_eq!(cost["rules"].as_array().map(Vec::len), Some(6));
+    assert_eq!(cost["rules"].as_array().map(Vec::len), Some(9));
     assert_eq!(cost["shards"], 1);
     assert_eq!(cost["step_functions"], 0.0);
     assert_eq!(cost["lambda_requests"], 43_800.0);
-    // 5 shared reads and 6 empty state bucket Queries at 0.5.
-    assert_eq!(cost["read_units_per_tick"], 8.0);
+    // 5 shared reads and 9 empty state bucket Queries at 0.5.
+    assert_eq!(cost["read_units_per_tick"], 9.5);
     // Sharded: 4 shards and the delivery stage a tick, one Express execution.
     let out = firebell(&["cost", "-c", "examples", "--shards", "4", "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -342,7 +342,7 @@ fn routes_and_cost_as_json() {
     assert_eq!(check_each(std::slice::from_ref(&sharded)), ["cost"]);
     assert_eq!(sharded["shards"], 4);
     assert_eq!(sharded["lambda_requests"], 219_000.0);
-    assert_eq!(sharded["read_units_per_tick"], 12.0);
+    assert_eq!(sharded["read_units_per_tick"], 13.5);
     assert_eq!(cost["sentinels"]["mode"], "off");
     assert_eq!(cost["rules"][0]["mode"], "polling");
     // As if sentinels were on: the rules they watch, and why others are polled.
@@ -359,10 +359,10 @@ fn routes_and_cost_as_json() {
     let auto = doc(&out);
     assert_eq!(check_each(std::slice::from_ref(&auto)), ["cost"]);
     assert_eq!(auto["sentinels"]["mode"], "auto");
-    assert_eq!(auto["sentinels"]["covered_rules"], 4);
+    assert_eq!(auto["sentinels"]["covered_rules"], 6);
     assert_eq!(
         auto["sentinels"]["alarms"].as_array().map(Vec::len),
-        Some(3)
+        Some(4)
     );
     let modes: Vec<(&str, &str, bool)> = auto["rules"]
         .as_array()
@@ -385,6 +385,9 @@ fn routes_and_cost_as_json() {
             ("PaymentsAvailability:page:1h", "sentinel", false),
             ("PaymentsAvailability:page:6h", "sentinel", false),
             ("PaymentsAvailability:ticket:3d", "polling", true),
+            ("CheckoutLatency:page:1h", "sentinel", false),
+            ("CheckoutLatency:page:6h", "sentinel", false),
+            ("CheckoutLatency:ticket:3d", "polling", true),
         ]
     );
     let sfn = sharded["step_functions"].as_f64().unwrap_or_default();

@@ -137,3 +137,59 @@ fn validate_skips_test_files() {
         text(&out.stderr)
     );
 }
+
+/// A rule reading a Metrics Insights query, unit-tested: an input series is
+/// one group of the query (the query as the rule writes it, the group's
+/// values as `dimensions`); each group is an instance with its labels.
+#[test]
+fn a_metrics_insights_rule_is_unit_tested_per_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let query =
+        r#"SELECT MAX(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#;
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        format!(
+            "rules:\n  - name: HotInstance\n    metrics:\n      cpu: {{query: '{query}'}}\n    expression: cpu\n    condition: {{op: \">\", threshold: 90}}\n    labels: {{team: infra}}\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("routing.yaml"),
+        "receivers:\n  ops: {topics: [\"arn:aws:sns:us-east-1:123456789012:ops\"]}\nroute: {receiver: ops, group_by: [InstanceId], group_wait: 0s}\n",
+    )
+    .expect("write");
+    let test = dir.path().join("hot_test.yaml");
+    std::fs::write(
+        &test,
+        format!(
+            "config: ./\ntests:\n  - name: only the hot instance fires\n    start: 2026-11-23T14:00:00Z\n    input_series:\n      - {{query: '{query}', dimensions: {{InstanceId: i-1}}, values: \"20x10\"}}\n      - {{query: '{query}', dimensions: {{InstanceId: i-2}}, values: \"20x4 95x6\"}}\n    alert_rule_test:\n      - eval_time: 6m\n        alertname: HotInstance\n        exp_alerts:\n          - exp_labels: {{team: infra, InstanceId: i-2}}\n    notification_test:\n      - until: 8m\n        exp_notifications:\n          - {{receiver: ops, status: firing, alertname: HotInstance, at: 6m}}\n  - name: a query series names no namespace\n    input_series:\n      - {{query: '{query}', namespace: AWS/EC2, values: \"1\"}}\n    notification_test: [{{until: 1m}}]\n"
+        ),
+    )
+    .expect("write");
+    let out = firebell(&["test", &test.display().to_string()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:19:102: error: an input series with a `query` has no `namespace` (the query names its metric, namespace and function)\n",
+            test.display(),
+        )),
+        "{stderr}"
+    );
+    // Without the broken test: passes.
+    let text_ok = std::fs::read_to_string(&test).expect("read");
+    let cut = text_ok
+        .find("  - name: a query series")
+        .expect("second test");
+    std::fs::write(&test, &text_ok[..cut]).expect("write");
+    let out = firebell(&["test", &test.display().to_string()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.ends_with("2 passed, 0 failed\n"), "{stdout}");
+}

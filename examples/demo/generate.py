@@ -4,7 +4,14 @@
 Deterministic (fixed seed). One minute resolution, 2026-11-23 00:00-24:00 UTC,
 two services (payments, checkout) in the `Shop` namespace:
 
-  Requests (Sum), Errors (Sum) per service; Latency p99 (ms) for checkout.
+  Requests (Sum), Errors (Sum) per service; Latency p99 (ms) for checkout,
+  and for the checkout latency SLO its SampleCount (one datapoint per
+  request) and its percentile rank PR(:800) (the percentage of requests at
+  or under 800 ms) at 1 minute, 15 minutes and 1 hour (CloudWatch computes
+  a percentile rank per period; a replay cannot re-aggregate it, so each
+  period the SLO's rules read is a series of its own, the requests-weighted
+  mean of the minutes). Drawn from a second generator, so the other series
+  stay as they were.
 
 Scripted events (UTC):
   02:13, 03:47, 04:20  payments: a single 500 at night (30 requests/min)
@@ -22,6 +29,8 @@ import random
 
 DAY = 1795392000  # 2026-11-23T00:00:00Z
 rng = random.Random(20261123)
+# The latency SLO's series: their own generator (the others' draws unchanged).
+slo_rng = random.Random(20261124)
 
 
 def minute(hh, mm):
@@ -47,8 +56,11 @@ def poisson(lam):
 series = {}
 
 
-def add(service, metric, stat, t, v):
-    series.setdefault((service, metric, stat), []).append([t, round(v, 3)])
+def add(service, metric, stat, t, v, period=60):
+    series.setdefault((service, metric, stat, period), []).append([t, round(v, 3)])
+
+
+fast_minutes = []  # (t, requests, percent at or under 800 ms)
 
 
 for i in range(1440):
@@ -76,13 +88,34 @@ for i in range(1440):
     if minute(19, 5) <= t <= minute(19, 24):
         p99 = rng.gauss(1400, 120)
     add("checkout", "Latency", "p99", t, max(p99, 50))
+    # Share of checkout requests at or under 800 ms: nearly all, but about
+    # half during the 19:05-19:24 degradation.
+    fast = min(100.0, slo_rng.gauss(99.9, 0.08))
+    if minute(19, 5) <= t <= minute(19, 24):
+        fast = slo_rng.gauss(45.0, 4.0)
+    fast = round(fast, 3)
+    add("checkout", "Latency", "SampleCount", t, creq)
+    add("checkout", "Latency", "PR(:800)", t, fast)
+    fast_minutes.append((t, creq, fast))
 
-for (service, metric, stat), points in sorted(series.items()):
+# PR(:800) over 15 minutes and an hour: the requests-weighted mean.
+for period in (900, 3600):
+    buckets = {}
+    for t, n, fast in fast_minutes:
+        b = buckets.setdefault(t - (t - DAY) % period, [0, 0.0])
+        b[0] += n
+        b[1] += n * fast
+    for t in sorted(buckets):
+        n, weighted = buckets[t]
+        if n > 0:
+            add("checkout", "Latency", "PR(:800)", t, weighted / n, period)
+
+for (service, metric, stat, period), points in sorted(series.items()):
     print(json.dumps({
         "namespace": "Shop",
         "metric": metric,
         "dimensions": {"Service": service},
         "stat": stat,
-        "period": 60,
+        "period": period,
         "points": points,
     }, separators=(",", ":")))

@@ -397,7 +397,9 @@ pub fn put_request(alarm: &SentinelAlarm) -> Result<PutMetricAlarmInputBuilder, 
                 .set_dimensions(Some(m.dimensions().to_vec()))
                 .period(period);
             req = match spec.stat {
-                Stat::Percentile(_) => req.extended_statistic(spec.stat.to_string()),
+                Stat::Percentile(_) | Stat::Range(_) | Stat::Iqm => {
+                    req.extended_statistic(spec.stat.to_string())
+                }
                 Stat::Sum => req.statistic(Statistic::Sum),
                 Stat::Average => req.statistic(Statistic::Average),
                 Stat::Minimum => req.statistic(Statistic::Minimum),

@@ -399,15 +399,76 @@ impl CloudWatchSource {
     }
 }
 
-/// One `GetMetricData` call (before pagination): queries of one period.
+/// One `GetMetricData` call (before pagination): queries of one period, or
+/// one Metrics Insights query.
 #[derive(Debug)]
 struct Call {
     /// Where the call is sent.
     target: Target,
-    /// (index of the query in the fetch, the query as sent).
+    /// (index of the query in the fetch, the query as sent). A Metrics
+    /// Insights call sends one query (`q{first member}`): CloudWatch takes
+    /// one per call.
     queries: Vec<(usize, MetricDataQuery)>,
+    /// The members of a Metrics Insights call; `None` for plain queries.
+    insights: Option<Insights>,
     start: Epoch,
     end: Epoch,
+}
+
+/// The fetch's queries answered by one Metrics Insights query: each is one
+/// of its groups, told apart by the result's label.
+#[derive(Debug)]
+struct Insights {
+    /// (index of the query in the fetch, the label of its group's series).
+    members: Vec<(usize, String)>,
+}
+
+/// The label CloudWatch gives a Metrics Insights result series: its `GROUP
+/// BY` values in the query's order, separated by a space (the value itself
+/// with one label; none without `GROUP BY`).
+fn group_label(group_by: &[String], dims: &BTreeMap<String, String>) -> Option<String> {
+    let values: Option<Vec<&str>> = group_by
+        .iter()
+        .map(|l| dims.get(l).map(String::as_str))
+        .collect();
+    Some(values?.join(" "))
+}
+
+/// The `GROUP BY` values of a result label, for discovery: the label itself
+/// with one label, else its space-separated words when there are as many as
+/// labels; `None` when a value has a space (ambiguous: the group is skipped
+/// and logged).
+fn group_values(group_by: &[String], label: &str) -> Option<Labels> {
+    match group_by.len() {
+        0 => Some(Labels::new()),
+        1 => Some(Labels::from([(group_by[0].clone(), label.to_string())])),
+        n => {
+            let words: Vec<&str> = label.split(' ').collect();
+            (words.len() == n).then(|| {
+                group_by
+                    .iter()
+                    .cloned()
+                    .zip(words.into_iter().map(str::to_string))
+                    .collect()
+            })
+        }
+    }
+}
+
+/// A Metrics Insights query's `GROUP BY` labels, in order.
+fn group_by_of(sql: &str) -> Result<Vec<String>, MetricsError> {
+    firebell_core::insights::parse(sql)
+        .map(|q| q.group_by)
+        .map_err(|e| MetricsError::BadQuery(format!("Metrics Insights query {sql:?}: {e}")))
+}
+
+fn insights_query(index: usize, sql: &str, period: i64) -> MetricDataQuery {
+    MetricDataQuery::builder()
+        .id(safe_id(index))
+        .expression(sql)
+        .period(period as i32)
+        .return_data(true)
+        .build()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -486,8 +547,31 @@ fn plan_calls(
     roles: &BTreeMap<String, String>,
 ) -> Result<Vec<Call>, MetricsError> {
     let mut by_period: BTreeMap<(Target, i64), Vec<(usize, MetricDataQuery)>> = BTreeMap::new();
+    // Metrics Insights: one call per distinct (query, period), whatever
+    // number of its groups the fetch asks for.
+    let mut by_query: BTreeMap<(&str, i64), Vec<(usize, String)>> = BTreeMap::new();
+    let mut group_bys: HashMap<&str, Vec<String>> = HashMap::new();
     for (i, q) in queries.iter().enumerate() {
         let period = period_secs(&q.spec)?;
+        if let Some(sql) = q.spec.query.as_deref() {
+            if let Some((name, _)) = q.spec.dimensions.iter().find(|(_, v)| v.as_str() == "*") {
+                return Err(MetricsError::BadQuery(format!(
+                    "Metrics Insights query {sql:?}: group {name} is a wildcard; expand it with dimension_values first"
+                )));
+            }
+            if !group_bys.contains_key(sql) {
+                group_bys.insert(sql, group_by_of(sql)?);
+            }
+            let group_by = group_bys.get(sql).map(Vec::as_slice).unwrap_or_default();
+            let label = group_label(group_by, &q.spec.dimensions).ok_or_else(|| {
+                MetricsError::BadQuery(format!(
+                    "Metrics Insights query {sql:?}: the query's dimensions {:?} are not its GROUP BY labels {group_by:?}",
+                    q.spec.dimensions
+                ))
+            })?;
+            by_query.entry((sql, period)).or_default().push((i, label));
+            continue;
+        }
         let (target, account_id) = route(&q.spec, roles);
         by_period
             .entry((target, period))
@@ -495,6 +579,22 @@ fn plan_calls(
             .push((i, to_query(i, &q.spec, period, account_id)?));
     }
     let mut calls = Vec::new();
+    for ((sql, period), members) in by_query {
+        let aligned_start = start.div_euclid(period) * period;
+        let mut aligned_end = end.div_euclid(period) * period;
+        if aligned_end <= aligned_start {
+            aligned_end = aligned_start + period;
+        }
+        let first = members.first().map_or(0, |(i, _)| *i);
+        calls.push(Call {
+            // A query names no account or region (decoding refuses them).
+            target: Target::default(),
+            queries: vec![(first, insights_query(first, sql, period))],
+            insights: Some(Insights { members }),
+            start: aligned_start,
+            end: aligned_end,
+        });
+    }
     for ((target, period), group) in by_period {
         let aligned_start = start.div_euclid(period) * period;
         let mut aligned_end = end.div_euclid(period) * period;
@@ -509,6 +609,7 @@ fn plan_calls(
             calls.push(Call {
                 target: target.clone(),
                 queries: queries.by_ref().take(MAX_QUERIES_PER_CALL).collect(),
+                insights: None,
                 start: aligned_start,
                 end: aligned_end,
             });
@@ -530,10 +631,59 @@ pub fn get_metric_data_calls(
     Ok(plan_calls(queries, start, end, &BTreeMap::new())?.len())
 }
 
-/// Folds one page of results into the accumulators of a call.
-fn merge_page(accs: &mut HashMap<usize, Acc>, results: &[MetricDataResult]) {
+/// Folds one page of results into the accumulators of a call: by id, or
+/// for a Metrics Insights call, by the label of each group's series (a
+/// group no member asked for is ignored).
+fn merge_page(
+    accs: &mut HashMap<usize, Acc>,
+    results: &[MetricDataResult],
+    insights: Option<&Insights>,
+) {
     for r in results {
-        let Some(index) = r.id().and_then(parse_safe_id) else {
+        let index = match insights {
+            Some(ins) => {
+                let label = r.label().unwrap_or_default();
+                // Without GROUP BY the one series is the one member's.
+                let member = if ins.members.len() == 1 && ins.members[0].1.is_empty() {
+                    Some(ins.members[0].0)
+                } else {
+                    ins.members
+                        .iter()
+                        .find(|(_, l)| l == label)
+                        .map(|(i, _)| *i)
+                };
+                let Some(index) = member else {
+                    if !matches!(
+                        r.status_code(),
+                        Some(StatusCode::Complete | StatusCode::PartialData)
+                    ) {
+                        // The query itself failed (bad SQL, no access): no
+                        // group's silence is an answer.
+                        let why = format!(
+                            "Metrics Insights query: status {:?} {}",
+                            r.status_code(),
+                            r.messages()
+                                .iter()
+                                .map(|m| format!(
+                                    "{}: {}",
+                                    m.code().unwrap_or("?"),
+                                    m.value().unwrap_or("")
+                                ))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        );
+                        for acc in accs.values_mut() {
+                            acc.status.get_or_insert(Status::Failed(why.clone()));
+                        }
+                    }
+                    tracing::debug!(label, "Metrics Insights group not asked for");
+                    continue;
+                };
+                Some(index)
+            }
+            None => r.id().and_then(parse_safe_id),
+        };
+        let Some(index) = index else {
             tracing::warn!(id = ?r.id(), "GetMetricData returned an unknown id");
             continue;
         };
@@ -624,11 +774,18 @@ impl Caller {
 
     /// Runs one planned call through all its pages.
     async fn run(self, call: Call) -> Result<HashMap<usize, Acc>, MetricsError> {
-        let mut accs: HashMap<usize, Acc> = call
-            .queries
-            .iter()
-            .map(|(i, _)| (*i, Acc::default()))
-            .collect();
+        let mut accs: HashMap<usize, Acc> = match &call.insights {
+            Some(ins) => ins
+                .members
+                .iter()
+                .map(|(i, _)| (*i, Acc::default()))
+                .collect(),
+            None => call
+                .queries
+                .iter()
+                .map(|(i, _)| (*i, Acc::default()))
+                .collect(),
+        };
         let queries: Vec<MetricDataQuery> = call.queries.into_iter().map(|(_, q)| q).collect();
         let mut next_token: Option<String> = None;
         let mut pages = 0u32;
@@ -655,7 +812,7 @@ impl Caller {
             for m in out.messages() {
                 tracing::warn!(code = ?m.code(), value = ?m.value(), "GetMetricData message");
             }
-            merge_page(&mut accs, out.metric_data_results());
+            merge_page(&mut accs, out.metric_data_results(), call.insights.as_ref());
             match out.next_token() {
                 Some(t) if !t.is_empty() && Some(t) != next_token.as_deref() => {
                     next_token = Some(t.to_owned());
@@ -668,6 +825,13 @@ impl Caller {
                     acc.status = Some(Status::Partial);
                 }
                 break;
+            }
+        }
+        if call.insights.is_some() {
+            // A group the query did not return had no data in the range:
+            // an answer (empty), as for a metric without datapoints.
+            for acc in accs.values_mut() {
+                acc.status.get_or_insert(Status::Complete);
             }
         }
         Ok(accs)
@@ -752,10 +916,13 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
     }
 
     async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
-        let mut key = format!(
-            "{}|{}|{:?}",
-            spec.namespace, spec.metric_name, spec.dimensions
-        );
+        let mut key = match &spec.query {
+            Some(sql) => format!("query|{sql}|{}", spec.period.as_secs()),
+            None => format!(
+                "{}|{}|{:?}",
+                spec.namespace, spec.metric_name, spec.dimensions
+            ),
+        };
         if spec.account.is_some() || spec.region.is_some() {
             key.push_str(&format!("|{:?}|{:?}", spec.account, spec.region));
         }
@@ -764,7 +931,11 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
             bump(&self.caller.counters.dimension_cache_hits);
             return Ok(values);
         }
-        match self.list_dimension_values(spec).await {
+        let listed = match &spec.query {
+            Some(sql) => self.query_groups(sql, spec, now).await,
+            None => self.list_dimension_values(spec).await,
+        };
+        match listed {
             Ok(values) => {
                 if let Ok(mut cache) = self.dimension_cache.lock() {
                     cache.insert(
@@ -797,6 +968,74 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
 }
 
 impl CloudWatchSource {
+    /// The groups a Metrics Insights query returns over the last 3 hours
+    /// (all it can read): one `GetMetricData` call with the query, the
+    /// `GROUP BY` values read from each series' label ([`group_values`]).
+    async fn query_groups(
+        &self,
+        sql: &str,
+        spec: &MetricSpec,
+        now: Epoch,
+    ) -> Result<Vec<Labels>, MetricsError> {
+        let group_by = group_by_of(sql)?;
+        let period = period_secs(spec)?;
+        let end = now.div_euclid(period) * period;
+        let start = end - 3 * 3600;
+        let caller = &self.caller;
+        let mut values: BTreeSet<Labels> = BTreeSet::new();
+        let mut next_token: Option<String> = None;
+        let query = insights_query(0, sql, period);
+        for _ in 0..1000 {
+            let out = caller
+                .retry_throttled("GetMetricData", || {
+                    bump(&caller.counters.get_metric_data);
+                    caller
+                        .client
+                        .get_metric_data()
+                        .metric_data_queries(query.clone())
+                        .start_time(DateTime::from_secs(start))
+                        .end_time(DateTime::from_secs(end))
+                        .scan_by(ScanBy::TimestampAscending)
+                        .set_next_token(next_token.clone())
+                        .send()
+                        .await_classified()
+                })
+                .await?;
+            for r in out.metric_data_results() {
+                if let Some(StatusCode::InternalError | StatusCode::Forbidden) = r.status_code() {
+                    let detail: Vec<String> = r
+                        .messages()
+                        .iter()
+                        .map(|m| {
+                            format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or(""))
+                        })
+                        .collect();
+                    return Err(MetricsError::BadQuery(format!(
+                        "Metrics Insights query {sql:?}: {}",
+                        detail.join("; ")
+                    )));
+                }
+                let label = r.label().unwrap_or_default();
+                match group_values(&group_by, label) {
+                    Some(v) => {
+                        values.insert(v);
+                    }
+                    None => tracing::warn!(
+                        label,
+                        "Metrics Insights group label with a space in a value: skipped"
+                    ),
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != next_token.as_deref() => {
+                    next_token = Some(t.to_owned());
+                }
+                _ => break,
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+
     /// `ListMetrics` (all pages) for the metrics of `spec` with exactly the
     /// spec's dimension names and its fixed values: the sorted distinct
     /// combinations of the wildcard dimensions' values.
@@ -1140,6 +1379,172 @@ mod tests {
         b.build()
     }
 
+    fn insights(id: &str, sql: &str, groups: &[(&str, &str)]) -> MetricQuery {
+        MetricQuery {
+            id: id.into(),
+            spec: MetricSpec {
+                namespace: "AWS/EC2".into(),
+                metric_name: "CPUUtilization".into(),
+                dimensions: groups
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                stat: Stat::Average,
+                period: Duration::from_secs(60),
+                account: None,
+                region: None,
+                query: Some(sql.into()),
+            },
+        }
+    }
+
+    const BY_AZ_AND_ID: &str = r#"SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId, AvailabilityZone) GROUP BY InstanceId, AvailabilityZone"#;
+
+    /// One call per distinct Metrics Insights query (CloudWatch takes one a
+    /// call), with the SQL as its `Expression`, whatever number of groups
+    /// the fetch asks for; its groups are told apart by label, in the
+    /// query's GROUP BY order (not the dimensions' sorted order).
+    #[test]
+    fn a_metrics_insights_query_is_one_call_for_all_its_groups() {
+        let whole = "SELECT SUM(Errors) FROM Shop";
+        let qs = vec![
+            q("plain", 60, Stat::Sum),
+            insights(
+                "a",
+                BY_AZ_AND_ID,
+                &[("InstanceId", "i-1"), ("AvailabilityZone", "us-east-1a")],
+            ),
+            insights("whole", whole, &[]),
+            insights(
+                "b",
+                BY_AZ_AND_ID,
+                &[("InstanceId", "i-2"), ("AvailabilityZone", "us-east-1b")],
+            ),
+        ];
+        let calls = plan_calls(&qs, 1_000_030, 1_003_630, &BTreeMap::new()).unwrap();
+        assert_eq!(calls.len(), 3);
+        let sent: Vec<(Option<&str>, Option<&str>, Option<i32>)> = calls
+            .iter()
+            .map(|c| {
+                assert_eq!(c.queries.len(), 1);
+                let q = &c.queries[0].1;
+                (q.id(), q.expression(), q.period())
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                (Some("q1"), Some(BY_AZ_AND_ID), Some(60)),
+                (Some("q2"), Some(whole), Some(60)),
+                (Some("q0"), None, None),
+            ]
+        );
+        let members = &calls[0].insights.as_ref().unwrap().members;
+        assert_eq!(
+            members,
+            &vec![
+                (1, "i-1 us-east-1a".to_string()),
+                (3, "i-2 us-east-1b".to_string())
+            ]
+        );
+        assert_eq!(
+            calls[1].insights.as_ref().unwrap().members,
+            vec![(2, String::new())]
+        );
+        // Still a wildcard: not expanded.
+        let wild = insights(
+            "w",
+            BY_AZ_AND_ID,
+            &[("InstanceId", "*"), ("AvailabilityZone", "*")],
+        );
+        assert_eq!(
+            plan_calls(&[wild], 0, 60, &BTreeMap::new())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "bad metrics query: Metrics Insights query {BY_AZ_AND_ID:?}: group AvailabilityZone is a wildcard; expand it with dimension_values first"
+            )
+        );
+    }
+
+    #[test]
+    fn metrics_insights_results_go_to_their_group_by_label() {
+        let labelled = |label: &str, v: f64| {
+            MetricDataResult::builder()
+                .id("q1")
+                .label(label)
+                .status_code(StatusCode::Complete)
+                .timestamps(DateTime::from_secs(60))
+                .values(v)
+                .build()
+        };
+        let ins = Insights {
+            members: vec![
+                (1, "i-1 us-east-1a".to_string()),
+                (3, "i 2 us-east-1b".to_string()),
+                (4, "i-9 us-east-1c".to_string()),
+            ],
+        };
+        let mut accs: HashMap<usize, Acc> = [
+            (1, Acc::default()),
+            (3, Acc::default()),
+            (4, Acc::default()),
+        ]
+        .into();
+        merge_page(
+            &mut accs,
+            &[
+                labelled("i 2 us-east-1b", 2.0),
+                labelled("i-1 us-east-1a", 1.0),
+                labelled("i-7 Other", 7.0),
+            ],
+            Some(&ins),
+        );
+        assert_eq!(accs[&1].points, vec![Point { t: 60, v: 1.0 }]);
+        assert_eq!(accs[&3].points, vec![Point { t: 60, v: 2.0 }]);
+        assert!(accs[&4].points.is_empty() && accs[&4].status.is_none());
+        // A failed query (the emulator answers SQL so): the groups without
+        // an answer fail, not "no data".
+        let failed = MetricDataResult::builder()
+            .id("q1")
+            .label("q1")
+            .status_code(StatusCode::InternalError)
+            .messages(
+                aws_sdk_cloudwatch::types::MessageData::builder()
+                    .code("Unsupported")
+                    .value("Expressions not implemented")
+                    .build(),
+            )
+            .build();
+        merge_page(&mut accs, &[failed], Some(&ins));
+        assert_eq!(
+            accs[&4].status,
+            Some(Status::Failed(
+                "Metrics Insights query: status Some(InternalError) Unsupported: Expressions not implemented"
+                    .to_string()
+            ))
+        );
+        assert_eq!(accs[&1].status, Some(Status::Complete));
+        // Discovery reads the values back from labels; a value with a space
+        // makes a label of several labels ambiguous: skipped.
+        let by: Vec<String> = vec!["InstanceId".into(), "AvailabilityZone".into()];
+        assert_eq!(
+            group_values(&by, "i-7 Other"),
+            Some(Labels::from([
+                ("InstanceId".to_string(), "i-7".to_string()),
+                ("AvailabilityZone".to_string(), "Other".to_string())
+            ]))
+        );
+        assert_eq!(group_values(&by, "i 2 us-east-1b"), None);
+        assert_eq!(
+            group_values(&by[..1], "i 2"),
+            Some(Labels::from([(
+                "InstanceId".to_string(),
+                "i 2".to_string()
+            )]))
+        );
+    }
+
     #[test]
     fn pages_merge_and_sort() {
         let mut accs: HashMap<usize, Acc> = [(0, Acc::default()), (1, Acc::default())].into();
@@ -1150,10 +1555,12 @@ mod tests {
                 result("q1", &[60], &[1.0], StatusCode::PartialData),
                 result("zz", &[60], &[1.0], StatusCode::Complete),
             ],
+            None,
         );
         merge_page(
             &mut accs,
             &[result("q0", &[60], &[1.0], StatusCode::Complete)],
+            None,
         );
         let a0 = accs.remove(&0).unwrap();
         assert_eq!(a0.status, Some(Status::Complete));
@@ -1252,6 +1659,7 @@ mod tests {
         merge_page(
             &mut accs,
             &[result("q0", &[60, 120], &[1.0], StatusCode::Complete)],
+            None,
         );
         assert!(matches!(accs[&0].status, Some(Status::Failed(_))));
     }

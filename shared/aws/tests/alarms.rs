@@ -371,6 +371,66 @@ async fn a_plain_sentinel_is_a_single_metric_alarm_without_actions_tagged_as_fir
     );
 }
 
+/// Extended statistics go to CloudWatch as written: a plain sentinel's
+/// `ExtendedStatistic` (the emulator stores it and gives it back; it cannot
+/// compute it, see `tests/recorded.rs`), and the latency SLO sentinel's
+/// `PR(:800)` in its metric-math `MetricStat` (captured: the emulator does
+/// not keep the metric-math form).
+#[tokio::test]
+async fn extended_statistics_are_sent_as_written() {
+    let w = World::new().await;
+    let a = w.sentinel(
+        "Trimmed",
+        "      m: {namespace: NS, metric: Latency, dimensions: {Service: api}, stat: TM(10%:90%), period: 1m}",
+        "m",
+    );
+    w.alarms.put(&a).await.unwrap();
+    {
+        let sent = w.captured.0.lock().unwrap();
+        assert_eq!(sent[0].extended_statistic(), Some("TM(10%:90%)"));
+        assert_eq!(sent[0].statistic(), None);
+    }
+    let d = w.describe(&a.name).await.expect("the alarm");
+    assert_eq!(d.extended_statistic(), Some("TM(10%:90%)"));
+
+    let slos = firebell_core::slo::parse_slos(
+        "s.yaml",
+        &"slos:
+  - name: Latency
+    team: api
+    objective: 99
+    sli:
+      latency: {namespace: NS, metric: Latency, dimensions: {Service: api}, under: 800}
+"
+        .replace("NS", &w.ns),
+    )
+    .expect("slo");
+    let rules = slos[0].rules().expect("rules");
+    let refs: Vec<&firebell_core::model::Rule> = rules.iter().collect();
+    let slo = firebell_core::sentinel::for_slo(&slos[0], &refs, &w.prefix).expect("a sentinel");
+    w.alarms.put(&slo).await.unwrap();
+    let sent = w.captured.0.lock().unwrap().clone();
+    let stats: Vec<(String, Option<String>)> = sent[1]
+        .metrics()
+        .iter()
+        .map(|q| {
+            (
+                q.id().unwrap_or_default().to_string(),
+                q.metric_stat().and_then(|s| s.stat()).map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stats,
+        [
+            ("fast".to_string(), Some("PR(:800)".to_string())),
+            ("total".to_string(), Some("SampleCount".to_string())),
+            ("sentinel".to_string(), None),
+        ]
+    );
+    w.alarms.delete(&[a.name, slo.name]).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_metric_math_sentinel_sends_its_metrics_and_expression() {
     let w = World::new().await;

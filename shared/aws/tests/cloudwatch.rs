@@ -385,3 +385,41 @@ async fn bad_queries_and_unreachable_endpoints_are_classified() {
     assert!(matches!(err, MetricsError::Unavailable(_)), "{err}");
     assert!(err.is_retryable());
 }
+
+/// A Metrics Insights query against the endpoint. The emulator has no SQL
+/// (it answers an `Expression` with `InternalError`, "Expressions not
+/// implemented"), so there this checks that a failed query is an error for
+/// discovery and an incomplete series for a fetch, never "no data"; what a
+/// query returns is checked against recorded responses in
+/// `tests/recorded.rs`. Against AWS (FIREBELL_AWS_TEST_REAL=1) the query
+/// over a namespace of nothing finds no group.
+#[tokio::test]
+async fn a_metrics_insights_query_that_fails_is_never_no_data() {
+    let config = sdk_config().await;
+    let source = CloudWatchSource::new(Client::new(&config), Arc::new(SystemClock));
+    let ns = unique("Firebell/Test/insights");
+    let sql = format!("SELECT AVG({METRIC}) FROM \"{ns}\" GROUP BY Service");
+    let mut group = spec(&ns, &[("Service", "*")], Stat::Average, 60);
+    group.query = Some(sql.clone());
+    let found = source.dimension_values(&group).await;
+    let mut one = group.clone();
+    one.dimensions.insert("Service".into(), "api".into());
+    let now = now_secs();
+    let fetched = source
+        .fetch(&[query("q", one)], now - 600, now)
+        .await
+        .expect("a fetch");
+    if common::is_emulator() {
+        let err = found.expect_err("the emulator has no Metrics Insights");
+        assert!(matches!(err, MetricsError::BadQuery(_)), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("Unsupported: Expressions not implemented"),
+            "{err}"
+        );
+        assert!(!fetched[0].complete);
+    } else {
+        assert_eq!(found.expect("groups"), Vec::<Labels>::new());
+        assert!(fetched[0].points.is_empty());
+    }
+}

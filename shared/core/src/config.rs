@@ -450,6 +450,9 @@ fn decode_rule(d: &mut Decoder<'_>, node: &Node) -> Option<Rule> {
         context: Vec::new(),
     };
     let _ = pos;
+    if !check_queries(d, &rule, name_pos) {
+        return None;
+    }
     let (lookback, retention) = (rule.lookback(), rule.retention());
     if lookback > retention {
         d.error_at(
@@ -512,6 +515,9 @@ fn decode_metrics(d: &mut Decoder<'_>, node: &Node) -> BTreeMap<String, MetricSp
 
 pub(crate) fn decode_metric(d: &mut Decoder<'_>, node: &Node, id: &str) -> Option<MetricSpec> {
     let mut f = d.fields(node, &format!("metric `{id}`"))?;
+    if let Some(q) = f.opt("query") {
+        return decode_query(d, f, q, id);
+    }
     let namespace = f
         .req(d, "namespace")
         .and_then(|n| d.str(n, "namespace").map(str::to_string));
@@ -573,6 +579,140 @@ fn decode_reach(
     }
 }
 
+/// A metric given as a Metrics Insights query (`{query: 'SELECT ...',
+/// period: 1m}`): the query names the metric, namespace, labels and
+/// function, so `namespace`, `metric`, `dimensions` and `stat` are refused;
+/// the spec's `namespace`/`metric_name`/`stat` describe it (for display and
+/// replay matching) and its `GROUP BY` labels are wildcard dimensions: one
+/// instance per group.
+fn decode_query(
+    d: &mut Decoder<'_>,
+    mut f: crate::decode::Fields<'_>,
+    q: &Node,
+    id: &str,
+) -> Option<MetricSpec> {
+    let mut ok = true;
+    for other in ["namespace", "metric", "dimensions", "stat"] {
+        if let Some(k) = f.key_node(other) {
+            d.error_at(
+                Pos::of(k.span()),
+                format!(
+                    "metric `{id}` has a `query`, so no `{other}` (the query names its metric, namespace, labels and function)"
+                ),
+            );
+            let _ = f.opt(other);
+            ok = false;
+        }
+    }
+    for other in ["account", "region"] {
+        if let Some(k) = f.key_node(other) {
+            d.error_at(
+                Pos::of(k.span()),
+                format!(
+                    "metric `{id}` has a `query`, so no `{other}` (a Metrics Insights query reads the evaluator's own account and region)"
+                ),
+            );
+            let _ = f.opt(other);
+            ok = false;
+        }
+    }
+    let period = match f.opt("period") {
+        Some(n) => decode_period(d, n).and_then(|p| {
+            if p.as_secs() % 60 == 0 {
+                Some(p)
+            } else {
+                d.error(
+                    n,
+                    format!(
+                        "`period` {} of Metrics Insights query `{id}` is not a whole number of minutes (Metrics Insights has no high-resolution data; expected 1m, 5m, ...)",
+                        format_duration(p)
+                    ),
+                );
+                None
+            }
+        }),
+        None => Some(Duration::from_secs(60)),
+    };
+    let src = d.str(q, "query").map(str::trim);
+    f.finish(d);
+    let src = src?;
+    let parsed = match crate::insights::parse(src) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            d.error(
+                q,
+                format!("invalid Metrics Insights `query` of metric `{id}`: {e}"),
+            );
+            return None;
+        }
+    };
+    if !ok {
+        return None;
+    }
+    Some(MetricSpec {
+        namespace: parsed.namespace,
+        metric_name: parsed.metric,
+        dimensions: parsed
+            .group_by
+            .into_iter()
+            .map(|l| (l, "*".to_string()))
+            .collect(),
+        stat: parsed.func.stat(),
+        period: period?,
+        account: None,
+        region: None,
+        query: Some(src.to_string()),
+    })
+}
+
+/// A rule's Metrics Insights constraints: its lookback within the 3 hours
+/// a query reads; a query grouped into instances beside no metric with
+/// wildcards of its own (the instances come from one place).
+fn check_queries(d: &mut Decoder<'_>, rule: &Rule, at: Pos) -> bool {
+    let queries: Vec<&String> = rule
+        .metrics
+        .iter()
+        .filter(|(_, m)| m.query.is_some())
+        .map(|(id, _)| id)
+        .collect();
+    let Some(first) = queries.first() else {
+        return true;
+    };
+    let lookback = rule.lookback();
+    if lookback > crate::insights::MAX_HISTORY {
+        d.error_at(
+            at,
+            format!(
+                "rule {:?} looks back {} (`for`/`datapoints` or `keep_firing_for`, `min_volume.window`, the expression's history, `interval` and 5 periods of margin), beyond the 3h a Metrics Insights query (`{first}`) reads (expected a lookback of at most 3h)",
+                rule.name,
+                format_duration(lookback),
+            ),
+        );
+        return false;
+    }
+    let grouped = rule
+        .metrics
+        .iter()
+        .find(|(_, m)| m.query.is_some() && m.has_wildcard());
+    let wild = rule
+        .metrics
+        .iter()
+        .find(|(_, m)| m.query.is_none() && m.has_wildcard());
+    if let (Some((q, qm)), Some((w, wm))) = (grouped, wild) {
+        d.error_at(
+            at,
+            format!(
+                "rule {:?}: metric `{q}` is a Metrics Insights query grouped by {} and metric `{w}` has wildcard dimensions ({}): the instances come from the query's groups or from ListMetrics, not both (expected fixed dimensions beside a grouped query, or queries for both)",
+                rule.name,
+                qm.wildcards().collect::<Vec<_>>().join(", "),
+                wm.wildcards().collect::<Vec<_>>().join(", "),
+            ),
+        );
+        return false;
+    }
+    true
+}
+
 /// A `labels` mapping: valid label names, none of `reserved` (which
 /// `reserved_msg` explains). `None` when any is wrong (all are reported).
 pub fn decode_labels(
@@ -623,7 +763,8 @@ pub fn decode_stat(d: &mut Decoder<'_>, n: &Node) -> Option<Stat> {
         d.error(
             n,
             format!(
-                "invalid `stat` {s:?} (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)"
+                "invalid `stat` {s:?} (expected {})",
+                crate::model::EXPECTED_STATS
             ),
         );
         None
@@ -852,7 +993,7 @@ rules:
             vec![
                 "bad.yaml:5:50: error: `recovery` 2 is on the wrong side of the threshold 1 (for `>` expected a value at or below the threshold)",
                 "bad.yaml:6:10: error: `for` 1m is shorter than the metric period 5m (expected 0 or at least one period)",
-                "bad.yaml:8:50: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)",
+                "bad.yaml:8:50: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount, a percentile such as p99, or an extended statistic: PR(:300), PR(100:300), TC/TM/TS/WM(10%:90%) or (10:90), tm99, tc90, ts90, wm99, IQM)",
                 "bad.yaml:10:21: error: invalid `op` \"=>\" (expected one of: >, >=, <, <=)",
                 "bad.yaml:11:40: error: invalid `datapoints` 4 out of 3 (expected 1 <= breaching <= out_of <= 1440)",
                 "bad.yaml:12:5: error: unknown field `colour` in rule (expected one of: annotations, arrival_grace, condition, datapoints, evaluation_delay, expression, for, interval, keep_firing_for, labels, metrics, min_volume, missing_data, name, unit)",
@@ -1041,6 +1182,140 @@ rules:
                 "bad.yaml:4:17: error: invalid expression \"FILL(m)\": FILL takes 2 arguments, got 1 at offset 0",
                 "bad.yaml:5:13: error: label \"alertname\" is reserved: firebell sets it",
                 "bad.yaml:5:13: error: invalid label name \"bad-label\" (expected [A-Za-z_][A-Za-z0-9_]*)",
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse_rules("bad.yaml", text) {
+            Ok(_) => vec![],
+            Err(e) => e.0.errors().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_query_metric_is_described_by_its_query_and_grouped_into_wildcards() {
+        let text = r#"rules:
+  - name: HotInstances
+    metrics:
+      cpu: {query: 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId', period: 1m}
+    expression: cpu
+    condition: {op: ">", threshold: 90}
+"#;
+        let rules = parse_rules("ok.yaml", text).unwrap();
+        let cpu = &rules.rules[0].metrics["cpu"];
+        assert_eq!(cpu.namespace, "AWS/EC2");
+        assert_eq!(cpu.metric_name, "CPUUtilization");
+        assert_eq!(cpu.stat, Stat::Average);
+        assert_eq!(
+            cpu.query.as_deref(),
+            Some(
+                r#"SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#
+            )
+        );
+        assert_eq!(
+            cpu.dimensions,
+            BTreeMap::from([("InstanceId".to_string(), "*".to_string())])
+        );
+        assert_eq!(
+            rules.rules[0].wildcard_driver().map(|m| m.query.is_some()),
+            Some(true)
+        );
+        // A query rule stays on polling.
+        assert_eq!(
+            crate::sentinel::for_rule(&rules.rules[0], "fb-").err(),
+            Some(crate::sentinel::Polling::Query)
+        );
+        assert_eq!(
+            crate::sentinel::Polling::Query.to_string(),
+            "a Metrics Insights query (its alarms are another kind, at most 200 a region)"
+        );
+        // With fixed-dimension metrics beside it: allowed.
+        let mixed = r#"rules:
+  - name: Mixed
+    metrics:
+      cpu: {query: 'SELECT MAX(CPUUtilization) FROM "AWS/EC2" GROUP BY InstanceId LIMIT 20'}
+      budget: {namespace: Shop, metric: CpuBudget, stat: Maximum}
+    expression: cpu / budget
+    condition: {op: ">", threshold: 1}
+"#;
+        assert!(errors(mixed).is_empty(), "{:?}", errors(mixed));
+    }
+
+    #[test]
+    fn query_mistakes_are_reported_with_their_position() {
+        let text = r#"rules:
+  - name: Bad
+    metrics:
+      a: {query: 'SELECT MEDIAN(Latency) FROM Shop'}
+      b: {query: 'SELECT SUM(Errors) FROM Shop', namespace: Shop, stat: Sum, period: 30s}
+      c: {query: 'SELECT SUM(Errors) FROM Shop GROUP BY Service LIMIT 1000'}
+    expression: a + b + c
+    condition: {op: ">", threshold: 1}
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:4:18: error: invalid Metrics Insights `query` of metric `a`: at character 8: expected a function: AVG, COUNT, MAX, MIN or SUM, found `MEDIAN`",
+                "bad.yaml:5:50: error: metric `b` has a `query`, so no `namespace` (the query names its metric, namespace, labels and function)",
+                "bad.yaml:5:67: error: metric `b` has a `query`, so no `stat` (the query names its metric, namespace, labels and function)",
+                "bad.yaml:5:86: error: `period` 30s of Metrics Insights query `b` is not a whole number of minutes (Metrics Insights has no high-resolution data; expected 1m, 5m, ...)",
+                "bad.yaml:6:18: error: invalid Metrics Insights `query` of metric `c`: at character 53: LIMIT must be a whole number from 1 to 500 (a query returns at most 500 series)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_query_names_no_account_or_region() {
+        let text = r#"rules:
+  - name: Far
+    metrics:
+      a: {query: 'SELECT SUM(Errors) FROM Shop', account: "111122223333", region: eu-west-1}
+    expression: a
+    condition: {op: ">", threshold: 1}
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:4:50: error: metric `a` has a `query`, so no `account` (a Metrics Insights query reads the evaluator's own account and region)",
+                "bad.yaml:4:75: error: metric `a` has a `query`, so no `region` (a Metrics Insights query reads the evaluator's own account and region)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_query_rule_must_fit_three_hours_and_take_its_instances_from_one_place() {
+        let long = r#"rules:
+  - name: Slow
+    metrics:
+      cpu: {query: 'SELECT AVG(CPUUtilization) FROM "AWS/EC2"', period: 5m}
+    expression: cpu
+    condition: {op: ">", threshold: 90}
+    for: 3h
+"#;
+        assert_eq!(
+            errors(long),
+            vec![
+                "bad.yaml:2:11: error: rule \"Slow\" looks back 3h26m (`for`/`datapoints` or `keep_firing_for`, `min_volume.window`, the expression's history, `interval` and 5 periods of margin), beyond the 3h a Metrics Insights query (`cpu`) reads (expected a lookback of at most 3h)",
+            ]
+        );
+        let both = r#"rules:
+  - name: Both
+    metrics:
+      cpu: {query: 'SELECT AVG(CPUUtilization) FROM "AWS/EC2" GROUP BY InstanceId'}
+      credits: {namespace: AWS/EC2, metric: CPUCreditBalance, dimensions: {InstanceId: "*"}, stat: Minimum}
+    expression: cpu / credits
+    condition: {op: ">", threshold: 1}
+"#;
+        assert_eq!(
+            errors(both),
+            vec![
+                "bad.yaml:2:11: error: rule \"Both\": metric `cpu` is a Metrics Insights query grouped by InstanceId and metric `credits` has wildcard dimensions (InstanceId): the instances come from the query's groups or from ListMetrics, not both (expected fixed dimensions beside a grouped query, or queries for both)",
             ]
         );
     }

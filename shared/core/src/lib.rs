@@ -17,6 +17,7 @@ pub mod config;
 pub mod decode;
 pub mod diag;
 pub mod expr;
+pub mod insights;
 pub mod model;
 pub mod ports;
 pub mod sentinel;

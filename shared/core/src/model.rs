@@ -28,7 +28,8 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A CloudWatch statistic.
+/// A CloudWatch statistic, spelled as CloudWatch spells it (that string is
+/// what `GetMetricData` receives as `Stat`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Stat {
     Sum,
@@ -38,10 +39,81 @@ pub enum Stat {
     SampleCount,
     /// A percentile such as p99 or p99.9 (value in 0..=100).
     Percentile(f64),
+    /// An extended statistic over a range of the period's datapoints:
+    /// `PR(:300)`, `TM(10%:90%)`, `TC(10:90)`, `tm99`, ...
+    Range(RangeStat),
+    /// The interquartile mean, `IQM` (the same as `TM(25%:75%)`).
+    Iqm,
 }
 
+/// Which extended statistic a [`RangeStat`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RangeKind {
+    /// `PR`: the percentage of datapoints in the range (lower bound
+    /// excluded, upper included); its bounds are values.
+    PercentileRank,
+    /// `TC`: how many datapoints are in the range.
+    TrimmedCount,
+    /// `TM`: the mean of the datapoints in the range.
+    TrimmedMean,
+    /// `TS`: the sum of the datapoints in the range.
+    TrimmedSum,
+    /// `WM`: the mean with the datapoints outside the range counted as the
+    /// range's edges.
+    WinsorizedMean,
+}
+
+impl RangeKind {
+    const ALL: [RangeKind; 5] = [
+        RangeKind::PercentileRank,
+        RangeKind::TrimmedCount,
+        RangeKind::TrimmedMean,
+        RangeKind::TrimmedSum,
+        RangeKind::WinsorizedMean,
+    ];
+
+    /// CloudWatch's name: `PR`, `TC`, `TM`, `TS`, `WM`.
+    pub fn code(self) -> &'static str {
+        match self {
+            RangeKind::PercentileRank => "PR",
+            RangeKind::TrimmedCount => "TC",
+            RangeKind::TrimmedMean => "TM",
+            RangeKind::TrimmedSum => "TS",
+            RangeKind::WinsorizedMean => "WM",
+        }
+    }
+}
+
+/// How a [`RangeStat`]'s bounds are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Bounds {
+    /// Percentages of the datapoints: `TM(10%:90%)`.
+    Percent,
+    /// Values: `PR(:300)`, `TC(10:90)`.
+    Value,
+    /// The shorthand `tm99`, `tc90`, `ts90`, `wm99`: the lowest `upper`
+    /// percent (`TM(:99%)`), spelled as written.
+    Short,
+}
+
+/// An extended statistic with bounds (`PR`, `TC`, `TM`, `TS`, `WM`). At
+/// least one bound is set; both are finite, the lower below the upper, and
+/// percentages are within 0..=100.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RangeStat {
+    pub kind: RangeKind,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    pub bounds: Bounds,
+}
+
+/// What `stat` accepts, for error messages.
+pub const EXPECTED_STATS: &str = "Sum, Average, Minimum, Maximum, SampleCount, a percentile such as p99, or an extended statistic: PR(:300), PR(100:300), TC/TM/TS/WM(10%:90%) or (10:90), tm99, tc90, ts90, wm99, IQM";
+
 impl Stat {
-    /// Parses `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount`, `p99`, `p99.9`.
+    /// Parses CloudWatch's spelling: `Sum`, `Average`, `Minimum`,
+    /// `Maximum`, `SampleCount`, `p99`, `p99.9`, `PR(:300)`,
+    /// `TM(10%:90%)`, `TC(10:90)`, `tm99`, `IQM`, ...
     pub fn parse(s: &str) -> Option<Stat> {
         Some(match s {
             "Sum" => Stat::Sum,
@@ -49,16 +121,111 @@ impl Stat {
             "Minimum" => Stat::Minimum,
             "Maximum" => Stat::Maximum,
             "SampleCount" => Stat::SampleCount,
+            "IQM" => Stat::Iqm,
             _ => {
-                let rest = s.strip_prefix('p')?;
-                let v: f64 = rest.parse().ok()?;
-                if !(v > 0.0 && v <= 100.0) || rest.starts_with('+') {
-                    return None;
+                if let Some(rest) = s.strip_prefix('p') {
+                    let v: f64 = rest.parse().ok()?;
+                    if !(v > 0.0 && v <= 100.0) || rest.starts_with('+') {
+                        return None;
+                    }
+                    return Some(Stat::Percentile(v));
                 }
-                Stat::Percentile(v)
+                for kind in RangeKind::ALL {
+                    let code = kind.code();
+                    if kind != RangeKind::PercentileRank
+                        && let Some(rest) = s.strip_prefix(code.to_ascii_lowercase().as_str())
+                    {
+                        return Some(Stat::Range(RangeStat {
+                            kind,
+                            lower: None,
+                            upper: Some(percent(rest)?),
+                            bounds: Bounds::Short,
+                        }));
+                    }
+                    if let Some(rest) = s.strip_prefix(code) {
+                        return range(kind, rest).map(Stat::Range);
+                    }
+                }
+                return None;
             }
         })
     }
+
+    /// Whether CloudWatch computes the statistic from the whole
+    /// distribution (percentiles, extended statistics): such values cannot
+    /// be re-aggregated from finer periods.
+    pub fn is_distribution(self) -> bool {
+        matches!(self, Stat::Percentile(_) | Stat::Range(_) | Stat::Iqm)
+    }
+}
+
+/// A plain decimal number (no sign, no exponent, no `inf`/`nan`).
+fn plain_number(s: &str) -> Option<f64> {
+    let mut digits = 0;
+    let mut dots = 0;
+    for c in s.chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            '.' => dots += 1,
+            _ => return None,
+        }
+    }
+    if digits == 0 || dots > 1 {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A percentage above 0 and at most 100 (`99`, `99.9`).
+fn percent(s: &str) -> Option<f64> {
+    let v = plain_number(s)?;
+    (v > 0.0 && v <= 100.0).then_some(v)
+}
+
+/// `(lower:upper)` with either bound optional (not both), both
+/// percentages (`10%`) or both values; PR takes values only.
+fn range(kind: RangeKind, s: &str) -> Option<RangeStat> {
+    let inner = s.strip_prefix('(')?.strip_suffix(')')?;
+    let (lo, hi) = inner.split_once(':')?;
+    let is_pct = |b: &str| b.ends_with('%');
+    let pct = match (lo.is_empty(), hi.is_empty()) {
+        (true, true) => return None,
+        (false, false) if is_pct(lo) != is_pct(hi) => return None,
+        (false, _) => is_pct(lo),
+        (true, false) => is_pct(hi),
+    };
+    if pct && kind == RangeKind::PercentileRank {
+        return None;
+    }
+    let bound = |b: &str| -> Option<Option<f64>> {
+        if b.is_empty() {
+            return Some(None);
+        }
+        let v = if pct {
+            let v = plain_number(b.strip_suffix('%')?)?;
+            (v <= 100.0).then_some(v)?
+        } else {
+            let (neg, digits) = match b.strip_prefix('-') {
+                Some(d) => (true, d),
+                None => (false, b),
+            };
+            let v = plain_number(digits)?;
+            if neg { -v } else { v }
+        };
+        Some(Some(v))
+    };
+    let (lower, upper) = (bound(lo)?, bound(hi)?);
+    if let (Some(l), Some(u)) = (lower, upper)
+        && l >= u
+    {
+        return None;
+    }
+    Some(RangeStat {
+        kind,
+        lower,
+        upper,
+        bounds: if pct { Bounds::Percent } else { Bounds::Value },
+    })
 }
 
 impl fmt::Display for Stat {
@@ -70,6 +237,28 @@ impl fmt::Display for Stat {
             Stat::Maximum => f.write_str("Maximum"),
             Stat::SampleCount => f.write_str("SampleCount"),
             Stat::Percentile(p) => write!(f, "p{p}"),
+            Stat::Iqm => f.write_str("IQM"),
+            Stat::Range(r) => {
+                let code = r.kind.code();
+                if r.bounds == Bounds::Short {
+                    return write!(
+                        f,
+                        "{}{}",
+                        code.to_ascii_lowercase(),
+                        r.upper.unwrap_or(100.0)
+                    );
+                }
+                let pct = if r.bounds == Bounds::Percent { "%" } else { "" };
+                write!(f, "{code}(")?;
+                if let Some(l) = r.lower {
+                    write!(f, "{l}{pct}")?;
+                }
+                f.write_str(":")?;
+                if let Some(u) = r.upper {
+                    write!(f, "{u}{pct}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }
@@ -105,15 +294,36 @@ pub struct MetricSpec {
 pub struct SpecKey<'a>(&'a MetricSpec);
 
 impl SpecKey<'_> {
-    fn stat_bits(&self) -> (u8, u64) {
+    /// The statistic as comparable bits: a tag and its parameters (the
+    /// bounds of an extended statistic, absent bounds as NaN bits, which
+    /// no parsed bound has).
+    fn stat_bits(&self) -> (u8, u64, u64) {
+        const NONE: u64 = f64::NAN.to_bits();
         match self.0.stat {
-            Stat::Sum => (0, 0),
-            Stat::Average => (1, 0),
-            Stat::Minimum => (2, 0),
-            Stat::Maximum => (3, 0),
-            Stat::SampleCount => (4, 0),
+            Stat::Sum => (0, 0, 0),
+            Stat::Average => (1, 0, 0),
+            Stat::Minimum => (2, 0, 0),
+            Stat::Maximum => (3, 0, 0),
+            Stat::SampleCount => (4, 0, 0),
             // Distinct percentiles are distinct queries (`p99`, `p99.9`).
-            Stat::Percentile(p) => (5, p.to_bits()),
+            Stat::Percentile(p) => (5, p.to_bits(), 0),
+            Stat::Iqm => (6, 0, 0),
+            Stat::Range(r) => {
+                // `tm99` and `TM(:99%)` are one statistic but two spellings;
+                // kept apart (each is sent as written).
+                let tag = 7
+                    + 3 * (r.kind as u8)
+                    + match r.bounds {
+                        Bounds::Percent => 0,
+                        Bounds::Value => 1,
+                        Bounds::Short => 2,
+                    };
+                (
+                    tag,
+                    r.lower.map_or(NONE, f64::to_bits),
+                    r.upper.map_or(NONE, f64::to_bits),
+                )
+            }
         }
     }
 }
@@ -159,7 +369,7 @@ impl MetricSpec {
     /// equal exactly when the keys are (names and values are quoted, so a
     /// `,` or `=` in a dimension value cannot make two queries one).
     pub fn dedup_key(&self) -> String {
-        let (stat, bits) = self.key().stat_bits();
+        let (stat, bits, more) = self.key().stat_bits();
         let mut key = format!(
             "{:?}",
             (
@@ -171,6 +381,9 @@ impl MetricSpec {
                 self.period.as_secs()
             )
         );
+        if stat > 5 {
+            key.push_str(&format!("{more:?}"));
+        }
         // Only when set, so the keys of same-account, same-region metric
         // queries stay what they were.
         if self.account.is_some() || self.region.is_some() || self.query.is_some() {
@@ -652,5 +865,94 @@ mod tests {
         assert_ne!(p99.dedup_key(), p999.dedup_key());
         assert!(p99.key() == p99.clone().key());
         assert_eq!(p99.dedup_key(), p99.clone().dedup_key());
+    }
+
+    #[test]
+    fn extended_statistics_round_trip_to_cloudwatch_spelling() {
+        for s in [
+            "Sum",
+            "SampleCount",
+            "p99",
+            "p99.9",
+            "PR(:300)",
+            "PR(100:300)",
+            "PR(100:)",
+            "PR(-5:0.5)",
+            "TC(10%:90%)",
+            "TC(10:90)",
+            "TM(:80%)",
+            "TM(10%:)",
+            "TM(2.5%:97.5%)",
+            "TS(150:1000)",
+            "WM(10%:90%)",
+            "tm99",
+            "tc90",
+            "ts90",
+            "wm99.5",
+            "IQM",
+        ] {
+            let stat = Stat::parse(s).unwrap_or_else(|| panic!("{s} does not parse"));
+            assert_eq!(stat.to_string(), s);
+        }
+        assert_eq!(
+            Stat::parse("PR(:300)"),
+            Some(Stat::Range(RangeStat {
+                kind: RangeKind::PercentileRank,
+                lower: None,
+                upper: Some(300.0),
+                bounds: Bounds::Value,
+            }))
+        );
+        assert_eq!(
+            Stat::parse("tm99"),
+            Some(Stat::Range(RangeStat {
+                kind: RangeKind::TrimmedMean,
+                lower: None,
+                upper: Some(99.0),
+                bounds: Bounds::Short,
+            }))
+        );
+        for bad in [
+            "PR(:)",
+            "PR(10%:90%)",
+            "PR(300)",
+            "PR:300",
+            "TM(10%:90)",
+            "TM(90%:10%)",
+            "TM(10%:110%)",
+            "TM(10:10)",
+            "TM(a:b)",
+            "TM(1e3:)",
+            "tm0",
+            "tm101",
+            "tm",
+            "pr99",
+            "iqm",
+            "IQM(25%:75%)",
+            "TX(1:2)",
+            "TM(:inf)",
+            "TM(-1%:5%)",
+        ] {
+            assert_eq!(Stat::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn extended_statistics_are_distinct_queries() {
+        let stats = [
+            "tm99", "TM(:99%)", "TM(:99)", "TS(:99)", "PR(:99)", "IQM", "p99",
+        ];
+        for (i, a) in stats.iter().enumerate() {
+            for (j, b) in stats.iter().enumerate() {
+                let (sa, sb) = (
+                    spec(&[], Stat::parse(a).unwrap_or(Stat::Sum)),
+                    spec(&[], Stat::parse(b).unwrap_or(Stat::Sum)),
+                );
+                assert_eq!(sa.key() == sb.key(), i == j, "{a} {b}");
+                assert_eq!(sa.dedup_key() == sb.dedup_key(), i == j, "{a} {b}");
+            }
+        }
+        assert!(Stat::Iqm.is_distribution());
+        assert!(!Stat::SampleCount.is_distribution());
     }
 }

@@ -177,6 +177,9 @@ pub enum Polling {
     Off,
     /// A wildcard rule (one alarm per dimension value).
     Wildcard,
+    /// A rule reading a Metrics Insights query (its alarms are a separate
+    /// kind, at most 200 a region, and read 3 hours only).
+    Query,
     /// The expression is not pointwise and strict, or has no metric math.
     Expression,
     /// More metrics than an alarm may query.
@@ -204,6 +207,9 @@ impl fmt::Display for Polling {
         match self {
             Polling::Off => f.write_str("sentinels are off (`sentinels: {mode: auto}`)"),
             Polling::Wildcard => f.write_str("a wildcard rule (an alarm per value)"),
+            Polling::Query => f.write_str(
+                "a Metrics Insights query (its alarms are another kind, at most 200 a region)",
+            ),
             Polling::Expression => f.write_str(
                 "the expression is not pointwise (RSUM, RATE, DIFF, IF, AND/OR, MIN/MAX/SUM/AVG, LOG, SQRT, FILL with REPEAT/LINEAR/a series) or has no metric math",
             ),
@@ -331,6 +337,9 @@ pub fn for_rule(rule: &Rule, prefix: &str) -> Result<SentinelAlarm, Polling> {
     if elsewhere(rule.metrics.values()) {
         return Err(Polling::Elsewhere);
     }
+    if rule.metrics.values().any(|m| m.query.is_some()) {
+        return Err(Polling::Query);
+    }
     if !rule.wildcards().is_empty() {
         return Err(Polling::Wildcard);
     }
@@ -425,6 +434,7 @@ pub fn for_slo(slo: &Slo, rules: &[&Rule], prefix: &str) -> Result<SentinelAlarm
     let bad = match slo.sli {
         Sli::Errors { .. } => "FILL(errors, 0)",
         Sli::Good { .. } => "FILL(total, 0) - FILL(good, 0)",
+        Sli::Latency { .. } => "FILL(total, 0) * (100 - FILL(fast, 100)) / 100",
     };
     let src = format!("{bad} - {x} * FILL(total, 0)");
     let expression = Expr::parse(&src).map_err(|_| Polling::Expression)?;

@@ -18,7 +18,7 @@ use firebell_core::series::{Epoch, Point};
 use serde::{Deserialize, Serialize};
 
 /// The stats a replay file may name, for error messages.
-const EXPECTED_STATS: &str = "Sum, Average, Minimum, Maximum, SampleCount or pNN";
+const EXPECTED_STATS: &str = firebell_core::model::EXPECTED_STATS;
 
 /// Why a replay file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -166,8 +166,9 @@ struct LineOut<'a> {
 /// the same metric whose period divides the query's (the largest such):
 /// `Sum` and `SampleCount` add up, `Minimum`/`Maximum` take the extreme, and
 /// `Average` is weighted by a `SampleCount` series of the same period
-/// (`Average` x `SampleCount`, or `Sum` / `SampleCount`). Percentiles cannot
-/// be re-aggregated. When the data has the metric and stat but cannot answer,
+/// (`Average` x `SampleCount`, or `Sum` / `SampleCount`). Percentiles and
+/// extended statistics (`PR(:300)`, `TM(10%:90%)`, `IQM`, ...) cannot be
+/// re-aggregated. When the data has the metric and stat but cannot answer,
 /// the query is a [`MetricsError::BadQuery`] saying why; when it has no such
 /// metric at all, the series is empty (as CloudWatch answers for an unknown
 /// metric). Points are those labelled in `[start, end)`, ascending; a
@@ -356,7 +357,7 @@ impl ReplaySource {
                     }
                 }
             }
-            Stat::Percentile(_) => {}
+            Stat::Percentile(_) | Stat::Range(_) | Stat::Iqm => {}
         }
         let periods: Vec<i64> = self
             .same_metric(spec)
@@ -373,6 +374,9 @@ impl ReplaySource {
         Err(MetricsError::BadQuery(match spec.stat {
             Stat::Percentile(_) => format!(
                 "{what}: the replay data has this percentile at period {have} only, and percentiles cannot be re-aggregated to {period} s"
+            ),
+            Stat::Range(_) | Stat::Iqm => format!(
+                "{what}: the replay data has this extended statistic at period {have} only, and extended statistics cannot be re-aggregated to {period} s"
             ),
             Stat::Average if periods.iter().any(|p| period % p == 0) => format!(
                 "{what}: the replay data has Average at period {have}, but re-aggregating it to {period} s needs a SampleCount series of the same period"

@@ -326,6 +326,37 @@ async fn percentiles_are_not_reaggregated() {
 }
 
 #[tokio::test]
+async fn extended_statistics_are_served_as_written_and_not_reaggregated() {
+    let text = [
+        line("Latency", "payments", "PR(:300)", 60, &minutes(|_| 97.5)),
+        line("Latency", "payments", "tm99", 60, &minutes(|_| 120.0)),
+    ]
+    .join("\n");
+    let src = ReplaySource::parse("t", &text).unwrap();
+    let d = [("Service", "payments")];
+    assert_eq!(
+        fetch_one(&src, spec("Latency", &d, "PR(:300)", 60), T0, T0 + 120)
+            .await
+            .unwrap(),
+        vec![(T0, 97.5), (T0 + 60, 97.5)]
+    );
+    // The same statistic spelled differently is another series.
+    assert!(
+        fetch_one(&src, spec("Latency", &d, "TM(:99%)", 60), T0, T0 + 120)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = fetch_one(&src, spec("Latency", &d, "PR(:300)", 300), T0, T0 + 600)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bad metrics query: Shop/Payments Latency {Service=payments} PR(:300) period 300 s: the replay data has this extended statistic at period 60 s only, and extended statistics cannot be re-aggregated to 300 s"
+    );
+}
+
+#[tokio::test]
 async fn a_period_that_is_no_multiple_is_a_bad_query() {
     let src =
         ReplaySource::parse("t", &line("Requests", "payments", "Sum", 300, &[(T0, 5.0)])).unwrap();
@@ -453,7 +484,7 @@ fn load_errors_name_file_line_and_value() {
     assert_eq!(problem, LineProblem::UnknownStat("p1000".into()));
     assert_eq!(
         msg,
-        r#"demo.jsonl:4: unknown stat "p1000" (expected Sum, Average, Minimum, Maximum, SampleCount or pNN)"#
+        r#"demo.jsonl:4: unknown stat "p1000" (expected Sum, Average, Minimum, Maximum, SampleCount, a percentile such as p99, or an extended statistic: PR(:300), PR(100:300), TC/TM/TS/WM(10%:90%) or (10:90), tm99, tc90, ts90, wm99, IQM)"#
     );
 
     let (_, _, msg) = load_error(r#"{"namespace":"N","metric":"M","stat":"Sum","points":[]}"#);

@@ -13,7 +13,14 @@
 //!   intervals; the per-rule figures are each rule on its own. Rules with
 //!   context values (an SLO's budget) also fetch those metrics at each alert
 //!   event and evaluation while firing. Wildcard rules add a `ListMetrics`
-//!   call per evaluation ($0.01 per 1,000 requests).
+//!   call per evaluation ($0.01 per 1,000 requests). A **Metrics Insights**
+//!   query is billed by the metrics it analyzes (the same $0.01 per 1,000):
+//!   each fetch of a distinct query (one call for all its groups) counts as
+//!   many as its `LIMIT`, or 500 without one (the most series a query
+//!   returns; a query may analyze more, up to 10,000, which the estimate
+//!   cannot know), plus the discovery of its groups once per 5 minutes
+//!   (the adapter's cache); its rule's instances are the assumed values per
+//!   wildcard, at most the `LIMIT`.
 //! - **Lambda** (arm64): one request per evaluator invocation ($0.20 per
 //!   million) and memory × duration ($0.0000133334 per GB-second), with an
 //!   assumed or measured duration per invocation. One invocation a tick;
@@ -70,13 +77,15 @@
 //! a metric-math alarm is billed per metric in its expression; percentile
 //! statistics are standard alarms. A rule with rolling windows (an SLO
 //! burn-rate rule) needs one alarm per window and a composite alarm ($0.50)
-//! to AND them. A wildcard rule needs an alarm per value. The SNS cost of
+//! to AND them. A wildcard rule needs an alarm per value; a rule reading a
+//! Metrics Insights query one Metrics Insights alarm, billed per metric the
+//! query analyzes (`LIMIT` or 500, as above). The SNS cost of
 //! notifications is the same on both sides and not added there.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use firebell_core::model::Rule;
+use firebell_core::model::{MetricSpec, Rule};
 use firebell_core::sentinel::{CostInputs, ModeCost, Polling};
 use firebell_engine::sentinel::Mode;
 use firebell_notify::NotifyConfig;
@@ -365,6 +374,9 @@ pub struct RuleCost {
     /// Evaluations a month that fetch its metrics in that mode: every
     /// evaluation, or the sweeps and the evaluations while hot.
     pub fetches: f64,
+    /// Metrics analyzed a month discovering its Metrics Insights queries'
+    /// groups (0 without a query).
+    pub discovery_metrics: f64,
 }
 
 impl RuleCost {
@@ -411,6 +423,9 @@ pub struct Estimate {
     pub cloudwatch_alarms: f64,
     /// Sentinel mode: the choice per rule, the alarms and their API calls.
     pub sentinels: SentinelEstimate,
+    /// The Metrics Insights queries, with the metrics each is assumed to
+    /// analyze (counted in `metrics_requested`).
+    pub insights: Vec<InsightsQueryCost>,
 }
 
 fn count(v: f64) -> String {
@@ -438,10 +453,41 @@ pub fn evaluations(interval: Duration, a: &Assumptions) -> f64 {
 
 fn instances(rule: &Rule, a: &Assumptions) -> f64 {
     if rule.metrics.values().any(|m| m.has_wildcard()) {
-        a.wildcard_values.max(0.0)
+        let cap = rule
+            .metrics
+            .values()
+            .filter_map(|m| analyzed(m).filter(|_| m.has_wildcard()))
+            .fold(f64::INFINITY, f64::min);
+        a.wildcard_values.max(0.0).min(cap)
     } else {
         1.0
     }
+}
+
+/// Metrics a fetch of a Metrics Insights query analyzes (assumed: its
+/// `LIMIT`, or 500); `None` for a plain metric.
+pub fn analyzed(spec: &MetricSpec) -> Option<f64> {
+    let sql = spec.query.as_deref()?;
+    Some(match firebell_core::insights::parse(sql) {
+        Ok(q) => f64::from(q.limit.unwrap_or(firebell_core::insights::MAX_SERIES)),
+        Err(_) => f64::from(firebell_core::insights::MAX_SERIES),
+    })
+}
+
+/// The discoveries of a Metrics Insights query's groups a month: one per
+/// 5 minutes (the CloudWatch adapter's cache), at most one per evaluation.
+fn discoveries(evals: f64) -> f64 {
+    (month_secs() / 300.0).min(evals)
+}
+
+/// A Metrics Insights query of the config in the estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsightsQueryCost {
+    pub query: String,
+    /// Metrics analyzed per fetch (the assumption: the `LIMIT`, or 500).
+    pub analyzed: f64,
+    /// Fetches and discoveries a month.
+    pub fetches: f64,
 }
 
 /// The equivalent CloudWatch alarms of a rule.
@@ -452,8 +498,16 @@ pub fn alarm_equivalent(rule: &Rule, prices: &Prices, a: &Assumptions) -> AlarmE
     } else {
         prices.alarm_standard
     };
-    let n = instances(rule, a);
-    let metrics_per_alarm = if rule.expression.as_metric().is_some() {
+    // A Metrics Insights alarm is one alarm for all its groups, billed per
+    // metric its query analyzes (the same assumption as the fetches).
+    let has_query = rule.metrics.values().any(|m| m.query.is_some());
+    let n = if has_query { 1.0 } else { instances(rule, a) };
+    let metrics_per_alarm = if has_query {
+        rule.metrics
+            .values()
+            .map(|m| analyzed(m).unwrap_or(1.0))
+            .sum()
+    } else if rule.expression.as_metric().is_some() {
         1.0
     } else {
         rule.metrics.len() as f64
@@ -542,12 +596,19 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
     let mut distinct_polling: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut context_metrics = 0.0;
     let mut list_metrics = 0.0;
+    let mut insights: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut dynamodb_rules = 0.0;
     let mut sns_total = 0.0;
     for rule in &config.rules.rules {
         let n = instances(rule, a);
         let evals = evaluations(rule.interval, a);
-        let per_eval = rule.metrics.len() as f64 * n;
+        // A query is fetched once for all its groups, analyzing its
+        // assumed metrics; a plain metric once per instance.
+        let per_eval: f64 = rule
+            .metrics
+            .values()
+            .map(|m| analyzed(m).unwrap_or(n))
+            .sum();
         let (mode, sentinel) = choice.of(config, rule);
         let fetches = if mode.is_sentinel() {
             let every = rule.interval.max(a.cycle_every).as_secs_f64().max(1.0);
@@ -558,12 +619,30 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
             evals
         };
         for spec in rule.metrics.values() {
+            let (key, n, extra) = match (&spec.query, analyzed(spec)) {
+                (Some(sql), Some(m)) => {
+                    let e = insights.entry(sql.clone()).or_insert((m, 0.0));
+                    e.1 = e.1.max(evals + discoveries(evals));
+                    (
+                        format!("query|{sql}|{}", spec.period.as_secs()),
+                        m,
+                        discoveries(evals),
+                    )
+                }
+                _ => (spec.dedup_key(), n, 0.0),
+            };
             for (map, f) in [(&mut distinct, fetches), (&mut distinct_polling, evals)] {
-                let e = map.entry(spec.dedup_key()).or_insert((n, 0.0));
+                let e = map.entry(key.clone()).or_insert((n, 0.0));
                 e.0 = e.0.max(n);
-                e.1 = e.1.max(f);
+                e.1 = e.1.max(f + extra);
             }
         }
+        let discovery_metrics: f64 = rule
+            .metrics
+            .values()
+            .filter_map(analyzed)
+            .map(|m| m * discoveries(evals))
+            .sum();
         let incidents = a.incidents_per_rule * n;
         // Context values: fetched at firing and resolving and at every
         // evaluation while firing.
@@ -578,7 +657,11 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
             * incidents
             * (2.0 + firing_evals);
         context_metrics += ctx;
-        let lm = if rule.metrics.values().any(|m| m.has_wildcard()) {
+        let lm = if rule
+            .metrics
+            .values()
+            .any(|m| m.has_wildcard() && m.query.is_none())
+        {
             evals
         } else {
             0.0
@@ -613,16 +696,17 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
             instances: n,
             metrics_per_evaluation: per_eval,
             evaluations: evals,
-            get_metric_data: (per_eval * fetches + ctx) * gmd,
+            get_metric_data: (per_eval * fetches + ctx + discovery_metrics) * gmd,
             list_metrics: lm * api,
             dynamodb,
             sns: sns_cost,
             notifications: notes,
             alarm: alarm_equivalent(rule, prices, a),
-            polling: per_eval * evals * gmd,
+            polling: (per_eval * evals + discovery_metrics) * gmd,
             sentinel,
             mode,
             fetches,
+            discovery_metrics,
         });
     }
 
@@ -630,7 +714,7 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
     let metrics_requested: f64 = distinct.values().map(|(n, f)| n * f).sum();
     let metrics_requested_without_dedup: f64 = rules
         .iter()
-        .map(|r| r.metrics_per_evaluation * r.fetches)
+        .map(|r| r.metrics_per_evaluation * r.fetches + r.discovery_metrics)
         .sum();
     let get_metric_data = (metrics_requested + context_metrics) * gmd;
     let shards = a.shards.clamp(1, MAX_SHARDS);
@@ -728,6 +812,14 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         total,
         cloudwatch_alarms,
         sentinels,
+        insights: insights
+            .into_iter()
+            .map(|(query, (analyzed, fetches))| InsightsQueryCost {
+                query,
+                analyzed,
+                fetches,
+            })
+            .collect(),
     }
 }
 
@@ -1069,6 +1161,52 @@ route:
         assert_eq!(read_units_per_tick(64, 100_000), 101.0);
         assert_eq!(invocations_per_tick(1), 1.0);
         assert_eq!(invocations_per_tick(64), 65.0);
+    }
+
+    /// A Metrics Insights query is billed by the metrics it analyzes (its
+    /// LIMIT here), once per fetch for all its groups and once per 5
+    /// minutes for discovery; two rules sharing it fetch it once.
+    #[test]
+    fn metrics_insights_queries_count_the_metrics_they_analyze() {
+        let text = r#"rules:
+  - name: Hot
+    metrics:
+      cpu: {query: 'SELECT MAX(CPUUtilization) FROM "AWS/EC2" GROUP BY InstanceId LIMIT 20'}
+    expression: cpu
+    condition: {op: ">", threshold: 90}
+  - name: VeryHot
+    metrics:
+      cpu: {query: 'SELECT MAX(CPUUtilization) FROM "AWS/EC2" GROUP BY InstanceId LIMIT 20'}
+    expression: cpu
+    condition: {op: ">", threshold: 99}
+"#;
+        let a = Assumptions {
+            wildcard_values: 50.0,
+            ..Assumptions::default()
+        };
+        let e = estimate(&config(text), &Prices::default(), &a);
+        // 43,800 evaluations and 8,760 discoveries, 20 metrics each.
+        let month = 20.0 * (43_800.0 + 8_760.0);
+        close(e.metrics_requested, month);
+        close(e.metrics_requested_without_dedup, 2.0 * month);
+        assert_eq!(
+            e.insights,
+            vec![InsightsQueryCost {
+                query: r#"SELECT MAX(CPUUtilization) FROM "AWS/EC2" GROUP BY InstanceId LIMIT 20"#
+                    .to_string(),
+                analyzed: 20.0,
+                fetches: 43_800.0 + 8_760.0,
+            }]
+        );
+        let hot = rule_of(&e, "Hot");
+        // Instances: the assumed values, at most the LIMIT; no ListMetrics.
+        assert_eq!((hot.instances, hot.metrics_per_evaluation), (20.0, 20.0));
+        assert_eq!(hot.list_metrics, 0.0);
+        close(hot.get_metric_data, month * 0.00001);
+        // As a CloudWatch alarm: one Metrics Insights alarm, billed per
+        // metric analyzed.
+        assert_eq!((hot.alarm.alarms, hot.alarm.metrics), (1.0, 20.0));
+        close(hot.alarm.cost, 2.0);
     }
 
     #[test]

@@ -531,12 +531,41 @@ fn decode_group(d: &mut Decoder<'_>, node: &Node, index: usize, step: i64) -> Op
 fn decode_series(d: &mut Decoder<'_>, node: &Node) -> Option<InputSeries> {
     let mut f = d.fields(node, "input series")?;
     let pos = f.pos();
-    let namespace = f
-        .req(d, "namespace")
-        .and_then(|n| d.str(n, "namespace").map(str::to_string));
-    let metric = f
-        .req(d, "metric")
-        .and_then(|n| d.str(n, "metric").map(str::to_string));
+    // A Metrics Insights query's group: the query (as the rule writes it)
+    // and the group's values as `dimensions`; the query names the
+    // namespace, metric and function.
+    let query = f.opt("query").and_then(|n| {
+        let src = d.str(n, "query")?.trim();
+        match firebell_core::insights::parse(src) {
+            Ok(q) => Some((src.to_string(), q)),
+            Err(e) => {
+                d.error(n, format!("invalid Metrics Insights `query`: {e}"));
+                None
+            }
+        }
+    });
+    if query.is_some() {
+        for other in ["namespace", "metric", "stat"] {
+            if let Some(k) = f.key_node(other) {
+                d.error_at(
+                    firebell_core::decode::Pos::of(k.span()),
+                    format!(
+                        "an input series with a `query` has no `{other}` (the query names its metric, namespace and function)"
+                    ),
+                );
+                let _ = f.opt(other);
+            }
+        }
+    }
+    let (namespace, metric) = match &query {
+        Some((_, q)) => (Some(q.namespace.clone()), Some(q.metric.clone())),
+        None => (
+            f.req(d, "namespace")
+                .and_then(|n| d.str(n, "namespace").map(str::to_string)),
+            f.req(d, "metric")
+                .and_then(|n| d.str(n, "metric").map(str::to_string)),
+        ),
+    };
     let dimensions = match f.opt("dimensions") {
         Some(n) => {
             let m = d.string_map(n, "dimensions");
@@ -554,9 +583,12 @@ fn decode_series(d: &mut Decoder<'_>, node: &Node) -> Option<InputSeries> {
         }
         None => Some(BTreeMap::new()),
     };
-    let stat = f
-        .req(d, "stat")
-        .and_then(|n| firebell_core::config::decode_stat(d, n));
+    let stat = match &query {
+        Some((_, q)) => Some(q.func.stat()),
+        None => f
+            .req(d, "stat")
+            .and_then(|n| firebell_core::config::decode_stat(d, n)),
+    };
     let period = match f.opt("period") {
         Some(n) => firebell_core::config::decode_period(d, n),
         None => Some(Duration::from_secs(60)),
@@ -573,7 +605,7 @@ fn decode_series(d: &mut Decoder<'_>, node: &Node) -> Option<InputSeries> {
             period: period?,
             account: None,
             region: None,
-            query: None,
+            query: query.map(|(src, _)| src),
         },
         values: values?,
     })
@@ -1534,7 +1566,7 @@ tests:
                 "t.yaml:5:12: error: invalid `start` \"yesterday\" (expected an RFC 3339 time such as 2026-11-23T12:00:00Z)",
                 "t.yaml:7:54: error: `values`: invalid value \"zz\" (expected a number, `_`, `a+bxn`, `a-bxn`, `axn` or `_xn`)",
                 "t.yaml:8:47: error: dimension \"S\" is the wildcard \"*\": input series are concrete (give one series per value)",
-                "t.yaml:8:63: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99)",
+                "t.yaml:8:63: error: invalid `stat` \"p1000\" (expected Sum, Average, Minimum, Maximum, SampleCount, a percentile such as p99, or an extended statistic: PR(:300), PR(100:300), TC/TM/TS/WM(10%:90%) or (10:90), tm99, tc90, ts90, wm99, IQM)",
                 "t.yaml:8:82: error: `values`: invalid value \"x\" (expected a number, `_`, `a+bxn`, `a-bxn`, `axn` or `_xn`)",
                 "t.yaml:10:20: error: `eval_time` 1m30s must be a positive multiple of the evaluation interval 1m",
                 "t.yaml:13:21: error: invalid `status` \"firng\" (expected one of: firing, pending, nodata)",

@@ -215,6 +215,8 @@ async fn the_demo_fires_and_pages_at_the_same_minutes_with_sentinels() {
         [
             "PaymentsAvailability:page:1h",
             "PaymentsAvailability:page:6h",
+            "CheckoutLatency:page:1h",
+            "CheckoutLatency:page:6h",
             "CheckoutErrorRate",
             "CheckoutLatencyP99"
         ]
@@ -230,6 +232,9 @@ async fn the_demo_fires_and_pages_at_the_same_minutes_with_sentinels() {
         [
             fire("PaymentsHighErrorRate", "15:46", "15:45", "15:46"),
             fire("CheckoutLatencyP99", "19:09", "19:08", "19:09"),
+            // The latency SLO (PR(:800) weighted by SampleCount): its
+            // sentinel wakes it in time.
+            fire("CheckoutLatency:page:1h", "19:24", "19:23", "19:24"),
         ]
     );
     // Not vacuous: the covered rules were skipped most minutes of the day
@@ -266,6 +271,9 @@ async fn with_the_payments_rule_covered_too_both_fires_are_as_early_with_sentine
         [
             fire("PaymentsHighErrorRate", "15:46", "15:45", "15:46"),
             fire("CheckoutLatencyP99", "19:09", "19:08", "19:09"),
+            // The latency SLO (PR(:800) weighted by SampleCount): its
+            // sentinel wakes it in time.
+            fire("CheckoutLatency:page:1h", "19:24", "19:23", "19:24"),
         ]
     );
     for rule in ["PaymentsHighErrorRate", "CheckoutLatencyP99"] {

@@ -231,6 +231,22 @@ fn decode_slo(d: &mut Decoder<'_>, node: &Node) -> Option<Slo> {
 fn decode_sli(d: &mut Decoder<'_>, node: &Node) -> Option<Sli> {
     let mut f = d.fields(node, "sli")?;
     let pos = f.pos();
+    if let Some(n) = f.opt("latency") {
+        let latency = decode_latency(d, n);
+        for other in ["errors", "good", "total"] {
+            if let Some(k) = f.key_node(other) {
+                d.error_at(
+                    Pos::of(k.span()),
+                    format!(
+                        "`sli` takes `latency` alone (its request count is the metric's SampleCount), not `{other}`"
+                    ),
+                );
+                let _ = f.opt(other);
+            }
+        }
+        f.finish(d);
+        return latency;
+    }
     let errors = f.opt("errors").map(|n| counter(d, n, "errors"));
     let good = f.opt("good").map(|n| counter(d, n, "good"));
     let total = f.req(d, "total").map(|n| counter(d, n, "total"));
@@ -262,9 +278,65 @@ fn decode_sli(d: &mut Decoder<'_>, node: &Node) -> Option<Sli> {
     Some(sli)
 }
 
+/// A latency SLI: `{namespace, metric, dimensions, under, period}`: the
+/// share of the metric's datapoints at or under `under` (`PR(:under)`),
+/// weighted by their count (`SampleCount`).
+fn decode_latency(d: &mut Decoder<'_>, node: &Node) -> Option<Sli> {
+    let mut f = d.fields(node, "latency SLI")?;
+    let namespace = f
+        .req(d, "namespace")
+        .and_then(|n| d.str(n, "namespace").map(str::to_string));
+    let metric_name = f
+        .req(d, "metric")
+        .and_then(|n| d.str(n, "metric").map(str::to_string));
+    let dimensions = f
+        .opt("dimensions")
+        .map(|n| d.string_map(n, "dimensions"))
+        .unwrap_or_default();
+    let under = f.req(d, "under").and_then(|n| {
+        let v = d.number(n, "under")?;
+        if v > 0.0 && v.is_finite() {
+            Some(v)
+        } else {
+            d.error(
+                n,
+                format!(
+                    "`under` {v} is out of range (expected the latency threshold, a positive number in the metric's unit, such as 300)"
+                ),
+            );
+            None
+        }
+    });
+    let period = match f.opt("period") {
+        Some(n) => crate::config::decode_period(d, n),
+        None => Some(Duration::from_secs(60)),
+    };
+    f.finish(d);
+    let total = MetricSpec {
+        namespace: namespace?,
+        metric_name: metric_name?,
+        dimensions,
+        stat: Stat::SampleCount,
+        period: period?,
+        account: None,
+        region: None,
+        query: None,
+    };
+    Some(Sli::latency(total, under?))
+}
+
 /// An SLI metric: a count (Sum or SampleCount), so it adds up over windows.
 fn counter(d: &mut Decoder<'_>, node: &Node, id: &str) -> Option<MetricSpec> {
     let spec = decode_metric(d, node, id)?;
+    if spec.query.is_some() {
+        d.error(
+            node,
+            format!(
+                "SLI metric `{id}` is a Metrics Insights query, which reads only the last 3h (an SLO's windows span days; expected namespace, metric, dimensions and stat)"
+            ),
+        );
+        return None;
+    }
     if !matches!(spec.stat, Stat::Sum | Stat::SampleCount) {
         let at = match node {
             Node::Mapping(m) => m

@@ -45,12 +45,24 @@
 //! ```
 //!
 //! SLI metrics are counts (`stat: Sum` or `SampleCount`), so they add up over
-//! windows. A **latency** SLO is a `good` + `total` SLO whose `good` metric
-//! counts the requests faster than the threshold (for example an embedded
-//! metric format counter `FastRequests` next to `Requests`, or a metric
-//! filter on access logs): firebell sums counts, it does not read
-//! percentile-rank statistics, whose windowed ratio would need them to be
-//! weighted by request counts per datapoint.
+//! windows. A **latency** SLO is either a `good` + `total` SLO whose `good`
+//! metric counts the requests faster than the threshold (an embedded metric
+//! format counter `FastRequests` next to `Requests`, a metric filter on
+//! access logs), or, without any such counter, a `latency` SLI over the
+//! latency metric itself:
+//!
+//! ```yaml
+//!     sli:
+//!       latency: {namespace: Shop, metric: Latency, dimensions: {Service: checkout}, under: 300, period: 1m}
+//! ```
+//!
+//! which reads CloudWatch's percentile rank `PR(:300)` (the percentage of the
+//! period's datapoints at or under 300) as `fast` and the metric's
+//! `SampleCount` as `total`, and weights the first by the second: the bad
+//! events of a datapoint are `total × (100 - fast) / 100`, so the windows'
+//! ratios are of requests, not of datapoints. The budget (`budget_spent`)
+//! is weighted the same way at its own period (CloudWatch computes the
+//! percentile rank of each hour itself).
 //!
 //! # Generated rules
 //!
@@ -68,7 +80,8 @@
 //! so the condition holds exactly when both burn rates exceed the threshold,
 //! and the value shown is the long-window burn rate while it does (otherwise
 //! the lower of the two, which is at or under the threshold). With `good`,
-//! the bad events are `total - FILL(good, 0)`.
+//! the bad events are `total - FILL(good, 0)`; with `latency`,
+//! `total * (100 - FILL(fast, 100)) / 100`.
 //!
 //! Notifications state the budget left and the time until it is gone at the
 //! current burn rate: the rules carry a context value `budget_spent` (the
@@ -87,8 +100,8 @@ use std::time::Duration;
 use crate::decode::format_duration;
 use crate::expr::Expr;
 use crate::model::{
-    Condition, ContextValue, Labels, MetricSpec, MissingData, Op, Origin, Pending, Rule, Unit,
-    VolumeGuard,
+    Bounds, Condition, ContextValue, Labels, MetricSpec, MissingData, Op, Origin, Pending,
+    RangeKind, RangeStat, Rule, Stat, Unit, VolumeGuard,
 };
 
 pub use decode::{SloBuilder, parse_slos};
@@ -209,14 +222,41 @@ pub enum Sli {
     /// `total - good` out of `total` (availability or, with a count of fast
     /// requests as `good`, latency).
     Good { good: MetricSpec, total: MetricSpec },
+    /// Latency: `fast` is the percentage of the metric's datapoints at or
+    /// under a threshold (`PR(:300)`), `total` their count (`SampleCount`,
+    /// the same metric); the bad events of a datapoint are
+    /// `total × (100 - fast) / 100`.
+    Latency { fast: MetricSpec, total: MetricSpec },
 }
 
 impl Sli {
+    /// The latency SLI of a metric (`total`, a `SampleCount` query): the
+    /// share of its datapoints at or under `under`.
+    pub fn latency(total: MetricSpec, under: f64) -> Sli {
+        let fast = MetricSpec {
+            stat: Stat::Range(RangeStat {
+                kind: RangeKind::PercentileRank,
+                lower: None,
+                upper: Some(under),
+                bounds: Bounds::Value,
+            }),
+            ..total.clone()
+        };
+        Sli::Latency {
+            fast,
+            total: MetricSpec {
+                stat: Stat::SampleCount,
+                ..total
+            },
+        }
+    }
+
     /// Metric id -> query.
     pub fn metrics(&self) -> BTreeMap<String, MetricSpec> {
         let (id, spec, total) = match self {
             Sli::Errors { errors, total } => ("errors", errors, total),
             Sli::Good { good, total } => ("good", good, total),
+            Sli::Latency { fast, total } => ("fast", fast, total),
         };
         BTreeMap::from([
             (id.to_string(), spec.clone()),
@@ -229,6 +269,8 @@ impl Sli {
         match self {
             Sli::Errors { .. } => "FILL(errors, 0)",
             Sli::Good { .. } => "total - FILL(good, 0)",
+            // A datapoint without its percentile rank has no requests.
+            Sli::Latency { .. } => "total * (100 - FILL(fast, 100)) / 100",
         }
     }
 
@@ -391,6 +433,7 @@ impl Slo {
         let bad = match self.sli {
             Sli::Errors { .. } => "SUM(FILL(errors, 0))".to_string(),
             Sli::Good { .. } => "(SUM(total) - SUM(FILL(good, 0)))".to_string(),
+            Sli::Latency { .. } => format!("SUM({})", self.sli.bad()),
         };
         format!("{bad} / SUM(total) / {}", number(self.budget()))
     }

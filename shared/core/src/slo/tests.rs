@@ -519,3 +519,160 @@ fn missing_fields_and_duplicates() {
         Some("bad.yaml:15:11: error: duplicate SLO name \"C\" (first defined at bad.yaml:9:11)")
     );
 }
+
+// ---------------------------------------------------------------- latency SLI
+
+const LATENCY: &str = r#"slos:
+  - name: CheckoutLatency
+    team: checkout
+    objective: 99
+    sli:
+      latency: {namespace: Shop, metric: Latency, dimensions: {Service: checkout}, under: 300, period: 1m}
+    min_volume: {at_least: 100, window: 1h}
+"#;
+
+#[test]
+fn latency_sli_reads_the_percentile_rank_weighted_by_the_sample_count() {
+    let s = parse_slos("s.yaml", LATENCY).unwrap().remove(0);
+    let rules = s.rules().unwrap();
+    let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "CheckoutLatency:page:1h",
+            "CheckoutLatency:page:6h",
+            "CheckoutLatency:ticket:3d"
+        ]
+    );
+    let page = &rules[0];
+    assert_eq!(
+        page.expression_src,
+        "IF(RSUM(total * (100 - FILL(fast, 100)) / 100, 5) / RSUM(total, 5) / 0.01 > 14.4, \
+         RSUM(total * (100 - FILL(fast, 100)) / 100, 60) / RSUM(total, 60) / 0.01, \
+         MIN(RSUM(total * (100 - FILL(fast, 100)) / 100, 60) / RSUM(total, 60) / 0.01, \
+         RSUM(total * (100 - FILL(fast, 100)) / 100, 5) / RSUM(total, 5) / 0.01))"
+    );
+    let stats: Vec<(String, String, String)> = page
+        .metrics
+        .iter()
+        .map(|(id, m)| (id.clone(), m.metric_name.clone(), m.stat.to_string()))
+        .collect();
+    assert_eq!(
+        stats,
+        [
+            ("fast".into(), "Latency".into(), "PR(:300)".into()),
+            ("total".into(), "Latency".into(), "SampleCount".into())
+        ]
+    );
+    assert_eq!(page.metrics["fast"].dimensions["Service"], "checkout");
+    assert_eq!(
+        page.min_volume.as_ref().map(|g| g.metric.as_str()),
+        Some("total")
+    );
+    // The ticket runs on 15 minutes: both metrics at that period.
+    assert!(
+        rules[2]
+            .metrics
+            .values()
+            .all(|m| m.period == Duration::from_secs(900))
+    );
+    let budget = &page.context[0];
+    assert_eq!(
+        budget.expression.source(),
+        "SUM(total * (100 - FILL(fast, 100)) / 100) / SUM(total) / 0.01"
+    );
+    assert!(
+        budget
+            .metrics
+            .values()
+            .all(|m| m.period == Duration::from_secs(3600))
+    );
+}
+
+/// The burn rate is of requests, not datapoints: a busy minute at 90% fast
+/// weighs ten times a quiet minute at 50% fast.
+#[test]
+fn latency_burn_rate_weights_each_datapoint_by_its_requests() {
+    let s = parse_slos("s.yaml", LATENCY).unwrap().remove(0);
+    let rule = &s.rules().unwrap()[0];
+    let len = 60;
+    let grid = Grid {
+        start: 1_700_000_000 - 1_700_000_000 % 60,
+        step: 60,
+        len,
+    };
+    // Alternating: 1000 requests 90% fast, 100 requests 50% fast; one
+    // minute without requests (no percentile rank, no count).
+    let fast: Vec<Option<f64>> = (0..len)
+        .map(|i| match i {
+            7 => None,
+            _ if i % 2 == 0 => Some(90.0),
+            _ => Some(50.0),
+        })
+        .collect();
+    let total: Vec<Option<f64>> = (0..len)
+        .map(|i| match i {
+            7 => None,
+            _ if i % 2 == 0 => Some(1000.0),
+            _ => Some(100.0),
+        })
+        .collect();
+    let values = rule
+        .expression
+        .eval(&grid, &|id| match id {
+            "fast" => Some(fast.as_slice()),
+            "total" => Some(total.as_slice()),
+            _ => None,
+        })
+        .unwrap();
+    // Over the hour: 30 × 100 + 29 × 50 slow out of 30,000 + 2,900
+    // requests, against a 1% budget.
+    let long = (30.0 * 100.0 + 29.0 * 50.0) / (30_000.0 + 2_900.0) / 0.01;
+    let last = values[len - 1].unwrap();
+    // The short window (5 minutes, ending on a busy one) burns faster than
+    // the threshold, so the value shown is the long window's.
+    assert!((last - long).abs() < 1e-9, "{last} vs {long}");
+}
+
+#[test]
+fn latency_sli_mistakes_are_reported() {
+    let text = r#"slos:
+  - name: L
+    team: t
+    objective: 99
+    sli:
+      latency: {namespace: Shop, metric: Latency, under: 0, stat: p99}
+      total: {namespace: Shop, metric: Requests, stat: Sum}
+"#;
+    assert_eq!(
+        errors(text),
+        vec![
+            "bad.yaml:6:58: error: `under` 0 is out of range (expected the latency threshold, a positive number in the metric's unit, such as 300)",
+            "bad.yaml:6:61: error: unknown field `stat` in latency SLI (expected one of: dimensions, metric, namespace, period, under)",
+            "bad.yaml:7:7: error: `sli` takes `latency` alone (its request count is the metric's SampleCount), not `total`",
+        ]
+    );
+    let missing = r#"slos:
+  - name: L
+    team: t
+    objective: 99
+    sli:
+      latency: {namespace: Shop, metric: Latency}
+"#;
+    assert_eq!(
+        errors(missing),
+        vec!["bad.yaml:6:17: error: latency SLI is missing required field `under`"]
+    );
+}
+
+#[test]
+fn latency_slo_sentinel_weights_the_rank_by_the_count() {
+    let s = parse_slos("s.yaml", LATENCY).unwrap().remove(0);
+    let rules = s.rules().unwrap();
+    let refs: Vec<&Rule> = rules.iter().collect();
+    let alarm = crate::sentinel::for_slo(&s, &refs, "fb-").unwrap();
+    assert_eq!(
+        alarm.expression.source(),
+        "FILL(total, 0) * (100 - FILL(fast, 100)) / 100 - 0.06 * FILL(total, 0)"
+    );
+}

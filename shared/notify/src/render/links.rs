@@ -185,7 +185,10 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
     let single = alert.metrics.len() == 1 && alert.metrics.contains_key(source);
     let ids_ok = alert.metrics.keys().all(|id| valid_console_id(id));
     // The expression as CloudWatch metric math, when it has an equivalent.
-    let expression = if single || !ids_ok {
+    // A Metrics Insights query graphs as itself (all its groups); no
+    // metric math over it.
+    let has_query = alert.metrics.values().any(|m| m.query.is_some());
+    let expression = if single || !ids_ok || has_query {
         None
     } else {
         Expr::parse(source).ok().and_then(|e| e.to_metric_math())
@@ -203,6 +206,17 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
     let mut metrics = Vec::with_capacity(alert.metrics.len() + 1);
     let mut period = 0u64;
     for (id, spec) in &alert.metrics {
+        if let Some(sql) = &spec.query {
+            let secs = spec.period.as_secs().max(1);
+            period = period.max(secs);
+            let mut opts = vec![("expression", J::S(sql.clone()))];
+            if ids_ok {
+                opts.push(("id", J::S(id.clone())));
+            }
+            opts.push(("period", J::N(secs as f64)));
+            metrics.push(J::A(vec![J::O(opts)]));
+            continue;
+        }
         let mut entry = vec![J::S(spec.namespace.clone()), J::S(spec.metric_name.clone())];
         for (name, value) in &spec.dimensions {
             let value = if value == "*" {
@@ -310,6 +324,33 @@ mod tests {
     fn rule(yaml: &str) -> firebell_core::model::Rule {
         let mut set = firebell_core::config::parse_rules("r.yaml", yaml).unwrap();
         set.rules.remove(0)
+    }
+
+    /// A Metrics Insights query graphs as the query itself (every group),
+    /// with no metric math over it.
+    #[test]
+    fn a_metrics_insights_query_links_as_its_sql() {
+        let r = rule(
+            r#"rules:
+  - name: Hot
+    metrics:
+      cpu: {query: 'SELECT MAX(CPUUtilization) FROM "AWS/EC2" GROUP BY InstanceId', period: 5m}
+      cap: {namespace: Fleet, metric: CpuCap, stat: Maximum, period: 5m}
+    expression: cpu / cap
+    condition: {op: ">", threshold: 1}
+"#,
+        );
+        let alert = super::super::sample_alert(&r, AT);
+        let url = console_url(&alert, "us-east-1", AT).unwrap();
+        assert!(
+            url.contains("~(~'Fleet~'CpuCap~(id~'cap~stat~'Maximum~period~300))~(~(expression~'SELECT*20MAX*28CPUUtilization*29*20FROM*20*22AWS*2fEC2*22*20GROUP*20BY*20InstanceId~id~'cpu~period~300))"),
+            "{url}"
+        );
+        assert!(!url.contains("visible"), "{url}");
+        assert!(
+            url.contains("Threshold*20*28expression*20not*20graphed*29"),
+            "{url}"
+        );
     }
 
     /// An SLO burn-rate rule's expression uses RSUM, which CloudWatch does
