@@ -401,6 +401,10 @@ enum Status {
     Complete,
     Partial,
     Failed(String),
+    /// `StatusCode::Forbidden`: the caller may not read the metric (an
+    /// account not linked to the monitoring account, a role without
+    /// `cloudwatch:GetMetricData`).
+    Forbidden(String),
 }
 
 /// What the pages of one call said about one query.
@@ -548,7 +552,16 @@ fn merge_page(accs: &mut HashMap<usize, Acc>, results: &[MetricDataResult]) {
                     .iter()
                     .map(|m| format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or("")))
                     .collect();
-                Status::Failed(format!("status {other:?} {}", detail.join("; ")))
+                let status = other.map_or("missing", |s| s.as_str());
+                let why = if detail.is_empty() {
+                    format!("status {status}")
+                } else {
+                    format!("status {status}: {}", detail.join("; "))
+                };
+                match other {
+                    Some(StatusCode::Forbidden) => Status::Forbidden(why),
+                    _ => Status::Failed(why),
+                }
             }
         });
     }
@@ -703,6 +716,35 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
                 accs.extend(part);
             }
         }
+        // A query of another account or region that CloudWatch refused or
+        // failed is an error of that target (an account whose link was
+        // removed answers `Forbidden` per query, not with an API error):
+        // not a partial series that would leave its rules unjudged and
+        // nobody told.
+        for (i, q) in queries.iter().enumerate() {
+            if q.spec.account.is_none() && q.spec.region.is_none() {
+                continue;
+            }
+            let whose = match (&q.spec.account, &q.spec.region) {
+                (Some(a), Some(r)) => format!("account {a}, region {r}"),
+                (Some(a), None) => format!("account {a}"),
+                (None, _) => format!("region {}", q.spec.region.as_deref().unwrap_or("")),
+            };
+            let what = format!("{}/{}", q.spec.namespace, q.spec.metric_name);
+            match accs.get(&i).and_then(|a| a.status.as_ref()) {
+                Some(Status::Forbidden(why)) => {
+                    return Err(MetricsError::BadQuery(format!(
+                        "cloudwatch GetMetricData: {what} of {whose}: {why}: the account must be linked to this monitoring account (CloudWatch cross-account observability) or have a role in `accounts:` that may read its metrics"
+                    )));
+                }
+                Some(Status::Failed(why)) => {
+                    return Err(MetricsError::Unavailable(format!(
+                        "cloudwatch GetMetricData: {what} of {whose}: {why}"
+                    )));
+                }
+                _ => {}
+            }
+        }
         let out = queries
             .iter()
             .enumerate()
@@ -711,7 +753,7 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
                 let complete = match &acc.status {
                     Some(Status::Complete) => true,
                     Some(Status::Partial) => false,
-                    Some(Status::Failed(why)) => {
+                    Some(Status::Failed(why) | Status::Forbidden(why)) => {
                         tracing::warn!(id = %q.id, %why, "GetMetricData query failed");
                         false
                     }

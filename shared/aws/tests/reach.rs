@@ -503,3 +503,70 @@ async fn a_role_that_cannot_be_assumed_is_named() {
     assert!(err.starts_with(&want), "{err}");
     assert!(err.contains("AccessDenied"), "{err}");
 }
+
+/// An account that is not (or no longer) linked to the monitoring account:
+/// GetMetricData succeeds but answers the query `Forbidden`. For a query of
+/// another account that is an error of the fetch (the engine's
+/// `FetchElsewhere`, which fires the self-check), not a partial series;
+/// the evaluator's own query answered so stays a partial series as before.
+#[tokio::test]
+async fn a_forbidden_answer_for_another_account_is_an_error() {
+    use cbor::V;
+    let t0 = 1_795_392_000;
+    let mut get = Vec::new();
+    cbor::encode(
+        &V::M(vec![(
+            "MetricDataResults",
+            V::A(vec![V::M(vec![
+                ("Id", V::T("q0")),
+                ("Label", V::T("Errors")),
+                ("Timestamps", V::A(vec![])),
+                ("Values", V::A(vec![])),
+                ("StatusCode", V::T("Forbidden")),
+                (
+                    "Messages",
+                    V::A(vec![V::M(vec![
+                        ("Code", V::T("Forbidden")),
+                        ("Value", V::T("account not linked")),
+                    ])]),
+                ),
+            ])]),
+        )]),
+        &mut get,
+    );
+    let server = serve(BTreeMap::from([("GetMetricData", get)]));
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    let source = CloudWatchSource::new(Client::from_conf(config), Arc::new(SystemClock));
+    let err = source
+        .fetch(
+            &[query(
+                "remote",
+                spec("Shop", "pay", Some(SOURCE_ACCOUNT), None),
+            )],
+            t0,
+            t0 + 120,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bad metrics query: cloudwatch GetMetricData: Shop/Errors of account 111122223333: status Forbidden: Forbidden: account not linked: the account must be linked to this monitoring account (CloudWatch cross-account observability) or have a role in `accounts:` that may read its metrics"
+    );
+    assert!(!err.is_retryable());
+    // The evaluator's own metric answered Forbidden: a partial series.
+    let own = source
+        .fetch(
+            &[query("home", spec("Shop", "pay", None, None))],
+            t0,
+            t0 + 120,
+        )
+        .await
+        .expect("fetch");
+    assert!(!own[0].complete);
+    assert!(own[0].points.is_empty());
+}
