@@ -286,3 +286,46 @@ rules:
     );
     assert_eq!(c.accounts.role_for("999999999999"), None);
 }
+
+/// A broken region does not keep the tick from being recorded: a rule
+/// with a 5-minute interval is not evaluated again the next minute (it
+/// would be every minute while the region is down), and when the region
+/// answers again its rule steps through the minutes it missed and fires.
+#[tokio::test]
+async fn a_failing_region_does_not_make_every_rule_due_every_minute() {
+    let w = World::new();
+    let text = RULES.replace(
+        "receivers:",
+        "  - name: SlowLocal\n    interval: 5m\n    metrics:\n      errors: {namespace: Shop, metric: Errors, dimensions: {Service: pay}, stat: Sum}\n    expression: errors\n    condition: {op: \">\", threshold: 10}\nreceivers:",
+    );
+    let cfg = config(&text);
+    let down = w.engine(
+        cfg.clone(),
+        Arc::new(RegionDown {
+            inner: source(),
+            down: "eu-west-1",
+        }),
+    );
+    let mut evaluated = Vec::new();
+    for m in [6, 7] {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = down.run_cycle(now, &|| false).await.unwrap();
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(matches!(&r.errors[0], CycleError::FetchElsewhere { .. }));
+        assert!(!r.incomplete);
+        evaluated.push(r.rules_evaluated);
+    }
+    // Minute 6: all three; minute 7: not SlowLocal (due at minute 10).
+    assert_eq!(evaluated, [3, 2]);
+    assert!(w.notifier.take().is_empty());
+    // The region is back: RemoteErrors fires (its errors began at minute 5).
+    let up = w.engine(cfg, Arc::new(source()));
+    let now = T0 + 60 * 8;
+    w.clock.set_epoch(now);
+    let r = up.run_cycle(now, &|| false).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.rules_evaluated, 2);
+    let subjects: Vec<String> = w.notifier.take().into_iter().map(|o| o.subject).collect();
+    assert_eq!(subjects, vec!["[FIRING] RemoteErrors 50 > 10"]);
+}
