@@ -377,6 +377,18 @@ impl CloudWatchSource {
         }
     }
 
+    /// For a spec of another account or region: how many values the cache
+    /// held for `key` when it held some (a listing that now comes back
+    /// empty is suspect).
+    fn emptied_elsewhere(&self, spec: &MetricSpec, key: &str) -> Option<usize> {
+        if spec.account.is_none() && spec.region.is_none() {
+            return None;
+        }
+        let cache = self.dimension_cache.lock().ok()?;
+        let n = cache.get(key)?.values.len();
+        (n > 0).then_some(n)
+    }
+
     fn cached_dimension_values(&self, key: &str, now: Epoch) -> Option<Vec<Labels>> {
         let cache = self.dimension_cache.lock().ok()?;
         let entry = cache.get(key)?;
@@ -794,6 +806,23 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
         }
         match self.list_dimension_values(spec).await {
             Ok(values) => {
+                if values.is_empty()
+                    && let Some(before) = self.emptied_elsewhere(spec, &key)
+                {
+                    // Another account's or region's listing that empties
+                    // (a link removed, a role that lost its rights) must
+                    // not resolve the rule's alerts as "instance gone":
+                    // the cached values stay, and the listing is an error.
+                    let whose = match (&spec.account, &spec.region) {
+                        (Some(a), Some(r)) => format!("account {a}, region {r}"),
+                        (Some(a), None) => format!("account {a}"),
+                        (None, r) => format!("region {}", r.as_deref().unwrap_or("")),
+                    };
+                    return Err(MetricsError::Unavailable(format!(
+                        "cloudwatch ListMetrics: {}/{} of {whose} lists no metrics where it listed {before} before: is the account still linked to this monitoring account, or its role still allowed cloudwatch:ListMetrics? The rule's instances are kept until it lists them again",
+                        spec.namespace, spec.metric_name
+                    )));
+                }
                 if let Ok(mut cache) = self.dimension_cache.lock() {
                     cache.insert(
                         key,

@@ -265,7 +265,15 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The recorded answers of a [`serve_shared`] server, by operation: a
+/// test may change them between requests.
+type Answers = Arc<Mutex<BTreeMap<&'static str, Vec<u8>>>>;
+
 fn serve(responses: BTreeMap<&'static str, Vec<u8>>) -> Recorded {
+    serve_shared(Arc::new(Mutex::new(responses)))
+}
+
+fn serve_shared(responses: Answers) -> Recorded {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     let requests: Requests = Arc::default();
@@ -306,7 +314,12 @@ fn serve(responses: BTreeMap<&'static str, Vec<u8>>) -> Recorded {
                     let op = path.rsplit('/').next().unwrap_or("").to_string();
                     let body = buf[head_end..head_end + length].to_vec();
                     buf.drain(..head_end + length);
-                    let reply = responses.get(op.as_str()).cloned().unwrap_or_default();
+                    let reply = responses
+                        .lock()
+                        .unwrap()
+                        .get(op.as_str())
+                        .cloned()
+                        .unwrap_or_default();
                     let status = if op.is_empty() {
                         "403 Forbidden"
                     } else {
@@ -569,4 +582,78 @@ async fn a_forbidden_answer_for_another_account_is_an_error() {
         .expect("fetch");
     assert!(!own[0].complete);
     assert!(own[0].points.is_empty());
+}
+
+/// ListMetrics answers for [`an_emptied_listing_of_another_account_keeps_its_instances`]:
+/// one metric `Service=pay`, or none.
+fn list_answer(with_pay: bool) -> Vec<u8> {
+    use cbor::V;
+    let metrics = if with_pay {
+        vec![V::M(vec![
+            ("Namespace", V::T("Shop")),
+            ("MetricName", V::T("Errors")),
+            (
+                "Dimensions",
+                V::A(vec![V::M(vec![
+                    ("Name", V::T("Service")),
+                    ("Value", V::T("pay")),
+                ])]),
+            ),
+        ])]
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    cbor::encode(&V::M(vec![("Metrics", V::A(metrics))]), &mut out);
+    out
+}
+
+/// Another account's listing that empties (its link to the monitoring
+/// account removed) is an error, and the values listed before stay: the
+/// engine keeps the rule's alerts instead of resolving them as "instance
+/// gone". The evaluator's own listing that empties is taken as it is.
+#[tokio::test]
+async fn an_emptied_listing_of_another_account_keeps_its_instances() {
+    let answers: Answers = Arc::new(Mutex::new(BTreeMap::from([(
+        "ListMetrics",
+        list_answer(true),
+    )])));
+    let server = serve_shared(answers.clone());
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    // No caching: every call lists again.
+    let source = CloudWatchSource::with_options(
+        Client::from_conf(config),
+        Arc::new(SystemClock),
+        firebell_aws::CloudWatchOptions {
+            dimension_cache_ttl: Duration::ZERO,
+            ..firebell_aws::CloudWatchOptions::default()
+        },
+    );
+    let remote = spec("Shop", "*", Some(SOURCE_ACCOUNT), None);
+    let home = spec("Shop", "*", None, None);
+    let pay = vec![Labels::from([("Service".to_owned(), "pay".to_owned())])];
+    assert_eq!(source.dimension_values(&remote).await.unwrap(), pay);
+    assert_eq!(source.dimension_values(&home).await.unwrap(), pay);
+    answers
+        .lock()
+        .unwrap()
+        .insert("ListMetrics", list_answer(false));
+    let want = "metrics source unavailable: cloudwatch ListMetrics: Shop/Errors of account 111122223333 lists no metrics where it listed 1 before: is the account still linked to this monitoring account, or its role still allowed cloudwatch:ListMetrics? The rule's instances are kept until it lists them again";
+    for _ in 0..2 {
+        let err = source.dimension_values(&remote).await.unwrap_err();
+        assert_eq!(err.to_string(), want);
+        assert!(err.is_retryable());
+    }
+    assert!(source.dimension_values(&home).await.unwrap().is_empty());
+    // Listed again: the values come back.
+    answers
+        .lock()
+        .unwrap()
+        .insert("ListMetrics", list_answer(true));
+    assert_eq!(source.dimension_values(&remote).await.unwrap(), pay);
 }

@@ -329,3 +329,64 @@ async fn a_failing_region_does_not_make_every_rule_due_every_minute() {
     let subjects: Vec<String> = w.notifier.take().into_iter().map(|o| o.subject).collect();
     assert_eq!(subjects, vec!["[FIRING] RemoteErrors 50 > 10"]);
 }
+
+/// A source whose listing of another account's metrics fails (as the
+/// CloudWatch adapter's does when a listing that had values empties).
+#[derive(Debug)]
+struct ListingDown {
+    inner: ReplaySource,
+}
+
+#[async_trait]
+impl MetricsSource for ListingDown {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<Vec<MetricSeries>, MetricsError> {
+        self.inner.fetch(queries, start, end).await
+    }
+
+    async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
+        if spec.account.is_some() {
+            return Err(MetricsError::Unavailable("listing emptied".to_string()));
+        }
+        self.inner.dimension_values(spec).await
+    }
+}
+
+/// A wildcard rule of another account whose listing fails keeps its
+/// firing alert (not resolved as "instance gone"), reports a discovery
+/// error, and the tick is still recorded.
+#[tokio::test]
+async fn a_failing_listing_of_another_account_keeps_its_alerts() {
+    let w = World::new();
+    let cfg = config(&RULES.replace(
+        "dimensions: {Service: pay}, stat: Sum, account: \"111122223333\"",
+        "dimensions: {Service: \"*\"}, stat: Sum, account: \"111122223333\"",
+    ));
+    let up = w.engine(cfg.clone(), Arc::new(source()));
+    let now = T0 + 60 * 6;
+    w.clock.set_epoch(now);
+    let r = up.run_cycle(now, &|| false).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let subjects: Vec<String> = w.notifier.take().into_iter().map(|o| o.subject).collect();
+    assert_eq!(subjects, vec!["[FIRING] RemoteErrors 50 > 10"]);
+    let down = w.engine(cfg, Arc::new(ListingDown { inner: source() }));
+    for m in [7, 8] {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = down.run_cycle(now, &|| false).await.unwrap();
+        let errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errors,
+            vec![
+                "rule RemoteErrors: listing dimension values: metrics source unavailable: listing emptied"
+            ]
+        );
+        assert_eq!(r.orphans_resolved, 0);
+        assert!(!r.incomplete);
+    }
+    assert!(w.notifier.take().is_empty());
+}
