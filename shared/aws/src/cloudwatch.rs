@@ -52,7 +52,24 @@ pub struct CloudWatchOptions {
     /// `firebell capture` and `backtest --source cloudwatch`, which fetch
     /// long ranges, set it.
     pub max_get_metric_data_per_second: Option<u32>,
+    /// How long one fetch or listing of another region or role may take
+    /// (every page and retry included) before it fails alone as
+    /// `Unavailable`: a region that hangs must not use up the cycle (the
+    /// evaluator's Lambda timeout is 50 s, less its 5 s safety margin).
+    /// `None`: no limit.
+    pub elsewhere_timeout: Option<Duration>,
+    /// The SDK's operation-attempt timeout on the clients of other regions
+    /// and roles (one attempt of one call; the SDK's retries then apply).
+    pub elsewhere_attempt_timeout: Duration,
 }
+
+/// [`CloudWatchOptions::elsewhere_timeout`] by default: a fetch of another
+/// region or account fails after this, leaving the cycle (50 s less a 5 s
+/// safety margin) the time to judge and deliver the rest.
+pub const ELSEWHERE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// [`CloudWatchOptions::elsewhere_attempt_timeout`] by default.
+pub const ELSEWHERE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// CloudWatch's default `GetMetricData` quota: 50 transactions per second
 /// per account and region.
@@ -97,6 +114,8 @@ impl Default for CloudWatchOptions {
             backoff: Backoff::default(),
             dimension_cache_ttl: Duration::from_secs(300),
             max_get_metric_data_per_second: None,
+            elsewhere_timeout: Some(ELSEWHERE_TIMEOUT),
+            elsewhere_attempt_timeout: ELSEWHERE_ATTEMPT_TIMEOUT,
         }
     }
 }
@@ -183,6 +202,47 @@ pub(crate) struct Target {
 impl Target {
     fn is_home(&self) -> bool {
         self.role.is_none() && self.region.is_none()
+    }
+
+    /// For messages: `region us-west-2`, `role arn:..., region us-west-2`.
+    fn describe(&self) -> String {
+        match (&self.role, &self.region) {
+            (Some(role), Some(region)) => format!("role {role}, region {region}"),
+            (Some(role), None) => format!("role {role}"),
+            (None, Some(region)) => format!("region {region}"),
+            (None, None) => "this account and region".to_string(),
+        }
+    }
+}
+
+/// Runs `fut` (a call of `what` sent to `target`) under `limit` when the
+/// target is another region or role: one that does not answer in time
+/// fails alone, retryable.
+async fn bounded<T>(
+    target: &Target,
+    limit: Option<Duration>,
+    what: &str,
+    fut: impl Future<Output = Result<T, MetricsError>>,
+) -> Result<T, MetricsError> {
+    let Some(limit) = limit.filter(|_| !target.is_home()) else {
+        return fut.await;
+    };
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(MetricsError::Unavailable(format!(
+            "cloudwatch {what}: {} did not answer within {}",
+            target.describe(),
+            humantime(limit)
+        ))),
+    }
+}
+
+/// `20s`, `300ms`.
+fn humantime(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
 }
 
@@ -319,6 +379,15 @@ impl CloudWatchSource {
     /// another region, with credentials assuming `target.role` when set.
     async fn build_client(&self, target: &Target) -> Result<Client, MetricsError> {
         let mut conf = self.caller.client.config().to_builder();
+        // One attempt of a call to another region or role gives up in time
+        // (the evaluator's own timeouts are kept otherwise).
+        let mut timeouts = aws_sdk_cloudwatch::config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(self.options.elsewhere_attempt_timeout)
+            .build();
+        if let Some(own) = self.caller.client.config().timeout_config() {
+            timeouts.take_defaults_from(own);
+        }
+        conf = conf.timeout_config(timeouts);
         if let Some(region) = &target.region {
             conf = conf.region(aws_config::Region::new(region.clone()));
         }
@@ -703,10 +772,15 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
         }
         let calls = plan_calls(queries, start, end, &self.roles())?;
         let mut accs: HashMap<usize, Acc> = HashMap::with_capacity(queries.len());
+        let limit = self.options.elsewhere_timeout;
         if calls.len() == 1 {
             for call in calls {
-                let caller = self.caller_for(&call.target).await?;
-                accs.extend(caller.run(call).await?);
+                let target = call.target.clone();
+                let run = async {
+                    let caller = self.caller_for(&call.target).await?;
+                    caller.run(call).await
+                };
+                accs.extend(bounded(&target, limit, "GetMetricData", run).await?);
             }
         } else {
             let permits = Arc::new(Semaphore::new(self.options.max_concurrency.max(1)));
@@ -715,11 +789,15 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
                 let caller = self.caller_for(&call.target).await?;
                 let permits = Arc::clone(&permits);
                 tasks.spawn(async move {
-                    let _permit = permits
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| MetricsError::Unavailable(e.to_string()))?;
-                    caller.run(call).await
+                    let target = call.target.clone();
+                    let run = async {
+                        let _permit = permits
+                            .acquire_owned()
+                            .await
+                            .map_err(|e| MetricsError::Unavailable(e.to_string()))?;
+                        caller.run(call).await
+                    };
+                    bounded(&target, limit, "GetMetricData", run).await
                 });
             }
             while let Some(joined) = tasks.join_next().await {
@@ -878,7 +956,26 @@ impl CloudWatchSource {
             })
             .collect();
         let (target, owning_account) = route(spec, &self.roles());
-        let caller = &self.caller_for(&target).await?;
+        let limit = self.options.elsewhere_timeout;
+        bounded(
+            &target,
+            limit,
+            "ListMetrics",
+            self.list_with(spec, &target, owning_account, names, wildcards, filters),
+        )
+        .await
+    }
+
+    async fn list_with(
+        &self,
+        spec: &MetricSpec,
+        target: &Target,
+        owning_account: Option<String>,
+        names: BTreeSet<&str>,
+        wildcards: Vec<&str>,
+        filters: Vec<DimensionFilter>,
+    ) -> Result<Vec<Labels>, MetricsError> {
+        let caller = &self.caller_for(target).await?;
         let mut values: BTreeSet<Labels> = BTreeSet::new();
         let mut next_token: Option<String> = None;
         let mut pages = 0u32;

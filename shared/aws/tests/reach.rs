@@ -314,6 +314,16 @@ fn serve_shared(responses: Answers) -> Recorded {
                     let op = path.rsplit('/').next().unwrap_or("").to_string();
                     let body = buf[head_end..head_end + length].to_vec();
                     buf.drain(..head_end + length);
+                    // A region that never answers: `"hang"` names it (a
+                    // request signed for it carries `/<region>/` in its
+                    // credential scope).
+                    let hang = responses.lock().unwrap().get("hang").cloned();
+                    if let Some(region) = hang
+                        && head.contains(&format!("/{}/", String::from_utf8_lossy(&region)))
+                    {
+                        std::thread::sleep(Duration::from_secs(600));
+                        return;
+                    }
                     let reply = responses
                         .lock()
                         .unwrap()
@@ -656,4 +666,103 @@ async fn an_emptied_listing_of_another_account_keeps_its_instances() {
         .unwrap()
         .insert("ListMetrics", list_answer(true));
     assert_eq!(source.dimension_values(&remote).await.unwrap(), pay);
+}
+
+/// A region that never answers fails its fetch and its listing alone,
+/// after `elsewhere_timeout`, retryable; the evaluator's own region is
+/// read as ever. (The engine fetches targets concurrently: see
+/// `shared/engine/tests/reach.rs`.)
+#[tokio::test]
+async fn a_region_that_never_answers_times_out_alone() {
+    use cbor::V;
+    let t0 = 1_795_392_000;
+    let mut get = Vec::new();
+    cbor::encode(
+        &V::M(vec![(
+            "MetricDataResults",
+            V::A(vec![V::M(vec![
+                ("Id", V::T("q0")),
+                ("Timestamps", V::A(vec![V::Time(t0)])),
+                ("Values", V::A(vec![V::F(4.0)])),
+                ("StatusCode", V::T("Complete")),
+            ])]),
+        )]),
+        &mut get,
+    );
+    let server = serve(BTreeMap::from([
+        ("GetMetricData", get),
+        ("hang", b"us-west-2".to_vec()),
+    ]));
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    let source = CloudWatchSource::with_options(
+        Client::from_conf(config),
+        Arc::new(SystemClock),
+        firebell_aws::CloudWatchOptions {
+            elsewhere_timeout: Some(Duration::from_millis(300)),
+            ..firebell_aws::CloudWatchOptions::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let err = source
+        .fetch(
+            &[query("west", spec("Shop", "pay", None, Some("us-west-2")))],
+            t0,
+            t0 + 60,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "metrics source unavailable: cloudwatch GetMetricData: region us-west-2 did not answer within 300ms"
+    );
+    assert!(err.is_retryable());
+    let err = source
+        .dimension_values(&spec("Shop", "*", None, Some("us-west-2")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "metrics source unavailable: cloudwatch ListMetrics: region us-west-2 did not answer within 300ms"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let home = source
+        .fetch(
+            &[query("home", spec("Shop", "pay", None, None))],
+            t0,
+            t0 + 60,
+        )
+        .await
+        .expect("fetch");
+    assert_eq!(home[0].points.len(), 1);
+    // Without the overall limit, the region's client still gives up: each
+    // attempt has a timeout of its own.
+    let source = CloudWatchSource::with_options(
+        source.client().clone(),
+        Arc::new(SystemClock),
+        firebell_aws::CloudWatchOptions {
+            elsewhere_timeout: None,
+            elsewhere_attempt_timeout: Duration::from_millis(200),
+            ..firebell_aws::CloudWatchOptions::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let err = source
+        .fetch(
+            &[query("west", spec("Shop", "pay", None, Some("us-west-2")))],
+            t0,
+            t0 + 60,
+        )
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "metrics source unavailable: GetMetricData: request has timed out: operation attempt timeout (single attempt) occurred after 200ms"
+    );
 }

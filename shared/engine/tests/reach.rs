@@ -390,3 +390,88 @@ async fn a_failing_listing_of_another_account_keeps_its_alerts() {
     }
     assert!(w.notifier.take().is_empty());
 }
+
+/// A source whose region eu-west-1 answers only with an error (as the
+/// adapter's timeout gives for a region that never answers), and whose
+/// own-account fetch waits until eu-west-1 was asked: the cycle finishes
+/// only if the targets are fetched concurrently.
+#[derive(Debug)]
+struct Concurrent {
+    inner: ReplaySource,
+    asked_down: std::sync::atomic::AtomicUsize,
+    down_started: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl MetricsSource for Concurrent {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<Vec<MetricSeries>, MetricsError> {
+        if queries
+            .iter()
+            .any(|q| q.spec.region.as_deref() == Some("eu-west-1"))
+        {
+            self.asked_down
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.down_started.notify_one();
+            return Err(MetricsError::Unavailable(
+                "region eu-west-1 did not answer within 20s".to_string(),
+            ));
+        }
+        self.down_started.notified().await;
+        self.inner.fetch(queries, start, end).await
+    }
+
+    async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
+        self.inner.dimension_values(spec).await
+    }
+}
+
+/// Targets are fetched concurrently; a region that failed is not asked
+/// again in a later lookback group of the same cycle (its rules fail with
+/// the same error); the evaluator's own rules are judged.
+#[tokio::test]
+async fn a_region_that_does_not_answer_fails_alone_and_is_asked_once() {
+    let w = World::new();
+    let text = RULES
+        .replace(
+            "    condition: {op: \">\", threshold: 10}\n    labels: {team: web}\nreceivers",
+            "    condition: {op: \">\", threshold: 0}\n    labels: {team: web}\nreceivers",
+        )
+        .replace(
+            "receivers:",
+            "  - name: RemoteSlow\n    for: 3h\n    metrics:\n      errors: {namespace: Shop, metric: Errors, dimensions: {Service: pay}, stat: Maximum, account: \"111122223333\", region: eu-west-1}\n    expression: errors\n    condition: {op: \">\", threshold: 10}\nreceivers:",
+        );
+    let source = Arc::new(Concurrent {
+        inner: source(),
+        asked_down: Default::default(),
+        down_started: tokio::sync::Notify::new(),
+    });
+    let e = w.engine(config(&text), source.clone());
+    let now = T0 + 60 * 7;
+    w.clock.set_epoch(now);
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        e.run_cycle(now, &|| false),
+    )
+    .await
+    .expect("the targets are fetched one after another")
+    .unwrap();
+    let errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errors,
+        vec![
+            "rule RemoteErrors: fetching metrics of account 111122223333, region eu-west-1: metrics source unavailable: region eu-west-1 did not answer within 20s",
+            "rule RemoteSlow: fetching metrics of account 111122223333, region eu-west-1: metrics source unavailable: region eu-west-1 did not answer within 20s",
+        ]
+    );
+    assert_eq!(
+        source.asked_down.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let subjects: Vec<String> = w.notifier.take().into_iter().map(|o| o.subject).collect();
+    assert_eq!(subjects, vec!["[FIRING] LocalErrors 1 > 0"]);
+}
