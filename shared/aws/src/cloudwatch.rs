@@ -691,6 +691,26 @@ impl Caller {
                 match (&self.role, c.kind) {
                     // The role could not be assumed: say which, and what
                     // it needs (not the evaluator's own credentials' fix).
+                    // STS slowed down or failed for a moment: retryable
+                    // (the next cycle assumes the role again).
+                    (Some(role), Some(crate::error::Kind::NoCredentials))
+                        if crate::error::credentials_fault(&c.message)
+                            == Some(Fault::Throttled) =>
+                    {
+                        MetricsError::Throttled(format!(
+                            "cloudwatch {what}: assuming role {role}: STS throttled the call ({})",
+                            c.message
+                        ))
+                    }
+                    (Some(role), Some(crate::error::Kind::NoCredentials))
+                        if crate::error::credentials_fault(&c.message)
+                            == Some(Fault::Transient) =>
+                    {
+                        MetricsError::Unavailable(format!(
+                            "cloudwatch {what}: assuming role {role}: STS did not answer ({})",
+                            c.message
+                        ))
+                    }
                     (Some(role), Some(crate::error::Kind::NoCredentials)) => {
                         MetricsError::BadQuery(format!(
                             "cloudwatch {what}: cannot assume role {role}: its trust policy must name the evaluator's role, and the evaluator must be allowed sts:AssumeRole on it (stack parameter SourceAccountRoleArns) ({})",

@@ -766,3 +766,39 @@ async fn a_region_that_never_answers_times_out_alone() {
         "metrics source unavailable: GetMetricData: request has timed out: operation attempt timeout (single attempt) occurred after 200ms"
     );
 }
+
+/// STS throttling AssumeRole is retryable (the next cycle assumes the role
+/// again), not a refused role.
+#[tokio::test]
+async fn sts_throttling_a_role_is_retryable() {
+    let throttled = b"<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>".to_vec();
+    let server = serve(BTreeMap::from([("", throttled)]));
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let source = CloudWatchSource::from_sdk_config(&sdk, Arc::new(SystemClock));
+    let role = format!("arn:aws:iam::{SOURCE_ACCOUNT}:role/firebell-read");
+    source.use_account_roles(&BTreeMap::from([(SOURCE_ACCOUNT.to_owned(), role.clone())]));
+    let err = source
+        .fetch(
+            &[query(
+                "remote",
+                spec("Shop", "pay", Some(SOURCE_ACCOUNT), None),
+            )],
+            1_795_392_000,
+            1_795_392_120,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let text = err.to_string();
+    let want = format!(
+        "metrics source throttled: cloudwatch GetMetricData: assuming role {role}: STS throttled the call ("
+    );
+    assert!(text.starts_with(&want), "{text}");
+    assert!(text.contains("Throttling"), "{text}");
+}
