@@ -475,3 +475,28 @@ async fn a_region_that_does_not_answer_fails_alone_and_is_asked_once() {
     let subjects: Vec<String> = w.notifier.take().into_iter().map(|o| o.subject).collect();
     assert_eq!(subjects, vec!["[FIRING] LocalErrors 1 > 0"]);
 }
+
+/// An account read through a role (`accounts:`): its alert's console link
+/// opens that region's console without `accountId` (which works only in a
+/// monitoring account); the labels still name the account.
+#[tokio::test]
+async fn a_role_accounts_link_has_no_account_id() {
+    let w = World::new();
+    let text = format!(
+        "accounts:\n  \"111122223333\": {{role_arn: \"arn:aws:iam::111122223333:role/firebell-read\"}}\n{RULES}"
+    );
+    let e = w.engine(config(&text), Arc::new(source()));
+    let now = T0 + 60 * 6;
+    w.clock.set_epoch(now);
+    let r = e.run_cycle(now, &|| false).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let sent = w.notifier.take();
+    assert_eq!(sent.len(), 1);
+    let body = &sent[0].bodies["default"];
+    assert!(body.contains("account=111122223333"), "{body}");
+    assert!(
+        body.contains("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#metricsV2:graph="),
+        "{body}"
+    );
+    assert!(!body.contains("accountId"), "{body}");
+}
