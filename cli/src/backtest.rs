@@ -336,6 +336,12 @@ pub(crate) async fn cloudwatch(
     let mut both = (**a).clone();
     if let Some(b) = b {
         both.rules.rules.extend(b.rules.rules.iter().cloned());
+        for (account, role) in &b.accounts.roles {
+            both.accounts
+                .roles
+                .entry(account.clone())
+                .or_insert_with(|| role.clone());
+        }
     }
     let Fetched {
         captured, start, ..
@@ -392,6 +398,8 @@ pub(crate) async fn fetch_cloudwatch(
             },
         ),
     );
+    // The roles of `accounts:`, as the evaluator's cycle hands them over.
+    source.set_account_roles(config.accounts.roles.clone());
     let cw: Arc<dyn MetricsSource> = source.clone();
     let plan = plan_capture(config, cw.clone(), start, to, chunk).await?;
     announce(&plan);

@@ -565,20 +565,24 @@ def check_source_account_roles(template: dict[str, Any]) -> None:
     """A rendered template: sts:AssumeRole on exactly the listed source-account roles,
     none at all when the list is empty (the default); no other role assumes roles."""
     param = template["Parameters"][SOURCE_ROLES_PARAM]
-    assert param["Type"] == "CommaDelimitedList", param
+    # A String checked whole: a CommaDelimitedList checks each element, and an
+    # empty one (a trailing comma) would pass as "" and become a "" Resource.
+    assert param["Type"] == "String", param
     pattern = re.compile(param["AllowedPattern"])
-    for ok in ["", "arn:aws:iam::111122223333:role/firebell-read", "arn:aws-cn:iam::111122223333:role/ops/r"]:
-        assert pattern.match(ok), ok
+    one = "arn:aws:iam::111122223333:role/firebell-read"
+    for ok in ["", one, "arn:aws-cn:iam::111122223333:role/ops/r", SAMPLE_SOURCE_ROLES]:
+        assert pattern.fullmatch(ok), ok
     for bad in ["*", "arn:aws:iam::111122223333:role/*", "arn:aws:iam::*:role/x",
-                "arn:aws:iam::111122223333:user/x", "arn:aws:sts::111122223333:role/x"]:
-        assert not pattern.match(bad), bad
+                "arn:aws:iam::111122223333:user/x", "arn:aws:sts::111122223333:role/x",
+                one + ",", "," + one, one + ",," + one, ",", one + ", " + one]:
+        assert not pattern.fullmatch(bad), bad
     assume = [s for s in role_statements(template, FUNCTION_ROLE) if any(a.startswith("sts:") for a in actions(s))]
     if source_roles(template) == "":
         assert assume == [], f"sts without source-account roles: {assume}"
     else:
         assert len(assume) == 1, assume
         assert actions(assume[0]) == ["sts:AssumeRole"], assume
-        assert assume[0]["Resource"] == {"Ref": SOURCE_ROLES_PARAM}, assume
+        assert assume[0]["Resource"] == {"Fn::Split": [",", {"Ref": SOURCE_ROLES_PARAM}]}, assume
         assert "Condition" not in assume[0], assume
     for role in stack_roles(template) - {FUNCTION_ROLE}:
         for s in role_statements(template, role):
@@ -591,7 +595,7 @@ def check_source_roles_conditional(raw: dict[str, Any]) -> None:
     param = raw["Parameters"][SOURCE_ROLES_PARAM]
     assert param.get("Default") == "", param
     cond = raw["Conditions"][HAS_SOURCE_ROLES]
-    assert cond == {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": SOURCE_ROLES_PARAM}]}, ""]}]}, cond
+    assert cond == {"Fn::Not": [{"Fn::Equals": [{"Ref": SOURCE_ROLES_PARAM}, ""]}]}, cond
     policies = props(raw, FUNCTION_ROLE)["Policies"]
     holders = [p for p in policies if "sts:" in json.dumps(p)]
     assert len(holders) == 1, holders
@@ -2568,6 +2572,19 @@ SOURCE_ROLE_NEGATIVE_CASES = [
     (
         "the roles parameter takes wildcards",
         _set(["Parameters", SOURCE_ROLES_PARAM, "AllowedPattern"], "^.*$"),
+        check_source_account_roles,
+    ),
+    (
+        "the roles parameter takes empty elements (a trailing comma)",
+        _set(
+            ["Parameters", SOURCE_ROLES_PARAM, "AllowedPattern"],
+            "^$|^(arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=.@_/-]{1,512})?(,(arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=.@_/-]{1,512})?)*$",
+        ),
+        check_source_account_roles,
+    ),
+    (
+        "the roles parameter is a CommaDelimitedList again",
+        _set(["Parameters", SOURCE_ROLES_PARAM, "Type"], "CommaDelimitedList"),
         check_source_account_roles,
     ),
     (

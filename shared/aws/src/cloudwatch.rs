@@ -59,6 +59,15 @@ pub struct CloudWatchOptions {
     /// cloudwatch` over a range that ended more than 3 hours ago turn it
     /// off, and CloudWatch then lists the metrics of the last two weeks.
     pub list_recently_active: bool,
+    /// How long one fetch or listing of another region or role may take
+    /// (every page and retry included) before it fails alone as
+    /// `Unavailable`: a region that hangs must not use up the cycle (the
+    /// evaluator's Lambda timeout is 50 s, less its 5 s safety margin).
+    /// `None`: no limit.
+    pub elsewhere_timeout: Option<Duration>,
+    /// The SDK's operation-attempt timeout on the clients of other regions
+    /// and roles (one attempt of one call; the SDK's retries then apply).
+    pub elsewhere_attempt_timeout: Duration,
 }
 
 /// How far back `RecentlyActive=PT3H` reaches.
@@ -66,6 +75,14 @@ pub const RECENTLY_ACTIVE_SECS: i64 = 3 * 3600;
 
 /// How far back `ListMetrics` lists metrics without `RecentlyActive`.
 pub const LIST_METRICS_RETENTION_SECS: i64 = 14 * 86_400;
+
+/// [`CloudWatchOptions::elsewhere_timeout`] by default: a fetch of another
+/// region or account fails after this, leaving the cycle (50 s less a 5 s
+/// safety margin) the time to judge and deliver the rest.
+pub const ELSEWHERE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// [`CloudWatchOptions::elsewhere_attempt_timeout`] by default.
+pub const ELSEWHERE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// CloudWatch's default `GetMetricData` quota: 50 transactions per second
 /// per account and region.
@@ -111,6 +128,8 @@ impl Default for CloudWatchOptions {
             dimension_cache_ttl: Duration::from_secs(300),
             max_get_metric_data_per_second: None,
             list_recently_active: true,
+            elsewhere_timeout: Some(ELSEWHERE_TIMEOUT),
+            elsewhere_attempt_timeout: ELSEWHERE_ATTEMPT_TIMEOUT,
         }
     }
 }
@@ -197,6 +216,47 @@ pub(crate) struct Target {
 impl Target {
     fn is_home(&self) -> bool {
         self.role.is_none() && self.region.is_none()
+    }
+
+    /// For messages: `region us-west-2`, `role arn:..., region us-west-2`.
+    fn describe(&self) -> String {
+        match (&self.role, &self.region) {
+            (Some(role), Some(region)) => format!("role {role}, region {region}"),
+            (Some(role), None) => format!("role {role}"),
+            (None, Some(region)) => format!("region {region}"),
+            (None, None) => "this account and region".to_string(),
+        }
+    }
+}
+
+/// Runs `fut` (a call of `what` sent to `target`) under `limit` when the
+/// target is another region or role: one that does not answer in time
+/// fails alone, retryable.
+async fn bounded<T>(
+    target: &Target,
+    limit: Option<Duration>,
+    what: &str,
+    fut: impl Future<Output = Result<T, MetricsError>>,
+) -> Result<T, MetricsError> {
+    let Some(limit) = limit.filter(|_| !target.is_home()) else {
+        return fut.await;
+    };
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(MetricsError::Unavailable(format!(
+            "cloudwatch {what}: {} did not answer within {}",
+            target.describe(),
+            humantime(limit)
+        ))),
+    }
+}
+
+/// `20s`, `300ms`.
+fn humantime(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
 }
 
@@ -333,6 +393,15 @@ impl CloudWatchSource {
     /// another region, with credentials assuming `target.role` when set.
     async fn build_client(&self, target: &Target) -> Result<Client, MetricsError> {
         let mut conf = self.caller.client.config().to_builder();
+        // One attempt of a call to another region or role gives up in time
+        // (the evaluator's own timeouts are kept otherwise).
+        let mut timeouts = aws_sdk_cloudwatch::config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(self.options.elsewhere_attempt_timeout)
+            .build();
+        if let Some(own) = self.caller.client.config().timeout_config() {
+            timeouts.take_defaults_from(own);
+        }
+        conf = conf.timeout_config(timeouts);
         if let Some(region) = &target.region {
             conf = conf.region(aws_config::Region::new(region.clone()));
         }
@@ -389,6 +458,18 @@ impl CloudWatchSource {
         if let Ok(mut cache) = self.dimension_cache.lock() {
             cache.clear();
         }
+    }
+
+    /// For a spec of another account or region: how many values the cache
+    /// held for `key` when it held some (a listing that now comes back
+    /// empty is suspect).
+    fn emptied_elsewhere(&self, spec: &MetricSpec, key: &str) -> Option<usize> {
+        if spec.account.is_none() && spec.region.is_none() {
+            return None;
+        }
+        let cache = self.dimension_cache.lock().ok()?;
+        let n = cache.get(key)?.values.len();
+        (n > 0).then_some(n)
     }
 
     fn cached_dimension_values(&self, key: &str, now: Epoch) -> Option<Vec<Labels>> {
@@ -476,6 +557,10 @@ enum Status {
     Complete,
     Partial,
     Failed(String),
+    /// `StatusCode::Forbidden`: the caller may not read the metric (an
+    /// account not linked to the monitoring account, a role without
+    /// `cloudwatch:GetMetricData`).
+    Forbidden(String),
 }
 
 /// What the pages of one call said about one query.
@@ -712,7 +797,16 @@ fn merge_page(
                     .iter()
                     .map(|m| format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or("")))
                     .collect();
-                Status::Failed(format!("status {other:?} {}", detail.join("; ")))
+                let status = other.map_or("missing", |s| s.as_str());
+                let why = if detail.is_empty() {
+                    format!("status {status}")
+                } else {
+                    format!("status {status}: {}", detail.join("; "))
+                };
+                match other {
+                    Some(StatusCode::Forbidden) => Status::Forbidden(why),
+                    _ => Status::Failed(why),
+                }
             }
         });
     }
@@ -761,6 +855,26 @@ impl Caller {
                 match (&self.role, c.kind) {
                     // The role could not be assumed: say which, and what
                     // it needs (not the evaluator's own credentials' fix).
+                    // STS slowed down or failed for a moment: retryable
+                    // (the next cycle assumes the role again).
+                    (Some(role), Some(crate::error::Kind::NoCredentials))
+                        if crate::error::credentials_fault(&c.message)
+                            == Some(Fault::Throttled) =>
+                    {
+                        MetricsError::Throttled(format!(
+                            "cloudwatch {what}: assuming role {role}: STS throttled the call ({})",
+                            c.message
+                        ))
+                    }
+                    (Some(role), Some(crate::error::Kind::NoCredentials))
+                        if crate::error::credentials_fault(&c.message)
+                            == Some(Fault::Transient) =>
+                    {
+                        MetricsError::Unavailable(format!(
+                            "cloudwatch {what}: assuming role {role}: STS did not answer ({})",
+                            c.message
+                        ))
+                    }
                     (Some(role), Some(crate::error::Kind::NoCredentials)) => {
                         MetricsError::BadQuery(format!(
                             "cloudwatch {what}: cannot assume role {role}: its trust policy must name the evaluator's role, and the evaluator must be allowed sts:AssumeRole on it (stack parameter SourceAccountRoleArns) ({})",
@@ -856,10 +970,15 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
         }
         let calls = plan_calls(queries, start, end, &self.roles())?;
         let mut accs: HashMap<usize, Acc> = HashMap::with_capacity(queries.len());
+        let limit = self.options.elsewhere_timeout;
         if calls.len() == 1 {
             for call in calls {
-                let caller = self.caller_for(&call.target).await?;
-                accs.extend(caller.run(call).await?);
+                let target = call.target.clone();
+                let run = async {
+                    let caller = self.caller_for(&call.target).await?;
+                    caller.run(call).await
+                };
+                accs.extend(bounded(&target, limit, "GetMetricData", run).await?);
             }
         } else {
             let permits = Arc::new(Semaphore::new(self.options.max_concurrency.max(1)));
@@ -868,17 +987,50 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
                 let caller = self.caller_for(&call.target).await?;
                 let permits = Arc::clone(&permits);
                 tasks.spawn(async move {
-                    let _permit = permits
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| MetricsError::Unavailable(e.to_string()))?;
-                    caller.run(call).await
+                    let target = call.target.clone();
+                    let run = async {
+                        let _permit = permits
+                            .acquire_owned()
+                            .await
+                            .map_err(|e| MetricsError::Unavailable(e.to_string()))?;
+                        caller.run(call).await
+                    };
+                    bounded(&target, limit, "GetMetricData", run).await
                 });
             }
             while let Some(joined) = tasks.join_next().await {
                 let part = joined
                     .map_err(|e| MetricsError::Unavailable(format!("GetMetricData task: {e}")))??;
                 accs.extend(part);
+            }
+        }
+        // A query of another account or region that CloudWatch refused or
+        // failed is an error of that target (an account whose link was
+        // removed answers `Forbidden` per query, not with an API error):
+        // not a partial series that would leave its rules unjudged and
+        // nobody told.
+        for (i, q) in queries.iter().enumerate() {
+            if q.spec.account.is_none() && q.spec.region.is_none() {
+                continue;
+            }
+            let whose = match (&q.spec.account, &q.spec.region) {
+                (Some(a), Some(r)) => format!("account {a}, region {r}"),
+                (Some(a), None) => format!("account {a}"),
+                (None, _) => format!("region {}", q.spec.region.as_deref().unwrap_or("")),
+            };
+            let what = format!("{}/{}", q.spec.namespace, q.spec.metric_name);
+            match accs.get(&i).and_then(|a| a.status.as_ref()) {
+                Some(Status::Forbidden(why)) => {
+                    return Err(MetricsError::BadQuery(format!(
+                        "cloudwatch GetMetricData: {what} of {whose}: {why}: the account must be linked to this monitoring account (CloudWatch cross-account observability) or have a role in `accounts:` that may read its metrics"
+                    )));
+                }
+                Some(Status::Failed(why)) => {
+                    return Err(MetricsError::Unavailable(format!(
+                        "cloudwatch GetMetricData: {what} of {whose}: {why}"
+                    )));
+                }
+                _ => {}
             }
         }
         let out = queries
@@ -889,7 +1041,7 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
                 let complete = match &acc.status {
                     Some(Status::Complete) => true,
                     Some(Status::Partial) => false,
-                    Some(Status::Failed(why)) => {
+                    Some(Status::Failed(why) | Status::Forbidden(why)) => {
                         tracing::warn!(id = %q.id, %why, "GetMetricData query failed");
                         false
                     }
@@ -937,6 +1089,23 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
         };
         match listed {
             Ok(values) => {
+                if values.is_empty()
+                    && let Some(before) = self.emptied_elsewhere(spec, &key)
+                {
+                    // Another account's or region's listing that empties
+                    // (a link removed, a role that lost its rights) must
+                    // not resolve the rule's alerts as "instance gone":
+                    // the cached values stay, and the listing is an error.
+                    let whose = match (&spec.account, &spec.region) {
+                        (Some(a), Some(r)) => format!("account {a}, region {r}"),
+                        (Some(a), None) => format!("account {a}"),
+                        (None, r) => format!("region {}", r.as_deref().unwrap_or("")),
+                    };
+                    return Err(MetricsError::Unavailable(format!(
+                        "cloudwatch ListMetrics: {}/{} of {whose} lists no metrics where it listed {before} before: is the account still linked to this monitoring account, or its role still allowed cloudwatch:ListMetrics? The rule's instances are kept until it lists them again",
+                        spec.namespace, spec.metric_name
+                    )));
+                }
                 if let Ok(mut cache) = self.dimension_cache.lock() {
                     cache.insert(
                         key,
@@ -1060,7 +1229,26 @@ impl CloudWatchSource {
             })
             .collect();
         let (target, owning_account) = route(spec, &self.roles());
-        let caller = &self.caller_for(&target).await?;
+        let limit = self.options.elsewhere_timeout;
+        bounded(
+            &target,
+            limit,
+            "ListMetrics",
+            self.list_with(spec, &target, owning_account, names, wildcards, filters),
+        )
+        .await
+    }
+
+    async fn list_with(
+        &self,
+        spec: &MetricSpec,
+        target: &Target,
+        owning_account: Option<String>,
+        names: BTreeSet<&str>,
+        wildcards: Vec<&str>,
+        filters: Vec<DimensionFilter>,
+    ) -> Result<Vec<Labels>, MetricsError> {
+        let caller = &self.caller_for(target).await?;
         // Only values that reported in the last 3 hours: a host that is gone
         // must not become an instance (and raise NoData) for the two weeks
         // ListMetrics remembers it. Off for history that ended earlier.

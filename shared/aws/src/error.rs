@@ -279,6 +279,31 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// The fault a credentials provider's failure names in its message (`chain`):
+/// an STS AssumeRole answered `Throttling` or a 5xx code, a timeout, a
+/// connection that failed. Such a failure is worth retrying, unlike a role
+/// that was refused; `None` when it names none of them.
+pub(crate) fn credentials_fault(message: &str) -> Option<Fault> {
+    let mut fault = None;
+    for word in message.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if THROTTLING_CODES.contains(&word) {
+            return Some(Fault::Throttled);
+        }
+        if TRANSIENT_CODES.contains(&word) {
+            fault = Some(Fault::Transient);
+        }
+    }
+    let lower = message.to_ascii_lowercase();
+    if fault.is_none()
+        && ["timed out", "timeout", "io error", "connection"]
+            .iter()
+            .any(|w| lower.contains(w))
+    {
+        fault = Some(Fault::Transient);
+    }
+    fault
+}
+
 /// Whether a credentials provider failed somewhere down `err`'s chain.
 fn has_credentials_error(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(err);

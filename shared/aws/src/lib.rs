@@ -54,8 +54,9 @@ pub use alarms::{
 };
 pub use aws_config::SdkConfig;
 pub use cloudwatch::{
-    CloudWatchOptions, CloudWatchSource, CloudWatchStats, GET_METRIC_DATA_TPS,
-    LIST_METRICS_RETENTION_SECS, RECENTLY_ACTIVE_SECS, get_metric_data_calls,
+    CloudWatchOptions, CloudWatchSource, CloudWatchStats, ELSEWHERE_ATTEMPT_TIMEOUT,
+    ELSEWHERE_TIMEOUT, GET_METRIC_DATA_TPS, LIST_METRICS_RETENTION_SECS, RECENTLY_ACTIVE_SECS,
+    get_metric_data_calls,
 };
 pub use dynamo::{DynamoStats, DynamoStore, create_table_if_missing};
 pub use error::AwsProblem;

@@ -265,7 +265,15 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The recorded answers of a [`serve_shared`] server, by operation: a
+/// test may change them between requests.
+type Answers = Arc<Mutex<BTreeMap<&'static str, Vec<u8>>>>;
+
 fn serve(responses: BTreeMap<&'static str, Vec<u8>>) -> Recorded {
+    serve_shared(Arc::new(Mutex::new(responses)))
+}
+
+fn serve_shared(responses: Answers) -> Recorded {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     let requests: Requests = Arc::default();
@@ -306,7 +314,22 @@ fn serve(responses: BTreeMap<&'static str, Vec<u8>>) -> Recorded {
                     let op = path.rsplit('/').next().unwrap_or("").to_string();
                     let body = buf[head_end..head_end + length].to_vec();
                     buf.drain(..head_end + length);
-                    let reply = responses.get(op.as_str()).cloned().unwrap_or_default();
+                    // A region that never answers: `"hang"` names it (a
+                    // request signed for it carries `/<region>/` in its
+                    // credential scope).
+                    let hang = responses.lock().unwrap().get("hang").cloned();
+                    if let Some(region) = hang
+                        && head.contains(&format!("/{}/", String::from_utf8_lossy(&region)))
+                    {
+                        std::thread::sleep(Duration::from_secs(600));
+                        return;
+                    }
+                    let reply = responses
+                        .lock()
+                        .unwrap()
+                        .get(op.as_str())
+                        .cloned()
+                        .unwrap_or_default();
                     let status = if op.is_empty() {
                         "403 Forbidden"
                     } else {
@@ -502,4 +525,280 @@ async fn a_role_that_cannot_be_assumed_is_named() {
     );
     assert!(err.starts_with(&want), "{err}");
     assert!(err.contains("AccessDenied"), "{err}");
+}
+
+/// An account that is not (or no longer) linked to the monitoring account:
+/// GetMetricData succeeds but answers the query `Forbidden`. For a query of
+/// another account that is an error of the fetch (the engine's
+/// `FetchElsewhere`, which fires the self-check), not a partial series;
+/// the evaluator's own query answered so stays a partial series as before.
+#[tokio::test]
+async fn a_forbidden_answer_for_another_account_is_an_error() {
+    use cbor::V;
+    let t0 = 1_795_392_000;
+    let mut get = Vec::new();
+    cbor::encode(
+        &V::M(vec![(
+            "MetricDataResults",
+            V::A(vec![V::M(vec![
+                ("Id", V::T("q0")),
+                ("Label", V::T("Errors")),
+                ("Timestamps", V::A(vec![])),
+                ("Values", V::A(vec![])),
+                ("StatusCode", V::T("Forbidden")),
+                (
+                    "Messages",
+                    V::A(vec![V::M(vec![
+                        ("Code", V::T("Forbidden")),
+                        ("Value", V::T("account not linked")),
+                    ])]),
+                ),
+            ])]),
+        )]),
+        &mut get,
+    );
+    let server = serve(BTreeMap::from([("GetMetricData", get)]));
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    let source = CloudWatchSource::new(Client::from_conf(config), Arc::new(SystemClock));
+    let err = source
+        .fetch(
+            &[query(
+                "remote",
+                spec("Shop", "pay", Some(SOURCE_ACCOUNT), None),
+            )],
+            t0,
+            t0 + 120,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bad metrics query: cloudwatch GetMetricData: Shop/Errors of account 111122223333: status Forbidden: Forbidden: account not linked: the account must be linked to this monitoring account (CloudWatch cross-account observability) or have a role in `accounts:` that may read its metrics"
+    );
+    assert!(!err.is_retryable());
+    // The evaluator's own metric answered Forbidden: a partial series.
+    let own = source
+        .fetch(
+            &[query("home", spec("Shop", "pay", None, None))],
+            t0,
+            t0 + 120,
+        )
+        .await
+        .expect("fetch");
+    assert!(!own[0].complete);
+    assert!(own[0].points.is_empty());
+}
+
+/// ListMetrics answers for [`an_emptied_listing_of_another_account_keeps_its_instances`]:
+/// one metric `Service=pay`, or none.
+fn list_answer(with_pay: bool) -> Vec<u8> {
+    use cbor::V;
+    let metrics = if with_pay {
+        vec![V::M(vec![
+            ("Namespace", V::T("Shop")),
+            ("MetricName", V::T("Errors")),
+            (
+                "Dimensions",
+                V::A(vec![V::M(vec![
+                    ("Name", V::T("Service")),
+                    ("Value", V::T("pay")),
+                ])]),
+            ),
+        ])]
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    cbor::encode(&V::M(vec![("Metrics", V::A(metrics))]), &mut out);
+    out
+}
+
+/// Another account's listing that empties (its link to the monitoring
+/// account removed) is an error, and the values listed before stay: the
+/// engine keeps the rule's alerts instead of resolving them as "instance
+/// gone". The evaluator's own listing that empties is taken as it is.
+#[tokio::test]
+async fn an_emptied_listing_of_another_account_keeps_its_instances() {
+    let answers: Answers = Arc::new(Mutex::new(BTreeMap::from([(
+        "ListMetrics",
+        list_answer(true),
+    )])));
+    let server = serve_shared(answers.clone());
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    // No caching: every call lists again.
+    let source = CloudWatchSource::with_options(
+        Client::from_conf(config),
+        Arc::new(SystemClock),
+        firebell_aws::CloudWatchOptions {
+            dimension_cache_ttl: Duration::ZERO,
+            ..firebell_aws::CloudWatchOptions::default()
+        },
+    );
+    let remote = spec("Shop", "*", Some(SOURCE_ACCOUNT), None);
+    let home = spec("Shop", "*", None, None);
+    let pay = vec![Labels::from([("Service".to_owned(), "pay".to_owned())])];
+    assert_eq!(source.dimension_values(&remote).await.unwrap(), pay);
+    assert_eq!(source.dimension_values(&home).await.unwrap(), pay);
+    answers
+        .lock()
+        .unwrap()
+        .insert("ListMetrics", list_answer(false));
+    let want = "metrics source unavailable: cloudwatch ListMetrics: Shop/Errors of account 111122223333 lists no metrics where it listed 1 before: is the account still linked to this monitoring account, or its role still allowed cloudwatch:ListMetrics? The rule's instances are kept until it lists them again";
+    for _ in 0..2 {
+        let err = source.dimension_values(&remote).await.unwrap_err();
+        assert_eq!(err.to_string(), want);
+        assert!(err.is_retryable());
+    }
+    assert!(source.dimension_values(&home).await.unwrap().is_empty());
+    // Listed again: the values come back.
+    answers
+        .lock()
+        .unwrap()
+        .insert("ListMetrics", list_answer(true));
+    assert_eq!(source.dimension_values(&remote).await.unwrap(), pay);
+}
+
+/// A region that never answers fails its fetch and its listing alone,
+/// after `elsewhere_timeout`, retryable; the evaluator's own region is
+/// read as ever. (The engine fetches targets concurrently: see
+/// `shared/engine/tests/reach.rs`.)
+#[tokio::test]
+async fn a_region_that_never_answers_times_out_alone() {
+    use cbor::V;
+    let t0 = 1_795_392_000;
+    let mut get = Vec::new();
+    cbor::encode(
+        &V::M(vec![(
+            "MetricDataResults",
+            V::A(vec![V::M(vec![
+                ("Id", V::T("q0")),
+                ("Timestamps", V::A(vec![V::Time(t0)])),
+                ("Values", V::A(vec![V::F(4.0)])),
+                ("StatusCode", V::T("Complete")),
+            ])]),
+        )]),
+        &mut get,
+    );
+    let server = serve(BTreeMap::from([
+        ("GetMetricData", get),
+        ("hang", b"us-west-2".to_vec()),
+    ]));
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    let source = CloudWatchSource::with_options(
+        Client::from_conf(config),
+        Arc::new(SystemClock),
+        firebell_aws::CloudWatchOptions {
+            elsewhere_timeout: Some(Duration::from_millis(300)),
+            ..firebell_aws::CloudWatchOptions::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let err = source
+        .fetch(
+            &[query("west", spec("Shop", "pay", None, Some("us-west-2")))],
+            t0,
+            t0 + 60,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "metrics source unavailable: cloudwatch GetMetricData: region us-west-2 did not answer within 300ms"
+    );
+    assert!(err.is_retryable());
+    let err = source
+        .dimension_values(&spec("Shop", "*", None, Some("us-west-2")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "metrics source unavailable: cloudwatch ListMetrics: region us-west-2 did not answer within 300ms"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let home = source
+        .fetch(
+            &[query("home", spec("Shop", "pay", None, None))],
+            t0,
+            t0 + 60,
+        )
+        .await
+        .expect("fetch");
+    assert_eq!(home[0].points.len(), 1);
+    // Without the overall limit, the region's client still gives up: each
+    // attempt has a timeout of its own.
+    let source = CloudWatchSource::with_options(
+        source.client().clone(),
+        Arc::new(SystemClock),
+        firebell_aws::CloudWatchOptions {
+            elsewhere_timeout: None,
+            elsewhere_attempt_timeout: Duration::from_millis(200),
+            ..firebell_aws::CloudWatchOptions::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let err = source
+        .fetch(
+            &[query("west", spec("Shop", "pay", None, Some("us-west-2")))],
+            t0,
+            t0 + 60,
+        )
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "metrics source unavailable: GetMetricData: request has timed out: operation attempt timeout (single attempt) occurred after 200ms"
+    );
+}
+
+/// STS throttling AssumeRole is retryable (the next cycle assumes the role
+/// again), not a refused role.
+#[tokio::test]
+async fn sts_throttling_a_role_is_retryable() {
+    let throttled = b"<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>".to_vec();
+    let server = serve(BTreeMap::from([("", throttled)]));
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let source = CloudWatchSource::from_sdk_config(&sdk, Arc::new(SystemClock));
+    let role = format!("arn:aws:iam::{SOURCE_ACCOUNT}:role/firebell-read");
+    source.use_account_roles(&BTreeMap::from([(SOURCE_ACCOUNT.to_owned(), role.clone())]));
+    let err = source
+        .fetch(
+            &[query(
+                "remote",
+                spec("Shop", "pay", Some(SOURCE_ACCOUNT), None),
+            )],
+            1_795_392_000,
+            1_795_392_120,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let text = err.to_string();
+    let want = format!(
+        "metrics source throttled: cloudwatch GetMetricData: assuming role {role}: STS throttled the call ("
+    );
+    assert!(text.starts_with(&want), "{text}");
+    assert!(text.contains("Throttling"), "{text}");
 }

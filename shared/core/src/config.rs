@@ -134,6 +134,19 @@ impl RulesBuilder {
                 }
             }
             let wildcards = r.wildcards();
+            for key in [ACCOUNT_LABEL, REGION_LABEL] {
+                if let (true, Some(from)) = (wildcards.contains(key), reach.get(key)) {
+                    diags.error(
+                        &r.origin.file,
+                        r.origin.line,
+                        r.origin.column,
+                        format!(
+                            "rule {:?}: wildcard dimension {key:?} would overwrite the label {key:?} its metrics' `{key}` sets to {from:?} (expected a rule on another account's or region's metrics to have no wildcard dimension named {key:?})",
+                            r.name
+                        ),
+                    );
+                }
+            }
             if !wildcards.is_empty() && r.wildcard_driver().is_none() {
                 let per_metric: Vec<String> = r
                     .metrics
@@ -1051,6 +1064,26 @@ rules:
                 "bad.yaml:2:11: error: rule \"Remote\": label \"account\" is \"prod\" but its metrics' `account` sets it to \"012345678901\" (remove the label: firebell sets it)"
             ]
         );
+        // So is a wildcard dimension of the same name (its values would
+        // overwrite the label); without `region:` it is a plain dimension.
+        let dims = |extra: &str| {
+            format!(
+                "rules:\n  - name: Remote\n    metrics:\n      a: {{namespace: N, metric: M, stat: Sum, dimensions: {{region: \"*\", account: \"*\"}}{extra}}}\n    expression: a\n    condition: {{op: \">\", threshold: 1}}\n"
+            )
+        };
+        assert_eq!(
+            errors(&dims(", region: eu-west-1")),
+            vec![
+                "bad.yaml:2:11: error: rule \"Remote\": wildcard dimension \"region\" would overwrite the label \"region\" its metrics' `region` sets to \"eu-west-1\" (expected a rule on another account's or region's metrics to have no wildcard dimension named \"region\")"
+            ]
+        );
+        assert_eq!(
+            errors(&dims(", account: \"012345678901\"")),
+            vec![
+                "bad.yaml:2:11: error: rule \"Remote\": wildcard dimension \"account\" would overwrite the label \"account\" its metrics' `account` sets to \"012345678901\" (expected a rule on another account's or region's metrics to have no wildcard dimension named \"account\")"
+            ]
+        );
+        assert!(errors(&dims("")).is_empty());
     }
 
     #[test]
@@ -1062,6 +1095,9 @@ rules:
             "us-gov-west-1",
             "cn-north-1",
             "il-central-1",
+            "ap-southeast-5",
+            "eusc-de-east-1",
+            "us-isob-east-1",
         ] {
             assert!(valid_region(ok), "{ok}");
         }
@@ -1074,6 +1110,9 @@ rules:
             "us--1",
             "u-east-1",
             "us-east-123",
+            "us-a-b-c-1",
+            "europe-west-1",
+            "us-1",
         ] {
             assert!(!valid_region(bad), "{bad}");
         }

@@ -682,19 +682,22 @@ pub fn valid_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Whether `s` has the shape of an AWS region name: lower-case words
-/// joined by `-`, ending in a number (`eu-west-1`, `us-gov-west-1`).
+/// Whether `s` has the shape of an AWS region name: two or three
+/// lower-case words joined by `-`, the first of 2 to 4 letters, then a
+/// number of 1 or 2 digits (`eu-west-1`, `us-gov-west-1`,
+/// `ap-southeast-5`, `eusc-de-east-1`).
 pub fn valid_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    let word = |w: &&str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase());
     s.len() <= 32
-        && parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts
-            .last()
-            .is_some_and(|p| !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit()))
+        && (2..=3).contains(&words.len())
+        && (2..=4).contains(&words[0].len())
+        && words.iter().all(word)
+        && (1..=2).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The label an instance gets from its metrics' `account`.

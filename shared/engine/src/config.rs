@@ -417,7 +417,15 @@ pub fn load_texts(
     check_annotations(&rules, &annotations, diags);
     let accounts = accounts.unwrap_or_default();
     accounts.check(&rules, diags);
-    let notify = notify.build(diags);
+    let mut notify = notify.build(diags);
+    // Console links of accounts read through a role carry no `accountId`.
+    if !accounts.roles.is_empty() {
+        let role_accounts: std::collections::BTreeSet<String> =
+            accounts.roles.keys().cloned().collect();
+        for receiver in notify.receivers.values_mut() {
+            receiver.message.role_accounts = role_accounts.clone();
+        }
+    }
     // The texts hashed in place (not copied into one string first: a
     // 100,000-rule config is 46 MB of YAML).
     let mut hasher = <sha2::Sha256 as sha2::Digest>::new();

@@ -286,3 +286,217 @@ rules:
     );
     assert_eq!(c.accounts.role_for("999999999999"), None);
 }
+
+/// A broken region does not keep the tick from being recorded: a rule
+/// with a 5-minute interval is not evaluated again the next minute (it
+/// would be every minute while the region is down), and when the region
+/// answers again its rule steps through the minutes it missed and fires.
+#[tokio::test]
+async fn a_failing_region_does_not_make_every_rule_due_every_minute() {
+    let w = World::new();
+    let text = RULES.replace(
+        "receivers:",
+        "  - name: SlowLocal\n    interval: 5m\n    metrics:\n      errors: {namespace: Shop, metric: Errors, dimensions: {Service: pay}, stat: Sum}\n    expression: errors\n    condition: {op: \">\", threshold: 10}\nreceivers:",
+    );
+    let cfg = config(&text);
+    let down = w.engine(
+        cfg.clone(),
+        Arc::new(RegionDown {
+            inner: source(),
+            down: "eu-west-1",
+        }),
+    );
+    let mut evaluated = Vec::new();
+    for m in [6, 7] {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = down.run_cycle(now, &|| false).await.unwrap();
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(matches!(&r.errors[0], CycleError::FetchElsewhere { .. }));
+        assert!(!r.incomplete);
+        evaluated.push(r.rules_evaluated);
+    }
+    // Minute 6: all three; minute 7: not SlowLocal (due at minute 10).
+    assert_eq!(evaluated, [3, 2]);
+    assert!(w.notifier.take().is_empty());
+    // The region is back: RemoteErrors fires (its errors began at minute 5).
+    let up = w.engine(cfg, Arc::new(source()));
+    let now = T0 + 60 * 8;
+    w.clock.set_epoch(now);
+    let r = up.run_cycle(now, &|| false).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.rules_evaluated, 2);
+    let subjects: Vec<String> = w.notifier.take().into_iter().map(|o| o.subject).collect();
+    assert_eq!(subjects, vec!["[FIRING] RemoteErrors 50 > 10"]);
+}
+
+/// A source whose listing of another account's metrics fails (as the
+/// CloudWatch adapter's does when a listing that had values empties).
+#[derive(Debug)]
+struct ListingDown {
+    inner: ReplaySource,
+}
+
+#[async_trait]
+impl MetricsSource for ListingDown {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<Vec<MetricSeries>, MetricsError> {
+        self.inner.fetch(queries, start, end).await
+    }
+
+    async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
+        if spec.account.is_some() {
+            return Err(MetricsError::Unavailable("listing emptied".to_string()));
+        }
+        self.inner.dimension_values(spec).await
+    }
+}
+
+/// A wildcard rule of another account whose listing fails keeps its
+/// firing alert (not resolved as "instance gone"), reports a discovery
+/// error, and the tick is still recorded.
+#[tokio::test]
+async fn a_failing_listing_of_another_account_keeps_its_alerts() {
+    let w = World::new();
+    let cfg = config(&RULES.replace(
+        "dimensions: {Service: pay}, stat: Sum, account: \"111122223333\"",
+        "dimensions: {Service: \"*\"}, stat: Sum, account: \"111122223333\"",
+    ));
+    let up = w.engine(cfg.clone(), Arc::new(source()));
+    let now = T0 + 60 * 6;
+    w.clock.set_epoch(now);
+    let r = up.run_cycle(now, &|| false).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let subjects: Vec<String> = w.notifier.take().into_iter().map(|o| o.subject).collect();
+    assert_eq!(subjects, vec!["[FIRING] RemoteErrors 50 > 10"]);
+    let down = w.engine(cfg, Arc::new(ListingDown { inner: source() }));
+    for m in [7, 8] {
+        let now = T0 + 60 * m;
+        w.clock.set_epoch(now);
+        let r = down.run_cycle(now, &|| false).await.unwrap();
+        let errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errors,
+            vec![
+                "rule RemoteErrors: listing dimension values: metrics source unavailable: listing emptied"
+            ]
+        );
+        assert_eq!(r.orphans_resolved, 0);
+        assert!(!r.incomplete);
+    }
+    assert!(w.notifier.take().is_empty());
+}
+
+/// A source whose region eu-west-1 answers only with an error (as the
+/// adapter's timeout gives for a region that never answers), and whose
+/// own-account fetch waits until eu-west-1 was asked: the cycle finishes
+/// only if the targets are fetched concurrently.
+#[derive(Debug)]
+struct Concurrent {
+    inner: ReplaySource,
+    asked_down: std::sync::atomic::AtomicUsize,
+    down_started: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl MetricsSource for Concurrent {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<Vec<MetricSeries>, MetricsError> {
+        if queries
+            .iter()
+            .any(|q| q.spec.region.as_deref() == Some("eu-west-1"))
+        {
+            self.asked_down
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.down_started.notify_one();
+            return Err(MetricsError::Unavailable(
+                "region eu-west-1 did not answer within 20s".to_string(),
+            ));
+        }
+        self.down_started.notified().await;
+        self.inner.fetch(queries, start, end).await
+    }
+
+    async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
+        self.inner.dimension_values(spec).await
+    }
+}
+
+/// Targets are fetched concurrently; a region that failed is not asked
+/// again in a later lookback group of the same cycle (its rules fail with
+/// the same error); the evaluator's own rules are judged.
+#[tokio::test]
+async fn a_region_that_does_not_answer_fails_alone_and_is_asked_once() {
+    let w = World::new();
+    let text = RULES
+        .replace(
+            "    condition: {op: \">\", threshold: 10}\n    labels: {team: web}\nreceivers",
+            "    condition: {op: \">\", threshold: 0}\n    labels: {team: web}\nreceivers",
+        )
+        .replace(
+            "receivers:",
+            "  - name: RemoteSlow\n    for: 3h\n    metrics:\n      errors: {namespace: Shop, metric: Errors, dimensions: {Service: pay}, stat: Maximum, account: \"111122223333\", region: eu-west-1}\n    expression: errors\n    condition: {op: \">\", threshold: 10}\nreceivers:",
+        );
+    let source = Arc::new(Concurrent {
+        inner: source(),
+        asked_down: Default::default(),
+        down_started: tokio::sync::Notify::new(),
+    });
+    let e = w.engine(config(&text), source.clone());
+    let now = T0 + 60 * 7;
+    w.clock.set_epoch(now);
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        e.run_cycle(now, &|| false),
+    )
+    .await
+    .expect("the targets are fetched one after another")
+    .unwrap();
+    let errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errors,
+        vec![
+            "rule RemoteErrors: fetching metrics of account 111122223333, region eu-west-1: metrics source unavailable: region eu-west-1 did not answer within 20s",
+            "rule RemoteSlow: fetching metrics of account 111122223333, region eu-west-1: metrics source unavailable: region eu-west-1 did not answer within 20s",
+        ]
+    );
+    assert_eq!(
+        source.asked_down.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let subjects: Vec<String> = w.notifier.take().into_iter().map(|o| o.subject).collect();
+    assert_eq!(subjects, vec!["[FIRING] LocalErrors 1 > 0"]);
+}
+
+/// An account read through a role (`accounts:`): its alert's console link
+/// opens that region's console without `accountId` (which works only in a
+/// monitoring account); the labels still name the account.
+#[tokio::test]
+async fn a_role_accounts_link_has_no_account_id() {
+    let w = World::new();
+    let text = format!(
+        "accounts:\n  \"111122223333\": {{role_arn: \"arn:aws:iam::111122223333:role/firebell-read\"}}\n{RULES}"
+    );
+    let e = w.engine(config(&text), Arc::new(source()));
+    let now = T0 + 60 * 6;
+    w.clock.set_epoch(now);
+    let r = e.run_cycle(now, &|| false).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let sent = w.notifier.take();
+    assert_eq!(sent.len(), 1);
+    let body = &sent[0].bodies["default"];
+    assert!(body.contains("account=111122223333"), "{body}");
+    assert!(
+        body.contains("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#metricsV2:graph="),
+        "{body}"
+    );
+    assert!(!body.contains("accountId"), "{body}");
+}

@@ -253,6 +253,13 @@ pub struct MessageOptions {
     pub body_template: Option<String>,
     /// AWS region for console deep links. Default `us-east-1`.
     pub console_region: Option<String>,
+    /// Accounts whose metrics are read by assuming a role (the config's
+    /// `accounts:`), not through a monitoring account's links: their
+    /// console links carry no `accountId` (it works only in a monitoring
+    /// account) and open the signed-in account's console. Set from
+    /// `accounts:` when the config loads, not written under `message:`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub role_accounts: std::collections::BTreeSet<String>,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -471,6 +471,8 @@ fn receiver_fields(a: &Receiver, b: &Receiver) -> Vec<String> {
         subject_template,
         body_template,
         console_region,
+        // Derived from `accounts:`, whose changes show as settings.
+        role_accounts: _,
     } = message;
     let m = &b.message;
     let mut f = Fields::default();

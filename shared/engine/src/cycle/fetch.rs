@@ -63,11 +63,13 @@ pub(super) struct Fetched {
 /// others to days. Queries whose starts lie within [`FETCH_GROUP_SPAN`]
 /// share one fetch from the earliest of them (in parts of at most
 /// [`FETCH_PART`] queries). Each fetch holds the queries of one target
-/// (account and region; the evaluator's own first): when another
-/// account's or region's fetch fails, only its queries fail
-/// ([`Fetched::failed`]) and the cycle goes on; when the evaluator's own
-/// fails, the fetch fails. The series come back by query number, their ids
-/// dropped.
+/// (account and region); a group's targets are fetched concurrently, so a
+/// slow region does not hold up the others (the adapter bounds each
+/// region's and account's time). When another account's or region's fetch
+/// fails, only its queries fail ([`Fetched::failed`]), the cycle goes on,
+/// and its queries of later groups fail with the same error without being
+/// asked again; when the evaluator's own fails, the fetch fails. The series
+/// come back by query number, their ids dropped.
 pub(super) async fn fetch_grouped(
     metrics: &dyn MetricsSource,
     queries: &Queries<'_>,
@@ -75,6 +77,7 @@ pub(super) async fn fetch_grouped(
 ) -> Result<Fetched, MetricsError> {
     let mut out = Fetched::default();
     out.series.resize_with(queries.len(), || None);
+    let mut broken: BTreeMap<Target<'_>, std::sync::Arc<MetricsError>> = BTreeMap::new();
     for (start, group) in fetch_groups(queries) {
         let mut by_target: BTreeMap<Target<'_>, Vec<usize>> = BTreeMap::new();
         for i in group {
@@ -83,37 +86,75 @@ pub(super) async fn fetch_grouped(
                 .or_default()
                 .push(i);
         }
+        let mut asked = Vec::new();
         for (target, group) in by_target {
-            for part in parts(queries, group) {
-                let asked: Vec<MetricQuery> = part
-                    .iter()
-                    .map(|&i| MetricQuery {
-                        id: format!("q{i}"),
-                        spec: queries.spec(i).clone(),
-                    })
-                    .collect();
-                let got = match metrics.fetch(&asked, start, now).await {
-                    Ok(got) => got,
-                    Err(e) if target == (None, None) => return Err(e),
-                    Err(e) => {
-                        let e = std::sync::Arc::new(e);
-                        for i in part {
-                            out.failed.insert(i, e.clone());
+            match broken.get(&target) {
+                // Failed in an earlier group this cycle: not asked again.
+                Some(e) => {
+                    for i in group {
+                        out.failed.insert(i, e.clone());
+                    }
+                }
+                None => asked.push(fetch_target(metrics, queries, target, group, start, now)),
+            }
+        }
+        for (target, result) in futures_util::future::join_all(asked).await {
+            match result {
+                Ok(got) => {
+                    for mut s in got {
+                        let i = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok());
+                        if let Some(slot) = i.and_then(|i| out.series.get_mut(i)) {
+                            s.id = String::new();
+                            *slot = Some(s);
                         }
-                        continue;
                     }
-                };
-                for mut s in got {
-                    let i = s.id.strip_prefix('q').and_then(|n| n.parse::<usize>().ok());
-                    if let Some(slot) = i.and_then(|i| out.series.get_mut(i)) {
-                        s.id = String::new();
-                        *slot = Some(s);
+                }
+                Err((e, _)) if target == (None, None) => return Err(e),
+                Err((e, group)) => {
+                    let e = std::sync::Arc::new(e);
+                    for i in group {
+                        out.failed.insert(i, e.clone());
                     }
+                    broken.insert(target, e);
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// What [`fetch_target`] returns: its target, and its series or the error
+/// with the query numbers it failed.
+type TargetResult<'s> = (
+    Target<'s>,
+    Result<Vec<MetricSeries>, (MetricsError, Vec<usize>)>,
+);
+
+/// One target's queries of a group, part after part; the first failure
+/// fails them all.
+async fn fetch_target<'s>(
+    metrics: &dyn MetricsSource,
+    queries: &Queries<'s>,
+    target: Target<'s>,
+    group: Vec<usize>,
+    start: Epoch,
+    now: Epoch,
+) -> TargetResult<'s> {
+    let mut got = Vec::new();
+    for part in parts(queries, group.clone()) {
+        let asked: Vec<MetricQuery> = part
+            .iter()
+            .map(|&i| MetricQuery {
+                id: format!("q{i}"),
+                spec: queries.spec(i).clone(),
+            })
+            .collect();
+        match metrics.fetch(&asked, start, now).await {
+            Ok(series) => got.extend(series),
+            Err(e) => return (target, Err((e, group))),
+        }
+    }
+    (target, Ok(got))
 }
 
 /// The fetches of [`fetch_grouped`]: `(start, query numbers)`, latest

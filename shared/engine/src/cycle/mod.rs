@@ -177,7 +177,10 @@ pub struct CycleReport {
     /// Firing alerts resolved because their rule or instance is gone.
     pub orphans_resolved: usize,
     /// Some due rule could not be evaluated (fetch or discovery failed): the
-    /// tick is not recorded, so the next cycle evaluates it again.
+    /// tick is not recorded, so the next cycle evaluates it again. A failed
+    /// fetch or listing of another account or region (`FetchElsewhere`, a
+    /// `Discovery` error that kept the cached instances) does not count:
+    /// its instances' states hold and the next good fetch catches up.
     pub incomplete: bool,
     /// Every judged instance, when [`EngineOptions::record_views`] is on.
     #[serde(skip)]
@@ -901,7 +904,10 @@ impl Engine {
                         });
                         reported = true;
                     }
-                    report.incomplete = true;
+                    // Not `incomplete`: the tick is recorded, so the other
+                    // rules keep their intervals while an account or region
+                    // is broken; this instance's state holds, and the next
+                    // good fetch steps through the datapoints it missed.
                     continue;
                 }
                 let Some(inputs) = queries.inputs(inst, &series, &rp.grid) else {

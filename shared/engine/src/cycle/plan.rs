@@ -238,7 +238,8 @@ pub(super) fn expand_wildcards(spec: &MetricSpec, labels: &Labels) -> MetricSpec
 impl<'c> Plan<'c> {
     /// The due rules of `rules` at `now`, their instances and queries. A
     /// rule whose instances cannot be listed is left out (reported, and
-    /// the cycle is marked incomplete so the tick is evaluated again).
+    /// the cycle is marked incomplete so the tick is evaluated again,
+    /// unless the listing was of another account or region).
     pub(super) async fn make(
         metrics: &dyn MetricsSource,
         rules: impl IntoIterator<Item = &'c Rule>,
@@ -280,7 +281,16 @@ impl<'c> Plan<'c> {
                         rule: rule.name.clone(),
                         source,
                     });
-                    report.incomplete = true;
+                    // Left out of the plan, the rule's alerts are not
+                    // resolved as orphans. Another account or region
+                    // failing does not keep the tick from being recorded
+                    // (as for `FetchElsewhere`).
+                    let elsewhere = rule
+                        .wildcard_driver()
+                        .is_some_and(|d| d.account.is_some() || d.region.is_some());
+                    if !elsewhere {
+                        report.incomplete = true;
+                    }
                 }
             }
         }

@@ -177,7 +177,12 @@ fn console_base(region: &str) -> String {
 
 /// The console URL graphing `alert`'s metrics and expression, or `None` when
 /// the alert has no metrics or a wildcard dimension cannot be resolved.
-pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<String> {
+pub(crate) fn console_url(
+    alert: &Alert,
+    region: &str,
+    role_accounts: &std::collections::BTreeSet<String>,
+    at: Epoch,
+) -> Option<String> {
     if alert.metrics.is_empty() {
         return None;
     }
@@ -237,8 +242,15 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
         // Periods are whole seconds well below 2^53: exact as f64.
         opts.push(("period", J::N(secs as f64)));
         // Another account's metric (cross-account observability: the
-        // console of the monitoring account graphs it by `accountId`).
-        if let Some(account) = &spec.account {
+        // console of the monitoring account graphs it by `accountId`). One
+        // read through a role (`accounts:`) has none: `accountId` works
+        // only in a monitoring account; the link opens the signed-in
+        // account's console, which shows it when signed in to that account.
+        if let Some(account) = spec
+            .account
+            .as_ref()
+            .filter(|a| !role_accounts.contains(*a))
+        {
             opts.push(("accountId", J::S(account.clone())));
         }
         let own_region = spec.region.as_deref().unwrap_or(configured);
@@ -298,6 +310,7 @@ pub(crate) fn console_url(alert: &Alert, region: &str, at: Epoch) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn enc(v: &J) -> String {
         let mut s = String::new();
@@ -375,7 +388,7 @@ slos:
         for r in &rules {
             assert!(r.expression_src.contains("RSUM("));
             let alert = super::super::sample_alert(r, AT);
-            let url = console_url(&alert, "eu-central-1", AT).unwrap();
+            let url = console_url(&alert, "eu-central-1", &BTreeSet::new(), AT).unwrap();
             assert!(!url.contains("RSUM"), "{url}");
             assert!(!url.contains("expression~"), "{url}");
             assert!(!url.contains("visible"), "{url}");
@@ -395,7 +408,7 @@ slos:
         let page = super::super::sample_alert(&rules[0], AT);
         assert_eq!(page.threshold, 14.4);
         assert_eq!(
-            console_url(&page, "eu-central-1", AT).unwrap(),
+            console_url(&page, "eu-central-1", &BTreeSet::new(), AT).unwrap(),
             "https://eu-central-1.console.aws.amazon.com/cloudwatch/home?region=eu-central-1#metricsV2:graph=~(metrics~(~(~'Shop~'Errors~'Service~'payments~(id~'errors~stat~'Sum~period~60))~(~'Shop~'Requests~'Service~'payments~(id~'total~stat~'Sum~period~60)))~view~'timeSeries~stacked~false~region~'eu-central-1~title~'Payments*3apage*3a1h~period~60~annotations~(horizontal~(~(label~'Threshold*20*28expression*20not*20graphed*29~value~14.4)))~start~'2023-11-14T21*3a03*3a20Z~end~'2023-11-14T22*3a28*3a20Z)"
         );
     }
@@ -419,6 +432,7 @@ rules:
             console_url(
                 &super::super::sample_alert(&rule(&yaml(expr)), AT),
                 "us-east-1",
+                &BTreeSet::new(),
                 AT,
             )
             .unwrap()
@@ -464,7 +478,13 @@ rules:
     condition: {op: ">", threshold: 1}
 "#,
         );
-        let u = console_url(&super::super::sample_alert(&r, AT), "us-east-1", AT).unwrap();
+        let u = console_url(
+            &super::super::sample_alert(&r, AT),
+            "us-east-1",
+            &BTreeSet::new(),
+            AT,
+        )
+        .unwrap();
         assert!(
             u.contains("(expression~'e1*20*2b*20e2~label~'R~id~'e3)"),
             "{u}"
@@ -487,12 +507,28 @@ rules:
     condition: {op: ">", threshold: 1}
 "#,
         );
-        let u = console_url(&super::super::sample_alert(&r, AT), "us-east-1", AT).unwrap();
+        let u = console_url(
+            &super::super::sample_alert(&r, AT),
+            "us-east-1",
+            &BTreeSet::new(),
+            AT,
+        )
+        .unwrap();
         assert!(
             u.starts_with("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#metricsV2:graph=~(metrics~(~(~'N~'A~(id~'a~stat~'Sum~period~60~accountId~'111122223333~visible~false))~(~'N~'B~(id~'b~stat~'Sum~period~60~region~'ap-south-1~visible~false))~(~'N~'C~(id~'c~stat~'Sum~period~60~region~'us-east-1~visible~false))"),
             "{u}"
         );
         assert!(u.contains("~region~'eu-west-1~title~'R~"), "{u}");
+        // The same account read through a role (`accounts:`): no
+        // `accountId` (it works only in a monitoring account); the link
+        // opens the signed-in account's console of eu-west-1.
+        let roles = BTreeSet::from(["111122223333".to_string()]);
+        let u = console_url(&super::super::sample_alert(&r, AT), "us-east-1", &roles, AT).unwrap();
+        assert!(
+            u.starts_with("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#metricsV2:graph=~(metrics~(~(~'N~'A~(id~'a~stat~'Sum~period~60~visible~false))~(~'N~'B~"),
+            "{u}"
+        );
+        assert!(!u.contains("accountId"), "{u}");
     }
 
     #[test]

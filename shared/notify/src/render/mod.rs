@@ -228,6 +228,7 @@ pub(crate) fn check_receiver_template(what: &str, template: &str) -> Result<(), 
         zone: Zone::get("UTC"),
         at,
         region: links::region(None),
+        role_accounts: &std::collections::BTreeSet::new(),
         sandbox: Sandbox::new(),
     };
     let views = vec![AlertView::new(&alert, &set)];
@@ -371,6 +372,7 @@ fn compose(receiver: &Receiver, n: &GroupNotification, key: &str) -> Result<Mess
         zone: Zone::get(&receiver.time_zone),
         at: n.at,
         region: links::region(receiver.message.console_region.as_deref()),
+        role_accounts: &receiver.message.role_accounts,
         sandbox: Sandbox::new(),
     };
     let ordered: Vec<&Alert> = n

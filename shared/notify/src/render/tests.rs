@@ -194,6 +194,7 @@ fn receiver(tz: &str) -> Receiver {
             subject_template: None,
             body_template: None,
             console_region: Some("eu-central-1".into()),
+            role_accounts: Default::default(),
         },
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct Setting<'s> {
     /// The notification's decision time.
     pub at: Epoch,
     pub region: String,
+    /// [`crate::MessageOptions::role_accounts`].
+    pub role_accounts: &'s std::collections::BTreeSet<String>,
     pub sandbox: Sandbox<'s>,
 }
 
@@ -257,7 +259,7 @@ impl AlertView {
             runbook: non_empty(annotations.get("runbook_url")),
             dashboard: non_empty(annotations.get("dashboard"))
                 .or_else(|| non_empty(annotations.get("dashboard_url"))),
-            console: console_url(alert, &set.region, set.at),
+            console: console_url(alert, &set.region, set.role_accounts, set.at),
         };
 
         AlertView {
