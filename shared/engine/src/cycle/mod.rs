@@ -145,6 +145,10 @@ pub struct InstanceView {
     pub value: Option<f64>,
     /// The events of this cycle.
     pub events: Vec<Event>,
+    /// The datapoints the judge stepped through this cycle, in order, with
+    /// the guard's verdict (a quiet instance's are stepped again by the
+    /// next cycle: its state is re-derived, not stored).
+    pub points: Vec<firebell_core::state::Observation>,
 }
 
 /// What a cycle did.
@@ -1145,7 +1149,13 @@ impl Engine {
             rewind(&mut state, clock);
             rewound = true;
         }
-        let judgement: Judgement = match judge::judge(input, &state) {
+        let mut points = Vec::new();
+        let judged = if self.opts.record_views {
+            judge::judge_observing(input, &state, &mut |o| points.push(o))
+        } else {
+            judge::judge(input, &state)
+        };
+        let judgement: Judgement = match judged {
             Ok(j) => j,
             Err(source) => {
                 report.errors.push(CycleError::Expression {
@@ -1195,6 +1205,7 @@ impl Engine {
                 state: judgement.state.clone(),
                 value: judgement.value,
                 events: judgement.events.clone(),
+                points,
             });
         }
         if !judgement.changed && !rewound {
