@@ -221,7 +221,7 @@ pub(crate) fn chart(
             let y = geo.y(v);
             let _ = write!(
                 o,
-                r#"<line class="{class} side{si}" x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}"><title>{side}{word} {} {}</title></line><text class="thl {class}" x="{}" y="{:.1}">{side}{word} {}</text>"#,
+                r#"<line class="{class} side{si}" x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}"><title>{side}{word} {} {}</title></line><text class="thl {class}l" x="{}" y="{:.1}">{side}{word} {}</text>"#,
                 LEFT + COLUMNS as f64,
                 r.condition.op,
                 esc(&r.unit.format(v)),
