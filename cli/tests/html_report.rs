@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! `firebell backtest --html FILE`: the page is self-contained (no script,
+//! `firebell backtest --html FILE` (and `firebell test --html FILE`): the page is self-contained (no script,
 //! no URL outside the page), the text report is unchanged by the flag, every
 //! rule has a chart and every marker links to a notification's text; its
 //! structure (element skeleton, ids, headings, table headers, the pieces of
@@ -340,4 +340,43 @@ fn compare_draws_both_configs_bands() {
     assert_eq!(page.matches(">B</text>").count(), charts);
     // The stricter rule's row is marked changed.
     assert!(page.contains("<tr class=\"changed\"><th scope=\"row\"><a href=\"#rule-1\">* CheckoutLatencyP99</a>"), "{}", &page[page.find("<table").unwrap()..][..2000]);
+}
+
+#[test]
+fn test_html_shows_the_failing_tests_first_with_their_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    // A copy of the checkout tests expecting firing where the rule is pending.
+    let tests = std::fs::read_to_string(format!("{root}/examples/tests/checkout_test.yaml"))
+        .unwrap()
+        .replace("config: ../", &format!("config: {root}/examples"))
+        .replacen("          - status: pending\n", "          - status: firing\n", 1);
+    let failing = dir.path().join("failing_test.yaml");
+    std::fs::write(&failing, tests).unwrap();
+    let page_path = dir.path().join("tests.html");
+    let out = firebell(&[
+        "test",
+        "examples/tests/payments_test.yaml",
+        failing.to_str().unwrap(),
+        "--html",
+        page_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(stdout.ends_with("36 passed, 1 failed\n"), "{stdout}");
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    assert_self_contained(&page);
+    assert!(page.contains("<title>firebell test: 36 passed, 1 failed</title>"));
+    let tests: Vec<&str> = page.split("<section class=\"test\"").skip(1).collect();
+    assert_eq!(tests.len(), 10, "one section per test");
+    // The failing test first, with its diff and a red marker at its eval time.
+    assert!(tests[0].contains(">FAIL error rate fires on 2 of 3 breaching minutes</h3>"), "{}", &tests[0][..300]);
+    assert!(tests[0].contains("<pre>- firing  {service=&quot;checkout&quot;, severity=&quot;page&quot;, team=&quot;checkout&quot;}\n+ pending {service=&quot;checkout&quot;"), "{}", tests[0]);
+    assert!(tests[0].contains("<a href=\"#test-0-c0\"><title>FAIL: alerts of CheckoutErrorRate at eval_time 6m</title><path class=\"mark page\""));
+    assert!(tests[1..].iter().all(|t| t.contains("<h3") && t.contains(">ok ")));
+    // Every test charts the instances its series reached, with the engine's line.
+    for t in &tests {
+        assert!(t.contains("<svg class=\"chart\" role=\"img\""));
+        assert!(t.contains("<path class=\"series\" d=\"M"));
+    }
 }

@@ -1,4 +1,5 @@
-//! The HTML report of a backtest (`firebell backtest --html FILE`): one
+//! The HTML report of a backtest (`firebell backtest --html FILE`; rule
+//! unit tests have theirs, [`test_page`]): one
 //! self-contained page (inline CSS, inline SVG, no script, no external
 //! URL) with the text report's numbers per rule and receiver, a chart per
 //! rule instance and every notification's text.
@@ -20,6 +21,7 @@
 
 mod chart;
 mod svg;
+mod testpage;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,6 +34,7 @@ use firebell_core::text::rfc3339;
 use firebell_engine::Config;
 
 pub use chart::{Band, BandKind, COLUMNS, Charts, Column, InstanceChart, PointStats, Sent, brace};
+pub use testpage::{TestRun, test_page};
 
 use crate::backtest::{BacktestReport, RuleStats, compare};
 use svg::{Mark, Side};

@@ -236,16 +236,21 @@ pub(crate) fn chart(
     if let Some(c) = sides.iter().find_map(|s| s.chart) {
         let mut d = String::new();
         let mut prev = false;
+        // Consecutive datapoints are joined (across empty columns when a
+        // datapoint spans several); a missing one breaks the line.
         for (i, col) in c.columns.iter().enumerate() {
             if col.values == 0 {
-                prev = false;
+                if col.missing {
+                    prev = false;
+                }
                 continue;
             }
             let x = LEFT as usize + i;
             let (yh, yl) = (geo.y(col.hi).round(), geo.y(col.lo).round());
             let cmd = if prev { 'L' } else { 'M' };
             if yh == yl {
-                let _ = write!(d, "{cmd}{x} {yh}");
+                // A lone point is a dot (round caps).
+                let _ = write!(d, "{cmd}{x} {yh}{}", if prev { "" } else { "h0.5" });
             } else {
                 let _ = write!(d, "{cmd}{x} {yh}L{x} {yl}");
             }
