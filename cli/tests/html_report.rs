@@ -380,3 +380,28 @@ fn test_html_shows_the_failing_tests_first_with_their_charts() {
         assert!(t.contains("<path class=\"series\" d=\"M"));
     }
 }
+
+#[test]
+fn report_html_charts_pages_per_team_per_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("noise.html");
+    let f = file.to_str().unwrap();
+    let args = ["report", "--config", "examples", "--source", DAY];
+    let plain = firebell(&args);
+    let mut with = args.to_vec();
+    with.extend(["--html", f]);
+    let out = firebell(&with);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), text(&plain.stdout), "--html changes the text report");
+    let page = std::fs::read_to_string(&file).unwrap();
+    assert_self_contained(&page);
+    // One chart per team, with its numbers beside; the demo's two pages.
+    for team in ["checkout-oncall", "ops", "payments-oncall"] {
+        assert!(page.contains(&format!("<figcaption>{team}: pages per day</figcaption><svg class=\"chart\" role=\"img\"")), "{team}");
+    }
+    assert_eq!(page.matches("<g><title>2026-11-23: 1 page(s), 0 out of hours</title>").count(), 2);
+    assert_eq!(page.matches("<tr><th scope=\"row\">2026-11-23</th><td>1</td><td>0</td></tr>").count(), 2);
+    assert!(page.contains("<tr><td colspan=\"3\">no page</td></tr>"), "ops got none");
+    assert!(page.contains("<section id=\"noisiest\"><h2>Noisiest rules</h2>"));
+    assert!(page.contains("<th scope=\"row\">CheckoutLatencyP99</th><td class=\"text\">checkout-oncall</td><td>1</td>"));
+}

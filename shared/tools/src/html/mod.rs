@@ -1,5 +1,6 @@
 //! The HTML report of a backtest (`firebell backtest --html FILE`; rule
-//! unit tests have theirs, [`test_page`]): one
+//! unit tests have theirs, [`test_page`], and the noise report,
+//! [`noise_page`]): one
 //! self-contained page (inline CSS, inline SVG, no script, no external
 //! URL) with the text report's numbers per rule and receiver, a chart per
 //! rule instance and every notification's text.
@@ -20,6 +21,7 @@
 //! the figures and the changes summarise.
 
 mod chart;
+mod noisepage;
 mod svg;
 mod testpage;
 
@@ -34,6 +36,7 @@ use firebell_core::text::rfc3339;
 use firebell_engine::Config;
 
 pub use chart::{Band, BandKind, COLUMNS, Charts, Column, InstanceChart, PointStats, Sent, brace};
+pub use noisepage::noise_page;
 pub use testpage::{TestRun, test_page};
 
 use crate::backtest::{BacktestReport, RuleStats, compare};
