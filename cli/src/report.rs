@@ -113,8 +113,10 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         None => full,
     };
     if let Some(path) = &args.html {
-        let page =
-            firebell_tools::html::noise_page(&shown, concat!("firebell ", env!("CARGO_PKG_VERSION")));
+        let page = firebell_tools::html::noise_page(
+            &shown,
+            concat!("firebell ", env!("CARGO_PKG_VERSION")),
+        );
         std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }

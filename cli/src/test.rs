@@ -122,10 +122,8 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                 result,
             })
             .collect();
-        let page = firebell_tools::html::test_page(
-            &runs,
-            concat!("firebell ", env!("CARGO_PKG_VERSION")),
-        );
+        let page =
+            firebell_tools::html::test_page(&runs, concat!("firebell ", env!("CARGO_PKG_VERSION")));
         std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
         if !json {
             eprintln!("wrote {}", path.display());

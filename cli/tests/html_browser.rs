@@ -142,19 +142,28 @@ fn the_demo_report_renders_in_chromium_without_console_errors() {
     assert_eq!(sections.len(), rules.len(), "one section per rule");
     for (rule, section) in rules.iter().zip(&sections) {
         let section = section.split("</section>").next().unwrap();
-        assert!(section.contains(&format!(">{rule}</h3>")), "{rule}: no heading");
+        assert!(
+            section.contains(&format!(">{rule}</h3>")),
+            "{rule}: no heading"
+        );
         assert!(
             section.contains("<svg class=\"chart\" role=\"img\""),
             "{rule}: no chart"
         );
-        assert!(section.contains("<path class=\"series\""), "{rule}: no line");
+        assert!(
+            section.contains("<path class=\"series\""),
+            "{rule}: no line"
+        );
     }
 
     // Screenshots, light and dark.
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     for (name, extra) in [
         ("html-report.png", None),
-        ("html-report-dark.png", Some("--blink-settings=preferredColorScheme=0")),
+        (
+            "html-report-dark.png",
+            Some("--blink-settings=preferredColorScheme=0"),
+        ),
     ] {
         let png = shots.join(name);
         let _ = std::fs::remove_file(&png);
@@ -164,8 +173,15 @@ fn the_demo_report_renders_in_chromium_without_console_errors() {
         let out = browse(&page, &args);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
-        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
-        assert!(bytes.len() > 20_000, "{name}: {} bytes, blank?", bytes.len());
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{name} is not a PNG"
+        );
+        assert!(
+            bytes.len() > 20_000,
+            "{name}: {} bytes, blank?",
+            bytes.len()
+        );
         eprintln!("screenshot: {}", png.display());
         if extra.is_none() && std::env::var("UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
             let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/img/html-report.png");

@@ -20,7 +20,9 @@ const DAY: &str = "examples/demo/day.jsonl";
 fn demo_report(dir: &Path, extra: &[&str]) -> (String, String) {
     let file = dir.join("report.html");
     let f = file.to_str().unwrap();
-    let mut args = vec!["backtest", "--config", "examples", "--source", DAY, "--html", f];
+    let mut args = vec![
+        "backtest", "--config", "examples", "--source", DAY, "--html", f,
+    ];
     args.extend_from_slice(extra);
     let out = firebell(&args);
     assert!(
@@ -91,12 +93,44 @@ fn tokens(html: &str) -> Vec<Token> {
 
 const VOID: &[&str] = &["meta"];
 /// Elements whose text the skeleton keeps.
-const TEXT: &[&str] = &["h1", "h2", "h3", "h4", "caption", "figcaption", "summary", "dt", "title"];
+const TEXT: &[&str] = &[
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "caption",
+    "figcaption",
+    "summary",
+    "dt",
+    "title",
+];
 /// Elements the skeleton lists (their children too).
 const KEEP: &[&str] = &[
-    "html", "head", "body", "header", "nav", "main", "section", "footer", "h1", "h2", "h3", "h4",
-    "table", "caption", "thead", "tbody", "figure", "figcaption", "details", "summary", "ol",
-    "dl", "dt", "style", "title",
+    "html",
+    "head",
+    "body",
+    "header",
+    "nav",
+    "main",
+    "section",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "table",
+    "caption",
+    "thead",
+    "tbody",
+    "figure",
+    "figcaption",
+    "details",
+    "summary",
+    "ol",
+    "dl",
+    "dt",
+    "style",
+    "title",
 ];
 
 /// The page's structure: the kept elements with id, class and role, the text
@@ -123,7 +157,10 @@ fn skeleton(html: &str) -> String {
                                 if n == "svg" && !sc {
                                     nest += 1;
                                 }
-                                let class = a.get("class").map(|c| format!(".{}", c.replace(' ', "."))).unwrap_or_default();
+                                let class = a
+                                    .get("class")
+                                    .map(|c| format!(".{}", c.replace(' ', ".")))
+                                    .unwrap_or_default();
                                 *counts.entry(format!("{n}{class}")).or_default() += 1;
                             }
                             Token::Close(n) if n == "svg" => nest -= 1,
@@ -131,18 +168,27 @@ fn skeleton(html: &str) -> String {
                         }
                         j += 1;
                     }
-                    let pieces: Vec<String> = counts.iter().map(|(k, v)| format!("{k}x{v}")).collect();
+                    let pieces: Vec<String> =
+                        counts.iter().map(|(k, v)| format!("{k}x{v}")).collect();
                     out.push_str(&format!(
                         "{}svg{}{} [{}]\n",
                         "  ".repeat(depth),
-                        attrs.get("class").map(|c| format!(".{c}")).unwrap_or_default(),
-                        attrs.get("role").map(|r| format!(" role={r}")).unwrap_or_default(),
+                        attrs
+                            .get("class")
+                            .map(|c| format!(".{c}"))
+                            .unwrap_or_default(),
+                        attrs
+                            .get("role")
+                            .map(|r| format!(" role={r}"))
+                            .unwrap_or_default(),
                         pieces.join(" ")
                     ));
                     i = j;
                     continue;
                 }
-                let keep = KEEP.contains(&name.as_str()) || (name == "li" && attrs.contains_key("id")) || (name == "th" && stack.iter().any(|(s, _)| s == "thead"));
+                let keep = KEEP.contains(&name.as_str())
+                    || (name == "li" && attrs.contains_key("id"))
+                    || (name == "th" && stack.iter().any(|(s, _)| s == "thead"));
                 if keep && !in_svg {
                     let mut line = format!("{}{name}", "  ".repeat(depth));
                     if let Some(id) = attrs.get("id") {
@@ -209,7 +255,10 @@ fn skeleton(html: &str) -> String {
 
 /// Every way a page could reach the network: none may appear.
 fn assert_self_contained(page: &str) {
-    for bad in ["src=", "<script", "<link", "@import", "url(http", "url(//", "srcset", "<iframe", "<object", "<embed"] {
+    for bad in [
+        "src=", "<script", "<link", "@import", "url(http", "url(//", "srcset", "<iframe",
+        "<object", "<embed",
+    ] {
         assert!(!page.contains(bad), "the page contains {bad:?}");
     }
     for tok in tokens(page) {
@@ -219,19 +268,28 @@ fn assert_self_contained(page: &str) {
                     assert!(v.starts_with('#'), "<{name} href={v:?}> leaves the page");
                 }
                 if v.contains("url(") {
-                    assert!(v.starts_with("url(#"), "<{name} {k}={v:?}> is not a page-local url");
+                    assert!(
+                        v.starts_with("url(#"),
+                        "<{name} {k}={v:?}> is not a page-local url"
+                    );
                 }
             }
         }
     }
     let css = &page[page.find("<style>").unwrap()..page.find("</style>").unwrap()];
     for (i, _) in css.match_indices("url(") {
-        assert!(css[i..].starts_with("url(#"), "CSS url outside the page: {}", &css[i..i + 30]);
+        assert!(
+            css[i..].starts_with("url(#"),
+            "CSS url outside the page: {}",
+            &css[i..i + 30]
+        );
     }
 }
 
 fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 #[test]
@@ -244,9 +302,8 @@ fn the_demo_report_keeps_its_structure() {
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display())
-    });
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
     if actual != expected {
         let first = actual
             .lines()
@@ -268,7 +325,11 @@ fn the_page_is_self_contained_and_the_text_report_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let (stdout, page) = demo_report(dir.path(), &[]);
     let plain = firebell(&["backtest", "--config", "examples", "--source", DAY]);
-    assert_eq!(stdout, text(&plain.stdout), "--html changes the text report");
+    assert_eq!(
+        stdout,
+        text(&plain.stdout),
+        "--html changes the text report"
+    );
     assert_self_contained(&page);
     assert!(page.len() < 500_000, "{} bytes", page.len());
 
@@ -285,8 +346,14 @@ fn the_page_is_self_contained_and_the_text_report_unchanged() {
     assert_eq!(sections.len(), rules.len());
     for (rule, section) in rules.iter().zip(&sections) {
         assert!(section.contains(&format!(">{rule}</h3>")), "{rule}");
-        assert!(section.contains("<svg class=\"chart\" role=\"img\""), "{rule} has no chart");
-        assert!(section.contains("<details><summary>Numbers</summary><table"), "{rule} has no table");
+        assert!(
+            section.contains("<svg class=\"chart\" role=\"img\""),
+            "{rule} has no chart"
+        );
+        assert!(
+            section.contains("<details><summary>Numbers</summary><table"),
+            "{rule} has no table"
+        );
     }
 
     // Every marker links to a notification's text, which is there.
@@ -300,8 +367,14 @@ fn the_page_is_self_contained_and_the_text_report_unchanged() {
         .collect();
     assert_eq!(markers.len(), 4, "one marker per notification and alert");
     for m in &markers {
-        let item = page.split(&format!("<li id=\"{m}\"")).nth(1).unwrap_or_else(|| panic!("no #{m}"));
-        assert!(item.split("</li>").next().unwrap().contains("<pre>"), "{m} without text");
+        let item = page
+            .split(&format!("<li id=\"{m}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no #{m}"));
+        assert!(
+            item.split("</li>").next().unwrap().contains("<pre>"),
+            "{m} without text"
+        );
     }
     // Hover: the marker's title is its notification's subject.
     assert!(page.contains("<title>2026-11-23 15:46 -&gt; payments-oncall PAGE: [FIRING] Payments error rate 5.23% &gt; 1% (payments, page)</title>"));
@@ -312,7 +385,14 @@ fn the_page_is_self_contained_and_the_text_report_unchanged() {
     assert!(payments.contains("<tbody><tr><td>1440</td><td>3</td><td>559</td><td>0%</td><td>8.02%</td><td>0% at 2026-11-23 23:59</td></tr></tbody>"));
     assert!(payments.contains("<tr><td>2026-11-23 15:42</td><td>2026-11-23 15:45</td><td>pending</td><td></td></tr><tr><td>2026-11-23 15:45</td><td>2026-11-23 16:00</td><td>firing</td><td>5.23%</td></tr>"));
     // States by pattern as well as colour; dark mode.
-    for p in ["p-pending", "p-firing", "p-nodata", "p-silenced", "p-inhibited", "p-guard"] {
+    for p in [
+        "p-pending",
+        "p-firing",
+        "p-nodata",
+        "p-silenced",
+        "p-inhibited",
+        "p-guard",
+    ] {
         assert!(page.contains(&format!("<pattern id=\"{p}\"")), "{p}");
     }
     assert!(page.contains("@media (prefers-color-scheme: dark)"));
@@ -328,9 +408,16 @@ fn compare_draws_both_configs_bands() {
     for f in ["routing.yaml", "slos.yaml", "rules/payments.yaml"] {
         std::fs::copy(format!("{root}/examples/{f}"), b.join(f)).unwrap();
     }
-    std::fs::write(b.join("rules/checkout.yaml"), rules.replace("threshold: 800", "threshold: 2000")).unwrap();
+    std::fs::write(
+        b.join("rules/checkout.yaml"),
+        rules.replace("threshold: 800", "threshold: 2000"),
+    )
+    .unwrap();
     let (stdout, page) = demo_report(dir.path(), &["--compare", b.to_str().unwrap()]);
-    assert!(stdout.starts_with("firebell backtest: A = examples, B = "), "{stdout}");
+    assert!(
+        stdout.starts_with("firebell backtest: A = examples, B = "),
+        "{stdout}"
+    );
     assert_self_contained(&page);
     assert!(page.contains("<h3 id=\"notifications-a\">Config A (examples)</h3>"));
     assert!(page.contains("<h3 id=\"notifications-b\">"));
@@ -339,7 +426,13 @@ fn compare_draws_both_configs_bands() {
     assert_eq!(page.matches(">A</text>").count(), charts);
     assert_eq!(page.matches(">B</text>").count(), charts);
     // The stricter rule's row is marked changed.
-    assert!(page.contains("<tr class=\"changed\"><th scope=\"row\"><a href=\"#rule-1\">* CheckoutLatencyP99</a>"), "{}", &page[page.find("<table").unwrap()..][..2000]);
+    assert!(
+        page.contains(
+            "<tr class=\"changed\"><th scope=\"row\"><a href=\"#rule-1\">* CheckoutLatencyP99</a>"
+        ),
+        "{}",
+        &page[page.find("<table").unwrap()..][..2000]
+    );
 }
 
 #[test]
@@ -350,7 +443,11 @@ fn test_html_shows_the_failing_tests_first_with_their_charts() {
     let tests = std::fs::read_to_string(format!("{root}/examples/tests/checkout_test.yaml"))
         .unwrap()
         .replace("config: ../", &format!("config: {root}/examples"))
-        .replacen("          - status: pending\n", "          - status: firing\n", 1);
+        .replacen(
+            "          - status: pending\n",
+            "          - status: firing\n",
+            1,
+        );
     let failing = dir.path().join("failing_test.yaml");
     std::fs::write(&failing, tests).unwrap();
     let page_path = dir.path().join("tests.html");
@@ -370,10 +467,18 @@ fn test_html_shows_the_failing_tests_first_with_their_charts() {
     let tests: Vec<&str> = page.split("<section class=\"test\"").skip(1).collect();
     assert_eq!(tests.len(), 10, "one section per test");
     // The failing test first, with its diff and a red marker at its eval time.
-    assert!(tests[0].contains(">FAIL error rate fires on 2 of 3 breaching minutes</h3>"), "{}", &tests[0][..300]);
+    assert!(
+        tests[0].contains(">FAIL error rate fires on 2 of 3 breaching minutes</h3>"),
+        "{}",
+        &tests[0][..300]
+    );
     assert!(tests[0].contains("<pre>- firing  {service=&quot;checkout&quot;, severity=&quot;page&quot;, team=&quot;checkout&quot;}\n+ pending {service=&quot;checkout&quot;"), "{}", tests[0]);
     assert!(tests[0].contains("<a href=\"#test-0-c0\"><title>FAIL: alerts of CheckoutErrorRate at eval_time 6m</title><path class=\"mark page\""));
-    assert!(tests[1..].iter().all(|t| t.contains("<h3") && t.contains(">ok ")));
+    assert!(
+        tests[1..]
+            .iter()
+            .all(|t| t.contains("<h3") && t.contains(">ok "))
+    );
     // Every test charts the instances its series reached, with the engine's line.
     for t in &tests {
         assert!(t.contains("<svg class=\"chart\" role=\"img\""));
@@ -392,16 +497,38 @@ fn report_html_charts_pages_per_team_per_day() {
     with.extend(["--html", f]);
     let out = firebell(&with);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), text(&plain.stdout), "--html changes the text report");
+    assert_eq!(
+        text(&out.stdout),
+        text(&plain.stdout),
+        "--html changes the text report"
+    );
     let page = std::fs::read_to_string(&file).unwrap();
     assert_self_contained(&page);
     // One chart per team, with its numbers beside; the demo's two pages.
     for team in ["checkout-oncall", "ops", "payments-oncall"] {
-        assert!(page.contains(&format!("<figcaption>{team}: pages per day</figcaption><svg class=\"chart\" role=\"img\"")), "{team}");
+        assert!(
+            page.contains(&format!(
+                "<figcaption>{team}: pages per day</figcaption><svg class=\"chart\" role=\"img\""
+            )),
+            "{team}"
+        );
     }
-    assert_eq!(page.matches("<g><title>2026-11-23: 1 page(s), 0 out of hours</title>").count(), 2);
-    assert_eq!(page.matches("<tr><th scope=\"row\">2026-11-23</th><td>1</td><td>0</td></tr>").count(), 2);
-    assert!(page.contains("<tr><td colspan=\"3\">no page</td></tr>"), "ops got none");
+    assert_eq!(
+        page.matches("<g><title>2026-11-23: 1 page(s), 0 out of hours</title>")
+            .count(),
+        2
+    );
+    assert_eq!(
+        page.matches("<tr><th scope=\"row\">2026-11-23</th><td>1</td><td>0</td></tr>")
+            .count(),
+        2
+    );
+    assert!(
+        page.contains("<tr><td colspan=\"3\">no page</td></tr>"),
+        "ops got none"
+    );
     assert!(page.contains("<section id=\"noisiest\"><h2>Noisiest rules</h2>"));
-    assert!(page.contains("<th scope=\"row\">CheckoutLatencyP99</th><td class=\"text\">checkout-oncall</td><td>1</td>"));
+    assert!(page.contains(
+        "<th scope=\"row\">CheckoutLatencyP99</th><td class=\"text\">checkout-oncall</td><td>1</td>"
+    ));
 }

@@ -131,7 +131,6 @@ impl InstanceChart {
     pub fn eventful(&self) -> bool {
         !self.events.is_empty()
     }
-
 }
 
 /// The labels of an instance that tell it from the rule's other instances.
@@ -270,9 +269,12 @@ impl Charts {
             }
         }
         for m in &cycle.sent {
-            let seen = self.sent.iter().rev().take_while(|s| s.at == cycle.now).any(|s| {
-                s.receiver == m.receiver && s.group_key == m.group_key
-            });
+            let seen = self
+                .sent
+                .iter()
+                .rev()
+                .take_while(|s| s.at == cycle.now)
+                .any(|s| s.receiver == m.receiver && s.group_key == m.group_key);
             if seen {
                 continue;
             }
@@ -326,7 +328,7 @@ impl Charts {
             labels.remove(ALERTSTATE_LABEL);
             muted.insert((a.alert.name().to_string(), labels), (kind, by));
         }
-        for (i, chart) in self.instances.iter_mut().enumerate() {
+        for chart in &mut self.instances {
             let now_muted = muted.get(&(chart.rule.clone(), chart.labels.clone()));
             for kind in [BandKind::Silenced, BandKind::Inhibited] {
                 let open = chart.open.get(&kind).map(|(_, by)| by.clone());
@@ -341,7 +343,6 @@ impl Charts {
                     chart.open(kind, now - self.step, b.clone());
                 }
             }
-            let _ = i;
         }
     }
 

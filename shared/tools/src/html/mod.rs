@@ -227,7 +227,11 @@ pub fn backtest_page(p: &BacktestPage<'_>) -> String {
     }
     for r in &runs {
         if let Some(problem) = r.report.problems() {
-            let _ = write!(o, "<p class=\"problem\" role=\"alert\">{}</p>", esc(&problem));
+            let _ = write!(
+                o,
+                "<p class=\"problem\" role=\"alert\">{}</p>",
+                esc(&problem)
+            );
         }
     }
     o.push_str("</header>");
@@ -252,7 +256,11 @@ pub fn backtest_page(p: &BacktestPage<'_>) -> String {
     legend(&mut o);
 
     // One section per rule, one chart per instance.
-    let marks: Vec<_> = runs.iter().enumerate().map(|(i, r)| marks_of(r, i)).collect();
+    let marks: Vec<_> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| marks_of(r, i))
+        .collect();
     o.push_str("<section id=\"charts\"><h2>Charts</h2>");
     let mut chart_no = 0usize;
     for (ri, name) in names.iter().enumerate() {
@@ -376,7 +384,16 @@ pub fn backtest_page(p: &BacktestPage<'_>) -> String {
                         marks: marks[si].get(&key).cloned().unwrap_or_default(),
                     })
                     .collect();
-                instance(&mut o, &id, name, labels, &rule_labels, a.charts, &sides, &runs);
+                instance(
+                    &mut o,
+                    &id,
+                    name,
+                    labels,
+                    &rule_labels,
+                    a.charts,
+                    &sides,
+                    &runs,
+                );
             }
             if group && fold {
                 o.push_str("</details>");
@@ -387,9 +404,9 @@ pub fn backtest_page(p: &BacktestPage<'_>) -> String {
     o.push_str("</section>");
 
     notifications(&mut o, &runs);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "</main><footer>Written by {}. Times are UTC. Self-contained: no script, no external resource.</footer></body></html>\n",
+        "</main><footer>Written by {}. Times are UTC. Self-contained: no script, no external resource.</footer></body></html>",
         esc(p.generator)
     );
     o
@@ -438,14 +455,15 @@ fn summary(o: &mut String, p: &BacktestPage<'_>, runs: &[Run<'_>], names: &[&str
             o.push_str("<table class=\"rules\"><caption>Per rule, A -&gt; B (changed rows marked *)</caption><thead><tr><th scope=\"col\">rule</th><th scope=\"col\">fires</th><th scope=\"col\">flaps</th><th scope=\"col\">notifications</th><th scope=\"col\">pages</th><th scope=\"col\">time firing</th></tr></thead><tbody>");
             for d in &c.rules {
                 let ri = names.iter().position(|n| *n == d.rule).unwrap_or(0);
-                let arrow = |f: fn(&RuleStats) -> String| {
-                    match (d.a.as_ref().map(f), d.b.as_ref().map(f)) {
-                        (Some(x), Some(y)) if x == y => x,
-                        (Some(x), Some(y)) => format!("{x} -> {y}"),
-                        (Some(x), None) => format!("{x} -> (gone)"),
-                        (None, Some(y)) => format!("(new) -> {y}"),
-                        (None, None) => String::new(),
-                    }
+                let arrow = |f: fn(&RuleStats) -> String| match (
+                    d.a.as_ref().map(f),
+                    d.b.as_ref().map(f),
+                ) {
+                    (Some(x), Some(y)) if x == y => x,
+                    (Some(x), Some(y)) => format!("{x} -> {y}"),
+                    (Some(x), None) => format!("{x} -> (gone)"),
+                    (None, Some(y)) => format!("(new) -> {y}"),
+                    (None, None) => String::new(),
                 };
                 let _ = write!(
                     o,
@@ -507,7 +525,10 @@ fn summary(o: &mut String, p: &BacktestPage<'_>, runs: &[Run<'_>], names: &[&str
 fn legend(o: &mut String) {
     o.push_str("<section id=\"legend\" aria-labelledby=\"legend-h\"><h2 id=\"legend-h\">Legend</h2><ul class=\"legend\">");
     for (k, text) in [
-        ("pending", "pending: breaching, waiting for <code>for</code> / M of N"),
+        (
+            "pending",
+            "pending: breaching, waiting for <code>for</code> / M of N",
+        ),
         ("firing", "firing (the plot is tinted too)"),
         ("nodata", "NoData"),
         ("silenced", "muted by a silence (thin lane)"),
@@ -621,10 +642,7 @@ fn instance(
                 .iter()
                 .find(|e| {
                     e.at() == b.from
-                        && matches!(
-                            (b.kind, e),
-                            (BandKind::Firing, Event::Fired { .. })
-                        )
+                        && matches!((b.kind, e), (BandKind::Firing, Event::Fired { .. }))
                 })
                 .map(|e| describe(e, s.rule).1)
                 .unwrap_or_default();
@@ -708,10 +726,20 @@ fn notifications(o: &mut String, runs: &[Run<'_>]) {
             let _ = write!(
                 o,
                 "<li id=\"{p}-n{i}\" class=\"{}\"><h4>{} -&gt; {}{}</h4><p class=\"subject\">{}</p><pre>{}</pre></li>",
-                if n.is_page() { "page" } else if n.status == AlertStatus::Resolved { "resolved" } else { "notice" },
+                if n.is_page() {
+                    "page"
+                } else if n.status == AlertStatus::Resolved {
+                    "resolved"
+                } else {
+                    "notice"
+                },
                 when(n.at),
                 esc(&n.receiver),
-                if n.is_page() { " <strong>PAGE</strong>" } else { "" },
+                if n.is_page() {
+                    " <strong>PAGE</strong>"
+                } else {
+                    ""
+                },
                 esc(&n.subject),
                 esc(text)
             );

@@ -17,9 +17,7 @@ fn span(secs: Option<Epoch>) -> String {
     secs.map_or_else(
         || "-".to_string(),
         |s| {
-            firebell_core::decode::format_duration(std::time::Duration::from_secs(
-                s.unsigned_abs(),
-            ))
+            firebell_core::decode::format_duration(std::time::Duration::from_secs(s.unsigned_abs()))
         },
     )
 }
@@ -39,11 +37,7 @@ fn day(t: Epoch) -> String {
 /// Writes the page of a noise report.
 pub fn noise_page(r: &NoiseReport, generator: &str) -> String {
     let mut o = String::with_capacity(32 * 1024);
-    let title = format!(
-        "firebell report: {} .. {}",
-        day(r.since),
-        day(r.until)
-    );
+    let title = format!("firebell report: {} .. {}", day(r.since), day(r.until));
     let _ = write!(
         o,
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>{}</title><style>{CSS}</style></head><body>"#,
@@ -183,9 +177,9 @@ pub fn noise_page(r: &NoiseReport, generator: &str) -> String {
         );
     }
     o.push_str("</tbody></table></section>");
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "</main><footer>Written by {}. Self-contained: no script, no external resource.</footer></body></html>\n",
+        "</main><footer>Written by {}. Self-contained: no script, no external resource.</footer></body></html>",
         esc(generator)
     );
     o

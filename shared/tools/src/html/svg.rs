@@ -225,7 +225,11 @@ pub(crate) fn chart(
                 LEFT + COLUMNS as f64,
                 r.condition.op,
                 esc(&r.unit.format(v)),
-                if class == "rec" { LEFT + 2.0 } else { LEFT + COLUMNS as f64 - 2.0 },
+                if class == "rec" {
+                    LEFT + 2.0
+                } else {
+                    LEFT + COLUMNS as f64 - 2.0
+                },
                 y - 3.0,
                 esc(&r.unit.format(v))
             );

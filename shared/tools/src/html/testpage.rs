@@ -182,9 +182,9 @@ pub fn test_page(runs: &[TestRun<'_>], generator: &str) -> String {
         }
         o.push_str("</section>");
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "</section></main><footer>Written by {}. Times are UTC. Self-contained: no script, no external resource.</footer></body></html>\n",
+        "</section></main><footer>Written by {}. Times are UTC. Self-contained: no script, no external resource.</footer></body></html>",
         esc(generator)
     );
     o
