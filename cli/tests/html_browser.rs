@@ -39,10 +39,17 @@ fn chromium() -> PathBuf {
     );
 }
 
+/// One Chromium at a time (about 400 MB of memory each, all its processes
+/// counted: the tests stay under 512 MB).
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs headless Chromium on `page` with `args`, killed after two minutes.
 /// Its output goes to files (a pipe nobody reads while it runs would fill
 /// and stall it).
 fn browse(page: &Path, args: &[&str]) -> Output {
+    let _one = ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let profile = tempfile::tempdir().unwrap();
     let out_path = profile.path().join("stdout");
     let err_path = profile.path().join("stderr");
