@@ -201,10 +201,18 @@ pub(crate) fn chart(
     // Thresholds.
     for (si, s) in sides.iter().enumerate() {
         let Some(r) = s.rule else { continue };
-        let dup = sides[..si].iter().any(|p| {
-            p.rule
-                .is_some_and(|q| q.condition.threshold == r.condition.threshold)
-        });
+        // A line the previous side already drew (same value) is drawn once.
+        let drawn = |v: f64, recovery: bool| {
+            sides[..si].iter().any(|p| {
+                p.rule.is_some_and(|q| {
+                    if recovery {
+                        q.condition.recovery == Some(v)
+                    } else {
+                        q.condition.threshold == v
+                    }
+                })
+            })
+        };
         let side = if s.name.is_empty() {
             String::new()
         } else {
@@ -215,7 +223,7 @@ pub(crate) fn chart(
             lines.push(("rec", "recovery", rec));
         }
         for (class, word, v) in lines {
-            if !v.is_finite() || (dup && class == "thr") {
+            if !v.is_finite() || drawn(v, class == "rec") {
                 continue;
             }
             let y = geo.y(v);
