@@ -114,6 +114,28 @@ impl Simulator {
         start: Epoch,
         owner: &str,
     ) -> Simulator {
+        Simulator::build(config, source, start, owner, false)
+    }
+
+    /// [`Simulator::new`], its cycles' views also holding the datapoints
+    /// the judge stepped through (`EngineOptions::record_points`), for
+    /// [`crate::html::Charts`].
+    pub fn charting(
+        config: Arc<Config>,
+        source: Arc<dyn MetricsSource>,
+        start: Epoch,
+        owner: &str,
+    ) -> Simulator {
+        Simulator::build(config, source, start, owner, true)
+    }
+
+    fn build(
+        config: Arc<Config>,
+        source: Arc<dyn MetricsSource>,
+        start: Epoch,
+        owner: &str,
+        record_points: bool,
+    ) -> Simulator {
         let clock = Arc::new(ManualClock::at_epoch(start));
         let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
         let notifier = Arc::new(MemoryNotifier::new());
@@ -125,6 +147,7 @@ impl Simulator {
             EngineOptions {
                 owner: owner.to_string(),
                 record_views: true,
+                record_points,
                 ..EngineOptions::default()
             },
         );
@@ -203,7 +226,11 @@ pub async fn simulate_charted(
     on_cycle: &mut dyn FnMut(&SimCycle),
     mut charts: Option<&mut crate::html::Charts>,
 ) -> Result<Simulation, EngineError> {
-    let sim = Simulator::new(config.clone(), source, opts.from, &opts.owner);
+    let sim = if charts.is_some() {
+        Simulator::charting(config.clone(), source, opts.from, &opts.owner)
+    } else {
+        Simulator::new(config.clone(), source, opts.from, &opts.owner)
+    };
     let mut out = Simulation {
         from: opts.from,
         to: opts.to,

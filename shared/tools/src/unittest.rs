@@ -1163,7 +1163,11 @@ fn input_source(g: &TestGroup) -> ReplaySource {
 
 async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>, chart: bool) -> GroupResult {
     let source = Arc::new(input_source(g));
-    let sim = Simulator::new(config.clone(), source.clone(), g.start, "firebell-test");
+    let sim = if chart {
+        Simulator::charting(config.clone(), source.clone(), g.start, "firebell-test")
+    } else {
+        Simulator::new(config.clone(), source.clone(), g.start, "firebell-test")
+    };
     let step = tf.evaluation_interval;
     let end = g
         .alert_rule_tests

@@ -11,7 +11,8 @@ use firebell_embedded::{ReplaySeries, ReplaySource};
 use firebell_tools::backtest::{SimOptions, analyze, simulate_charted};
 use firebell_tools::html::{BacktestPage, BandKind, Charts, Run, backtest_page};
 
-const T0: Epoch = 1_800_000_000 - 1_800_000_000 % 3600;
+/// A whole hour.
+const T0: Epoch = 1_800_000_000;
 
 const CONFIG: &str = r#"
 rules:
