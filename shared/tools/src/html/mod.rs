@@ -58,6 +58,21 @@ pub fn esc(s: &str) -> String {
     o
 }
 
+/// HTML-escapes element content only (`&`, `<`, `>`): quotes stay as they
+/// are, which keeps long message texts (console links) small.
+fn esc_text(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
 /// One config's backtest, as the report shows it.
 #[derive(Debug, Clone, Copy)]
 pub struct Run<'a> {
@@ -741,7 +756,7 @@ fn notifications(o: &mut String, runs: &[Run<'_>]) {
                     ""
                 },
                 esc(&n.subject),
-                esc(text)
+                esc_text(text)
             );
         }
         o.push_str("</ol>");

@@ -264,7 +264,7 @@ pub(crate) fn chart(
                 // A lone point is a dot (round caps).
                 let _ = write!(d, "{cmd}{x} {yh}{}", if prev { "" } else { "h0.5" });
             } else {
-                let _ = write!(d, "{cmd}{x} {yh}L{x} {yl}");
+                let _ = write!(d, "{cmd}{x} {yh}V{yl}");
             }
             prev = true;
         }
