@@ -175,7 +175,12 @@ fn the_demo_report_renders_in_chromium_without_console_errors() {
         let png = shots.join(name);
         let _ = std::fs::remove_file(&png);
         let shot = format!("--screenshot={}", png.display());
-        let mut args = vec!["--window-size=1200,2000", shot.as_str()];
+        // Virtual time lets layout finish before the capture.
+        let mut args = vec![
+            "--window-size=1200,2000",
+            "--virtual-time-budget=10000",
+            shot.as_str(),
+        ];
         args.extend(extra);
         let out = browse(&page, &args);
         assert!(out.status.success(), "{}", text(&out.stderr));
