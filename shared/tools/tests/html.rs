@@ -151,3 +151,68 @@ fn charts_hold_the_judged_points_the_states_and_the_inhibition() {
     assert!(page.contains(r#"<rect class="band inhibited" fill="url(#p-inhibited)""#));
     assert!(page.contains("<td>inhibited</td><td>inhibited by Down {service=&quot;s&quot;, severity=&quot;page&quot;, team=&quot;t&quot;}</td>"));
 }
+
+#[test]
+fn a_silenced_alert_is_marked_with_its_silence() {
+    use firebell_tools::backtest::Simulator;
+    let mut diags = firebell_core::diag::Diagnostics::new();
+    let config = Arc::new(firebell_engine::load_texts(
+        &[("c.yaml".to_string(), CONFIG.to_string())],
+        &mut diags,
+        Vec::new(),
+    ));
+    assert!(!diags.has_errors(), "{diags}");
+    let source =
+        ReplaySource::from_series([series("A", &[0., 0., 9., 9., 9., 9., 0., 0., 0., 0.])]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let sim = Simulator::charting(config.clone(), Arc::new(source), T0, "test");
+    let silence = rt
+        .block_on(firebell_notify::add_silence(
+            sim.store().as_ref(),
+            &config.notify.silence_policy,
+            T0,
+            firebell_notify::SilenceSpec {
+                matchers: vec![r#"alertname="Down""#.to_string()],
+                starts_at: None,
+                ends_at: T0 + 3600,
+                created_by: "alice".to_string(),
+                comment: "maintenance".to_string(),
+                force: false,
+            },
+        ))
+        .unwrap();
+    // The loop of `simulate_charted`, over a world holding a silence.
+    let mut charts = Charts::new(T0, T0 + 600);
+    for now in SimOptions::new(T0, T0 + 600).ticks() {
+        let cycle = rt.block_on(sim.cycle(now)).unwrap();
+        charts.observe(&cycle);
+        if charts.alerting() {
+            let alerts = rt
+                .block_on(firebell_engine::alerts::list(
+                    sim.store().as_ref(),
+                    &config,
+                    &firebell_engine::alerts::Filter::default(),
+                    now,
+                ))
+                .unwrap();
+            charts.muting(now, 60, &alerts);
+        }
+    }
+    charts.finish();
+    let down = charts.instances.iter().find(|c| c.rule == "Down").unwrap();
+    let bands: Vec<(BandKind, i64, i64, &str)> = down
+        .bands
+        .iter()
+        .map(|b| (b.kind, (b.from - T0) / 60, (b.to - T0) / 60, b.by.as_str()))
+        .collect();
+    let by = format!("silenced by {} (alice: maintenance)", silence.id);
+    assert_eq!(
+        bands,
+        vec![
+            (BandKind::Firing, 2, 6, ""),
+            (BandKind::Silenced, 2, 7, by.as_str()),
+        ]
+    );
+}

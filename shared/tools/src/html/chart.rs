@@ -294,13 +294,13 @@ impl Charts {
         }
     }
 
-    /// Whether some instance is firing or NoData: only then can a silence or
-    /// an inhibition mute anything, so only then [`Charts::muting`] is worth
-    /// reading.
+    /// Whether some instance is firing or NoData, or still marked muted:
+    /// only then can a silence or an inhibition start or end, so only then
+    /// [`Charts::muting`] is worth reading.
     pub fn alerting(&self) -> bool {
-        self.instances.iter().any(|c| {
-            c.open.contains_key(&BandKind::Firing) || c.open.contains_key(&BandKind::NoData)
-        })
+        self.instances
+            .iter()
+            .any(|c| !c.open.is_empty() && !c.open.keys().all(|k| *k == BandKind::Pending))
     }
 
     /// Takes in the alerts as `firebell alerts` would list them after the
