@@ -27,6 +27,13 @@ SAM_CLI_VERSION="1.170.0"
 # in infra/requirements.txt, their whole resolved set in infra/constraints.txt:
 # pip reads them from there.
 
+# Headless Chromium for the HTML report's browser test (cli/tests/html_browser.rs),
+# from the system packages (Debian: `chromium`), installed by chromium_install
+# when missing. The archive moves with security updates, so the version is
+# checked, not pinned: at least CHROMIUM_MIN_MAJOR (tested with 156.0.8078.108).
+CHROMIUM_PACKAGE="chromium"
+CHROMIUM_MIN_MAJOR="120"
+
 # The emulator venv: ministack and cbor2 (emulator_install), cargo-lambda
 # (scripts/emulator.sh install-lambda). $PY is its python.
 EMULATOR_VENV="$ROOT/.venv"
@@ -111,6 +118,30 @@ emulator_install() {
     "$PY" -m pip install --disable-pip-version-check --no-input -q \
         "ministack==$MINISTACK_VERSION" "cbor2==$CBOR2_VERSION" >&2 </dev/null ||
         die "pip install of ministack failed"
+}
+
+# chromium_install: makes headless Chromium available (apt-get install of
+# $CHROMIUM_PACKAGE when no `chromium` is on the PATH; needs root or sudo) and
+# exports FIREBELL_CHROMIUM, the binary the browser test runs. Dies when it
+# cannot: the browser test would fail anyway, saying the same.
+chromium_install() {
+    local bin major sudo=()
+    bin="${FIREBELL_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}"
+    if [[ -z "$bin" ]]; then
+        command -v apt-get >/dev/null || die "chromium not found and no apt-get: install Chromium and set FIREBELL_CHROMIUM"
+        ((EUID == 0)) || sudo=(sudo)
+        log "installing $CHROMIUM_PACKAGE (apt-get)"
+        "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$CHROMIUM_PACKAGE" >&2 ||
+            die "apt-get install $CHROMIUM_PACKAGE failed"
+        bin="$(command -v chromium || command -v chromium-browser || true)"
+        [[ -n "$bin" ]] || die "$CHROMIUM_PACKAGE installed but no chromium on the PATH"
+    fi
+    major="$("$bin" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | head -1 | cut -d. -f1)"
+    [[ "${major:-0}" -ge "$CHROMIUM_MIN_MAJOR" ]] ||
+        die "$bin is version ${major:-unknown}; the browser test needs Chromium $CHROMIUM_MIN_MAJOR or later"
+    export FIREBELL_CHROMIUM="$bin"
+    log "chromium: $bin (major $major)"
 }
 
 # ---- a script's private emulator and processes -------------------------------

@@ -7,7 +7,8 @@
 #      AWS_ENDPOINT_URL when the caller exported one (left running), else a private one
 #      started on a free port and stopped on exit;
 #   3. cargo test for the whole workspace: unit, timeline, golden, store contract,
-#      CLI and emulator-backed tests (they fail loudly if the emulator is missing);
+#      CLI and emulator-backed tests (they fail loudly if the emulator is missing),
+#      and the HTML report in headless Chromium (installed with apt-get if missing);
 #   4. the evaluator binary under `cargo lambda watch` against the emulator
 #      (scripts/lambda-test.sh: invoke, SNS -> SQS notification, EMF heartbeat);
 #   5. the infrastructure checks (cfn-lint, checkov, template assertions).
@@ -71,6 +72,9 @@ if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
 fi
 private_begin test
 private_emulator
+
+step "headless Chromium for the HTML report's browser test"
+chromium_install
 
 step "cargo test --workspace"
 cargo test --workspace --lib --bins --tests --examples --no-fail-fast

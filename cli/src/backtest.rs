@@ -25,8 +25,9 @@ use firebell_embedded::ReplaySource;
 use firebell_engine::Config;
 use firebell_tools::backtest::{
     BacktestReport, Capture, CapturePlan, Comparison, Notification, RuleStats, SimOptions,
-    TimelineEntry, analyze, compare, plan_capture, simulate, warmup,
+    TimelineEntry, analyze, compare, plan_capture, simulate_charted, warmup,
 };
+use firebell_tools::html::{self, Charts};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 
@@ -59,6 +60,10 @@ pub(crate) struct Args {
     /// Leave the timeline out of the text report.
     #[arg(long)]
     pub no_timeline: bool,
+    /// Also write the report as one self-contained HTML page (charts per
+    /// rule instance, every notification's text) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// With `--source cloudwatch`: history fetched per GetMetricData round.
     #[arg(long, default_value = "1d", value_parser = humantime_secs)]
     pub chunk: i64,
@@ -207,6 +212,7 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         to,
         json,
         !args.no_timeline,
+        args.html.as_deref(),
     )
 }
 
@@ -229,6 +235,7 @@ pub(crate) fn simulate_and_print(
     to: Epoch,
     json: bool,
     timeline: bool,
+    html: Option<&Path>,
 ) -> Result<ExitCode> {
     let Sides {
         a,
@@ -244,14 +251,28 @@ pub(crate) fn simulate_and_print(
         let source: Arc<dyn MetricsSource> = history.data.clone();
         let opts = opts.clone();
         async move {
-            let sim = simulate(config.clone(), source, &opts, &mut |_| bar.inc(1)).await?;
-            Ok::<BacktestReport, firebell_engine::EngineError>(analyze(&config, &sim))
+            let mut charts = html.map(|_| Charts::new(opts.from, opts.to));
+            let sim = simulate_charted(
+                config.clone(),
+                source,
+                &opts,
+                &mut |_| bar.inc(1),
+                charts.as_mut(),
+            )
+            .await?;
+            Ok::<(BacktestReport, Option<Charts>), firebell_engine::EngineError>((
+                analyze(&config, &sim),
+                charts,
+            ))
         }
     };
-    let ra = rt.block_on(run(a.clone()))?;
-    let rb = match &b {
-        Some(b) => Some(rt.block_on(run(b.clone()))?),
-        None => None,
+    let (ra, charts_a) = rt.block_on(run(a.clone()))?;
+    let (rb, charts_b) = match &b {
+        Some(b) => {
+            let (r, c) = rt.block_on(run(b.clone()))?;
+            (Some(r), c)
+        }
+        None => (None, None),
     };
     bar.finish_and_clear();
 
@@ -279,6 +300,31 @@ pub(crate) fn simulate_and_print(
         notes: notes.notes,
         partial: notes.partial,
     };
+    if let (Some(path), Some(charts_a)) = (html, &charts_a) {
+        let page = html::backtest_page(&html::BacktestPage {
+            source: &header.source,
+            notes: &header.notes,
+            partial: &header.partial,
+            generator: concat!("firebell ", env!("CARGO_PKG_VERSION")),
+            a: html::Run {
+                name: &header.config,
+                config: &a,
+                report: &ra,
+                charts: charts_a,
+            },
+            b: match (&b, &rb, &charts_b) {
+                (Some(config), Some(report), Some(charts)) => Some(html::Run {
+                    name: header.other.as_deref().unwrap_or("B"),
+                    config,
+                    report,
+                    charts,
+                }),
+                _ => None,
+            },
+        });
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
     if json {
         for note in &header.notes {
             eprintln!("note: {note}");
@@ -345,9 +391,16 @@ pub(crate) async fn cloudwatch(
     }
     let Fetched {
         captured, start, ..
-    } = fetch_cloudwatch(Arc::new(both), from, to, chunk, aws, &mut |_| {})
-        .await
-        .context("fetching history from CloudWatch")?;
+    } = fetch_cloudwatch(
+        Arc::new(both),
+        from,
+        to,
+        chunk,
+        &aws.sdk_config().await?,
+        &mut |_| {},
+    )
+    .await
+    .context("fetching history from CloudWatch")?;
     if captured.partial > 0 {
         eprintln!(
             "warning: CloudWatch marked {} answer(s) partial; the backtest uses what it returned",
@@ -377,11 +430,10 @@ pub(crate) async fn fetch_cloudwatch(
     from: Epoch,
     to: Epoch,
     chunk: i64,
-    aws: &crate::backend::AwsArgs,
+    sdk: &firebell_aws::SdkConfig,
     announce: &mut dyn FnMut(&CapturePlan),
 ) -> Result<Fetched> {
     let start = from - warmup(&config);
-    let sdk = aws.sdk_config().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let listing = listing(to, clock.now().as_second());
     if let Some(warning) = &listing.warning {
@@ -389,7 +441,7 @@ pub(crate) async fn fetch_cloudwatch(
     }
     let source = Arc::new(
         firebell_aws::CloudWatchSource::from_sdk_config_with_options(
-            &sdk,
+            sdk,
             clock,
             firebell_aws::CloudWatchOptions {
                 max_get_metric_data_per_second: Some(firebell_aws::GET_METRIC_DATA_TPS),

@@ -69,6 +69,8 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         .build()?;
     let prices = Prices::default();
     let mut start = from;
+    // A missing region or credentials is said as is, not as a capture error.
+    let sdk = rt.block_on(args.aws.sdk_config())?;
     let crate::backtest::Fetched {
         captured, stats, ..
     } = rt
@@ -77,7 +79,7 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
             from,
             to,
             args.chunk,
-            &args.aws,
+            &sdk,
             &mut |plan| {
                 start = plan.start;
                 eprintln!("{}", announce(plan, &prices));

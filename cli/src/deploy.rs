@@ -286,6 +286,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<ExitCode> {
             to,
             args.output.json(),
             false,
+            None,
         );
     }
     Ok(ExitCode::SUCCESS)

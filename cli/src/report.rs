@@ -47,6 +47,10 @@ pub(crate) struct Args {
     pub store: StoreArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Also write the report as one self-contained HTML page (pages per
+    /// team per day, the noisiest rules) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// The default period: 30 days.
@@ -108,6 +112,14 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         Some(r) => full.only(r),
         None => full,
     };
+    if let Some(path) = &args.html {
+        let page = firebell_tools::html::noise_page(
+            &shown,
+            concat!("firebell ", env!("CARGO_PKG_VERSION")),
+        );
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
     if args.output.json() {
         println!("{}", shown.to_json());
     } else {

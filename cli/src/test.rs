@@ -8,6 +8,7 @@
 //!
 //! `-o json`: one array of diagnostics (`firebell.diagnostic/v1`): the test
 //! files' errors and every failed check (with its test and diff).
+//! `--html FILE`: also a self-contained HTML page (`firebell_tools::html::test_page`).
 //! `--junit FILE`: also a JUnit XML report for CI systems, one testsuite per
 //! file and one testcase per test (a file that cannot be run is a testsuite
 //! with one errored testcase).
@@ -29,6 +30,10 @@ pub(crate) struct Args {
     /// Also write a JUnit XML report to this file (for CI systems).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report to this file: the failing
+    /// tests first, each check, and a chart per rule instance of each test.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -95,13 +100,34 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let (mut passed, mut failed) = (0, 0);
     let mut results = Vec::new();
     for (tf, config) in &loaded {
-        let result = rt.block_on(unittest::run(tf, config.clone()));
+        let result = if args.html.is_some() {
+            rt.block_on(unittest::run_charted(tf, config.clone()))
+        } else {
+            rt.block_on(unittest::run(tf, config.clone()))
+        };
         if !json {
             print!("{}", result.render());
         }
         passed += result.passed();
         failed += result.failed();
         results.push(result);
+    }
+    if let Some(path) = &args.html {
+        let runs: Vec<firebell_tools::html::TestRun<'_>> = loaded
+            .iter()
+            .zip(&results)
+            .map(|((file, config), result)| firebell_tools::html::TestRun {
+                file,
+                config,
+                result,
+            })
+            .collect();
+        let page =
+            firebell_tools::html::test_page(&runs, concat!("firebell ", env!("CARGO_PKG_VERSION")));
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+        if !json {
+            eprintln!("wrote {}", path.display());
+        }
     }
     if let Some(path) = &args.junit {
         let errors: Vec<&Diagnostic> = diags.errors().collect();

@@ -255,7 +255,7 @@ fn a_failed_capture_leaves_no_file() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
-        lines[0].starts_with("capture: 7 queries × 4 chunks = 28 metrics requested"),
+        lines[0].starts_with("capture: 11 queries × 4 chunks = 44 metrics requested"),
         "{stderr}"
     );
     assert!(

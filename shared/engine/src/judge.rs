@@ -59,6 +59,19 @@ pub struct Judgement {
 /// for an instance never seen). Fails only when the expression cannot be
 /// evaluated.
 pub fn judge(input: JudgeInput<'_>, stored: &InstanceState) -> Result<Judgement, EvalError> {
+    judge_observing(input, stored, &mut |_| {})
+}
+
+/// [`judge`], showing `observe` every datapoint it steps the state machine
+/// through, in order: the expression's value and whether the
+/// minimum-volume guard let it be judged (for reports that chart what the
+/// engine judged; the cycle calls it only with
+/// `EngineOptions::record_views`).
+pub fn judge_observing(
+    input: JudgeInput<'_>,
+    stored: &InstanceState,
+    observe: &mut dyn FnMut(Observation),
+) -> Result<Judgement, EvalError> {
     let JudgeInput {
         rule,
         grid,
@@ -103,6 +116,7 @@ pub fn judge(input: JudgeInput<'_>, stored: &InstanceState) -> Result<Judgement,
             value: values.get(i).copied().flatten(),
             judged,
         };
+        observe(obs);
         machine.step_into(&mut state, obs, &mut events);
     }
     let judged: Vec<(Epoch, Option<f64>)> = grid

@@ -114,6 +114,28 @@ impl Simulator {
         start: Epoch,
         owner: &str,
     ) -> Simulator {
+        Simulator::build(config, source, start, owner, false)
+    }
+
+    /// [`Simulator::new`], its cycles' views also holding the datapoints
+    /// the judge stepped through (`EngineOptions::record_points`), for
+    /// [`crate::html::Charts`].
+    pub fn charting(
+        config: Arc<Config>,
+        source: Arc<dyn MetricsSource>,
+        start: Epoch,
+        owner: &str,
+    ) -> Simulator {
+        Simulator::build(config, source, start, owner, true)
+    }
+
+    fn build(
+        config: Arc<Config>,
+        source: Arc<dyn MetricsSource>,
+        start: Epoch,
+        owner: &str,
+        record_points: bool,
+    ) -> Simulator {
         let clock = Arc::new(ManualClock::at_epoch(start));
         let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
         let notifier = Arc::new(MemoryNotifier::new());
@@ -125,6 +147,7 @@ impl Simulator {
             EngineOptions {
                 owner: owner.to_string(),
                 record_views: true,
+                record_points,
                 ..EngineOptions::default()
             },
         );
@@ -189,7 +212,25 @@ pub async fn simulate(
     opts: &SimOptions,
     on_cycle: &mut dyn FnMut(&SimCycle),
 ) -> Result<Simulation, EngineError> {
-    let sim = Simulator::new(config, source, opts.from, &opts.owner);
+    simulate_charted(config, source, opts, on_cycle, None).await
+}
+
+/// [`simulate`], also filling `charts` (the HTML report's) from every
+/// cycle: what it judged, its transitions and messages, and, while
+/// something fires, the silences and inhibitions `firebell alerts` would
+/// show after it.
+pub async fn simulate_charted(
+    config: Arc<Config>,
+    source: Arc<dyn MetricsSource>,
+    opts: &SimOptions,
+    on_cycle: &mut dyn FnMut(&SimCycle),
+    mut charts: Option<&mut crate::html::Charts>,
+) -> Result<Simulation, EngineError> {
+    let sim = if charts.is_some() {
+        Simulator::charting(config.clone(), source, opts.from, &opts.owner)
+    } else {
+        Simulator::new(config.clone(), source, opts.from, &opts.owner)
+    };
     let mut out = Simulation {
         from: opts.from,
         to: opts.to,
@@ -199,6 +240,19 @@ pub async fn simulate(
     for now in opts.ticks() {
         let cycle = sim.cycle(now).await?;
         on_cycle(&cycle);
+        if let Some(charts) = charts.as_deref_mut() {
+            charts.observe(&cycle);
+            if charts.alerting() {
+                let alerts = firebell_engine::alerts::list(
+                    sim.store().as_ref(),
+                    &config,
+                    &firebell_engine::alerts::Filter::default(),
+                    now,
+                )
+                .await?;
+                charts.muting(now, out.step, &alerts);
+            }
+        }
         out.cycles += 1;
         let SimCycle { report, sent, .. } = cycle;
         out.notifications
@@ -208,6 +262,9 @@ pub async fn simulate(
         out.transitions
             .extend(report.transitions.into_iter().map(|t| (now, t)));
         out.messages.extend(sent.into_iter().map(|m| (now, m)));
+    }
+    if let Some(charts) = charts {
+        charts.finish();
     }
     Ok(out)
 }

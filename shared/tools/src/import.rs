@@ -155,8 +155,11 @@ fn period_text(secs: u32) -> String {
 fn metric_yaml(id: &str, m: &AlarmMetric) -> Result<String, String> {
     if Stat::parse(&m.stat).is_none() {
         return Err(format!(
-            "statistic {:?} of metric {}/{} is not one firebell reads (Sum, Average, Minimum, Maximum, SampleCount, pNN)",
-            m.stat, m.namespace, m.metric_name
+            "statistic {:?} of metric {}/{} is not one firebell reads ({})",
+            m.stat,
+            m.namespace,
+            m.metric_name,
+            firebell_core::model::EXPECTED_STATS
         ));
     }
     if m.period == 0 {
@@ -842,7 +845,7 @@ pub fn translate(alarms: &[AlarmDefinition], opts: &ImportOptions) -> Imported {
         }
         let default_name = receiver_names.get(&default).cloned().unwrap_or_default();
         y.push_str(&format!(
-            "route:\n  # Alarms without SNS actions land here (CloudWatch told no one about them).\n  receiver: {default_name}\n  # A CloudWatch alarm notifies once per state change: one group per rule\n  # and alarm, sent at once, and a long repeat.\n  group_by: [alertname, {ALARM_LABEL}]\n  group_wait: 0s\n  group_interval: 1m\n  repeat_interval: 24h\n  routes:\n"
+            "route:\n  # The receiver of most alarms (alarms that notify no one are not imported).\n  receiver: {default_name}\n  # A CloudWatch alarm notifies once per state change: one group per rule\n  # and alarm, sent at once, and a long repeat.\n  group_by: [alertname, {ALARM_LABEL}]\n  group_wait: 0s\n  group_interval: 1m\n  repeat_interval: 24h\n  routes:\n"
         ));
         for r in &rules {
             let Some(key) = &r.receiver else {

@@ -11,12 +11,15 @@
 //! * [`lint`]: warnings about rules that page on toast or reach nobody;
 //! * [`cost`]: the monthly cost estimate (`firebell cost`);
 //! * [`report`]: the noise report (`firebell report`, the reporter Lambda);
+//! * [`html`]: the self-contained HTML report of a backtest (charts as
+//!   inline SVG);
 //! * [`validate`]: `firebell validate` as one function, shared with the
 //!   AppConfig validator Lambda.
 
 pub mod backtest;
 pub mod configdiff;
 pub mod cost;
+pub mod html;
 pub mod import;
 pub mod lint;
 pub mod report;

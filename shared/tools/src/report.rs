@@ -133,6 +133,9 @@ pub struct TeamNoise {
     /// The rules that notified it, noisiest first.
     pub rules: Vec<RuleNoise>,
     pub silences: SilenceStats,
+    /// Pages per UTC day (the day's start -> pages, of which out of hours),
+    /// days without a page left out (for the HTML report's chart).
+    pub pages_by_day: BTreeMap<Epoch, (usize, usize)>,
 }
 
 impl TeamNoise {
@@ -326,6 +329,14 @@ pub fn report(input: &ReportInput<'_>) -> NoiseReport {
         t.pages += usize::from(page);
         t.pages_out_of_hours += usize::from(out_of_hours);
         t.toast_pages += usize::from(toast);
+        if page {
+            let day = t
+                .pages_by_day
+                .entry(n.at.div_euclid(86_400) * 86_400)
+                .or_default();
+            day.0 += 1;
+            day.1 += usize::from(out_of_hours);
+        }
         let mut named: BTreeSet<&str> = n.alerts.iter().map(|a| a.alertname.as_str()).collect();
         if !n.alertname.is_empty() {
             named.insert(&n.alertname);

@@ -1065,6 +1065,8 @@ pub struct GroupResult {
     pub checks: Vec<CheckResult>,
     /// Problems of the run itself (a failed cycle, fetch errors).
     pub errors: Vec<String>,
+    /// What the engine judged, for the HTML report ([`run_charted`] only).
+    pub charts: Option<crate::html::Charts>,
 }
 
 impl GroupResult {
@@ -1135,9 +1137,19 @@ impl FileResult {
 
 /// Runs every test of a file through the engine.
 pub async fn run(tf: &TestFile, config: Arc<Config>) -> FileResult {
+    run_with(tf, config, false).await
+}
+
+/// [`run`], also charting what the engine judged in every test
+/// ([`GroupResult::charts`], for `firebell test --html`).
+pub async fn run_charted(tf: &TestFile, config: Arc<Config>) -> FileResult {
+    run_with(tf, config, true).await
+}
+
+async fn run_with(tf: &TestFile, config: Arc<Config>, chart: bool) -> FileResult {
     let mut groups = Vec::new();
     for g in &tf.tests {
-        groups.push(run_group(tf, g, config.clone()).await);
+        groups.push(run_group(tf, g, config.clone(), chart).await);
     }
     FileResult {
         file: tf.file.clone(),
@@ -1181,9 +1193,13 @@ fn input_source(g: &TestGroup) -> ReplaySource {
     }))
 }
 
-async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>) -> GroupResult {
+async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>, chart: bool) -> GroupResult {
     let source = Arc::new(input_source(g));
-    let sim = Simulator::new(config.clone(), source.clone(), g.start, "firebell-test");
+    let sim = if chart {
+        Simulator::charting(config.clone(), source.clone(), g.start, "firebell-test")
+    } else {
+        Simulator::new(config.clone(), source.clone(), g.start, "firebell-test")
+    };
     let step = tf.evaluation_interval;
     let end = g
         .alert_rule_tests
@@ -1197,6 +1213,7 @@ async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>) -> GroupRe
         pos: g.pos,
         checks: Vec::new(),
         errors: Vec::new(),
+        charts: chart.then(|| crate::html::Charts::new(g.start, g.start + end)),
     };
     let mut alert_checks: Vec<Option<CheckResult>> = vec![None; g.alert_rule_tests.len()];
     let mut sent = Vec::new();
@@ -1212,6 +1229,25 @@ async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>) -> GroupRe
                         .push(format!("cycle at {}: {e}", fmt_secs(k * step)));
                 }
                 sent.extend(c.report.delivered.iter().map(|d| Notification::of(now, d)));
+                if let Some(charts) = result.charts.as_mut() {
+                    charts.observe(&c);
+                    if charts.alerting() {
+                        match firebell_engine::alerts::list(
+                            sim.store().as_ref(),
+                            &config,
+                            &firebell_engine::alerts::Filter::default(),
+                            now,
+                        )
+                        .await
+                        {
+                            Ok(alerts) => charts.muting(now, step, &alerts),
+                            Err(e) => result.errors.push(format!(
+                                "cycle at {}: reading alerts for the chart: {e}",
+                                fmt_secs(k * step)
+                            )),
+                        }
+                    }
+                }
                 c.report.views
             }
             Err(e) => {
@@ -1230,6 +1266,9 @@ async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>) -> GroupRe
             }
         }
         k += 1;
+    }
+    if let Some(charts) = result.charts.as_mut() {
+        charts.finish();
     }
     let why = failure.unwrap_or_else(|| "not evaluated".to_string());
     for (i, t) in g.alert_rule_tests.iter().enumerate() {

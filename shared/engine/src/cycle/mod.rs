@@ -87,6 +87,11 @@ pub struct EngineOptions {
     /// Keep every judged instance's view in [`CycleReport::views`] (for
     /// tools that show the current alerts; off in the Lambda).
     pub record_views: bool,
+    /// With `record_views`, also keep in each view the datapoints the judge
+    /// stepped through ([`InstanceView::points`], for the HTML report's
+    /// charts; a quiet instance re-steps its lookback every cycle, so this
+    /// costs an allocation per instance and cycle).
+    pub record_points: bool,
     /// The names of this deployment's sentinel alarms start with it (the
     /// stack's; its role may touch no other alarm).
     pub sentinel_prefix: String,
@@ -100,6 +105,7 @@ impl Default for EngineOptions {
             resolved_retention_secs: 6 * 3600,
             arrival_grace_periods: 2,
             record_views: false,
+            record_points: false,
             sentinel_prefix: firebell_core::sentinel::DEFAULT_PREFIX.to_string(),
         }
     }
@@ -145,6 +151,11 @@ pub struct InstanceView {
     pub value: Option<f64>,
     /// The events of this cycle.
     pub events: Vec<Event>,
+    /// The datapoints the judge stepped through this cycle, in order, with
+    /// the guard's verdict (a quiet instance's are stepped again by the
+    /// next cycle: its state is re-derived, not stored); empty unless
+    /// [`EngineOptions::record_points`].
+    pub points: Vec<firebell_core::state::Observation>,
 }
 
 /// What a cycle did.
@@ -1171,7 +1182,13 @@ impl Engine {
             rewind(&mut state, clock);
             rewound = true;
         }
-        let judgement: Judgement = match judge::judge(input, &state) {
+        let mut points = Vec::new();
+        let judged = if self.opts.record_views && self.opts.record_points {
+            judge::judge_observing(input, &state, &mut |o| points.push(o))
+        } else {
+            judge::judge(input, &state)
+        };
+        let judgement: Judgement = match judged {
             Ok(j) => j,
             Err(source) => {
                 report.errors.push(CycleError::Expression {
@@ -1221,6 +1238,7 @@ impl Engine {
                 state: judgement.state.clone(),
                 value: judgement.value,
                 events: judgement.events.clone(),
+                points,
             });
         }
         if !judgement.changed && !rewound {

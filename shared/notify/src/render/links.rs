@@ -354,7 +354,7 @@ mod tests {
 "#,
         );
         let alert = super::super::sample_alert(&r, AT);
-        let url = console_url(&alert, "us-east-1", AT).unwrap();
+        let url = console_url(&alert, "us-east-1", &BTreeSet::new(), AT).unwrap();
         assert!(
             url.contains("~(~'Fleet~'CpuCap~(id~'cap~stat~'Maximum~period~300))~(~(expression~'SELECT*20MAX*28CPUUtilization*29*20FROM*20*22AWS*2fEC2*22*20GROUP*20BY*20InstanceId~id~'cpu~period~300))"),
             "{url}"

@@ -133,7 +133,7 @@ receivers:
     topics: ["arn:aws:sns:us-east-1:123456789012:ops"]
     send_resolved: true
 route:
-  # Alarms without SNS actions land here (CloudWatch told no one about them).
+  # The receiver of most alarms (alarms that notify no one are not imported).
   receiver: ops
   # A CloudWatch alarm notifies once per state change: one group per rule
   # and alarm, sent at once, and a long repeat.
@@ -359,8 +359,18 @@ fn each_reason_for_not_translating() {
         "anomaly-detection band (threshold from \"ad1\"): firebell has no anomaly detection"
     );
     assert_eq!(
-        reason(plain("a", metric("N", "M", &[], "TM(10%:90%)", 60))),
-        "statistic \"TM(10%:90%)\" of metric N/M is not one firebell reads (Sum, Average, Minimum, Maximum, SampleCount, pNN)"
+        reason(plain("a", metric("N", "M", &[], "TM(10%:90", 60))),
+        format!(
+            "statistic \"TM(10%:90\" of metric N/M is not one firebell reads ({})",
+            firebell_core::model::EXPECTED_STATS
+        )
+    );
+    // An extended statistic is read as CloudWatch names it.
+    let tm = one(plain("a", metric("N", "M", &[], "TM(10%:90%)", 60)));
+    assert!(
+        rule_text(&tm).contains("stat: \"TM(10%:90%)\""),
+        "{}",
+        tm.rules_yaml
     );
     assert_eq!(
         reason(with(plain("a", metric("N", "M", &[], "Sum", 60)), |m| {
