@@ -129,15 +129,15 @@ chromium_install() {
     bin="${FIREBELL_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}"
     if [[ -z "$bin" ]]; then
         command -v apt-get >/dev/null || die "chromium not found and no apt-get: install Chromium and set FIREBELL_CHROMIUM"
-        ((EUID == 0)) || sudo=(sudo)
+        ((EUID == 0)) || sudo=(sudo -n)
         log "installing $CHROMIUM_PACKAGE (apt-get)"
         "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed"
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$CHROMIUM_PACKAGE" >&2 ||
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$CHROMIUM_PACKAGE" >&2 ||
             die "apt-get install $CHROMIUM_PACKAGE failed"
         bin="$(command -v chromium || command -v chromium-browser || true)"
         [[ -n "$bin" ]] || die "$CHROMIUM_PACKAGE installed but no chromium on the PATH"
     fi
-    major="$("$bin" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | head -1 | cut -d. -f1)"
+    major="$("$bin" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | head -1 | cut -d. -f1 || true)"
     [[ "${major:-0}" -ge "$CHROMIUM_MIN_MAJOR" ]] ||
         die "$bin is version ${major:-unknown}; the browser test needs Chromium $CHROMIUM_MIN_MAJOR or later"
     export FIREBELL_CHROMIUM="$bin"

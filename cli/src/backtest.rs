@@ -136,6 +136,7 @@ fn replay(
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
     let json = args.format == Some(Format::Json) || args.output.json();
+    crate::output::check_html_target(args.html.as_deref())?;
     let config_path = &args.config.config;
     let a = match load_config(config_path) {
         Ok(c) => Arc::new(c),

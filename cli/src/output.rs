@@ -26,3 +26,17 @@ impl OutputArgs {
         self.output == Format::Json
     }
 }
+
+/// Checks up front that an `--html FILE` can be written (creating it), so a
+/// bad path fails before a long backtest or fetch, not after it.
+pub(crate) fn check_html_target(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("--html {}: {e}", path.display()))?;
+    }
+    Ok(())
+}

@@ -68,6 +68,7 @@ fn since(arg: &str, until: Epoch) -> Result<Epoch> {
 }
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
+    crate::output::check_html_target(args.html.as_deref())?;
     let config = match firebell_engine::load(&args.config) {
         Ok((c, _)) => Arc::new(c),
         Err(e) => {

@@ -60,6 +60,7 @@ fn expand(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
 }
 
 pub(crate) fn main(args: &Args) -> Result<ExitCode> {
+    crate::output::check_html_target(args.html.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

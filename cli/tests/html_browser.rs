@@ -136,7 +136,7 @@ fn demo_report(dir: &Path) -> (PathBuf, Vec<String>) {
 fn the_demo_report_renders_in_chromium_without_console_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (page, rules) = demo_report(dir.path());
-    assert_eq!(rules.len(), 6);
+    assert_eq!(rules.len(), 9);
 
     let (dom, console) = load(&page);
     assert!(

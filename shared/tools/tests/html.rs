@@ -178,7 +178,8 @@ fn a_silenced_alert_is_marked_with_its_silence() {
                 starts_at: None,
                 ends_at: T0 + 3600,
                 created_by: "alice".to_string(),
-                comment: "maintenance".to_string(),
+                // User text, as a page must show it: escaped.
+                comment: "maintenance </title></rect><script>x()</script>".to_string(),
                 force: false,
             },
         ))
@@ -207,12 +208,38 @@ fn a_silenced_alert_is_marked_with_its_silence() {
         .iter()
         .map(|b| (b.kind, (b.from - T0) / 60, (b.to - T0) / 60, b.by.as_str()))
         .collect();
-    let by = format!("silenced by {} (alice: maintenance)", silence.id);
+    let by = format!(
+        "silenced by {} (alice: maintenance </title></rect><script>x()</script>)",
+        silence.id
+    );
     assert_eq!(
         bands,
         vec![
             (BandKind::Firing, 2, 6, ""),
             (BandKind::Silenced, 2, 7, by.as_str()),
         ]
+    );
+    // The page charts the rules its report names.
+    let mut report = firebell_tools::backtest::BacktestReport::default();
+    report.rules.push(firebell_tools::backtest::RuleStats {
+        rule: "Down".to_string(),
+        ..Default::default()
+    });
+    let page = backtest_page(&BacktestPage {
+        source: "test",
+        notes: &[],
+        partial: &Default::default(),
+        generator: "test",
+        a: Run {
+            name: "c",
+            config: &config,
+            report: &report,
+            charts: &charts,
+        },
+        b: None,
+    });
+    assert!(!page.contains("<script>"), "unescaped silence comment");
+    assert!(
+        page.contains("maintenance &lt;/title&gt;&lt;/rect&gt;&lt;script&gt;x()&lt;/script&gt;")
     );
 }

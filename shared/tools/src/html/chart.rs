@@ -81,6 +81,9 @@ pub struct PointStats {
     pub first: Option<Epoch>,
     /// The last datapoint with a value.
     pub last: Option<(Epoch, f64)>,
+    /// Of the datapoints, values that are not finite numbers (a ratio over
+    /// zero): counted here, neither missing nor in min / max / last.
+    pub not_finite: usize,
 }
 
 /// One rule instance over the range.
@@ -161,6 +164,9 @@ pub struct Charts {
     pub instances: Vec<InstanceChart>,
     /// The first message of every notification.
     pub sent: Vec<Sent>,
+    /// What the charts could not show (the alerts read for silences and
+    /// inhibitions failed): said on the page, never in the text report.
+    pub problems: Vec<String>,
     index: HashMap<(String, Labels), usize>,
     step: i64,
 }
@@ -173,6 +179,7 @@ impl Charts {
             to: to.max(from + 1),
             instances: Vec::new(),
             sent: Vec::new(),
+            problems: Vec::new(),
             index: HashMap::new(),
             step: 60,
         }
@@ -245,7 +252,7 @@ impl Charts {
                         }
                         col.values += 1;
                     }
-                    Some(_) => {}
+                    Some(_) => s.not_finite += 1,
                 }
             }
         }
@@ -332,15 +339,21 @@ impl Charts {
             let now_muted = muted.get(&(chart.rule.clone(), chart.labels.clone()));
             for kind in [BandKind::Silenced, BandKind::Inhibited] {
                 let open = chart.open.get(&kind).map(|(_, by)| by.clone());
-                match (open, now_muted) {
-                    (Some(by), Some((k, b))) if *k == kind && *b == by => {}
-                    (Some(_), _) => chart.close(kind, now),
-                    (None, _) => {}
-                }
+                let closed_now = match (open, now_muted) {
+                    (Some(by), Some((k, b))) if *k == kind && *b == by => false,
+                    (Some(_), _) => {
+                        chart.close(kind, now);
+                        true
+                    }
+                    (None, _) => false,
+                };
                 if let Some((k, b)) = now_muted
                     && *k == kind
                 {
-                    chart.open(kind, now - self.step, b.clone());
+                    // A new reason right after another starts where that
+                    // one ended: the bands do not overlap.
+                    let from = if closed_now { now } else { now - self.step };
+                    chart.open(kind, from, b.clone());
                 }
             }
         }

@@ -241,6 +241,9 @@ pub fn backtest_page(p: &BacktestPage<'_>) -> String {
         o.push_str("</ul>");
     }
     for r in &runs {
+        for problem in &r.charts.problems {
+            let _ = write!(o, "<p class=\"problem\">{}</p>", esc(problem));
+        }
         if let Some(problem) = r.report.problems() {
             let _ = write!(
                 o,
@@ -628,7 +631,11 @@ fn instance(
                     o,
                     "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
                     st.points,
-                    st.missing,
+                    if st.not_finite > 0 {
+                        format!("{} ({} not finite)", st.missing, st.not_finite)
+                    } else {
+                        st.missing.to_string()
+                    },
                     st.unjudged,
                     esc(&fmt(st.min)),
                     esc(&fmt(st.max)),

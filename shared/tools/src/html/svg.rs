@@ -62,7 +62,13 @@ impl Geo {
         } else {
             0.5
         };
-        self.plot_top + PLOT_H - f.clamp(0.0, 1.0) * PLOT_H
+        // NaN (an infinite range or value) is drawn mid-plot, never written.
+        let f = if f.is_finite() {
+            f.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
+        self.plot_top + PLOT_H - f * PLOT_H
     }
 }
 
@@ -117,6 +123,10 @@ pub(crate) fn chart(
     }
     if !lo.is_finite() || !hi.is_finite() {
         (lo, hi) = (0.0, 1.0);
+    }
+    // Values near ±f64::MAX: their range (and its padding) must stay finite.
+    if !(hi - lo).is_finite() {
+        (lo, hi) = (lo.max(-f64::MAX / 4.0), hi.min(f64::MAX / 4.0));
     }
     if hi - lo < f64::EPSILON * hi.abs().max(1.0) {
         (lo, hi) = (lo - 1.0, hi + 1.0);
@@ -310,11 +320,13 @@ pub(crate) fn chart(
             };
             let x1 = geo.x(b.from.max(from));
             let x2 = geo.x(b.to.min(to)).max(x1 + 1.0);
-            let what = if b.by.is_empty() {
-                b.kind.name().to_string()
+            // The silence's author and comment, the inhibitor's labels:
+            // user text, escaped like every other.
+            let what = esc(if b.by.is_empty() {
+                b.kind.name()
             } else {
-                b.by.clone()
-            };
+                &b.by
+            });
             let _ = write!(
                 o,
                 r#"<rect class="band {k}" fill="url(#p-{k})" x="{x1:.1}" y="{y:.1}" width="{:.1}" height="{h}"><title>{} {what} {} .. {}</title></rect>"#,
