@@ -867,18 +867,42 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
             for call in calls {
                 let caller = self.caller_for(&call.target).await?;
                 let permits = Arc::clone(&permits);
+                // A Metrics Insights call's members: its failure (SQL
+                // CloudWatch rejects, a limit, throttling past the
+                // retries) fails only them, never the other calls.
+                let members: Option<Vec<usize>> = call
+                    .insights
+                    .as_ref()
+                    .map(|ins| ins.members.iter().map(|(i, _)| *i).collect());
                 tasks.spawn(async move {
-                    let _permit = permits
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| MetricsError::Unavailable(e.to_string()))?;
-                    caller.run(call).await
+                    let run = async {
+                        let _permit = permits
+                            .acquire_owned()
+                            .await
+                            .map_err(|e| MetricsError::Unavailable(e.to_string()))?;
+                        caller.run(call).await
+                    };
+                    (members, run.await)
                 });
             }
             while let Some(joined) = tasks.join_next().await {
-                let part = joined
-                    .map_err(|e| MetricsError::Unavailable(format!("GetMetricData task: {e}")))??;
-                accs.extend(part);
+                let (members, part) = joined
+                    .map_err(|e| MetricsError::Unavailable(format!("GetMetricData task: {e}")))?;
+                match (members, part) {
+                    (_, Ok(part)) => accs.extend(part),
+                    (Some(members), Err(e)) => {
+                        for i in members {
+                            accs.insert(
+                                i,
+                                Acc {
+                                    points: Vec::new(),
+                                    status: Some(Status::Failed(e.to_string())),
+                                },
+                            );
+                        }
+                    }
+                    (None, Err(e)) => return Err(e),
+                }
             }
         }
         let out = queries

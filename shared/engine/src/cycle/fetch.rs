@@ -29,6 +29,18 @@ pub(super) fn target_of(spec: &MetricSpec) -> Target<'_> {
     (spec.account.as_deref(), spec.region.as_deref())
 }
 
+/// Where a failed query's metrics were read from, for messages: its
+/// Metrics Insights query, or its target ([`describe_target`]).
+pub(super) fn describe_source(spec: &MetricSpec) -> String {
+    match &spec.query {
+        Some(_) => match describe_target(target_of(spec)).as_str() {
+            "this account and region" => "its Metrics Insights query".to_string(),
+            other => format!("its Metrics Insights query ({other})"),
+        },
+        None => describe_target(target_of(spec)),
+    }
+}
+
 /// A target for messages: `account 123456789012, region eu-west-1`.
 pub(super) fn describe_target(target: Target<'_>) -> String {
     match target {
@@ -76,14 +88,18 @@ pub(super) async fn fetch_grouped(
     let mut out = Fetched::default();
     out.series.resize_with(queries.len(), || None);
     for (start, group) in fetch_groups(queries) {
-        let mut by_target: BTreeMap<Target<'_>, Vec<usize>> = BTreeMap::new();
+        // By target, and each Metrics Insights query apart: CloudWatch
+        // answers it in a call of its own anyway, and a query it rejects
+        // (bad SQL, a limit, throttling) fails only its own rules.
+        let mut by_target: BTreeMap<(Target<'_>, Option<&str>), Vec<usize>> = BTreeMap::new();
         for i in group {
+            let spec = queries.spec(i);
             by_target
-                .entry(target_of(queries.spec(i)))
+                .entry((target_of(spec), spec.query.as_deref()))
                 .or_default()
                 .push(i);
         }
-        for (target, group) in by_target {
+        for ((target, query), group) in by_target {
             for part in parts(queries, group) {
                 let asked: Vec<MetricQuery> = part
                     .iter()
@@ -94,7 +110,7 @@ pub(super) async fn fetch_grouped(
                     .collect();
                 let got = match metrics.fetch(&asked, start, now).await {
                     Ok(got) => got,
-                    Err(e) if target == (None, None) => return Err(e),
+                    Err(e) if target == (None, None) && query.is_none() => return Err(e),
                     Err(e) => {
                         let e = std::sync::Arc::new(e);
                         for i in part {
