@@ -637,6 +637,10 @@ pub struct ContextValue {
     pub metrics: BTreeMap<String, MetricSpec>,
     pub expression: Expr,
     pub window: Duration,
+    /// Metric ids without which a datapoint of the others is left out of
+    /// the value: such a datapoint counts as not covered (a latency SLI's
+    /// percentile rank `fast`). Empty: every datapoint counts.
+    pub required: Vec<String>,
 }
 
 impl ContextValue {

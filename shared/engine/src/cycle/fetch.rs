@@ -222,7 +222,13 @@ pub(super) async fn context_values(
                     .iter()
                     .map(|s| (s.id.as_str(), align(&s.points, &grid)))
                     .collect();
-                covered = Some(coverage(&grid, &inputs, now, cv.window.as_secs()));
+                covered = Some(coverage(
+                    &grid,
+                    &inputs,
+                    &cv.required,
+                    now,
+                    cv.window.as_secs(),
+                ));
                 let empty = vec![None; grid.len];
                 let eval = cv.expression.eval(&grid, &|id| {
                     Some(inputs.get(id).map_or(empty.as_slice(), Vec::as_slice))
@@ -260,16 +266,32 @@ pub(super) async fn context_values(
 pub(crate) const COVERED_SUFFIX: &str = "_covered";
 
 /// The share of the window `[now - window, now]` from the first datapoint
-/// of any input on.
-fn coverage(grid: &Grid, inputs: &BTreeMap<&str, Series>, now: Epoch, window: u64) -> f64 {
-    let first = (0..grid.len).find(|&i| {
+/// of any input on, less the datapoints left out for want of a `required`
+/// input (one step each: another input has a value there, a required one
+/// none).
+fn coverage(
+    grid: &Grid,
+    inputs: &BTreeMap<&str, Series>,
+    required: &[String],
+    now: Epoch,
+    window: u64,
+) -> f64 {
+    let present = |id: &str, i: usize| {
         inputs
-            .values()
-            .any(|s| s.get(i).copied().flatten().is_some())
-    });
-    let Some(i) = first else { return 0.0 };
+            .get(id)
+            .and_then(|s| s.get(i).copied().flatten())
+            .is_some()
+    };
+    let any = |i: usize| inputs.keys().any(|id| present(id, i));
+    let Some(first) = (0..grid.len).find(|&i| any(i)) else {
+        return 0.0;
+    };
+    let left_out = (first..grid.len)
+        .filter(|&i| any(i) && required.iter().any(|id| !present(id, i)))
+        .count() as f64;
     let window = window.max(1) as f64;
-    ((now - grid.time(i)) as f64 / window).clamp(0.0, 1.0)
+    let covered = (now - grid.time(first)) as f64 - left_out * grid.step as f64;
+    (covered / window).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
@@ -340,5 +362,38 @@ mod tests {
         assert_eq!(sizes, [(10_000, 60), (10_000, 60), (5_000, 60), (3, 300)]);
         // A small group is fetched whole, in its order.
         assert_eq!(parts(&queries, vec![3, 1, 2]), [vec![3, 1, 2]]);
+    }
+
+    /// A datapoint with `total` but no `fast` (a latency SLI's hour with
+    /// requests and no percentile rank) is left out of the budget: it is
+    /// not covered.
+    #[test]
+    fn datapoints_without_a_required_input_are_not_covered() {
+        let grid = Grid {
+            start: 0,
+            step: 3600,
+            len: 10,
+        };
+        let now = 36_000;
+        let total: Series = vec![Some(5.0); 10];
+        let mut fast: Series = vec![Some(99.0); 10];
+        fast[3] = None;
+        fast[4] = None;
+        let inputs = BTreeMap::from([("fast", fast), ("total", total)]);
+        let required = vec!["fast".to_string()];
+        assert_eq!(coverage(&grid, &inputs, &required, now, 36_000), 0.8);
+        // Without a required input every datapoint counts.
+        assert_eq!(coverage(&grid, &inputs, &[], now, 36_000), 1.0);
+        // Hours with no data at all are not left out (no requests).
+        let none: BTreeMap<&str, Series> = BTreeMap::from([
+            ("fast", vec![None, Some(99.0)]),
+            ("total", vec![None, Some(5.0)]),
+        ]);
+        let grid2 = Grid {
+            start: 0,
+            step: 3600,
+            len: 2,
+        };
+        assert_eq!(coverage(&grid2, &none, &required, 7200, 7200), 0.5);
     }
 }
