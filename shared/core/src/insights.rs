@@ -22,6 +22,14 @@
 //! joined with `AND`, `OR` and parentheses (no `<`, `>`, `LIKE`, `IN` or
 //! `NOT`: CloudWatch would reject the query when it runs).
 //!
+//! An alerting query with `GROUP BY` takes no `ORDER BY`
+//! ([`Query::grouped_order_error`]): a top-N query picks its groups anew
+//! over each time range, and firebell discovers the groups over the last 3
+//! hours but fetches them over a rule's lookback, so the instances would
+//! not be the series judged. Without `ORDER BY` CloudWatch returns the
+//! groups in ascending order of their `GROUP BY` values, and `LIMIT n`
+//! keeps the first `n` of those with data in the range.
+//!
 //! A query with `GROUP BY` returns one series per group: firebell makes one
 //! alert instance of each, its `GROUP BY` values as labels (the query's
 //! [`MetricSpec`](crate::model::MetricSpec) has the `GROUP BY` labels as
@@ -94,9 +102,21 @@ pub struct Query {
     pub group_by: Vec<String>,
     /// `LIMIT n`.
     pub limit: Option<u32>,
+    /// Where `ORDER BY` starts (character offset), if the query has one.
+    pub order_by: Option<usize>,
 }
 
 impl Query {
+    /// The error of an alerting query that is grouped and ordered (see the
+    /// module docs), at the `ORDER BY`.
+    pub fn grouped_order_error(&self) -> Option<QueryError> {
+        let at = self.order_by?;
+        (!self.group_by.is_empty()).then(|| QueryError {
+            at,
+            message: "ORDER BY in a grouped query picks its top groups anew over each time range (firebell discovers the groups over the last 3h and fetches the rule's lookback), so the instances would not be the series judged (expected no ORDER BY: groups then come in label order, and LIMIT keeps the first n)".to_string(),
+        })
+    }
+
     /// How many series the query may return: its `LIMIT`, or
     /// [`MAX_SERIES`] with `GROUP BY` (1 without).
     pub fn max_series(&self) -> u32 {
@@ -442,7 +462,9 @@ impl Parser {
                 break;
             }
         }
+        let mut order_by = None;
         if self.is_kw("ORDER") {
+            order_by = Some(self.at());
             self.pos += 1;
             self.kw("BY", "`BY`")?;
             self.func()?;
@@ -488,6 +510,7 @@ impl Parser {
             schema,
             group_by,
             limit,
+            order_by,
         })
     }
 }
@@ -539,6 +562,7 @@ mod tests {
                 schema: Some(vec!["InstanceId".into()]),
                 group_by: vec!["InstanceId".into()],
                 limit: None,
+                order_by: None,
             }
         );
         assert_eq!(q.max_series(), 500);
@@ -557,6 +581,7 @@ mod tests {
         );
         assert_eq!(q.group_by, ["Service", "Env"]);
         assert_eq!((q.limit, q.max_series()), (Some(10), 10));
+        assert_eq!(q.order_by, Some(142));
         let q = parse("SELECT SUM(Errors) FROM Shop").unwrap();
         assert_eq!((q.func.stat(), q.max_series()), (Stat::Sum, 1));
         assert_eq!(Func::Count.stat(), Stat::SampleCount);
@@ -665,5 +690,24 @@ mod tests {
             err("SELECT AVG(Latency) FROM Shop WHERE Env = 'a\\"),
             "at character 45: a backslash at the end of the query (expected the character it escapes)"
         );
+    }
+
+    #[test]
+    fn a_grouped_query_is_not_ordered() {
+        let q = parse("SELECT MAX(Latency) FROM Shop GROUP BY Service ORDER BY MAX() DESC LIMIT 5")
+            .unwrap();
+        assert_eq!(
+            q.grouped_order_error().map(|e| e.to_string()).as_deref(),
+            Some(
+                "at character 48: ORDER BY in a grouped query picks its top groups anew over each time range (firebell discovers the groups over the last 3h and fetches the rule's lookback), so the instances would not be the series judged (expected no ORDER BY: groups then come in label order, and LIMIT keeps the first n)"
+            )
+        );
+        // LIMIT alone, or ORDER BY on the one series of an ungrouped query.
+        for ok in [
+            "SELECT MAX(Latency) FROM Shop GROUP BY Service LIMIT 5",
+            "SELECT MAX(Latency) FROM Shop ORDER BY MAX() DESC",
+        ] {
+            assert_eq!(parse(ok).unwrap().grouped_order_error(), None, "{ok}");
+        }
     }
 }
