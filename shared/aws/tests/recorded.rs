@@ -35,6 +35,11 @@ type Recorded = Vec<(&'static str, Vec<(i64, f64)>)>;
 
 /// The CBOR body of a `GetMetricData` response: every series under `id`.
 fn response(id: &str, series: &Recorded) -> Vec<u8> {
+    response_with_messages(id, series, &[])
+}
+
+/// [`response`] with the page's `Messages` (code, value).
+fn response_with_messages(id: &str, series: &Recorded, messages: &[(&str, &str)]) -> Vec<u8> {
     let mut e = Encoder::new(Vec::new());
     e.begin_map().str("MetricDataResults").begin_array();
     for (label, points) in series {
@@ -56,7 +61,16 @@ fn response(id: &str, series: &Recorded) -> Vec<u8> {
         }
         e.end().end();
     }
-    e.end().str("Messages").begin_array().end().end();
+    e.end().str("Messages").begin_array();
+    for (code, value) in messages {
+        e.begin_map()
+            .str("Code")
+            .str(code)
+            .str("Value")
+            .str(value)
+            .end();
+    }
+    e.end().end();
     e.into_writer()
 }
 
@@ -365,4 +379,69 @@ async fn a_rejected_metrics_insights_query_fails_only_its_groups() {
         "bad metrics query: GetMetricData: InvalidParameterValueException: Syntax error near SELEKT"
     );
     assert!(!err.is_retryable());
+}
+
+/// A page with `Messages` (here: CloudWatch says the query matched more
+/// series than it returns): a group it did not return may have been left
+/// out, so its empty series is partial (not judged, never resolved on);
+/// the groups it returned are complete.
+#[tokio::test]
+async fn a_page_with_messages_leaves_unanswered_groups_partial() {
+    let recorded: Recorded = vec![("i-1 us-east-1a", vec![(T0, 20.0)])];
+    let body = response_with_messages(
+        "q0",
+        &recorded,
+        &[(
+            "MaxQueryResults",
+            "The query returned the maximum number of series",
+        )],
+    );
+    let (url, _seen) = endpoint(body).await;
+    let source = CloudWatchSource::new(client(&url), Arc::new(ManualClock::at_epoch(T0 + 600)));
+    let queries = [
+        MetricQuery {
+            id: "answered".into(),
+            spec: insights(&[("InstanceId", "i-1"), ("AvailabilityZone", "us-east-1a")]),
+        },
+        MetricQuery {
+            id: "unanswered".into(),
+            spec: insights(&[("InstanceId", "i-2"), ("AvailabilityZone", "us-east-1b")]),
+        },
+    ];
+    let out = source.fetch(&queries, T0, T0 + 60).await.unwrap();
+    let got: Vec<(&str, Vec<Point>, bool)> = out
+        .iter()
+        .map(|s| (s.id.as_str(), s.points.clone(), s.complete))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("answered", vec![Point { t: T0, v: 20.0 }], true),
+            ("unanswered", vec![], false),
+        ]
+    );
+}
+
+/// CloudWatch's null group `Other` (metrics the query matched without a
+/// `GROUP BY` label) is no instance: discovery skips it (with a warning).
+#[tokio::test]
+async fn the_other_group_is_not_an_instance() {
+    let recorded: Recorded = vec![
+        ("i-1 us-east-1a", vec![(T0, 20.0)]),
+        ("Other us-east-1a", vec![(T0, 50.0)]),
+        ("i-2 Other", vec![(T0, 50.0)]),
+    ];
+    let (url, _seen) = endpoint(response("q0", &recorded)).await;
+    let source = CloudWatchSource::new(client(&url), Arc::new(ManualClock::at_epoch(T0 + 600)));
+    let groups = source
+        .dimension_values(&insights(&[("InstanceId", "*"), ("AvailabilityZone", "*")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        groups,
+        vec![Labels::from([
+            ("AvailabilityZone".to_string(), "us-east-1a".to_string()),
+            ("InstanceId".to_string(), "i-1".to_string()),
+        ])]
+    );
 }
