@@ -377,8 +377,12 @@ pub(crate) async fn fetch_cloudwatch(
     let start = from - warmup(&config);
     let sdk = aws.sdk_config().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let listing = listing(to, clock.now().as_second());
+    let now = clock.now().as_second();
+    let listing = listing(to, now);
     if let Some(warning) = &listing.warning {
+        eprintln!("{warning}");
+    }
+    if let Some(warning) = insights_range_warning(&config, start, now) {
         eprintln!("{warning}");
     }
     let source = Arc::new(
@@ -405,6 +409,32 @@ pub(crate) async fn fetch_cloudwatch(
         start,
         stats: source.stats(),
     })
+}
+
+/// A Metrics Insights query reads only the last 3 hours: a range that
+/// starts earlier gets nothing for the rules reading one before then (and
+/// nothing at all for a range that ended earlier), so say which rules.
+pub(crate) fn insights_range_warning(config: &Config, start: Epoch, now: Epoch) -> Option<String> {
+    let oldest = now - firebell_core::insights::MAX_HISTORY.as_secs() as i64;
+    if start >= oldest {
+        return None;
+    }
+    let rules: Vec<&str> = config
+        .rules
+        .rules
+        .iter()
+        .filter(|r| r.metrics.values().any(|m| m.query.is_some()))
+        .map(|r| r.name.as_str())
+        .collect();
+    if rules.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "warning: Metrics Insights queries read only the last 3 hours (since {}): rule(s) {} get no history before then (the range, warmup included, starts at {})",
+        rfc3339(oldest),
+        rules.join(", "),
+        rfc3339(start)
+    ))
 }
 
 /// How wildcard expansion lists metrics for history ending at `to`.
@@ -756,6 +786,37 @@ mod tests {
                 recently_active: false,
                 warning: Some("warning: --to 2027-01-01T07:59:00Z is more than 2 weeks ago: ListMetrics lists only metrics that reported since 2027-01-01T08:00:00Z, so wildcard (`*`) instances that stopped before cannot be found".to_string())
             }
+        );
+    }
+
+    #[test]
+    fn query_rules_over_ranges_past_three_hours_are_named() {
+        let text = r#"rules:
+  - name: HotInstance
+    metrics:
+      cpu: {query: 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'}
+    expression: cpu
+    condition: {op: ">", threshold: 90}
+  - name: Plain
+    metrics:
+      e: {namespace: Shop, metric: Errors, stat: Sum}
+    expression: e
+    condition: {op: ">", threshold: 1}
+"#;
+        let mut diags = firebell_core::diag::Diagnostics::new();
+        let config = firebell_engine::load_texts(
+            &[("r.yaml".to_string(), text.to_string())],
+            &mut diags,
+            Vec::new(),
+        );
+        assert!(!diags.has_errors(), "{diags}");
+        let now = 1_800_000_000;
+        assert_eq!(insights_range_warning(&config, now - 3 * 3600, now), None);
+        assert_eq!(
+            insights_range_warning(&config, now - 3 * 3600 - 60, now).as_deref(),
+            Some(
+                "warning: Metrics Insights queries read only the last 3 hours (since 2027-01-15T05:00:00Z): rule(s) HotInstance get no history before then (the range, warmup included, starts at 2027-01-15T04:59:00Z)"
+            )
         );
     }
 }
