@@ -220,6 +220,10 @@ fn range(kind: RangeKind, s: &str) -> Option<RangeStat> {
     {
         return None;
     }
+    // An open percentage range that keeps nothing: above 100%, below 0%.
+    if pct && (lower == Some(100.0) || upper == Some(0.0)) {
+        return None;
+    }
     Some(RangeStat {
         kind,
         lower,
@@ -907,6 +911,17 @@ mod tests {
                 bounds: Bounds::Value,
             }))
         );
+        // Sent normalized: the shortest spelling of each number.
+        for (written, sent) in [
+            ("PR(:300.0)", "PR(:300)"),
+            ("p99.0", "p99"),
+            ("TM(10.50%:90%)", "TM(10.5%:90%)"),
+        ] {
+            assert_eq!(
+                Stat::parse(written).map(|s| s.to_string()).as_deref(),
+                Some(sent)
+            );
+        }
         assert_eq!(
             Stat::parse("tm99"),
             Some(Stat::Range(RangeStat {
@@ -936,6 +951,10 @@ mod tests {
             "TX(1:2)",
             "TM(:inf)",
             "TM(-1%:5%)",
+            "TM(100%:)",
+            "TM(:0%)",
+            "TC(100%:)",
+            "WM(:0%)",
         ] {
             assert_eq!(Stat::parse(bad), None, "{bad}");
         }
