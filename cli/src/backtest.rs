@@ -186,6 +186,12 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                     ));
                 }
             };
+            let mut configs = vec![a.as_ref()];
+            configs.extend(b.as_deref());
+            let problems = replay_query_errors(&history.name, &history.data, &configs);
+            if !problems.is_empty() {
+                return Err(anyhow!("{}", problems.join("\n")));
+            }
             let (first, end) = range.unwrap_or((0, 0));
             let from = from.unwrap_or(first);
             let to = to.unwrap_or(end);
@@ -208,6 +214,55 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         json,
         !args.no_timeline,
     )
+}
+
+/// The replay's Metrics Insights series that no rule could read: a query
+/// that is none of the configs' rules' queries (the replay source matches
+/// them exactly, so its series would be silently unused and the rule see
+/// no data), or dimensions that are not the query's `GROUP BY` labels.
+pub(crate) fn replay_query_errors(
+    name: &str,
+    source: &ReplaySource,
+    configs: &[&Config],
+) -> Vec<String> {
+    let queries: std::collections::BTreeSet<&str> = configs
+        .iter()
+        .flat_map(|c| c.rules.rules.iter())
+        .flat_map(|r| r.metrics.values())
+        .filter_map(|m| m.query.as_deref())
+        .collect();
+    let mut out = Vec::new();
+    for (i, s) in source.series().iter().enumerate() {
+        let Some(q) = &s.query else { continue };
+        let at = format!("{name}: series {} (query {q:?})", i + 1);
+        if !queries.contains(q.as_str()) {
+            out.push(format!(
+                "{at}: no rule reads this query (expected one of the rules' queries, as written: {})",
+                if queries.is_empty() {
+                    "none".to_string()
+                } else {
+                    queries
+                        .iter()
+                        .map(|q| format!("{q:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ));
+            continue;
+        }
+        let group_by = firebell_core::insights::parse(q)
+            .map(|p| p.group_by)
+            .unwrap_or_default();
+        let names: Vec<&String> = s.dimensions.keys().collect();
+        let mut labels: Vec<&String> = group_by.iter().collect();
+        labels.sort();
+        if names != labels {
+            out.push(format!(
+                "{at}: its dimensions {names:?} are not the query's GROUP BY labels {group_by:?} (expected one value for each)"
+            ));
+        }
+    }
+    out
 }
 
 /// The configs a backtest runs, and their names for the header.
@@ -817,6 +872,42 @@ mod tests {
             Some(
                 "warning: Metrics Insights queries read only the last 3 hours (since 2027-01-15T05:00:00Z): rule(s) HotInstance get no history before then (the range, warmup included, starts at 2027-01-15T04:59:00Z)"
             )
+        );
+    }
+
+    #[test]
+    fn replay_query_series_must_be_read_by_a_rule() {
+        let text = r#"rules:
+  - name: HotInstance
+    metrics:
+      cpu: {query: 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'}
+    expression: cpu
+    condition: {op: ">", threshold: 90}
+"#;
+        let mut diags = firebell_core::diag::Diagnostics::new();
+        let config = firebell_engine::load_texts(
+            &[("r.yaml".to_string(), text.to_string())],
+            &mut diags,
+            Vec::new(),
+        );
+        assert!(!diags.has_errors(), "{diags}");
+        let q = r#"SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"#;
+        let other = r#"SELECT MAX(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"#;
+        let line = |query: &str, dims: &str| {
+            format!(
+                "{{\"namespace\":\"AWS/EC2\",\"metric\":\"CPUUtilization\",\"dimensions\":{{{dims}}},\"stat\":\"Average\",\"period\":60,\"query\":\"{query}\",\"points\":[[1800000000,1]]}}\n"
+            )
+        };
+        let replay = line(q, "\"InstanceId\":\"i-1\"")
+            + &line(other, "\"InstanceId\":\"i-1\"")
+            + &line(q, "\"Host\":\"h\"");
+        let source = ReplaySource::parse("r.jsonl", &replay).unwrap();
+        assert_eq!(
+            replay_query_errors("r.jsonl", &source, &[&config]),
+            vec![
+                r#"r.jsonl: series 2 (query "SELECT MAX(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"): no rule reads this query (expected one of the rules' queries, as written: "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId")"#,
+                r#"r.jsonl: series 3 (query "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"): its dimensions ["Host"] are not the query's GROUP BY labels ["InstanceId"] (expected one value for each)"#,
+            ]
         );
     }
 }
