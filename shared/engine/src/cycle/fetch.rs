@@ -91,11 +91,15 @@ pub(super) async fn fetch_grouped(
         // By target, and each Metrics Insights query apart: CloudWatch
         // answers it in a call of its own anyway, and a query it rejects
         // (bad SQL, a limit, throttling) fails only its own rules.
-        let mut by_target: BTreeMap<(Target<'_>, Option<&str>), Vec<usize>> = BTreeMap::new();
+        // (A query at two periods is two calls: fetched apart too, so its
+        // error comes back whole rather than as partial series.)
+        type Key<'k> = (Target<'k>, Option<(&'k str, u64)>);
+        let mut by_target: BTreeMap<Key<'_>, Vec<usize>> = BTreeMap::new();
         for i in group {
             let spec = queries.spec(i);
+            let query = spec.query.as_deref().map(|q| (q, spec.period.as_secs()));
             by_target
-                .entry((target_of(spec), spec.query.as_deref()))
+                .entry((target_of(spec), query))
                 .or_default()
                 .push(i);
         }
