@@ -192,6 +192,12 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
                     ));
                 }
             };
+            let mut configs = vec![a.as_ref()];
+            configs.extend(b.as_deref());
+            let problems = replay_query_errors(&history.name, &history.data, &configs);
+            if !problems.is_empty() {
+                return Err(anyhow!("{}", problems.join("\n")));
+            }
             let (first, end) = range.unwrap_or((0, 0));
             let from = from.unwrap_or(first);
             let to = to.unwrap_or(end);
@@ -215,6 +221,55 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         !args.no_timeline,
         args.html.as_deref(),
     )
+}
+
+/// The replay's Metrics Insights series that no rule could read: a query
+/// that is none of the configs' rules' queries (the replay source matches
+/// them exactly, so its series would be silently unused and the rule see
+/// no data), or dimensions that are not the query's `GROUP BY` labels.
+pub(crate) fn replay_query_errors(
+    name: &str,
+    source: &ReplaySource,
+    configs: &[&Config],
+) -> Vec<String> {
+    let queries: std::collections::BTreeSet<&str> = configs
+        .iter()
+        .flat_map(|c| c.rules.rules.iter())
+        .flat_map(|r| r.metrics.values())
+        .filter_map(|m| m.query.as_deref())
+        .collect();
+    let mut out = Vec::new();
+    for (i, s) in source.series().iter().enumerate() {
+        let Some(q) = &s.query else { continue };
+        let at = format!("{name}: series {} (query {q:?})", i + 1);
+        if !queries.contains(q.as_str()) {
+            out.push(format!(
+                "{at}: no rule reads this query (expected one of the rules' queries, as written: {})",
+                if queries.is_empty() {
+                    "none".to_string()
+                } else {
+                    queries
+                        .iter()
+                        .map(|q| format!("{q:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ));
+            continue;
+        }
+        let group_by = firebell_core::insights::parse(q)
+            .map(|p| p.group_by)
+            .unwrap_or_default();
+        let names: Vec<&String> = s.dimensions.keys().collect();
+        let mut labels: Vec<&String> = group_by.iter().collect();
+        labels.sort();
+        if names != labels {
+            out.push(format!(
+                "{at}: its dimensions {names:?} are not the query's GROUP BY labels {group_by:?} (expected one value for each)"
+            ));
+        }
+    }
+    out
 }
 
 /// The configs a backtest runs, and their names for the header.
@@ -436,8 +491,12 @@ pub(crate) async fn fetch_cloudwatch(
 ) -> Result<Fetched> {
     let start = from - warmup(&config);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let listing = listing(to, clock.now().as_second());
+    let now = clock.now().as_second();
+    let listing = listing(to, now);
     if let Some(warning) = &listing.warning {
+        eprintln!("{warning}");
+    }
+    if let Some(warning) = insights_range_warning(&config, start, now) {
         eprintln!("{warning}");
     }
     let source = Arc::new(
@@ -466,6 +525,32 @@ pub(crate) async fn fetch_cloudwatch(
         start,
         stats: source.stats(),
     })
+}
+
+/// A Metrics Insights query reads only the last 3 hours: a range that
+/// starts earlier gets nothing for the rules reading one before then (and
+/// nothing at all for a range that ended earlier), so say which rules.
+pub(crate) fn insights_range_warning(config: &Config, start: Epoch, now: Epoch) -> Option<String> {
+    let oldest = now - firebell_core::insights::MAX_HISTORY.as_secs() as i64;
+    if start >= oldest {
+        return None;
+    }
+    let rules: Vec<&str> = config
+        .rules
+        .rules
+        .iter()
+        .filter(|r| r.metrics.values().any(|m| m.query.is_some()))
+        .map(|r| r.name.as_str())
+        .collect();
+    if rules.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "warning: Metrics Insights queries read only the last 3 hours (since {}): rule(s) {} get no history before then (the range, warmup included, starts at {})",
+        rfc3339(oldest),
+        rules.join(", "),
+        rfc3339(start)
+    ))
 }
 
 /// How wildcard expansion lists metrics for history ending at `to`.
@@ -817,6 +902,73 @@ mod tests {
                 recently_active: false,
                 warning: Some("warning: --to 2027-01-01T07:59:00Z is more than 2 weeks ago: ListMetrics lists only metrics that reported since 2027-01-01T08:00:00Z, so wildcard (`*`) instances that stopped before cannot be found".to_string())
             }
+        );
+    }
+
+    #[test]
+    fn query_rules_over_ranges_past_three_hours_are_named() {
+        let text = r#"rules:
+  - name: HotInstance
+    metrics:
+      cpu: {query: 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'}
+    expression: cpu
+    condition: {op: ">", threshold: 90}
+  - name: Plain
+    metrics:
+      e: {namespace: Shop, metric: Errors, stat: Sum}
+    expression: e
+    condition: {op: ">", threshold: 1}
+"#;
+        let mut diags = firebell_core::diag::Diagnostics::new();
+        let config = firebell_engine::load_texts(
+            &[("r.yaml".to_string(), text.to_string())],
+            &mut diags,
+            Vec::new(),
+        );
+        assert!(!diags.has_errors(), "{diags}");
+        let now = 1_800_000_000;
+        assert_eq!(insights_range_warning(&config, now - 3 * 3600, now), None);
+        assert_eq!(
+            insights_range_warning(&config, now - 3 * 3600 - 60, now).as_deref(),
+            Some(
+                "warning: Metrics Insights queries read only the last 3 hours (since 2027-01-15T05:00:00Z): rule(s) HotInstance get no history before then (the range, warmup included, starts at 2027-01-15T04:59:00Z)"
+            )
+        );
+    }
+
+    #[test]
+    fn replay_query_series_must_be_read_by_a_rule() {
+        let text = r#"rules:
+  - name: HotInstance
+    metrics:
+      cpu: {query: 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'}
+    expression: cpu
+    condition: {op: ">", threshold: 90}
+"#;
+        let mut diags = firebell_core::diag::Diagnostics::new();
+        let config = firebell_engine::load_texts(
+            &[("r.yaml".to_string(), text.to_string())],
+            &mut diags,
+            Vec::new(),
+        );
+        assert!(!diags.has_errors(), "{diags}");
+        let q = r#"SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"#;
+        let other = r#"SELECT MAX(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"#;
+        let line = |query: &str, dims: &str| {
+            format!(
+                "{{\"namespace\":\"AWS/EC2\",\"metric\":\"CPUUtilization\",\"dimensions\":{{{dims}}},\"stat\":\"Average\",\"period\":60,\"query\":\"{query}\",\"points\":[[1800000000,1]]}}\n"
+            )
+        };
+        let replay = line(q, "\"InstanceId\":\"i-1\"")
+            + &line(other, "\"InstanceId\":\"i-1\"")
+            + &line(q, "\"Host\":\"h\"");
+        let source = ReplaySource::parse("r.jsonl", &replay).unwrap();
+        assert_eq!(
+            replay_query_errors("r.jsonl", &source, &[&config]),
+            vec![
+                r#"r.jsonl: series 2 (query "SELECT MAX(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"): no rule reads this query (expected one of the rules' queries, as written: "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId")"#,
+                r#"r.jsonl: series 3 (query "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"): its dimensions ["Host"] are not the query's GROUP BY labels ["InstanceId"] (expected one value for each)"#,
+            ]
         );
     }
 }

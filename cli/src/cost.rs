@@ -42,6 +42,10 @@ pub(crate) struct Args {
     /// Values a wildcard dimension (`*`) expands to.
     #[arg(long, default_value_t = 1.0)]
     pub wildcard_values: f64,
+    /// Metrics a Metrics Insights query analyzes per fetch: every metric
+    /// it matches (a LIMIT caps only the series returned), at most 10,000.
+    #[arg(long, default_value_t = firebell_tools::cost::DEFAULT_INSIGHTS_ANALYZED)]
+    pub insights_analyzed: f64,
     /// Estimate with sentinel alarms as the config says (`sentinels:
     /// {mode}`), or as if `auto` or `off`.
     #[arg(long, value_enum, default_value_t = SentinelsArg::Config)]
@@ -147,6 +151,7 @@ pub(crate) fn main(args: &Args) -> Result<ExitCode> {
         incidents_per_rule: args.incidents,
         incident_minutes: args.incident_minutes,
         wildcard_values: args.wildcard_values,
+        insights_metrics_analyzed: args.insights_analyzed,
         sentinels: match args.sentinels {
             SentinelsArg::Config => SentinelsAs::Config,
             SentinelsArg::Auto => SentinelsAs::Auto,
@@ -242,16 +247,12 @@ pub(crate) fn report(source: &str, e: &Estimate, p: &Prices, a: &Assumptions) ->
     ));
     for q in &e.insights {
         s.push_str(&format!(
-            "  Metrics Insights: {} metrics analyzed a month by {} (assumed {} metrics a fetch: {}; {} fetches and discoveries)
+            "  Metrics Insights: {} metrics analyzed a month by {} (assumed {} metrics analyzed a fetch, --insights-analyzed: every metric the query matches is billed, its LIMIT caps only the {} series returned; {} fetches and discoveries)
 ",
             thousands(q.analyzed * q.fetches),
             q.query,
             count_of(q.analyzed),
-            if q.analyzed == f64::from(firebell_core::insights::MAX_SERIES) {
-                "the most series a query returns, with no LIMIT"
-            } else {
-                "its LIMIT"
-            },
+            count_of(q.series),
             thousands(q.fetches),
         ));
     }

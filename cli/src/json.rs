@@ -177,6 +177,8 @@ pub(crate) fn cost(config: &str, e: &firebell_tools::cost::Estimate) -> Value {
                     json!({
                         "query": q.query,
                         "metrics_analyzed_per_fetch": q.analyzed,
+                        "metrics_analyzed_assumed": true,
+                        "series_per_fetch": q.series,
                         "fetches": q.fetches,
                     })
                 })

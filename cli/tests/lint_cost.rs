@@ -206,3 +206,40 @@ fn cost_shows_the_mode_of_each_rule() {
         assert_eq!(firebell(&args).status.code(), Some(2), "{bad:?}");
     }
 }
+
+/// A Metrics Insights query's metrics analyzed are an assumption
+/// (`--insights-analyzed`), not its LIMIT, and the text says so.
+#[test]
+fn cost_of_a_metrics_insights_rule_states_its_assumption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - name: HotInstance\n    metrics:\n      cpu: {query: 'SELECT MAX(CPUUtilization) FROM \"AWS/EC2\" GROUP BY InstanceId LIMIT 20'}\n    expression: cpu\n    condition: {op: \">\", threshold: 90}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("routing.yaml"),
+        "receivers:\n  ops: {topics: [\"arn:aws:sns:us-east-1:123456789012:ops\"]}\nroute: {receiver: ops}\n",
+    )
+    .expect("write");
+    let d = dir.path().display().to_string();
+    let line = |out: &std::process::Output| -> String {
+        text(&out.stdout)
+            .lines()
+            .find(|l| l.contains("Metrics Insights:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let out = firebell(&["cost", "--config", &d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        line(&out),
+        "  Metrics Insights: 26,280,000 metrics analyzed a month by SELECT MAX(CPUUtilization) FROM \"AWS/EC2\" GROUP BY InstanceId LIMIT 20 (assumed 500 metrics analyzed a fetch, --insights-analyzed: every metric the query matches is billed, its LIMIT caps only the 20 series returned; 52,560 fetches and discoveries)"
+    );
+    let out = firebell(&["cost", "--config", &d, "--insights-analyzed", "2000"]);
+    assert!(
+        line(&out).contains("assumed 2000 metrics analyzed a fetch"),
+        "{}",
+        line(&out)
+    );
+}

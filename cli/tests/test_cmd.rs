@@ -193,3 +193,43 @@ fn a_metrics_insights_rule_is_unit_tested_per_group() {
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.ends_with("2 passed, 0 failed\n"), "{stdout}");
 }
+
+/// An input series of a query no rule under test reads is an error naming
+/// the query (the replay source matches queries exactly).
+#[test]
+fn a_query_series_no_rule_reads_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let query =
+        r#"SELECT MAX(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#;
+    let other =
+        r#"SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId"#;
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        format!(
+            "rules:\n  - name: HotInstance\n    metrics:\n      cpu: {{query: '{query}'}}\n    expression: cpu\n    condition: {{op: \">\", threshold: 90}}\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("routing.yaml"),
+        "receivers:\n  ops: {topics: [\"arn:aws:sns:us-east-1:123456789012:ops\"]}\nroute: {receiver: ops, group_wait: 0s}\n",
+    )
+    .expect("write");
+    let test = dir.path().join("other_test.yaml");
+    std::fs::write(
+        &test,
+        format!(
+            "config: ./\ntests:\n  - start: 2026-11-23T14:00:00Z\n    input_series:\n      - {{query: '{other}', dimensions: {{InstanceId: i-1}}, values: \"20x10\"}}\n    notification_test: [{{until: 5m}}]\n"
+        ),
+    )
+    .expect("write");
+    let out = firebell(&["test", &test.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "{}:5:10: error: input series query {other:?} {{InstanceId=i-1}} 1m matches no metric of the rules under test (the rules read: query {query:?} {{InstanceId=*}} 1m)\n1 error in test files\n\n",
+            test.display()
+        )
+    );
+}

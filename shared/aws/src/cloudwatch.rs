@@ -536,6 +536,18 @@ fn group_values(group_by: &[String], label: &str) -> Option<Labels> {
     }
 }
 
+/// Whether a result label is CloudWatch's null group: the metrics the
+/// query matched that lack a `GROUP BY` label get the value `Other` for it.
+/// (A dimension whose real value is `Other` looks the same and is skipped
+/// too: CloudWatch's label cannot tell them apart.)
+fn is_other_group(group_by: &[String], label: &str) -> bool {
+    match group_by.len() {
+        0 => false,
+        1 => label == "Other",
+        _ => label.split(' ').any(|w| w == "Other"),
+    }
+}
+
 /// A Metrics Insights query's `GROUP BY` labels, in order.
 fn group_by_of(sql: &str) -> Result<Vec<String>, MetricsError> {
     firebell_core::insights::parse(sql)
@@ -903,6 +915,9 @@ impl Caller {
         let queries: Vec<MetricDataQuery> = call.queries.into_iter().map(|(_, q)| q).collect();
         let mut next_token: Option<String> = None;
         let mut pages = 0u32;
+        // A page's messages (a limit reached, a warning): the groups it did
+        // not return may have been left out, not be without data.
+        let mut warned = false;
         loop {
             pages += 1;
             let out = self
@@ -925,6 +940,7 @@ impl Caller {
                 .await?;
             for m in out.messages() {
                 tracing::warn!(code = ?m.code(), value = ?m.value(), "GetMetricData message");
+                warned = true;
             }
             merge_page(&mut accs, out.metric_data_results(), call.insights.as_ref());
             match out.next_token() {
@@ -943,9 +959,15 @@ impl Caller {
         }
         if call.insights.is_some() {
             // A group the query did not return had no data in the range:
-            // an answer (empty), as for a metric without datapoints.
+            // an answer (empty), as for a metric without datapoints;
+            // unless CloudWatch said something (a limit, a warning): then
+            // it may have been left out, and its silence is no answer.
             for acc in accs.values_mut() {
-                acc.status.get_or_insert(Status::Complete);
+                acc.status.get_or_insert(if warned {
+                    Status::Partial
+                } else {
+                    Status::Complete
+                });
             }
         }
         Ok(accs)
@@ -986,6 +1008,13 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
             for call in calls {
                 let caller = self.caller_for(&call.target).await?;
                 let permits = Arc::clone(&permits);
+                // A Metrics Insights call's members: its failure (SQL
+                // CloudWatch rejects, a limit, throttling past the
+                // retries) fails only them, never the other calls.
+                let members: Option<Vec<usize>> = call
+                    .insights
+                    .as_ref()
+                    .map(|ins| ins.members.iter().map(|(i, _)| *i).collect());
                 tasks.spawn(async move {
                     let target = call.target.clone();
                     let run = async {
@@ -995,13 +1024,27 @@ impl firebell_core::ports::MetricsSource for CloudWatchSource {
                             .map_err(|e| MetricsError::Unavailable(e.to_string()))?;
                         caller.run(call).await
                     };
-                    bounded(&target, limit, "GetMetricData", run).await
+                    (members, bounded(&target, limit, "GetMetricData", run).await)
                 });
             }
             while let Some(joined) = tasks.join_next().await {
-                let part = joined
-                    .map_err(|e| MetricsError::Unavailable(format!("GetMetricData task: {e}")))??;
-                accs.extend(part);
+                let (members, part) = joined
+                    .map_err(|e| MetricsError::Unavailable(format!("GetMetricData task: {e}")))?;
+                match (members, part) {
+                    (_, Ok(part)) => accs.extend(part),
+                    (Some(members), Err(e)) => {
+                        for i in members {
+                            accs.insert(
+                                i,
+                                Acc {
+                                    points: Vec::new(),
+                                    status: Some(Status::Failed(e.to_string())),
+                                },
+                            );
+                        }
+                    }
+                    (None, Err(e)) => return Err(e),
+                }
             }
         }
         // A query of another account or region that CloudWatch refused or
@@ -1156,7 +1199,11 @@ impl CloudWatchSource {
         let query = insights_query(0, sql, period);
         for _ in 0..1000 {
             let out = caller
-                .retry_throttled("GetMetricData", || {
+                .retry_throttled("GetMetricData", || async {
+                    // Discovery shares the fetches' GetMetricData budget.
+                    if let Some(limiter) = &caller.limiter {
+                        limiter.acquire().await;
+                    }
                     bump(&caller.counters.get_metric_data);
                     caller
                         .client
@@ -1168,6 +1215,7 @@ impl CloudWatchSource {
                         .set_next_token(next_token.clone())
                         .send()
                         .await_classified()
+                        .await
                 })
                 .await?;
             for r in out.metric_data_results() {
@@ -1185,6 +1233,14 @@ impl CloudWatchSource {
                     )));
                 }
                 let label = r.label().unwrap_or_default();
+                if is_other_group(&group_by, label) {
+                    tracing::warn!(
+                        label,
+                        query = sql,
+                        "Metrics Insights group `Other` (metrics without a GROUP BY label): not an alert instance; add the label to SCHEMA(...) to leave them out"
+                    );
+                    continue;
+                }
                 match group_values(&group_by, label) {
                     Some(v) => {
                         values.insert(v);

@@ -35,6 +35,11 @@ type Recorded = Vec<(&'static str, Vec<(i64, f64)>)>;
 
 /// The CBOR body of a `GetMetricData` response: every series under `id`.
 fn response(id: &str, series: &Recorded) -> Vec<u8> {
+    response_with_messages(id, series, &[])
+}
+
+/// [`response`] with the page's `Messages` (code, value).
+fn response_with_messages(id: &str, series: &Recorded, messages: &[(&str, &str)]) -> Vec<u8> {
     let mut e = Encoder::new(Vec::new());
     e.begin_map().str("MetricDataResults").begin_array();
     for (label, points) in series {
@@ -56,13 +61,31 @@ fn response(id: &str, series: &Recorded) -> Vec<u8> {
         }
         e.end().end();
     }
-    e.end().str("Messages").begin_array().end().end();
+    e.end().str("Messages").begin_array();
+    for (code, value) in messages {
+        e.begin_map()
+            .str("Code")
+            .str(code)
+            .str("Value")
+            .str(value)
+            .end();
+    }
+    e.end().end();
     e.into_writer()
 }
+
+/// A reply of [`endpoint_with`]: HTTP status and CBOR body.
+type Reply = Arc<dyn Fn(&[u8]) -> (u16, Vec<u8>) + Send + Sync>;
 
 /// A local endpoint answering every request with `body`; the request
 /// bodies it received.
 async fn endpoint(body: Vec<u8>) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    endpoint_with(Arc::new(move |_: &[u8]| (200, body.clone()))).await
+}
+
+/// A local endpoint answering each request with `reply(request body)`;
+/// the request bodies it received.
+async fn endpoint_with(reply: Reply) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -73,7 +96,7 @@ async fn endpoint(body: Vec<u8>) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
                 return;
             };
             let record = Arc::clone(&record);
-            let body = body.clone();
+            let reply_to = Arc::clone(&reply);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 loop {
@@ -101,13 +124,12 @@ async fn endpoint(body: Vec<u8>) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
                             Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         }
                     }
-                    record
-                        .lock()
-                        .unwrap()
-                        .push(buf[head_end..head_end + len].to_vec());
+                    let request = buf[head_end..head_end + len].to_vec();
+                    let (status, body) = reply_to(&request);
+                    record.lock().unwrap().push(request);
                     buf.drain(..head_end + len);
                     let reply = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\nx-amzn-requestid: recorded\r\ncontent-length: {}\r\n\r\n",
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\nx-amzn-requestid: recorded\r\ncontent-length: {}\r\n\r\n",
                         body.len()
                     );
                     if conn.write_all(reply.as_bytes()).await.is_err()
@@ -284,4 +306,142 @@ async fn extended_statistics_are_sent_as_cloudwatch_spells_them() {
         let last = seen.lock().unwrap().last().cloned().unwrap();
         assert!(contains(&last, stat), "{stat} not in the request");
     }
+}
+
+/// The CBOR body of an error response of type `code`.
+fn error_body(code: &str, message: &str) -> Vec<u8> {
+    let mut e = Encoder::new(Vec::new());
+    e.begin_map()
+        .str("__type")
+        .str(code)
+        .str("message")
+        .str(message)
+        .end();
+    e.into_writer()
+}
+
+/// A Metrics Insights query CloudWatch rejects (here: bad SQL, 400) fails
+/// only its own groups' series; a plain metric fetched with it is read.
+/// (The emulator answers every Metrics Insights query with an error, so
+/// only a recorded response can tell one query's failure from another's.)
+#[tokio::test]
+async fn a_rejected_metrics_insights_query_fails_only_its_groups() {
+    let plain: Recorded = vec![("Errors", vec![(T0, 3.0)])];
+    let plain = response("q1", &plain);
+    let (url, seen) = endpoint_with(Arc::new(move |req: &[u8]| {
+        if contains(req, "Expression") {
+            (
+                400,
+                error_body("InvalidParameterValueException", "Syntax error near SELEKT"),
+            )
+        } else {
+            (200, plain.clone())
+        }
+    }))
+    .await;
+    let source = CloudWatchSource::new(client(&url), Arc::new(ManualClock::at_epoch(T0 + 600)));
+    let queries = [
+        MetricQuery {
+            id: "cpu".into(),
+            spec: insights(&[("InstanceId", "i-1"), ("AvailabilityZone", "us-east-1a")]),
+        },
+        MetricQuery {
+            id: "errors".into(),
+            spec: MetricSpec {
+                namespace: "Shop".into(),
+                metric_name: "Errors".into(),
+                dimensions: BTreeMap::new(),
+                stat: Stat::Sum,
+                period: Duration::from_secs(60),
+                account: None,
+                region: None,
+                query: None,
+            },
+        },
+    ];
+    let out = source.fetch(&queries, T0, T0 + 60).await.unwrap();
+    let got: Vec<(&str, Vec<Point>, bool)> = out
+        .iter()
+        .map(|s| (s.id.as_str(), s.points.clone(), s.complete))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("cpu", vec![], false),
+            ("errors", vec![Point { t: T0, v: 3.0 }], true),
+        ]
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // Alone, the query's failure is the fetch's, with CloudWatch's reason.
+    let err = source.fetch(&queries[..1], T0, T0 + 60).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bad metrics query: GetMetricData: InvalidParameterValueException: Syntax error near SELEKT"
+    );
+    assert!(!err.is_retryable());
+}
+
+/// A page with `Messages` (here: CloudWatch says the query matched more
+/// series than it returns): a group it did not return may have been left
+/// out, so its empty series is partial (not judged, never resolved on);
+/// the groups it returned are complete.
+#[tokio::test]
+async fn a_page_with_messages_leaves_unanswered_groups_partial() {
+    let recorded: Recorded = vec![("i-1 us-east-1a", vec![(T0, 20.0)])];
+    let body = response_with_messages(
+        "q0",
+        &recorded,
+        &[(
+            "MaxQueryResults",
+            "The query returned the maximum number of series",
+        )],
+    );
+    let (url, _seen) = endpoint(body).await;
+    let source = CloudWatchSource::new(client(&url), Arc::new(ManualClock::at_epoch(T0 + 600)));
+    let queries = [
+        MetricQuery {
+            id: "answered".into(),
+            spec: insights(&[("InstanceId", "i-1"), ("AvailabilityZone", "us-east-1a")]),
+        },
+        MetricQuery {
+            id: "unanswered".into(),
+            spec: insights(&[("InstanceId", "i-2"), ("AvailabilityZone", "us-east-1b")]),
+        },
+    ];
+    let out = source.fetch(&queries, T0, T0 + 60).await.unwrap();
+    let got: Vec<(&str, Vec<Point>, bool)> = out
+        .iter()
+        .map(|s| (s.id.as_str(), s.points.clone(), s.complete))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("answered", vec![Point { t: T0, v: 20.0 }], true),
+            ("unanswered", vec![], false),
+        ]
+    );
+}
+
+/// CloudWatch's null group `Other` (metrics the query matched without a
+/// `GROUP BY` label) is no instance: discovery skips it (with a warning).
+#[tokio::test]
+async fn the_other_group_is_not_an_instance() {
+    let recorded: Recorded = vec![
+        ("i-1 us-east-1a", vec![(T0, 20.0)]),
+        ("Other us-east-1a", vec![(T0, 50.0)]),
+        ("i-2 Other", vec![(T0, 50.0)]),
+    ];
+    let (url, _seen) = endpoint(response("q0", &recorded)).await;
+    let source = CloudWatchSource::new(client(&url), Arc::new(ManualClock::at_epoch(T0 + 600)));
+    let groups = source
+        .dimension_values(&insights(&[("InstanceId", "*"), ("AvailabilityZone", "*")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        groups,
+        vec![Labels::from([
+            ("AvailabilityZone".to_string(), "us-east-1a".to_string()),
+            ("InstanceId".to_string(), "i-1".to_string()),
+        ])]
+    );
 }

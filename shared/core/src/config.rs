@@ -649,7 +649,10 @@ fn decode_query(
     let src = d.str(q, "query").map(str::trim);
     f.finish(d);
     let src = src?;
-    let parsed = match crate::insights::parse(src) {
+    let parsed = match crate::insights::parse(src).and_then(|p| match p.grouped_order_error() {
+        Some(e) => Err(e),
+        None => Ok(p),
+    }) {
         Ok(parsed) => parsed,
         Err(e) => {
             d.error(
@@ -1307,6 +1310,25 @@ mod query_tests {
                 "bad.yaml:6:18: error: invalid Metrics Insights `query` of metric `c`: at character 53: LIMIT must be a whole number from 1 to 500 (a query returns at most 500 series)",
             ]
         );
+    }
+
+    #[test]
+    fn a_grouped_query_takes_no_order_by() {
+        let text = r#"rules:
+  - name: Top
+    metrics:
+      a: {query: 'SELECT MAX(Latency) FROM Shop GROUP BY Service ORDER BY MAX() DESC LIMIT 5'}
+    expression: a
+    condition: {op: ">", threshold: 1}
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "bad.yaml:4:18: error: invalid Metrics Insights `query` of metric `a`: at character 48: ORDER BY in a grouped query picks its top groups anew over each time range (firebell discovers the groups over the last 3h and fetches the rule's lookback), so the instances would not be the series judged (expected no ORDER BY: groups then come in label order, and LIMIT keeps the first n)",
+            ]
+        );
+        let limited = text.replace(" ORDER BY MAX() DESC", "");
+        assert!(errors(&limited).is_empty(), "{:?}", errors(&limited));
     }
 
     #[test]

@@ -5,18 +5,30 @@
 //! ```text
 //! SELECT FUNC(metric)
 //! FROM namespace | SCHEMA(namespace[, label, ...])
-//! [ WHERE label OP value [AND|OR ...] ]
+//! [ WHERE label = 'value' | label != 'value' [AND|OR ...] ]
 //! [ GROUP BY label[, ...] ]
 //! [ ORDER BY FUNC() [ASC|DESC] ]
 //! [ LIMIT n ]
 //! ```
 //!
-//! `FUNC` is one of `AVG`, `COUNT`, `MAX`, `MIN`, `SUM`; keywords are case
-//! insensitive, identifiers (metric, namespace, labels) case sensitive and
-//! double-quoted when they are not plain words (`"AWS/EC2"`); values are
-//! single-quoted strings or numbers; `OP` is `=`, `!=`, `<`, `<=`, `>`,
-//! `>=`, `LIKE`, `IN (...)` or `NOT IN (...)`, with `AND`, `OR`, `NOT` and
-//! parentheses between conditions.
+//! as CloudWatch documents it ("Metrics Insights query components and
+//! syntax"): `FUNC` is one of `AVG`, `COUNT`, `MAX`, `MIN`, `SUM`; keywords
+//! are case insensitive, identifiers (metric, namespace, labels) case
+//! sensitive and double-quoted when they are not plain words (`"AWS/EC2"`)
+//! or are one of Metrics Insights' reserved keywords (`"Type"`,
+//! [`reserved`]); label values are always single-quoted strings; a quote
+//! inside a quoted name or value is escaped with a backslash (`\"`, `\'`,
+//! and `\\` for a backslash); the operators are `=` and `!=`, conditions
+//! joined with `AND`, `OR` and parentheses (no `<`, `>`, `LIKE`, `IN` or
+//! `NOT`: CloudWatch would reject the query when it runs).
+//!
+//! An alerting query with `GROUP BY` takes no `ORDER BY`
+//! ([`Query::grouped_order_error`]): a top-N query picks its groups anew
+//! over each time range, and firebell discovers the groups over the last 3
+//! hours but fetches them over a rule's lookback, so the instances would
+//! not be the series judged. Without `ORDER BY` CloudWatch returns the
+//! groups in ascending order of their `GROUP BY` values, and `LIMIT n`
+//! keeps the first `n` of those with data in the range.
 //!
 //! A query with `GROUP BY` returns one series per group: firebell makes one
 //! alert instance of each, its `GROUP BY` values as labels (the query's
@@ -33,6 +45,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::model::Stat;
+
+mod reserved;
 
 /// The most series one query returns.
 pub const MAX_SERIES: u32 = 500;
@@ -88,9 +102,21 @@ pub struct Query {
     pub group_by: Vec<String>,
     /// `LIMIT n`.
     pub limit: Option<u32>,
+    /// Where `ORDER BY` starts (character offset), if the query has one.
+    pub order_by: Option<usize>,
 }
 
 impl Query {
+    /// The error of an alerting query that is grouped and ordered (see the
+    /// module docs), at the `ORDER BY`.
+    pub fn grouped_order_error(&self) -> Option<QueryError> {
+        let at = self.order_by?;
+        (!self.group_by.is_empty()).then(|| QueryError {
+            at,
+            message: "ORDER BY in a grouped query picks its top groups anew over each time range (firebell discovers the groups over the last 3h and fetches the rule's lookback), so the instances would not be the series judged (expected no ORDER BY: groups then come in label order, and LIMIT keeps the first n)".to_string(),
+        })
+    }
+
     /// How many series the query may return: its `LIMIT`, or
     /// [`MAX_SERIES`] with `GROUP BY` (1 without).
     pub fn max_series(&self) -> u32 {
@@ -182,15 +208,24 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, QueryError> {
                         ));
                     }
                     Some(&q) if q == c => {
-                        // A doubled quote is the quote itself.
-                        if chars.get(i + 1) == Some(&c) {
-                            s.push(c);
-                            i += 2;
-                        } else {
-                            i += 1;
-                            break;
-                        }
+                        i += 1;
+                        break;
                     }
+                    // A backslash escapes the next character (a quote, a
+                    // backslash).
+                    Some('\\') => match chars.get(i + 1) {
+                        Some(&next) => {
+                            s.push(next);
+                            i += 2;
+                        }
+                        None => {
+                            return Err(err(
+                                i,
+                                "a backslash at the end of the query (expected the character it escapes)"
+                                    .to_string(),
+                            ));
+                        }
+                    },
                     Some(&ch) => {
                         s.push(ch);
                         i += 1;
@@ -246,11 +281,6 @@ struct Parser {
     end: usize,
 }
 
-const KEYWORDS: &[&str] = &[
-    "SELECT", "FROM", "SCHEMA", "WHERE", "GROUP", "BY", "ORDER", "LIMIT", "AND", "OR", "NOT", "IN",
-    "LIKE", "ASC", "DESC",
-];
-
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos).map(|(_, t)| t)
@@ -297,16 +327,30 @@ impl Parser {
         matches!(self.peek(), Some(Tok::Sym(x)) if *x == s)
     }
 
-    /// A name: a bare word that is no keyword, or a double-quoted name.
+    /// A name: a bare word that is no reserved keyword, or a
+    /// double-quoted name.
     fn name(&mut self, what: &str) -> Result<String, QueryError> {
         match self.peek() {
-            Some(Tok::Word(w))
-                if !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(w))
-                    && Func::parse(w).is_none() =>
-            {
+            Some(Tok::Word(w)) if !reserved::is_reserved(w) => {
                 let w = w.clone();
                 self.pos += 1;
                 Ok(w)
+            }
+            // A reserved word where a name goes (not a clause keyword
+            // that may follow): say how to write it.
+            Some(Tok::Word(w))
+                if ![
+                    "FROM", "WHERE", "GROUP", "ORDER", "LIMIT", "AND", "OR", "BY",
+                ]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(w)) =>
+            {
+                Err(QueryError {
+                    at: self.at(),
+                    message: format!(
+                        "expected {what}, found `{w}`, a reserved word in Metrics Insights (write it double-quoted: \"{w}\")"
+                    ),
+                })
             }
             Some(Tok::Quoted(w)) => {
                 let w = w.clone();
@@ -330,11 +374,11 @@ impl Parser {
 
     fn value(&mut self) -> Result<(), QueryError> {
         match self.peek() {
-            Some(Tok::Str(_) | Tok::Number(_)) => {
+            Some(Tok::Str(_)) => {
                 self.pos += 1;
                 Ok(())
             }
-            _ => self.fail("a value (a 'quoted string' or a number)"),
+            _ => self.fail("a label value in single quotes ('prod')"),
         }
     }
 
@@ -353,48 +397,22 @@ impl Parser {
         }
     }
 
+    /// `( filter ) | label = 'value' | label != 'value'`
     fn condition(&mut self, depth: usize) -> Result<(), QueryError> {
-        if self.is_kw("NOT") {
-            self.pos += 1;
-            return self.condition(depth);
-        }
         if self.is_sym("(") {
             self.pos += 1;
             self.filter(depth + 1)?;
             return self.sym(")", "`)`");
         }
-        self.name("a label name")?;
-        if self.is_kw("NOT") {
-            self.pos += 1;
-            self.kw("IN", "`IN` after `NOT`")?;
-            return self.list();
-        }
-        if self.is_kw("IN") {
-            self.pos += 1;
-            return self.list();
-        }
-        if self.is_kw("LIKE") {
-            self.pos += 1;
-            return self.value();
-        }
+        self.name("a label name or `(`")?;
         match self.peek() {
-            Some(Tok::Sym("=" | "!=" | "<>" | "<" | "<=" | ">" | ">=")) => {
+            Some(Tok::Sym("=" | "!=")) => {
                 self.pos += 1;
                 self.value()
             }
-            _ => self.fail("an operator: =, !=, <, <=, >, >=, LIKE, IN or NOT IN"),
-        }
-    }
-
-    fn list(&mut self) -> Result<(), QueryError> {
-        self.sym("(", "`(` and a list of values")?;
-        loop {
-            self.value()?;
-            if self.is_sym(",") {
-                self.pos += 1;
-                continue;
-            }
-            return self.sym(")", "`,` or `)`");
+            _ => self.fail(
+                "an operator: `=` or `!=` (Metrics Insights has no <, <=, >, >=, <>, LIKE, IN or NOT)",
+            ),
         }
     }
 
@@ -444,7 +462,9 @@ impl Parser {
                 break;
             }
         }
+        let mut order_by = None;
         if self.is_kw("ORDER") {
+            order_by = Some(self.at());
             self.pos += 1;
             self.kw("BY", "`BY`")?;
             self.func()?;
@@ -490,6 +510,7 @@ impl Parser {
             schema,
             group_by,
             limit,
+            order_by,
         })
     }
 }
@@ -541,11 +562,12 @@ mod tests {
                 schema: Some(vec!["InstanceId".into()]),
                 group_by: vec!["InstanceId".into()],
                 limit: None,
+                order_by: None,
             }
         );
         assert_eq!(q.max_series(), 500);
         let q = parse(
-            "select max(\"Latency ms\") from \"Shop/Api\" where Env = 'prod' and (Service != 'a''b' or Service not in ('x', 'y')) and Host like 'web-%' and Code >= 500 group by Service, Env order by max() desc limit 10",
+            r#"select max("Latency ms") from "Shop/Api" where Env = 'prod' and (Service != 'a\'b' or Service = 'x') and "Type" = 'web' group by Service, Env order by max() desc limit 10"#,
         )
         .unwrap();
         assert_eq!(
@@ -559,6 +581,7 @@ mod tests {
         );
         assert_eq!(q.group_by, ["Service", "Env"]);
         assert_eq!((q.limit, q.max_series()), (Some(10), 10));
+        assert_eq!(q.order_by, Some(142));
         let q = parse("SELECT SUM(Errors) FROM Shop").unwrap();
         assert_eq!((q.func.stat(), q.max_series()), (Stat::Sum, 1));
         assert_eq!(Func::Count.stat(), Stat::SampleCount);
@@ -588,7 +611,7 @@ mod tests {
         );
         assert_eq!(
             err("SELECT AVG(Latency) FROM Shop WHERE Service = prod"),
-            "at character 47: expected a value (a 'quoted string' or a number), found `prod`"
+            "at character 47: expected a label value in single quotes ('prod'), found `prod`"
         );
         assert_eq!(
             err("SELECT AVG(Latency) FROM Shop WHERE Service = 'prod"),
@@ -610,5 +633,81 @@ mod tests {
             err(&long),
             "at character 2049: the query is 2142 characters long (expected at most 2048)"
         );
+    }
+
+    /// What CloudWatch documents and no more: values single-quoted, `=`
+    /// and `!=` joined with AND, OR and parentheses, backslash escapes,
+    /// reserved words double-quoted.
+    #[test]
+    fn the_grammar_is_cloudwatchs() {
+        let bad_op = "expected an operator: `=` or `!=` (Metrics Insights has no <, <=, >, >=, <>, LIKE, IN or NOT)";
+        assert_eq!(
+            err("SELECT AVG(Latency) FROM Shop WHERE Host LIKE 'web-%'"),
+            format!("at character 42: {bad_op}, found `LIKE`")
+        );
+        assert_eq!(
+            err("SELECT AVG(Latency) FROM Shop WHERE Code >= '500'"),
+            format!("at character 42: {bad_op}, found `>=`")
+        );
+        assert_eq!(
+            err("SELECT AVG(Latency) FROM Shop WHERE Env IN ('a', 'b')"),
+            format!("at character 41: {bad_op}, found `IN`")
+        );
+        assert_eq!(
+            err("SELECT AVG(Latency) FROM Shop WHERE NOT Env = 'a'"),
+            "at character 37: expected a label name or `(`, found `NOT`, a reserved word in Metrics Insights (write it double-quoted: \"NOT\")"
+        );
+        assert_eq!(
+            err("SELECT AVG(Latency) FROM Shop WHERE Code = 500"),
+            "at character 44: expected a label value in single quotes ('prod'), found `500`"
+        );
+        assert_eq!(
+            err(r#"SELECT AVG(Latency) FROM Shop WHERE Env = "prod""#),
+            "at character 43: expected a label value in single quotes ('prod'), found `\"prod\"`"
+        );
+        // Reserved words (the whole documented list) are double-quoted.
+        assert_eq!(
+            err("SELECT AVG(Latency) FROM Shop GROUP BY Type"),
+            "at character 40: expected a label name, found `Type`, a reserved word in Metrics Insights (write it double-quoted: \"Type\")"
+        );
+        assert_eq!(
+            err("SELECT SUM(Period) FROM Shop"),
+            "at character 12: expected the metric name, found `Period`, a reserved word in Metrics Insights (write it double-quoted: \"Period\")"
+        );
+        let q = parse(r#"SELECT SUM("Period") FROM SCHEMA(Shop, "Type") GROUP BY "Type""#).unwrap();
+        assert_eq!(
+            (q.metric.as_str(), q.group_by),
+            ("Period", vec!["Type".to_string()])
+        );
+        // Backslash escapes, in names and values; a doubled quote is not one.
+        let q = parse(r#"SELECT AVG("Bytes\"Input\"") FROM Shop WHERE Env = 'it\'s\\'"#).unwrap();
+        assert_eq!(q.metric, "Bytes\"Input\"");
+        assert_eq!(
+            err("SELECT AVG(Latency) FROM Shop WHERE Env = 'a''b'"),
+            "at character 46: expected the end of the query (clauses go SELECT, FROM, WHERE, GROUP BY, ORDER BY, LIMIT), found `'b'`"
+        );
+        assert_eq!(
+            err("SELECT AVG(Latency) FROM Shop WHERE Env = 'a\\"),
+            "at character 45: a backslash at the end of the query (expected the character it escapes)"
+        );
+    }
+
+    #[test]
+    fn a_grouped_query_is_not_ordered() {
+        let q = parse("SELECT MAX(Latency) FROM Shop GROUP BY Service ORDER BY MAX() DESC LIMIT 5")
+            .unwrap();
+        assert_eq!(
+            q.grouped_order_error().map(|e| e.to_string()).as_deref(),
+            Some(
+                "at character 48: ORDER BY in a grouped query picks its top groups anew over each time range (firebell discovers the groups over the last 3h and fetches the rule's lookback), so the instances would not be the series judged (expected no ORDER BY: groups then come in label order, and LIMIT keeps the first n)"
+            )
+        );
+        // LIMIT alone, or ORDER BY on the one series of an ungrouped query.
+        for ok in [
+            "SELECT MAX(Latency) FROM Shop GROUP BY Service LIMIT 5",
+            "SELECT MAX(Latency) FROM Shop ORDER BY MAX() DESC",
+        ] {
+            assert_eq!(parse(ok).unwrap().grouped_order_error(), None, "{ok}");
+        }
     }
 }

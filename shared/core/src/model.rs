@@ -220,6 +220,10 @@ fn range(kind: RangeKind, s: &str) -> Option<RangeStat> {
     {
         return None;
     }
+    // An open percentage range that keeps nothing: above 100%, below 0%.
+    if pct && (lower == Some(100.0) || upper == Some(0.0)) {
+        return None;
+    }
     Some(RangeStat {
         kind,
         lower,
@@ -637,6 +641,10 @@ pub struct ContextValue {
     pub metrics: BTreeMap<String, MetricSpec>,
     pub expression: Expr,
     pub window: Duration,
+    /// Metric ids without which a datapoint of the others is left out of
+    /// the value: such a datapoint counts as not covered (a latency SLI's
+    /// percentile rank `fast`). Empty: every datapoint counts.
+    pub required: Vec<String>,
 }
 
 impl ContextValue {
@@ -906,6 +914,17 @@ mod tests {
                 bounds: Bounds::Value,
             }))
         );
+        // Sent normalized: the shortest spelling of each number.
+        for (written, sent) in [
+            ("PR(:300.0)", "PR(:300)"),
+            ("p99.0", "p99"),
+            ("TM(10.50%:90%)", "TM(10.5%:90%)"),
+        ] {
+            assert_eq!(
+                Stat::parse(written).map(|s| s.to_string()).as_deref(),
+                Some(sent)
+            );
+        }
         assert_eq!(
             Stat::parse("tm99"),
             Some(Stat::Range(RangeStat {
@@ -935,6 +954,10 @@ mod tests {
             "TX(1:2)",
             "TM(:inf)",
             "TM(-1%:5%)",
+            "TM(100%:)",
+            "TM(:0%)",
+            "TC(100%:)",
+            "WM(:0%)",
         ] {
             assert_eq!(Stat::parse(bad), None, "{bad}");
         }

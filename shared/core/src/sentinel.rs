@@ -43,7 +43,13 @@
 //!   smallest `b · budget` of the rules covered (counts are never negative,
 //!   sums over coarser grids are sums of SLI datapoints). The alarm watches
 //!   exactly that, `FILL(bad, 0) − x · FILL(total, 0) > 0` on the SLI's
-//!   period: linear, no division, nothing missing.
+//!   period: linear, no division, nothing missing. A latency SLI counts
+//!   only datapoints with a percentile rank (both sums leave out the
+//!   others), so its breaching datapoint has one; the alarm's
+//!   `FILL(total, 0) · (100 − FILL(fast, 100)) / 100 − x · FILL(total, 0)`
+//!   is exactly `bad_i − x · total_i` there, and `−x · total_i ≤ 0` (never
+//!   breaching) where the rank is missing, as those datapoints cannot make
+//!   a rule fire.
 //! - **Timing**: the alarm looks back over `evaluation_periods` periods
 //!   covering the rule's lookback (for an SLO, its short window plus the
 //!   delays), so a breaching datapoint is still in the alarm's range at the

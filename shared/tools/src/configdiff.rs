@@ -453,8 +453,12 @@ fn context_eq(a: &ContextValue, b: &ContextValue) -> bool {
         metrics,
         expression,
         window,
+        required,
     } = a;
-    *metrics == b.metrics && *expression == b.expression && *window == b.window
+    *metrics == b.metrics
+        && *expression == b.expression
+        && *window == b.window
+        && *required == b.required
 }
 
 fn receiver_fields(a: &Receiver, b: &Receiver) -> Vec<String> {

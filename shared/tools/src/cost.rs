@@ -15,12 +15,14 @@
 //!   event and evaluation while firing. Wildcard rules add a `ListMetrics`
 //!   call per evaluation ($0.01 per 1,000 requests). A **Metrics Insights**
 //!   query is billed by the metrics it analyzes (the same $0.01 per 1,000):
-//!   each fetch of a distinct query (one call for all its groups) counts as
-//!   many as its `LIMIT`, or 500 without one (the most series a query
-//!   returns; a query may analyze more, up to 10,000, which the estimate
-//!   cannot know), plus the discovery of its groups once per 5 minutes
-//!   (the adapter's cache); its rule's instances are the assumed values per
-//!   wildcard, at most the `LIMIT`.
+//!   every metric its `FROM`/`SCHEMA` and `WHERE` match, whatever its
+//!   `LIMIT` (which caps only the series returned), up to 10,000. The config
+//!   cannot say how many that is, so each fetch of a distinct query (one
+//!   call for all its groups) counts an assumed figure
+//!   ([`Assumptions::insights_metrics_analyzed`], 500 by default), plus the
+//!   discovery of its groups once per 5 minutes (the adapter's cache); its
+//!   rule's instances are the assumed values per wildcard, at most the
+//!   series it returns (its `LIMIT`, or 500).
 //! - **Lambda** (arm64): one request per evaluator invocation ($0.20 per
 //!   million) and memory × duration ($0.0000133334 per GB-second), with an
 //!   assumed or measured duration per invocation. One invocation a tick;
@@ -177,6 +179,11 @@ impl Default for Prices {
     }
 }
 
+/// The assumed metrics a Metrics Insights query analyzes per fetch.
+pub const DEFAULT_INSIGHTS_ANALYZED: f64 = 500.0;
+/// The most metrics a Metrics Insights query analyzes.
+pub const INSIGHTS_MAX_ANALYZED: f64 = 10_000.0;
+
 /// What the estimate cannot know from the config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assumptions {
@@ -198,6 +205,10 @@ pub struct Assumptions {
     pub incident_minutes: f64,
     /// Values a wildcard dimension expands to.
     pub wildcard_values: f64,
+    /// Metrics a Metrics Insights query analyzes per fetch: every metric
+    /// it matches (a `LIMIT` caps the series returned, not this), at most
+    /// [`INSIGHTS_MAX_ANALYZED`].
+    pub insights_metrics_analyzed: f64,
     /// Whether to estimate with sentinels: as the config says, or as if
     /// `mode: auto` / `mode: off`.
     pub sentinels: SentinelsAs,
@@ -217,6 +228,7 @@ impl Default for Assumptions {
             incidents_per_rule: 2.0,
             incident_minutes: 30.0,
             wildcard_values: 1.0,
+            insights_metrics_analyzed: DEFAULT_INSIGHTS_ANALYZED,
             sentinels: SentinelsAs::Config,
             hot_hours: firebell_core::sentinel::DEFAULT_HOT_HOURS,
             sweep: None,
@@ -456,7 +468,7 @@ fn instances(rule: &Rule, a: &Assumptions) -> f64 {
         let cap = rule
             .metrics
             .values()
-            .filter_map(|m| analyzed(m).filter(|_| m.has_wildcard()))
+            .filter_map(|m| series_returned(m).filter(|_| m.has_wildcard()))
             .fold(f64::INFINITY, f64::min);
         a.wildcard_values.max(0.0).min(cap)
     } else {
@@ -464,12 +476,24 @@ fn instances(rule: &Rule, a: &Assumptions) -> f64 {
     }
 }
 
-/// Metrics a fetch of a Metrics Insights query analyzes (assumed: its
-/// `LIMIT`, or 500); `None` for a plain metric.
-pub fn analyzed(spec: &MetricSpec) -> Option<f64> {
+/// Metrics a fetch of a Metrics Insights query analyzes (the assumption
+/// [`Assumptions::insights_metrics_analyzed`], at most 10,000: the config
+/// cannot say how many metrics the query matches); `None` for a plain
+/// metric.
+pub fn analyzed(spec: &MetricSpec, a: &Assumptions) -> Option<f64> {
+    spec.query.as_ref()?;
+    Some(
+        a.insights_metrics_analyzed
+            .clamp(0.0, INSIGHTS_MAX_ANALYZED),
+    )
+}
+
+/// The most series a fetch of a Metrics Insights query returns: its
+/// `LIMIT`, or 500 when grouped, 1 when not; `None` for a plain metric.
+pub fn series_returned(spec: &MetricSpec) -> Option<f64> {
     let sql = spec.query.as_deref()?;
     Some(match firebell_core::insights::parse(sql) {
-        Ok(q) => f64::from(q.limit.unwrap_or(firebell_core::insights::MAX_SERIES)),
+        Ok(q) => f64::from(q.max_series()),
         Err(_) => f64::from(firebell_core::insights::MAX_SERIES),
     })
 }
@@ -484,8 +508,12 @@ fn discoveries(evals: f64) -> f64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsightsQueryCost {
     pub query: String,
-    /// Metrics analyzed per fetch (the assumption: the `LIMIT`, or 500).
+    /// Metrics analyzed per fetch (assumed:
+    /// [`Assumptions::insights_metrics_analyzed`]).
     pub analyzed: f64,
+    /// The most series a fetch returns (its `LIMIT`, or 500 when grouped,
+    /// 1 when not).
+    pub series: f64,
     /// Fetches and discoveries a month.
     pub fetches: f64,
 }
@@ -505,7 +533,7 @@ pub fn alarm_equivalent(rule: &Rule, prices: &Prices, a: &Assumptions) -> AlarmE
     let metrics_per_alarm = if has_query {
         rule.metrics
             .values()
-            .map(|m| analyzed(m).unwrap_or(1.0))
+            .map(|m| analyzed(m, a).unwrap_or(1.0))
             .sum()
     } else if rule.expression.as_metric().is_some() {
         1.0
@@ -596,7 +624,7 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
     let mut distinct_polling: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut context_metrics = 0.0;
     let mut list_metrics = 0.0;
-    let mut insights: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut insights: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
     let mut dynamodb_rules = 0.0;
     let mut sns_total = 0.0;
     for rule in &config.rules.rules {
@@ -607,7 +635,7 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         let per_eval: f64 = rule
             .metrics
             .values()
-            .map(|m| analyzed(m).unwrap_or(n))
+            .map(|m| analyzed(m, a).unwrap_or(n))
             .sum();
         let (mode, sentinel) = choice.of(config, rule);
         let fetches = if mode.is_sentinel() {
@@ -619,9 +647,10 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
             evals
         };
         for spec in rule.metrics.values() {
-            let (key, n, extra) = match (&spec.query, analyzed(spec)) {
+            let (key, n, extra) = match (&spec.query, analyzed(spec, a)) {
                 (Some(sql), Some(m)) => {
-                    let e = insights.entry(sql.clone()).or_insert((m, 0.0));
+                    let series = series_returned(spec).unwrap_or(1.0);
+                    let e = insights.entry(sql.clone()).or_insert((m, 0.0, series));
                     e.1 = e.1.max(evals + discoveries(evals));
                     (
                         format!("query|{sql}|{}", spec.period.as_secs()),
@@ -640,7 +669,7 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         let discovery_metrics: f64 = rule
             .metrics
             .values()
-            .filter_map(analyzed)
+            .filter_map(|m| analyzed(m, a))
             .map(|m| m * discoveries(evals))
             .sum();
         let incidents = a.incidents_per_rule * n;
@@ -814,9 +843,10 @@ pub fn estimate(config: &Config, prices: &Prices, a: &Assumptions) -> Estimate {
         sentinels,
         insights: insights
             .into_iter()
-            .map(|(query, (analyzed, fetches))| InsightsQueryCost {
+            .map(|(query, (analyzed, fetches, series))| InsightsQueryCost {
                 query,
                 analyzed,
+                series,
                 fetches,
             })
             .collect(),
@@ -1163,9 +1193,10 @@ route:
         assert_eq!(invocations_per_tick(64), 65.0);
     }
 
-    /// A Metrics Insights query is billed by the metrics it analyzes (its
-    /// LIMIT here), once per fetch for all its groups and once per 5
-    /// minutes for discovery; two rules sharing it fetch it once.
+    /// A Metrics Insights query is billed by the metrics it analyzes (an
+    /// assumption: its LIMIT caps only the series returned), once per fetch
+    /// for all its groups and once per 5 minutes for discovery; two rules
+    /// sharing it fetch it once.
     #[test]
     fn metrics_insights_queries_count_the_metrics_they_analyze() {
         let text = r#"rules:
@@ -1185,8 +1216,9 @@ route:
             ..Assumptions::default()
         };
         let e = estimate(&config(text), &Prices::default(), &a);
-        // 43,800 evaluations and 8,760 discoveries, 20 metrics each.
-        let month = 20.0 * (43_800.0 + 8_760.0);
+        // 43,800 evaluations and 8,760 discoveries, 500 metrics analyzed
+        // each (the assumption, not the LIMIT of 20).
+        let month = 500.0 * (43_800.0 + 8_760.0);
         close(e.metrics_requested, month);
         close(e.metrics_requested_without_dedup, 2.0 * month);
         assert_eq!(
@@ -1194,19 +1226,30 @@ route:
             vec![InsightsQueryCost {
                 query: r#"SELECT MAX(CPUUtilization) FROM "AWS/EC2" GROUP BY InstanceId LIMIT 20"#
                     .to_string(),
-                analyzed: 20.0,
+                analyzed: 500.0,
+                series: 20.0,
                 fetches: 43_800.0 + 8_760.0,
             }]
         );
         let hot = rule_of(&e, "Hot");
         // Instances: the assumed values, at most the LIMIT; no ListMetrics.
-        assert_eq!((hot.instances, hot.metrics_per_evaluation), (20.0, 20.0));
+        assert_eq!((hot.instances, hot.metrics_per_evaluation), (20.0, 500.0));
         assert_eq!(hot.list_metrics, 0.0);
         close(hot.get_metric_data, month * 0.00001);
         // As a CloudWatch alarm: one Metrics Insights alarm, billed per
         // metric analyzed.
-        assert_eq!((hot.alarm.alarms, hot.alarm.metrics), (1.0, 20.0));
-        close(hot.alarm.cost, 2.0);
+        assert_eq!((hot.alarm.alarms, hot.alarm.metrics), (1.0, 500.0));
+        close(hot.alarm.cost, 50.0);
+        // Another figure: at most 10,000.
+        for (assumed, per_fetch) in [(2_000.0, 2_000.0), (50_000.0, 10_000.0)] {
+            let a = Assumptions {
+                insights_metrics_analyzed: assumed,
+                ..a.clone()
+            };
+            let e = estimate(&config(text), &Prices::default(), &a);
+            assert_eq!(e.insights[0].analyzed, per_fetch);
+            close(e.metrics_requested, per_fetch * (43_800.0 + 8_760.0));
+        }
     }
 
     #[test]

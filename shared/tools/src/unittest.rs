@@ -566,7 +566,8 @@ fn decode_series(d: &mut Decoder<'_>, node: &Node) -> Option<InputSeries> {
                 .and_then(|n| d.str(n, "metric").map(str::to_string)),
         ),
     };
-    let dimensions = match f.opt("dimensions") {
+    let dims_node = f.opt("dimensions");
+    let dimensions = match dims_node {
         Some(n) => {
             let m = d.string_map(n, "dimensions");
             if let Some((k, _)) = m.iter().find(|(_, v)| v.as_str() == "*") {
@@ -582,6 +583,24 @@ fn decode_series(d: &mut Decoder<'_>, node: &Node) -> Option<InputSeries> {
             }
         }
         None => Some(BTreeMap::new()),
+    };
+    // A query's series is one of its groups: one value per GROUP BY label.
+    let dimensions = match (&query, dimensions) {
+        (Some((_, q)), Some(dims))
+            if dims.keys().collect::<BTreeSet<_>>() != q.group_by.iter().collect() =>
+        {
+            let names: Vec<&String> = dims.keys().collect();
+            let msg = format!(
+                "the `dimensions` of an input series with a `query` are the query's GROUP BY labels {:?}, not {names:?} (give one value for each)",
+                q.group_by
+            );
+            match dims_node {
+                Some(n) => d.error(n, msg),
+                None => d.error_at(pos, msg),
+            }
+            None
+        }
+        (_, dims) => dims,
     };
     let stat = match &query {
         Some((_, q)) => Some(q.func.stat()),
@@ -970,9 +989,11 @@ pub fn load_config(tf: &TestFile, diags: &mut Diagnostics) -> Option<Arc<Config>
     Some(Arc::new(config))
 }
 
-/// Whether a rule's metric `m` reads the concrete series `s`.
+/// Whether a rule's metric `m` reads the concrete series `s` (a query's
+/// series only for the same query, as the replay source matches).
 fn reads(m: &MetricSpec, s: &MetricSpec) -> bool {
-    m.namespace == s.namespace
+    m.query == s.query
+        && m.namespace == s.namespace
         && m.metric_name == s.metric_name
         && m.stat == s.stat
         && m.period == s.period
@@ -988,6 +1009,13 @@ fn describe_spec(s: &MetricSpec) -> String {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    if let Some(q) = &s.query {
+        return format!(
+            "query {q:?} {{{}}} {}",
+            dims.join(","),
+            format_duration(s.period)
+        );
+    }
     format!(
         "{}/{}{{{}}} {} {}",
         s.namespace,
@@ -1615,6 +1643,28 @@ tests:
                 "t.yaml:16:16: error: `until` 0s must be a positive multiple of the evaluation interval 1m",
                 "t.yaml:18:14: error: expected notification is missing required field `receiver`",
                 "t.yaml:19:5: error: test has neither `alert_rule_test` nor `notification_test`: it checks nothing",
+            ]
+        );
+    }
+
+    /// A query's input series is one of its groups: its dimensions are
+    /// the query's GROUP BY labels, one value each.
+    #[test]
+    fn query_series_dimensions_are_the_group_by_labels() {
+        let text = r#"config: ../
+tests:
+  - start: 2026-11-23T12:00:00Z
+    input_series:
+      - {query: 'SELECT MAX(CPU) FROM SCHEMA(Shop, InstanceId, Az) GROUP BY InstanceId', dimensions: {InstanceId: i-1, Az: a}, values: "1"}
+      - {query: 'SELECT MAX(CPU) FROM Shop GROUP BY InstanceId', values: "1"}
+      - {query: 'SELECT MAX(CPU) FROM Shop GROUP BY InstanceId', dimensions: {InstanceId: i-1}, values: "1"}
+    notification_test: [{until: 5m}]
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "t.yaml:5:102: error: the `dimensions` of an input series with a `query` are the query's GROUP BY labels [\"InstanceId\"], not [\"Az\", \"InstanceId\"] (give one value for each)",
+                "t.yaml:6:10: error: the `dimensions` of an input series with a `query` are the query's GROUP BY labels [\"InstanceId\"], not [] (give one value for each)",
             ]
         );
     }

@@ -81,7 +81,11 @@
 //! and the value shown is the long-window burn rate while it does (otherwise
 //! the lower of the two, which is at or under the threshold). With `good`,
 //! the bad events are `total - FILL(good, 0)`; with `latency`,
-//! `total * (100 - FILL(fast, 100)) / 100`.
+//! `total * (100 - fast) / 100`, and the requests counted
+//! `IF(fast >= 0, total)`: a datapoint with a `SampleCount` but no
+//! percentile rank is left out of both sums (nothing says its requests were
+//! fast), and the budget counts it as not covered (`budget_spent_covered`,
+//! "Partial").
 //!
 //! Notifications state the budget left and the time until it is gone at the
 //! current burn rate: the rules carry a context value `budget_spent` (the
@@ -269,8 +273,30 @@ impl Sli {
         match self {
             Sli::Errors { .. } => "FILL(errors, 0)",
             Sli::Good { .. } => "total - FILL(good, 0)",
-            // A datapoint without its percentile rank has no requests.
-            Sli::Latency { .. } => "total * (100 - FILL(fast, 100)) / 100",
+            // Missing without the percentile rank: nothing is known of
+            // those requests (not that they were fast).
+            Sli::Latency { .. } => "total * (100 - fast) / 100",
+        }
+    }
+
+    /// The events of one datapoint that count, as an expression over
+    /// [`Sli::metrics`]: `total`, but for a latency SLI only where the
+    /// percentile rank is known (a datapoint with a `SampleCount` and no
+    /// `PR` is left out of both sums, not counted as fast).
+    fn counted(&self) -> &'static str {
+        match self {
+            Sli::Errors { .. } | Sli::Good { .. } => "total",
+            Sli::Latency { .. } => "IF(fast >= 0, total)",
+        }
+    }
+
+    /// The metric ids whose missing datapoint, where the others have one,
+    /// leaves that datapoint out: it counts as not covered
+    /// ([`ContextValue::required`]).
+    fn required(&self) -> Vec<String> {
+        match self {
+            Sli::Errors { .. } | Sli::Good { .. } => Vec::new(),
+            Sli::Latency { .. } => vec!["fast".to_string()],
         }
     }
 
@@ -401,8 +427,9 @@ impl Slo {
     /// The burn rate over `n` datapoints, as an expression.
     fn burn_expr(&self, n: u32) -> String {
         format!(
-            "RSUM({}, {n}) / RSUM(total, {n}) / {}",
+            "RSUM({}, {n}) / RSUM({}, {n}) / {}",
             self.sli.bad(),
+            self.sli.counted(),
             number(self.budget())
         )
     }
@@ -435,7 +462,11 @@ impl Slo {
             Sli::Good { .. } => "(SUM(total) - SUM(FILL(good, 0)))".to_string(),
             Sli::Latency { .. } => format!("SUM({})", self.sli.bad()),
         };
-        format!("{bad} / SUM(total) / {}", number(self.budget()))
+        format!(
+            "{bad} / SUM({}) / {}",
+            self.sli.counted(),
+            number(self.budget())
+        )
     }
 
     /// The generated rules, one per alert. Fails only if a generated
@@ -534,6 +565,7 @@ impl Slo {
                 metrics: self.with_period(self.budget_period()),
                 expression: budget_expr,
                 window: self.window,
+                required: self.sli.required(),
             }],
         })
     }

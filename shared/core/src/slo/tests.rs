@@ -547,10 +547,10 @@ fn latency_sli_reads_the_percentile_rank_weighted_by_the_sample_count() {
     let page = &rules[0];
     assert_eq!(
         page.expression_src,
-        "IF(RSUM(total * (100 - FILL(fast, 100)) / 100, 5) / RSUM(total, 5) / 0.01 > 14.4, \
-         RSUM(total * (100 - FILL(fast, 100)) / 100, 60) / RSUM(total, 60) / 0.01, \
-         MIN(RSUM(total * (100 - FILL(fast, 100)) / 100, 60) / RSUM(total, 60) / 0.01, \
-         RSUM(total * (100 - FILL(fast, 100)) / 100, 5) / RSUM(total, 5) / 0.01))"
+        "IF(RSUM(total * (100 - fast) / 100, 5) / RSUM(IF(fast >= 0, total), 5) / 0.01 > 14.4, \
+         RSUM(total * (100 - fast) / 100, 60) / RSUM(IF(fast >= 0, total), 60) / 0.01, \
+         MIN(RSUM(total * (100 - fast) / 100, 60) / RSUM(IF(fast >= 0, total), 60) / 0.01, \
+         RSUM(total * (100 - fast) / 100, 5) / RSUM(IF(fast >= 0, total), 5) / 0.01))"
     );
     let stats: Vec<(String, String, String)> = page
         .metrics
@@ -579,8 +579,9 @@ fn latency_sli_reads_the_percentile_rank_weighted_by_the_sample_count() {
     let budget = &page.context[0];
     assert_eq!(
         budget.expression.source(),
-        "SUM(total * (100 - FILL(fast, 100)) / 100) / SUM(total) / 0.01"
+        "SUM(total * (100 - fast) / 100) / SUM(IF(fast >= 0, total)) / 0.01"
     );
+    assert_eq!(budget.required, vec!["fast".to_string()]);
     assert!(
         budget
             .metrics
@@ -632,6 +633,38 @@ fn latency_burn_rate_weights_each_datapoint_by_its_requests() {
     // The short window (5 minutes, ending on a busy one) burns faster than
     // the threshold, so the value shown is the long window's.
     assert!((last - long).abs() < 1e-9, "{last} vs {long}");
+}
+
+/// A datapoint with requests (`SampleCount`) but no percentile rank says
+/// nothing of their speed: it is left out of both sums, not counted fast.
+#[test]
+fn latency_datapoints_without_a_rank_are_left_out_not_counted_fast() {
+    let s = parse_slos("s.yaml", LATENCY).unwrap().remove(0);
+    let rule = &s.rules().unwrap()[0];
+    let len = 60;
+    let grid = Grid {
+        start: 1_700_000_000 - 1_700_000_000 % 60,
+        step: 60,
+        len,
+    };
+    // Every minute 100 requests, 50% fast; the last 4 minutes 10,000
+    // requests each with no percentile rank.
+    let fast: Vec<Option<f64>> = (0..len).map(|i| (i < len - 4).then_some(50.0)).collect();
+    let total: Vec<Option<f64>> = (0..len)
+        .map(|i| Some(if i < len - 4 { 100.0 } else { 10_000.0 }))
+        .collect();
+    let eval = |e: &crate::expr::Expr| {
+        e.eval(&grid, &|id| match id {
+            "fast" => Some(fast.as_slice()),
+            "total" => Some(total.as_slice()),
+            _ => None,
+        })
+        .unwrap()
+    };
+    // 50% slow against a 1% budget: burning 50x over both windows (the
+    // unranked minutes neither dilute it nor count as fast).
+    assert_eq!(eval(&rule.expression)[len - 1], Some(50.0));
+    assert_eq!(eval(&rule.context[0].expression)[len - 1], Some(50.0));
 }
 
 #[test]

@@ -29,6 +29,18 @@ pub(super) fn target_of(spec: &MetricSpec) -> Target<'_> {
     (spec.account.as_deref(), spec.region.as_deref())
 }
 
+/// Where a failed query's metrics were read from, for messages: its
+/// Metrics Insights query, or its target ([`describe_target`]).
+pub(super) fn describe_source(spec: &MetricSpec) -> String {
+    match &spec.query {
+        Some(_) => match describe_target(target_of(spec)).as_str() {
+            "this account and region" => "its Metrics Insights query".to_string(),
+            other => format!("its Metrics Insights query ({other})"),
+        },
+        None => describe_target(target_of(spec)),
+    }
+}
+
 /// A target for messages: `account 123456789012, region eu-west-1`.
 pub(super) fn describe_target(target: Target<'_>) -> String {
     match target {
@@ -77,28 +89,32 @@ pub(super) async fn fetch_grouped(
 ) -> Result<Fetched, MetricsError> {
     let mut out = Fetched::default();
     out.series.resize_with(queries.len(), || None);
-    let mut broken: BTreeMap<Target<'_>, std::sync::Arc<MetricsError>> = BTreeMap::new();
+    let mut broken: BTreeMap<Key<'_>, std::sync::Arc<MetricsError>> = BTreeMap::new();
     for (start, group) in fetch_groups(queries) {
-        let mut by_target: BTreeMap<Target<'_>, Vec<usize>> = BTreeMap::new();
+        // By target, and each Metrics Insights query apart: CloudWatch
+        // answers it in a call of its own anyway, and a query it rejects
+        // (bad SQL, a limit, throttling) fails only its own rules.
+        // (A query at two periods is two calls: fetched apart too, so its
+        // error comes back whole rather than as partial series.)
+        let mut by_key: BTreeMap<Key<'_>, Vec<usize>> = BTreeMap::new();
         for i in group {
-            by_target
-                .entry(target_of(queries.spec(i)))
-                .or_default()
-                .push(i);
+            let spec = queries.spec(i);
+            let query = spec.query.as_deref().map(|q| (q, spec.period.as_secs()));
+            by_key.entry((target_of(spec), query)).or_default().push(i);
         }
         let mut asked = Vec::new();
-        for (target, group) in by_target {
-            match broken.get(&target) {
+        for (key, group) in by_key {
+            match broken.get(&key) {
                 // Failed in an earlier group this cycle: not asked again.
                 Some(e) => {
                     for i in group {
                         out.failed.insert(i, e.clone());
                     }
                 }
-                None => asked.push(fetch_target(metrics, queries, target, group, start, now)),
+                None => asked.push(fetch_target(metrics, queries, key, group, start, now)),
             }
         }
-        for (target, result) in futures_util::future::join_all(asked).await {
+        for (key, result) in futures_util::future::join_all(asked).await {
             match result {
                 Ok(got) => {
                     for mut s in got {
@@ -109,13 +125,14 @@ pub(super) async fn fetch_grouped(
                         }
                     }
                 }
-                Err((e, _)) if target == (None, None) => return Err(e),
+                // The evaluator's own metrics (not a query): the fetch fails.
+                Err((e, _)) if key == ((None, None), None) => return Err(e),
                 Err((e, group)) => {
                     let e = std::sync::Arc::new(e);
                     for i in group {
                         out.failed.insert(i, e.clone());
                     }
-                    broken.insert(target, e);
+                    broken.insert(key, e);
                 }
             }
         }
@@ -123,19 +140,23 @@ pub(super) async fn fetch_grouped(
     Ok(out)
 }
 
-/// What [`fetch_target`] returns: its target, and its series or the error
+/// How [`fetch_grouped`] splits a group: the target (account and region),
+/// and the Metrics Insights query and its period (`None`: plain metrics).
+type Key<'k> = (Target<'k>, Option<(&'k str, u64)>);
+
+/// What [`fetch_target`] returns: its key, and its series or the error
 /// with the query numbers it failed.
 type TargetResult<'s> = (
-    Target<'s>,
+    Key<'s>,
     Result<Vec<MetricSeries>, (MetricsError, Vec<usize>)>,
 );
 
-/// One target's queries of a group, part after part; the first failure
-/// fails them all.
+/// One key's queries of a group, part after part; the first failure fails
+/// them all.
 async fn fetch_target<'s>(
     metrics: &dyn MetricsSource,
     queries: &Queries<'s>,
-    target: Target<'s>,
+    key: Key<'s>,
     group: Vec<usize>,
     start: Epoch,
     now: Epoch,
@@ -151,10 +172,10 @@ async fn fetch_target<'s>(
             .collect();
         match metrics.fetch(&asked, start, now).await {
             Ok(series) => got.extend(series),
-            Err(e) => return (target, Err((e, group))),
+            Err(e) => return (key, Err((e, group))),
         }
     }
-    (target, Ok(got))
+    (key, Ok(got))
 }
 
 /// The fetches of [`fetch_grouped`]: `(start, query numbers)`, latest
@@ -247,7 +268,13 @@ pub(super) async fn context_values(
                     .iter()
                     .map(|s| (s.id.as_str(), align(&s.points, &grid)))
                     .collect();
-                covered = Some(coverage(&grid, &inputs, now, cv.window.as_secs()));
+                covered = Some(coverage(
+                    &grid,
+                    &inputs,
+                    &cv.required,
+                    now,
+                    cv.window.as_secs(),
+                ));
                 let empty = vec![None; grid.len];
                 let eval = cv.expression.eval(&grid, &|id| {
                     Some(inputs.get(id).map_or(empty.as_slice(), Vec::as_slice))
@@ -285,16 +312,32 @@ pub(super) async fn context_values(
 pub(crate) const COVERED_SUFFIX: &str = "_covered";
 
 /// The share of the window `[now - window, now]` from the first datapoint
-/// of any input on.
-fn coverage(grid: &Grid, inputs: &BTreeMap<&str, Series>, now: Epoch, window: u64) -> f64 {
-    let first = (0..grid.len).find(|&i| {
+/// of any input on, less the datapoints left out for want of a `required`
+/// input (one step each: another input has a value there, a required one
+/// none).
+fn coverage(
+    grid: &Grid,
+    inputs: &BTreeMap<&str, Series>,
+    required: &[String],
+    now: Epoch,
+    window: u64,
+) -> f64 {
+    let present = |id: &str, i: usize| {
         inputs
-            .values()
-            .any(|s| s.get(i).copied().flatten().is_some())
-    });
-    let Some(i) = first else { return 0.0 };
+            .get(id)
+            .and_then(|s| s.get(i).copied().flatten())
+            .is_some()
+    };
+    let any = |i: usize| inputs.keys().any(|id| present(id, i));
+    let Some(first) = (0..grid.len).find(|&i| any(i)) else {
+        return 0.0;
+    };
+    let left_out = (first..grid.len)
+        .filter(|&i| any(i) && required.iter().any(|id| !present(id, i)))
+        .count() as f64;
     let window = window.max(1) as f64;
-    ((now - grid.time(i)) as f64 / window).clamp(0.0, 1.0)
+    let covered = (now - grid.time(first)) as f64 - left_out * grid.step as f64;
+    (covered / window).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
@@ -365,5 +408,38 @@ mod tests {
         assert_eq!(sizes, [(10_000, 60), (10_000, 60), (5_000, 60), (3, 300)]);
         // A small group is fetched whole, in its order.
         assert_eq!(parts(&queries, vec![3, 1, 2]), [vec![3, 1, 2]]);
+    }
+
+    /// A datapoint with `total` but no `fast` (a latency SLI's hour with
+    /// requests and no percentile rank) is left out of the budget: it is
+    /// not covered.
+    #[test]
+    fn datapoints_without_a_required_input_are_not_covered() {
+        let grid = Grid {
+            start: 0,
+            step: 3600,
+            len: 10,
+        };
+        let now = 36_000;
+        let total: Series = vec![Some(5.0); 10];
+        let mut fast: Series = vec![Some(99.0); 10];
+        fast[3] = None;
+        fast[4] = None;
+        let inputs = BTreeMap::from([("fast", fast), ("total", total)]);
+        let required = vec!["fast".to_string()];
+        assert_eq!(coverage(&grid, &inputs, &required, now, 36_000), 0.8);
+        // Without a required input every datapoint counts.
+        assert_eq!(coverage(&grid, &inputs, &[], now, 36_000), 1.0);
+        // Hours with no data at all are not left out (no requests).
+        let none: BTreeMap<&str, Series> = BTreeMap::from([
+            ("fast", vec![None, Some(99.0)]),
+            ("total", vec![None, Some(5.0)]),
+        ]);
+        let grid2 = Grid {
+            start: 0,
+            step: 3600,
+            len: 2,
+        };
+        assert_eq!(coverage(&grid2, &none, &required, 7200, 7200), 0.5);
     }
 }

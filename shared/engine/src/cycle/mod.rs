@@ -910,7 +910,7 @@ impl Engine {
                     if !reported {
                         report.errors.push(CycleError::FetchElsewhere {
                             rule: rp.rule.name.clone(),
-                            target: fetch::describe_target(fetch::target_of(spec)),
+                            target: fetch::describe_source(spec),
                             source: fetch::copy_error(e),
                         });
                         reported = true;
