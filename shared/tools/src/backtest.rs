@@ -242,24 +242,9 @@ pub async fn simulate_charted(
         on_cycle(&cycle);
         if let Some(charts) = charts.as_deref_mut() {
             charts.observe(&cycle);
-            if charts.alerting() {
-                // The chart's silences and inhibitions only: a failure is
-                // said on the page and changes nothing else.
-                match firebell_engine::alerts::list(
-                    sim.store().as_ref(),
-                    &config,
-                    &firebell_engine::alerts::Filter::default(),
-                    now,
-                )
-                .await
-                {
-                    Ok(alerts) => charts.muting(now, out.step, &alerts),
-                    Err(e) => charts.problems.push(format!(
-                        "{}: silences and inhibitions not charted: {e}",
-                        firebell_core::text::rfc3339(now)
-                    )),
-                }
-            }
+            charts
+                .read_muting(sim.store().as_ref(), &config, now, out.step)
+                .await;
         }
         out.cycles += 1;
         let SimCycle { report, sent, .. } = cycle;

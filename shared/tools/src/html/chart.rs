@@ -359,6 +359,30 @@ impl Charts {
         }
     }
 
+    /// After [`Charts::observe`] of the cycle at `now`: while anything is
+    /// alerting, reads the alerts (with their silences and inhibitors)
+    /// from `store` and marks the muting. A failure is kept in
+    /// [`Charts::problems`], said on the page only.
+    pub async fn read_muting(
+        &mut self,
+        store: &dyn firebell_core::ports::StateStore,
+        config: &firebell_engine::Config,
+        now: Epoch,
+        step: i64,
+    ) {
+        if !self.alerting() {
+            return;
+        }
+        let filter = firebell_engine::alerts::Filter::default();
+        match firebell_engine::alerts::list(store, config, &filter, now).await {
+            Ok(alerts) => self.muting(now, step, &alerts),
+            Err(e) => self.problems.push(format!(
+                "{}: silences and inhibitions not charted: {e}",
+                firebell_core::text::rfc3339(now)
+            )),
+        }
+    }
+
     /// Closes every band still open at the end of the range.
     pub fn finish(&mut self) {
         let to = self.to;
