@@ -386,6 +386,19 @@ Next: `firebell cost --config {second}` compares polling these rules with the Cl
     let valid = firebell(&["validate", &config]);
     assert!(valid.status.success(), "{}", text(&valid.stdout));
 
+    // `firebell cost` compares polling the imported rules with the alarms
+    // they replace.
+    let cost = firebell(&["cost", "--config", &config]);
+    assert!(cost.status.success(), "{}", text(&cost.stderr));
+    let cost = text(&cost.stdout);
+    for want in ["  Total firebell:", "  Total CloudWatch alarms:"] {
+        assert!(
+            cost.lines()
+                .any(|l| l.starts_with(want) && l.contains(" a month")),
+            "{want}\n{cost}"
+        );
+    }
+
     // A backtest of the imported config on the same history.
     let out = firebell(&[
         "backtest",

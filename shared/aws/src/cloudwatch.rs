@@ -1218,6 +1218,34 @@ impl CloudWatchSource {
                         .await
                 })
                 .await?;
+            // A page that hit a limit lists only some groups: taking it as
+            // the whole would drop instances (and resolve their alerts as
+            // gone). Unavailable, so the cached groups stand in.
+            let limited: Vec<String> = out
+                .messages()
+                .iter()
+                .chain(
+                    out.metric_data_results()
+                        .iter()
+                        .filter(|r| r.status_code() == Some(&StatusCode::PartialData))
+                        .flat_map(|r| r.messages()),
+                )
+                .map(|m| format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or("")))
+                .collect();
+            let partial = out
+                .metric_data_results()
+                .iter()
+                .any(|r| r.status_code() == Some(&StatusCode::PartialData));
+            if partial || !limited.is_empty() {
+                return Err(MetricsError::Unavailable(format!(
+                    "Metrics Insights query {sql:?}: discovery answered in part ({})",
+                    if limited.is_empty() {
+                        "PartialData".to_string()
+                    } else {
+                        limited.join("; ")
+                    }
+                )));
+            }
             for r in out.metric_data_results() {
                 if let Some(StatusCode::InternalError | StatusCode::Forbidden) = r.status_code() {
                     let detail: Vec<String> = r

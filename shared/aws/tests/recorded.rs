@@ -445,3 +445,32 @@ async fn the_other_group_is_not_an_instance() {
         ])]
     );
 }
+
+/// A discovery page that hit a limit lists only some groups: not taken as
+/// the whole (instances would be dropped and their alerts resolved), but an
+/// error that says so (the cached groups, when any, stand in).
+#[tokio::test]
+async fn a_discovery_answered_in_part_is_an_error_not_fewer_instances() {
+    let recorded: Recorded = vec![("i-1 us-east-1a", vec![(T0, 20.0)])];
+    let body = response_with_messages(
+        "q0",
+        &recorded,
+        &[(
+            "MaxQueryResults",
+            "The query returned the maximum number of series",
+        )],
+    );
+    let (url, _seen) = endpoint(body).await;
+    let source = CloudWatchSource::new(client(&url), Arc::new(ManualClock::at_epoch(T0 + 600)));
+    let err = source
+        .dimension_values(&insights(&[("InstanceId", "*"), ("AvailabilityZone", "*")]))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        err.to_string().contains(
+            "discovery answered in part (MaxQueryResults: The query returned the maximum number of series)"
+        ),
+        "{err}"
+    );
+}

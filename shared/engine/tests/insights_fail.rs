@@ -134,3 +134,63 @@ async fn a_rejected_query_fails_only_its_rules() {
     let subjects: Vec<String> = notifier.take().into_iter().map(|o| o.subject).collect();
     assert_eq!(subjects, vec!["[FIRING] LocalErrors 1 > 0"]);
 }
+
+/// A source that also rejects the query's discovery (CloudWatch runs the
+/// same SQL to find the groups).
+#[derive(Debug)]
+struct DiscoveryRejected {
+    inner: QueryRejected,
+}
+
+#[async_trait]
+impl MetricsSource for DiscoveryRejected {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<Vec<MetricSeries>, MetricsError> {
+        self.inner.fetch(queries, start, end).await
+    }
+
+    async fn dimension_values(&self, spec: &MetricSpec) -> Result<Vec<Labels>, MetricsError> {
+        if spec.query.is_some() {
+            return Err(MetricsError::BadQuery(
+                "GetMetricData: InvalidParameterValueException: query too complex".into(),
+            ));
+        }
+        self.inner.dimension_values(spec).await
+    }
+}
+
+#[tokio::test]
+async fn a_query_rejected_at_discovery_fails_only_its_rule_and_the_tick_is_recorded() {
+    let clock = Arc::new(ManualClock::at_epoch(T0));
+    let store = Arc::new(MemoryStore::new(clock.clone() as Arc<dyn Clock>));
+    let notifier = Arc::new(MemoryNotifier::new());
+    let e = Engine::new(
+        config(&rules()),
+        Arc::new(DiscoveryRejected {
+            inner: QueryRejected { inner: source() },
+        }),
+        store as Arc<dyn StateStore>,
+        notifier.clone(),
+        EngineOptions {
+            owner: "t".into(),
+            ..EngineOptions::default()
+        },
+    );
+    let now = T0 + 60 * 7;
+    clock.set_epoch(now);
+    let r = e.run_cycle(now, &|| false).await.unwrap();
+    assert!(
+        matches!(&r.errors[..], [CycleError::Discovery { rule, .. }] if rule == "HotInstance"),
+        "{:?}",
+        r.errors
+    );
+    // Not incomplete: the tick is recorded, so the other rules are not
+    // re-run every minute while the query is broken.
+    assert!(!r.incomplete);
+    let subjects: Vec<String> = notifier.take().into_iter().map(|o| o.subject).collect();
+    assert_eq!(subjects, vec!["[FIRING] LocalErrors 1 > 0"]);
+}

@@ -283,11 +283,13 @@ impl<'c> Plan<'c> {
                     });
                     // Left out of the plan, the rule's alerts are not
                     // resolved as orphans. Another account or region
-                    // failing does not keep the tick from being recorded
-                    // (as for `FetchElsewhere`).
-                    let elsewhere = rule
-                        .wildcard_driver()
-                        .is_some_and(|d| d.account.is_some() || d.region.is_some());
+                    // failing, or a Metrics Insights query CloudWatch
+                    // rejects, does not keep the tick from being recorded
+                    // (as for `FetchElsewhere`): the other rules' intervals
+                    // hold.
+                    let elsewhere = rule.wildcard_driver().is_some_and(|d| {
+                        d.account.is_some() || d.region.is_some() || d.query.is_some()
+                    });
                     if !elsewhere {
                         report.incomplete = true;
                     }
