@@ -233,3 +233,76 @@ fn a_query_series_no_rule_reads_is_an_error() {
         )
     );
 }
+
+/// An incident recorded by `firebell capture` (here: the demo day's replay)
+/// becomes a rule unit test: `input_replay` feeds its series as they are,
+/// and the test pins what the rule did, offline (the same minutes as the
+/// demo's backtest: the 15:45 datapoint fires, seen by the 15:46 cycle). A
+/// missing file is an error at its position.
+#[test]
+fn a_recorded_incident_is_a_rule_unit_test() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    std::fs::copy(
+        format!("{examples}/demo/day.jsonl"),
+        dir.path().join("incident.jsonl"),
+    )
+    .expect("copy");
+    let test = dir.path().join("incident_test.yaml");
+    std::fs::write(
+        &test,
+        format!(
+            "config: {examples}
+rules: [PaymentsHighErrorRate]
+tests:
+  - name: the afternoon incident pages payments once
+    start: 2026-11-23T15:00:00Z
+    input_replay: incident.jsonl
+    alert_rule_test:
+      - {{eval_time: 45m, alertname: PaymentsHighErrorRate, exp_alerts: [{{status: pending, exp_labels: {{team: payments, service: payments, severity: page}}}}]}}
+      - {{eval_time: 46m, alertname: PaymentsHighErrorRate, exp_alerts: [{{exp_labels: {{team: payments, service: payments, severity: page}}}}]}}
+    notification_test:
+      - until: 59m
+        exp_notifications:
+          - {{receiver: payments-oncall, status: firing, alertname: PaymentsHighErrorRate, at: 46m, subject: \"[FIRING] Payments error rate 5.23% > 1% (payments, page)\"}}
+"
+        ),
+    )
+    .expect("write");
+    let out = firebell(&["test", &test.display().to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).ends_with("3 passed, 0 failed\n"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let missing = dir.path().join("missing_test.yaml");
+    std::fs::write(
+        &missing,
+        format!(
+            "config: {examples}
+tests:
+  - input_replay: gone.jsonl
+    alert_rule_test:
+      - {{eval_time: 2m, alertname: PaymentsHighErrorRate, exp_alerts: []}}
+"
+        ),
+    )
+    .expect("write");
+    let out = firebell(&["test", &missing.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let want = format!(
+        "{m}:3:19: error: invalid `input_replay` \"gone.jsonl\": {g}: No such file or directory (os error 2) (expected a replay file, relative to this test file)",
+        m = missing.display(),
+        g = dir.path().join("gone.jsonl").display()
+    );
+    assert!(stderr.lines().any(|l| l == want), "{stderr}");
+}

@@ -33,6 +33,10 @@
 //! Semantics:
 //!
 //! - value `i` of an input series is the datapoint labelled `start + i·interval`;
+//! - `input_replay: FILE` (relative to the test file: a replay file, e.g. an
+//!   incident `firebell capture` recorded) feeds its series as they are, at
+//!   their own times, beside `input_series` (which then may be left out; a
+//!   value of `input_series` at the same time as the file's wins);
 //! - a cycle runs every `evaluation_interval` (default 1m) from
 //!   `start + evaluation_interval` on; the cycle at `t` sees the datapoints
 //!   labelled before `t` (a 1-minute datapoint is complete at the end of its
@@ -113,6 +117,10 @@ pub struct TestGroup {
     pub interval: i64,
     pub start: Epoch,
     pub input_series: Vec<InputSeries>,
+    /// The series of `input_replay`, a replay file (relative to the test
+    /// file; e.g. what `firebell capture` recorded of an incident), as
+    /// they are: absolute times, beside `input_series`.
+    pub input_replay: Vec<ReplaySeries>,
     pub alert_rule_tests: Vec<AlertRuleTest>,
     pub notification_tests: Vec<NotificationTest>,
 }
@@ -385,7 +393,7 @@ pub fn decode(file: &str, dir: &Path, text: &str, diags: &mut Diagnostics) -> Op
             d.error(n, "`tests` is empty (expected at least one test)");
         }
         for (i, item) in items.iter().enumerate() {
-            if let Some(g) = decode_group(&mut d, item, i + 1, step) {
+            if let Some(g) = decode_group(&mut d, dir, item, i + 1, step) {
                 tests.push(g);
             }
         }
@@ -405,7 +413,13 @@ pub fn decode(file: &str, dir: &Path, text: &str, diags: &mut Diagnostics) -> Op
     })
 }
 
-fn decode_group(d: &mut Decoder<'_>, node: &Node, index: usize, step: i64) -> Option<TestGroup> {
+fn decode_group(
+    d: &mut Decoder<'_>,
+    dir: &Path,
+    node: &Node,
+    index: usize,
+    step: i64,
+) -> Option<TestGroup> {
     let mut f = d.fields(node, "test")?;
     let pos = f.pos();
     let name = f
@@ -445,8 +459,26 @@ fn decode_group(d: &mut Decoder<'_>, node: &Node, index: usize, step: i64) -> Op
             .ok()
             .map(|t| t.as_second()),
     };
+    let mut input_replay = Vec::new();
+    let replay_node = f.opt("input_replay");
+    if let Some(n) = replay_node
+        && let Some(file) = d.str(n, "input_replay")
+    {
+        match ReplaySource::from_path(dir.join(file)) {
+            Ok(src) => input_replay = src.series().to_vec(),
+            Err(e) => d.error(
+                n,
+                format!("invalid `input_replay` {file:?}: {e} (expected a replay file, relative to this test file)"),
+            ),
+        }
+    }
     let mut input_series = Vec::new();
-    if let Some(n) = f.req(d, "input_series") {
+    let series_node = if replay_node.is_some() {
+        f.opt("input_series")
+    } else {
+        f.req(d, "input_series")
+    };
+    if let Some(n) = series_node {
         let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
         for item in d.seq(n, "input_series") {
             if let Some(s) = decode_series(d, item) {
@@ -523,6 +555,7 @@ fn decode_group(d: &mut Decoder<'_>, node: &Node, index: usize, step: i64) -> Op
         interval: interval?,
         start: start?,
         input_series,
+        input_replay,
         alert_rule_tests,
         notification_tests,
     })
@@ -1196,7 +1229,8 @@ struct GotAlert {
 }
 
 fn input_source(g: &TestGroup) -> ReplaySource {
-    ReplaySource::from_series(g.input_series.iter().map(|s| {
+    let replay = g.input_replay.iter().cloned();
+    ReplaySource::from_series(replay.chain(g.input_series.iter().map(|s| {
         ReplaySeries {
             namespace: s.spec.namespace.clone(),
             metric: s.spec.metric_name.clone(),
@@ -1218,7 +1252,7 @@ fn input_source(g: &TestGroup) -> ReplaySource {
                 })
                 .collect(),
         }
-    }))
+    })))
 }
 
 async fn run_group(tf: &TestFile, g: &TestGroup, config: Arc<Config>, chart: bool) -> GroupResult {
@@ -1618,7 +1652,7 @@ tests:
         assert_eq!(
             errors(text),
             vec![
-                "t.yaml:4:5: error: unknown field `intervall` in test (expected one of: alert_rule_test, input_series, interval, name, notification_test, start); did you mean `interval`?",
+                "t.yaml:4:5: error: unknown field `intervall` in test (expected one of: alert_rule_test, input_replay, input_series, interval, name, notification_test, start); did you mean `interval`?",
                 "t.yaml:5:12: error: invalid `start` \"yesterday\" (expected an RFC 3339 time such as 2026-11-23T12:00:00Z)",
                 "t.yaml:7:54: error: `values`: invalid value \"zz\" (expected a number, `_`, `a+bxn`, `a-bxn`, `axn` or `_xn`)",
                 "t.yaml:8:47: error: dimension \"S\" is the wildcard \"*\": input series are concrete (give one series per value)",
