@@ -22,7 +22,8 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    Dimension, DimensionFilter, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
+    Dimension, DimensionFilter, MessageData, MetricDataQuery, MetricDataResult, MetricStat, ScanBy,
+    StatusCode,
 };
 use firebell_core::model::{Labels, MetricSpec};
 use firebell_core::ports::{Clock, MetricQuery, MetricSeries, MetricsError};
@@ -480,6 +481,14 @@ impl CloudWatchSource {
     }
 }
 
+/// CloudWatch's messages on a page or a result, each as `code: text`.
+fn messages_text<'m>(messages: impl IntoIterator<Item = &'m MessageData>) -> Vec<String> {
+    messages
+        .into_iter()
+        .map(|m| format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or("")))
+        .collect()
+}
+
 /// One `GetMetricData` call (before pagination): queries of one period, or
 /// one Metrics Insights query.
 #[derive(Debug)]
@@ -759,15 +768,7 @@ fn merge_page(
                         let why = format!(
                             "Metrics Insights query: status {:?} {}",
                             r.status_code(),
-                            r.messages()
-                                .iter()
-                                .map(|m| format!(
-                                    "{}: {}",
-                                    m.code().unwrap_or("?"),
-                                    m.value().unwrap_or("")
-                                ))
-                                .collect::<Vec<_>>()
-                                .join("; ")
+                            messages_text(r.messages()).join("; ")
                         );
                         for acc in accs.values_mut() {
                             acc.status.get_or_insert(Status::Failed(why.clone()));
@@ -804,11 +805,7 @@ fn merge_page(
             Some(StatusCode::Complete) => Status::Complete,
             Some(StatusCode::PartialData) => Status::Partial,
             other => {
-                let detail: Vec<String> = r
-                    .messages()
-                    .iter()
-                    .map(|m| format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or("")))
-                    .collect();
+                let detail = messages_text(r.messages());
                 let status = other.map_or("missing", |s| s.as_str());
                 let why = if detail.is_empty() {
                     format!("status {status}")
@@ -1221,22 +1218,17 @@ impl CloudWatchSource {
             // A page that hit a limit lists only some groups: taking it as
             // the whole would drop instances (and resolve their alerts as
             // gone). Unavailable, so the cached groups stand in.
-            let limited: Vec<String> = out
-                .messages()
-                .iter()
-                .chain(
-                    out.metric_data_results()
-                        .iter()
-                        .filter(|r| r.status_code() == Some(&StatusCode::PartialData))
-                        .flat_map(|r| r.messages()),
-                )
-                .map(|m| format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or("")))
-                .collect();
-            let partial = out
+            let partial: Vec<&MetricDataResult> = out
                 .metric_data_results()
                 .iter()
-                .any(|r| r.status_code() == Some(&StatusCode::PartialData));
-            if partial || !limited.is_empty() {
+                .filter(|r| r.status_code() == Some(&StatusCode::PartialData))
+                .collect();
+            let limited = messages_text(
+                out.messages()
+                    .iter()
+                    .chain(partial.iter().flat_map(|r| r.messages())),
+            );
+            if !partial.is_empty() || !limited.is_empty() {
                 return Err(MetricsError::Unavailable(format!(
                     "Metrics Insights query {sql:?}: discovery answered in part ({})",
                     if limited.is_empty() {
@@ -1248,16 +1240,9 @@ impl CloudWatchSource {
             }
             for r in out.metric_data_results() {
                 if let Some(StatusCode::InternalError | StatusCode::Forbidden) = r.status_code() {
-                    let detail: Vec<String> = r
-                        .messages()
-                        .iter()
-                        .map(|m| {
-                            format!("{}: {}", m.code().unwrap_or("?"), m.value().unwrap_or(""))
-                        })
-                        .collect();
                     return Err(MetricsError::BadQuery(format!(
                         "Metrics Insights query {sql:?}: {}",
-                        detail.join("; ")
+                        messages_text(r.messages()).join("; ")
                     )));
                 }
                 let label = r.label().unwrap_or_default();
